@@ -1,0 +1,125 @@
+"""Layer Lab: look inside trained CNNs. `streamlit run app.py`.
+
+This file owns the shared sidebar (model picker, sample list) and the page navigation; every
+page in pages/ reads the current model and sample list from st.session_state.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import streamlit as st  # noqa: E402
+
+from core import api, cache  # noqa: E402
+from core.models import MAX_MODEL_BYTES  # noqa: E402
+from core.samples import thumbnail  # noqa: E402
+from pages._common import add_sample, samples  # noqa: E402
+
+st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
+
+UPLOAD = "Upload a Keras model…"
+
+
+def _builtin_title(name: str) -> str:
+    return cache.builtin_model(name).card.get("title", name)
+
+
+def _uploaded_model():
+    """The model this session uploaded (kept in its own session state, never shared)."""
+    file = st.sidebar.file_uploader(
+        "Keras model (.keras or .h5)", type=["keras", "h5"], key="model_file",
+        help=f"Checked before loading: at most {MAX_MODEL_BYTES // 2**20} MB, built-in Keras "
+             "layers only (no Lambda or custom code), one image or audio input.")
+    if file is None:
+        st.sidebar.caption("Your upload stays in your browser session; nobody else sees it.")
+        return None
+    data = file.getvalue()
+    done = st.session_state.get("upload")
+    if done is None or done[0] != (file.name, len(data), file.file_id):
+        try:
+            with st.sidebar.status(f"Checking and loading {file.name}…") as status:
+                lm = api.load_bytes(data, file.name)
+                status.update(label=f"Loaded {file.name}", state="complete")
+            st.session_state["upload"] = ((file.name, len(data), file.file_id), lm, None)
+        except ValueError as e:  # refused or unsupported: say why, keep the session going
+            st.session_state["upload"] = ((file.name, len(data), file.file_id), None, str(e))
+    _, lm, error = st.session_state["upload"]
+    if error:
+        st.sidebar.error(error)
+    return lm
+
+
+def sidebar_model():
+    names = api.builtin_names()
+    choice = st.sidebar.selectbox("Model", names + [UPLOAD], format_func=lambda n: n if n == UPLOAD
+                                  else _builtin_title(n), key="model_choice")
+    lm = None
+    if choice == UPLOAD:
+        lm = _uploaded_model()
+        if lm is None:
+            st.sidebar.info("Until a model is loaded, the built-in one is shown.")
+    if lm is None:
+        lm = cache.builtin_model(choice if choice != UPLOAD else names[0])
+    st.session_state["model"] = lm
+    card = lm.card
+    st.sidebar.caption(f"**{card.get('title', lm.name)}** · input "
+                       f"{'×'.join(map(str, card['input']['shape']))} {card['input']['kind']} · "
+                       f"{len(card['labels'])} classes")
+    return lm
+
+
+def seed_samples(lm) -> None:
+    """A fresh session starts with one built-in digit of each class."""
+    if "samples" in st.session_state:
+        return
+    st.session_state["samples"] = {}
+    if lm.kind == "image":
+        for s in cache.gallery_digits():
+            if s.name.endswith("(style 1)"):
+                add_sample(s, select=False)
+        first = next(iter(samples()), None)
+        st.session_state["selected"] = first
+
+
+def sidebar_samples(lm) -> None:
+    pool = samples()
+    st.sidebar.subheader("Samples")
+    usable = [n for n, s in pool.items() if s.kind == lm.kind]
+    if not usable:
+        st.sidebar.caption(f"No {lm.kind} samples yet.")
+        return
+    if st.session_state.get("selected") not in usable:
+        st.session_state["selected"] = usable[0]
+    st.sidebar.selectbox("Current sample", usable, key="selected",
+                         help="Every page works on this sample. Add more on the Trace page.")
+    cur = pool[st.session_state["selected"]]
+    c1, c2 = st.sidebar.columns([1, 2])
+    c1.image(thumbnail(cur, 64), width=64)
+    c2.caption(f"source: {cur.source}" + (f" · label {cur.label}" if cur.label else "")
+               + (f"\n\n{cur.note}" if cur.note else ""))
+    with st.sidebar.expander(f"All samples ({len(usable)})"):
+        per_row = 4
+        for i in range(0, len(usable), per_row):
+            cols = st.columns(per_row)
+            for col, name in zip(cols, usable[i:i + per_row]):
+                col.image(thumbnail(pool[name], 48), caption=name, width="stretch")
+        if st.button("Remove current sample", key="remove_sample",
+                     disabled=len(usable) <= 1):
+            del pool[st.session_state["selected"]]
+            st.session_state.pop("selected")
+            st.rerun()
+
+
+pages = [
+    st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    *([st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:")]
+      if os.path.exists(os.path.join(os.path.dirname(__file__), "pages", "structure.py")) else []),
+]
+nav = st.navigation(pages)
+st.sidebar.title(":material/biotech: Layer Lab")
+model = sidebar_model()
+seed_samples(model)
+sidebar_samples(model)
+nav.run()

@@ -1,0 +1,56 @@
+"""The slow reference: one sub-model per layer (what NeuralVis did), for tests and benchmarks.
+
+Each layer's output is computed by its own keras.Model from the model input to that layer, so
+the cost is quadratic in depth. Nested models are opened the same way, with "outer/inner" names.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def _graph(model: keras.Model):
+    return model._functional if isinstance(model, keras.Sequential) else model
+
+
+def _nodes(fn):
+    # Nodes of this graph in execution order (deepest first), as keras' own executor runs them.
+    for depth in sorted(fn._nodes_by_depth, reverse=True):
+        for node in fn._nodes_by_depth[depth]:
+            if node.operation is not None and not node.is_input:
+                yield node
+
+
+def per_layer_submodels(model: keras.Model) -> list[tuple[str, keras.Model]]:
+    """[(flattened name, sub-model from model input to that layer's output)] in graph order."""
+    out: list[tuple[str, keras.Model]] = []
+
+    def walk(fn, prefix: str, head: keras.Model | None):
+        # head: maps the outer model input to fn's input (None at top level).
+        for node in _nodes(fn):
+            op = node.operation
+            if isinstance(op, keras.Model):
+                inner_in = keras.Model(fn.inputs, node.input_tensors[0])
+                walk(_graph(op), f"{prefix}{op.name}/", _chain(head, inner_in))
+            else:
+                sub = keras.Model(fn.inputs, node.output_tensors)
+                out.append((prefix + op.name, _chain(head, sub)))
+
+    walk(_graph(model), "", None)
+    return out
+
+
+def _chain(head: keras.Model | None, tail: keras.Model) -> keras.Model:
+    if head is None:
+        return tail
+    x = keras.Input(shape=head.inputs[0].shape[1:], dtype=head.inputs[0].dtype)
+    return keras.Model(x, tail(head(x)))
+
+
+def reference_trace(model: keras.Model, x: np.ndarray,
+                    submodels: list[tuple[str, keras.Model]] | None = None) -> dict[str, np.ndarray]:
+    """{"input": x, name: output} with one sub-model call per layer."""
+    result = {"input": np.asarray(x)}
+    for name, sub in submodels or per_layer_submodels(model):
+        result[name] = keras.ops.convert_to_numpy(sub(x, training=False))
+    return result

@@ -1,0 +1,66 @@
+"""The scripting API (DESIGN.md): usable from a notebook, the pages and the tests.
+
+    from core import api
+    m = api.load("lenet_mnist")
+    api.predict(m, raw)   # (n_classes,) probabilities
+    api.trace(m, raw)     # {"input": ..., layer: output, ...} in graph order, no batch axis
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from core.audio_input import prepare_audio
+from core.errors import InputError
+from core.image import prepare_image
+from core.models import LoadedModel, builtin_names, load, load_bytes
+
+__all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace", "LoadedModel"]
+
+_BATCH = 256
+
+
+def prepare(m: LoadedModel, raw: Any) -> tuple[np.ndarray, list[str]]:
+    """Raw input -> model input without batch axis, and notes of the conversions made."""
+    kind = m.card["input"]["kind"]
+    if kind == "image":
+        if isinstance(raw, tuple):
+            raise InputError(f"Model {m.name!r} takes images; got a (waveform, sample_rate) tuple.")
+        x, notes = prepare_image(raw, m.card)
+        if m.card["input"].get("squeeze_channel"):
+            x = x[..., 0]
+        return x, notes
+    if kind == "audio":
+        return prepare_audio(raw, m.card)
+    raise InputError(f"Unknown input kind {kind!r} in the card of {m.name!r}.")
+
+
+def _as_probabilities(m: LoadedModel, y: np.ndarray) -> np.ndarray:
+    if m.card.get("output") == "probabilities":
+        return y
+    return keras.ops.convert_to_numpy(keras.ops.softmax(y, axis=-1))
+
+
+def predict(m: LoadedModel, raw: Any) -> np.ndarray:
+    """One raw -> (n_classes,) probabilities; a list of raws -> (N, n_classes)."""
+    many = isinstance(raw, list)
+    xs = np.stack([prepare(m, r)[0] for r in (raw if many else [raw])])
+    outs = [keras.ops.convert_to_numpy(m.model(xs[i:i + _BATCH], training=False))
+            for i in range(0, len(xs), _BATCH)]
+    p = _as_probabilities(m, np.concatenate(outs)).astype(np.float32)
+    return p if many else p[0]
+
+
+def trace(m: LoadedModel, raw: Any, frozen: dict[str, list[int]] | None = None) -> dict[str, np.ndarray]:
+    """{"input": model input, layer: output, ...}: every layer, graph order, no batch axis."""
+    if frozen:
+        raise NotImplementedError("Filter freezing is not available yet.")
+    x, _ = prepare(m, raw)
+    return {k: v[0] for k, v in m.tracer(x[None]).items()}
+
+
+def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
+    """The model's prediction, read off a trace (no second forward pass)."""
+    return _as_probabilities(m, tr[m.tracer.plan.output_name][None])[0].astype(np.float32)

@@ -1,0 +1,216 @@
+"""The trace engine: every layer's output from one forward pass of one multi-output model.
+
+A `Plan` is the model's graph walked once and flattened: nested models (Sequential or
+functional, any depth) are opened up and their layers named "outer/inner". Executing the plan
+on symbolic tensors builds one flat multi-output `keras.Model`; executing it eagerly from a
+given layer onwards is how later features (filter freezing) re-run only what is downstream.
+Every step's output can be multiplied by a channel mask as it is produced, so masks can be
+inserted after any layer without another graph walk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import keras
+import numpy as np
+from keras import tree
+
+from core.errors import LayerNameError, UnsupportedModelError
+
+
+@dataclass(frozen=True)
+class _Alias:
+    """Route values across a nested-model boundary: dst tensor ids take src tensor ids' values."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer call of the flattened graph."""
+
+    name: str               # flattened name, "outer/inner" inside nested models
+    op: Any                 # the keras Layer/Operation (shared with the original model)
+    node: Any               # the keras Node whose arguments say which tensors feed it
+    parents: tuple[str, ...]  # flattened names of the steps feeding this one ("input" = model input)
+
+
+def _is_model(op: Any) -> bool:
+    return isinstance(op, keras.Model)
+
+
+def _functional_of(model: keras.Model):
+    """The functional graph of a Functional or built Sequential model."""
+    if isinstance(model, keras.Sequential):
+        fn = getattr(model, "_functional", None)
+        if fn is None:
+            raise UnsupportedModelError(
+                f"The nested Sequential {model.name!r} has no input shape, so its graph is "
+                "unknown. Build it with an Input layer (keras.Input(shape=...)) and save again.")
+        return fn
+    if hasattr(model, "_nodes_by_depth") and getattr(model, "_inputs", None) is not None:
+        return model
+    raise UnsupportedModelError(
+        f"Model {model.name!r} is a subclassed keras.Model ({type(model).__name__}); its layer "
+        "graph is Python code, not data, so it cannot be traced. Use a Sequential or functional "
+        "model (keras.Model(inputs, outputs)).")
+
+
+class Plan:
+    """The flattened graph of a single-input model, in execution order."""
+
+    def __init__(self, model: keras.Model):
+        fn = _functional_of(model)
+        if len(fn.inputs) != 1:
+            raise UnsupportedModelError(
+                f"Model {model.name!r} has {len(fn.inputs)} inputs; Layer Lab traces models with "
+                "exactly one input (an image or an audio waveform).")
+        self.model = model
+        self.input_id: int = id(fn.inputs[0])
+        self.steps: list[Step | _Alias] = []
+        self._producer: dict[int, str] = {self.input_id: "input"}
+        self._counts: dict[str, int] = {}
+        self.output_ids: list[int] = self._walk(fn, prefix="")
+        # The step whose output is the model's output (what predict() returns).
+        self.output_name: str = self._producer[self.output_ids[0]]
+        self.names: list[str] = [s.name for s in self.steps if isinstance(s, Step)]
+        self._index = {n: i for i, n in enumerate(self.names)}
+
+    def _unique(self, name: str) -> str:
+        # A layer called at several places (shared weights) gets "#2", "#3"... on later calls.
+        k = self._counts.get(name, 0) + 1
+        self._counts[name] = k
+        return name if k == 1 else f"{name}#{k}"
+
+    def _walk(self, fn, prefix: str) -> list[int]:
+        """Append fn's nodes (deepest first, as keras' Function._run_through_graph does)."""
+        known = {id(x) for x in fn.inputs}
+        for depth in sorted(fn._nodes_by_depth, reverse=True):
+            for node in fn._nodes_by_depth[depth]:
+                if not node.operation or node.is_input:
+                    continue
+                if any(id(x) not in known for x in node.input_tensors):
+                    continue
+                op = node.operation
+                if _is_model(op):
+                    inner = _functional_of(op)
+                    src = [id(x) for x in node.input_tensors]
+                    if len(src) != len(inner.inputs):
+                        raise UnsupportedModelError(
+                            f"Nested model {op.name!r} is called with {len(src)} tensors but has "
+                            f"{len(inner.inputs)} inputs.")
+                    self.steps.append(_Alias(tuple(zip([id(x) for x in inner.inputs], src))))
+                    for d, s in zip(inner.inputs, src):
+                        self._producer[id(d)] = self._producer[s]
+                    inner_out = self._walk(inner, prefix=f"{prefix}{op.name}/")
+                    self.steps.append(_Alias(tuple(
+                        (id(x), o) for x, o in zip(node.output_tensors, inner_out))))
+                    for x, o in zip(node.output_tensors, inner_out):
+                        self._producer[id(x)] = self._producer[o]
+                else:
+                    name = self._unique(prefix + op.name)
+                    parents = tuple(dict.fromkeys(self._producer[id(x)]
+                                                  for x in node.input_tensors))
+                    self.steps.append(Step(name, op, node, parents))
+                    for x in node.output_tensors:
+                        self._producer[id(x)] = name
+                known.update(id(x) for x in node.output_tensors)
+        missing = [x for x in fn.outputs if id(x) not in known]
+        if missing:
+            raise UnsupportedModelError(f"Model {fn.name!r} has outputs not connected to its input.")
+        return [id(x) for x in fn.outputs]
+
+    def index(self, name: str) -> int:
+        """Position of a layer in execution order; unknown names list the valid ones."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise LayerNameError(
+                f"No layer named {name!r} in model {self.model.name!r}. Valid names: "
+                f"{', '.join(self.names)}.") from None
+
+    def parents(self, name: str) -> tuple[str, ...]:
+        step = self.steps_by_name()[name]
+        return step.parents
+
+    def steps_by_name(self) -> dict[str, Step]:
+        return {s.name: s for s in self.steps if isinstance(s, Step)}
+
+    def run(self, x: Any, *, values: Mapping[str, Any] | None = None,
+            after: Callable[[str, Any], Any] | None = None,
+            training: bool | None = False) -> list[Any]:
+        """Execute the plan; returns one output per step (a tensor, or a list for multi-output ops).
+
+        x: the model input (symbolic KerasTensor or a batch tensor).
+        values: precomputed step outputs by name; those steps are not re-run (a cached prefix).
+        after: called with (name, output) after each step; its return value replaces the output
+               (where masks are inserted).
+        """
+        td: dict[int, Any] = {self.input_id: x}
+        outs: list[Any] = []
+        values = values or {}
+        for step in self.steps:
+            if isinstance(step, _Alias):
+                for d, s in step.pairs:
+                    td[d] = td[s]
+                continue
+            if step.name in values:
+                y = values[step.name]
+            else:
+                args, kwargs = step.node.arguments.fill_in(td)
+                if training is not None and "training" in getattr(step.op, "_call_context_args", ()):
+                    kwargs = {**kwargs, "training": training}
+                y = step.op(*args, **kwargs)
+                if after is not None:
+                    y = after(step.name, y)
+            for ref, val in zip(step.node.output_tensors, tree.flatten(y)):
+                td[id(ref)] = val
+            outs.append(y)
+        return outs
+
+
+class Tracer:
+    """One flat multi-output model over every layer; call it once per batch.
+
+    Built once per model (cache it): the symbolic replay adds nodes to the original layers,
+    which is harmless for computation but should not happen per request.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.plan = Plan(model)
+        inp = model.inputs[0]
+        x = keras.Input(shape=tuple(inp.shape[1:]), dtype=inp.dtype, name="layerlab_input")
+        outs = self.plan.run(x, training=None)
+        self.names: list[str] = []
+        flat_outs: list[Any] = []
+        for name, y in zip(self.plan.names, outs):
+            ys = tree.flatten(y)
+            if len(ys) == 1:
+                self.names.append(name)
+                flat_outs.append(ys[0])
+            else:  # multi-output op: name each output
+                for k, yk in enumerate(ys):
+                    self.names.append(f"{name}:{k}")
+                    flat_outs.append(yk)
+        self.flat = keras.Model(x, flat_outs, name=f"{model.name}_trace")
+        self._call = self._compile()
+
+    def _compile(self) -> Callable[[np.ndarray], list[Any]]:
+        # A traced graph function runs the whole multi-output model as one TF graph: faster
+        # than eager layer-by-layer calls, and one trace per input shape (batch axis is None).
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            spec = tf.TensorSpec((None, *self.flat.inputs[0].shape[1:]), self.flat.inputs[0].dtype)
+            return tf.function(lambda x: self.flat(x, training=False), input_signature=[spec],
+                               reduce_retracing=True)
+        return lambda x: self.flat(x, training=False)
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """x: (N, *input_shape) batch -> {"input": x, name: (N, ...) output} in graph order."""
+        outs = self._call(np.asarray(x, dtype=self.flat.inputs[0].dtype))
+        result: dict[str, np.ndarray] = {"input": np.asarray(x)}
+        for name, y in zip(self.names, outs):
+            result[name] = keras.ops.convert_to_numpy(y)
+        return result

@@ -1,0 +1,149 @@
+"""Trace: follow one input through every layer."""
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from core import cache
+from core.errors import InputError
+from core.image import decode_image, mnist_style, to_display
+from core.render import as_maps, channel_image
+from core.samples import Sample, mnist_test_digits, thumbnail
+from pages._common import (add_sample, current_model, layer_output, prediction, run_trace,
+                           samples, selected_sample, shape_text)
+
+PAGE_SIZE = 12
+
+lm = current_model()
+st.title("Trace")
+st.caption("Follow one input through every layer of the network: draw, upload or pick a sample.")
+
+if lm.kind != "image":
+    st.info(f"{lm.name!r} takes {lm.kind} input; the Audio page handles it.")
+    st.stop()
+
+# ---- inputs -------------------------------------------------------------------------------
+draw_tab, upload_tab, gallery_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload image", ":material/photo_library: Gallery"])
+with draw_tab:
+    c1, c2 = st.columns([1, 2])
+    with c1:
+        canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                           height=280, width=280, drawing_mode="freedraw",
+                           return_image_data=True, key="sketchpad")
+    with c2:
+        st.markdown("Draw one digit with the mouse (or a finger). It is framed the way MNIST "
+                    "digits were made: cropped to its bounding box, scaled into 20×20 and "
+                    "centred by centre of mass in 28×28. Your drawing becomes the sample "
+                    "**Sketch** and is traced at once; *Keep* stores a copy.")
+        ink = canvas.image_data is not None and canvas.image_data[..., :3].max() > 0
+        if ink:
+            try:
+                raw = mnist_style(canvas.image_data[..., 0])
+            except InputError as e:
+                st.warning(str(e))
+            else:
+                sketch = Sample("Sketch", "image", raw, source="drawn",
+                                note="drawn on the sketchpad, framed MNIST-style")
+                prev = samples().get("Sketch")
+                if prev is None or prev.key != sketch.key:
+                    add_sample(sketch, replace=True)
+                st.image(thumbnail(sketch, 112), caption="as the model sees it (28×28)",
+                         width=112)
+                if st.button("Keep this drawing", key="keep_sketch"):
+                    n = sum(s.source == "drawn" for s in samples().values())
+                    kept = add_sample(Sample(f"Drawing {n}", "image", raw, source="drawn",
+                                             note=sketch.note))
+                    st.toast(f"Added {kept!r} to the samples.")
+        else:
+            st.caption("The pad is empty.")
+
+with upload_tab:
+    file = st.file_uploader("PNG or JPEG image", type=["png", "jpg", "jpeg", "bmp", "webp"],
+                            key="image_file")
+    if file is not None:
+        try:
+            raw, notes = decode_image(file.getvalue(), filename=file.name)
+        except InputError as e:
+            st.error(str(e))
+        else:
+            sample = Sample(file.name, "image", raw, source="upload",
+                            note="; ".join(notes))
+            if st.session_state.get("last_image_upload") != (file.file_id, lm.sha256):
+                st.session_state["last_image_upload"] = (file.file_id, lm.sha256)
+                add_sample(sample)
+            st.caption(f"Uploaded {file.name}: {raw.shape[1]}×{raw.shape[0]}"
+                       + (f" ({'; '.join(notes)})" if notes else "")
+                       + ". How it was converted for the model is shown below the input.")
+
+with gallery_tab:
+    gallery = cache.gallery_digits()
+    st.caption("Digits drawn by this project (scripts/make_digit_samples.py): three styles of "
+               "each. Click one to add it to the samples and trace it.")
+    cols = st.columns(10)
+    for i, s in enumerate(gallery):
+        with cols[i % 10]:
+            st.image(thumbnail(s, 56), width=56)
+            if st.button(s.label, key=f"gal_{i}", help=s.name, width="stretch"):
+                add_sample(s)
+                st.rerun()
+    if st.button("Load 30 real MNIST test digits (needs internet)", key="mnist_test"):
+        try:
+            with st.spinner("Downloading MNIST through keras.datasets…"):
+                for s in mnist_test_digits():
+                    add_sample(s, select=False)
+            st.success("Added 30 MNIST test digits to the samples.")
+        except OSError as e:
+            st.warning(str(e))
+
+# ---- one core call ---------------------------------------------------------------------------
+sample = selected_sample(lm)
+tr, probs, notes = run_trace(lm, sample)
+types = {s.name: type(s.op).__name__ for s in lm.tracer.plan.steps_by_name().values()}
+
+# ---- display ----------------------------------------------------------------------------------
+st.divider()
+left, mid, right = st.columns([1, 1, 2])
+with left:
+    st.subheader(sample.name)
+    x = tr["input"]
+    shown = to_display(x, lm.card)
+    up = max(1, 196 // max(shown.shape[:2]))  # nearest-neighbour: keep pixels crisp
+    st.image(shown.repeat(up, 0).repeat(up, 1), caption=f"model input {shape_text(x)}",
+             width=196)
+    if notes:
+        st.info("Converted: " + "; ".join(notes))
+with mid:
+    prediction(lm, probs, key="probs", true_label=sample.label, height=200)
+with right:
+    st.markdown("**Display**")
+    scale = st.radio("Colour scale", ["shared", "per-channel"], horizontal=True, key="scale",
+                     help="shared: one scale for all channels of a layer, so strong and weak "
+                          "channels can be compared. per-channel: each channel stretched to "
+                          "its own range, to see the pattern of weak ones.")
+    names = [n for n in tr if n != "input"]
+    spatial = [n for n in names if as_maps(tr[n]) is not None]
+    if spatial:
+        st.markdown("**Open a channel large**")
+        c1, c2 = st.columns([2, 1])
+        big_layer = c1.selectbox("Layer", spatial, key="big_layer")
+        maps = as_maps(tr[big_layer])
+        ch = c2.number_input("Channel", 0, maps.shape[-1] - 1, 0, key="big_channel")
+        big = maps[..., int(ch)]
+        st.image(channel_image(big, size=240),
+                 caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
+                         f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
+
+st.divider()
+st.subheader("Every layer")
+pages_n = (len(names) + PAGE_SIZE - 1) // PAGE_SIZE
+start = 0
+if pages_n > 1:
+    page = st.selectbox("Layers", range(pages_n), key="layer_page",
+                        format_func=lambda p: f"{p * PAGE_SIZE + 1}–"
+                        f"{min((p + 1) * PAGE_SIZE, len(names))} of {len(names)}")
+    start = page * PAGE_SIZE
+for i, name in enumerate(names[start:start + PAGE_SIZE], start=start + 1):
+    a = tr[name]
+    st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
+    layer_output(name, a, scale=scale, key=f"layer_{name}", type_name=types.get(name, ""),
+                 labels=lm.labels if name == lm.tracer.plan.output_name else None)

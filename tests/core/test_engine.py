@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from bench.baseline import reference_trace
+from core.engine import Plan, Tracer
+from core.errors import LayerNameError, UnsupportedModelError
+
+
+def _batch(model: keras.Model, rng: np.random.Generator, n: int = 2) -> np.ndarray:
+    return rng.random((n, *model.inputs[0].shape[1:]), dtype=np.float32)
+
+
+@pytest.mark.parametrize("fixture", ["sequential_cnn", "branchy", "nested", "mobilenet"])
+def test_trace_equals_one_submodel_per_layer(fixture, request, rng):
+    model = request.getfixturevalue(fixture)
+    x = _batch(model, rng)
+    got = Tracer(model)(x)
+    want = reference_trace(model, x)
+    assert list(got) == list(want)  # same names, same (graph) order, "input" first
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    # The last entry is the model's own output.
+    np.testing.assert_allclose(list(got.values())[-1], model(x, training=False), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_nested_names_are_flattened(nested):
+    names = Tracer(nested).names
+    assert names == ["pre", "block/conv_in", "block/bn_in", "pool", "head/squeeze", "head/flat",
+                     "probs"]
+
+
+def test_parents_follow_the_dag(branchy, nested):
+    plan = Plan(branchy)
+    assert plan.parents("residual") == ("stem", "sep_bn")
+    assert plan.parents("concat") == ("left", "right")
+    assert plan.parents("stem") == ("input",)
+    assert Plan(nested).parents("head/squeeze") == ("pool",)
+    assert Plan(nested).output_name == "probs"
+
+
+def test_dropout_and_batchnorm_run_in_inference_mode(sequential_cnn, rng):
+    x = _batch(sequential_cnn, rng)
+    tracer = Tracer(sequential_cnn)
+    a, b = tracer(x), tracer(x)
+    np.testing.assert_array_equal(a["out"], b["out"])  # dropout would make these differ
+    np.testing.assert_array_equal(a["drop"], a["gap"])
+
+
+def test_unknown_layer_lists_valid_names(branchy):
+    with pytest.raises(LayerNameError, match=r"No layer named 'nope'.*Valid names: stem, sep"):
+        Plan(branchy).index("nope")
+
+
+def test_two_inputs_are_refused():
+    a, b = keras.Input((4,)), keras.Input((4,))
+    model = keras.Model([a, b], keras.layers.Add()([a, b]))
+    with pytest.raises(UnsupportedModelError, match="has 2 inputs.*exactly one input"):
+        Plan(model)
+
+
+def test_subclassed_model_is_refused():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    net = Net()
+    net(np.zeros((1, 3), np.float32))
+    with pytest.raises(UnsupportedModelError, match="subclassed"):
+        Plan(net)
+
+
+def test_eager_run_from_cached_prefix_matches(branchy, rng):
+    """Re-running only downstream of a layer (freezing's strategy) gives the same outputs."""
+    x = _batch(branchy, rng)
+    plan = Plan(branchy)
+    full = dict(zip(plan.names, plan.run(x)))
+    prefix = {n: full[n] for n in plan.names[: plan.index("residual")]}
+    again = dict(zip(plan.names, plan.run(x, values=prefix)))
+    for n in plan.names:
+        np.testing.assert_allclose(again[n], full[n], rtol=1e-5, atol=1e-6)
