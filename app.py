@@ -78,8 +78,8 @@ def seed_samples(lm) -> None:
         for s in cache.gallery_digits():
             if s.name.endswith("(style 1)"):
                 add_sample(s, select=False)
-        first = next(iter(samples()), None)
-        st.session_state["selected"] = first
+        if st.session_state.get("selected") not in samples():
+            st.session_state["selected"] = next(iter(samples()), None)
 
 
 def sidebar_samples(lm) -> None:

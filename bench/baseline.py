@@ -30,10 +30,10 @@ def per_layer_submodels(model: keras.Model) -> list[tuple[str, keras.Model]]:
         for node in _nodes(fn):
             op = node.operation
             if isinstance(op, keras.Model):
-                inner_in = keras.Model(fn.inputs, node.input_tensors[0])
+                inner_in = keras.Model(_single(fn.inputs), node.input_tensors[0])
                 walk(_graph(op), f"{prefix}{op.name}/", _chain(head, inner_in))
             else:
-                sub = keras.Model(fn.inputs, node.output_tensors)
+                sub = keras.Model(_single(fn.inputs), node.output_tensors)
                 out.append((prefix + op.name, _chain(head, sub)))
 
     walk(_graph(model), "", None)
@@ -54,3 +54,8 @@ def reference_trace(model: keras.Model, x: np.ndarray,
     for name, sub in submodels or per_layer_submodels(model):
         result[name] = keras.ops.convert_to_numpy(sub(x, training=False))
     return result
+
+
+def _single(inputs: list):
+    # A one-input model built from a bare tensor takes a bare tensor (no structure warning).
+    return inputs[0] if len(inputs) == 1 else inputs

@@ -177,11 +177,11 @@ def _refuse_unknown_legacy_classes(config: Any, filename: str) -> None:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            cls = node.get("class_name")
-            if isinstance(cls, str) and "config" in node and isinstance(node["config"], dict) \
-                    and "name" in node["config"] and cls not in ("Functional", "Sequential", "Model") \
-                    and not hasattr(keras.layers, cls):
-                unknown.append(cls)
+            for layer in node.get("layers", []) if isinstance(node.get("layers"), list) else []:
+                cls = layer.get("class_name") if isinstance(layer, dict) else None
+                if isinstance(cls, str) and cls not in ("Functional", "Sequential", "Model") \
+                        and not hasattr(keras.layers, cls):
+                    unknown.append(cls)
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):

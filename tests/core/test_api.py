@@ -1,0 +1,64 @@
+"""The scripting API contract of DESIGN.md, on the built-in LeNet."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import api
+from core.errors import InputError
+from core.samples import gallery_digits
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return api.load("lenet_mnist")
+
+
+def test_builtin_names():
+    assert "lenet_mnist" in api.builtin_names()
+
+
+def test_trace_has_input_first_then_every_layer(lenet):
+    raw = gallery_digits()[0].raw
+    tr = api.trace(lenet, raw)
+    names = list(tr)
+    assert names[0] == "input"
+    assert names[1:] == [layer.name for layer in lenet.model.layers
+                         if type(layer).__name__ != "InputLayer"]
+    assert tr["input"].shape == (28, 28, 1)  # no batch axis
+    assert tr["conv1"].shape == (28, 28, 32)
+    np.testing.assert_allclose(tr["probabilities"], api.predict(lenet, raw), rtol=1e-5, atol=1e-6)
+
+
+def test_predict_single_and_batch(lenet):
+    raws = [s.raw for s in gallery_digits()[:4]]
+    one = api.predict(lenet, raws[0])
+    many = api.predict(lenet, raws)
+    assert one.shape == (10,) and many.shape == (4, 10)
+    np.testing.assert_allclose(many.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(many[0], one, rtol=1e-5, atol=1e-6)
+
+
+def test_project_made_digits_are_recognised(lenet):
+    """The 30 gallery digits (drawn by scripts/make_digit_samples.py) are classified correctly."""
+    samples = gallery_digits()
+    assert len(samples) == 30
+    pred = api.predict(lenet, [s.raw for s in samples]).argmax(axis=1)
+    wrong = [s.name for s, p in zip(samples, pred) if str(p) != s.label]
+    assert wrong == []
+
+
+def test_floats_and_uint8_give_the_same_prediction(lenet):
+    raw = gallery_digits()[5].raw
+    np.testing.assert_allclose(api.predict(lenet, raw), api.predict(lenet, raw / 255.0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_audio_given_to_an_image_model_is_refused(lenet):
+    with pytest.raises(InputError, match="takes images; got a \\(waveform, sample_rate\\)"):
+        api.predict(lenet, (np.zeros(8000, np.float32), 8000))
+
+
+def test_bad_shape_is_refused(lenet):
+    with pytest.raises(InputError, match=r"shape \(4, 4, 7\).*expected an image"):
+        api.predict(lenet, np.zeros((4, 4, 7), np.uint8))

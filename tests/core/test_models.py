@@ -1,0 +1,180 @@
+"""Loading: built-ins with cards, and every refusal of an untrusted upload, with its message."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from core import models
+from core.errors import ModelRefusedError, UnsupportedModelError
+from core.models import load, load_bytes, scan_model_bytes
+
+
+def _keras_bytes(model: keras.Model, tmp_path: Path, name: str = "m.keras") -> bytes:
+    path = tmp_path / name
+    model.save(path)
+    return path.read_bytes()
+
+
+def _rezip(data: bytes, edit) -> bytes:
+    """Rewrite a .keras archive with its config.json changed by edit(config)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            payload = src.read(info.filename)
+            if info.filename == "config.json":
+                cfg = json.loads(payload)
+                edit(cfg)
+                payload = json.dumps(cfg).encode()
+            dst.writestr(info.filename, payload)
+    return out.getvalue()
+
+
+def test_builtin_lenet_loads_with_card():
+    assert "lenet_mnist" in models.builtin_names()
+    lm = load("lenet_mnist")
+    assert lm.card["input"]["kind"] == "image"
+    assert lm.card["labels"] == [str(i) for i in range(10)]
+    assert lm.tracer.plan.output_name == "probabilities"
+    assert len(lm.sha256) == 64
+
+
+def test_upload_of_a_plain_model_loads(sequential_cnn, tmp_path):
+    lm = load_bytes(_keras_bytes(sequential_cnn, tmp_path), "mine.keras")
+    assert lm.source == "upload"
+    assert lm.card["input"] == {"kind": "image", "shape": [16, 16, 1], "range": [0.0, 1.0]}
+    assert lm.card["output"] == "probabilities"
+    x = np.random.default_rng(0).random((1, 16, 16, 1), dtype=np.float32)
+    np.testing.assert_allclose(lm.model(x), sequential_cnn(x), rtol=1e-5)
+
+
+def test_legacy_h5_loads(sequential_cnn, tmp_path):
+    path = tmp_path / "m.h5"
+    sequential_cnn.save(path)
+    lm = load_bytes(path.read_bytes(), "m.h5")
+    assert lm.card["labels"] == ["0", "1", "2"]
+
+
+def _lambda_model() -> keras.Model:
+    x = keras.Input((8, 8, 1))
+    y = keras.layers.Lambda(lambda t: t * 2, name="double")(x)
+    y = keras.layers.Flatten()(y)
+    return keras.Model(x, keras.layers.Dense(2)(y))
+
+
+def test_lambda_keras_is_refused_before_loading(tmp_path):
+    data = _keras_bytes(_lambda_model(), tmp_path)
+    with pytest.raises(ModelRefusedError, match=r"refused before loading: layer 'double' is a "
+                                                 r"Lambda.*Accepted: a Sequential"):
+        load_bytes(data, "lambda.keras")
+
+
+def test_lambda_h5_is_refused_before_loading(tmp_path):
+    path = tmp_path / "lambda.h5"
+    _lambda_model().save(path)
+    with pytest.raises(ModelRefusedError, match="is a Lambda: a Lambda layer runs Python code"):
+        load_bytes(path.read_bytes(), "lambda.h5")
+
+
+def test_non_keras_module_is_refused(sequential_cnn, tmp_path):
+    def edit(cfg):
+        cfg["config"]["layers"][1]["module"] = "os"
+
+    data = _rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
+    with pytest.raises(ModelRefusedError, match=r"from module 'os', which is not part of Keras"):
+        scan_model_bytes(data, "evil.keras")
+
+
+def test_tfsmlayer_is_refused(sequential_cnn, tmp_path):
+    def edit(cfg):
+        cfg["config"]["layers"][1]["class_name"] = "TFSMLayer"
+
+    data = _rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
+    with pytest.raises(ModelRefusedError, match="TFSMLayer loads a TensorFlow SavedModel"):
+        scan_model_bytes(data, "sm.keras")
+
+
+def test_custom_registered_object_is_refused(sequential_cnn, tmp_path):
+    def edit(cfg):
+        cfg["config"]["layers"][1]["registered_name"] = "mypkg>MyConv"
+
+    data = _rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
+    with pytest.raises(ModelRefusedError, match="custom registered object 'mypkg>MyConv'"):
+        scan_model_bytes(data, "custom.keras")
+
+
+@pytest.mark.parametrize("name", ["junk.keras", "junk.h5"])
+def test_random_bytes_are_refused(name):
+    data = np.random.default_rng(1).bytes(4096)
+    with pytest.raises(ModelRefusedError, match="not a valid .keras file|not an HDF5 file"):
+        load_bytes(data, name)
+
+
+def test_empty_file_is_refused():
+    with pytest.raises(ModelRefusedError, match=r"is empty \(0 bytes\)"):
+        load_bytes(b"", "empty.keras")
+
+
+def test_wrong_extension_is_refused():
+    with pytest.raises(ModelRefusedError, match=r"extension '.pt'; expected .keras or .h5"):
+        load_bytes(b"abc", "model.pt")
+
+
+def test_oversized_file_is_refused(monkeypatch):
+    monkeypatch.setattr(models, "MAX_MODEL_BYTES", 1000)
+    with pytest.raises(ModelRefusedError, match=r"uploads up to 0 MB are accepted"):
+        load_bytes(b"x" * 2000, "big.keras")
+
+
+def test_zip_bomb_is_refused():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"\0" * (300 * 2**20))  # 300 MB of zeros, ~300 KB packed
+    with pytest.raises(ModelRefusedError, match="looks like a zip bomb"):
+        load_bytes(out.getvalue(), "bomb.keras")
+
+
+def test_zip_without_config_is_refused():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(ModelRefusedError, match="without config.json"):
+        load_bytes(out.getvalue(), "notamodel.keras")
+
+
+def test_weights_only_h5_is_refused(tmp_path):
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("kernel", data=np.zeros(3))
+    with pytest.raises(ModelRefusedError, match="holds no model_config: it is a weights-only"):
+        load_bytes(path.read_bytes(), "w.h5")
+
+
+def test_two_input_model_is_unsupported(tmp_path):
+    a, b = keras.Input((8, 8, 1)), keras.Input((8, 8, 1))
+    y = keras.layers.Flatten()(keras.layers.Add()([a, b]))
+    model = keras.Model([a, b], keras.layers.Dense(2)(y))
+    with pytest.raises(UnsupportedModelError, match=r"has 2 inputs.*Supported: one input"):
+        load_bytes(_keras_bytes(model, tmp_path), "two.keras")
+
+
+def test_text_model_is_unsupported(tmp_path):
+    x = keras.Input((20,), dtype="int32")
+    y = keras.layers.Embedding(100, 8)(x)
+    y = keras.layers.GlobalAveragePooling1D()(y)
+    model = keras.Model(x, keras.layers.Dense(2)(y))
+    with pytest.raises(UnsupportedModelError, match="token ids or text"):
+        load_bytes(_keras_bytes(model, tmp_path), "text.keras")
+
+
+def test_unknown_builtin_name_lists_builtins():
+    with pytest.raises(ModelRefusedError, match="neither a built-in model .*lenet_mnist"):
+        load("no_such_model")
