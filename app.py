@@ -37,16 +37,17 @@ def _uploaded_model():
     data = file.getvalue()
     done = st.session_state.get("upload")
     if done is None or done[0] != (file.name, len(data), file.file_id):
-        try:
-            with st.sidebar.status(f"Checking and loading {file.name}…") as status:
-                lm = api.load_bytes(data, file.name)
+        with st.sidebar.status(f"Checking and loading {file.name}…") as status:
+            try:
+                lm, error = api.load_bytes(data, file.name), None
                 status.update(label=f"Loaded {file.name}", state="complete")
-            st.session_state["upload"] = ((file.name, len(data), file.file_id), lm, None)
-        except ValueError as e:  # refused or unsupported: say why, keep the session going
-            st.session_state["upload"] = ((file.name, len(data), file.file_id), None, str(e))
+            except ValueError as e:  # refused or unsupported: say why, keep the session going
+                lm, error = None, str(e)
+                status.update(label=f"Refused {file.name}", state="error")
+        st.session_state["upload"] = ((file.name, len(data), file.file_id), lm, error)
     _, lm, error = st.session_state["upload"]
     if error:
-        st.sidebar.error(error)
+        st.sidebar.error(error, icon=":material/block:")
     return lm
 
 
@@ -89,6 +90,9 @@ def sidebar_samples(lm) -> None:
     if not usable:
         st.sidebar.caption(f"No {lm.kind} samples yet.")
         return
+    pending = st.session_state.pop("pending_select", None)
+    if pending in usable:
+        st.session_state["selected"] = pending
     if st.session_state.get("selected") not in usable:
         st.session_state["selected"] = usable[0]
     st.sidebar.selectbox("Current sample", usable, key="selected",

@@ -50,7 +50,6 @@ CODE_LAYERS = {
     "JaxLayer": "a JaxLayer calls arbitrary JAX functions",
     "FlaxLayer": "a FlaxLayer calls arbitrary Flax modules",
     "TFOpLambda": "a TFOpLambda layer calls TensorFlow functions named in the file",
-    "__lambda__": "the file holds serialized Python bytecode",
 }
 ACCEPTED = ("Accepted: a Sequential or functional Keras model saved with model.save('name.keras') "
             "(or legacy .h5) that uses only built-in Keras layers.")
@@ -71,7 +70,9 @@ def _walk_config(node: Any, found: list[str], path: str = "config") -> None:
     if isinstance(node, dict):
         cls = node.get("class_name")
         if isinstance(cls, str):
-            if cls in CODE_LAYERS:
+            if cls == "__lambda__":
+                found.append(f"it holds serialized Python bytecode ({path})")
+            elif cls in CODE_LAYERS:
                 name = (node.get("config") or {}).get("name", "?") if isinstance(
                     node.get("config"), dict) else "?"
                 found.append(f"layer {name!r} is a {cls}: {CODE_LAYERS[cls]}")

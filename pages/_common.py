@@ -31,7 +31,11 @@ def samples() -> dict[str, Sample]:
 
 
 def add_sample(sample: Sample, *, select: bool = True, replace: bool = False) -> str:
-    """Put a sample in the shared list under a unique name; returns the name used."""
+    """Put a sample in the shared list under a unique name; returns the name used.
+
+    select=True makes it the current sample. The sidebar's selectbox owns the "selected" key
+    and is drawn before the page, so the choice goes through "pending_select" and a rerun.
+    """
     pool = samples()
     name = sample.name
     if not replace:
@@ -44,7 +48,8 @@ def add_sample(sample: Sample, *, select: bool = True, replace: bool = False) ->
                         label=sample.label, note=sample.note)
     pool[name] = sample
     if select:
-        st.session_state["selected"] = name
+        st.session_state["pending_select"] = name
+        st.rerun()
     return name
 
 

@@ -49,11 +49,13 @@ with draw_tab:
                     add_sample(sketch, replace=True)
                 st.image(thumbnail(sketch, 112), caption="as the model sees it (28×28)",
                          width=112)
-                if st.button("Keep this drawing", key="keep_sketch"):
+                if st.button("Keep this drawing", key="keep_sketch",
+                             help="Store a copy in the sample list (the pad keeps drawing "
+                                  "into 'Sketch')."):
                     n = sum(s.source == "drawn" for s in samples().values())
-                    kept = add_sample(Sample(f"Drawing {n}", "image", raw, source="drawn",
-                                             note=sketch.note))
-                    st.toast(f"Added {kept!r} to the samples.")
+                    add_sample(Sample(f"Drawing {n}", "image", raw, source="drawn",
+                                      note=sketch.note), select=False)
+                    st.toast(f"Added 'Drawing {n}' to the samples.")
         else:
             st.caption("The pad is empty.")
 
@@ -85,7 +87,6 @@ with gallery_tab:
             st.image(thumbnail(s, 56), width=56)
             if st.button(s.label, key=f"gal_{i}", help=s.name, width="stretch"):
                 add_sample(s)
-                st.rerun()
     if st.button("Load 30 real MNIST test digits (needs internet)", key="mnist_test"):
         try:
             with st.spinner("Downloading MNIST through keras.datasets…"):
