@@ -59,3 +59,30 @@ def reference_trace(model: keras.Model, x: np.ndarray,
 def _single(inputs: list):
     # A one-input model built from a bare tensor takes a bare tensor (no structure warning).
     return inputs[0] if len(inputs) == 1 else inputs
+
+
+def reference_frozen(model: keras.Model, x: np.ndarray,
+                     frozen: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    """NeuralVis' semantics through keras' own graph executor: each layer is re-called in order
+    and its output has the frozen channels zeroed before later layers consume it."""
+    result: dict[str, np.ndarray] = {"input": np.asarray(x)}
+
+    def run(fn, inputs, prefix: str):
+        def call(op):
+            def f(*args, **kwargs):
+                if isinstance(op, keras.Model):
+                    return run(_graph(op), list(args), f"{prefix}{op.name}/")
+                y = op(*args, **{**kwargs, "training": False}) if "training" in getattr(
+                    op, "_call_context_args", ()) else op(*args, **kwargs)
+                name = prefix + op.name
+                if name in frozen:
+                    mask = np.ones(y.shape[-1], np.float32)
+                    mask[list(frozen[name])] = 0.0
+                    y = y * mask
+                result[name] = keras.ops.convert_to_numpy(y)
+                return y
+            return f
+        return fn._run_through_graph(inputs, operation_fn=call)  # packed like fn's outputs
+
+    run(_graph(model), [keras.ops.convert_to_tensor(x)], "")
+    return result

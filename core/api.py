@@ -14,6 +14,7 @@ import numpy as np
 
 from core.audio_input import prepare_audio
 from core.errors import InputError
+from core.freeze import run_frozen, validate
 from core.image import prepare_image
 from core.models import LoadedModel, builtin_names, load, load_bytes
 
@@ -53,12 +54,19 @@ def predict(m: LoadedModel, raw: Any) -> np.ndarray:
     return p if many else p[0]
 
 
-def trace(m: LoadedModel, raw: Any, frozen: dict[str, list[int]] | None = None) -> dict[str, np.ndarray]:
-    """{"input": model input, layer: output, ...}: every layer, graph order, no batch axis."""
-    if frozen:
-        raise NotImplementedError("Filter freezing is not available yet.")
+def trace(m: LoadedModel, raw: Any,
+          frozen: dict[str, list[int]] | None = None) -> dict[str, np.ndarray]:
+    """{"input": model input, layer: output, ...}: every layer, graph order, no batch axis.
+
+    frozen: {layer: [channels]} zeroes those output channels (NeuralVis' freezing); only
+    layers from the earliest frozen one on are recomputed.
+    """
     x, _ = prepare(m, raw)
-    return {k: v[0] for k, v in m.tracer(x[None]).items()}
+    base = {k: v[0] for k, v in m.tracer(x[None]).items()}
+    if not frozen:
+        return base
+    fz = validate(m.tracer.plan, base, frozen)
+    return run_frozen(m.tracer.plan, x[None], base, fz)
 
 
 def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
