@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import cache
 from core.models import LoadedModel
-from core.render import as_maps, colormap_hex, feature_grid
+from core.render import apply_colormap, as_maps, feature_grid
 from core.samples import Sample
 
 
@@ -98,15 +98,16 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
 
 
 def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
-    """A colour-scale legend (Altair gradient) for a feature-map grid."""
-    colors = colormap_hex(cmap)
-    df = pd.DataFrame({"v": np.linspace(vmin, vmax, len(colors))})
-    chart = alt.Chart(df).mark_rect().encode(
-        x=alt.X("v:Q", title=title, scale=alt.Scale(domain=[vmin, vmax]),
-                axis=alt.Axis(format=".3~g", tickCount=5)),
-        color=alt.Color("v:Q", scale=alt.Scale(domain=[vmin, vmax], range=colors), legend=None),
-    ).properties(height=28, width=260)
-    st.altair_chart(chart, width="content", key=key)
+    """A colour-scale legend: the gradient as an image, with its end and middle values."""
+    bar = apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)
+    st.image(bar, width=240)
+    mid = (vmin + vmax) / 2
+    st.markdown(
+        f"<div style='display:flex;justify-content:space-between;width:240px;"
+        f"font-size:0.8rem;color:#555;margin-top:-0.6rem'><span>{vmin:.3g}</span>"
+        f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
+        f"<div style='font-size:0.8rem;color:#777;width:240px;text-align:center'>{title}</div>",
+        unsafe_allow_html=True)
 
 
 def shape_text(a: np.ndarray) -> str:
@@ -143,17 +144,26 @@ def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: s
                  labels: list[str] | None = None) -> None:
     """One layer's output: a grid of all channels with its legend, or a vector chart."""
     maps = as_maps(a)
+    left, right = st.columns([3, 1])
+    with right:
+        zero = float(np.mean(a == 0))
+        st.caption(f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
+                   f"{zero:.0%} of values are exactly 0"
+)
     if maps is not None:
         img, vmin, vmax = feature_grid(maps, scale=scale)
-        st.image(img, caption=f"{maps.shape[-1]} channels, {maps.shape[0]}×{maps.shape[1]} each",
-                 width=min(img.shape[1], 900))
-        if scale == "shared":
-            legend(vmin, vmax, "viridis", key=f"{key}_legend")
-        else:
-            st.caption("Each channel is stretched to its own min…max (dark = its minimum, "
-                       "yellow = its maximum).")
+        with left:
+            st.image(img, caption=f"{maps.shape[-1]} channels, {maps.shape[0]}×{maps.shape[1]} "
+                                  "each", width=min(img.shape[1], 900))
+        with right:
+            if scale == "shared":
+                legend(vmin, vmax, "viridis", key=f"{key}_legend")
+            else:
+                st.caption("Each channel is stretched to its own min…max (dark: its minimum, "
+                           "yellow: its maximum).")
     else:
-        vector_chart(a, key=key, labels=labels)
+        with left:
+            vector_chart(a, key=key, labels=labels)
 
 
 def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
