@@ -148,8 +148,7 @@ def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: s
     with right:
         zero = float(np.mean(a == 0))
         st.caption(f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
-                   f"{zero:.0%} of values are exactly 0"
-)
+                   f"{zero:.0%} of values are exactly 0")
     if maps is not None:
         img, vmin, vmax = feature_grid(maps, scale=scale)
         with left:
