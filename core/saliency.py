@@ -1,0 +1,87 @@
+"""Which input pixels drive a prediction: gradient saliency and Grad-CAM.
+
+Both differentiate the class score through the flattened plan (core.engine.Plan) eagerly, so
+they work for any traced model, nested ones included, and respect frozen filters.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from core.engine import Plan
+from core.errors import LayerLabError
+
+
+def _score_layer(plan: Plan, logits_layer: str | None) -> str:
+    # Differentiate the pre-softmax score where the card names it: softmax saturates.
+    return logits_layer if logits_layer in plan.names else plan.output_name
+
+
+def _masks_after(frozen: dict[str, tuple[int, ...]] | None, trace_channels: dict[str, int]):
+    masks = {}
+    for name, chans in (frozen or {}).items():
+        m = np.ones(trace_channels[name], np.float32)
+        m[list(chans)] = 0.0
+        masks[name] = m
+    return masks
+
+
+def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
+                      logits_layer: str | None = None,
+                      frozen: dict[str, tuple[int, ...]] | None = None,
+                      channels: dict[str, int] | None = None) -> np.ndarray:
+    """|d score / d input|, max over channels. x: (*input) -> (H, W) (or input shape for 1-D)."""
+    score_name = _score_layer(plan, logits_layer)
+    masks = _masks_after(frozen, channels or {})
+    xt = tf.convert_to_tensor(np.asarray(x, np.float32)[None])
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        outs = dict(zip(plan.names, plan.run(
+            xt, after=lambda n, y: y * masks[n] if n in masks else y)))
+        score = outs[score_name][0, class_index]
+    g = tape.gradient(score, xt)
+    if g is None:
+        raise LayerLabError("The class score does not depend on the input through "
+                            "differentiable layers, so there is no gradient saliency.")
+    g = np.abs(g.numpy()[0])
+    return g.max(axis=-1) if g.ndim == 3 else g
+
+
+def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
+             logits_layer: str | None = None,
+             frozen: dict[str, tuple[int, ...]] | None = None,
+             channels: dict[str, int] | None = None) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) on a spatial layer -> (H, W) map in [0, 1] at the
+    input's resolution: ReLU(sum_k alpha_k A_k), alpha_k = mean over space of d score / d A_k."""
+    plan.index(layer)  # unknown names list the valid ones
+    score_name = _score_layer(plan, logits_layer)
+    masks = _masks_after(frozen, channels or {})
+    captured: dict[str, Any] = {}
+
+    def after(name: str, y: Any) -> Any:
+        if name in masks:
+            y = y * masks[name]
+        if name == layer:
+            captured["a"] = y
+            tape.watch(y)
+        return y
+
+    xt = tf.convert_to_tensor(np.asarray(x, np.float32)[None])
+    with tf.GradientTape() as tape:
+        outs = dict(zip(plan.names, plan.run(xt, after=after)))
+        score = outs[score_name][0, class_index]
+    a = captured["a"]
+    if len(a.shape) != 4:
+        raise LayerLabError(f"Grad-CAM needs a layer with a spatial output (H, W, C); {layer!r} "
+                            f"outputs {tuple(a.shape[1:])}. Pick a convolution or pooling layer.")
+    g = tape.gradient(score, a)
+    if g is None:
+        raise LayerLabError(f"The class score does not depend on {layer!r}.")
+    alpha = tf.reduce_mean(g, axis=(1, 2), keepdims=True)        # (1, 1, 1, C)
+    cam = tf.nn.relu(tf.reduce_sum(alpha * a, axis=-1))[0]      # (h, w)
+    h, w = np.asarray(x).shape[:2]
+    cam = tf.image.resize(cam[..., None], (h, w), method="bilinear")[..., 0].numpy()
+    top = cam.max()
+    return cam / top if top > 0 else cam

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import api
+from core.errors import LayerLabError, LayerNameError
+from core.saliency import grad_cam, gradient_saliency
+from core.samples import gallery_digits
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return api.load("lenet_mnist")
+
+
+def test_gradient_saliency_has_input_shape_and_is_not_zero(lenet):
+    raw = gallery_digits()[7].raw
+    x, _ = api.prepare(lenet, raw)
+    s = gradient_saliency(lenet.tracer.plan, x, 2, logits_layer="logits")
+    assert s.shape == (28, 28)
+    assert s.max() > 0 and np.isfinite(s).all()
+
+
+def test_grad_cam_is_normalised_at_input_resolution(lenet):
+    x, _ = api.prepare(lenet, gallery_digits()[7].raw)
+    cam = grad_cam(lenet.tracer.plan, x, 2, "conv2", logits_layer="logits")
+    assert cam.shape == (28, 28)
+    assert cam.max() == pytest.approx(1.0) and cam.min() >= 0
+
+
+def test_grad_cam_refuses_dense_and_unknown_layers(lenet):
+    x, _ = api.prepare(lenet, gallery_digits()[0].raw)
+    with pytest.raises(LayerLabError, match="needs a layer with a spatial output"):
+        grad_cam(lenet.tracer.plan, x, 0, "fc1")
+    with pytest.raises(LayerNameError, match="Valid names"):
+        grad_cam(lenet.tracer.plan, x, 0, "nope")
