@@ -43,3 +43,35 @@ def gallery_digits() -> list[Sample]:
     from core.samples import gallery_digits as _g
 
     return _g()
+
+
+def frozen_key(frozen: dict[str, list[int]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """A hashable, order-independent form of a freeze configuration."""
+    return tuple(sorted((k, tuple(sorted(set(v)))) for k, v in frozen.items() if v))
+
+
+@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def trace_frozen(lm: LoadedModel, sample: Sample,
+                 frozen: tuple[tuple[str, tuple[int, ...]], ...]):
+    """(trace, probabilities) with those filters frozen; reuses the unfrozen trace's prefix."""
+    from core.freeze import run_frozen, validate
+
+    base, _, _ = trace(lm, sample)
+    fz = validate(lm.tracer.plan, base, dict(frozen))
+    x = base["input"][None]
+    tr = run_frozen(lm.tracer.plan, x, base, fz)
+    return tr, api.probabilities_from_trace(lm, tr)
+
+
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, layer: str | None,
+             frozen: tuple[tuple[str, tuple[int, ...]], ...]) -> np.ndarray:
+    """Gradient saliency or Grad-CAM map (H, W) of a sample, under a freeze configuration."""
+    from core.saliency import grad_cam, gradient_saliency
+
+    base, _, _ = trace(lm, sample)
+    channels = {k: int(base[k].shape[-1]) for k, _ in frozen}
+    kw = dict(logits_layer=lm.card.get("logits_layer"), frozen=dict(frozen), channels=channels)
+    if method == "Grad-CAM":
+        return grad_cam(lm.tracer.plan, base["input"], class_index, layer, **kw)
+    return gradient_saliency(lm.tracer.plan, base["input"], class_index, **kw)

@@ -21,6 +21,15 @@ from core.samples import Sample
 def current_model() -> LoadedModel:
     lm = st.session_state.get("model")
     if lm is None:
+        # A deep link (e.g. /freeze) to a freshly started server: Streamlit 1.67 routes through
+        # its legacy pages/ auto-discovery until some run of app.py has called st.navigation,
+        # so this page ran without app.py. Switch to st.navigation routing (exactly what that
+        # call does) and rerun, which runs app.py and then this page.
+        from streamlit.runtime.pages_manager import PagesManager
+
+        if PagesManager.uses_pages_directory:
+            PagesManager.uses_pages_directory = False
+            st.rerun()
         st.info("Pick a model in the sidebar.")
         st.stop()
     return lm
@@ -166,13 +175,15 @@ def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: s
 
 
 def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
-                   height: int = 260) -> None:
+                   height: int = 320) -> None:
     """Cosine distance per layer, in graph order: where two inputs part ways."""
-    long = df.melt(id_vars=["step", "layer"], value_vars=["cosine_distance", "relative_l2"],
-                   var_name="measure", value_name="distance")
+    long = df.rename(columns={"cosine_distance": "cosine distance",
+                              "relative_l2": "relative L2"}).melt(
+        id_vars=["step", "layer"], value_vars=["cosine distance", "relative L2"],
+        var_name="measure", value_name="distance")
     base = alt.Chart(long).encode(
         x=alt.X("layer:N", sort=list(df["layer"]), title="layer (graph order)",
-                axis=alt.Axis(labelAngle=-45, labelOverlap=False, labelLimit=140)),
+                axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=110)),
         y=alt.Y("distance:Q", title="distance"),
         color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["layer", "measure", alt.Tooltip("distance:Q", format=".3f")],

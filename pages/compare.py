@@ -23,7 +23,7 @@ if not others:
     st.stop()
 c1, c2 = st.columns(2)
 c1.markdown(f"**A:** {a.name}  \n(the current sample; change it in the sidebar)")
-b_name = c2.selectbox("**B:** compare with", others, key="compare_b")
+b_name = c2.selectbox("B: compare with", others, key="compare_b")
 b = samples()[b_name]
 
 # ---- core calls ------------------------------------------------------------------------------

@@ -1,0 +1,233 @@
+"""Freeze: switch filters off and see what changes downstream; which filters and pixels matter."""
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import cache
+from core.compare import layer_distances
+from core.errors import LayerLabError
+from core.freeze import parse_config, to_config, validate
+from core.importance import filter_importance
+from core.image import to_display
+from core.render import apply_colormap, as_maps, feature_grid
+from pages._common import (current_model, distance_chart, label_of, legend, prediction,
+                           run_trace, samples, selected_sample, shape_text, vector_chart)
+
+MAX_PILLS = 256
+
+lm = current_model()
+st.title("Freeze filters")
+st.caption("NeuralVis' model mutation: a frozen filter's output channel is set to zero and every "
+           "later layer consumes the zeroed tensor. Freeze filters in one or more layers and "
+           "watch the prediction and the later layers change.")
+
+sample = selected_sample(lm)
+tr, probs, _ = run_trace(lm, sample)
+# Per-model freeze configuration: {layer: [channels]}; "freeze_version" remounts the pickers
+# when the configuration is changed by something other than them (upload, top-k, reset).
+store = st.session_state.setdefault("frozen", {})
+config: dict[str, list[int]] = store.setdefault(lm.sha256, {})
+version = st.session_state.setdefault("freeze_version", 0)
+layers = [n for n in tr if n != "input" and np.ndim(tr[n]) >= 1 and tr[n].shape[-1] > 1]
+spatial = [n for n in layers if as_maps(tr[n]) is not None]
+
+
+def _set_config(new: dict[str, list[int]]) -> None:
+    config.clear()
+    config.update({k: sorted(set(map(int, v))) for k, v in new.items() if v})
+    st.session_state["freeze_version"] += 1
+
+
+# ---- choose filters ------------------------------------------------------------------------------
+st.subheader(f"1 · Choose filters  ·  input: {sample.name}")
+left, right = st.columns([3, 2])
+with left:
+    default = spatial[-1] if spatial else layers[0]
+    layer = st.selectbox("Layer", layers, index=layers.index(default), key="freeze_layer",
+                         help="Any layer whose output has channels (last axis): convolutions, "
+                              "pooling, BatchNorm, activations, dense units.")
+    n_ch = int(tr[layer].shape[-1])
+    chosen = config.get(layer, [])
+    if n_ch <= MAX_PILLS:
+        picked = st.pills(f"Frozen filters of {layer} (click to toggle)", list(range(n_ch)),
+                          selection_mode="multi", default=chosen,
+                          key=f"pills_{version}_{layer}", width="stretch")
+    else:
+        picked = st.multiselect(f"Frozen filters of {layer}", list(range(n_ch)), default=chosen,
+                                key=f"multi_{version}_{layer}")
+    if sorted(picked) != chosen:
+        if picked:
+            config[layer] = sorted(picked)
+        else:
+            config.pop(layer, None)
+    maps = as_maps(tr[layer])
+    if maps is not None:
+        img, lo, hi = feature_grid(maps, dim=set(config.get(layer, [])))
+        st.image(img, caption=f"{layer}: {n_ch} filters for this input; frozen ones are grey",
+                 width=min(img.shape[1], 700))
+with right:
+    st.markdown("**Configuration**")
+    if config:
+        st.dataframe(pd.DataFrame({"layer": list(config),
+                                   "frozen filters": [", ".join(map(str, v))
+                                                      for v in config.values()]}),
+                     hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing frozen yet.")
+    doc = to_config({k: tuple(v) for k, v in config.items()}, model=lm.name,
+                    model_sha256=lm.sha256)
+    c1, c2 = st.columns(2)
+    c1.download_button("Download config", json.dumps(doc, indent=2).encode(),
+                       file_name="freeze_config.json", mime="application/json",
+                       key="dl_freeze", width="stretch")
+    if c2.button("Reset all", key="reset_freeze", width="stretch", disabled=not config):
+        _set_config({})
+        st.rerun()
+    up = st.file_uploader("Load a config (ours, or NeuralVis' list of layer_name / "
+                          "feature_index)", type=["json"], key=f"freeze_upload_{version}")
+    if up is not None:
+        try:
+            new = validate(lm.tracer.plan, tr, parse_config(json.loads(up.getvalue())))
+        except (ValueError, UnicodeDecodeError) as e:
+            st.error(f"{up.name}: {e}")
+        else:
+            _set_config({k: list(v) for k, v in new.items()})
+            st.rerun()
+
+# ---- effect ----------------------------------------------------------------------------------------
+st.subheader("2 · Effect")
+fkey = cache.frozen_key(config)
+ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
+p1, p2 = st.columns(2)
+with p1:
+    prediction(lm, probs, key="before", title="Prediction", true_label=sample.label, height=150)
+with p2:
+    prediction(lm, fprobs, key="after", title="Prediction with frozen filters", height=150)
+if not config:
+    st.info("Freeze some filters above to see their effect.")
+else:
+    changed = label_of(lm, probs) != label_of(lm, fprobs)
+    cls = int(np.argmax(probs))
+    st.markdown(("**The prediction changed.** " if changed else "")
+                + f"Probability of class {lm.labels[cls]}: {probs[cls]:.1%} → {fprobs[cls]:.1%}.")
+    dist = layer_distances(tr, ftr)
+    distance_chart(dist, key="freeze_dist")
+    first = min(lm.tracer.plan.index(n) for n in config)
+    later = lm.tracer.plan.names[first:]
+    show = st.selectbox("Layer to inspect (the earliest frozen layer and everything after it)",
+                        later, key="freeze_show")
+    a, b = tr[show], ftr[show]
+    ma, mb = as_maps(a), as_maps(b)
+    st.caption(f"{show}: output {shape_text(a)}")
+    cols = st.columns(3)
+    if ma is not None:
+        lo, hi = float(min(ma.min(), mb.min())), float(max(ma.max(), mb.max()))
+        cols[0].image(feature_grid(ma, vrange=(lo, hi))[0], caption="before", width="stretch")
+        cols[1].image(feature_grid(mb, vrange=(lo, hi), dim=set(config.get(show, [])))[0],
+                      caption="after (frozen filters grey)", width="stretch")
+        gd, dlo, dhi = feature_grid(mb - ma, cmap="diverging")
+        cols[2].image(gd, caption="after − before (red: higher, blue: lower)", width="stretch")
+        with cols[0]:
+            legend(lo, hi, "viridis", key="fl1", title="activation")
+        with cols[2]:
+            legend(dlo, dhi, "diverging", key="fl2", title="after − before")
+    else:
+        labels = lm.labels if show == lm.tracer.plan.output_name else None
+        with cols[0]:
+            vector_chart(a, key="fa", labels=labels)
+        with cols[1]:
+            vector_chart(b, key="fb", labels=labels)
+        with cols[2]:
+            vector_chart(np.ravel(b) - np.ravel(a), key="fd", labels=labels)
+
+# ---- what matters ----------------------------------------------------------------------------------
+st.subheader("3 · What matters")
+imp_tab, sal_tab = st.tabs(["Filter importance", "Input saliency"])
+with imp_tab:
+    st.caption("Freeze each filter of a layer alone and measure the drop in the predicted "
+               "class's probability for the current input, and the accuracy drop over a batch "
+               "of labelled samples.")
+    c1, c2 = st.columns([2, 3])
+    imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer),
+                             key="imp_layer")
+    batch_choice = c2.radio("Accuracy over", ["the 30 built-in digits", "the sample list"],
+                            horizontal=True, key="imp_batch")
+    if st.button("Rank filters", key="rank", type="primary"):
+        pool = (cache.gallery_digits() if batch_choice.startswith("the 30")
+                else [s for s in samples().values() if s.kind == lm.kind])
+        batch = [sample] + [s for s in pool if s.key != sample.key]
+        try:
+            from core import api
+
+            x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
+            labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1
+                               for s in batch])
+            bar = st.progress(0.0, text="Freezing filters one at a time…")
+            df = filter_importance(
+                lm.tracer, x, imp_layer, labels=labels,
+                is_probabilities=lm.card.get("output") == "probabilities",
+                on_progress=lambda i, n: bar.progress(i / n, text=f"Filter {i} of {n}"))
+            bar.empty()
+            st.session_state["importance"] = (lm.sha256, sample.key, imp_layer, df,
+                                              int((labels >= 0).sum()))
+        except (ValueError, LayerLabError) as e:
+            st.error(str(e))
+    res = st.session_state.get("importance")
+    if res and res[0] == lm.sha256 and res[1] == sample.key and res[2] == imp_layer:
+        _, _, _, df, n_lab = res
+        top = df.head(20).copy()
+        top["filter"] = top["channel"].astype(str)
+        measures = ["prob_drop"] + (["accuracy_drop"] if "accuracy_drop" in df else [])
+        long = top.melt(id_vars=["filter"], value_vars=measures, var_name="measure",
+                        value_name="drop")
+        chart = alt.Chart(long).mark_bar().encode(
+            y=alt.Y("filter:N", sort=list(top["filter"]), title=f"filter of {imp_layer}"),
+            x=alt.X("drop:Q", title="drop when frozen alone"),
+            color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
+            yOffset="measure:N",
+            tooltip=["filter", "measure", alt.Tooltip("drop:Q", format=".3f")],
+        ).properties(height=max(220, 26 * len(top)))
+        st.altair_chart(chart, width="stretch", key="imp_chart")
+        st.caption(f"Top {len(top)} of {len(df)} filters; accuracy over {n_lab} labelled "
+                   "samples. Download the full table below.")
+        c1, c2, c3 = st.columns([1, 1, 2])
+        k = c1.number_input("k", 1, len(df), min(3, len(df)), key="topk")
+        if c2.button(f"Freeze the top {int(k)}", key="freeze_topk"):
+            _set_config({**config, imp_layer: [int(c) for c in df["channel"].head(int(k))]})
+            st.rerun()
+        c3.download_button("Download ranking (CSV)", df.to_csv(index=False).encode(),
+                           file_name=f"importance_{imp_layer}.csv", mime="text/csv",
+                           key="dl_imp")
+
+with sal_tab:
+    c1, c2, c3, c4 = st.columns(4)
+    method = c1.radio("Method", ["Gradient", "Grad-CAM"], key="sal_method",
+                      help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
+                           "weighted by the score's mean gradient (Selvaraju et al. 2017).")
+    cam_layer = c2.selectbox("Grad-CAM layer", spatial, index=len(spatial) - 1,
+                             key="sal_layer", disabled=method != "Grad-CAM") if spatial else None
+    target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
+    alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
+    try:
+        sal = cache.saliency(lm, sample, method, lm.labels.index(target),
+                             cam_layer if method == "Grad-CAM" else None, fkey)
+    except LayerLabError as e:
+        st.error(str(e))
+        st.stop()
+    base_img = to_display(tr["input"], lm.card)
+    rgb = base_img[..., None].repeat(3, -1) if base_img.ndim == 2 else base_img
+    heat = apply_colormap(sal / (sal.max() or 1.0), "viridis")
+    over = (rgb * (1 - alpha) + heat * alpha).astype(np.uint8)
+    up = max(1, 280 // max(over.shape[:2]))
+    c1, c2 = st.columns(2)
+    c1.image(over.repeat(up, 0).repeat(up, 1), width=280,
+             caption=f"{method} for class {target}" + (" (with frozen filters)" if config else ""))
+    c2.image(heat.repeat(up, 0).repeat(up, 1), width=280, caption="the map alone")
+    with c2:
+        legend(0.0, float(sal.max()), "viridis", key="sal_leg",
+               title="|gradient|" if method == "Gradient" else "Grad-CAM (normalised)")
