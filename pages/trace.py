@@ -27,6 +27,8 @@ draw_tab, upload_tab, gallery_tab = st.tabs([":material/draw: Draw", ":material/
 with draw_tab:
     c1, c2 = st.columns([1, 2])
     with c1:
+        # Room for the canvas toolbar, which floats above the pad while the mouse is on it.
+        st.container(height=40, border=False)
         canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
                            height=280, width=280, drawing_mode="freedraw",
                            return_image_data=True, key="sketchpad")

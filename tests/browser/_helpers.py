@@ -1,0 +1,52 @@
+"""Helpers for the browser tests: wait for Streamlit, find metrics, take screenshots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips (or, in CI, fails) the tests
+    expect = None
+
+SHOT_DIR = Path("/tmp/layerlab-shots")
+# TensorFlow on a 2-core CPU is slow the first time a model runs: be generous.
+TIMEOUT_MS = 60_000
+if expect is not None:
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
+def wait_for_app(page, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until the Streamlit script has finished its run and nothing on the page is stale.
+
+    A run may start a moment after the action that triggers it (a component sends its value
+    asynchronously), so pair this with an expectation on the element the run should produce.
+    """
+    app = page.locator('[data-testid="stApp"]')
+    expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=timeout_ms)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout_ms)
+    expect(page.locator('[data-testid="stStatusWidget"]').get_by_text("Running")).to_have_count(
+        0, timeout=timeout_ms)
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=timeout_ms)
+
+
+def open_app(page, path: str = "") -> None:
+    page.goto(f"{page.app_url}/{path}")
+    wait_for_app(page)
+
+
+def metric(page, label: str):
+    """The st.metric whose label is exactly `label`."""
+    return page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True))
+
+
+def metric_value(page, label: str):
+    return metric(page, label).locator('[data-testid="stMetricValue"]')
+
+
+def shot(target, name: str) -> Path:
+    """A screenshot of a page's viewport (or of one locator) for a human to look at."""
+    SHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SHOT_DIR / f"{name}.png"
+    target.screenshot(path=str(path))
+    return path

@@ -1,0 +1,157 @@
+"""Real-browser fixtures: the app as a real `streamlit run` server, driven by Debian's Chromium.
+
+Chromium comes from the system (`apt-get install chromium`), never from `playwright install`.
+Without it (or without the playwright package) these tests are skipped locally and fail in CI
+(the CI environment variable set), where `.ci/run` installs it. LAYERLAB_CHROMIUM points at
+another Chromium binary.
+
+On a failing test a screenshot of its page goes to /tmp/layerlab-browser-failures/<test>.png.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ._helpers import TIMEOUT_MS
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError as e:  # checked in the browser fixture: skip locally, fail in CI
+    sync_playwright = None
+    _PLAYWRIGHT_ERROR: str | None = str(e)
+else:
+    _PLAYWRIGHT_ERROR = None
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LAYERLAB_CHROMIUM", "/usr/bin/chromium")
+FAILURE_DIR = Path("/tmp/layerlab-browser-failures")
+STARTUP_S = 90
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(reason: str) -> None:
+    """Skip locally; in CI a missing browser is a broken setup, so fail."""
+    msg = (f"{reason}. The browser tests need Debian's Chromium: `apt-get install chromium` "
+           "(or set LAYERLAB_CHROMIUM to a Chromium binary) and `pip install -r "
+           "requirements-dev.txt`. Never `playwright install`.")
+    if _in_ci():
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
+
+
+# ---- the app as a real server ------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.status == 200 and r.read().decode().strip() == "ok"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """`streamlit run app.py` on a free port; yields its base URL, stops its process group."""
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("streamlit-server")
+    out_path, err_path = logs / "stdout.log", logs / "stderr.log"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while not _healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                why = (f"exited with code {proc.returncode}" if proc.poll() is not None
+                       else f"did not answer {url}/_stcore/health within {STARTUP_S} s")
+                pytest.fail(f"Streamlit server {why}.\ncommand: {' '.join(cmd)}\n"
+                            f"--- stderr ---\n{err_path.read_text(errors='replace')[-6000:]}\n"
+                            f"--- stdout ---\n{out_path.read_text(errors='replace')[-2000:]}",
+                            pytrace=False)
+            time.sleep(0.5)
+        yield url
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+# ---- the browser --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    if _PLAYWRIGHT_ERROR is not None:
+        _unavailable(f"the playwright package cannot be imported ({_PLAYWRIGHT_ERROR})")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"no Chromium at {CHROMIUM}")
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            yield b
+        finally:
+            b.close()
+    finally:
+        pw.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, so the page fixture knows if the test failed."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def page(browser, app_url, request):
+    """A fresh browser context per test: each test is its own Streamlit session."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    pg = context.new_page()
+    pg.app_url = app_url  # type: ignore[attr-defined]
+    try:
+        yield pg
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            FAILURE_DIR.mkdir(parents=True, exist_ok=True)
+            name = re.sub(r"[^\w.-]+", "_", request.node.name)
+            try:
+                pg.screenshot(path=str(FAILURE_DIR / f"{name}.png"))
+            except Exception as e:  # never hide the test's own failure
+                print(f"failure screenshot not saved: {e}")
+        context.close()
