@@ -120,7 +120,7 @@ def test_open_compare(page):
     expect(chart).to_have_count(1)
     chart.scroll_into_view_if_needed()
     expect(chart.locator("svg, canvas").first).to_be_visible()
-    expect(chart).to_contain_text("cosine_distance")
+    expect(chart).to_contain_text("cosine distance")
     expect(chart).to_contain_text("conv1")
     box = chart.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 100, box
