@@ -44,9 +44,11 @@ def decode_image(data: bytes, *, filename: str = "upload") -> tuple[np.ndarray, 
             if mode in ("I;16", "I;16B", "I;16L", "I"):
                 # 16-bit greyscale: keep the full range, scale to 8 bits.
                 arr = np.asarray(im, dtype=np.float64)
-                top = 65535.0 if arr.max() > 255 else 255.0
+                # I;16 is 16-bit by definition (a dark 16-bit scan must stay dark); plain "I"
+                # (32-bit) may hold 8- or 16-bit data, so guess from its values.
+                top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
                 arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                notes.append(f"converted 16-bit greyscale to 8 bits")
+                notes.append("converted 16-bit greyscale to 8 bits")
             elif mode in ("L", "1"):
                 arr = np.asarray(im.convert("L"))
             elif mode in ("LA", "RGBA", "PA", "P"):
@@ -129,7 +131,7 @@ def mnist_style(gray: np.ndarray, *, threshold: float = 0.1) -> np.ndarray:
     canvas = np.zeros((28, 28), np.float32)
     top, left = (28 - nh) // 2, (28 - nw) // 2
     canvas[top:top + nh, left:left + nw] = small
-    # Shift so the centre of mass sits at (14, 14) (integer shift, as in the original data).
+    # Shift so the centre of mass sits at the grid centre (13.5, 13.5) (integer shift, as MNIST).
     total = canvas.sum()
     cy = (canvas.sum(axis=1) * np.arange(28)).sum() / total
     cx = (canvas.sum(axis=0) * np.arange(28)).sum() / total
