@@ -18,7 +18,7 @@ from core.render import apply_colormap, as_maps, feature_grid
 from pages._common import (current_model, distance_chart, label_of, legend, prediction,
                            run_trace, samples, selected_sample, shape_text, vector_chart)
 
-MAX_PILLS = 256
+MAX_TOGGLES = 128  # more filters than this: a multiselect instead of a tick grid
 
 lm = current_model()
 st.title("Freeze filters")
@@ -53,23 +53,37 @@ with left:
                               "pooling, BatchNorm, activations, dense units.")
     n_ch = int(tr[layer].shape[-1])
     chosen = config.get(layer, [])
-    if n_ch <= MAX_PILLS:
-        picked = st.pills(f"Frozen filters of {layer} (click to toggle)", list(range(n_ch)),
-                          selection_mode="multi", default=chosen,
-                          key=f"pills_{version}_{layer}", width="stretch")
+    maps = as_maps(tr[layer])
+    if n_ch <= MAX_TOGGLES:
+        # NeuralVis' filter panel: every filter's map for this input, tick to freeze.
+        st.markdown(f"Filters of **{layer}** for this input: tick to freeze (frozen ones grey)")
+        per_row = 12
+        picked = []
+        lo, hi = (float(maps.min()), float(maps.max())) if maps is not None else (0.0, 1.0)
+        for r in range(0, n_ch, per_row):
+            cols = st.columns(per_row, gap="small")
+            for c, col in zip(range(r, min(r + per_row, n_ch)), cols):
+                with col:
+                    if maps is not None:
+                        cell = feature_grid(maps[..., c:c + 1], vrange=(lo, hi), cell=40,
+                                            dim={0} if c in chosen else frozenset())[0]
+                        st.image(cell, width="stretch", caption=str(c))
+                    if st.checkbox(f"freeze filter {c}", value=c in chosen,
+                                   key=f"fz_{version}_{layer}_{c}", label_visibility="collapsed"):
+                        picked.append(c)
     else:
         picked = st.multiselect(f"Frozen filters of {layer}", list(range(n_ch)), default=chosen,
                                 key=f"multi_{version}_{layer}")
+        if maps is not None:
+            img, lo, hi = feature_grid(maps, dim=set(chosen))
+            st.image(img, caption=f"{layer}: {n_ch} filters for this input; frozen ones are "
+                                  "grey", width=min(img.shape[1], 700))
     if sorted(picked) != chosen:
         if picked:
             config[layer] = sorted(picked)
         else:
             config.pop(layer, None)
-    maps = as_maps(tr[layer])
-    if maps is not None:
-        img, lo, hi = feature_grid(maps, dim=set(config.get(layer, [])))
-        st.image(img, caption=f"{layer}: {n_ch} filters for this input; frozen ones are grey",
-                 width=min(img.shape[1], 700))
+        st.rerun()  # redraw the maps with the new frozen ones greyed
 with right:
     st.markdown("**Configuration**")
     if config:
