@@ -185,7 +185,8 @@ def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
         x=alt.X("layer:N", sort=list(df["layer"]), title="layer (graph order)",
                 axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=110)),
         y=alt.Y("distance:Q", title="distance"),
-        color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
+        color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(range=["#4c78a8", "#f58518"])),
         tooltip=["layer", "measure", alt.Tooltip("distance:Q", format=".3f")],
     )
     layers = [base.mark_line(), base.mark_point(filled=True, size=45)]

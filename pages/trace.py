@@ -49,7 +49,7 @@ with draw_tab:
                 prev = samples().get("Sketch")
                 if prev is None or prev.key != sketch.key:
                     add_sample(sketch, replace=True)
-                st.image(thumbnail(sketch, 112), caption="as the model sees it (28×28)",
+                st.image(thumbnail(sketch, 112), caption="model's view, 28×28",
                          width=112)
                 if st.button("Keep this drawing", key="keep_sketch",
                              help="Store a copy in the sample list (the pad keeps drawing "
@@ -113,8 +113,6 @@ with left:
     up = max(1, 196 // max(shown.shape[:2]))  # nearest-neighbour: keep pixels crisp
     st.image(shown.repeat(up, 0).repeat(up, 1), caption=f"model input {shape_text(x)}",
              width=196)
-    if notes:
-        st.info("Converted: " + "; ".join(notes))
 with mid:
     prediction(lm, probs, key="probs", true_label=sample.label, height=200)
 with right:
@@ -136,6 +134,8 @@ with right:
                  caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
                          f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
 
+if notes:
+    st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")
 st.divider()
 st.subheader("Every layer")
 pages_n = (len(names) + PAGE_SIZE - 1) // PAGE_SIZE

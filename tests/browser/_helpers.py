@@ -44,8 +44,25 @@ def metric_value(page, label: str):
     return metric(page, label).locator('[data-testid="stMetricValue"]')
 
 
+_IMAGES_LOADED = """() => Array.from(document.querySelectorAll('img')).filter(i => {
+    const r = i.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0
+        && r.top < window.innerHeight && r.left < window.innerWidth;
+}).every(i => i.complete && i.naturalWidth > 0)"""
+
+
+def wait_for_images(page, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until every image in the viewport has loaded (and none is broken).
+
+    st.image serves its pixels by URL, fetched after the run's delta arrives: right after a
+    rerun an <img> can still be empty, or still show the previous run's picture.
+    """
+    page.wait_for_function(_IMAGES_LOADED, timeout=timeout_ms)
+
+
 def shot(target, name: str) -> Path:
     """A screenshot of a page's viewport (or of one locator) for a human to look at."""
+    wait_for_images(getattr(target, "page", target))
     SHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SHOT_DIR / f"{name}.png"
     target.screenshot(path=str(path))

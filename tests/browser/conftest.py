@@ -34,7 +34,7 @@ else:
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LAYERLAB_CHROMIUM", "/usr/bin/chromium")
 FAILURE_DIR = Path("/tmp/layerlab-browser-failures")
-STARTUP_S = 90
+STARTUP_S = 120
 
 
 def _in_ci() -> bool:

@@ -90,17 +90,25 @@ def test_open_structure(page):
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Structure").click()
     expect(page).to_have_url(re.compile(r"/structure$"))
     expect(page.get_by_role("heading", name="Structure", exact=True)).to_be_visible()
-    main = page.locator('[data-testid="stMain"]')
-    # The layer table and/or graph shows the layers of the built-in LeNet. (st.dataframe draws on
-    # a canvas; its cell text is only in a hidden accessibility grid, hence has_text here.)
-    views = main.locator('[data-testid="stDataFrame"], [data-testid="stTable"], '
-                         '[data-testid="stGraphVizChart"], [data-testid="stVegaLiteChart"], '
-                         '[data-testid="stMarkdownContainer"] table')
-    with_conv1 = views.filter(has_text=re.compile(r"\bconv1\b"))
-    expect(with_conv1.first).to_be_visible()
-    expect(views.filter(has_text=re.compile(r"\bconv2\b")).first).to_be_visible()
     wait_for_app(page)
+
+    # The Layers tab (selected): a table of the built-in LeNet's layers. st.dataframe draws its
+    # cells on a canvas; their text is only in glide's hidden accessibility grid, so the cells
+    # are checked attached, the table itself visible.
+    layers = page.get_by_role("tabpanel", name="Layers")
+    table = layers.locator('[data-testid="stDataFrame"]')
+    expect(table).to_be_visible()
+    for name in ("conv1", "conv2", "fc1"):
+        expect(table.locator("td").get_by_text(name, exact=True).first).to_be_attached()
     shot(page, "structure")
+
+    # The Graph tab: one box per layer, conv1 among them.
+    page.get_by_role("tab", name="Graph").click()
+    graph = page.get_by_role("tabpanel", name="Graph").locator('[data-testid="stGraphVizChart"]')
+    expect(graph).to_be_visible()
+    expect(graph.locator("svg")).to_be_visible()
+    expect(graph.locator("svg text").get_by_text("conv1", exact=True).first).to_be_visible()
+    shot(page, "structure_graph")
 
 
 def test_open_compare(page):
