@@ -121,7 +121,7 @@ def weights(model: keras.Model, layer_name: str) -> dict[str, np.ndarray]:
     for variable in layer.weights:
         # Layers with sub-layers can hold two variables called "kernel": fall back to the path.
         key = variable.name if variable.name not in arrays else variable.path
-        arrays[key] = np.asarray(keras.ops.convert_to_numpy(variable.value))
+        arrays[key] = np.asarray(variable.numpy())  # a copy: the page never touches the model
     return arrays
 
 
@@ -291,7 +291,7 @@ def _dot(model_name: str, layers: list[LayerRow], edges: list[_Edge]) -> str:
         "  rankdir=TB;",
         '  graph [fontname="Helvetica", fontsize=11, nodesep=0.3, ranksep=0.35];',
         '  node [shape=box, style="rounded,filled", color="#9ca3af", fontname="Helvetica", '
-        "fontsize=10, margin=\"0.15,0.05\"];",
+        "fontsize=10, margin=\"0.22,0.06\"];",
         '  edge [color="#6b7280", fontname="Helvetica", fontsize=8, fontcolor="#374151", '
         "arrowsize=0.6];",
     ]

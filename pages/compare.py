@@ -45,8 +45,9 @@ split = str(dist.loc[int(jumps.idxmax()), "layer"]) if len(dist) > 1 else None
 distance_chart(dist, key="dist", highlight=split)
 verdict = ("the same class" if label_of(lm, pa) == label_of(lm, pb) else "different classes")
 st.caption(f"Cosine distance is 1 − cos(A, B) of a layer's flattened activations (0: same "
-           f"direction, 1: orthogonal, 2: opposite); relative L2 is ‖A−B‖ over their mean norm. The dashed line "
-           f"marks the largest rise: **{split}**. The model puts A and B in {verdict}.")
+           f"direction, 1: orthogonal, 2: opposite); relative L2 is ‖A−B‖ over their mean "
+           f"norm. The dashed line marks the largest rise: **{split}**. The model puts A and B "
+           f"in {verdict}.")
 st.download_button("Download distances (CSV)", dist.to_csv(index=False).encode(),
                    file_name=f"distances_{a.name}_vs_{b_name}.csv".replace(" ", "_"),
                    mime="text/csv", key="dl_dist")

@@ -11,7 +11,7 @@ from core.structure import Structure, histogram, summarize, weight_summaries, we
 
 
 @pytest.fixture(scope="module")
-def sequential() -> keras.Model:
+def tiny_seq() -> keras.Model:
     return keras.Sequential([
         keras.Input((28, 28, 1), name="img"),
         layers.Conv2D(8, 3, activation="relu", name="conv"),
@@ -36,7 +36,7 @@ def residual() -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def nested() -> keras.Model:
+def two_blocks() -> keras.Model:
     """A functional model holding a nested Sequential and a nested functional model."""
     block = keras.Sequential([layers.Conv2D(4, 1, name="conv_a"), layers.ReLU(name="act")],
                              name="block")
@@ -50,16 +50,28 @@ def nested() -> keras.Model:
     return keras.Model(inp, out, name="outer")
 
 
+@pytest.mark.parametrize("fixture", ["sequential_cnn", "branchy", "nested", "mobilenet"])
+def test_shared_models(fixture: str, request: pytest.FixtureRequest) -> None:
+    """The conftest models: totals match Keras, no nested model is a row, names are unique."""
+    model = request.getfixturevalue(fixture)
+    s = summarize(model)
+    assert s.total_params == model.count_params() == sum(r.params for r in s.layers)
+    assert s.layers[0].type == "InputLayer"
+    assert not any(r.type in ("Sequential", "Functional") for r in s.layers)
+    assert len({r.name for r in s.layers}) == s.n_layers == len(s.layers)
+    assert all(r.inbound for r in s.layers[1:])
+
+
 def _row(structure: Structure, name: str):
     return next(row for row in structure.layers if row.name == name)
 
 
-def test_sequential_rows_and_totals(sequential: keras.Model) -> None:
-    s = summarize(sequential)
+def test_sequential_rows_and_totals(tiny_seq: keras.Model) -> None:
+    s = summarize(tiny_seq)
     assert [r.name for r in s.layers] == ["img", "conv", "bn", "pool", "flat", "out"]
     assert [r.type for r in s.layers] == ["InputLayer", "Conv2D", "BatchNormalization",
                                           "MaxPooling2D", "Flatten", "Dense"]
-    assert s.total_params == sequential.count_params() == sum(r.params for r in s.layers)
+    assert s.total_params == tiny_seq.count_params() == sum(r.params for r in s.layers)
     assert s.non_trainable_params == 16  # BatchNorm moving mean and variance
     assert s.trainable_params + s.non_trainable_params == s.total_params
     assert s.n_layers == 6
@@ -80,8 +92,8 @@ def test_functional_branches_and_merges(residual: keras.Model) -> None:
     assert names.index("stem") < names.index("sep") < names.index("add") < names.index("cat")
 
 
-def test_nested_models_are_flattened(nested: keras.Model) -> None:
-    s = summarize(nested)
+def test_nested_models_are_flattened(two_blocks: keras.Model) -> None:
+    s = summarize(two_blocks)
     names = [r.name for r in s.layers]
     assert names == ["img", "block/conv_a", "block/act", "fblock/conv_b", "fblock/skip",
                      "flat", "head"]
@@ -91,11 +103,11 @@ def test_nested_models_are_flattened(nested: keras.Model) -> None:
     # The nested functional's input layer is a pass-through: the outer producer feeds both uses.
     assert _row(s, "fblock/skip").inbound == ["block/act", "fblock/conv_b"]
     assert _row(s, "flat").inbound == ["fblock/skip"]
-    assert s.total_params == nested.count_params()
+    assert s.total_params == two_blocks.count_params()
 
 
-def test_dot_draws_clusters_and_shapes(nested: keras.Model, residual: keras.Model) -> None:
-    dot = summarize(nested).dot
+def test_dot_draws_clusters_and_shapes(two_blocks: keras.Model, residual: keras.Model) -> None:
+    dot = summarize(two_blocks).dot
     assert dot.startswith("digraph") and "rankdir=TB" in dot
     assert 'subgraph "cluster_block"' in dot and 'subgraph "cluster_fblock"' in dot
     assert "block/conv_a" in dot
@@ -115,13 +127,13 @@ def test_mobilenetv2() -> None:
     assert _row(s, "Conv1_relu").activation == "relu (max 6)"
 
 
-def test_weights_and_histograms(residual: keras.Model, nested: keras.Model,
-                                sequential: keras.Model) -> None:
+def test_weights_and_histograms(residual: keras.Model, two_blocks: keras.Model,
+                                tiny_seq: keras.Model) -> None:
     conv = weights(residual, "stem")
     assert conv["kernel"].shape == (3, 3, 3, 8) and conv["bias"].shape == (8,)
     assert set(weights(residual, "sep")) == {"depthwise_kernel", "pointwise_kernel", "bias"}
-    assert set(weights(sequential, "bn")) == {"gamma", "beta", "moving_mean", "moving_variance"}
-    assert weights(nested, "block/conv_a")["kernel"].shape == (1, 1, 3, 4)
+    assert set(weights(tiny_seq, "bn")) == {"gamma", "beta", "moving_mean", "moving_variance"}
+    assert weights(two_blocks, "block/conv_a")["kernel"].shape == (1, 1, 3, 4)
 
     hist = histogram(conv["kernel"], bins=12)
     assert list(hist.columns) == ["bin_start", "bin_end", "count"]
