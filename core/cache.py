@@ -75,3 +75,9 @@ def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, lay
     if method == "Grad-CAM":
         return grad_cam(lm.tracer.plan, base["input"], class_index, layer, **kw)
     return gradient_saliency(lm.tracer.plan, base["input"], class_index, **kw)
+
+
+@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
+    """Shape, statistics and histogram of each weight array of one layer."""
+    return _structure.weight_summaries(lm.model, layer_name, bins=bins)
