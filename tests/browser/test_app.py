@@ -48,7 +48,7 @@ def test_draw_a_digit(page, digit):
 
     # The drawing becomes the sample "Sketch", selected and traced at once.
     expect(page.get_by_role("heading", name="Sketch", exact=True)).to_be_visible()
-    expect(page.get_by_text("as the model sees it (28×28)")).to_be_visible()
+    expect(page.get_by_text("model's view, 28×28")).to_be_visible()
     wait_for_app(page)
     expect(metric_value(page, "Prediction")).to_have_text(digit)
     expect(page.get_by_role("combobox", name="Current sample")).to_have_value("Sketch")
