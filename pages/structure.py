@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.structure import WeightSummary, weight_summaries
+from core.structure import WeightSummary
 from pages._common import current_model
 
 BINS = 40
@@ -173,7 +173,7 @@ def weight_chart(w: WeightSummary, colour: str, key: str) -> None:
         st.info("Empty array.")
         return
     if w.min == w.max:
-        st.info(f"All {w.size:,} values are {w.min:.4g} (e.g. still at their initial value).")
+        st.info(f"All {w.size:,} values equal {w.min:.4g}: nothing to plot.")
         return
     chart = alt.Chart(w.histogram).mark_bar(color=colour, binSpacing=0).encode(
         x=alt.X("bin_start:Q", bin="binned", title="value",
@@ -197,8 +197,8 @@ ROLES = {  # colour and a sentence for the usual weight names
     "bias": (BIAS_COLOUR, "added to each output unit"),
     "gamma": (KERNEL_COLOUR, "learned scale"),
     "beta": (BIAS_COLOUR, "learned shift"),
-    "moving_mean": (OTHER_COLOUR, "running mean of the input, not trained by gradients"),
-    "moving_variance": (OTHER_COLOUR, "running variance of the input, not trained by gradients"),
+    "moving_mean": (OTHER_COLOUR, "running mean of the input (not trained)"),
+    "moving_variance": (OTHER_COLOUR, "running variance of the input (not trained)"),
 }
 
 with weights_tab:
@@ -213,13 +213,16 @@ with weights_tab:
             format_func=lambda n: f"{n} · {by_name.at[n, 'type']} · "
                                   f"{by_name.at[n, 'params']:,} parameters",
             help="Only layers that hold weights are listed.")
-        summaries = weight_summaries(lm.model, layer, bins=BINS)
+        summaries = cache.weight_summaries(lm, layer, bins=BINS)
         row = by_name.loc[layer]
         st.caption(f"{row['type']} · output {row['output_shape']}"
                    + (f" · activation {row['activation']}" if row["activation"] else "")
-                   + f" · {len(summaries)} weight arrays, histograms of {BINS} bins")
+                   + f" · {len(summaries)} weight array{'s' * (len(summaries) != 1)}, "
+                     f"histograms of {BINS} bins")
         items = list(summaries.items())
         for i in range(0, len(items), 2):
+            if i:
+                st.space("small")
             cols = st.columns(2, gap="large")
             for col, (wname, w) in zip(cols, items[i:i + 2]):
                 colour, role = ROLES.get(wname, (OTHER_COLOUR, ""))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/trace.py", "pages/compare.py", "pages/structure.py"]
+PAGES = ["pages/trace.py", "pages/compare.py", "pages/freeze.py", "pages/structure.py"]
 
 
 def _app(**state) -> AppTest:
@@ -32,7 +33,7 @@ def test_page_renders_with_builtin_model_and_sample(page):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["model"].name == "lenet_mnist"
-    assert at.title[0].value in ("Trace", "Compare two inputs", "Structure")
+    assert at.title[0].value in ("Trace", "Compare two inputs", "Freeze filters", "Structure")
 
 
 def test_sidebar_has_model_picker_and_sample_list():
@@ -61,3 +62,21 @@ def test_switching_the_colour_scale_keeps_the_page_working():
     at = _app()
     at.radio(key="scale").set_value("per-channel").run()
     assert not at.exception
+
+
+def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
+    at = _app(selected="digit 7 (style 1)")
+    sha = at.session_state["model"].sha256
+    at.session_state["frozen"] = {sha: {"conv2": list(range(64))}}  # silence the whole layer
+    at.switch_page("pages/freeze.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prediction"] == "7"
+    assert metrics["Prediction with frozen filters"] in at.session_state["model"].labels
+    at.button(key="rank").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    _, _, layer, df, n_labelled = at.session_state["importance"]
+    assert layer == at.selectbox(key="imp_layer").value
+    assert n_labelled == 30 and len(df) == at.session_state["model"].tracer(
+        np.zeros((1, 28, 28, 1), np.float32))[layer].shape[-1]
