@@ -119,8 +119,7 @@ pages = [
     st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
-    *([st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:")]
-      if os.path.exists(os.path.join(os.path.dirname(__file__), "pages", "structure.py")) else []),
+    st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]
 nav = st.navigation(pages)
 st.sidebar.title(":material/biotech: Layer Lab")
