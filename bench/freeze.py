@@ -4,10 +4,12 @@
 
 For each model, with the unfrozen trace already computed (as the Freeze page has it):
   trace     a full trace (Tracer, one compiled multi-output model), batch 1
-  freeze    run_frozen with one filter frozen in the last convolutional layer (eager, only the
-            steps from that layer on)
+  freeze    run_frozen with one filter frozen in the last convolutional layer: only the steps
+            from that layer on, as one compiled graph (what the Freeze page does)
   freeze@1  the same with a filter frozen in the first convolutional layer (nearly everything
             downstream: the worst case)
+  eager     the last-conv case without compiling (what api.trace(frozen=...) does once)
+  compile   one-off cost of building the compiled graph for a set of frozen layers
   scan      filter_importance over every filter of the last conv layer on 30 inputs
 Ratios are against `trace` measured in the same run.
 """
@@ -24,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from bench.trace import median_ms, models  # noqa: E402
 from core.engine import Tracer  # noqa: E402
-from core.freeze import run_frozen  # noqa: E402
+from core.freeze import compile_frozen, run_frozen  # noqa: E402
 from core.importance import filter_importance  # noqa: E402
 
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
@@ -34,8 +36,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args()
-    print(f"{'model':22} {'trace':>9} {'freeze':>9} {'freeze@1':>9} {'scan':>10} "
-          f"{'freeze/trace':>12} {'freeze@1/trace':>14}  scanned layer")
+    print(f"{'model':22} {'trace':>9} {'freeze':>9} {'freeze@1':>9} {'eager':>9} {'compile':>9} "
+          f"{'scan':>8} {'freeze/trace':>12} {'freeze@1/trace':>14} {'eager/trace':>11}  "
+          "last conv layer")
     for name, model in models().items():
         tracer = Tracer(model)
         plan = tracer.plan
@@ -44,16 +47,25 @@ def main() -> None:
         x = np.random.default_rng(0).random((1, *model.inputs[0].shape[1:]), dtype=np.float32)
         base = {k: v[0] for k, v in tracer(x).items()}
         t_trace = median_ms(lambda: tracer(x), args.repeats)
-        t_last = median_ms(lambda: run_frozen(plan, x, base, {last: (0,)}), args.repeats)
-        t_first = median_ms(lambda: run_frozen(plan, x, base, {first: (0,)}),
+        t0 = time.perf_counter()
+        fn_last = compile_frozen(plan, (last,))
+        run_frozen(plan, x, base, {last: (0,)}, compiled=fn_last)
+        t_compile = (time.perf_counter() - t0) * 1e3
+        fn_first = compile_frozen(plan, (first,))
+        t_last = median_ms(lambda: run_frozen(plan, x, base, {last: (1,)}, compiled=fn_last),
+                           args.repeats)
+        t_first = median_ms(lambda: run_frozen(plan, x, base, {first: (1,)}, compiled=fn_first),
+                            args.repeats)
+        t_eager = median_ms(lambda: run_frozen(plan, x, base, {last: (0,)}),
                             max(3, args.repeats // 4))
         xb = np.random.default_rng(1).random((30, *model.inputs[0].shape[1:]), dtype=np.float32)
         t0 = time.perf_counter()
         filter_importance(tracer, xb, last)
         t_scan = (time.perf_counter() - t0) * 1e3
         n = int(base[last].shape[-1])
-        print(f"{name:22} {t_trace:8.2f}ms {t_last:8.2f}ms {t_first:8.2f}ms {t_scan / 1e3:9.2f}s "
-              f"{t_last / t_trace:12.2f} {t_first / t_trace:14.2f}  {last} ({n} filters)")
+        print(f"{name:22} {t_trace:7.2f}ms {t_last:7.2f}ms {t_first:7.2f}ms {t_eager:7.2f}ms "
+              f"{t_compile:7.0f}ms {t_scan / 1e3:7.2f}s {t_last / t_trace:12.2f} "
+              f"{t_first / t_trace:14.2f} {t_eager / t_trace:11.2f}  {last} ({n} filters)")
 
 
 if __name__ == "__main__":

@@ -58,9 +58,17 @@ def trace_frozen(lm: LoadedModel, sample: Sample,
 
     base, _, _ = trace(lm, sample)
     fz = validate(lm.tracer.plan, base, dict(frozen))
-    x = base["input"][None]
-    tr = run_frozen(lm.tracer.plan, x, base, fz)
+    fn = frozen_graph(lm, tuple(sorted(fz))) if fz else None
+    tr = run_frozen(lm.tracer.plan, base["input"][None], base, fz, compiled=fn)
     return tr, api.probabilities_from_trace(lm, tr)
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+def frozen_graph(lm: LoadedModel, layers: tuple[str, ...]):
+    """The compiled downstream run for one set of frozen layers (masks are its arguments)."""
+    from core.freeze import compile_frozen
+
+    return compile_frozen(lm.tracer.plan, layers)
 
 
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)

@@ -134,18 +134,28 @@ class Plan:
         step = self.steps_by_name()[name]
         return step.parents
 
+    def needed_before(self, start: int) -> list[str]:
+        """Names of steps before `start` whose outputs steps from `start` on consume."""
+        later = self.names[start:]
+        by_name = self.steps_by_name()
+        need = {p for n in later for p in by_name[n].parents}
+        return [n for n in self.names[:start] if n in need]
+
     def steps_by_name(self) -> dict[str, Step]:
         return {s.name: s for s in self.steps if isinstance(s, Step)}
 
     def run(self, x: Any, *, values: Mapping[str, Any] | None = None,
             after: Callable[[str, Any], Any] | None = None,
-            training: bool | None = False) -> list[Any]:
+            training: bool | None = False, start: int = 0) -> list[Any]:
         """Execute the plan; returns one output per step (a tensor, or a list for multi-output ops).
 
         x: the model input (symbolic KerasTensor or a batch tensor).
         values: precomputed step outputs by name; those steps are not re-run (a cached prefix).
         after: called with (name, output) after each step; its return value replaces the output
                (where masks are inserted).
+        start: steps before this index are not run (their output is None) unless in values;
+               values must then hold every prefix output that later steps consume
+               (see needed_before).
         """
         td: dict[int, Any] = {self.input_id: x}
         outs: list[Any] = []
@@ -153,7 +163,11 @@ class Plan:
         for step in self.steps:
             if isinstance(step, _Alias):
                 for d, s in step.pairs:
-                    td[d] = td[s]
+                    if s in td:
+                        td[d] = td[s]
+                continue
+            if len(outs) < start and step.name not in values:
+                outs.append(None)
                 continue
             if step.name in values:
                 y = values[step.name]

@@ -6,7 +6,7 @@ re-run; the outputs before it are taken from the unfrozen trace.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
@@ -49,31 +49,60 @@ def validate(plan: Plan, trace: Mapping[str, np.ndarray],
     return out
 
 
-def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray],
-               frozen: Frozen) -> dict[str, np.ndarray]:
+def _masks(base: Mapping[str, np.ndarray], frozen: Frozen) -> dict[str, np.ndarray]:
+    out = {}
+    for name, chans in frozen.items():
+        m = np.ones(channels_of(base, name), np.float32)
+        m[list(chans)] = 0.0
+        out[name] = m  # (C,): broadcasts over (1, ..., C)
+    return out
+
+
+def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[Any]]:
+    """One compiled graph for "these layers have masks": the steps from the earliest of them on.
+
+    Masks are arguments, so changing which channels are frozen reuses the graph; only a
+    different set of frozen layers needs another one. Returns fn(x, values, masks) -> outputs
+    of plan.names[start:], with values = the prefix outputs {name: (1, ...)}.
+    """
+    import tensorflow as tf
+
+    start = min(plan.index(n) for n in layers)
+
+    @tf.function(reduce_retracing=True)
+    def fn(x, values, masks):
+        outs = plan.run(x, values=values, start=start,
+                        after=lambda n, y: y * masks[n] if n in masks else y)
+        return outs[start:]
+
+    return fn
+
+
+def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray], frozen: Frozen, *,
+               compiled: Callable[..., list[Any]] | None = None) -> dict[str, np.ndarray]:
     """Trace with channels zeroed. x: (1, *input) batch; base: the unfrozen trace (no batch axis).
 
     Returns a full trace (no batch axis): the prefix before the earliest frozen layer is
-    base's arrays themselves, the rest is recomputed from there.
+    base's arrays themselves, the rest is recomputed from there (eagerly, or by `compiled`
+    from compile_frozen(plan, tuple(frozen)) for repeated use).
     """
     if not frozen:
         return dict(base)
     start = min(plan.index(n) for n in frozen)
     prefix = plan.names[:start]
-    masks = {}
-    for name, chans in frozen.items():
-        m = np.ones(channels_of(base, name), np.float32)
-        m[list(chans)] = 0.0
-        masks[name] = m  # broadcasts over (1, ..., C)
-
-    def after(name: str, y: Any) -> Any:
-        return y * masks[name] if name in masks else y
-
-    values = {n: keras.ops.convert_to_tensor(base[n][None]) for n in prefix}
-    outs = plan.run(np.asarray(x, np.float32), values=values, after=after)
+    masks = _masks(base, frozen)
+    # Only the prefix outputs that later layers read go in (x too: a later layer may read it).
+    values = {n: base[n][None] for n in plan.needed_before(start)}
+    xb = np.asarray(x, np.float32)
+    if compiled is not None:
+        tail = compiled(xb, values, masks)
+    else:
+        tail = plan.run(xb, values=values, start=start,
+                        after=lambda n, y: y * masks[n] if n in masks else y)[start:]
     result = {"input": base["input"]}
-    for name, y in zip(plan.names, outs):
-        result[name] = base[name] if name in values else keras.ops.convert_to_numpy(y)[0]
+    result.update({n: base[n] for n in prefix})
+    for name, y in zip(plan.names[start:], tail):
+        result[name] = keras.ops.convert_to_numpy(y)[0]
     return result
 
 

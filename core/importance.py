@@ -35,13 +35,13 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
         lab = np.asarray(labels)
         has = lab >= 0
         acc0 = float(np.mean(np.argmax(p0[has], axis=1) == lab[has]))
-    prefix = {n: keras.ops.convert_to_tensor(base[n]) for n in plan.names[:start]}
+    prefix = {n: keras.ops.convert_to_tensor(base[n]) for n in plan.needed_before(start)}
     n_ch = int(base[layer].shape[-1])
     rows = []
     for c in range(n_ch):
         mask = np.ones(n_ch, np.float32)
         mask[c] = 0.0
-        outs = plan.run(np.asarray(x, np.float32), values=prefix,
+        outs = plan.run(np.asarray(x, np.float32), values=prefix, start=start,
                         after=lambda n, y: y * mask if n == layer else y)
         p = _probabilities(keras.ops.convert_to_numpy(
             outs[plan.names.index(out_name)]), is_probabilities)
