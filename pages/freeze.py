@@ -197,8 +197,11 @@ with imp_tab:
         top = df.head(20).copy()
         top["filter"] = top["channel"].astype(str)
         measures = ["prob_drop"] + (["accuracy_drop"] if "accuracy_drop" in df else [])
-        long = top.melt(id_vars=["filter"], value_vars=measures, var_name="measure",
-                        value_name="drop")
+        names = {"prob_drop": f"probability of class {lm.labels[int(np.argmax(probs))]} "
+                              "(current input)", "accuracy_drop": "accuracy (batch)"}
+        long = top.rename(columns=names).melt(id_vars=["filter"],
+                                              value_vars=[names[m] for m in measures],
+                                              var_name="measure", value_name="drop")
         chart = alt.Chart(long).mark_bar().encode(
             y=alt.Y("filter:N", sort=list(top["filter"]), title=f"filter of {imp_layer}"),
             x=alt.X("drop:Q", title="drop when frozen alone"),
@@ -223,7 +226,10 @@ with sal_tab:
     method = c1.radio("Method", ["Gradient", "Grad-CAM"], key="sal_method",
                       help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
                            "weighted by the score's mean gradient (Selvaraju et al. 2017).")
-    cam_layer = c2.selectbox("Grad-CAM layer", spatial, index=len(spatial) - 1,
+    # Grad-CAM's usual choice: the last convolution (finer than the pooling after it).
+    convs = [n for n in spatial if "Conv" in type(lm.tracer.plan.steps_by_name()[n].op).__name__]
+    cam_default = spatial.index(convs[-1]) if convs else len(spatial) - 1
+    cam_layer = c2.selectbox("Grad-CAM layer", spatial, index=cam_default,
                              key="sal_layer", disabled=method != "Grad-CAM") if spatial else None
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
