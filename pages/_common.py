@@ -69,7 +69,9 @@ def usable_samples(lm: LoadedModel) -> list[str]:
 def selected_sample(lm: LoadedModel) -> Sample:
     names = usable_samples(lm)
     if not names:
-        st.info(f"No {lm.kind} samples yet: add one on the Trace page.")
+        st.info(f"No {lm.kind} samples yet: add one on the Trace page." if lm.kind == "image"
+                else f"{lm.name!r} takes {lm.kind} input; the pages for audio are not built "
+                     "yet.")
         st.stop()
     name = st.session_state.get("selected")
     return samples()[name if name in names else names[0]]

@@ -19,7 +19,8 @@ st.title("Trace")
 st.caption("Follow one input through every layer of the network: draw, upload or pick a sample.")
 
 if lm.kind != "image":
-    st.info(f"{lm.name!r} takes {lm.kind} input; the Audio page handles it.")
+    st.info(f"{lm.name!r} takes {lm.kind} input. The pages for audio are not built yet; "
+            "from Python, `api.trace(m, (waveform, sample_rate))` traces it.")
     st.stop()
 
 # ---- inputs -------------------------------------------------------------------------------
