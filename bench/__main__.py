@@ -1,0 +1,12 @@
+"""Run every benchmark in one go: python -m bench [--repeats N]."""
+from __future__ import annotations
+
+import sys
+
+from bench import freeze, trace
+
+if __name__ == "__main__":
+    for mod in (trace, freeze):
+        print(f"\n== {mod.__name__}: {mod.__doc__.splitlines()[0]}")
+        sys.stdout.flush()
+        mod.main()
