@@ -98,8 +98,14 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
     st.caption(f"confidence {probs[top]:.1%}" + (
         f" · true label {true_label}" if true_label is not None else ""))
     df = pd.DataFrame({"class": lm.labels, "probability": probs.astype(float)})
+    order = lm.labels
+    if len(df) > 20:  # many classes: the 10 most probable, highest first
+        df = df.nlargest(10, "probability")
+        order = list(df["class"])
+        st.caption(f"The 10 most probable of {len(lm.labels)} classes.")
     chart = alt.Chart(df).mark_bar().encode(
-        x=alt.X("class:N", sort=lm.labels, title=None, axis=alt.Axis(labelAngle=0)),
+        x=alt.X("class:N", sort=order, title=None,
+                axis=alt.Axis(labelAngle=0 if len(order) <= 12 else -40)),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
         color=alt.condition(alt.datum["class"] == lm.labels[top], alt.value("#e45756"),
                             alt.value("#4c78a8")),
