@@ -12,7 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from core.audio_input import prepare_audio
+from core.audio import prepare_audio
 from core.errors import InputError
 from core.freeze import run_frozen, validate
 from core.image import prepare_image

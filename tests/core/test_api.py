@@ -62,3 +62,21 @@ def test_audio_given_to_an_image_model_is_refused(lenet):
 def test_bad_shape_is_refused(lenet):
     with pytest.raises(InputError, match=r"shape \(4, 4, 7\).*expected an image"):
         api.predict(lenet, np.zeros((4, 4, 7), np.uint8))
+
+
+def test_audio_raw_is_mixed_resampled_and_placed():
+    from core.audio import prepare_audio
+
+    card = {"input": {"kind": "audio", "shape": [8000], "sample_rate": 8000}}
+    sr = 16000
+    t = np.arange(int(0.3 * sr)) / sr
+    burst = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    wave = np.zeros(3 * sr, np.float32)
+    wave[int(1.6 * sr):int(1.6 * sr) + burst.size] = burst
+    stereo = np.stack([wave, wave], axis=1)
+    x, notes = prepare_audio((stereo, sr), card)
+    assert x.shape == (8000,)
+    assert any("mixed 2 channels" in n for n in notes) and any("16000 Hz" in n for n in notes)
+    energy = np.abs(x) > 0.1
+    centre = np.flatnonzero(energy).mean()
+    assert abs(centre - 4000) < 400  # the burst sits in the middle of the 1 s window
