@@ -256,6 +256,18 @@ def _load_file(path: Path, filename: str) -> keras.Model:
                                 f"{ACCEPTED}") from None
 
 
+def _tracer(model: keras.Model, filename: str) -> Tracer:
+    try:
+        return Tracer(model)
+    except UnsupportedModelError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a graph we cannot replay is unsupported, say why
+        raise UnsupportedModelError(
+            f"{filename!r} loaded, but its layer graph could not be traced "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
+            "Layer Lab supports Sequential and functional models built from Keras layers.") from None
+
+
 def load_bytes(data: bytes, filename: str) -> LoadedModel:
     """Check and load an untrusted uploaded model file."""
     fmt = scan_model_bytes(data, filename)
@@ -267,7 +279,7 @@ def load_bytes(data: bytes, filename: str) -> LoadedModel:
         raise UnsupportedModelError(f"{filename!r} holds a {type(model).__name__}, not a model.")
     card = _default_card(model, filename)
     return LoadedModel(model=model, card=card, name=filename, sha256=sha256_bytes(data),
-                       source="upload", tracer=Tracer(model))
+                       source="upload", tracer=_tracer(model, filename))
 
 
 def load(name_or_path: str | os.PathLike) -> LoadedModel:
