@@ -84,6 +84,11 @@ def run_trace(lm: LoadedModel, sample: Sample):
     except ValueError as e:  # InputError and friends: say what was wrong, keep the session
         st.error(f"{sample.name!r} cannot be fed to {lm.name!r}: {e}")
         st.stop()
+    except Exception as e:  # noqa: BLE001 - an uploaded model failing at run time
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        st.error(f"{lm.name!r} failed while running on {sample.name!r} ({type(e).__name__}: "
+                 f"{first}). Pick another sample or model; the rest of the app keeps working.")
+        st.stop()
 
 
 def label_of(lm: LoadedModel, probs: np.ndarray) -> str:
