@@ -1,0 +1,627 @@
+#!/usr/bin/env python
+"""Train the built-in spoken-digit model (raw 8 kHz waveform in, digit out) and write its card.
+
+Run from the repository root (synthesize the voices first, once):
+
+    nice -n 10 python scripts/synth_voices.py
+    python scripts/train_audio.py                          # everything at its default
+    python scripts/train_audio.py --smoke                  # 1 short epoch on a tiny subset, /tmp
+
+Writes ``<out>/spoken_digits.keras`` and ``<out>/spoken_digits.json`` (the model card).
+
+The model takes the raw waveform (8000,) float32, mono, 8 kHz, 1 s, in [-1, 1], and computes its
+log-mel spectrogram inside the graph with ``keras.layers.MelSpectrogram`` (power in dB), or with
+``--frontend stft`` a log-magnitude ``keras.layers.STFTSpectrogram``; then a per-clip
+``LayerNormalization`` over time x frequency, then d-DeVIS-style blocks (Conv2D 16 7x7, 16 5x5,
+32 3x3, 64 3x3; each with BatchNorm, ReLU, 2x2 max pooling and dropout), a dense layer, the
+``logits`` (Dense 10) and ``probabilities`` (softmax). Only built-in layers: it loads with
+``keras.saving.load_model(path, safe_mode=True, compile=False)``.
+
+Data (nothing is downloaded):
+- ``--fsdd``: the Free Spoken Digit Dataset folder (``recordings/{digit}_{speaker}_{i}.wav``).
+  One speaker (``--val-speaker``, default theo) is held out entirely for validation.
+  Download: https://github.com/Jakobovski/free-spoken-digit-dataset (point --fsdd at the clone).
+- ``--synth``: the folder written by scripts/synth_voices.py (its manifest.csv); rows with
+  split=train are trained on, split=val (voices/variants never trained on) validate.
+- ``--sc09``: the small Speech Commands sample (30 clips, 29 speakers). By default (``--sc09-use
+  val``) it is a validation set of real, unseen speakers on many microphones; ``train`` adds it to
+  the training data instead, ``none`` ignores it.
+
+Every clip goes through core.audio.to_mono and core.audio.place_word, exactly as the app
+prepares a recording. Augmentation happens in NumPy before word placement (not in the saved
+model): speed/pitch +-15 % by resampling, reverberation (exponentially decaying noise impulse
+response, RT60 0.1-0.6 s), band-limiting, silence/room tone around the word with additive noise
+(white/pink/brown, SNR 5-40 dB), gain +-12 dB, then placement in a 1.3 s window and a random
+1 s crop (time shift +-0.15 s).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SR = 8000
+SECONDS = 1.0
+N = int(SR * SECONDS)
+SEED = 1234
+BATCH = 64
+DEFAULT_EPOCHS = 40
+LABELS = [str(i) for i in range(10)]
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset"
+
+# Front end.
+FRAME_LENGTH = 256      # 32 ms window
+FRAME_STEP = 64         # 8 ms hop
+FFT_LENGTH = 512        # zero-padded FFT (15.6 Hz bins) so the low mel bands are not empty
+N_MELS = 64
+MEL_FMIN, MEL_FMAX = 50.0, 4000.0
+MIN_POWER = 1e-5        # dB floor ~ -75 dBFS noise: digital silence and 16-bit hiss look alike
+TOP_DB = 1000.0         # MelSpectrogram clips at max(batch) - top_db: off, or the batch would matter
+
+# Augmentation.
+P_SPEED, SPEED = 0.85, 0.15
+P_REVERB, RT60 = 0.5, (0.1, 0.6)
+P_BAND = 0.25
+P_NOISE, SNR_DB = 0.8, (5.0, 40.0)
+GAIN_DB = 12.0
+CONTEXT_S = 0.5         # up to this much silence/room tone on each side before placement
+SHIFT_S = 0.15
+P_SHIFT = 0.75
+
+AUGMENTATION_TEXT = (
+    f"NumPy, per clip and epoch, not in the model, before core.audio.place_word: speed/pitch "
+    f"x(1 +- {SPEED:g}) by resampling (p={P_SPEED:g}); reverberation with an exponentially decaying "
+    f"noise impulse response, RT60 {RT60[0]:g}-{RT60[1]:g} s, direct-to-reverberant -3..15 dB "
+    f"(p={P_REVERB:g}); band-limiting (Butterworth high-pass 80-400 Hz and/or low-pass 1.8-3.6 kHz, "
+    f"p={P_BAND:g}); 0-{CONTEXT_S:g} s of context on each side with white/pink/brown noise at SNR "
+    f"{SNR_DB[0]:g}-{SNR_DB[1]:g} dB (p={P_NOISE:g}, else digital silence); gain +-{GAIN_DB:g} dB "
+    f"(peaks over 1 either clipped or limited); then placed in a 1.3 s window and cropped to 1 s "
+    f"with a shift of up to +-{SHIFT_S:g} s (p={P_SHIFT:g}; else the app's exact 1 s placement)"
+)
+
+
+# ---------------------------------------------------------------------------- data
+
+def prepare(y: np.ndarray, sr: int) -> np.ndarray:
+    """What the app does to a recording: mono at 8 kHz (no window yet)."""
+    from core.audio import to_mono
+
+    y, _ = to_mono(y, sr, target_sr=SR)
+    return y
+
+
+def place(y: np.ndarray, seconds: float = SECONDS) -> np.ndarray:
+    from core.audio import place_word
+
+    return place_word(y, SR, seconds=seconds)[0]
+
+
+def read_clip(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    y, sr = sf.read(str(path), dtype="float32", always_2d=False)
+    return prepare(y, sr)
+
+
+def load_fsdd(folder: Path):
+    rec = folder / "recordings"
+    if not rec.is_dir():
+        rec = folder
+    files = sorted(rec.glob("*.wav"))
+    if not files:
+        sys.exit(f"error: no FSDD recordings in {folder} (expected recordings/{{digit}}_{{speaker}}_"
+                 f"{{index}}.wav). Download the Free Spoken Digit Dataset from {FSDD_URL} "
+                 f"(git clone) and pass --fsdd <its folder>.")
+    clips, digits, speakers = [], [], []
+    for f in files:
+        parts = f.stem.split("_")
+        clips.append(read_clip(f))
+        digits.append(int(parts[0]))
+        speakers.append(parts[1])
+    return clips, np.array(digits), np.array(speakers)
+
+
+def load_sc09(folder: Path):
+    man = folder / "manifest.csv"
+    if not man.is_file():
+        return None
+    clips, digits = [], []
+    with open(man, newline="") as f:
+        for row in csv.DictReader(f):
+            clips.append(read_clip(folder / row["path"]))
+            digits.append(int(row["digit"]))
+    return clips, np.array(digits)
+
+
+def load_synth(folder: Path, limit: int | None = None, seed: int = SEED):
+    man = folder / "manifest.csv"
+    if not man.is_file():
+        return None
+    rows = list(csv.DictReader(open(man, newline="")))
+    if limit is not None:
+        rng = np.random.default_rng(seed)
+        rows = [rows[i] for i in rng.permutation(len(rows))[:limit]]
+    out = {"train": ([], [], []), "val": ([], [], [])}
+    for row in rows:
+        p = folder / row["path"]
+        if not p.is_file():
+            continue
+        c, d, v = out[row["split"]]
+        c.append(read_clip(p))
+        d.append(int(row["digit"]))
+        v.append(f"{row['voice']}+{row['variant']}")
+    return {k: (c, np.array(d), v) for k, (c, d, v) in out.items()}
+
+
+# ---------------------------------------------------------------------------- augmentation
+
+_SOS: dict = {}
+
+
+def _sos(kind: str, fc: int):
+    """Butterworth (order 4) sections, cached per 20 Hz cutoff step (design costs ~1 ms)."""
+    import scipy.signal as ss
+
+    key = (kind, fc)
+    if key not in _SOS:
+        _SOS[key] = ss.butter(4, fc, kind, fs=SR, output="sos")
+    return _SOS[key]
+
+
+def _noise(rng, n: int) -> np.ndarray:
+    kind = rng.integers(3)
+    if kind == 0:
+        return rng.standard_normal(n)
+    m = 1 << int(math.ceil(math.log2(max(n, 2))))   # power-of-two FFT, then cut
+    spec = np.fft.rfft(rng.standard_normal(m))
+    f = np.arange(spec.size, dtype=np.float64)
+    f[0] = 1.0
+    spec = spec / (np.sqrt(f) if kind == 1 else f)   # pink (1/f power) or brown (1/f^2)
+    spec[0] = 0.0
+    x = np.fft.irfft(spec, m)[:n]
+    return x / (x.std() + 1e-12)
+
+
+def augment(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Raw mono 8 kHz clip (any length) -> an augmented (8000,) window, placed like the app."""
+    import scipy.signal as ss
+    import soxr
+
+    y = y.astype(np.float64)
+    if rng.random() < P_SPEED:
+        r = rng.uniform(1 - SPEED, 1 + SPEED)   # r > 1: faster and higher
+        y = soxr.resample(y, SR * r, SR, quality="LQ")
+    if rng.random() < P_REVERB:
+        rt60 = rng.uniform(*RT60)
+        L = int(rt60 * SR)
+        t = np.arange(L) / SR
+        tail = rng.standard_normal(L) * np.exp(-math.log(1000.0) * t / rt60)
+        tail[: int(0.002 * SR)] = 0.0                   # early gap before the reflections
+        tail *= 10 ** (-rng.uniform(-3, 15) / 20) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)
+        ir = tail
+        ir[0] = 1.0
+        peak = np.max(np.abs(y)) + 1e-12
+        y = ss.fftconvolve(y, ir)[: y.size + L]
+        y *= peak / (np.max(np.abs(y)) + 1e-12)
+    if rng.random() < P_BAND:
+        choice = rng.integers(3)
+        if choice in (0, 2):
+            y = ss.sosfilt(_sos("highpass", 20 * int(rng.integers(4, 21))), y)
+        if choice in (1, 2):
+            y = ss.sosfilt(_sos("lowpass", 20 * int(rng.integers(90, 181))), y)
+    # Context around the word, then noise over everything (a recording, not a cut-out word).
+    pre = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
+    post = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
+    sig_power = float(np.mean(y ** 2)) + 1e-12
+    buf = np.zeros(pre + y.size + post)
+    buf[pre:pre + y.size] = y
+    if rng.random() < P_NOISE:
+        snr = rng.uniform(*SNR_DB)
+        buf += _noise(rng, buf.size) * math.sqrt(sig_power / 10 ** (snr / 10))
+    buf *= 10 ** (rng.uniform(-GAIN_DB, GAIN_DB) / 20)
+    peak = np.max(np.abs(buf))
+    if peak > 1.0:
+        buf = np.clip(buf, -1, 1) if rng.random() < 0.3 else buf * (0.99 / peak)
+    buf = buf.astype(np.float32)
+    try:
+        if rng.random() < P_SHIFT:
+            wide = place(buf, SECONDS + 2 * SHIFT_S)
+            off = int(rng.integers(0, int(2 * SHIFT_S * SR) + 1))
+            return wide[off:off + N]
+        return place(buf)
+    except Exception:  # noqa: BLE001 - e.g. a word drowned by noise: use the clean clip
+        return place(y.astype(np.float32))
+
+
+def make_sequence(keras, clips, labels, batch: int, seed: int, n_fixed: int, n_sampled: int,
+                  steps: int | None = None):
+    """Batches of augmented clips. Each epoch uses clips[:n_fixed] (the real recordings) and a
+    fresh random n_sampled of the rest (the synthetic voices), shuffled together."""
+    n_pool = len(clips) - n_fixed
+    n_sampled = min(n_sampled, n_pool)
+
+    class Augmented(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
+            self.epoch = 0
+            self.n_steps = steps or math.ceil((n_fixed + n_sampled) / batch)
+            self._order()
+
+        def _order(self):
+            rng = np.random.default_rng([seed, self.epoch, 0])
+            order = []
+            while len(order) < self.n_steps * batch:
+                part = np.concatenate([np.arange(n_fixed),
+                                       n_fixed + rng.permutation(n_pool)[:n_sampled]])
+                order.extend(rng.permutation(part).tolist())
+            self.order = np.array(order)
+
+        def __len__(self):
+            return self.n_steps
+
+        def __getitem__(self, i):
+            rng = np.random.default_rng([seed, self.epoch, i + 1])
+            idx = self.order[i * batch:(i + 1) * batch]
+            x = np.stack([augment(clips[j], rng) for j in idx])
+            return x, labels[idx].astype(np.int32)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._order()
+
+    return Augmented()
+
+
+# ---------------------------------------------------------------------------- model
+
+def build_model(frontend: str = "mel", dropout: float = 0.2):
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=(N,), dtype="float32", name="waveform")
+    if frontend == "mel":
+        x = layers.MelSpectrogram(
+            fft_length=FFT_LENGTH, sequence_stride=FRAME_STEP, sequence_length=FRAME_LENGTH,
+            window="hann", sampling_rate=SR, num_mel_bins=N_MELS, min_freq=MEL_FMIN,
+            max_freq=MEL_FMAX, power_to_db=True, top_db=TOP_DB, mag_exp=2.0,
+            min_power=MIN_POWER, ref_power=1.0, name="mel_spectrogram")(inp)   # (mels, frames)
+        x = layers.Permute((2, 1), name="time_major")(x)                      # (frames, mels)
+        frames = x.shape[1]
+        x = layers.Reshape((frames, N_MELS, 1), name="spectrogram")(x)
+    else:
+        x = layers.Reshape((N, 1), name="mono")(inp)
+        x = layers.STFTSpectrogram(
+            mode="log", frame_length=FRAME_LENGTH, frame_step=FRAME_STEP, fft_length=FRAME_LENGTH,
+            window="hann", padding="same", expand_dims=True, trainable=False,
+            name="spectrogram")(x)                                            # (frames, bins, 1)
+    # Per-clip normalisation over time x frequency (no learned scale: block1_bn does that).
+    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="normalize")(x)
+    for i, (filters, k) in enumerate([(16, 7), (16, 5), (32, 3), (64, 3)], start=1):
+        x = layers.Conv2D(filters, k, padding="same", use_bias=False, name=f"block{i}_conv")(x)
+        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.Activation("relu", name=f"block{i}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+        x = layers.Dropout(dropout * (0.5 if i < 3 else 1.0), name=f"block{i}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="fc")(x)
+    x = layers.Dropout(0.4, name="fc_dropout")(x)
+    logits = layers.Dense(10, name="logits")(x)
+    probs = layers.Activation("softmax", name="probabilities")(logits)
+    return keras.Model(inp, probs, name="spoken_digits")
+
+
+def stft_card(frontend: str) -> dict:
+    if frontend == "mel":
+        return {"frame_length": FRAME_LENGTH, "frame_step": FRAME_STEP, "fft_length": FFT_LENGTH,
+                "window": "hann", "center": True, "padding": "reflect",
+                "mel": {"num_mel_bins": N_MELS, "min_freq": MEL_FMIN, "max_freq": MEL_FMAX,
+                        "scale": "htk", "power_to_db": True, "mag_exp": 2.0,
+                        "min_power": MIN_POWER, "ref_power": 1.0}}
+    return {"frame_length": FRAME_LENGTH, "frame_step": FRAME_STEP, "fft_length": FRAME_LENGTH,
+            "window": "hann", "center": False, "padding": "same", "mode": "log"}
+
+
+# ---------------------------------------------------------------------------- main
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fsdd", default="../shared/data/fsdd", help="FSDD folder")
+    ap.add_argument("--val-speaker", default="theo", help="FSDD speaker held out (default: theo)")
+    ap.add_argument("--sc09", default="../shared/data/sc09_mini", help="SC09 sample folder")
+    ap.add_argument("--sc09-use", choices=["val", "train", "none"], default="val")
+    ap.add_argument("--synth", default=str(Path.home() / ".cache" / "layerlab" / "synth"),
+                    help="scripts/synth_voices.py output folder ('' to train without it)")
+    ap.add_argument("--fsdd-repeat", type=int, default=3,
+                    help="FSDD training clips appear this many times per epoch (default: 3)")
+    ap.add_argument("--synth-per-epoch", type=int, default=8000,
+                    help="synthetic clips drawn (fresh) each epoch (default: 8000)")
+    ap.add_argument("--frontend", choices=["mel", "stft"], default="mel")
+    ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop training after this many minutes; still saves the best + card")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--out", default="assets/models")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny subset, 1 short epoch, writes to /tmp/layerlab_smoke")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.epochs = 1
+        args.out = "/tmp/layerlab_smoke"
+
+    t_start = time.time()
+    import tensorflow as tf
+    import keras
+
+    ncpu = os.cpu_count() or 1
+    tf.config.threading.set_intra_op_parallelism_threads(ncpu)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, ncpu))
+    keras.utils.set_random_seed(args.seed)
+
+    # ---- data
+    fsdd_dir = Path(args.fsdd)
+    if not fsdd_dir.exists():
+        sys.exit(f"error: {fsdd_dir} not found. Download the Free Spoken Digit Dataset from "
+                 f"{FSDD_URL} (git clone) and pass --fsdd <its folder>.")
+    f_clips, f_digits, f_spk = load_fsdd(fsdd_dir)
+    if args.val_speaker not in set(f_spk):
+        sys.exit(f"error: --val-speaker {args.val_speaker!r} is not in FSDD "
+                 f"(speakers: {sorted(set(f_spk))})")
+    tr_idx = np.flatnonzero(f_spk != args.val_speaker)
+    va_idx = np.flatnonzero(f_spk == args.val_speaker)
+    if args.smoke:
+        rng = np.random.default_rng(args.seed)
+        tr_idx, va_idx = rng.permutation(tr_idx)[:300], rng.permutation(va_idx)[:100]
+    train_clips = [f_clips[i] for i in tr_idx] * args.fsdd_repeat
+    train_labels = [np.tile(f_digits[tr_idx], args.fsdd_repeat)]
+    val_sets: dict[str, tuple[list, np.ndarray]] = {
+        f"fsdd_{args.val_speaker}": ([f_clips[i] for i in va_idx], f_digits[va_idx])}
+    sources = [f"FSDD ({len(tr_idx)} clips of {len(set(f_spk)) - 1} speakers, "
+               f"x{args.fsdd_repeat} per epoch)"]
+
+    sc09 = load_sc09(Path(args.sc09)) if args.sc09_use != "none" else None
+    if sc09 is not None:
+        if args.sc09_use == "val":
+            val_sets["sc09"] = sc09
+        else:
+            train_clips += sc09[0] * 3
+            train_labels.append(np.tile(sc09[1], 3))
+            sources.append(f"SC09 sample ({len(sc09[0])} clips x3)")
+    n_fixed = len(train_clips)
+    synth = None
+    if args.synth:
+        synth = load_synth(Path(args.synth).expanduser(), limit=600 if args.smoke else None,
+                           seed=args.seed)
+        if synth is None:
+            print(f"warning: no synthetic voices in {args.synth} (run scripts/synth_voices.py); "
+                  "training on the real recordings only", flush=True)
+    n_synth_voices = 0
+    if synth is not None:
+        c, d, v = synth["train"]
+        train_clips += c
+        train_labels.append(d)
+        n_synth_voices = len(set(v))
+        sources.append(f"espeak-ng synthetic voices ({len(c)} clips, {n_synth_voices} "
+                       f"voice+variant combinations, {min(len(c), args.synth_per_epoch)} drawn "
+                       "per epoch)")
+        if synth["val"][0]:
+            val_sets["synth_heldout"] = synth["val"][:2]
+    train_labels = np.concatenate(train_labels)
+    val_x = {k: np.stack([place(c) for c in clips]) for k, (clips, _) in val_sets.items()}
+    val_y = {k: y for k, (_, y) in val_sets.items()}
+    n_sampled = min(args.synth_per_epoch, len(train_clips) - n_fixed)
+    print("train: " + "; ".join(sources) + f" = {n_fixed + n_sampled} clips per epoch", flush=True)
+    print("validation: " + ", ".join(f"{k} {len(v)}" for k, v in val_y.items())
+          + f"  (data loaded in {time.time() - t_start:.1f}s)", flush=True)
+
+    steps = 8 if args.smoke else math.ceil((n_fixed + n_sampled) / BATCH)
+    seq = make_sequence(keras, train_clips, train_labels, BATCH, args.seed, n_fixed, n_sampled,
+                        steps)
+
+    # ---- model
+    model = build_model(args.frontend)
+    model.summary(print_fn=lambda s, **_: print(s, flush=True))
+    train_model = keras.Model(model.inputs, model.get_layer("logits").output, name="train_logits")
+    total_steps = max(1, args.epochs * steps)
+    warm = min(steps, total_steps // 4)
+    train_model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr / 10),
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        metrics=["accuracy"])
+
+    def predict(m, x):
+        return np.concatenate([np.asarray(m(x[i:i + 256], training=False))
+                               for i in range(0, len(x), 256)])
+
+    def evaluate(m):
+        accs = {k: round(float((predict(m, val_x[k]).argmax(1) == val_y[k]).mean()), 4)
+                for k in val_x}
+        return accs, float(np.mean(list(accs.values())))
+
+    deadline = t_start + 60 * args.max_minutes if args.max_minutes else None
+    state = {"best": -1.0, "weights": None, "epoch": 0, "accs": {}, "history": [],
+             "stopped": False, "step": 0}
+
+    class Monitor(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+            self.batches = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            # Warm-up, then cosine decay to 2 % over the planned steps, or over the time budget
+            # if --max-minutes ends training first (so a time-limited run still anneals).
+            step = state["step"]
+            if step < warm:
+                lr = args.lr * (0.1 + 0.9 * step / warm)
+            else:
+                progress = (step - warm) / max(1, total_steps - warm)
+                if deadline is not None:
+                    progress = max(progress, (time.time() - fit_start) / max(1.0, deadline - fit_start))
+                progress = min(progress, 1.0)
+                lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+            self.model.optimizer.learning_rate.assign(lr)
+            state["step"] += 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+            if deadline is not None and time.time() > deadline and not state["stopped"]:
+                self.model.stop_training = True
+                state["stopped"] = True
+                print(f"--max-minutes {args.max_minutes:g} reached: stopping", flush=True)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            accs, score = evaluate(model)
+            state["history"].append({"epoch": epoch + 1, "loss": round(float(logs.get("loss", 0)), 4),
+                                     "accuracy": round(float(logs.get("accuracy", 0)), 4), **accs})
+            mark = ""
+            if score > state["best"]:
+                state.update(best=score, weights=model.get_weights(), epoch=epoch + 1, accs=accs)
+                mark = " *"
+            el = time.time() - self.t0
+            print(f"epoch {epoch + 1}/{args.epochs} {el:5.1f}s ({self.batches}/{steps} batches, "
+                  f"{1000 * el / max(1, self.batches * BATCH):.1f} ms/clip) loss "
+                  f"{logs.get('loss', 0):.4f} acc {logs.get('accuracy', 0):.4f} | "
+                  + " ".join(f"{k} {v:.4f}" for k, v in accs.items()) + mark, flush=True)
+
+    t0 = fit_start = time.time()
+    train_model.fit(seq, epochs=args.epochs, verbose=0, callbacks=[Monitor()])
+    seconds = time.time() - t0
+    epochs_done = len(state["history"])
+    print(f"training took {seconds:.1f}s ({epochs_done} epochs"
+          + (", stopped by --max-minutes" if state["stopped"] else "")
+          + f"); best epoch {state['epoch']}",
+          flush=True)
+    if state["weights"] is not None:
+        model.set_weights(state["weights"])
+
+    # ---- per-set metrics of the best weights, per-class on the real held-out speaker
+    metrics = {"validation_accuracy": {}, "validation_per_class_accuracy": {}}
+    probs_ref = None
+    for k in val_x:
+        probs = predict(model, val_x[k])
+        pred = probs.argmax(1)
+        metrics["validation_accuracy"][k] = round(float((pred == val_y[k]).mean()), 4)
+        metrics["validation_per_class_accuracy"][k] = {
+            LABELS[c]: round(float((pred[val_y[k] == c] == c).mean()), 4)
+            for c in range(10) if np.any(val_y[k] == c)}
+        if probs_ref is None:
+            probs_ref = (k, probs)
+    metrics["validation_sizes"] = {k: int(len(v)) for k, v in val_y.items()}
+    metrics["best_epoch"] = state["epoch"]
+    print(f"validation accuracy (best epoch): {metrics['validation_accuracy']}", flush=True)
+
+    # ---- save, reload safely, same predictions, gradients reach the waveform
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / "spoken_digits.keras"
+    model.save(model_path)
+    loaded = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    k, ref = probs_ref
+    re = predict(loaded, val_x[k])
+    if not (np.allclose(re, ref, atol=1e-5) and (re.argmax(1) == ref.argmax(1)).all()):
+        sys.exit(f"error: the reloaded model predicts differently (max diff "
+                 f"{np.abs(re - ref).max():.2e})")
+    x = tf.convert_to_tensor(val_x[k][:4])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        p = loaded(x, training=False)
+        loss = tf.reduce_sum(tf.math.log(p[:, 0] + 1e-9))
+    g = tape.gradient(loss, x)
+    if g is None or not np.isfinite(g.numpy()).all() or not np.any(g.numpy()):
+        sys.exit("error: no finite gradient reaches the waveform")
+    print(f"saved {model_path} ({model_path.stat().st_size} bytes); reload (safe_mode) OK, same "
+          f"predictions; waveform gradient OK", flush=True)
+
+    machine = f"{ncpu}-core CPU" + (" + GPU" if tf.config.list_physical_devices("GPU") else "")
+    spec_shape = list(model.get_layer("spectrogram").output.shape[1:])
+    mel = args.frontend == "mel"
+    retrain = "python scripts/synth_voices.py && python scripts/train_audio.py"
+    for flag, val, default in (("--fsdd", args.fsdd, "../shared/data/fsdd"),
+                               ("--val-speaker", args.val_speaker, "theo"),
+                               ("--frontend", args.frontend, "mel"),
+                               ("--epochs", args.epochs, DEFAULT_EPOCHS),
+                               ("--synth-per-epoch", args.synth_per_epoch, 8000),
+                               ("--fsdd-repeat", args.fsdd_repeat, 3),
+                               ("--max-minutes", args.max_minutes, None),
+                               ("--sc09-use", args.sc09_use, "val")):
+        if val != default:
+            retrain += f" {flag} {val}"
+    card = {
+        "name": "spoken_digits",
+        "title": "Spoken digits (raw waveform, in-model log-mel spectrogram)" if mel else
+                 "Spoken digits (raw waveform, in-model log spectrogram)",
+        "description": (
+            "A d-DeVIS-style CNN that recognises one spoken English digit (zero to nine) in a 1 s, "
+            "8 kHz mono clip. The model takes the raw waveform and computes its "
+            + ("log-mel spectrogram (keras MelSpectrogram, dB)" if mel else
+               "log-magnitude spectrogram (keras STFTSpectrogram)")
+            + " inside the graph, normalises it per clip, then four Conv2D/BatchNorm/ReLU/"
+            "MaxPool/Dropout blocks (16 7x7, 16 5x5, 32 3x3, 64 3x3) and a dense layer."),
+        "labels": LABELS,
+        "words": WORDS,
+        "input": {"kind": "audio", "shape": [N], "sample_rate": SR, "seconds": SECONDS,
+                  "range": [-1.0, 1.0]},
+        "stft": stft_card(args.frontend),
+        "output": "probabilities",
+        "logits_layer": "logits",
+        "spectrogram_layer": "spectrogram",
+        "spectrogram_shape": spec_shape,
+        "spectrogram_axes": ["time", "frequency", "channel"],
+        "spectrogram_units": "dB (10 log10 power), floor 10 log10(min_power)" if mel else
+                             "natural log of magnitude",
+        "preprocessing": (
+            "Any recording -> mono (channels averaged) -> 8 kHz (soxr_hq) -> the spoken word "
+            "found (frames within 35 dB of the loudest, above the noise floor) and placed in a 1 s "
+            "window centred on its energy centroid, zero-padded or cut (core.audio.to_mono + "
+            "place_word). float32 samples in [-1, 1], no gain normalisation: the model's "
+            "per-clip LayerNormalization makes it level-independent."),
+        "training": {
+            "data": sources,
+            "held_out_speaker": args.val_speaker,
+            "validation_sets": {
+                f"fsdd_{args.val_speaker}": f"FSDD speaker {args.val_speaker} (never trained on)",
+                "synth_heldout": "espeak-ng voices/variants never trained on (see "
+                                 "scripts/synth_voices.py HELD_VOICES, HELD_VARIANTS)",
+                "sc09": "Speech Commands SC09 sample: 30 clips, 29 real speakers, many microphones"
+                        + (" (not trained on)" if args.sc09_use == "val" else " (TRAINED ON)"),
+            },
+            "augmentation": AUGMENTATION_TEXT,
+            "optimizer": (f"Adam, batch {BATCH}, learning rate warm-up to {args.lr:g} over one epoch "
+                          f"then cosine decay to 2 % (over the epochs or the time limit); sparse "
+                          f"cross-entropy on the logits; best epoch by mean validation accuracy; "
+                          f"seed {args.seed}"),
+            "epochs": epochs_done,
+            "epochs_planned": args.epochs,
+            "stopped_by_time_limit": state["stopped"],
+            "seconds": round(seconds, 1),
+            "machine": machine,
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "smoke": bool(args.smoke),
+        },
+        "metrics": metrics,
+        "history": state["history"],
+        "retrain": retrain,
+    }
+    card_path = out / "spoken_digits.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {card_path}; total {time.time() - t_start:.1f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
