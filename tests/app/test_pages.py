@@ -6,11 +6,14 @@ sidebar (app.py) is checked on that run.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from core.models import ASSETS, builtin_names
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["pages/trace.py", "pages/compare.py", "pages/freeze.py", "pages/structure.py"]
@@ -34,6 +37,21 @@ def test_page_renders_with_builtin_model_and_sample(page):
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["model"].name == "lenet_mnist"
     assert at.title[0].value in ("Trace", "Compare two inputs", "Freeze filters", "Structure")
+
+
+IMAGE_MODELS = [n for n in builtin_names() if n != "lenet_mnist"
+                and json.loads((ASSETS / f"{n}.json").read_text())["input"]["kind"] == "image"]
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_the_other_builtin_image_models(name, page):
+    at = _app(model_choice=name)
+    assert at.session_state["model"].name == name
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
 
 
 def test_sidebar_has_model_picker_and_sample_list():
