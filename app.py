@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
-from core.models import MAX_MODEL_BYTES  # noqa: E402
+from core.models import MAX_MODEL_BYTES, builtin_card  # noqa: E402
 from core.samples import thumbnail  # noqa: E402
 from pages._common import add_sample, samples  # noqa: E402
 
@@ -22,7 +22,8 @@ UPLOAD = "Upload a Keras model…"
 
 
 def _builtin_title(name: str) -> str:
-    return cache.builtin_model(name).card.get("title", name)
+    # Read from the card: loading every built-in model just to label the picker costs seconds.
+    return builtin_card(name).get("title", name)
 
 
 def _uploaded_model():

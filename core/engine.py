@@ -76,6 +76,7 @@ class Plan:
         self.output_name: str = self._producer[self.output_ids[0]]
         self.names: list[str] = [s.name for s in self.steps if isinstance(s, Step)]
         self._index = {n: i for i, n in enumerate(self.names)}
+        self._by_name = {s.name: s for s in self.steps if isinstance(s, Step)}
 
     def _unique(self, name: str) -> str:
         # A layer called at several places (shared weights) gets "#2", "#3"... on later calls.
@@ -131,18 +132,17 @@ class Plan:
                 f"{', '.join(self.names)}.") from None
 
     def parents(self, name: str) -> tuple[str, ...]:
-        step = self.steps_by_name()[name]
-        return step.parents
+        return self._by_name[name].parents
 
     def needed_before(self, start: int) -> list[str]:
         """Names of steps before `start` whose outputs steps from `start` on consume."""
         later = self.names[start:]
-        by_name = self.steps_by_name()
-        need = {p for n in later for p in by_name[n].parents}
+        need = {p for n in later for p in self._by_name[n].parents}
         return [n for n in self.names[:start] if n in need]
 
     def steps_by_name(self) -> dict[str, Step]:
-        return {s.name: s for s in self.steps if isinstance(s, Step)}
+        """{flattened name: Step} (a copy: the plan itself is shared by caches)."""
+        return dict(self._by_name)
 
     def run(self, x: Any, *, values: Mapping[str, Any] | None = None,
             after: Callable[[str, Any], Any] | None = None,

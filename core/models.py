@@ -61,6 +61,11 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in ASSETS.glob("*.keras") if p.with_suffix(".json").exists())
 
 
+def builtin_card(name: str) -> dict[str, Any]:
+    """A built-in model's card, without loading the model."""
+    return json.loads((ASSETS / f"{name}.json").read_text())
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -288,7 +293,7 @@ def load(name_or_path: str | os.PathLike) -> LoadedModel:
     if s in builtin_names():
         path = ASSETS / f"{s}.keras"
         data = path.read_bytes()
-        card = json.loads(path.with_suffix(".json").read_text())
+        card = builtin_card(s)
         model = _load_file(path, s)
         return LoadedModel(model=model, card=card, name=s, sha256=sha256_bytes(data),
                            tracer=Tracer(model))

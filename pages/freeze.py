@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import cache
+from core import api, cache
 from core.compare import layer_distances
 from core.errors import LayerLabError
 from core.freeze import parse_config, to_config, validate
@@ -176,8 +176,6 @@ with imp_tab:
                 else [s for s in samples().values() if s.kind == lm.kind])
         batch = [sample] + [s for s in pool if s.key != sample.key]
         try:
-            from core import api
-
             x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
             labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1
                                for s in batch])
@@ -227,7 +225,8 @@ with sal_tab:
                       help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
                            "weighted by the score's mean gradient (Selvaraju et al. 2017).")
     # Grad-CAM's usual choice: the last convolution (finer than the pooling after it).
-    convs = [n for n in spatial if "Conv" in type(lm.tracer.plan.steps_by_name()[n].op).__name__]
+    steps = lm.tracer.plan.steps_by_name()
+    convs = [n for n in spatial if "Conv" in type(steps[n].op).__name__]
     cam_default = spatial.index(convs[-1]) if convs else len(spatial) - 1
     cam_layer = c2.selectbox("Grad-CAM layer", spatial, index=cam_default,
                              key="sal_layer", disabled=method != "Grad-CAM") if spatial else None
