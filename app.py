@@ -72,16 +72,19 @@ def sidebar_model():
 
 
 def seed_samples(lm) -> None:
-    """A fresh session starts with one built-in digit of each class."""
-    if "samples" in st.session_state:
+    """The first time a session uses a kind of model, one built-in sample of each class."""
+    seeded = st.session_state.setdefault("seeded", set())
+    if lm.kind in seeded:
         return
-    st.session_state["samples"] = {}
+    seeded.add(lm.kind)
     if lm.kind == "image":
-        for s in cache.gallery_digits():
-            if s.name.endswith("(style 1)"):
-                add_sample(s, select=False)
-        if st.session_state.get("selected") not in samples():
-            st.session_state["selected"] = next(iter(samples()), None)
+        seeds = [s for s in cache.gallery_digits() if s.name.endswith("(style 1)")]
+    elif lm.kind == "audio":
+        seeds = [s for s in cache.speech_clips() if "en-us-f3" in s.name]
+    else:
+        seeds = []
+    for s in seeds:
+        add_sample(s, select=False)
 
 
 def sidebar_samples(lm) -> None:
@@ -120,6 +123,8 @@ pages = [
     st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
+    st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
+    st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]
 nav = st.navigation(pages)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from bench import freeze, trace
+from bench import attack, audio, freeze, trace
 
 if __name__ == "__main__":
-    for mod in (trace, freeze):
+    for mod in (trace, freeze, audio, attack):
         print(f"\n== {mod.__name__}: {mod.__doc__.splitlines()[0]}")
         sys.stdout.flush()
         mod.main()

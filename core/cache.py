@@ -13,10 +13,12 @@ import streamlit as st
 
 from core import api
 from core import structure as _structure
+from core.edits import Edit
 from core.models import LoadedModel
 from core.samples import Sample
 
-_HASH = {LoadedModel: lambda lm: lm.sha256, Sample: lambda s: s.key}
+_HASH = {LoadedModel: lambda lm: lm.sha256, Sample: lambda s: s.key,
+         Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
@@ -43,6 +45,13 @@ def gallery_digits() -> list[Sample]:
     from core.samples import gallery_digits as _g
 
     return _g()
+
+
+@st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
+def speech_clips() -> list[Sample]:
+    from core.samples import speech_clips as _s
+
+    return _s()
 
 
 def frozen_key(frozen: dict[str, list[int]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -80,12 +89,45 @@ def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, lay
     base, _, _ = trace(lm, sample)
     channels = {k: int(base[k].shape[-1]) for k, _ in frozen}
     kw = dict(logits_layer=lm.card.get("logits_layer"), frozen=dict(frozen), channels=channels)
+    # Audio: saliency over the model's spectrogram cells, not raw samples.
+    spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
     if method == "Grad-CAM":
-        return grad_cam(lm.tracer.plan, base["input"], class_index, layer, **kw)
-    return gradient_saliency(lm.tracer.plan, base["input"], class_index, **kw)
+        size = tuple(base[spec].shape[:2]) if spec else None
+        return grad_cam(lm.tracer.plan, base["input"], class_index, layer, size=size, **kw)
+    return gradient_saliency(lm.tracer.plan, base["input"], class_index, wrt=spec, **kw)
 
 
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
     """Shape, statistics and histogram of each weight array of one layer."""
     return _structure.weight_summaries(lm.model, layer_name, bins=bins)
+
+
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
+    """The sample with an edit stack applied (core.edits), as a new (unlisted) sample."""
+    from core.edits import apply_edits
+
+    y, sr = sample.raw
+    out = apply_edits(y, sr, list(edits))
+    return Sample(name=f"{sample.name} (edited)", kind="audio", raw=(out, sr), source="edited",
+                  label=sample.label, note="; ".join(e.describe() for e in edits))
+
+
+@st.cache_data(max_entries=16, ttl=1800, show_spinner=False)
+def spectrogram(wave: np.ndarray, sr: int):
+    """(dB, times, freqs) of a clip for display (core.audio_view.spectrogram_db)."""
+    from core.audio_view import spectrogram_db
+
+    return spectrogram_db(wave, sr)
+
+
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def filter_audio(lm: LoadedModel, sample: Sample,
+                 frozen: tuple[tuple[str, tuple[int, ...]], ...], layer: str, channel: int,
+                 method: str) -> np.ndarray:
+    """What one filter hears in a sample, under a freeze configuration (core.audio_view)."""
+    from core.audio_view import hear_filter
+
+    tr = trace_frozen(lm, sample, frozen)[0] if frozen else trace(lm, sample)[0]
+    return hear_filter(lm, tr, layer, channel, method=method)

@@ -28,36 +28,13 @@ def _masks_after(frozen: dict[str, tuple[int, ...]] | None, trace_channels: dict
     return masks
 
 
-def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
-                      logits_layer: str | None = None,
-                      frozen: dict[str, tuple[int, ...]] | None = None,
-                      channels: dict[str, int] | None = None) -> np.ndarray:
-    """|d score / d input|, max over channels. x: (*input) -> (H, W) (or input shape for 1-D)."""
-    score_name = _score_layer(plan, logits_layer)
-    masks = _masks_after(frozen, channels or {})
-    xt = tf.convert_to_tensor(np.asarray(x, np.float32)[None])
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        outs = dict(zip(plan.names, plan.run(
-            xt, after=lambda n, y: y * masks[n] if n in masks else y)))
-        score = outs[score_name][0, class_index]
-    g = tape.gradient(score, xt)
-    if g is None:
-        raise LayerLabError("The class score does not depend on the input through "
-                            "differentiable layers, so there is no gradient saliency.")
-    g = np.abs(g.numpy()[0])
-    return g.max(axis=-1) if g.ndim == 3 else g
+def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, score_name: str,
+                     masks: dict[str, np.ndarray], layer: str | None):
+    """Run the plan under a tape; returns (tape, score, input tensor, layer output or None).
 
-
-def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
-             logits_layer: str | None = None,
-             frozen: dict[str, tuple[int, ...]] | None = None,
-             channels: dict[str, int] | None = None) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) on a spatial layer -> (H, W) map in [0, 1] at the
-    input's resolution: ReLU(sum_k alpha_k A_k), alpha_k = mean over space of d score / d A_k."""
-    plan.index(layer)  # unknown names list the valid ones
-    score_name = _score_layer(plan, logits_layer)
-    masks = _masks_after(frozen, channels or {})
+    Frozen channels are masked after their layer; `layer`'s output is watched so the score
+    can be differentiated with respect to it.
+    """
     captured: dict[str, Any] = {}
 
     def after(name: str, y: Any) -> Any:
@@ -70,9 +47,47 @@ def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
 
     xt = tf.convert_to_tensor(np.asarray(x, np.float32)[None])
     with tf.GradientTape() as tape:
+        tape.watch(xt)
         outs = dict(zip(plan.names, plan.run(xt, after=after)))
         score = outs[score_name][0, class_index]
-    a = captured["a"]
+    return tape, score, xt, captured.get("a")
+
+
+def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
+                      logits_layer: str | None = None,
+                      frozen: dict[str, tuple[int, ...]] | None = None,
+                      channels: dict[str, int] | None = None,
+                      wrt: str | None = None) -> np.ndarray:
+    """|d score / d input|, max over channels. x: (*input) -> (H, W) (or input shape for 1-D).
+
+    wrt: differentiate with respect to this layer's output instead of the input (e.g. an audio
+    model's spectrogram layer: which time-frequency cells drive the prediction).
+    """
+    score_name = _score_layer(plan, logits_layer)
+    masks = _masks_after(frozen, channels or {})
+    if wrt is not None:
+        plan.index(wrt)  # unknown names list the valid ones
+    tape, score, xt, a = _score_and_layer(plan, x, class_index, score_name, masks, wrt)
+    g = tape.gradient(score, a if wrt is not None else xt)
+    if g is None:
+        raise LayerLabError("The class score does not depend on the input through "
+                            "differentiable layers, so there is no gradient saliency.")
+    g = np.abs(g.numpy()[0])
+    return g.max(axis=-1) if g.ndim == 3 else g
+
+
+def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
+             logits_layer: str | None = None,
+             frozen: dict[str, tuple[int, ...]] | None = None,
+             channels: dict[str, int] | None = None,
+             size: tuple[int, int] | None = None) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) on a spatial layer -> (H, W) map in [0, 1] at the
+    input's resolution (or `size`, e.g. an audio model's spectrogram (frames, bins)):
+    ReLU(sum_k alpha_k A_k), alpha_k = mean over space of d score / d A_k."""
+    plan.index(layer)  # unknown names list the valid ones
+    score_name = _score_layer(plan, logits_layer)
+    masks = _masks_after(frozen, channels or {})
+    tape, score, _, a = _score_and_layer(plan, x, class_index, score_name, masks, layer)
     if len(a.shape) != 4:
         raise LayerLabError(f"Grad-CAM needs a layer with a spatial output (H, W, C); {layer!r} "
                             f"outputs {tuple(a.shape[1:])}. Pick a convolution or pooling layer.")
@@ -81,7 +96,7 @@ def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
         raise LayerLabError(f"The class score does not depend on {layer!r}.")
     alpha = tf.reduce_mean(g, axis=(1, 2), keepdims=True)        # (1, 1, 1, C)
     cam = tf.nn.relu(tf.reduce_sum(alpha * a, axis=-1))[0]      # (h, w)
-    h, w = np.asarray(x).shape[:2]
+    h, w = size if size is not None else np.asarray(x).shape[:2]
     cam = tf.image.resize(cam[..., None], (h, w), method="bilinear")[..., 0].numpy()
     top = cam.max()
     return cam / top if top > 0 else cam

@@ -49,6 +49,25 @@ def gallery_digits() -> list[Sample]:
     return out
 
 
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def speech_clips() -> list[Sample]:
+    """Spoken digits the project synthesized itself (scripts/make_speech_samples.py, espeak-ng):
+    assets/samples/speech/{digit}_{voice}.wav, 8 kHz mono."""
+    import soundfile as sf
+
+    out = []
+    for p in sorted((SAMPLES / "speech").glob("*.wav"), key=lambda p: (p.stem.split("_")[1],
+                                                                        p.stem)):
+        digit, voice = p.stem.split("_", 1)
+        y, sr = sf.read(p, dtype="float32")
+        out.append(Sample(name=f'"{WORDS[int(digit)]}" ({voice})', kind="audio",
+                          raw=(y, int(sr)), source="gallery", label=digit,
+                          note=f"synthesized with espeak-ng, voice {voice}"))
+    return out
+
+
 def mnist_test_digits(n: int = 30, seed: int = 0) -> list[Sample]:
     """Real MNIST test digits through keras.datasets (needs internet; raises OSError without)."""
     import keras

@@ -13,9 +13,12 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
+from core.compare import layer_distances
 from core.models import LoadedModel
 from core.render import apply_colormap, as_maps, feature_grid
 from core.samples import Sample
+from core.structure import WeightSummary
+from pages._audio_views import clip_panel, oriented_maps
 
 
 def current_model() -> LoadedModel:
@@ -69,9 +72,8 @@ def usable_samples(lm: LoadedModel) -> list[str]:
 def selected_sample(lm: LoadedModel) -> Sample:
     names = usable_samples(lm)
     if not names:
-        st.info(f"No {lm.kind} samples yet: add one on the Trace page." if lm.kind == "image"
-                else f"{lm.name!r} takes {lm.kind} input; the pages for audio are not built "
-                     "yet.")
+        st.info(f"No {lm.kind} samples yet: add one on the "
+                f"{'Trace' if lm.kind == 'image' else 'Audio'} page.")
         st.stop()
     name = st.session_state.get("selected")
     return samples()[name if name in names else names[0]]
@@ -163,16 +165,21 @@ def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
 
 
 def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: str = "",
-                 labels: list[str] | None = None) -> None:
-    """One layer's output: a grid of all channels with its legend, or a vector chart."""
-    maps = as_maps(a)
+                 labels: list[str] | None = None, maps: np.ndarray | None = None) -> None:
+    """One layer's output: a grid of all channels with its legend, or a vector chart.
+
+    maps: the channels as pictures, when the caller orients them (audio: time left to right).
+    """
+    maps = as_maps(a) if maps is None else maps
+    # Few channels (a spectrogram): draw them large; many: small cells, all on one grid.
+    cell = 56 if maps is None or maps.shape[-1] > 2 else 280
     left, right = st.columns([3, 1])
     with right:
         zero = float(np.mean(a == 0))
         st.caption(f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
                    f"{zero:.0%} of values are exactly 0")
     if maps is not None:
-        img, vmin, vmax = feature_grid(maps, scale=scale)
+        img, vmin, vmax = feature_grid(maps, scale=scale, cell=cell)
         with left:
             st.image(img, caption=f"{maps.shape[-1]} channels, {maps.shape[0]}×{maps.shape[1]} "
                                   "each", width=min(img.shape[1], 900))
@@ -209,3 +216,149 @@ def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
         layers.append(rule)
     st.altair_chart(alt.layer(*layers).properties(height=height), width="stretch",
                     key=key)
+
+
+# ---- weights ---------------------------------------------------------------------------------------
+WEIGHT_BINS = 40
+KERNEL_COLOUR, BIAS_COLOUR, OTHER_COLOUR = "#4c78a8", "#f58518", "#54a24b"
+ROLES = {  # colour and a sentence for the usual weight names
+    "kernel": (KERNEL_COLOUR, "multiplies the input"),
+    "depthwise_kernel": (KERNEL_COLOUR, "one spatial filter per input channel"),
+    "pointwise_kernel": (KERNEL_COLOUR, "1×1 mixing of the channels"),
+    "bias": (BIAS_COLOUR, "added to each output unit"),
+    "gamma": (KERNEL_COLOUR, "learned scale"),
+    "beta": (BIAS_COLOUR, "learned shift"),
+    "moving_mean": (OTHER_COLOUR, "running mean of the input (not trained)"),
+    "moving_variance": (OTHER_COLOUR, "running variance of the input (not trained)"),
+}
+
+
+def weight_chart(w: WeightSummary, colour: str, key: str) -> None:
+    """Histogram of one weight array (precomputed bins) with its statistics."""
+    st.caption(f"shape {'×'.join(map(str, w.shape)) or 'scalar'} · {w.size:,} values  \n"
+               f"mean {w.mean:.4g} · std {w.std:.4g} · min {w.min:.4g} · max {w.max:.4g}")
+    if w.size == 0:
+        st.info("Empty array.")
+        return
+    if w.min == w.max:
+        st.info(f"All {w.size:,} values equal {w.min:.4g}: nothing to plot.")
+        return
+    chart = alt.Chart(w.histogram).mark_bar(color=colour, binSpacing=0).encode(
+        x=alt.X("bin_start:Q", bin="binned", title="value",
+                axis=alt.Axis(format=".3~g", labelOverlap=True)),
+        x2="bin_end:Q",
+        y=alt.Y("count:Q", title="count"),
+        tooltip=[alt.Tooltip("bin_start:Q", title="from", format=".4g"),
+                 alt.Tooltip("bin_end:Q", title="to", format=".4g"),
+                 alt.Tooltip("count:Q", format=",d")],
+    )
+    if w.min < 0 < w.max:  # where zero is: weights are often centred on it
+        chart += alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(
+            color="#6b7280", strokeDash=[3, 3]).encode(x="zero:Q")
+    st.altair_chart(chart.properties(height=220), width="stretch", key=key)
+
+
+def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
+    """Pick a layer that holds weights; histograms of its kernel, bias, ... (core.structure)."""
+    weighted = table[table["params"] > 0]
+    if weighted.empty:
+        st.info("This model has no weights.")
+        return
+    by_name = weighted.set_index("name")
+    pick, _ = st.columns([3, 2])
+    layer = pick.selectbox(
+        "Layer", list(weighted["name"]), key=f"{key}_weights_layer",
+        format_func=lambda n: f"{n} · {by_name.at[n, 'type']} · "
+                              f"{by_name.at[n, 'params']:,} parameters",
+        help="Only layers that hold weights are listed.")
+    summaries = cache.weight_summaries(lm, layer, bins=WEIGHT_BINS)
+    row = by_name.loc[layer]
+    st.caption(f"{row['type']} · output {row['output_shape']}"
+               + (f" · activation {row['activation']}" if row["activation"] else "")
+               + f" · {len(summaries)} weight array{'s' * (len(summaries) != 1)}, "
+                 f"histograms of {WEIGHT_BINS} bins")
+    items = list(summaries.items())
+    for i in range(0, len(items), 2):
+        if i:
+            st.space("small")
+        cols = st.columns(2, gap="large")
+        for col, (wname, w) in zip(cols, items[i:i + 2]):
+            colour, role = ROLES.get(wname, (OTHER_COLOUR, ""))
+            with col:
+                st.markdown(f"**{wname}**" + (f" · {role}" if role else ""))
+                weight_chart(w, colour, key=f"{key}_w_{layer}_{wname}")
+
+
+def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> None:
+    """NeuralVis' comparison panel: two predictions, the per-layer distance chart (where the
+    inputs part ways, CSV download), one layer's maps side by side with their difference."""
+    ta, pa, _ = run_trace(lm, a)
+    tb, pb, _ = run_trace(lm, b)
+    dist = layer_distances(ta, tb)
+
+    p1, p2 = st.columns(2)
+    with p1:
+        prediction(lm, pa, key=f"{key}_pa", title="Prediction A", true_label=a.label, height=150)
+    with p2:
+        prediction(lm, pb, key=f"{key}_pb", title="Prediction B", true_label=b.label, height=150)
+
+    if lm.kind == "audio":
+        c1, c2 = st.columns(2)
+        with c1:
+            clip_panel(a, key=f"{key}_clip_a", title=f"A: {a.name}")
+        with c2:
+            clip_panel(b, key=f"{key}_clip_b", title=f"B: {b.name}", colour="#f58518")
+
+    st.subheader("Where the two inputs part ways")
+    # The layer where cosine distance grows the most: where the network separates them.
+    jumps = dist["cosine_distance"].diff().fillna(0.0)
+    split = str(dist.loc[int(jumps.idxmax()), "layer"]) if len(dist) > 1 else None
+    distance_chart(dist, key=f"{key}_dist", highlight=split)
+    verdict = ("the same class" if label_of(lm, pa) == label_of(lm, pb) else "different classes")
+    st.caption(f"Cosine distance is 1 − cos(A, B) of a layer's flattened activations (0: same "
+               f"direction, 1: orthogonal, 2: opposite); relative L2 is ‖A−B‖ over their mean "
+               f"norm. The dashed line marks the largest rise: **{split}**. The model puts A and B "
+               f"in {verdict}.")
+    st.download_button("Download distances (CSV)", dist.to_csv(index=False).encode(),
+                       file_name=f"distances_{a.name}_vs_{b.name}.csv".replace(" ", "_"),
+                       mime="text/csv", key=f"{key}_dl_dist")
+
+    st.subheader("Side by side")
+    names = [n for n in ta]
+    layer = st.selectbox("Layer", names, index=names.index(split) if split in names else 0,
+                         key=f"{key}_layer")
+    ma, mb = oriented_maps(lm, layer, ta[layer]), oriented_maps(lm, layer, tb[layer])
+    row = dist[dist["layer"] == layer].iloc[0]
+    st.caption(f"{layer}: output {shape_text(ta[layer])} · cosine distance "
+               f"{row['cosine_distance']:.3f} · relative L2 {row['relative_l2']:.3f}")
+    if ma is not None:
+        # One colour scale for A and B, so equal colours mean equal activations.
+        lo = float(min(ma.min(), mb.min()))
+        hi = float(max(ma.max(), mb.max()))
+        ga, _, _ = feature_grid(ma, vrange=(lo, hi))
+        gb, _, _ = feature_grid(mb, vrange=(lo, hi))
+        gd, dlo, dhi = feature_grid(ma - mb, cmap="diverging")
+        cols = st.columns(3)
+        cols[0].image(ga, caption=f"A: {a.name}", width="stretch")
+        cols[1].image(gb, caption=f"B: {b.name}", width="stretch")
+        cols[2].image(gd, caption="A − B (red: A higher, blue: B higher)", width="stretch")
+        with cols[0]:
+            legend(lo, hi, "viridis", key=f"{key}_leg_ab", title="activation (A and B)")
+        with cols[2]:
+            legend(dlo, dhi, "diverging", key=f"{key}_leg_d", title="A − B")
+        per_channel = np.abs(ma - mb).reshape(-1, ma.shape[-1]).mean(axis=0)
+        top = np.argsort(per_channel)[::-1][:5]
+        st.caption("Channels that differ most (mean |A − B|): "
+                   + ", ".join(f"{int(k)} ({per_channel[k]:.3g})" for k in top))
+    else:
+        labels = lm.labels if layer == lm.tracer.plan.output_name else None
+        cols = st.columns(3)
+        with cols[0]:
+            st.markdown(f"A: {a.name}")
+            vector_chart(ta[layer], key=f"{key}_va", labels=labels)
+        with cols[1]:
+            st.markdown(f"B: {b.name}")
+            vector_chart(tb[layer], key=f"{key}_vb", labels=labels)
+        with cols[2]:
+            st.markdown("A − B")
+            vector_chart(np.ravel(ta[layer]) - np.ravel(tb[layer]), key=f"{key}_vd", labels=labels)

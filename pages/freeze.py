@@ -14,7 +14,9 @@ from core.errors import LayerLabError
 from core.freeze import parse_config, to_config, validate
 from core.importance import filter_importance
 from core.image import to_display
-from core.render import apply_colormap, as_maps, feature_grid
+from core.audio_view import display_maps, time_freq_layers
+from core.render import apply_colormap, feature_grid
+from pages._audio_views import oriented_maps
 from pages._common import (current_model, distance_chart, label_of, legend, prediction,
                            run_trace, samples, selected_sample, shape_text, vector_chart)
 
@@ -34,7 +36,7 @@ store = st.session_state.setdefault("frozen", {})
 config: dict[str, list[int]] = store.setdefault(lm.sha256, {})
 version = st.session_state.setdefault("freeze_version", 0)
 layers = [n for n in tr if n != "input" and np.ndim(tr[n]) >= 1 and tr[n].shape[-1] > 1]
-spatial = [n for n in layers if as_maps(tr[n]) is not None]
+spatial = [n for n in layers if oriented_maps(lm, n, tr[n]) is not None]
 
 
 def _set_config(new: dict[str, list[int]]) -> None:
@@ -53,7 +55,7 @@ with left:
                               "pooling, BatchNorm, activations, dense units.")
     n_ch = int(tr[layer].shape[-1])
     chosen = config.get(layer, [])
-    maps = as_maps(tr[layer])
+    maps = oriented_maps(lm, layer, tr[layer])
     if n_ch <= MAX_TOGGLES:
         # NeuralVis' filter panel: every filter's map for this input, tick to freeze.
         st.markdown(f"Filters of **{layer}** for this input: tick to freeze (frozen ones grey)")
@@ -122,6 +124,10 @@ with p1:
     prediction(lm, probs, key="before", title="Prediction", true_label=sample.label, height=150)
 with p2:
     prediction(lm, fprobs, key="after", title="Prediction with frozen filters", height=150)
+if lm.kind == "audio":
+    st.page_link("pages/audio.py", icon=":material/hearing:",
+                 label="Hear what each filter hears with this configuration (Audio page, "
+                       "Hear a filter)")
 if not config:
     st.info("Freeze some filters above to see their effect.")
 else:
@@ -136,7 +142,7 @@ else:
     show = st.selectbox("Layer to inspect (the earliest frozen layer and everything after it)",
                         later, key="freeze_show")
     a, b = tr[show], ftr[show]
-    ma, mb = as_maps(a), as_maps(b)
+    ma, mb = oriented_maps(lm, show, a), oriented_maps(lm, show, b)
     st.caption(f"{show}: output {shape_text(a)}")
     cols = st.columns(3)
     if ma is not None:
@@ -169,10 +175,12 @@ with imp_tab:
     c1, c2 = st.columns([2, 3])
     imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer),
                              key="imp_layer")
-    batch_choice = c2.radio("Accuracy over", ["the 30 built-in digits", "the sample list"],
-                            horizontal=True, key="imp_batch")
+    builtin = cache.speech_clips() if lm.kind == "audio" else cache.gallery_digits()
+    batch_choice = c2.radio("Accuracy over",
+                            [f"the {len(builtin)} built-in {'clips' if lm.kind == 'audio' else 'digits'}",
+                             "the sample list"], horizontal=True, key="imp_batch")
     if st.button("Rank filters", key="rank", type="primary"):
-        pool = (cache.gallery_digits() if batch_choice.startswith("the 30")
+        pool = (builtin if batch_choice != "the sample list"
                 else [s for s in samples().values() if s.kind == lm.kind])
         batch = [sample] + [s for s in pool if s.key != sample.key]
         try:
@@ -226,10 +234,19 @@ with sal_tab:
                            "weighted by the score's mean gradient (Selvaraju et al. 2017).")
     # Grad-CAM's usual choice: the last convolution (finer than the pooling after it).
     steps = lm.tracer.plan.steps_by_name()
-    convs = [n for n in spatial if "Conv" in type(steps[n].op).__name__]
-    cam_default = spatial.index(convs[-1]) if convs else len(spatial) - 1
-    cam_layer = c2.selectbox("Grad-CAM layer", spatial, index=cam_default,
-                             key="sal_layer", disabled=method != "Grad-CAM") if spatial else None
+    cam_layers = time_freq_layers(lm) if lm.kind == "audio" else spatial
+    # Grad-CAM's usual layer: the last convolution's activated output (a conv followed by
+    # BatchNorm can carry only negative evidence, and its Grad-CAM is then zero).
+    kinds = {n: type(steps[n].op).__name__ for n in cam_layers}
+    convs = [n for n in cam_layers if "Conv" in kinds[n]]
+    cam_pick = convs[-1] if convs else (cam_layers[-1] if cam_layers else None)
+    if convs:
+        after = cam_layers[cam_layers.index(convs[-1]) + 1:]
+        acts = [n for n in after[:3] if kinds[n] in ("Activation", "ReLU")]
+        cam_pick = acts[0] if acts else cam_pick
+    cam_default = cam_layers.index(cam_pick) if cam_pick else 0
+    cam_layer = c2.selectbox("Grad-CAM layer", cam_layers, index=cam_default,
+                             key="sal_layer", disabled=method != "Grad-CAM") if cam_layers else None
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
     try:
@@ -238,7 +255,13 @@ with sal_tab:
     except LayerLabError as e:
         st.error(str(e))
         st.stop()
-    base_img = to_display(tr["input"], lm.card)
+    spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
+    if spec:  # audio: saliency over the model's own spectrogram, time left to right
+        s_img = display_maps(tr[spec])[..., 0]
+        base_img = (255 * (s_img - s_img.min()) / (np.ptp(s_img) or 1.0)).astype(np.uint8)
+        sal = display_maps(sal)[..., 0]
+    else:
+        base_img = to_display(tr["input"], lm.card)
     rgb = base_img[..., None].repeat(3, -1) if base_img.ndim == 2 else base_img
     heat = apply_colormap(sal / (sal.max() or 1.0), "viridis")
     over = (rgb * (1 - alpha) + heat * alpha).astype(np.uint8)
@@ -247,6 +270,10 @@ with sal_tab:
     c1.image(over.repeat(up, 0).repeat(up, 1), width=280,
              caption=f"{method} for class {target}" + (" (with frozen filters)" if config else ""))
     c2.image(heat.repeat(up, 0).repeat(up, 1), width=280, caption="the map alone")
+    if not sal.max() > 0:
+        st.info(f"The {method} map is zero everywhere: at {cam_layer!r} nothing speaks *for* "
+                f"class {target} (Grad-CAM keeps only positive evidence). Try the activation "
+                "layer after it, or another class.")
     with c2:
         legend(0.0, float(sal.max()), "viridis", key="sal_leg",
                title="|gradient|" if method == "Gradient" else "Grad-CAM (normalised)")

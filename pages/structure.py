@@ -4,19 +4,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.structure import WeightSummary
-from pages._common import current_model
+from pages._common import current_model, weights_panel
 
-BINS = 40
 DEEP = 60            # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820   # px; a graph of more than TALL layers scrolls in a frame this high
 TALL = 14
-KERNEL_COLOUR, BIAS_COLOUR, OTHER_COLOUR = "#4c78a8", "#f58518", "#54a24b"
 
 # Readable names and formats for the columns of core.structure's table.
 COLUMNS = {
@@ -164,68 +159,5 @@ with graph_tab:
                        help="Graphviz source; render it with e.g. `dot -Tsvg model.dot`.")
 
 
-# ---- weights -------------------------------------------------------------------------------------
-def weight_chart(w: WeightSummary, colour: str, key: str) -> None:
-    """Histogram of one weight array (precomputed bins) with its statistics."""
-    st.caption(f"shape {'×'.join(map(str, w.shape)) or 'scalar'} · {w.size:,} values  \n"
-               f"mean {w.mean:.4g} · std {w.std:.4g} · min {w.min:.4g} · max {w.max:.4g}")
-    if w.size == 0:
-        st.info("Empty array.")
-        return
-    if w.min == w.max:
-        st.info(f"All {w.size:,} values equal {w.min:.4g}: nothing to plot.")
-        return
-    chart = alt.Chart(w.histogram).mark_bar(color=colour, binSpacing=0).encode(
-        x=alt.X("bin_start:Q", bin="binned", title="value",
-                axis=alt.Axis(format=".3~g", labelOverlap=True)),
-        x2="bin_end:Q",
-        y=alt.Y("count:Q", title="count"),
-        tooltip=[alt.Tooltip("bin_start:Q", title="from", format=".4g"),
-                 alt.Tooltip("bin_end:Q", title="to", format=".4g"),
-                 alt.Tooltip("count:Q", format=",d")],
-    )
-    if w.min < 0 < w.max:  # where zero is: weights are often centred on it
-        chart += alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(
-            color="#6b7280", strokeDash=[3, 3]).encode(x="zero:Q")
-    st.altair_chart(chart.properties(height=220), width="stretch", key=key)
-
-
-ROLES = {  # colour and a sentence for the usual weight names
-    "kernel": (KERNEL_COLOUR, "multiplies the input"),
-    "depthwise_kernel": (KERNEL_COLOUR, "one spatial filter per input channel"),
-    "pointwise_kernel": (KERNEL_COLOUR, "1×1 mixing of the channels"),
-    "bias": (BIAS_COLOUR, "added to each output unit"),
-    "gamma": (KERNEL_COLOUR, "learned scale"),
-    "beta": (BIAS_COLOUR, "learned shift"),
-    "moving_mean": (OTHER_COLOUR, "running mean of the input (not trained)"),
-    "moving_variance": (OTHER_COLOUR, "running variance of the input (not trained)"),
-}
-
 with weights_tab:
-    weighted = table[table["params"] > 0]
-    if weighted.empty:
-        st.info("This model has no weights.")
-    else:
-        by_name = weighted.set_index("name")
-        pick, _ = st.columns([3, 2])
-        layer = pick.selectbox(
-            "Layer", list(weighted["name"]), key="weights_layer",
-            format_func=lambda n: f"{n} · {by_name.at[n, 'type']} · "
-                                  f"{by_name.at[n, 'params']:,} parameters",
-            help="Only layers that hold weights are listed.")
-        summaries = cache.weight_summaries(lm, layer, bins=BINS)
-        row = by_name.loc[layer]
-        st.caption(f"{row['type']} · output {row['output_shape']}"
-                   + (f" · activation {row['activation']}" if row["activation"] else "")
-                   + f" · {len(summaries)} weight array{'s' * (len(summaries) != 1)}, "
-                     f"histograms of {BINS} bins")
-        items = list(summaries.items())
-        for i in range(0, len(items), 2):
-            if i:
-                st.space("small")
-            cols = st.columns(2, gap="large")
-            for col, (wname, w) in zip(cols, items[i:i + 2]):
-                colour, role = ROLES.get(wname, (OTHER_COLOUR, ""))
-                with col:
-                    st.markdown(f"**{wname}**" + (f" · {role}" if role else ""))
-                    weight_chart(w, colour, key=f"w_{layer}_{wname}")
+    weights_panel(lm, table, key="structure")

@@ -19,8 +19,9 @@ st.title("Trace")
 st.caption("Follow one input through every layer of the network: draw, upload or pick a sample.")
 
 if lm.kind != "image":
-    st.info(f"{lm.name!r} takes {lm.kind} input. The pages for audio are not built yet; "
-            "from Python, `api.trace(m, (waveform, sample_rate))` traces it.")
+    st.info(f"{lm.card.get('title', lm.name)} takes {lm.kind} input: record, upload, edit and "
+            "trace clips on the Audio page.")
+    st.page_link("pages/audio.py", label="Open the Audio lab", icon=":material/graphic_eq:")
     st.stop()
 
 # ---- inputs -------------------------------------------------------------------------------

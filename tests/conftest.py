@@ -83,3 +83,11 @@ def mobilenet() -> keras.Model:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def spoken():
+    """The built-in spoken-digit model (raw 8 kHz waveform in, in-model log-mel spectrogram)."""
+    from core import api
+
+    return api.load("spoken_digits")

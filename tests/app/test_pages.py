@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 from core.models import ASSETS, builtin_names
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/trace.py", "pages/compare.py", "pages/freeze.py", "pages/structure.py"]
+PAGES = ["pages/trace.py", "pages/compare.py", "pages/freeze.py", "pages/attack.py",
+         "pages/structure.py"]
 
 
 def _app(**state) -> AppTest:
@@ -36,7 +37,8 @@ def test_page_renders_with_builtin_model_and_sample(page):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["model"].name == "lenet_mnist"
-    assert at.title[0].value in ("Trace", "Compare two inputs", "Freeze filters", "Structure")
+    assert at.title[0].value in ("Trace", "Compare two inputs", "Freeze filters", "Attack lab",
+                                 "Structure")
 
 
 IMAGE_MODELS = [n for n in builtin_names() if n != "lenet_mnist"
@@ -98,3 +100,118 @@ def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
     assert layer == at.selectbox(key="imp_layer").value
     assert n_labelled == 30 and len(df) == at.session_state["model"].tracer(
         np.zeros((1, 28, 28, 1), np.float32))[layer].shape[-1]
+
+
+# ---- audio ------------------------------------------------------------------------------------------
+AUDIO_PAGES = PAGES + ["pages/audio.py"]
+
+
+@pytest.mark.parametrize("page", AUDIO_PAGES)
+def test_every_page_renders_with_the_spoken_digit_model(page):
+    at = _app(model_choice="spoken_digits", selected='"seven" (en-us-f3)')
+    assert at.session_state["model"].kind == "audio"
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_audio_page_predicts_edits_and_compares():
+    at = _app(model_choice="spoken_digits", selected='"seven" (en-us-f3)')
+    at.switch_page("pages/audio.py")
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Prediction"] == "7"
+    # a loudness edit keeps the word; the stack shows it and both predictions appear
+    at.selectbox(key="edit_op").set_value("gain").run()
+    at.button(key="apply_edit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    key = next(iter(at.session_state["audio_edits"]))
+    assert [e.name for e in at.session_state["audio_edits"][key]] == ["gain"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prediction (original)"] == "7" and metrics["Prediction (edited)"] == "7"
+    assert at.selectbox(key="audio_compare_b_True").value == "(the edited clip)"
+    assert {"Prediction A", "Prediction B"} <= set(metrics)
+    # undo empties the stack again
+    at.button(key="undo_edit").click().run()
+    assert at.session_state["audio_edits"][key] == []
+    assert "Prediction (edited)" not in {m.label for m in at.metric}
+
+
+def test_an_edit_that_does_not_fit_the_clip_is_refused_with_a_message():
+    at = _app(model_choice="spoken_digits", selected='"two" (en-us-f3)')
+    at.switch_page("pages/audio.py")
+    at.run()
+    at.selectbox(key="edit_op").set_value("slice").run()
+    start = next(w for w in at.number_input if w.label == "Start (s)")
+    end = next(w for w in at.number_input if w.label == "End (s)")
+    start.set_value(0.5)
+    end.set_value(0.2).run()  # end before start
+    at.button(key="apply_edit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error and "end" in at.error[0].value.lower()
+    key = next(iter(at.session_state["audio_edits"]))
+    assert at.session_state["audio_edits"][key] == []
+
+
+def test_hear_a_filter_with_griffin_lim_and_with_frozen_filters():
+    at = _app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
+    sha = at.session_state["model"].sha256
+    at.session_state["frozen"] = {sha: {"block1_relu": [0, 1]}}
+    at.switch_page("pages/audio.py")
+    at.run()
+    assert at.toggle(key="hear_frozen").value is True
+    at.radio(key="hear_method").set_value("griffinlim").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(b.label == "Download WAV" for b in at.get("download_button"))
+
+
+def test_audio_page_offers_the_audio_model_when_an_image_model_is_picked():
+    at = _app()
+    at.switch_page("pages/audio.py")
+    at.run()
+    assert not at.exception
+    assert at.button(key="to_audio_model").label.startswith("Switch to")
+    at.button(key="to_audio_model").click().run()
+    assert at.session_state["model_choice"] == "spoken_digits"
+
+
+# ---- attacks ---------------------------------------------------------------------------------------------
+def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
+    at = _app(selected="digit 7 (style 1)")
+    at.switch_page("pages/attack.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="atk_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prediction before"] == "7" and metrics["Prediction after"] != "7"
+    assert at.success and "FGSM changed the prediction" in at.success[0].value
+    n = len(at.session_state["samples"])
+    at.button(key="atk_add").click().run()
+    assert len(at.session_state["samples"]) == n + 1
+    added = list(at.session_state["samples"].values())[-1]
+    assert added.source == "adversarial" and added.raw.shape == (28, 28, 1)
+    at.number_input(key="sw_nmax").set_value(5)
+    at.button(key="sw_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.session_state["sweep_result"][2]
+    assert len(df) == 5 and (df["n"] == 5).all()
+
+
+def test_attack_page_refuses_a_target_for_an_untargeted_method_by_disabling_it():
+    at = _app()
+    at.switch_page("pages/attack.py")
+    at.run()
+    assert at.selectbox(key="atk_target").disabled
+    at.selectbox(key="atk_method").set_value("LinfPGD").run()
+    assert not at.selectbox(key="atk_target").disabled
+
+
+def test_attack_page_on_the_audio_model():
+    at = _app(model_choice="spoken_digits", selected='"two" (en-us-f3)')
+    at.switch_page("pages/attack.py")
+    at.run()
+    at.selectbox(key="atk_method").set_value("LinfPGD").run()
+    at.button(key="atk_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Prediction after" in {m.label for m in at.metric}

@@ -110,22 +110,30 @@ def _stop(proc: subprocess.Popen) -> None:
 
 # ---- the browser --------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
+    """One Playwright driver for the whole run (a second sync one cannot start beside it)."""
     if _PLAYWRIGHT_ERROR is not None:
         _unavailable(f"the playwright package cannot be imported ({_PLAYWRIGHT_ERROR})")
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         _unavailable(f"no Chromium at {CHROMIUM}")
     pw = sync_playwright().start()
     try:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        try:
-            yield b
-        finally:
-            b.close()
+        yield pw
     finally:
         pw.stop()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -136,10 +144,9 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
-@pytest.fixture
-def page(browser, app_url, request):
-    """A fresh browser context per test: each test is its own Streamlit session."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def _session_page(browser, app_url, request, **context_options):
+    """A fresh browser context (a new Streamlit session); a screenshot if the test failed."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_options)
     context.set_default_timeout(TIMEOUT_MS)
     pg = context.new_page()
     pg.app_url = app_url  # type: ignore[attr-defined]
@@ -155,3 +162,52 @@ def page(browser, app_url, request):
             except Exception as e:  # never hide the test's own failure
                 print(f"failure screenshot not saved: {e}")
         context.close()
+
+
+@pytest.fixture
+def page(browser, app_url, request):
+    """A fresh browser context per test: each test is its own Streamlit session."""
+    yield from _session_page(browser, app_url, request)
+
+
+# ---- a browser whose microphone plays a spoken digit ---------------------------------------------
+MIC_DIGIT = "3"
+
+
+def spoken_digit_wav(path: Path, digit: str, *, sr: int = 48000, lead_s: float = 0.6,
+                     tail_s: float = 4.0) -> Path:
+    """A built-in clip of `digit` as a microphone would give it: 48 kHz, faint room noise
+    (never exact digital silence, which the recorder takes for a dead microphone), the word,
+    then enough quiet for the recorder's pause detection to stop it."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    from core.samples import speech_clips
+
+    y, clip_sr = next(c.raw for c in speech_clips() if c.label == digit and "en-gb" in c.name)
+    word = soxr.resample(np.asarray(y, np.float64), clip_sr, sr)
+    rng = np.random.default_rng(0)
+    pad = lambda s: rng.normal(0, 1e-3, int(s * sr))  # noqa: E731
+    sf.write(path, np.concatenate([pad(lead_s), word, pad(tail_s)]).astype(np.float32), sr,
+             subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mic_browser(playwright, tmp_path_factory):
+    """Chromium with a fake microphone that plays a spoken digit (MIC_DIGIT) on a loop."""
+    wav = spoken_digit_wav(tmp_path_factory.mktemp("mic") / "digit.wav", MIC_DIGIT)
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}"])
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def mic_page(mic_browser, app_url, request):
+    """A fresh session in the fake-microphone browser (microphone permission granted)."""
+    yield from _session_page(mic_browser, app_url, request, permissions=["microphone"])

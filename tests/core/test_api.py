@@ -80,3 +80,27 @@ def test_audio_raw_is_mixed_resampled_and_placed():
     energy = np.abs(x) > 0.1
     centre = np.flatnonzero(energy).mean()
     assert abs(centre - 4000) < 400  # the burst sits in the middle of the 1 s window
+
+
+def test_builtin_speech_clips_are_recognised(spoken):
+    from core.samples import speech_clips
+
+    clips = speech_clips()
+    assert len(clips) == 20
+    preds = api.predict(spoken, [c.raw for c in clips]).argmax(axis=1)
+    assert [spoken.labels[p] for p in preds] == [c.label for c in clips]
+
+
+def test_audio_at_any_rate_and_channel_count_gives_the_same_prediction(spoken):
+    import soxr
+
+    from core.samples import speech_clips
+
+    clip = next(c for c in speech_clips() if c.label == "6")
+    y, sr = clip.raw
+    stereo48k = np.stack([soxr.resample(y, sr, 48000)] * 2, axis=1)
+    p8 = api.predict(spoken, (y, sr))
+    p48 = api.predict(spoken, (stereo48k, 48000))
+    assert p8.argmax() == p48.argmax() == 6
+    tr = api.trace(spoken, (stereo48k, 48000))
+    assert tr["input"].shape == (8000,) and list(tr)[1] == "mel_spectrogram"

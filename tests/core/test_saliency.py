@@ -35,3 +35,16 @@ def test_grad_cam_refuses_dense_and_unknown_layers(lenet):
         grad_cam(lenet.tracer.plan, x, 0, "fc1")
     with pytest.raises(LayerNameError, match="Valid names"):
         grad_cam(lenet.tracer.plan, x, 0, "nope")
+
+
+def test_gradient_saliency_with_respect_to_the_spectrogram(spoken):
+    from core.samples import speech_clips
+
+    clip = next(s for s in speech_clips() if s.label == "4")
+    x, _ = api.prepare(spoken, clip.raw)
+    spec = spoken.card["spectrogram_layer"]
+    s = gradient_saliency(spoken.tracer.plan, x, 4, logits_layer="logits", wrt=spec)
+    assert s.shape == tuple(spoken.card["spectrogram_shape"][:2]) and s.max() > 0
+    cam = grad_cam(spoken.tracer.plan, x, 4, "block3_relu", logits_layer="logits",
+                   size=s.shape)
+    assert cam.shape == s.shape and cam.max() == pytest.approx(1.0)

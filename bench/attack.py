@@ -1,0 +1,74 @@
+"""Attack costs: every offered method on LeNet and on the spoken-digit model, and a sweep.
+
+    python -m bench.attack [--repeats 3]
+
+Per model, on one built-in input, with each method's default steps (what the Attack page runs):
+  forward   model(x, training=False), batch 1: the baseline every time is a multiple of
+  attack    run_attack(...) wall time (median of --repeats), success at the page's default ε
+Then a robustness sweep: FGSM with 5 epsilons over 50 inputs (the built-in samples, repeated
+to 50), one foolbox call per chunk of 10 inputs, against the same forward pass.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from bench.trace import median_ms  # noqa: E402
+from core import api  # noqa: E402
+from core.attacks import (attack_methods, epsilon_units, method_info, run_attack,  # noqa: E402
+                          sweep, to_epsilon)
+from core.samples import gallery_digits, speech_clips  # noqa: E402
+
+
+def _inputs(m):
+    pool = speech_clips() if m.kind == "audio" else gallery_digits()
+    return np.stack([api.prepare(m, s.raw)[0] for s in pool])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    for name in ("lenet_mnist", "spoken_digits"):
+        m = api.load(name)
+        xs = _inputs(m)
+        x = xs[7]
+        t_fwd = median_ms(lambda: m.model(x[None], training=False), 20)
+        print(f"\n{name}: forward {t_fwd:.2f} ms (batch 1)")
+        print(f"  {'method':24} {'ε (page units)':>18} {'steps':>6} {'attack':>10} "
+              f"{'attack/forward':>15} {'success':>8}")
+        for method in attack_methods():
+            info = method_info(method)
+            u = epsilon_units(m, info.norm)
+            eps = to_epsilon(m, x, info.norm, u.default)
+            times, ok = [], None
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                r = run_attack(m, x, method=method, epsilon=eps)
+                times.append((time.perf_counter() - t) * 1e3)
+                ok = r.success
+            t_att = statistics.median(times)
+            print(f"  {method:24} {u.default:>12g} {'dB' if m.kind == 'audio' else 'lv':>5} "
+                  f"{str(info.default_steps or '-'):>6} {t_att:8.0f} ms {t_att / t_fwd:15.0f} "
+                  f"{str(ok):>8}")
+        batch = np.concatenate([xs] * (50 // len(xs) + 1))[:50]
+        u = epsilon_units(m, "Linf")
+        values = np.linspace(u.default / 4, u.default * 2, 5) if m.kind == "image" else \
+            np.linspace(-50, -20, 5)
+        eps = [to_epsilon(m, x, "Linf", v) for v in values]
+        t = time.perf_counter()
+        df, _ = sweep(m, batch, method="FGSM", epsilons=eps)
+        t_sw = (time.perf_counter() - t) * 1e3
+        rates = ", ".join(f"{v:g}: {r:.0%}" for v, r in zip(values, df["success_rate"]))
+        print(f"  sweep FGSM, 5 ε x 50 inputs: {t_sw:.0f} ms ({t_sw / t_fwd:.0f} forward passes); "
+              f"success by ε ({'dB' if m.kind == 'audio' else 'levels'}) {rates}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""Adversarial inputs with foolbox 3, the same way for every method, image or audio.
+
+    attack_methods()                         -> the offered names (foolbox's own)
+    run_attack(m, x, method=, epsilon=, ...) -> AttackResult (never raises for a failed attack)
+    sweep(m, xs, labels, method=, epsilons=) -> success rate per epsilon
+
+epsilon is in the model input's own units (images in [0, 1]: 8/255 is 8 pixel levels; audio
+waveform in [-1, 1]); the pages convert from pixel levels or dB. The attacks see the logits
+(the card's logits_layer; log-probabilities where a model has none) and the model's real input
+bounds. Labels are int64: foolbox 3.3.4's eagerpy calls np.find_common_type (gone in NumPy 2)
+when int32 labels meet int64 predictions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from core.errors import InputError
+from core.models import LoadedModel
+
+MAX_STEPS = 1000       # iterations of an iterative attack
+MAX_EPSILONS = 12      # epsilons in one sweep
+MAX_SECONDS = 60.0     # wall time of one attack call (checked at every model call)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    norm: str             # "Linf" | "L2" (how epsilon is measured)
+    kind: str             # "gradient" | "minimization" | "decision" | "noise"
+    targeted: bool        # foolbox supports a target class
+    default_steps: int | None
+    make: Callable[..., Any]
+    about: str
+
+
+def _methods() -> dict[str, Method]:
+    import foolbox as fb
+
+    A = fb.attacks
+    return {m.name: m for m in [
+        Method("FGSM", "Linf", "gradient", False, None, lambda s: A.FGSM(),
+               "Fast Gradient Sign Method (Goodfellow et al. 2015): one step of size epsilon "
+               "along the sign of the loss gradient."),
+        Method("LinfPGD", "Linf", "gradient", True, 40,
+               lambda s: A.LinfPGD(steps=s, rel_stepsize=2.5 / s),
+               "Projected Gradient Descent in L∞ (Madry et al. 2018): many small signed steps, "
+               "projected back into the epsilon box, from a random start."),
+        Method("L2PGD", "L2", "gradient", True, 40,
+               lambda s: A.L2PGD(steps=s, rel_stepsize=2.5 / s),
+               "Projected Gradient Descent in L2: steps along the normalised gradient, "
+               "projected into the epsilon ball."),
+        Method("LinfBasicIterative", "Linf", "gradient", False, 10,
+               lambda s: A.LinfBasicIterativeAttack(steps=s),
+               "Basic Iterative Method (Kurakin et al. 2017): iterated FGSM without a random "
+               "start."),
+        Method("L2DeepFool", "L2", "minimization", False, 50,
+               lambda s: A.L2DeepFoolAttack(steps=s, candidates=None),
+               "DeepFool (Moosavi-Dezfooli et al. 2016): the smallest step to the nearest "
+               "decision boundary of the linearised model, repeated."),
+        Method("LinfDeepFool", "Linf", "minimization", False, 50,
+               lambda s: A.LinfDeepFoolAttack(steps=s, candidates=None),
+               "DeepFool measured in L∞."),
+        Method("L2CarliniWagner", "L2", "minimization", True, 100,
+               lambda s: A.L2CarliniWagnerAttack(binary_search_steps=5, steps=s,
+                                                 stepsize=0.01),
+               "Carlini & Wagner (2017) L2: optimises a small perturbation that changes the "
+               "logits' order, with a binary search over the trade-off constant."),
+        Method("BoundaryAttack", "L2", "decision", False, 200,
+               lambda s: A.BoundaryAttack(steps=s),
+               "Boundary Attack (Brendel et al. 2018): decision-based, needs only the predicted "
+               "label; starts from a misclassified noise image and walks towards the input."),
+        Method("SaltAndPepperNoise", "L2", "noise", False, 100,
+               lambda s: A.SaltAndPepperNoiseAttack(steps=s),
+               "Sets more and more values to the minimum or maximum until the label changes."),
+        Method("L2AdditiveGaussianNoise", "L2", "noise", False, None,
+               lambda s: A.L2AdditiveGaussianNoiseAttack(),
+               "Gaussian noise scaled to L2 norm epsilon: a baseline, not an optimisation."),
+    ]}
+
+
+def attack_methods() -> list[str]:
+    """The offered attacks, by foolbox's names."""
+    return list(_methods())
+
+
+def method_info(name: str) -> Method:
+    methods = _methods()
+    if name not in methods:
+        raise InputError(f"Unknown attack {name!r}; choose one of {', '.join(methods)}.")
+    return methods[name]
+
+
+@dataclass
+class AttackResult:
+    """What an attack did; a failure is a result too (success False, the best attempt)."""
+    method: str
+    epsilon: float
+    norm: str
+    success: bool
+    adversarial: np.ndarray          # model input, no batch axis (the best attempt if failed)
+    original_label: int
+    adversarial_label: int
+    probabilities_before: np.ndarray
+    probabilities_after: np.ndarray
+    l2: float                        # of adversarial - input
+    linf: float
+    target: int | None
+    steps: int | None
+    seconds: float
+    message: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def bounds_of(m: LoadedModel) -> tuple[float, float]:
+    """The model input's valid range (from the card; images default to [0, 1])."""
+    lo, hi = m.card["input"].get("range", [0.0, 1.0] if m.kind == "image" else [-1.0, 1.0])
+    return float(lo), float(hi)
+
+
+def _logits_fn(m: LoadedModel) -> Callable[[Any], Any]:
+    """x (batch) -> logits: the card's logits layer, or log-probabilities."""
+    name = m.card.get("logits_layer")
+    plan = m.tracer.plan
+    if name in plan.names:
+        idx = plan.names.index(name)
+        return lambda x: plan.run(x, training=False)[idx]
+    if m.card.get("output") == "probabilities":
+        return lambda x: keras.ops.log(keras.ops.maximum(m.model(x, training=False), 1e-12))
+    return lambda x: m.model(x, training=False)
+
+
+def _fmodel(m: LoadedModel, deadline: float):
+    import foolbox as fb
+
+    logits = _logits_fn(m)
+
+    def f(x):
+        if time.monotonic() > deadline:
+            raise _Timeout
+        return logits(x)
+
+    return fb.TensorFlowModel(f, bounds=bounds_of(m), device="/CPU:0")
+
+
+def _probs(m: LoadedModel, x: np.ndarray) -> np.ndarray:
+    y = keras.ops.convert_to_numpy(m.model(x, training=False))
+    if m.card.get("output") != "probabilities":
+        y = keras.ops.convert_to_numpy(keras.ops.softmax(y, axis=-1))
+    return y.astype(np.float32)
+
+
+def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -> Method:
+    info = method_info(method)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) \
+            or not np.isfinite(epsilon) or epsilon <= 0:
+        raise InputError(f"epsilon must be a positive number in the model input's units; got "
+                         f"{epsilon!r}.")
+    if target is not None:
+        if not info.targeted:
+            targeted = [k for k, v in _methods().items() if v.targeted]
+            raise InputError(f"{method} is untargeted in foolbox; for a target class use one "
+                             f"of {', '.join(targeted)}, or leave target empty.")
+        if isinstance(target, bool) or not isinstance(target, (int, np.integer)) \
+                or not 0 <= target < len(m.labels):
+            raise InputError(f"target must be a class index 0..{len(m.labels) - 1}; got "
+                             f"{target!r}.")
+    if steps is not None:
+        if info.default_steps is None:
+            raise InputError(f"{method} takes no steps; leave steps empty.")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
+                or not 1 <= steps <= MAX_STEPS:
+            raise InputError(f"steps must be a whole number from 1 to {MAX_STEPS}; got "
+                             f"{steps!r}.")
+    return info
+
+
+def run_attack(m: LoadedModel, x: np.ndarray, *, method: str, epsilon: float,
+               target: int | None = None, steps: int | None = None,
+               max_seconds: float = MAX_SECONDS) -> AttackResult:
+    """Attack one model input x (no batch axis). Untargeted: any other class than the
+    model's prediction; targeted: class `target`. Never raises for a failed attack."""
+    import foolbox as fb
+    import tensorflow as tf
+
+    info = _check(m, method, epsilon, target, steps)
+    lo, hi = bounds_of(m)
+    x = np.asarray(x, np.float32)
+    if not np.isfinite(x).all() or x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
+        raise InputError(f"The input must be finite and within the model's bounds [{lo}, {hi}]; "
+                         f"got [{x.min():.3g}, {x.max():.3g}].")
+    x = np.clip(x, lo, hi)
+    n_steps = steps if steps is not None else info.default_steps
+    p0 = _probs(m, x[None])[0]
+    label = int(np.argmax(p0))
+    t0 = time.monotonic()
+    fmodel = _fmodel(m, t0 + max_seconds)
+    xt = tf.convert_to_tensor(x[None])
+    # int64: see the module note (NumPy 2 + eagerpy).
+    crit = (fb.criteria.TargetedMisclassification(tf.constant([target], tf.int64))
+            if target is not None else fb.criteria.Misclassification(tf.constant([label], tf.int64)))
+    message = ""
+    try:
+        raw, clipped, _ = info.make(n_steps)(fmodel, xt, crit, epsilons=[float(epsilon)])
+        adv = clipped[0].numpy()[0]
+        if info.kind != "gradient":
+            # Minimisation attacks find the smallest adversarial they can; if it lies beyond
+            # epsilon, say how far it needed (the clipped one within epsilon is kept).
+            r = np.clip(raw[0].numpy()[0], lo, hi)
+            r_label = int(np.argmax(_probs(m, r[None])[0]))
+            if (r_label == target) if target is not None else (r_label != label):
+                d = (r - x).ravel().astype(np.float64)
+                need = np.linalg.norm(d) if info.norm == "L2" else np.abs(d).max()
+                if need > epsilon * (1 + 1e-3):
+                    message = (f"{method} found an adversarial at {info.norm} = {need:.4g}, "
+                               f"beyond epsilon {epsilon:.4g}.")
+    except _Timeout:
+        adv = x.copy()
+        message = (f"Stopped after {max_seconds:g} s (the time limit for one attack): "
+                   "fewer steps or a faster method will finish.")
+    except (ValueError, RuntimeError) as e:  # e.g. Boundary attack's init finds no start
+        adv = x.copy()
+        message = f"{method} could not run on this input: {str(e).splitlines()[0][:200]}"
+    seconds = time.monotonic() - t0
+    adv = np.clip(adv, lo, hi).astype(np.float32)
+    p1 = _probs(m, adv[None])[0]
+    adv_label = int(np.argmax(p1))
+    success = (adv_label == target) if target is not None else (adv_label != label)
+    delta = (adv - x).ravel().astype(np.float64)
+    if not success:
+        message = (f"No adversarial within epsilon {epsilon:.4g} ({info.norm}): the best attempt "
+                   "is shown. " + (message + " " if message else "")
+                   + "Try a larger epsilon or more steps.")
+    return AttackResult(
+        method=method, epsilon=float(epsilon), norm=info.norm, success=bool(success),
+        adversarial=adv, original_label=label, adversarial_label=adv_label,
+        probabilities_before=p0, probabilities_after=p1, l2=float(np.linalg.norm(delta)),
+        linf=float(np.abs(delta).max()) if delta.size else 0.0, target=target,
+        steps=n_steps, seconds=seconds, message=message,
+        settings={"method": method, "epsilon": float(epsilon), "norm": info.norm,
+                  "target": target, "steps": n_steps, "bounds": [lo, hi]})
+
+
+def sweep(m: LoadedModel, xs: np.ndarray, *, method: str, epsilons: list[float],
+          steps: int | None = None, max_seconds: float = MAX_SECONDS,
+          on_progress: Callable[[int, int], None] | None = None):
+    """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input).
+
+    Only inputs the model classifies as their batch's own prediction are attacked (there is no
+    ground truth here): success means the prediction changed. One foolbox call with all
+    epsilons per chunk of inputs; returns a DataFrame epsilon, success_rate, n.
+    """
+    import foolbox as fb
+    import pandas as pd
+    import tensorflow as tf
+
+    info = _check(m, method, 1.0, None, steps)
+    eps = [float(e) for e in epsilons]
+    if not eps or len(eps) > MAX_EPSILONS or any(not np.isfinite(e) or e <= 0 for e in eps):
+        raise InputError(f"Give 1 to {MAX_EPSILONS} positive epsilons; got {epsilons!r}.")
+    lo, hi = bounds_of(m)
+    xs = np.clip(np.asarray(xs, np.float32), lo, hi)
+    labels = np.argmax(_probs(m, xs), axis=1).astype(np.int64)
+    t0 = time.monotonic()
+    fmodel = _fmodel(m, t0 + max_seconds)
+    attack = info.make(steps if steps is not None else info.default_steps)
+    hits = np.zeros(len(eps))
+    done = 0
+    chunk = 10
+    for i in range(0, len(xs), chunk):
+        xb = tf.convert_to_tensor(xs[i:i + chunk])
+        crit = fb.criteria.Misclassification(tf.constant(labels[i:i + chunk]))
+        try:
+            _, _, ok = attack(fmodel, xb, crit, epsilons=eps)
+        except _Timeout:
+            break
+        hits += np.asarray(ok.numpy(), np.float64).sum(axis=1)
+        done += len(xb)
+        if on_progress is not None:
+            on_progress(done, len(xs))
+    return pd.DataFrame({"epsilon": eps, "success_rate": hits / max(done, 1),
+                         "n": [done] * len(eps)}), time.monotonic() - t0
+
+
+# ---- epsilon in the input's own units (what the pages show) -----------------------------------------
+
+@dataclass(frozen=True)
+class Units:
+    label: str
+    default: float
+    min: float
+    max: float
+    step: float
+
+
+def epsilon_units(m: LoadedModel, norm: str) -> Units:
+    """How a page asks for epsilon: pixel levels of 255 for images, dB re the signal for audio."""
+    if m.kind == "audio":
+        what = "peak" if norm == "Linf" else "signal (L2)"
+        return Units(f"ε in dB relative to the clip's {what}", -30.0, -80.0, 0.0, 1.0)
+    if norm == "Linf":
+        return Units("ε: largest change per pixel, in levels of 255", 32.0, 0.5, 128.0, 0.5)
+    return Units("ε: RMS change per pixel, in levels of 255", 16.0, 0.25, 64.0, 0.25)
+
+
+def to_epsilon(m: LoadedModel, x: np.ndarray, norm: str, value: float) -> float:
+    """A page's epsilon (epsilon_units) -> the model input's units."""
+    lo, hi = bounds_of(m)
+    x = np.asarray(x, np.float64)
+    if m.kind == "audio":
+        ref = np.abs(x).max() if norm == "Linf" else np.linalg.norm(x)
+        if ref <= 0:
+            raise InputError("The clip is silent, so an epsilon relative to it is zero; pick a "
+                             "clip with sound.")
+        return float(ref * 10 ** (value / 20))
+    per_pixel = value / 255 * (hi - lo)
+    return float(per_pixel if norm == "Linf" else per_pixel * np.sqrt(x.size))
+
+
+def from_epsilon(m: LoadedModel, x: np.ndarray, norm: str, eps: float) -> float:
+    """The inverse of to_epsilon (to show a perturbation's size in the page's units)."""
+    lo, hi = bounds_of(m)
+    x = np.asarray(x, np.float64)
+    if m.kind == "audio":
+        ref = np.abs(x).max() if norm == "Linf" else np.linalg.norm(x)
+        return float(20 * np.log10(max(eps, 1e-12) / ref)) if ref > 0 else float("-inf")
+    per_pixel = eps if norm == "Linf" else eps / np.sqrt(x.size)
+    return float(per_pixel / (hi - lo) * 255)

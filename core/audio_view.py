@@ -1,0 +1,109 @@
+"""What the audio pages show: spectrograms with real axes, time-frequency maps, filter audio.
+
+Pure Python (no Streamlit). A model card of an audio model names its spectrogram layer and
+STFT settings (see scripts/train_audio.py); maps of that layer and every later rank-3 layer
+are (time, frequency, channels), rows earliest first and columns lowest frequency first.
+
+    spectrogram_db(y, sr)              -> (dB (freqs, frames), times s, freqs Hz)
+    time_freq_layers(lm)               -> layers whose outputs are (time, freq, channels)
+    map_axes(lm, shape)                -> (row times s, column frequencies Hz) of such a map
+    display_maps(a)                    -> (freq, time, C) with low frequencies at the bottom
+    hear_filter(lm, tr, layer, k, ...) -> what filter k of a layer hears, float32 audio
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import InputError, LayerNameError
+from core.filter_audio import filter_to_audio, mel_axis_hz
+from core.models import LoadedModel
+
+
+def spectrogram_db(y: np.ndarray, sr: int, *, n_fft: int = 256, hop: int | None = None,
+                   top_db: float = 80.0, max_frames: int = 240
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-magnitude STFT of a clip for display: dB re the clip's peak, floored at -top_db.
+
+    Returns db (n_fft//2+1, frames), frame centre times (s), bin frequencies (Hz). The hop
+    grows with the clip so a long recording still gives at most `max_frames` columns.
+    """
+    import librosa
+
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    if y.size == 0 or not np.isfinite(y).all():
+        raise InputError(f"Expected a finite, non-empty mono waveform; got {y.size} samples"
+                         f"{'' if y.size == 0 else ' with NaN or infinite values'}.")
+    if hop is None:
+        hop = max(n_fft // 4, int(np.ceil(y.size / max_frames)))
+    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, window="hann", center=True))
+    ref = float(mag.max())
+    db = librosa.amplitude_to_db(mag, ref=ref if ref > 0 else 1.0, top_db=top_db)
+    times = librosa.frames_to_time(np.arange(db.shape[1]), sr=sr, hop_length=hop)
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    return db.astype(np.float32), times.astype(np.float32), freqs.astype(np.float32)
+
+
+def _steps(lm: LoadedModel) -> list[str]:
+    return [s.name for s in lm.tracer.plan.steps]
+
+
+def time_freq_layers(lm: LoadedModel) -> list[str]:
+    """The spectrogram layer and every later layer whose output is (time, freq, channels)."""
+    spec = lm.card.get("spectrogram_layer")
+    names = _steps(lm)
+    if spec not in names:
+        return []
+    # Symbolic output shapes include the batch axis: (None, T, F, C).
+    ranks = {s.name: len(s.node.outputs[0].shape) for s in lm.tracer.plan.steps}
+    return [n for n in names[names.index(spec):] if ranks[n] == 4]
+
+
+def map_axes(lm: LoadedModel, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Centre time (s) of each row and centre frequency (Hz) of each column of a (T', F', ...)
+    map of this model, pooling taken into account (rows/columns evenly cover the clip/band)."""
+    card = lm.card
+    sr = int(card["input"]["sample_rate"])
+    seconds = float(card["input"]["shape"][0]) / sr
+    t_rows, f_cols = int(shape[0]), int(shape[1])
+    times = (np.arange(t_rows) + 0.5) * seconds / t_rows
+    mel = (card.get("stft") or {}).get("mel")
+    if mel:
+        freqs = mel_axis_hz(f_cols, n_mels=int(mel["num_mel_bins"]),
+                            min_freq=float(mel["min_freq"]), max_freq=float(mel["max_freq"]))
+    else:
+        freqs = (np.arange(f_cols) + 0.5) * (sr / 2) / f_cols
+    return times.astype(np.float32), freqs.astype(np.float32)
+
+
+def display_maps(a: np.ndarray) -> np.ndarray:
+    """(T, F, C) maps -> (F, T, C) pictures: time left to right, low frequencies at the bottom."""
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = a[..., None]
+    return np.ascontiguousarray(np.flip(np.swapaxes(a, 0, 1), axis=0))
+
+
+def hear_filter(lm: LoadedModel, tr: dict[str, np.ndarray], layer: str, channel: int, *,
+                method: str = "phase") -> np.ndarray:
+    """What filter `channel` of `layer` hears in the traced clip (core.filter_audio).
+
+    tr: a trace of this model (plain or frozen: a frozen filter hears silence, and later
+    layers hear the mutated network). Returns float32 audio as long as the model's input.
+    """
+    layers = time_freq_layers(lm)
+    if layer not in layers:
+        raise LayerNameError(
+            f"Layer {layer!r} has no time-frequency maps to play. Layers that do: "
+            f"{', '.join(layers) if layers else 'none (the card names no spectrogram layer)'}.")
+    maps = np.asarray(tr[layer])
+    n = maps.shape[-1]
+    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= channel < n:
+        raise InputError(f"Layer {layer!r} has filters 0..{n - 1}; got {channel!r}.")
+    stft = lm.card.get("stft") or {}
+    sr = int(lm.card["input"]["sample_rate"])
+    freq_axis = map_axes(lm, maps.shape)[1] if stft.get("mel") else None
+    return filter_to_audio(maps[..., int(channel)], np.asarray(tr["input"]).reshape(-1), sr,
+                           frame_length=int(stft.get("frame_length", 256)),
+                           frame_step=int(stft.get("frame_step", 64)),
+                           fft_length=int(stft.get("fft_length", 256)),
+                           method=method, freq_axis_hz=freq_axis)

@@ -1,0 +1,143 @@
+"""Audio displays shared by the pages: waveform and spectrogram charts with real axes, players."""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import cache
+from core.audio_view import display_maps, map_axes, time_freq_layers
+from core.filter_audio import to_wav_bytes
+from core.models import LoadedModel
+from core.render import as_maps, colormap_hex
+from core.samples import Sample
+
+MAX_POINTS = 600  # waveform columns drawn (min/max envelope per column)
+
+
+def waveform_chart(y: np.ndarray, sr: int, *, key: str, height: int = 130,
+                   colour: str = "#4c78a8", title: str | None = None) -> None:
+    """Amplitude over time (s): a min/max envelope, so long clips stay light."""
+    y = np.asarray(y, np.float32).reshape(-1)
+    cols = np.array_split(y, min(MAX_POINTS, max(1, y.size)))
+    starts = np.cumsum([0] + [c.size for c in cols[:-1]]) / sr
+    df = pd.DataFrame({"time": starts, "min": [c.min() for c in cols],
+                       "max": [c.max() for c in cols]})
+    peak = max(1.0, float(np.abs(y).max()))
+    chart = alt.Chart(df).mark_area(color=colour, opacity=0.85).encode(
+        x=alt.X("time:Q", title="time (s)", scale=alt.Scale(domain=[0, y.size / sr])),
+        y=alt.Y("min:Q", title="amplitude", scale=alt.Scale(domain=[-peak, peak])),
+        y2="max:Q",
+        tooltip=[alt.Tooltip("time:Q", format=".3f", title="time (s)"),
+                 alt.Tooltip("min:Q", format=".3f"), alt.Tooltip("max:Q", format=".3f")],
+    ).properties(height=height, title=title or "")
+    st.altair_chart(chart, width="stretch", key=key)
+
+
+def _heatmap(df: pd.DataFrame, *, value: str, value_title: str, height: int, key: str,
+             domain: tuple[float, float] | None = None, title: str = "",
+             diverging: bool = False) -> None:
+    scale = alt.Scale(range=colormap_hex("diverging" if diverging else "viridis"),
+                      domain=list(domain) if domain else alt.Undefined)
+    # Each cell stroked in its own colour: no hairline gaps between cells.
+    chart = alt.Chart(df).mark_rect(strokeWidth=0.6).encode(
+        x=alt.X("t0:Q", title="time (s)", scale=alt.Scale(nice=False, zero=False)),
+        x2="t1:Q",
+        y=alt.Y("f0:Q", title="frequency (Hz)", scale=alt.Scale(nice=False, zero=False)),
+        y2="f1:Q",
+        color=alt.Color(f"{value}:Q", title=value_title, scale=scale,
+                        legend=alt.Legend(orient="right", gradientLength=max(60, height - 60))),
+        stroke=alt.Stroke(f"{value}:Q", scale=scale, legend=None),
+        tooltip=[alt.Tooltip("t:Q", format=".3f", title="time (s)"),
+                 alt.Tooltip("f:Q", format=".0f", title="frequency (Hz)"),
+                 alt.Tooltip(f"{value}:Q", format=".3g", title=value_title)],
+    ).properties(height=height, title=title)
+    st.altair_chart(chart, width="stretch", key=key)
+
+
+def _edges(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Cell edges around centres (midpoints; the ends mirrored or clamped to lo/hi)."""
+    c = np.asarray(centres, np.float64)
+    if c.size == 1:
+        return np.array([lo if lo is not None else c[0] - 0.5, hi if hi is not None else c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+    if lo is not None:
+        e[0] = max(lo, e[0])
+    if hi is not None:
+        e[-1] = min(hi, e[-1])
+    return e
+
+
+def _cells(values: np.ndarray, times: np.ndarray, freqs: np.ndarray, *, t_max: float,
+           f_max: float, name: str) -> pd.DataFrame:
+    """(T, F) values on centre times/freqs -> one row per cell with its edges."""
+    te, fe = _edges(times, 0.0, t_max), _edges(freqs, 0.0, f_max)
+    ti, fi = np.meshgrid(np.arange(len(times)), np.arange(len(freqs)), indexing="ij")
+    ti, fi = ti.ravel(), fi.ravel()
+    return pd.DataFrame({"t": times[ti], "f": freqs[fi], "t0": te[ti], "t1": te[ti + 1],
+                         "f0": fe[fi], "f1": fe[fi + 1],
+                         name: np.asarray(values, np.float64).ravel()})
+
+
+def spectrogram_chart(y: np.ndarray, sr: int, *, key: str, height: int = 220,
+                      title: str = "") -> None:
+    """The clip's log-magnitude spectrogram (dB re its peak), time and frequency axes."""
+    db, times, freqs = cache.spectrogram(np.asarray(y, np.float32), int(sr))
+    # At most ~64 frequency rows: pairs of bins averaged (the chart stays light).
+    k = max(1, int(np.ceil(db.shape[0] / 64)))
+    n = db.shape[0] // k * k
+    db_k = db[:n].reshape(-1, k, db.shape[1]).mean(axis=1)
+    f_k = freqs[:n].reshape(-1, k).mean(axis=1)
+    df = _cells(db_k.T, times, f_k, t_max=y.size / sr, f_max=sr / 2, name="dB")
+    _heatmap(df, value="dB", value_title="dB", height=height, key=key, title=title)
+
+
+def map_chart(lm: LoadedModel, fmap: np.ndarray, *, key: str, height: int = 240,
+              title: str = "", diverging: bool = False, value_title: str = "activation",
+              domain: tuple[float, float] | None = None) -> None:
+    """One (time, freq) map of the model on its real axes (mel columns at their Hz)."""
+    times, freqs = map_axes(lm, fmap.shape)
+    sr = int(lm.card["input"]["sample_rate"])
+    df = _cells(fmap, times, freqs, t_max=lm.card["input"]["shape"][0] / sr, f_max=sr / 2,
+                name="value")
+    if diverging and domain is None:
+        m = float(np.abs(fmap).max()) or 1.0
+        domain = (-m, m)
+    _heatmap(df, value="value", value_title=value_title, height=height, key=key, title=title,
+             domain=domain, diverging=diverging)
+
+
+def oriented_maps(lm: LoadedModel, name: str, a: np.ndarray) -> np.ndarray | None:
+    """A layer output as pictures: time-frequency maps of audio models turned so time runs
+    left to right and low frequencies sit at the bottom; other layers as core.render.as_maps."""
+    if lm.kind == "audio":
+        if name in time_freq_layers(lm):
+            return display_maps(a)
+        spec = lm.card.get("spectrogram_shape")
+        if spec and np.ndim(a) == 2:
+            t, f = int(spec[0]), int(spec[1])
+            if a.shape == (t, f):                 # (frames, bins), e.g. after a Permute
+                return display_maps(a)
+            if a.shape == (f, t):                 # (bins, frames): keras MelSpectrogram
+                return np.ascontiguousarray(np.flip(a, axis=0))[..., None]
+    return as_maps(a)
+
+
+def player(y: np.ndarray, sr: int, *, label: str | None = None) -> None:
+    """An st.audio player for a float waveform (16-bit WAV, clipped at full scale)."""
+    if label:
+        st.caption(label)
+    st.audio(to_wav_bytes(np.asarray(y, np.float32), int(sr)), format="audio/wav")
+
+
+def clip_panel(sample: Sample, *, key: str, title: str | None = None, colour: str = "#4c78a8",
+               spectrogram: bool = True) -> None:
+    """Player, waveform and spectrogram of one clip."""
+    y, sr = sample.raw
+    st.markdown(f"**{title or sample.name}** · {len(y) / sr:.2f} s at {sr} Hz")
+    player(y, sr)
+    waveform_chart(y, sr, key=f"{key}_wave", colour=colour)
+    if spectrogram:
+        spectrogram_chart(y, sr, key=f"{key}_spec", height=200)

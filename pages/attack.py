@@ -1,0 +1,200 @@
+"""Attack lab: adversarial inputs with foolbox, and what they do inside the network."""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import streamlit as st
+
+from core import api, cache
+from core.attacks import (MAX_EPSILONS, MAX_SECONDS, attack_methods, epsilon_units,
+                          from_epsilon, method_info, run_attack, sweep, to_epsilon)
+from core.errors import InputError
+from core.image import to_display
+from core.render import apply_colormap
+from core.samples import Sample
+from pages._audio_views import player, spectrogram_chart, waveform_chart
+from pages._common import (add_sample, comparison, current_model, prediction, run_trace,
+                           samples, selected_sample)
+
+lm = current_model()
+st.title("Attack lab")
+st.caption("Adversarial inputs with foolbox's standard attacks: the smallest change that makes "
+           "the network change its mind, and where inside the network it takes hold.")
+
+sample = selected_sample(lm)
+tr, probs, _ = run_trace(lm, sample)
+x = tr["input"]
+SR = int(lm.card["input"].get("sample_rate", 0)) if lm.kind == "audio" else None
+
+# ---- widgets -----------------------------------------------------------------------------------------
+st.subheader(f"1 · Attack · input: {sample.name}")
+c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+method = c1.selectbox("Method", attack_methods(), index=attack_methods().index("FGSM"),
+                      key="atk_method")
+info = method_info(method)
+units = epsilon_units(lm, info.norm)
+value = c2.number_input(units.label, units.min, units.max, units.default, units.step,
+                        key=f"atk_eps_{lm.kind}_{info.norm}")
+steps = (int(c3.number_input("Steps", 1, 1000, info.default_steps, key=f"atk_steps_{method}"))
+         if info.default_steps else None)
+if steps is None:
+    c3.caption("one step" if method == "FGSM" else "no steps")
+target_label = c4.selectbox("Target class", ["(any other)"] + lm.labels, key="atk_target",
+                            disabled=not info.targeted,
+                            help="Only PGD and Carlini-Wagner take a target in foolbox.")
+st.caption(f"**{method}** ({info.norm}): {info.about}")
+target = (lm.labels.index(target_label)
+          if info.targeted and target_label != "(any other)" else None)
+try:
+    epsilon = to_epsilon(lm, x, info.norm, value)
+except InputError as e:
+    st.error(str(e))
+    st.stop()
+st.caption(f"ε = {epsilon:.4g} in the model input's units ({info.norm}, input range "
+           f"{lm.card['input'].get('range', [0, 1])}); at most {MAX_SECONDS:g} s per attack.")
+
+# ---- one core call (on click) -------------------------------------------------------------------------
+key = (lm.sha256, sample.key)
+if st.button("Run attack", key="atk_run", type="primary", icon=":material/bolt:"):
+    with st.status(f"Running {method}…", expanded=False) as status:
+        try:
+            r = run_attack(lm, x, method=method, epsilon=epsilon, target=target, steps=steps)
+        except InputError as e:
+            status.update(label=f"{method} refused", state="error")
+            st.error(str(e))
+            st.stop()
+        status.update(label=f"{method} {'succeeded' if r.success else 'failed'} in "
+                            f"{r.seconds:.1f} s", state="complete" if r.success else "error")
+    st.session_state["attack_result"] = (key, value, r)
+
+res = st.session_state.get("attack_result")
+if res is None or res[0] != key:
+    st.info("Choose a method and ε, then **Run attack**.")
+    st.stop()
+_, shown_value, r = res
+
+# ---- display -------------------------------------------------------------------------------------------
+st.subheader("2 · Result")
+if r.success:
+    st.success(f"{r.method} changed the prediction from **{lm.labels[r.original_label]}** to "
+               f"**{lm.labels[r.adversarial_label]}**" + (
+                   f" (target {lm.labels[r.target]})" if r.target is not None else "") + ".")
+else:
+    st.warning(r.message)
+size_l2 = from_epsilon(lm, x, "L2", r.l2)
+size_inf = from_epsilon(lm, x, "Linf", r.linf)
+unit = "dB" if lm.kind == "audio" else "levels"
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("L2 of the perturbation", f"{r.l2:.4g}", help="In the model input's units.")
+m2.metric("L∞ of the perturbation", f"{r.linf:.4g}")
+m3.metric("L2 as " + ("dB re signal" if lm.kind == "audio" else "RMS pixel levels"),
+          f"{size_l2:.1f} {unit}" if np.isfinite(size_l2) else "—")
+m4.metric("L∞ as " + ("dB re peak" if lm.kind == "audio" else "pixel levels"),
+          f"{size_inf:.1f} {unit}" if np.isfinite(size_inf) else "—")
+st.caption(f"{r.method}, ε {r.epsilon:.4g} ({r.norm}), steps {r.steps or '—'}, "
+           f"{r.seconds:.2f} s.")
+
+delta = r.adversarial - x
+if lm.kind == "image":
+    big = max(1, 196 // max(x.shape[:2]))
+    show = lambda a: to_display(a, lm.card).repeat(big, 0).repeat(big, 1)  # noqa: E731
+    top = float(np.abs(delta).max())
+    d = delta if delta.ndim == 2 else (delta.mean(axis=-1) if delta.shape[-1] > 1 else delta[..., 0])
+    heat = apply_colormap(0.5 + 0.5 * d / (top or 1.0), "diverging").repeat(big, 0).repeat(big, 1)
+    i1, i2, i3 = st.columns(3)
+    i1.image(show(x), caption="original", width=196)
+    i2.image(show(r.adversarial), caption="adversarial", width=196)
+    i3.image(heat, width=196, caption=f"perturbation, stretched to ±{top:.3g} "
+                                      f"(±{top / (lo_hi := np.ptp(lm.card['input'].get('range', [0, 1]))) * 255:.1f} levels): "
+                                      "red +, blue −")
+else:
+    a1, a2, a3 = st.columns(3)
+    with a1:
+        st.markdown("**Original**")
+        player(x, SR)
+        waveform_chart(x, SR, key="atk_w0")
+        spectrogram_chart(x, SR, key="atk_s0", height=180)
+    with a2:
+        st.markdown("**Adversarial**")
+        player(r.adversarial, SR)
+        waveform_chart(r.adversarial, SR, key="atk_w1", colour="#e45756")
+        spectrogram_chart(r.adversarial, SR, key="atk_s1", height=180)
+    with a3:
+        peak = float(np.abs(delta).max())
+        gain = 0.5 / peak if peak > 0 else 1.0
+        st.markdown(f"**Perturbation** (played ×{gain:.0f}, {20 * np.log10(gain):.0f} dB louder)")
+        player(delta * gain, SR)
+        waveform_chart(delta, SR, key="atk_w2", colour="#f58518")
+        if peak > 0:
+            spectrogram_chart(delta, SR, key="atk_s2", height=180)
+p1, p2 = st.columns(2)
+with p1:
+    prediction(lm, r.probabilities_before, key="atk_before", title="Prediction before",
+               true_label=sample.label, height=150)
+with p2:
+    prediction(lm, r.probabilities_after, key="atk_after", title="Prediction after", height=150)
+
+adv_name = f"{sample.name} · {r.method} {shown_value:g}{unit if lm.kind == 'audio' else ''}"
+adv_raw = (r.adversarial, SR) if lm.kind == "audio" else r.adversarial
+adv = Sample(adv_name, lm.kind, adv_raw, source="adversarial", label=sample.label,
+             note=f"{r.method}, ε {r.epsilon:.4g} ({r.norm}), "
+                  f"{'success' if r.success else 'failed'}")
+if st.button("Add to samples", key="atk_add", icon=":material/playlist_add:",
+             help="Put the adversarial into the sample list, for Trace, Compare and Freeze."):
+    add_sample(adv, select=False)
+    st.toast(f"Added {adv_name!r} to the samples.")
+
+# ---- inside the network -------------------------------------------------------------------------------
+st.subheader("3 · Inside the network")
+st.caption("The original (A) against the adversarial (B): where their activations part ways.")
+comparison(lm, sample, adv, key="atk_cmp")
+
+# ---- robustness sweep ---------------------------------------------------------------------------------
+st.subheader("4 · Robustness sweep")
+st.caption("Success rate of an untargeted attack against ε over a batch of inputs, one "
+           "foolbox call with every ε per chunk of inputs.")
+s1, s2, s3 = st.columns([2, 2, 2])
+sw_method = s1.selectbox("Method", attack_methods(), index=attack_methods().index("FGSM"),
+                         key="sw_method")
+sw_info = method_info(sw_method)
+sw_units = epsilon_units(lm, sw_info.norm)
+lo_v, hi_v = s2.slider(f"{sw_units.label}: range", sw_units.min, sw_units.max,
+                       (sw_units.min if lm.kind == "image" else -50.0, sw_units.default * 4
+                        if lm.kind == "image" else -10.0), key=f"sw_range_{lm.kind}_{sw_info.norm}")
+n_eps = int(s3.number_input("Number of ε", 2, MAX_EPSILONS, 5, key="sw_n"))
+builtin = cache.speech_clips() if lm.kind == "audio" else cache.gallery_digits()
+b1, b2 = st.columns([3, 2])
+pool_choice = b1.radio("Inputs", [f"the {len(builtin)} built-in samples", "the sample list"],
+                       horizontal=True, key="sw_pool")
+n_max = int(b2.number_input("At most this many inputs", 1, 50, 20, key="sw_nmax"))
+if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
+    pool = builtin if pool_choice != "the sample list" else [
+        s for s in samples().values() if s.kind == lm.kind]
+    try:
+        xs = np.stack([api.prepare(lm, s.raw)[0] for s in pool[:n_max]])
+        values = list(np.linspace(lo_v, hi_v, n_eps))
+        # One epsilon grid for the batch: relative to the current input (audio: its level).
+        eps = [to_epsilon(lm, x, sw_info.norm, v) for v in values]
+        bar = st.progress(0.0, text=f"{sw_method} on {len(xs)} inputs × {n_eps} ε…")
+        df, secs = sweep(lm, xs, method=sw_method, epsilons=eps,
+                         on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs"))
+        bar.empty()
+        df.insert(0, sw_units.label.split(" in ")[0] if lm.kind == "audio" else "levels", values)
+        st.session_state["sweep_result"] = (lm.sha256, sw_method, df, secs)
+    except InputError as e:
+        st.error(str(e))
+res = st.session_state.get("sweep_result")
+if res and res[0] == lm.sha256:
+    _, sw_m, df, secs = res
+    xcol = df.columns[0]
+    chart = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X(f"{xcol}:Q", title=f"ε ({'dB' if lm.kind == 'audio' else 'pixel levels'})"),
+        y=alt.Y("success_rate:Q", title="success rate", scale=alt.Scale(domain=[0, 1])),
+        tooltip=[alt.Tooltip(f"{xcol}:Q", format=".3g"), alt.Tooltip("epsilon:Q", format=".4g"),
+                 alt.Tooltip("success_rate:Q", format=".0%"), "n"],
+    ).properties(height=260, title=f"{sw_m}: success rate against ε")
+    st.altair_chart(chart, width="stretch", key="sw_chart")
+    st.dataframe(df, hide_index=True, width="stretch")
+    st.caption(f"{int(df['n'].iloc[0])} inputs, {secs:.1f} s.")
+    st.download_button("Download the sweep (CSV)", df.to_csv(index=False).encode(),
+                       file_name=f"sweep_{sw_m}.csv", mime="text/csv", key="sw_dl")

@@ -1,0 +1,299 @@
+"""Audio lab (d-DeVIS): record, upload or pick a spoken digit, edit it, trace it through every
+layer, and hear what each filter hears."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+from audio_recorder_streamlit import audio_recorder
+
+from core import api, cache
+from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, to_mono
+from core.audio_view import time_freq_layers
+from core.edits import EDITS, Edit
+from core.errors import InputError
+from core.filter_audio import to_wav_bytes
+from core.models import builtin_card
+from core.render import feature_grid
+from core.samples import Sample
+from pages._audio_views import clip_panel, map_chart, oriented_maps, player
+from pages._common import (add_sample, comparison, current_model, layer_output, legend,
+                           prediction, run_trace, samples, selected_sample, shape_text,
+                           usable_samples, weights_panel)
+
+PAUSE_S = 2.5  # the recorder stops after this much silence following speech (or on a click)
+METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
+
+
+def _switch_model(name: str) -> None:
+    st.session_state["model_choice"] = name  # a callback: runs before the sidebar is drawn
+
+
+lm = current_model()
+st.title("Audio lab")
+st.caption("Record, upload or pick a spoken digit; edit it and see the prediction change; "
+           "follow it through every layer and *hear* what each filter hears.")
+
+if lm.kind != "audio":
+    audio_models = [n for n in api.builtin_names()
+                    if builtin_card(n)["input"]["kind"] == "audio"]
+    st.info(f"{lm.card.get('title', lm.name)} takes images; this page is for audio models.")
+    if audio_models:
+        st.button(f"Switch to {builtin_card(audio_models[0]).get('title', audio_models[0])}",
+                  on_click=_switch_model, args=(audio_models[0],), key="to_audio_model",
+                  type="primary")
+    st.stop()
+
+SR = int(lm.card["input"]["sample_rate"])
+WINDOW_S = lm.card["input"]["shape"][0] / SR
+
+
+def _decode_clip(data: bytes, filename: str, name: str, source: str) -> Sample | str:
+    """An upload or recording as a sample at the model's rate, or what was wrong with it."""
+    try:
+        y, file_sr, notes = decode_audio(data, filename=filename)
+        y, more = to_mono(y, file_sr, target_sr=SR)
+    except InputError as e:
+        return f"{filename}: {e}"
+    return Sample(name, "audio", (y, SR), source=source, note="; ".join(notes + more))
+
+
+def _take(state_key: str, ident: str, data: bytes, filename: str, name: str,
+          source: str) -> None:
+    """Add a new upload/recording once (widgets return it on every rerun); show its error."""
+    last = st.session_state.get(state_key)
+    if last is None or last[0] != ident:
+        got = _decode_clip(data, filename, name, source)
+        last = (ident, got if isinstance(got, str) else None)
+        st.session_state[state_key] = last  # before add_sample, which reruns the page
+        if not isinstance(got, str):
+            add_sample(got)
+    if last[1]:
+        st.error(last[1])
+
+
+# ---- inputs --------------------------------------------------------------------------------------
+rec_tab, up_tab, gal_tab = st.tabs([":material/mic: Record", ":material/upload: Upload",
+                                    ":material/library_music: Built-in clips"])
+with rec_tab:
+    c1, c2 = st.columns([1, 4])
+    with c1:
+        wav = audio_recorder(text="", pause_threshold=PAUSE_S, energy_threshold=(0.01, 0.004),
+                             icon_size="3x", key="recorder")
+    with c2:
+        st.markdown(f"Click the microphone, say **one digit** (zero to nine), and click again to "
+                    f"stop; it also stops by itself after {PAUSE_S:g} s of silence. The word is "
+                    f"found in the recording and centred in the model's {WINDOW_S:g} s window.")
+    if wav:
+        n = 1 + sum(s.source == "recorded" for s in samples().values())
+        _take("last_recording", hashlib.sha256(wav).hexdigest(), wav, "recording.wav",
+              f"Recording {n}", "recorded")
+
+with up_tab:
+    file = st.file_uploader(f"Audio file ({ACCEPTED}), at most {MAX_SECONDS:g} s",
+                            type=["wav", "flac", "ogg", "oga", "opus", "mp3"], key="audio_file")
+    if file is not None:
+        _take("last_audio_upload", file.file_id, file.getvalue(), file.name, file.name,
+              "upload")
+    st.caption("Any sample rate, bit depth and number of channels: channels are averaged and "
+               f"the clip is resampled to {SR} Hz.")
+
+with gal_tab:
+    st.caption("Digits spoken by espeak-ng voices (scripts/make_speech_samples.py): made by this "
+               "project, in no training set. Click one to add it to the samples.")
+    clips = cache.speech_clips()
+    for voice in dict.fromkeys(s.name.split("(")[-1].rstrip(")") for s in clips):
+        row = [s for s in clips if s.name.endswith(f"({voice})")]
+        cols = st.columns(len(row) + 1)
+        cols[0].markdown(f"`{voice}`")
+        for col, s in zip(cols[1:], row):
+            if col.button(s.name.split('"')[1], key=f"clip_{s.name}", width="stretch"):
+                add_sample(s)
+
+# ---- the clip and its edits ------------------------------------------------------------------------
+sample = selected_sample(lm)
+stacks = st.session_state.setdefault("audio_edits", {})
+stack: list[Edit] = stacks.setdefault(sample.key, [])
+
+st.divider()
+st.subheader(f"Edit · {sample.name}")
+if sample.note:
+    st.caption(sample.note)
+try:
+    edited = cache.edited(sample, tuple(stack)) if stack else None
+except InputError as e:  # a stack that no longer applies (should not happen: checked on add)
+    st.error(f"The edits no longer apply: {e}")
+    stack.clear()
+    edited = None
+current = edited if edited is not None else sample
+duration = len(current.raw[0]) / SR
+
+left, right = st.columns([2, 3], gap="large")
+with left:
+    op = st.selectbox("Edit", list(EDITS), format_func=lambda n: EDITS[n].label, key="edit_op")
+    spec = EDITS[op]
+    st.caption(spec.help)
+    params: dict[str, float | int] = {}
+    pcols = st.columns(max(1, len(spec.params)))
+    for col, p in zip(pcols, spec.params_for(duration)):
+        label = f"{p.label} ({p.unit})" if p.unit else p.label
+        # The clip's duration is in the key: time limits change with every edit.
+        wkey = f"edit_{op}_{p.name}_{duration:.3f}"
+        if p.integer:
+            params[p.name] = int(col.number_input(label, int(p.min), int(p.max), int(p.default),
+                                                  key=wkey))
+        else:
+            params[p.name] = float(col.number_input(label, float(p.min), float(p.max),
+                                                    float(p.default), float(p.step), key=wkey,
+                                                    format="%.2f"))
+    if st.button("Apply edit", key="apply_edit", type="primary", icon=":material/add:"):
+        try:
+            cache.edited(sample, tuple(stack + [Edit(op, params)]))
+        except InputError as e:
+            st.error(str(e))
+        else:
+            stack.append(Edit(op, params))
+            st.rerun()
+with right:
+    st.markdown("**Edit stack** (applied top to bottom)")
+    if stack:
+        st.markdown("\n".join(f"{i}. {e.describe()}" for i, e in enumerate(stack, 1)))
+    else:
+        st.caption("No edits yet: the clip is as recorded.")
+    b1, b2, b3 = st.columns(3)
+    if b1.button("Undo", key="undo_edit", disabled=not stack, icon=":material/undo:",
+                 width="stretch"):
+        stack.pop()
+        st.rerun()
+    if b2.button("Reset", key="reset_edits", disabled=not stack, icon=":material/restart_alt:",
+                 width="stretch"):
+        stack.clear()
+        st.rerun()
+    if b3.button("Add to samples", key="keep_edit", disabled=edited is None,
+                 icon=":material/playlist_add:", width="stretch",
+                 help="Store the edited clip in the sample list (for Compare and Freeze)."):
+        add_sample(Sample(f"{sample.name} edited", "audio", edited.raw, source="edited",
+                          label=sample.label, note=edited.note))
+
+c1, c2 = st.columns(2)
+with c1:
+    clip_panel(sample, key="orig", title="Original")
+with c2:
+    if edited is not None:
+        clip_panel(edited, key="edited", title="Edited", colour="#f58518")
+    else:
+        st.info("Apply an edit to hear and see the result next to the original.",
+                icon=":material/tune:")
+
+# ---- one core call ---------------------------------------------------------------------------------
+tr, probs, notes = run_trace(lm, current)
+if edited is not None:
+    probs_orig = run_trace(lm, sample)[1]
+
+# ---- prediction ------------------------------------------------------------------------------------
+st.divider()
+if edited is not None:
+    p1, p2 = st.columns(2)
+    with p1:
+        prediction(lm, probs_orig, key="pred_orig", title="Prediction (original)",
+                   true_label=sample.label, height=160)
+    with p2:
+        prediction(lm, probs, key="pred_edit", title="Prediction (edited)", height=160)
+else:
+    p1, p2 = st.columns([2, 3])
+    with p1:
+        prediction(lm, probs, key="pred", true_label=sample.label, height=160)
+    with p2:
+        st.markdown(f"**What the model hears** · the {WINDOW_S:g} s window")
+        player(tr["input"], SR)
+        st.caption(("Converted: " + "; ".join(notes) + ".") if notes else
+                   "The clip already fitted the window.")
+if edited is not None and notes:
+    st.caption("Converted (edited clip): " + "; ".join(notes) + ".")
+
+# ---- views ------------------------------------------------------------------------------------------
+layers_tab, hear_tab, compare_tab, weights_tab = st.tabs(
+    [":material/stacks: Every layer", ":material/hearing: Hear a filter",
+     ":material/compare: Compare", ":material/bar_chart: Weights"])
+
+tf_layers = time_freq_layers(lm)
+frozen_cfg: dict[str, list[int]] = st.session_state.get("frozen", {}).get(lm.sha256, {})
+
+with layers_tab:
+    scale = st.radio("Colour scale", ["shared", "per-channel"], horizontal=True,
+                     key="audio_scale", help="shared: one scale per layer; per-channel: each "
+                                             "filter stretched to its own range.")
+    st.caption("Time-frequency maps run left to right in time with low frequencies at the "
+               f"bottom (clip {current.name!r}).")
+    types = {s.name: type(s.op).__name__ for s in lm.tracer.plan.steps_by_name().values()}
+    for i, name in enumerate([n for n in tr if n != "input"], start=1):
+        a = tr[name]
+        st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
+        layer_output(name, a, scale=scale, key=f"audio_layer_{name}",
+                     labels=lm.labels if name == lm.tracer.plan.output_name else None,
+                     maps=oriented_maps(lm, name, a))
+
+with hear_tab:
+    if not tf_layers:
+        st.info("This model's card names no spectrogram layer, so its maps cannot be turned "
+                "back into sound.")
+    else:
+        c1, c2, c3 = st.columns([2, 1, 2])
+        default = next((n for n in tf_layers if n.endswith("relu")), tf_layers[0])
+        layer = c1.selectbox("Layer", tf_layers, index=tf_layers.index(default),
+                             key="hear_layer")
+        maps = tr[layer]
+        n_ch = int(maps.shape[-1])
+        ch = int(c2.number_input("Filter", 0, n_ch - 1, 0, key="hear_channel"))
+        method = c3.radio("Inversion", list(METHODS), format_func=METHODS.get,
+                          key="hear_method", horizontal=True,
+                          help="ISTFT: the map masks the input's STFT, which is inverted with "
+                               "the input's own phase (faithful). Griffin-Lim: the phase is "
+                               "estimated from the masked magnitude alone.")
+        use_frozen = st.toggle(
+            f"With the frozen filters ({sum(map(len, frozen_cfg.values()))} set on the Freeze "
+            "page)", value=bool(frozen_cfg), disabled=not frozen_cfg, key="hear_frozen",
+            help="Hear the mutated network: frozen filters are silent and later layers hear "
+                 "what reaches them.")
+        fkey = cache.frozen_key(frozen_cfg) if use_frozen else ()
+        shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
+        pics = oriented_maps(lm, layer, shown[layer])
+        dim = set(frozen_cfg.get(layer, [])) if fkey else set()
+        grid, lo, hi = feature_grid(pics, dim=dim, cell=48)
+        g1, g2 = st.columns([3, 2])
+        g1.image(grid, caption=f"all {n_ch} filters of {layer} (row by row from 0"
+                               + ("; frozen ones grey" if dim else "") + ")",
+                 width="stretch")
+        with g2:
+            legend(lo, hi, "viridis", key="hear_legend")
+        fmap = shown[layer][..., ch]
+        m1, m2 = st.columns([3, 2], gap="large")
+        with m1:
+            map_chart(lm, fmap, key="hear_map", height=260,
+                      title=f"{layer} · filter {ch}" + (" (frozen)" if ch in dim else ""))
+        with m2:
+            with st.spinner("Inverting…"):
+                sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
+            st.markdown(f"**What filter {ch} hears**")
+            player(sound, SR)
+            st.download_button("Download WAV", to_wav_bytes(sound, SR),
+                               file_name=f"{layer}_filter{ch}_{method}.wav", mime="audio/wav",
+                               key="dl_filter_wav", icon=":material/download:")
+            st.markdown("**The model's input**")
+            player(tr["input"], SR)
+            st.caption("The map is stretched onto the input's STFT grid (mel rows at their "
+                       "frequencies), scaled to 0…1 and used as a mask; loudness is "
+                       "normalised so quiet filters are audible and nothing clips.")
+
+with compare_tab:
+    options = (["(the edited clip)"] if edited is not None else []) + [
+        n for n in usable_samples(lm) if n != sample.name]
+    if not options:
+        st.info("Apply an edit, or add a second clip, to compare.")
+    else:
+        b_name = st.selectbox(f"Compare {sample.name!r} with", options, key=f"audio_compare_b_{edited is not None}")
+        b = edited if b_name == "(the edited clip)" else samples()[b_name]
+        comparison(lm, sample, b, key="audio_compare")
+
+with weights_tab:
+    weights_panel(lm, cache.structure(lm).table(), key="audio")

@@ -1,0 +1,40 @@
+"""The Attack lab in a real browser: FGSM on a digit, add the adversarial, compare it."""
+from __future__ import annotations
+
+import re
+
+from ._helpers import expect, metric_value, open_app, shot, wait_for_app
+
+
+def test_fgsm_then_compare_the_adversarial(page):
+    open_app(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Attack").click()
+    expect(page).to_have_url(re.compile(r"/attack$"))
+    expect(page.get_by_role("heading", name="Attack lab", exact=True)).to_be_visible()
+    wait_for_app(page)
+    # digit 0 (style 1), the session's first sample; FGSM at 64 levels of 255 flips LeNet.
+    eps = page.get_by_label("ε: largest change per pixel, in levels of 255")
+    eps.fill("64")
+    eps.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Run attack").click()
+    wait_for_app(page)
+    expect(metric_value(page, "Prediction before")).to_have_text("0")
+    expect(metric_value(page, "Prediction after")).to_have_text(re.compile(r"^[1-9]$"))
+    after = metric_value(page, "Prediction after").inner_text().strip()
+    expect(page.get_by_text(re.compile("FGSM changed the prediction from 0 to"))).to_be_visible()
+    shot(page, "attack_fgsm")
+
+    page.get_by_role("button", name="Add to samples").click()
+    expect(page.get_by_text("Added 'digit 0 (style 1) · FGSM 64' to the samples.")).to_be_visible()
+    wait_for_app(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare").click()
+    expect(page).to_have_url(re.compile(r"/compare$"))
+    wait_for_app(page)
+    b = page.get_by_role("combobox", name="B: compare with")
+    b.click()
+    page.get_by_role("option", name="digit 0 (style 1) · FGSM 64").click()
+    wait_for_app(page)
+    expect(metric_value(page, "Prediction A")).to_have_text("0")
+    expect(metric_value(page, "Prediction B")).to_have_text(after)
+    shot(page, "attack_compare")
