@@ -40,15 +40,17 @@ def _heatmap(df: pd.DataFrame, *, value: str, value_title: str, height: int, key
              diverging: bool = False) -> None:
     scale = alt.Scale(range=colormap_hex("diverging" if diverging else "viridis"),
                       domain=list(domain) if domain else alt.Undefined)
-    # Each cell stroked in its own colour: no hairline gaps between cells.
-    chart = alt.Chart(df).mark_rect(strokeWidth=0.6).encode(
-        x=alt.X("t0:Q", title="time (s)", scale=alt.Scale(nice=False, zero=False)),
-        x2="t1:Q",
-        y=alt.Y("f0:Q", title="frequency (Hz)", scale=alt.Scale(nice=False, zero=False)),
-        y2="f1:Q",
+    # Cells overlap their right/upper neighbour a little (t1x, f1x): no hairline gaps between
+    # them; the axes stay on the true edges and the overflow is clipped.
+    chart = alt.Chart(df).mark_rect(clip=True).encode(
+        x=alt.X("t0:Q", title="time (s)",
+                scale=alt.Scale(nice=False, zero=False, domain=[df.t0.min(), df.t1.max()])),
+        x2="t1x:Q",
+        y=alt.Y("f0:Q", title="frequency (Hz)",
+                scale=alt.Scale(nice=False, zero=False, domain=[df.f0.min(), df.f1.max()])),
+        y2="f1x:Q",
         color=alt.Color(f"{value}:Q", title=value_title, scale=scale,
                         legend=alt.Legend(orient="right", gradientLength=max(60, height - 60))),
-        stroke=alt.Stroke(f"{value}:Q", scale=scale, legend=None),
         tooltip=[alt.Tooltip("t:Q", format=".3f", title="time (s)"),
                  alt.Tooltip("f:Q", format=".0f", title="frequency (Hz)"),
                  alt.Tooltip(f"{value}:Q", format=".3g", title=value_title)],
@@ -76,8 +78,9 @@ def _cells(values: np.ndarray, times: np.ndarray, freqs: np.ndarray, *, t_max: f
     te, fe = _edges(times, 0.0, t_max), _edges(freqs, 0.0, f_max)
     ti, fi = np.meshgrid(np.arange(len(times)), np.arange(len(freqs)), indexing="ij")
     ti, fi = ti.ravel(), fi.ravel()
-    return pd.DataFrame({"t": times[ti], "f": freqs[fi], "t0": te[ti], "t1": te[ti + 1],
-                         "f0": fe[fi], "f1": fe[fi + 1],
+    t0, t1, f0, f1 = te[ti], te[ti + 1], fe[fi], fe[fi + 1]
+    return pd.DataFrame({"t": times[ti], "f": freqs[fi], "t0": t0, "t1": t1, "f0": f0, "f1": f1,
+                         "t1x": t1 + 0.4 * (t1 - t0), "f1x": f1 + 0.4 * (f1 - f0),
                          name: np.asarray(values, np.float64).ravel()})
 
 
