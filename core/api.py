@@ -12,13 +12,15 @@ from typing import Any
 import keras
 import numpy as np
 
+from core.attacks import AttackResult, attack_methods, run_attack
 from core.audio import prepare_audio
 from core.errors import InputError
 from core.freeze import run_frozen, validate
 from core.image import prepare_image
 from core.models import LoadedModel, builtin_names, load, load_bytes
 
-__all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace", "LoadedModel"]
+__all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace",
+           "attack_methods", "attack", "LoadedModel"]
 
 _BATCH = 256
 
@@ -72,3 +74,22 @@ def trace(m: LoadedModel, raw: Any,
 def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
     """The model's prediction, read off a trace (no second forward pass)."""
     return _as_probabilities(m, tr[m.tracer.plan.output_name][None])[0].astype(np.float32)
+
+
+def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int | None = None,
+           steps: int | None = None) -> AttackResult:
+    """An adversarial version of one raw input (foolbox; see core.attacks).
+
+    epsilon is in the model input's units (images in [0, 1]: 8/255 = 8 pixel levels; audio
+    waveform amplitude). The result's .adversarial is in the raw input's kind: an image as
+    float32 in [0, 1] at the model's resolution (2-D if the raw image was; floats, so 8-bit
+    rounding cannot undo the attack), audio as (waveform, sample_rate) at the model's rate.
+    A failed attack returns success=False with the best attempt; it does not raise.
+    """
+    x, _ = prepare(m, raw)
+    r = run_attack(m, x, method=method, epsilon=epsilon, target=target, steps=steps)
+    if m.kind == "audio":
+        r.adversarial = (r.adversarial.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
+    elif np.ndim(raw) == 2 and r.adversarial.ndim == 3 and r.adversarial.shape[-1] == 1:
+        r.adversarial = r.adversarial[..., 0]
+    return r

@@ -181,7 +181,8 @@ def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: s
     if maps is not None:
         img, vmin, vmax = feature_grid(maps, scale=scale, cell=cell)
         with left:
-            st.image(img, caption=f"{maps.shape[-1]} channel{"s" * (maps.shape[-1] != 1)}, {maps.shape[0]}×{maps.shape[1]} "
+            n = maps.shape[-1]
+            st.image(img, caption=f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} "
                                   "each", width=min(img.shape[1], 900))
         with right:
             if scale == "shared":

@@ -181,6 +181,10 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
         bar.empty()
         df.insert(0, sw_units.label.split(" in ")[0] if lm.kind == "audio" else "levels", values)
         st.session_state["sweep_result"] = (lm.sha256, sw_method, df, secs)
+        if int(df["n"].iloc[0]) < len(xs):
+            st.warning(f"Stopped at the {MAX_SECONDS:g} s limit after {int(df['n'].iloc[0])} of "
+                       f"{len(xs)} inputs; the rates are over those. Fewer inputs or a faster "
+                       "method will finish.")
     except InputError as e:
         st.error(str(e))
 res = st.session_state.get("sweep_result")

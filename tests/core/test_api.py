@@ -104,3 +104,18 @@ def test_audio_at_any_rate_and_channel_count_gives_the_same_prediction(spoken):
     assert p8.argmax() == p48.argmax() == 6
     tr = api.trace(spoken, (stereo48k, 48000))
     assert tr["input"].shape == (8000,) and list(tr)[1] == "mel_spectrogram"
+
+
+def test_attack_returns_the_adversarial_in_the_raw_format(lenet, spoken):
+    from core.samples import speech_clips
+
+    assert {"FGSM", "LinfPGD", "L2CarliniWagner", "BoundaryAttack"} <= set(api.attack_methods())
+    raw = next(s for s in gallery_digits() if s.label == "7").raw          # uint8 (28, 28)
+    r = api.attack(lenet, raw, method="LinfPGD", epsilon=0.4, steps=20)
+    assert r.success and r.original_label == 7 and r.adversarial_label != 7
+    assert r.adversarial.shape == (28, 28) and r.adversarial.dtype == np.float32
+    assert api.predict(lenet, r.adversarial).argmax() == r.adversarial_label
+    clip = next(c for c in speech_clips() if c.label == "5").raw
+    ra = api.attack(spoken, clip, method="FGSM", epsilon=1e-5)
+    wave, sr = ra.adversarial
+    assert sr == 8000 and wave.shape == (8000,) and ra.success is False

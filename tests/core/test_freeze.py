@@ -1,7 +1,6 @@
 """Freezing against NeuralVis' semantics run through keras' own graph executor."""
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
