@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
 from core.models import MAX_MODEL_BYTES, builtin_card  # noqa: E402
-from core.samples import thumbnail  # noqa: E402
+from core.samples import gallery_kind, thumbnail  # noqa: E402
 from pages._common import add_sample, samples  # noqa: E402
 
 st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
@@ -73,18 +73,19 @@ def sidebar_model():
 
 def seed_samples(lm) -> None:
     """The first time a session uses a kind of model, one built-in sample of each class."""
+    kind = gallery_kind(lm.card)
     seeded = st.session_state.setdefault("seeded", set())
-    if lm.kind in seeded:
+    if kind in seeded:
         return
-    seeded.add(lm.kind)
-    if lm.kind == "image":
-        seeds = [s for s in cache.gallery_digits() if s.name.endswith("(style 1)")]
-    elif lm.kind == "audio":
-        seeds = [s for s in cache.speech_clips() if "en-us-f3" in s.name]
-    else:
-        seeds = []
+    seeded.add(kind)
+    pool = cache.gallery(lm.card)
+    seeds = {"digits": [s for s in pool if s.name.endswith("(style 1)")],
+             "speech": [s for s in pool if "en-us-f3" in s.name]}.get(kind, pool)
     for s in seeds:
         add_sample(s, select=False)
+    # Start on a sample that suits the model (a digit for LeNet, a colour scene for VGG, ...).
+    if seeds and st.session_state.get("selected") not in {s.name for s in seeds}:
+        st.session_state["pending_select"] = seeds[0].name
 
 
 def sidebar_samples(lm) -> None:

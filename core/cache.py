@@ -48,10 +48,25 @@ def gallery_digits() -> list[Sample]:
 
 
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
+def colour_scenes() -> list[Sample]:
+    from core.samples import colour_scenes as _c
+
+    return _c()
+
+
+@st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
 def speech_clips() -> list[Sample]:
     from core.samples import speech_clips as _s
 
     return _s()
+
+
+def gallery(card: dict) -> list[Sample]:
+    """The built-in samples that suit a model (digits, colour scenes or spoken digits)."""
+    from core.samples import gallery_kind
+
+    return {"digits": gallery_digits, "scenes": colour_scenes,
+            "speech": speech_clips}[gallery_kind(card)]()
 
 
 def frozen_key(frozen: dict[str, list[int]]) -> tuple[tuple[str, tuple[int, ...]], ...]:

@@ -143,6 +143,23 @@ def mnist_style(gray: np.ndarray, *, threshold: float = 0.1) -> np.ndarray:
     return (canvas * 255.0 + 0.5).astype(np.uint8)
 
 
+def paint_to_rgb(rgba: np.ndarray, background: str) -> np.ndarray:
+    """A colour sketchpad's RGBA pixels (H, W, 4) composited over its background colour ("#rrggbb")
+    -> uint8 (H, W, 3). Refuses an untouched pad."""
+    a = np.asarray(rgba)
+    if a.ndim != 3 or a.shape[-1] != 4:
+        raise InputError(f"Expected the pad's RGBA pixels (H, W, 4); got shape {a.shape}.")
+    if not (isinstance(background, str) and len(background) == 7 and background[0] == "#"):
+        raise InputError(f"background must be a colour like '#87b5e0'; got {background!r}.")
+    bg = np.array([int(background[i:i + 2], 16) for i in (1, 3, 5)], np.float32)
+    alpha = a[..., 3:4].astype(np.float32) / 255.0
+    rgb = a[..., :3].astype(np.float32) * alpha + bg * (1.0 - alpha)
+    out = (rgb + 0.5).astype(np.uint8)
+    if np.all(out == out[0, 0]):
+        raise InputError("The pad is one flat colour: paint something on it.")
+    return out
+
+
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     """float (H, W[, C]) in [0, 1] -> (h, w[, C]); area-averaging when shrinking."""
     chans = [a] if a.ndim == 2 else [a[..., c] for c in range(a.shape[-1])]

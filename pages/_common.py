@@ -112,7 +112,8 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
         st.caption(f"The 10 most probable of {len(lm.labels)} classes.")
     chart = alt.Chart(df).mark_bar().encode(
         x=alt.X("class:N", sort=order, title=None,
-                axis=alt.Axis(labelAngle=0 if len(order) <= 12 else -40)),
+                axis=alt.Axis(labelAngle=0 if len(order) <= 12 and max(map(len, order)) <= 3
+                              else -40)),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
         color=alt.condition(alt.datum["class"] == lm.labels[top], alt.value("#e45756"),
                             alt.value("#4c78a8")),

@@ -162,7 +162,7 @@ lo_v, hi_v = s2.slider(f"{sw_units.label}: range", sw_units.min, sw_units.max,
                        (sw_units.min if lm.kind == "image" else -50.0, sw_units.default * 4
                         if lm.kind == "image" else -10.0), key=f"sw_range_{lm.kind}_{sw_info.norm}")
 n_eps = int(s3.number_input("Number of ε", 2, MAX_EPSILONS, 5, key="sw_n"))
-builtin = cache.speech_clips() if lm.kind == "audio" else cache.gallery_digits()
+builtin = cache.gallery(lm.card)
 b1, b2 = st.columns([3, 2])
 pool_choice = b1.radio("Inputs", [f"the {len(builtin)} built-in samples", "the sample list"],
                        horizontal=True, key="sw_pool")

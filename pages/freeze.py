@@ -175,9 +175,9 @@ with imp_tab:
     c1, c2 = st.columns([2, 3])
     imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer),
                              key="imp_layer")
-    builtin = cache.speech_clips() if lm.kind == "audio" else cache.gallery_digits()
+    builtin = cache.gallery(lm.card)
     batch_choice = c2.radio("Accuracy over",
-                            [f"the {len(builtin)} built-in {'clips' if lm.kind == 'audio' else 'digits'}",
+                            [f"the {len(builtin)} built-in samples",
                              "the sample list"], horizontal=True, key="imp_batch")
     if st.button("Rank filters", key="rank", type="primary"):
         pool = (builtin if batch_choice != "the sample list"

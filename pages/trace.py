@@ -1,14 +1,17 @@
 """Trace: follow one input through every layer."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
+from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from core import cache
 from core.errors import InputError
-from core.image import decode_image, mnist_style, to_display
+from core.image import decode_image, mnist_style, paint_to_rgb, to_display
 from core.render import as_maps, channel_image
-from core.samples import Sample, mnist_test_digits, thumbnail
+from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
+                          thumbnail)
 from pages._common import (add_sample, current_model, layer_output, prediction, run_trace,
                            samples, selected_sample, shape_text)
 
@@ -28,30 +31,53 @@ if lm.kind != "image":
 draw_tab, upload_tab, gallery_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload image", ":material/photo_library: Gallery"])
 with draw_tab:
     c1, c2 = st.columns([1, 2])
+    digit_pad = lm.card["input"].get("digit_style") == "mnist"
     with c1:
-        # Room for the canvas toolbar, which floats above the pad while the mouse is on it.
-        st.container(height=40, border=False)
-        canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
-                           height=280, width=280, drawing_mode="freedraw",
-                           return_image_data=True, key="sketchpad")
+        if digit_pad:
+            # Room for the canvas toolbar, which floats above the pad while the mouse is on it.
+            st.container(height=40, border=False)
+            canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF",
+                               background_color="#000000", height=280, width=280,
+                               drawing_mode="freedraw", return_image_data=True, key="sketchpad")
+        else:
+            p1, p2, p3 = st.columns(3)
+            ink_c = p1.color_picker("Ink", "#C0392B", key="ink_colour")
+            bg_c = p2.color_picker("Background", "#87B5E0", key="bg_colour")
+            width = p3.number_input("Brush", 4, 60, 24, key="brush")
+            st.container(height=40, border=False)  # room for the pad's floating toolbar
+            canvas = st_canvas(stroke_width=int(width), stroke_color=ink_c, background_color=bg_c,
+                               height=280, width=280, drawing_mode="freedraw",
+                               return_image_data=True, key=f"colourpad_{bg_c}")
     with c2:
-        st.markdown("Draw one digit with the mouse (or a finger). It is framed the way MNIST "
-                    "digits were made: cropped to its bounding box, scaled into 20×20 and "
-                    "centred by centre of mass in 28×28. Your drawing becomes the sample "
-                    "**Sketch** and is traced at once; *Keep* stores a copy.")
-        ink = canvas.image_data is not None and canvas.image_data[..., :3].max() > 0
+        h, w = lm.card["input"]["shape"][:2]
+        if digit_pad:
+            st.markdown("Draw one digit with the mouse (or a finger). It is framed the way MNIST "
+                        "digits were made: cropped to its bounding box, scaled into 20×20 and "
+                        "centred by centre of mass in 28×28. Your drawing becomes the sample "
+                        "**Sketch** and is traced at once; *Keep* stores a copy.")
+        else:
+            st.markdown(f"Paint a picture in colour: the whole 280×280 pad is scaled down to "
+                        f"the model's {w}×{h} (a box filter, like CIFAR's downsampled photos). "
+                        "It becomes the sample **Sketch** and is traced at once; *Keep* stores "
+                        "a copy.")
+        rgba = canvas.image_data
+        ink = rgba is not None and (digit_pad and rgba[..., :3].max() > 0 or not digit_pad and
+                                    rgba[..., 3].max() > 0 and np.ptp(rgba[..., :3]) > 0)
         if ink:
             try:
-                raw = mnist_style(canvas.image_data[..., 0])
+                raw = mnist_style(rgba[..., 0]) if digit_pad else paint_to_rgb(rgba, bg_c)
             except InputError as e:
                 st.warning(str(e))
             else:
-                sketch = Sample("Sketch", "image", raw, source="drawn",
-                                note="drawn on the sketchpad, framed MNIST-style")
+                note = ("drawn on the sketchpad, framed MNIST-style" if digit_pad else
+                        "painted on the sketchpad, 280×280 scaled to the model's size")
+                sketch = Sample("Sketch", "image", raw, source="drawn", note=note)
                 prev = samples().get("Sketch")
                 if prev is None or prev.key != sketch.key:
                     add_sample(sketch, replace=True)
-                st.image(thumbnail(sketch, 112), caption="model's view, 28×28",
+                st.image(thumbnail(sketch, 112) if digit_pad else
+                         np.asarray(Image.fromarray(raw).resize((112, 112), Image.Resampling.BOX)),
+                         caption=f"model's view, {w}×{h}" if digit_pad else "your picture",
                          width=112)
                 if st.button("Keep this drawing", key="keep_sketch",
                              help="Store a copy in the sample list (the pad keeps drawing "
@@ -82,21 +108,29 @@ with upload_tab:
                        + ". How it was converted for the model is shown below the input.")
 
 with gallery_tab:
-    gallery = cache.gallery_digits()
+    gallery = cache.gallery(lm.card)
+    digits = gallery_kind(lm.card) == "digits"
     st.caption("Digits drawn by this project (scripts/make_digit_samples.py): three styles of "
-               "each. Click one to add it to the samples and trace it.")
-    cols = st.columns(10)
-    for i, s in enumerate(gallery):
-        with cols[i % 10]:
-            st.image(thumbnail(s, 56), width=56)
-            if st.button(s.label, key=f"gal_{i}", help=s.name, width="stretch"):
-                add_sample(s)
-    if st.button("Load 30 real MNIST test digits (needs internet)", key="mnist_test"):
+               "each." if digits else
+               "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
+               "CIFAR-10 theme: pictures, not photos. Click one to add it and trace it.")
+    per_row = 10
+    for r in range(0, len(gallery), per_row):
+        cols = st.columns(per_row)
+        for i, s in enumerate(gallery[r:r + per_row], start=r):
+            with cols[i - r]:
+                st.image(thumbnail(s, 56), width=56)
+                if st.button(s.label or s.name, key=f"gal_{i}", help=s.name, width="stretch"):
+                    add_sample(s)
+    more, loader = (("Load 30 real MNIST test digits (needs internet)", mnist_test_digits)
+                    if digits else
+                    ("Load 30 real CIFAR-10 test images (needs internet)", cifar10_test_images))
+    if st.button(more, key="dataset_test"):
         try:
-            with st.spinner("Downloading MNIST through keras.datasets…"):
-                for s in mnist_test_digits():
+            with st.spinner("Downloading through keras.datasets…"):
+                for s in loader():
                     add_sample(s, select=False)
-            st.success("Added 30 MNIST test digits to the samples.")
+            st.success("Added 30 test images to the samples.")
         except OSError as e:
             st.warning(str(e))
 

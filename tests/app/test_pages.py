@@ -215,3 +215,14 @@ def test_attack_page_on_the_audio_model():
     at.button(key="atk_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Prediction after" in {m.label for m in at.metric}
+
+
+# ---- the colour model -----------------------------------------------------------------------------------
+def test_colour_model_starts_on_a_drawn_scene_and_shows_its_gallery():
+    at = _app(model_choice="vgg_cifar10")
+    assert at.sidebar.selectbox(key="selected").value == "drawn airplane"
+    metric = [m for m in at.metric if m.label == "Prediction"]
+    assert metric and metric[0].value == "airplane"
+    assert any(b.label == "Load 30 real CIFAR-10 test images (needs internet)"
+               for b in at.button)
+    assert at.color_picker(key="ink_colour").value.lower() == "#c0392b"

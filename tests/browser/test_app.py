@@ -135,3 +135,37 @@ def test_open_compare(page):
     wait_for_app(page)
     shot(page, "compare")
     shot(chart, "compare_distance_chart")
+
+
+def test_upload_a_colour_image_to_the_colour_model(page, tmp_path):
+    import importlib.util
+
+    from PIL import Image, ImageDraw
+
+    # A project-drawn ship (scripts/make_colour_samples.py), as a 200×150 colour upload.
+    spec = importlib.util.spec_from_file_location(
+        "make_colour_samples", ROOT / "scripts" / "make_colour_samples.py")
+    scenes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scenes)
+    im = Image.new("RGB", (scenes.S, scenes.S))
+    scenes.ship(ImageDraw.Draw(im))
+    path = tmp_path / "my_ship.png"
+    im.resize((200, 150), Image.Resampling.LANCZOS).save(path)
+
+    open_app(page)
+    page.get_by_role("combobox", name="Model").click()
+    page.get_by_role("option", name="VGG-style CNN on CIFAR-10").click()
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="drawn airplane", exact=True)).to_be_visible()
+    page.get_by_role("tab", name="Upload image").click()
+    panel = page.get_by_role("tabpanel", name="Upload image")
+    panel.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
+    expect(page.get_by_role("heading", name="my_ship.png", exact=True)).to_be_visible()
+    note = page.locator('[data-testid="stAlert"]').filter(has_text="Converted")
+    expect(note).to_contain_text("resized from 200×150 to 32×32")
+    wait_for_app(page)
+    labels = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+              "truck"]
+    expect(metric_value(page, "Prediction")).to_have_text(re.compile("^(" + "|".join(labels) + ")$"))
+    expect(metric_value(page, "Prediction")).to_have_text("ship")
+    shot(page, "trace_colour_upload")

@@ -281,3 +281,32 @@ def test_decode_image_grey_rgb_file_becomes_2d_and_round_trips_through_prepare()
     assert notes == []
     x, _ = prepare_image(arr, MNIST_CARD)
     assert np.array_equal((x[..., 0] * 255 + 0.5).astype(np.uint8), mnist_style(drawing))
+
+
+def test_paint_to_rgb_composites_over_the_background():
+    from core.image import paint_to_rgb
+
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[2:5, 2:5] = [255, 0, 0, 255]          # opaque red square on a transparent pad
+    out = paint_to_rgb(rgba, "#0080ff")
+    assert out.shape == (10, 10, 3) and out.dtype == np.uint8
+    assert tuple(out[3, 3]) == (255, 0, 0) and tuple(out[0, 0]) == (0, 128, 255)
+    with pytest.raises(InputError, match="one flat colour"):
+        paint_to_rgb(np.zeros((10, 10, 4), np.uint8), "#0080ff")
+    with pytest.raises(InputError, match="colour like"):
+        paint_to_rgb(rgba, "blue")
+
+
+@pytest.mark.parametrize("loader, dataset", [("mnist_test_digits", "mnist"),
+                                             ("cifar10_test_images", "cifar10")])
+def test_dataset_test_images_say_when_they_cannot_be_downloaded(monkeypatch, loader, dataset):
+    import keras
+
+    import core.samples as samples
+
+    def offline():
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(getattr(keras.datasets, dataset), "load_data", offline)
+    with pytest.raises(OSError, match="could not be downloaded.*need internet access"):
+        getattr(samples, loader)()

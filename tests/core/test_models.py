@@ -178,3 +178,23 @@ def test_text_model_is_unsupported(tmp_path):
 def test_unknown_builtin_name_lists_builtins():
     with pytest.raises(ModelRefusedError, match="neither a built-in model .*lenet_mnist"):
         load("no_such_model")
+
+
+def test_vgg_classifies_the_project_scenes_the_same_after_save_and_load(tmp_path):
+    """The colour model on the project's own drawn scenes: identical after a save/load cycle,
+    and it recognises most of the themes they were drawn as."""
+    import keras
+
+    from core import api
+    from core.samples import colour_scenes
+
+    m = api.load("vgg_cifar10")
+    scenes = colour_scenes()
+    assert len(scenes) == 10 and all(s.raw.shape == (32, 32, 3) for s in scenes)
+    p = api.predict(m, [s.raw for s in scenes])
+    path = tmp_path / "copy.keras"
+    m.model.save(path)
+    again = api.load(path)
+    np.testing.assert_allclose(api.predict(again, [s.raw for s in scenes]), p, atol=1e-5)
+    hits = sum(m.labels[i] == s.label for i, s in zip(p.argmax(axis=1), scenes))
+    assert hits >= 8, hits
