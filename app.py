@@ -43,7 +43,7 @@ def _uploaded_model():
                 lm, error = api.load_bytes(data, file.name), None
                 status.update(label=f"Loaded {file.name}", state="complete")
             except ValueError as e:  # refused or unsupported: say why, keep the session going
-                lm, error = None, str(e)
+                lm, error = None, str(e) if file.name in str(e) else f"{file.name}: {e}"
                 status.update(label=f"Refused {file.name}", state="error")
         st.session_state["upload"] = ((file.name, len(data), file.file_id), lm, error)
     _, lm, error = st.session_state["upload"]

@@ -121,3 +121,28 @@ def mnist_test_digits(n: int = 30, seed: int = 0) -> list[Sample]:
     """Real MNIST test digits through keras.datasets (needs internet; raises OSError without)."""
     return _test_split("mnist", "MNIST", [str(i) for i in range(10)],
                        "the built-in digits work offline.", n, seed)
+
+
+def thumbnail(sample: Sample, size: int = 56) -> np.ndarray:
+    """A small uint8 picture of a sample (images: the image; audio: its waveform envelope)."""
+    if sample.kind == "audio":
+        wave = np.asarray(sample.raw[0], np.float32)
+        cols = np.array_split(np.abs(wave), size) if wave.size >= size else [np.abs(wave)] * size
+        env = np.array([c.max() if c.size else 0.0 for c in cols])
+        env = env / (env.max() + 1e-9)
+        img = np.zeros((size, size), np.uint8)
+        mid = size // 2
+        for i, e in enumerate(env):
+            half = int(e * (mid - 1))
+            img[mid - half:mid + half + 1, i] = 255
+        return img
+    a = np.asarray(sample.raw)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    im = Image.fromarray(a)
+    im.thumbnail((size, size), Image.Resampling.NEAREST if max(a.shape[:2]) < size
+                 else Image.Resampling.BOX)
+    return np.asarray(im.resize((size, size), Image.Resampling.NEAREST) if max(a.shape[:2]) < size
+                      else im)

@@ -8,7 +8,7 @@ import streamlit as st
 from audio_recorder_streamlit import audio_recorder
 
 from core import api, cache
-from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, to_mono
+from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
 from core.audio_view import time_freq_layers
 from core.edits import EDITS, Edit
 from core.errors import InputError
@@ -53,6 +53,7 @@ def _decode_clip(data: bytes, filename: str, name: str, source: str) -> Sample |
     try:
         y, file_sr, notes = decode_audio(data, filename=filename)
         y, more = to_mono(y, file_sr, target_sr=SR)
+        place_word(y, SR, seconds=WINDOW_S)  # silent, or too short for a word: say so now
     except InputError as e:
         return f"{filename}: {e}"
     return Sample(name, "audio", (y, SR), source=source, note="; ".join(notes + more))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 
@@ -14,27 +13,13 @@ import pytest
 from core import models
 from core.errors import ModelRefusedError, UnsupportedModelError
 from core.models import load, load_bytes, scan_model_bytes
+from tests.bad_files import rezip
 
 
 def _keras_bytes(model: keras.Model, tmp_path: Path, name: str = "m.keras") -> bytes:
     path = tmp_path / name
     model.save(path)
     return path.read_bytes()
-
-
-def _rezip(data: bytes, edit) -> bytes:
-    """Rewrite a .keras archive with its config.json changed by edit(config)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            payload = src.read(info.filename)
-            if info.filename == "config.json":
-                cfg = json.loads(payload)
-                edit(cfg)
-                payload = json.dumps(cfg).encode()
-            dst.writestr(info.filename, payload)
-    return out.getvalue()
 
 
 def test_builtin_lenet_loads_with_card():
@@ -87,7 +72,7 @@ def test_non_keras_module_is_refused(sequential_cnn, tmp_path):
     def edit(cfg):
         cfg["config"]["layers"][1]["module"] = "os"
 
-    data = _rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
+    data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
     with pytest.raises(ModelRefusedError, match=r"from module 'os', which is not part of Keras"):
         scan_model_bytes(data, "evil.keras")
 
@@ -96,7 +81,7 @@ def test_tfsmlayer_is_refused(sequential_cnn, tmp_path):
     def edit(cfg):
         cfg["config"]["layers"][1]["class_name"] = "TFSMLayer"
 
-    data = _rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
+    data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
     with pytest.raises(ModelRefusedError, match="TFSMLayer loads a TensorFlow SavedModel"):
         scan_model_bytes(data, "sm.keras")
 
@@ -105,7 +90,7 @@ def test_custom_registered_object_is_refused(sequential_cnn, tmp_path):
     def edit(cfg):
         cfg["config"]["layers"][1]["registered_name"] = "mypkg>MyConv"
 
-    data = _rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
+    data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
     with pytest.raises(ModelRefusedError, match="custom registered object 'mypkg>MyConv'"):
         scan_model_bytes(data, "custom.keras")
 
@@ -183,8 +168,6 @@ def test_unknown_builtin_name_lists_builtins():
 def test_vgg_classifies_the_project_scenes_the_same_after_save_and_load(tmp_path):
     """The colour model on the project's own drawn scenes: identical after a save/load cycle,
     and it recognises most of the themes they were drawn as."""
-    import keras
-
     from core import api
     from core.samples import colour_scenes
 
