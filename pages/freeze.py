@@ -79,7 +79,7 @@ with left:
         if maps is not None:
             img, lo, hi = feature_grid(maps, dim=set(chosen))
             st.image(img, caption=f"{layer}: {n_ch} filters for this input; frozen ones are "
-                                  "grey", width=min(img.shape[1], 700))
+                                  "grey", width="stretch")
     if sorted(picked) != chosen:
         if picked:
             config[layer] = sorted(picked)
