@@ -13,7 +13,9 @@ import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
 from core.models import MAX_MODEL_BYTES, builtin_card  # noqa: E402
-from core.samples import gallery_kind, thumbnail  # noqa: E402
+from core.freeze import validate  # noqa: E402
+from core.permalink import decode_attack, decode_digit, decode_frozen  # noqa: E402
+from core.samples import Sample, gallery_kind, thumbnail  # noqa: E402
 from pages._common import add_sample, samples  # noqa: E402
 
 st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
@@ -50,6 +52,60 @@ def _uploaded_model():
     if error:
         st.sidebar.error(error, icon=":material/block:")
     return lm
+
+
+def read_link() -> None:
+    """Once per session: a shared link's model goes to the picker before it is drawn; the rest
+    is applied when the model is loaded (apply_link)."""
+    if st.session_state.get("link_read"):
+        return
+    st.session_state["link_read"] = True
+    link = st.query_params.to_dict()
+    if not link:
+        return
+    if "model" in link:
+        if link["model"] in api.builtin_names():
+            st.session_state["model_choice"] = link["model"]
+        else:
+            st.session_state.setdefault("link_notes", []).append(
+                f"The link names model {link['model']!r}, which is not built in; showing "
+                f"{api.builtin_names()[0]!r}.")
+    st.session_state["link"] = link
+
+
+def apply_link(lm) -> None:
+    """The shared link's sample, comparison, layer, freeze and attack settings."""
+    link = st.session_state.pop("link", None)
+    if not link:
+        return
+    notes = st.session_state.setdefault("link_notes", [])
+    gallery = {s.name: s for s in cache.gallery(lm.card)}
+    try:
+        if "digit" in link:
+            add_sample(Sample("Linked drawing", "image", decode_digit(link["digit"]),
+                              source="drawn", note="a drawing from a shared link"),
+                       select=False)
+            st.session_state["pending_select"] = "Linked drawing"
+        elif link.get("sample") in gallery:
+            add_sample(gallery[link["sample"]], select=False)
+            st.session_state["pending_select"] = link["sample"]
+        elif "sample" in link:
+            notes.append(f"The link's sample {link['sample']!r} is not a built-in one here.")
+        if link.get("b") in gallery:
+            add_sample(gallery[link["b"]], select=False)
+            st.session_state["link_b"] = link["b"]
+        if "frozen" in link:
+            cfg = decode_frozen(link["frozen"])
+            tr = cache.trace(lm, gallery[next(iter(gallery))])[0] if gallery else None
+            if tr is not None:
+                cfg = {k: list(v) for k, v in validate(lm.tracer.plan, tr, cfg).items()}
+            st.session_state.setdefault("frozen", {})[lm.sha256] = cfg
+        if "layer" in link:
+            st.session_state["link_layer"] = link["layer"]
+        if "attack" in link:
+            st.session_state["link_attack"] = decode_attack(link["attack"])
+    except ValueError as e:  # a damaged or foreign link: say so, open the plain view
+        notes.append(f"Part of the link could not be used: {e}")
 
 
 def sidebar_model():
@@ -130,7 +186,11 @@ pages = [
 ]
 nav = st.navigation(pages)
 st.sidebar.title(":material/biotech: Layer Lab")
+read_link()
 model = sidebar_model()
 seed_samples(model)
+apply_link(model)
+for note in st.session_state.pop("link_notes", []):
+    st.sidebar.warning(note, icon=":material/link_off:")
 sidebar_samples(model)
 nav.run()

@@ -38,6 +38,60 @@ def current_model() -> LoadedModel:
     return lm
 
 
+def linked(key: str, options: list | None = None):
+    """A setting from the shared link this session opened (once), if it fits the options."""
+    v = st.session_state.pop(key, None)
+    return v if v is not None and (options is None or v in options) else None
+
+
+def share_view(lm: LoadedModel, sample: Sample, *, layer: str | None = None,
+               b: Sample | None = None, attack: str | None = None) -> None:
+    """Keep the URL in step with the view (st.query_params) and offer it as a link to copy.
+
+    What cannot travel in a URL (an uploaded model, uploads, recordings) is named, not dropped
+    silently.
+    """
+    from urllib.parse import urlencode
+
+    from core.permalink import describe_missing, encode_digit, encode_frozen
+
+    params: dict[str, str] = {}
+    missing: list[str] = []
+    if lm.source == "builtin":
+        params["model"] = lm.name
+    else:
+        missing.append(f"The model {lm.name!r} is an upload: the link opens the built-in one; "
+                       "send the model file along.")
+    raw = np.asarray(sample.raw) if sample.kind == "image" else None
+    if sample.source == "gallery":
+        params["sample"] = sample.name
+    elif sample.source == "drawn" and raw is not None and raw.shape == (28, 28):
+        params["digit"] = encode_digit(raw)
+    else:
+        missing.append(describe_missing(sample.source, sample.name) or
+                       f"{sample.name!r} cannot travel in a link (only built-in samples and "
+                       "drawn digits can).")
+    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}))
+    if frozen:
+        params["frozen"] = frozen
+    if layer:
+        params["layer"] = layer
+    if b is not None and b.source == "gallery":
+        params["b"] = b.name
+    elif b is not None:
+        missing.append(f"The second sample {b.name!r} cannot travel in a link.")
+    if attack:
+        params["attack"] = attack
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+    base = (st.context.url or "").split("?")[0]
+    with st.popover("Share this view", icon=":material/link:"):
+        st.caption("The address bar always holds this view; copy it from here:")
+        st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
+        for m in missing:
+            st.caption(f":material/info: {m}")
+
+
 def samples() -> dict[str, Sample]:
     return st.session_state.setdefault("samples", {})
 
@@ -291,7 +345,7 @@ def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
                 weight_chart(w, colour, key=f"{key}_w_{layer}_{wname}")
 
 
-def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> None:
+def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> str:
     """NeuralVis' comparison panel: two predictions, the per-layer distance chart (where the
     inputs part ways, CSV download), one layer's maps side by side with their difference."""
     ta, pa, _ = run_trace(lm, a)
@@ -327,8 +381,9 @@ def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> None:
 
     st.subheader("Side by side")
     names = [n for n in ta]
-    layer = st.selectbox("Layer", names, index=names.index(split) if split in names else 0,
-                         key=f"{key}_layer")
+    link = linked("link_layer", names)
+    default = link or (split if split in names else names[0])
+    layer = st.selectbox("Layer", names, index=names.index(default), key=f"{key}_layer")
     ma, mb = oriented_maps(lm, layer, ta[layer]), oriented_maps(lm, layer, tb[layer])
     row = dist[dist["layer"] == layer].iloc[0]
     st.caption(f"{layer}: output {shape_text(ta[layer])} · cosine distance "
@@ -364,3 +419,4 @@ def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> None:
         with cols[2]:
             st.markdown("A − B")
             vector_chart(np.ravel(ta[layer]) - np.ravel(tb[layer]), key=f"{key}_vd", labels=labels)
+    return layer

@@ -10,11 +10,12 @@ from core.attacks import (MAX_EPSILONS, MAX_SECONDS, attack_methods, epsilon_uni
                           from_epsilon, method_info, run_attack, sweep, to_epsilon)
 from core.errors import InputError
 from core.image import to_display
+from core.permalink import encode_attack
 from core.render import apply_colormap
 from core.samples import Sample
 from pages._audio_views import player, spectrogram_chart, waveform_chart
-from pages._common import (add_sample, comparison, current_model, prediction, run_trace,
-                           samples, selected_sample)
+from pages._common import (add_sample, comparison, current_model, linked, prediction,
+                           run_trace, samples, selected_sample, share_view)
 
 lm = current_model()
 st.title("Attack lab")
@@ -29,17 +30,27 @@ SR = int(lm.card["input"].get("sample_rate", 0)) if lm.kind == "audio" else None
 # ---- widgets -----------------------------------------------------------------------------------------
 st.subheader(f"1 · Attack · input: {sample.name}")
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-method = c1.selectbox("Method", attack_methods(), index=attack_methods().index("FGSM"),
-                      key="atk_method")
+link = linked("link_attack") or {}
+methods = attack_methods()
+method = c1.selectbox("Method", methods, key="atk_method",
+                      index=methods.index(link["method"]) if link.get("method") in methods
+                      else methods.index("FGSM"))
 info = method_info(method)
 units = epsilon_units(lm, info.norm)
-value = c2.number_input(units.label, units.min, units.max, units.default, units.step,
-                        key=f"atk_eps_{lm.kind}_{info.norm}")
-steps = (int(c3.number_input("Steps", 1, 1000, info.default_steps, key=f"atk_steps_{method}"))
+eps0 = link.get("epsilon")
+value = c2.number_input(units.label, units.min, units.max,
+                        eps0 if eps0 is not None and units.min <= eps0 <= units.max
+                        else units.default, units.step, key=f"atk_eps_{lm.kind}_{info.norm}")
+steps0 = link.get("steps")
+steps = (int(c3.number_input("Steps", 1, 1000, steps0 if steps0 and 1 <= steps0 <= 1000
+                             else info.default_steps, key=f"atk_steps_{method}"))
          if info.default_steps else None)
 if steps is None:
     c3.caption("one step" if method == "FGSM" else "no steps")
-target_label = c4.selectbox("Target class", ["(any other)"] + lm.labels, key="atk_target",
+targets = ["(any other)"] + lm.labels
+target_label = c4.selectbox("Target class", targets, key="atk_target",
+                            index=targets.index(link["target"]) if link.get("target") in targets
+                            else 0,
                             disabled=not info.targeted,
                             help="Only PGD and Carlini-Wagner take a target in foolbox.")
 st.caption(f"**{method}** ({info.norm}): {info.about}")
@@ -52,6 +63,9 @@ except InputError as e:
     st.stop()
 st.caption(f"ε = {epsilon:.4g} in the model input's units ({info.norm}, input range "
            f"{lm.card['input'].get('range', [0, 1])}); at most {MAX_SECONDS:g} s per attack.")
+
+share_view(lm, sample, attack=encode_attack(method, float(value), steps,
+                                            target_label if target is not None else None))
 
 # ---- one core call (on click) -------------------------------------------------------------------------
 key = (lm.sha256, sample.key)

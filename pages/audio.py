@@ -17,7 +17,8 @@ from core.models import builtin_card
 from core.render import feature_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, map_chart, oriented_maps, player
-from pages._common import (add_sample, comparison, current_model, layer_output, legend,
+from pages._common import (add_sample, comparison, current_model, layer_output, legend, linked,
+                           share_view,
                            prediction, run_trace, samples, selected_sample, shape_text,
                            usable_samples, weights_panel)
 
@@ -113,6 +114,7 @@ with gal_tab:
 
 # ---- the clip and its edits ------------------------------------------------------------------------
 sample = selected_sample(lm)
+share_view(lm, sample, layer=st.session_state.get("hear_layer"))
 stacks = st.session_state.setdefault("audio_edits", {})
 stack: list[Edit] = stacks.setdefault(sample.key, [])
 
@@ -240,7 +242,8 @@ with hear_tab:
                 "back into sound.")
     else:
         c1, c2, c3 = st.columns([2, 1, 2])
-        default = next((n for n in tf_layers if n.endswith("relu")), tf_layers[0])
+        default = linked("link_layer", tf_layers) or next(
+            (n for n in tf_layers if n.endswith("relu")), tf_layers[0])
         layer = c1.selectbox("Layer", tf_layers, index=tf_layers.index(default),
                              key="hear_layer")
         maps = tr[layer]

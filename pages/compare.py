@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._common import comparison, current_model, samples, selected_sample, usable_samples
+from pages._common import (comparison, current_model, linked, samples, selected_sample,
+                           share_view, usable_samples)
 
 lm = current_model()
 st.title("Compare two inputs")
@@ -20,8 +21,11 @@ if not others:
     st.stop()
 c1, c2 = st.columns(2)
 c1.markdown(f"**A:** {a.name}  \n(the current sample; change it in the sidebar)")
-b_name = c2.selectbox("B: compare with", others, key="compare_b")
+link_b = linked("link_b", others)
+b_name = c2.selectbox("B: compare with", others, key="compare_b",
+                      index=others.index(link_b) if link_b else 0)
 b = samples()[b_name]
 
 # ---- core call and display (shared with the Audio page) ---------------------------------------
-comparison(lm, a, b, key="compare")
+layer = comparison(lm, a, b, key="compare")
+share_view(lm, a, b=b, layer=layer)

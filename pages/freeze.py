@@ -17,7 +17,8 @@ from core.image import to_display
 from core.audio_view import display_maps, time_freq_layers
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
-from pages._common import (current_model, distance_chart, label_of, legend, prediction,
+from pages._common import (current_model, distance_chart, label_of, legend, linked, prediction,
+                           share_view,
                            run_trace, samples, selected_sample, shape_text, vector_chart)
 
 MAX_TOGGLES = 128  # more filters than this: a multiselect instead of a tick grid
@@ -49,7 +50,7 @@ def _set_config(new: dict[str, list[int]]) -> None:
 st.subheader(f"1 · Choose filters  ·  input: {sample.name}")
 left, right = st.columns([3, 2])
 with left:
-    default = spatial[-1] if spatial else layers[0]
+    default = linked("link_layer", layers) or (spatial[-1] if spatial else layers[0])
     layer = st.selectbox("Layer", layers, index=layers.index(default), key="freeze_layer",
                          help="Any layer whose output has channels (last axis): convolutions, "
                               "pooling, BatchNorm, activations, dense units.")
@@ -114,6 +115,8 @@ with right:
         else:
             _set_config({k: list(v) for k, v in new.items()})
             st.rerun()
+
+share_view(lm, sample, layer=layer)
 
 # ---- effect ----------------------------------------------------------------------------------------
 st.subheader("2 · Effect")

@@ -12,8 +12,8 @@ from core.image import decode_image, mnist_style, paint_to_rgb, to_display
 from core.render import as_maps, channel_image
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
-from pages._common import (add_sample, current_model, layer_output, prediction, run_trace,
-                           samples, selected_sample, shape_text)
+from pages._common import (add_sample, current_model, layer_output, linked, prediction,
+                           run_trace, samples, selected_sample, shape_text, share_view)
 
 PAGE_SIZE = 12
 
@@ -162,7 +162,9 @@ with right:
     if spatial:
         st.markdown("**Open a channel large**")
         c1, c2 = st.columns([2, 1])
-        big_layer = c1.selectbox("Layer", spatial, key="big_layer")
+        link = linked("link_layer", spatial)
+        big_layer = c1.selectbox("Layer", spatial, key="big_layer",
+                                 index=spatial.index(link) if link else 0)
         maps = as_maps(tr[big_layer])
         ch = c2.number_input("Channel", 0, maps.shape[-1] - 1, 0, key="big_channel")
         big = maps[..., int(ch)]
@@ -170,6 +172,7 @@ with right:
                  caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
                          f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
 
+share_view(lm, sample, layer=big_layer if spatial else None)
 if notes:
     st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")
 st.divider()

@@ -1,0 +1,95 @@
+"""A view as URL query parameters, and back: what a shared link carries.
+
+Pure Python (no Streamlit). Keys (all optional):
+    model    a built-in model name
+    sample   a built-in sample's name (gallery digit, colour scene, spoken digit)
+    digit    a drawn 28×28 digit: zlib-compressed, base64url (a few hundred characters)
+    frozen   freeze configuration "layer:1.5.7;other/layer:3"
+    layer    the layer a page shows
+    b        the second sample of a comparison (built-in name)
+    attack   "method,epsilon,steps,target" (epsilon in the page's units; empty = default)
+Uploads and recordings cannot travel in a URL; `describe_missing` names them.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+
+import numpy as np
+
+from core.errors import InputError
+
+MAX_PARAM_CHARS = 4000
+_LAYER = re.compile(r"^[\w./ -]+$")
+
+
+def encode_digit(raw: np.ndarray) -> str:
+    """A drawn uint8 (28, 28) digit -> a compact URL-safe string."""
+    a = np.asarray(raw)
+    if a.shape != (28, 28) or a.dtype != np.uint8:
+        raise InputError(f"Only drawn 28×28 uint8 digits go into a link; got {a.shape} "
+                         f"{a.dtype}.")
+    return base64.urlsafe_b64encode(zlib.compress(a.tobytes(), 9)).decode().rstrip("=")
+
+
+def decode_digit(text: str) -> np.ndarray:
+    """The inverse of encode_digit; a clear error for anything else."""
+    if not isinstance(text, str) or not text or len(text) > MAX_PARAM_CHARS:
+        raise InputError("The link's drawn digit is empty or too long; draw the digit again.")
+    try:
+        data = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)),
+                               bufsize=784)
+    except (ValueError, zlib.error):
+        raise InputError("The link's drawn digit is damaged (not the encoding Layer Lab "
+                         "writes); draw the digit again.") from None
+    if len(data) != 784:
+        raise InputError(f"The link's drawn digit has {len(data)} pixels; expected 28×28 = 784.")
+    return np.frombuffer(data, np.uint8).reshape(28, 28).copy()
+
+
+def encode_frozen(config: dict[str, list[int]]) -> str:
+    return ";".join(f"{k}:{'.'.join(str(int(c)) for c in sorted(set(v)))}"
+                    for k, v in sorted(config.items()) if v)
+
+
+def decode_frozen(text: str) -> dict[str, list[int]]:
+    """'conv2:1.5;conv1:3' -> {'conv2': [1, 5], 'conv1': [3]} (layer names checked later)."""
+    out: dict[str, list[int]] = {}
+    for part in filter(None, (text or "").split(";")):
+        layer, _, chans = part.rpartition(":")
+        if not layer or not _LAYER.match(layer) or not re.fullmatch(r"\d+(\.\d+)*", chans):
+            raise InputError(f"The link's freeze configuration {part!r} is not 'layer:1.2.3'.")
+        out[layer] = sorted({int(c) for c in chans.split(".")})
+    return out
+
+
+def encode_attack(method: str, epsilon: float | None, steps: int | None,
+                  target: str | None) -> str:
+    return ",".join(["" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+                     for v in (method, epsilon, steps, target)])
+
+
+def decode_attack(text: str) -> dict[str, object]:
+    parts = (text or "").split(",")
+    if len(parts) != 4:
+        raise InputError(f"The link's attack settings {text!r} are not 'method,ε,steps,target'.")
+    method, eps, steps, target = parts
+    try:
+        return {"method": method or None, "epsilon": float(eps) if eps else None,
+                "steps": int(steps) if steps else None, "target": target or None}
+    except ValueError:
+        raise InputError(f"The link's attack settings {text!r} have a non-numeric ε or "
+                         "steps.") from None
+
+
+def describe_missing(source: str, name: str) -> str | None:
+    """Why a sample cannot travel in a link (None if it can)."""
+    if source in ("upload", "recorded", "edited", "adversarial", "mnist-test", "cifar10-test"):
+        what = {"upload": "an uploaded file", "recorded": "a recording",
+                "edited": "an edited clip", "adversarial": "an adversarial input",
+                "mnist-test": "a downloaded MNIST image",
+                "cifar10-test": "a downloaded CIFAR-10 image"}[source]
+        return (f"{name!r} is {what}: it cannot travel in a link. The link opens the same view "
+                "on the first built-in sample; send the file along (or use the page's export).")
+    return None

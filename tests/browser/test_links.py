@@ -1,0 +1,43 @@
+"""Shared links in a real browser: opening one reproduces the view; damaged ones say so."""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from core.permalink import encode_digit
+from core.samples import gallery_digits
+
+from ._helpers import expect, metric_value, open_app, shot, wait_for_app
+
+
+def test_a_freeze_link_reproduces_the_view_and_the_share_box_gives_it_back(page):
+    open_app(page, "freeze?model=lenet_mnist&sample=" + quote("digit 3 (style 1)")
+             + "&frozen=" + quote("conv2:1.5") + "&layer=conv2")
+    expect(page.get_by_role("heading", name="1 · Choose filters · input: digit 3 (style 1)")
+           ).to_be_visible()
+    expect(page.get_by_role("combobox", name="Layer").first).to_have_value("conv2")
+    expect(page.get_by_role("checkbox", name="freeze filter 5", exact=True)).to_be_checked()
+    expect(metric_value(page, "Prediction with frozen filters")).to_have_text(re.compile(r"^\d$"))
+    page.get_by_role("button", name="Share this view").click()
+    code = page.locator('[data-testid="stCode"]').filter(has_text="frozen=")
+    expect(code).to_contain_text("frozen=conv2%3A1.5")
+    expect(code).to_contain_text("sample=digit+3+%28style+1%29")
+    shot(page, "link_freeze")
+    # The address bar holds the same view.
+    assert "frozen=conv2%3A1.5" in page.url and "layer=conv2" in page.url
+
+
+def test_a_drawn_digit_travels_in_the_link(page):
+    raw = next(s for s in gallery_digits() if s.name == "digit 4 (style 2)").raw
+    open_app(page, "?model=lenet_mnist&digit=" + encode_digit(raw))
+    expect(page.get_by_role("heading", name="Linked drawing", exact=True)).to_be_visible()
+    wait_for_app(page)
+    expect(metric_value(page, "Prediction")).to_have_text("4")
+
+
+def test_a_damaged_link_says_so_and_opens_the_plain_view(page):
+    open_app(page, "?model=no_such_model&digit=garbage!!")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text(re.compile("not built in"))).to_be_visible()
+    expect(sidebar.get_by_text(re.compile("Part of the link could not be used"))).to_be_visible()
+    expect(metric_value(page, "Prediction")).to_have_text("0")
