@@ -92,6 +92,21 @@ def share_view(lm: LoadedModel, sample: Sample, *, layer: str | None = None,
             st.caption(f":material/info: {m}")
 
 
+def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
+    """One download per page: a ZIP (core.export) built only when clicked.
+
+    build() returns the keyword arguments of core.export.export_zip except page/model.
+    """
+    from core.export import export_zip
+
+    stamp = f"layerlab_{page.lower()}_{lm.name}.zip".replace(" ", "_")
+    st.download_button("Export (ZIP)", data=lambda: export_zip(page=page, model=lm, **build()),
+                       file_name=stamp, mime="application/zip", key=key, on_click="ignore",
+                       icon=":material/folder_zip:",
+                       help="Settings, model identity (name, file hash), predictions, and the "
+                            "pictures (PNG), sounds (WAV) and tables (CSV) shown here.")
+
+
 def samples() -> dict[str, Sample]:
     return st.session_state.setdefault("samples", {})
 
@@ -419,4 +434,16 @@ def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> str:
         with cols[2]:
             st.markdown("A − B")
             vector_chart(np.ravel(ta[layer]) - np.ravel(tb[layer]), key=f"{key}_vd", labels=labels)
+
+    def build():
+        images, audio = {}, {}
+        if ma is not None:
+            images = {f"A_{layer}": ga, f"B_{layer}": gb, f"A_minus_B_{layer}": gd}
+        if a.kind == "audio":
+            audio = {"A": a.raw, "B": b.raw}
+        return dict(settings={"A": a.name, "B": b.name, "layer": layer, "split_layer": split},
+                    predictions={"A": pa, "B": pb}, images=images, audio=audio,
+                    tables={"distances": dist})
+
+    export_button(lm, "Compare", build, key=f"{key}_export")
     return layer

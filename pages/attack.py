@@ -14,7 +14,8 @@ from core.permalink import encode_attack
 from core.render import apply_colormap
 from core.samples import Sample
 from pages._audio_views import player, spectrogram_chart, waveform_chart
-from pages._common import (add_sample, comparison, current_model, linked, prediction,
+from pages._common import (add_sample, comparison, current_model, export_button, linked,
+                           prediction,
                            run_trace, samples, selected_sample, share_view)
 
 lm = current_model()
@@ -157,6 +158,25 @@ if st.button("Add to samples", key="atk_add", icon=":material/playlist_add:",
              help="Put the adversarial into the sample list, for Trace, Compare and Freeze."):
     add_sample(adv, select=False)
     st.toast(f"Added {adv_name!r} to the samples.")
+
+
+
+def _attack_export():
+    settings = {**r.settings, "sample": sample.name, "success": r.success, "message": r.message,
+                "l2": r.l2, "linf": r.linf, "seconds": round(r.seconds, 3),
+                "epsilon_page_units": shown_value}
+    out = dict(settings=settings, predictions={"before": r.probabilities_before,
+                                               "after": r.probabilities_after})
+    if lm.kind == "image":
+        out["images"] = {"original": to_display(x, lm.card),
+                         "adversarial": to_display(r.adversarial, lm.card)}
+    else:
+        out["audio"] = {"original": (x, SR), "adversarial": (r.adversarial, SR),
+                        "perturbation_x_gain": (delta * gain, SR)}
+    return out
+
+
+export_button(lm, "Attack", _attack_export, key="export_attack")
 
 # ---- inside the network -------------------------------------------------------------------------------
 st.subheader("3 · Inside the network")

@@ -9,7 +9,7 @@ from audio_recorder_streamlit import audio_recorder
 
 from core import api, cache
 from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
-from core.audio_view import time_freq_layers
+from core.audio_view import hear_filter, time_freq_layers
 from core.edits import EDITS, Edit
 from core.errors import InputError
 from core.filter_audio import to_wav_bytes
@@ -17,7 +17,8 @@ from core.models import builtin_card
 from core.render import feature_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, map_chart, oriented_maps, player
-from pages._common import (add_sample, comparison, current_model, layer_output, legend, linked,
+from pages._common import (add_sample, comparison, current_model, export_button, layer_output,
+                           legend, linked,
                            share_view,
                            prediction, run_trace, samples, selected_sample, shape_text,
                            usable_samples, weights_panel)
@@ -214,12 +215,39 @@ else:
 if edited is not None and notes:
     st.caption("Converted (edited clip): " + "; ".join(notes) + ".")
 
+
+
+def _audio_export():
+    audio = {"original": sample.raw, "model_window": (tr["input"], SR)}
+    preds = {"clip": probs}
+    if edited is not None:
+        audio["edited"] = edited.raw
+        preds = {"original": probs_orig, "edited": probs}
+    layer, ch, method = hear_choice
+    if layer in tf_layers:
+        audio[f"{layer}_filter{ch}_{method}"] = (hear_filter(lm, tr, layer, int(ch),
+                                                             method=method), SR)
+    images = {n: feature_grid(oriented_maps(lm, n, tr[n]))[0] for n in tf_layers}
+    return dict(settings={"sample": sample.name, "edits": [e.describe() for e in stack],
+                          "conversions": notes, "hear": {"layer": layer, "filter": ch,
+                                                         "method": method}},
+                predictions=preds, audio=audio, images=images)
+
+
+tf_layers = time_freq_layers(lm)
+# Read now: the export runs later, on click, outside this script run.
+hear_default = next((n for n in tf_layers if n.endswith("relu")), tf_layers[0]) \
+    if tf_layers else None
+hear_choice = (st.session_state.get("hear_layer", hear_default),
+               st.session_state.get("hear_channel", 0),
+               st.session_state.get("hear_method", "phase"))
+export_button(lm, "Audio", _audio_export, key="export_audio")
+
 # ---- views ------------------------------------------------------------------------------------------
 layers_tab, hear_tab, compare_tab, weights_tab = st.tabs(
     [":material/stacks: Every layer", ":material/hearing: Hear a filter",
      ":material/compare: Compare", ":material/bar_chart: Weights"])
 
-tf_layers = time_freq_layers(lm)
 frozen_cfg: dict[str, list[int]] = st.session_state.get("frozen", {}).get(lm.sha256, {})
 
 with layers_tab:
@@ -242,8 +270,7 @@ with hear_tab:
                 "back into sound.")
     else:
         c1, c2, c3 = st.columns([2, 1, 2])
-        default = linked("link_layer", tf_layers) or next(
-            (n for n in tf_layers if n.endswith("relu")), tf_layers[0])
+        default = linked("link_layer", tf_layers) or hear_default
         layer = c1.selectbox("Layer", tf_layers, index=tf_layers.index(default),
                              key="hear_layer")
         maps = tr[layer]

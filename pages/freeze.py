@@ -17,7 +17,8 @@ from core.image import to_display
 from core.audio_view import display_maps, time_freq_layers
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
-from pages._common import (current_model, distance_chart, label_of, legend, linked, prediction,
+from pages._common import (current_model, distance_chart, export_button, label_of, legend,
+                           linked, prediction,
                            share_view,
                            run_trace, samples, selected_sample, shape_text, vector_chart)
 
@@ -167,6 +168,23 @@ else:
             vector_chart(b, key="fb", labels=labels)
         with cols[2]:
             vector_chart(np.ravel(b) - np.ravel(a), key="fd", labels=labels)
+
+
+
+def _freeze_export():
+    out = dict(settings={"sample": sample.name, "frozen": config,
+                         "config": to_config({k: tuple(v) for k, v in config.items()},
+                                             model=lm.name, model_sha256=lm.sha256)},
+               predictions={"before": probs, "after": fprobs})
+    if config:
+        out["tables"] = {"distances": dist}
+        if ma is not None:
+            out["images"] = {f"before_{show}": feature_grid(ma, vrange=(lo, hi))[0],
+                             f"after_{show}": feature_grid(mb, vrange=(lo, hi))[0]}
+    return out
+
+
+export_button(lm, "Freeze", _freeze_export, key="export_freeze")
 
 # ---- what matters ----------------------------------------------------------------------------------
 st.subheader("3 · What matters")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
@@ -9,10 +10,11 @@ from streamlit_drawable_canvas import st_canvas
 from core import cache
 from core.errors import InputError
 from core.image import decode_image, mnist_style, paint_to_rgb, to_display
-from core.render import as_maps, channel_image
+from core.render import as_maps, channel_image, feature_grid
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
-from pages._common import (add_sample, current_model, layer_output, linked, prediction,
+from pages._common import (add_sample, current_model, export_button, layer_output, linked,
+                           prediction,
                            run_trace, samples, selected_sample, shape_text, share_view)
 
 PAGE_SIZE = 12
@@ -173,6 +175,23 @@ with right:
                          f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
 
 share_view(lm, sample, layer=big_layer if spatial else None)
+
+
+def _trace_export():
+    images = {"00_input": to_display(tr["input"], lm.card)}
+    for i, n in enumerate(names, start=1):
+        maps = as_maps(tr[n])
+        if maps is not None:
+            images[f"{i:02d}_{n}"] = feature_grid(maps, scale=scale)[0]
+    return dict(settings={"sample": sample.name, "source": sample.source, "label": sample.label,
+                          "conversions": notes, "colour_scale": scale},
+                predictions={sample.name: probs}, images=images,
+                tables={"layers": pd.DataFrame({"layer": names, "shape": [
+                    shape_text(tr[n]) for n in names], "min": [float(tr[n].min()) for n in names],
+                    "max": [float(tr[n].max()) for n in names]})})
+
+
+export_button(lm, "Trace", _trace_export, key="export_trace")
 if notes:
     st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")
 st.divider()

@@ -41,3 +41,30 @@ def test_a_damaged_link_says_so_and_opens_the_plain_view(page):
     expect(sidebar.get_by_text(re.compile("not built in"))).to_be_visible()
     expect(sidebar.get_by_text(re.compile("Part of the link could not be used"))).to_be_visible()
     expect(metric_value(page, "Prediction")).to_have_text("0")
+
+
+def test_export_zip_from_trace_and_audio(page, tmp_path):
+    import io
+    import json
+    import zipfile
+
+    from .test_audio import open_audio_lab
+
+    open_app(page, "?model=lenet_mnist&sample=" + quote("digit 5 (style 1)"))
+    wait_for_app(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export (ZIP)").click()
+    z = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read()))
+    man = json.loads(z.read("manifest.json"))
+    assert man["page"] == "Trace" and man["predictions"]["digit 5 (style 1)"]["label"] == "5"
+    assert man["model"]["name"] == "lenet_mnist" and len(man["model"]["sha256"]) == 64
+    assert "images/00_input.png" in z.namelist() and "images/01_conv1.png" in z.namelist()
+
+    open_audio_lab(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export (ZIP)").click()
+    z = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read()))
+    names = z.namelist()
+    assert "audio/original.wav" in names and "audio/model_window.wav" in names
+    assert any(n.startswith("audio/block1_relu_filter0") for n in names)
+    assert json.loads(z.read("manifest.json"))["predictions"]["clip"]["label"] == "0"

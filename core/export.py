@@ -1,0 +1,90 @@
+"""What a lab notebook keeps from a page: one ZIP with a manifest, pictures, sounds and tables.
+
+Pure Python (no Streamlit).
+
+    export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=) -> bytes
+
+manifest.json holds the page, the time (UTC), the model's identity (name, title, source and
+the sha256 of its file), the settings and every prediction (label and all probabilities);
+images/*.png, audio/*.wav (16-bit) and tables/*.csv hold the rest.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from core.errors import InputError
+from core.filter_audio import to_wav_bytes
+from core.models import LoadedModel
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("_")[:80] or "item"
+
+
+def _png(a: np.ndarray) -> bytes:
+    from PIL import Image
+
+    a = np.asarray(a)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3):
+        raise InputError(f"Images to export must be uint8 (H, W) or (H, W, 3); got {a.dtype} "
+                         f"{a.shape}.")
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
+               predictions: dict[str, np.ndarray] | None = None,
+               images: dict[str, np.ndarray] | None = None,
+               audio: dict[str, tuple[np.ndarray, int]] | None = None,
+               tables: dict[str, Any] | None = None) -> bytes:
+    """The ZIP bytes; every name is made file-safe, every file listed in the manifest."""
+    files: list[str] = []
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, img in (images or {}).items():
+            path = f"images/{_safe(name)}.png"
+            z.writestr(path, _png(img))
+            files.append(path)
+        for name, (y, sr) in (audio or {}).items():
+            path = f"audio/{_safe(name)}.wav"
+            z.writestr(path, to_wav_bytes(np.asarray(y, np.float32).reshape(-1), int(sr)))
+            files.append(path)
+        for name, df in (tables or {}).items():
+            path = f"tables/{_safe(name)}.csv"
+            z.writestr(path, df.to_csv(index=False))
+            files.append(path)
+        manifest = {
+            "page": page,
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": model.name, "title": model.card.get("title", model.name),
+                      "source": model.source, "sha256": model.sha256},
+            "settings": _jsonable(settings),
+            "predictions": {
+                k: {"label": model.labels[int(np.argmax(p))],
+                    "probabilities": {lab: round(float(q), 6)
+                                      for lab, q in zip(model.labels, np.ravel(p))}}
+                for k, p in (predictions or {}).items()},
+            "files": files,
+        }
+        z.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+    return buf.getvalue()
