@@ -31,10 +31,12 @@ def _inputs(m):
     return np.stack([api.prepare(m, s.raw)[0] for s in pool])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+    """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    summary = []
     for name in ("lenet_mnist", "spoken_digits"):
         m = api.load(name)
         xs = _inputs(m)
@@ -57,6 +59,7 @@ def main() -> None:
             print(f"  {method:24} {u.default:>12g} {'dB' if m.kind == 'audio' else 'lv':>5} "
                   f"{str(info.default_steps or '-'):>6} {t_att:8.0f} ms {t_att / t_fwd:15.0f} "
                   f"{str(ok):>8}")
+            summary.append(("attack", f"{name} {method}", "attack / forward", t_att / t_fwd))
         batch = np.concatenate([xs] * (50 // len(xs) + 1))[:50]
         u = epsilon_units(m, "Linf")
         values = np.linspace(u.default / 4, u.default * 2, 5) if m.kind == "image" else \
@@ -68,6 +71,9 @@ def main() -> None:
         rates = ", ".join(f"{v:g}: {r:.0%}" for v, r in zip(values, df["success_rate"]))
         print(f"  sweep FGSM, 5 ε x 50 inputs: {t_sw:.0f} ms ({t_sw / t_fwd:.0f} forward passes); "
               f"success by ε ({'dB' if m.kind == 'audio' else 'levels'}) {rates}")
+        summary.append(("attack", f"{name} FGSM sweep 5 ε × 50", "sweep / forward",
+                        t_sw / t_fwd))
+    return summary
 
 
 if __name__ == "__main__":

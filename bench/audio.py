@@ -27,13 +27,14 @@ from core.audio_view import hear_filter  # noqa: E402
 from core.samples import speech_clips  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+    """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
     import librosa
     import soxr
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     m = api.load("spoken_digits")
     y, sr = next(c.raw for c in speech_clips() if c.label == "7")
     x, _ = api.prepare(m, (y, sr))
@@ -55,6 +56,7 @@ def main() -> None:
           f"{m.card['input']['sample_rate']} Hz; median of {r} runs")
     print(f"  forward {t_forward:8.2f} ms   prepare {t_prepare:8.2f} ms   trace {t_trace:8.2f} ms"
           f"   trace/forward {t_trace / t_forward:5.2f}   stft+istft {t_stft:6.2f} ms")
+    summary = [("audio", "spoken_digits", "trace / eager forward", t_trace / t_forward)]
     print(f"  {'layer':14} {'istft':>9} {'gl32':>9} {'istft/trace':>12} {'gl32/trace':>11} "
           f"{'gl32/istft':>11}")
     for layer in ("block1_relu", "block3_relu"):
@@ -63,6 +65,9 @@ def main() -> None:
                         max(3, r // 4))
         print(f"  {layer:14} {t_i:6.2f} ms {t_g:6.2f} ms {t_i / t_trace:12.2f} "
               f"{t_g / t_trace:11.2f} {t_g / t_i:11.1f}")
+        summary += [("audio", layer, "filter audio, ISTFT / trace", t_i / t_trace),
+                    ("audio", layer, "filter audio, Griffin-Lim / trace", t_g / t_trace)]
+    return summary
 
 
 if __name__ == "__main__":

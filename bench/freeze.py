@@ -32,10 +32,12 @@ from core.importance import filter_importance  # noqa: E402
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+    """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    summary = []
     print(f"{'model':22} {'trace':>9} {'freeze':>9} {'freeze@1':>9} {'eager':>9} {'compile':>9} "
           f"{'scan':>8} {'freeze/trace':>12} {'freeze@1/trace':>14} {'eager/trace':>11}  "
           "last conv layer")
@@ -66,6 +68,9 @@ def main() -> None:
         print(f"{name:22} {t_trace:7.2f}ms {t_last:7.2f}ms {t_first:7.2f}ms {t_eager:7.2f}ms "
               f"{t_compile:7.0f}ms {t_scan / 1e3:7.2f}s {t_last / t_trace:12.2f} "
               f"{t_first / t_trace:14.2f} {t_eager / t_trace:11.2f}  {last} ({n} filters)")
+        summary += [("freeze", name, "freeze in last conv / trace", t_last / t_trace),
+                    ("freeze", name, "freeze in first conv / trace", t_first / t_trace)]
+    return summary
 
 
 if __name__ == "__main__":

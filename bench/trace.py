@@ -64,10 +64,11 @@ def median_ms(fn, repeats: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+    """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows = []
     for name, model in models().items():
         x = np.random.default_rng(0).random((1, *model.inputs[0].shape[1:]), dtype=np.float32)
@@ -84,6 +85,10 @@ def main() -> None:
     for name, n, fwd, fwd_g, tr, base in rows:
         print(f"{name:22} {n:6d} {fwd:8.2f}ms {fwd_g:8.2f}ms {tr:8.2f}ms {base:9.1f}ms "
               f"{tr / fwd:9.2f} {tr / fwd_g:11.2f} {base / fwd:9.1f} {base / tr:10.1f}")
+    return [r for name, _, fwd, fwd_g, tr, base in rows for r in (
+        ("trace", name, "trace / eager forward", tr / fwd),
+        ("trace", name, "trace / compiled forward", tr / fwd_g),
+        ("trace", name, "sub-model per layer / trace", base / tr))]
 
 
 if __name__ == "__main__":

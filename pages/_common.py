@@ -44,7 +44,7 @@ def linked(key: str, options: list | None = None):
     return v if v is not None and (options is None or v in options) else None
 
 
-def share_view(lm: LoadedModel, sample: Sample, *, layer: str | None = None,
+def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
                b: Sample | None = None, attack: str | None = None) -> None:
     """Keep the URL in step with the view (st.query_params) and offer it as a link to copy.
 
@@ -62,8 +62,10 @@ def share_view(lm: LoadedModel, sample: Sample, *, layer: str | None = None,
     else:
         missing.append(f"The model {lm.name!r} is an upload: the link opens the built-in one; "
                        "send the model file along.")
-    raw = np.asarray(sample.raw) if sample.kind == "image" else None
-    if sample.source == "gallery":
+    raw = np.asarray(sample.raw) if sample is not None and sample.kind == "image" else None
+    if sample is None:
+        pass  # a page about the model alone (Structure)
+    elif sample.source == "gallery":
         params["sample"] = sample.name
     elif sample.source == "drawn" and raw is not None and raw.shape == (28, 28):
         params["digit"] = encode_digit(raw)

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import cache
-from pages._common import current_model, weights_panel
+from pages._common import current_model, export_button, share_view, weights_panel
 
 DEEP = 60            # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820   # px; a graph of more than TALL layers scrolls in a frame this high
@@ -39,11 +39,15 @@ lm = current_model()
 st.title("Structure")
 st.caption("What the network is made of: its layers in execution order, how they connect, "
            "and what their trained weights look like.")
+share_view(lm, None)
 
 # ---- one core call ---------------------------------------------------------------------------
 s = cache.structure(lm)
 table = s.table()
 stem = Path(lm.name).stem or "model"
+export_button(lm, "Structure", lambda: dict(
+    settings={"card": {k: v for k, v in lm.card.items() if k != "history"}, "graph_dot": s.dot},
+    tables={"layers": table}), key="export_structure")
 
 # ---- the model ----------------------------------------------------------------------------------
 card = lm.card
