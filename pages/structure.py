@@ -39,15 +39,17 @@ lm = current_model()
 st.title("Structure")
 st.caption("What the network is made of: its layers in execution order, how they connect, "
            "and what their trained weights look like.")
-share_view(lm, None)
 
 # ---- one core call ---------------------------------------------------------------------------
 s = cache.structure(lm)
 table = s.table()
 stem = Path(lm.name).stem or "model"
-export_button(lm, "Structure", lambda: dict(
-    settings={"card": {k: v for k, v in lm.card.items() if k != "history"}, "graph_dot": s.dot},
-    tables={"layers": table}), key="export_structure")
+with st.container(horizontal=True):
+    share_view(lm, None)
+    export_button(lm, "Structure", lambda: dict(
+        settings={"card": {k: v for k, v in lm.card.items() if k != "history"},
+                  "graph_dot": s.dot},
+        tables={"layers": table}), key="export_structure")
 
 # ---- the model ----------------------------------------------------------------------------------
 card = lm.card

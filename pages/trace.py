@@ -174,7 +174,6 @@ with right:
                  caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
                          f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
 
-share_view(lm, sample, layer=big_layer if spatial else None)
 
 
 def _trace_export():
@@ -191,7 +190,9 @@ def _trace_export():
                     "max": [float(tr[n].max()) for n in names]})})
 
 
-export_button(lm, "Trace", _trace_export, key="export_trace")
+with st.container(horizontal=True):
+    share_view(lm, sample, layer=big_layer if spatial else None)
+    export_button(lm, "Trace", _trace_export, key="export_trace")
 if notes:
     st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")
 st.divider()
