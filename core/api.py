@@ -81,15 +81,31 @@ def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int
     """An adversarial version of one raw input (foolbox; see core.attacks).
 
     epsilon is in the model input's units (images in [0, 1]: 8/255 = 8 pixel levels; audio
-    waveform amplitude). The result's .adversarial is in the raw input's kind: an image as
-    float32 in [0, 1] at the model's resolution (2-D if the raw image was; floats, so 8-bit
-    rounding cannot undo the attack), audio as (waveform, sample_rate) at the model's rate.
+    waveform amplitude). The result's .adversarial has the raw input's format (DESIGN.md): an
+    image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was 2-D),
+    else float in the model's range; audio as (waveform, sample_rate) at the model's rate.
+    For a uint8 image the prediction after, the label and success are those of the rounded
+    pixels (what a saved PNG gives); .adversarial_input keeps the exact float model input.
     A failed attack returns success=False with the best attempt; it does not raise.
     """
     x, _ = prepare(m, raw)
     r = run_attack(m, x, method=method, epsilon=epsilon, target=target, steps=steps)
+    r.adversarial_input = r.adversarial
     if m.kind == "audio":
         r.adversarial = (r.adversarial.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
-    elif np.ndim(raw) == 2 and r.adversarial.ndim == 3 and r.adversarial.shape[-1] == 1:
-        r.adversarial = r.adversarial[..., 0]
+        return r
+    adv = r.adversarial
+    if np.ndim(raw) == 2 and adv.ndim == 3 and adv.shape[-1] == 1:
+        adv = adv[..., 0]
+    if np.asarray(raw).dtype == np.uint8:
+        lo, hi = m.card["input"].get("range", [0.0, 1.0])
+        adv = np.clip(np.rint((adv - lo) / (hi - lo) * 255), 0, 255).astype(np.uint8)
+        p = predict(m, adv)
+        label = int(np.argmax(p))
+        ok = (label == target) if target is not None else (label != r.original_label)
+        if r.success and not ok:
+            r.message = ("The float adversarial succeeds, but rounded to 8-bit pixels it no "
+                         "longer does: use a larger epsilon, or .adversarial_input.")
+        r.probabilities_after, r.adversarial_label, r.success = p, label, ok
+    r.adversarial = adv
     return r

@@ -114,6 +114,7 @@ class AttackResult:
     seconds: float
     message: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    adversarial_input: np.ndarray | None = None  # the exact model input (api.attack sets it)
 
 
 class _Timeout(Exception):

@@ -113,8 +113,11 @@ def test_attack_returns_the_adversarial_in_the_raw_format(lenet, spoken):
     raw = next(s for s in gallery_digits() if s.label == "7").raw          # uint8 (28, 28)
     r = api.attack(lenet, raw, method="LinfPGD", epsilon=0.4, steps=20)
     assert r.success and r.original_label == 7 and r.adversarial_label != 7
-    assert r.adversarial.shape == (28, 28) and r.adversarial.dtype == np.float32
+    assert r.adversarial.shape == (28, 28) and r.adversarial.dtype == np.uint8  # as the raw
     assert api.predict(lenet, r.adversarial).argmax() == r.adversarial_label
+    assert r.adversarial_input.shape == (28, 28, 1) and r.adversarial_input.dtype == np.float32
+    rf = api.attack(lenet, raw.astype(np.float32) / 255, method="FGSM", epsilon=0.3)
+    assert rf.adversarial.dtype == np.float32 and rf.adversarial.shape == (28, 28)
     clip = next(c for c in speech_clips() if c.label == "5").raw
     ra = api.attack(spoken, clip, method="FGSM", epsilon=1e-5)
     wave, sr = ra.adversarial
