@@ -1,12 +1,20 @@
 """The one place that wraps core functions with Streamlit caches.
 
-Built-in models are cached globally (they are the same for every user). Uploaded models are
-kept in the uploading user's session (see app.py), never in a global cache. Derived results are
-keyed by the model file's sha256 and the input's content hash, never by a file name, so two
-users never see each other's data. Every cache is bounded (max_entries / ttl) to keep a
-Community Cloud server within its memory.
+Two scopes, so that nothing per-user is cached globally:
+- **global** (st.cache_resource / st.cache_data, bounded by max_entries and ttl): built-in
+  models and results computed only from built-in models and built-in samples, which are the
+  same for every user;
+- **per session** (a bounded LRU in st.session_state, gone when the session ends): anything that
+  involves an uploaded model or a user's own input (upload, recording, drawing, edit,
+  adversarial). Uploaded models themselves live in the uploader's session (see app.py).
+Keys are the model file's sha256 and the input's content hash, never a file name.
 """
 from __future__ import annotations
+
+import functools
+import hashlib
+from collections import OrderedDict
+from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -19,6 +27,73 @@ from core.samples import Sample
 
 _HASH = {LoadedModel: lambda lm: lm.sha256, Sample: lambda s: s.key,
          Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
+# Samples every user has (shipped with the app, or public test sets): safe to share results of.
+SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test"}
+# The per-session memo: at most this many results and about this many bytes of arrays.
+SESSION_ENTRIES = 24
+SESSION_BYTES = 256 * 1024 * 1024
+_MEMO = "_session_cache"
+
+
+def is_shared(value: Any) -> bool:
+    """True for arguments that are the same for every user (built-in models and samples,
+    plain settings); False for uploaded models, user inputs and raw arrays."""
+    if isinstance(value, LoadedModel):
+        return value.source == "builtin"
+    if isinstance(value, Sample):
+        return value.source in SHARED_SOURCES
+    if isinstance(value, np.ndarray):
+        return False
+    if isinstance(value, (tuple, list)):
+        return all(is_shared(v) for v in value)
+    return True
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, (LoadedModel, Sample, Edit)):
+        return _HASH[type(value)](value)
+    if isinstance(value, np.ndarray):
+        return (value.shape, str(value.dtype),
+                hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if isinstance(value, (tuple, list)):
+        return tuple(_key(v) for v in value)
+    return value
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    if isinstance(value, Sample):
+        return _nbytes(value.raw)
+    return 0
+
+
+def scoped(cached: Callable) -> Callable:
+    """Call a global Streamlit cache when every argument is shared, else a per-session LRU memo
+    of the same function (bounded by SESSION_ENTRIES and SESSION_BYTES)."""
+    fn = cached.__wrapped__
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if is_shared(args) and is_shared(tuple(kwargs.values())):
+            return cached(*args, **kwargs)
+        memo: OrderedDict = st.session_state.setdefault(_MEMO, OrderedDict())
+        key = (fn.__name__, _key(args), _key(tuple(sorted(kwargs.items()))))
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key][0]
+        value = fn(*args, **kwargs)
+        memo[key] = (value, _nbytes(value))
+        while len(memo) > 1 and (len(memo) > SESSION_ENTRIES
+                                 or sum(n for _, n in memo.values()) > SESSION_BYTES):
+            memo.popitem(last=False)
+        return value
+
+    return call
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
@@ -26,12 +101,14 @@ def builtin_model(name: str) -> LoadedModel:
     return api.load(name)
 
 
+@scoped
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def structure(lm: LoadedModel):
     """Layer table, graph and weight statistics of a model (see core.structure.summarize)."""
     return _structure.summarize(lm.model)
 
 
+@scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def trace(lm: LoadedModel, sample: Sample) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
     """(trace, probabilities, conversion notes) of one sample: one forward pass."""
@@ -74,6 +151,7 @@ def frozen_key(frozen: dict[str, list[int]]) -> tuple[tuple[str, tuple[int, ...]
     return tuple(sorted((k, tuple(sorted(set(v)))) for k, v in frozen.items() if v))
 
 
+@scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def trace_frozen(lm: LoadedModel, sample: Sample,
                  frozen: tuple[tuple[str, tuple[int, ...]], ...]):
@@ -87,6 +165,7 @@ def trace_frozen(lm: LoadedModel, sample: Sample,
     return tr, api.probabilities_from_trace(lm, tr)
 
 
+@scoped
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def frozen_graph(lm: LoadedModel, layers: tuple[str, ...]):
     """The compiled downstream run for one set of frozen layers (masks are its arguments)."""
@@ -95,6 +174,7 @@ def frozen_graph(lm: LoadedModel, layers: tuple[str, ...]):
     return compile_frozen(lm.tracer.plan, layers)
 
 
+@scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, layer: str | None,
              frozen: tuple[tuple[str, tuple[int, ...]], ...]) -> np.ndarray:
@@ -112,12 +192,14 @@ def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, lay
     return gradient_saliency(lm.tracer.plan, base["input"], class_index, wrt=spec, **kw)
 
 
+@scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
     """Shape, statistics and histogram of each weight array of one layer."""
     return _structure.weight_summaries(lm.model, layer_name, bins=bins)
 
 
+@scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
     """The sample with an edit stack applied (core.edits), as a new (unlisted) sample."""
@@ -129,6 +211,7 @@ def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
                   label=sample.label, note="; ".join(e.describe() for e in edits))
 
 
+@scoped
 @st.cache_data(max_entries=16, ttl=1800, show_spinner=False)
 def spectrogram(wave: np.ndarray, sr: int):
     """(dB, times, freqs) of a clip for display (core.audio_view.spectrogram_db)."""
@@ -137,6 +220,7 @@ def spectrogram(wave: np.ndarray, sr: int):
     return spectrogram_db(wave, sr)
 
 
+@scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def filter_audio(lm: LoadedModel, sample: Sample,
                  frozen: tuple[tuple[str, tuple[int, ...]], ...], layer: str, channel: int,
