@@ -362,9 +362,12 @@ def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
                 weight_chart(w, colour, key=f"{key}_w_{layer}_{wname}")
 
 
-def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> str:
+def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool = True) -> str:
     """NeuralVis' comparison panel: two predictions, the per-layer distance chart (where the
-    inputs part ways, CSV download), one layer's maps side by side with their difference."""
+    inputs part ways, CSV download), one layer's maps side by side with their difference.
+
+    export: an Export (ZIP) button of its own (off on pages that have one for the whole page).
+    """
     ta, pa, _ = run_trace(lm, a)
     tb, pb, _ = run_trace(lm, b)
     dist = layer_distances(ta, tb)
@@ -447,5 +450,6 @@ def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str) -> str:
                     predictions={"A": pa, "B": pb}, images=images, audio=audio,
                     tables={"distances": dist})
 
-    export_button(lm, "Compare", build, key=f"{key}_export")
+    if export:
+        export_button(lm, "Compare", build, key=f"{key}_export")
     return layer

@@ -324,7 +324,7 @@ with compare_tab:
     else:
         b_name = st.selectbox(f"Compare {sample.name!r} with", options, key=f"audio_compare_b_{edited is not None}")
         b = edited if b_name == "(the edited clip)" else samples()[b_name]
-        comparison(lm, sample, b, key="audio_compare")
+        comparison(lm, sample, b, key="audio_compare", export=False)
 
 with weights_tab:
     weights_panel(lm, cache.structure(lm).table(), key="audio")
