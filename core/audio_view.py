@@ -43,19 +43,16 @@ def spectrogram_db(y: np.ndarray, sr: int, *, n_fft: int = 256, hop: int | None 
     return db.astype(np.float32), times.astype(np.float32), freqs.astype(np.float32)
 
 
-def _steps(lm: LoadedModel) -> list[str]:
-    return [s.name for s in lm.tracer.plan.steps]
-
-
 def time_freq_layers(lm: LoadedModel) -> list[str]:
     """The spectrogram layer and every later layer whose output is (time, freq, channels)."""
+    plan = lm.tracer.plan
     spec = lm.card.get("spectrogram_layer")
-    names = _steps(lm)
-    if spec not in names:
+    if spec not in plan.names:
         return []
+    steps = plan.steps_by_name()
     # Symbolic output shapes include the batch axis: (None, T, F, C).
-    ranks = {s.name: len(s.node.outputs[0].shape) for s in lm.tracer.plan.steps}
-    return [n for n in names[names.index(spec):] if ranks[n] == 4]
+    return [n for n in plan.names[plan.index(spec):]
+            if len(steps[n].node.outputs[0].shape) == 4]
 
 
 def map_axes(lm: LoadedModel, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -47,6 +47,18 @@ def test_time_freq_layers_start_at_the_spectrogram(spoken):
     assert "block1_conv" in layers and "flatten" not in layers and "mel_spectrogram" not in layers
 
 
+def test_time_freq_layers_walk_past_nested_models(nested):
+    # A nested model adds routing entries to the plan that are not layers; they must be skipped.
+    from core.engine import Tracer
+    from core.models import LoadedModel
+
+    lm = LoadedModel(model=nested, card={"input": {"kind": "audio"}, "spectrogram_layer": "pre"},
+                     name="nested", sha256="-", tracer=Tracer(nested))
+    assert len(lm.tracer.plan.steps) > len(lm.tracer.plan.names)   # routing entries present
+    assert time_freq_layers(lm) == ["pre", "block/conv_in", "block/bn_in", "pool",
+                                    "head/squeeze"]
+
+
 def test_map_axes_cover_the_clip_and_the_mel_band(spoken, seven_trace):
     times, freqs = map_axes(spoken, seven_trace["block2_pool"].shape)
     assert len(times) == seven_trace["block2_pool"].shape[0]
