@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
             summary.append(("attack", f"{name} {method}", "attack / forward", t_att / t_fwd))
         batch = np.concatenate([xs] * (50 // len(xs) + 1))[:50]
         u = epsilon_units(m, "Linf")
-        values = np.linspace(u.default / 4, u.default * 2, 5) if m.kind == "image" else \
+        values = np.linspace(u.default / 4, min(u.default * 2, u.max), 5) if m.kind == "image" else \
             np.linspace(-50, -20, 5)
         eps = [to_epsilon(m, x, "Linf", v) for v in values]
         t = time.perf_counter()

@@ -15,8 +15,7 @@ from core.render import apply_colormap
 from core.samples import Sample
 from pages._audio_views import player, spectrogram_chart, waveform_chart
 from pages._common import (add_sample, comparison, current_model, export_button, linked,
-                           prediction,
-                           run_trace, samples, selected_sample, share_view)
+                           prediction, run_trace, samples, selected_sample, share_view)
 
 lm = current_model()
 st.title("Attack lab")
@@ -120,7 +119,7 @@ if lm.kind == "image":
     i1.image(show(x), caption="original", width=196)
     i2.image(show(r.adversarial), caption="adversarial", width=196)
     i3.image(heat, width=196, caption=f"perturbation, stretched to ±{top:.3g} "
-                                      f"(±{top / (lo_hi := np.ptp(lm.card['input'].get('range', [0, 1]))) * 255:.1f} levels): "
+                                      f"(±{from_epsilon(lm, x, 'Linf', top):.1f} levels): "
                                       "red +, blue −")
 else:
     a1, a2, a3 = st.columns(3)
@@ -160,7 +159,6 @@ if st.button("Add to samples", key="atk_add", icon=":material/playlist_add:",
     st.toast(f"Added {adv_name!r} to the samples.")
 
 
-
 def _attack_export():
     settings = {**r.settings, "sample": sample.name, "success": r.success, "message": r.message,
                 "l2": r.l2, "linf": r.linf, "seconds": round(r.seconds, 3),
@@ -192,9 +190,11 @@ sw_method = s1.selectbox("Method", attack_methods(), index=attack_methods().inde
                          key="sw_method")
 sw_info = method_info(sw_method)
 sw_units = epsilon_units(lm, sw_info.norm)
-lo_v, hi_v = s2.slider(f"{sw_units.label}: range", sw_units.min, sw_units.max,
-                       (sw_units.min if lm.kind == "image" else -50.0, sw_units.default * 4
-                        if lm.kind == "image" else -10.0), key=f"sw_range_{lm.kind}_{sw_info.norm}")
+# Images: from the smallest step to 4× the single attack's default (within the widget's range).
+sw_range = ((sw_units.min, min(sw_units.default * 4, sw_units.max)) if lm.kind == "image"
+            else (-50.0, -10.0))
+lo_v, hi_v = s2.slider(f"{sw_units.label}: range", sw_units.min, sw_units.max, sw_range,
+                       key=f"sw_range_{lm.kind}_{sw_info.norm}")
 n_eps = int(s3.number_input("Number of ε", 2, MAX_EPSILONS, 5, key="sw_n"))
 builtin = cache.gallery(lm.card)
 b1, b2 = st.columns([3, 2])

@@ -191,11 +191,18 @@ def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
     assert len(at.session_state["samples"]) == n + 1
     added = list(at.session_state["samples"].values())[-1]
     assert added.source == "adversarial" and added.raw.shape == (28, 28, 1)
+    # The sweep's default range stays within the page's ε units (Streamlit would silently
+    # widen the slider to a default beyond its max).
+    from core.attacks import epsilon_units
+
+    units = epsilon_units(at.session_state["model"], "Linf")
+    sw = at.slider(key="sw_range_image_Linf")
+    assert sw.max == units.max and units.min <= sw.value[0] < sw.value[1] <= units.max
     at.number_input(key="sw_nmax").set_value(5)
     at.button(key="sw_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     df = at.session_state["sweep_result"][2]
-    assert len(df) == 5 and (df["n"] == 5).all()
+    assert len(df) == 5 and (df["n"] == 5).all() and df["levels"].max() <= units.max
 
 
 def test_attack_page_refuses_a_target_for_an_untargeted_method_by_disabling_it():
