@@ -18,10 +18,8 @@ from core.render import feature_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, map_chart, oriented_maps, player
 from pages._common import (add_sample, comparison, current_model, export_button, layer_output,
-                           legend, linked,
-                           share_view,
-                           prediction, run_trace, samples, selected_sample, shape_text,
-                           usable_samples, weights_panel)
+                           legend, linked, prediction, run_trace, samples, selected_sample,
+                           shape_text, share_view, usable_samples, weights_panel)
 
 PAUSE_S = 2.5  # the recorder stops after this much silence following speech (or on a click)
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
@@ -214,7 +212,6 @@ else:
                    "The clip already fitted the window.")
 if edited is not None and notes:
     st.caption("Converted (edited clip): " + "; ".join(notes) + ".")
-
 
 
 def _audio_export():

@@ -9,18 +9,17 @@ import pandas as pd
 import streamlit as st
 
 from core import api, cache
+from core.audio_view import display_maps, time_freq_layers
 from core.compare import layer_distances
 from core.errors import LayerLabError
 from core.freeze import parse_config, to_config, validate
-from core.importance import filter_importance
 from core.image import to_display
-from core.audio_view import display_maps, time_freq_layers
+from core.importance import filter_importance
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
 from pages._common import (current_model, distance_chart, export_button, label_of, legend,
-                           linked, prediction,
-                           share_view,
-                           run_trace, samples, selected_sample, shape_text, vector_chart)
+                           linked, prediction, run_trace, samples, selected_sample, shape_text,
+                           share_view, vector_chart)
 
 MAX_TOGGLES = 128  # more filters than this: a multiselect instead of a tick grid
 
@@ -168,7 +167,6 @@ else:
             vector_chart(b, key="fb", labels=labels)
         with cols[2]:
             vector_chart(np.ravel(b) - np.ravel(a), key="fd", labels=labels)
-
 
 
 def _freeze_export():

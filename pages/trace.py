@@ -14,8 +14,8 @@ from core.render import as_maps, channel_image, feature_grid
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
 from pages._common import (add_sample, current_model, export_button, layer_output, linked,
-                           prediction,
-                           run_trace, samples, selected_sample, shape_text, share_view)
+                           prediction, run_trace, samples, selected_sample, shape_text,
+                           share_view)
 
 PAGE_SIZE = 12
 
@@ -62,9 +62,11 @@ with draw_tab:
                         f"the model's {w}×{h} (a box filter, like CIFAR's downsampled photos). "
                         "It becomes the sample **Sketch** and is traced at once; *Keep* stores "
                         "a copy.")
+        # image_data holds the strokes only (not the pad's background): on the digit pad ink
+        # is bright; on the colour pad any opaque pixel is paint (even black ink).
         rgba = canvas.image_data
-        ink = rgba is not None and (digit_pad and rgba[..., :3].max() > 0 or not digit_pad and
-                                    rgba[..., 3].max() > 0 and np.ptp(rgba[..., :3]) > 0)
+        ink = rgba is not None and (rgba[..., :3].max() > 0 if digit_pad
+                                    else rgba[..., 3].max() > 0)
         if ink:
             try:
                 raw = mnist_style(rgba[..., 0]) if digit_pad else paint_to_rgb(rgba, bg_c)
@@ -112,10 +114,10 @@ with upload_tab:
 with gallery_tab:
     gallery = cache.gallery(lm.card)
     digits = gallery_kind(lm.card) == "digits"
-    st.caption("Digits drawn by this project (scripts/make_digit_samples.py): three styles of "
-               "each." if digits else
-               "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
-               "CIFAR-10 theme: pictures, not photos. Click one to add it and trace it.")
+    st.caption(("Digits drawn by this project (scripts/make_digit_samples.py): three styles "
+                "of each." if digits else
+                "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
+                "CIFAR-10 theme: pictures, not photos.") + " Click one to add it and trace it.")
     per_row = 10
     for r in range(0, len(gallery), per_row):
         cols = st.columns(per_row)
@@ -173,7 +175,6 @@ with right:
         st.image(channel_image(big, size=240),
                  caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
                          f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
-
 
 
 def _trace_export():
