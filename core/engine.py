@@ -144,6 +144,10 @@ class Plan:
         """{flattened name: Step} (a copy: the plan itself is shared by caches)."""
         return dict(self._by_name)
 
+    def layer_types(self) -> dict[str, str]:
+        """{flattened name: the layer's class name}, e.g. {"conv1": "Conv2D"}."""
+        return {n: type(s.op).__name__ for n, s in self._by_name.items()}
+
     def run(self, x: Any, *, values: Mapping[str, Any] | None = None,
             after: Callable[[str, Any], Any] | None = None,
             training: bool | None = False, start: int = 0) -> list[Any]:

@@ -253,7 +253,7 @@ with layers_tab:
                                              "filter stretched to its own range.")
     st.caption("Time-frequency maps run left to right in time with low frequencies at the "
                f"bottom (clip {current.name!r}).")
-    types = {s.name: type(s.op).__name__ for s in lm.tracer.plan.steps_by_name().values()}
+    types = lm.tracer.plan.layer_types()
     for i, name in enumerate([n for n in tr if n != "input"], start=1):
         a = tr[name]
         st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")

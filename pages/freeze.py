@@ -251,12 +251,10 @@ with sal_tab:
     method = c1.radio("Method", ["Gradient", "Grad-CAM"], key="sal_method",
                       help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
                            "weighted by the score's mean gradient (Selvaraju et al. 2017).")
-    # Grad-CAM's usual choice: the last convolution (finer than the pooling after it).
-    steps = lm.tracer.plan.steps_by_name()
     cam_layers = time_freq_layers(lm) if lm.kind == "audio" else spatial
     # Grad-CAM's usual layer: the last convolution's activated output (a conv followed by
     # BatchNorm can carry only negative evidence, and its Grad-CAM is then zero).
-    kinds = {n: type(steps[n].op).__name__ for n in cam_layers}
+    kinds = lm.tracer.plan.layer_types()
     convs = [n for n in cam_layers if "Conv" in kinds[n]]
     cam_pick = convs[-1] if convs else (cam_layers[-1] if cam_layers else None)
     if convs:

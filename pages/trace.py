@@ -141,7 +141,7 @@ with gallery_tab:
 # ---- one core call ---------------------------------------------------------------------------
 sample = selected_sample(lm)
 tr, probs, notes = run_trace(lm, sample)
-types = {s.name: type(s.op).__name__ for s in lm.tracer.plan.steps_by_name().values()}
+types = lm.tracer.plan.layer_types()
 
 # ---- display ----------------------------------------------------------------------------------
 st.divider()

@@ -33,6 +33,13 @@ def test_nested_names_are_flattened(nested):
                      "probs"]
 
 
+def test_layer_types_name_each_flattened_layer_class(nested):
+    types = Tracer(nested).plan.layer_types()
+    assert types["pre"] == "Conv2D" and types["block/bn_in"] == "BatchNormalization"
+    assert types["head/flat"] == "Flatten" and types["probs"] == "Dense"
+    assert list(types) == Tracer(nested).plan.names
+
+
 def test_parents_follow_the_dag(branchy, nested):
     plan = Plan(branchy)
     assert plan.parents("residual") == ("stem", "sep_bn")
