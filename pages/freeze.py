@@ -252,23 +252,35 @@ with sal_tab:
                       help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
                            "weighted by the score's mean gradient (Selvaraju et al. 2017).")
     cam_layers = time_freq_layers(lm) if lm.kind == "audio" else spatial
-    # Grad-CAM's usual layer: the last convolution's activated output (a conv followed by
-    # BatchNorm can carry only negative evidence, and its Grad-CAM is then zero).
+    # Grad-CAM's usual layer is the last convolution block, but which of its outputs shows
+    # positive evidence depends on the model (our VGG: the conv; the audio model: its ReLU).
+    # "auto" takes the first of them whose map for this input and class is not all zero.
     kinds = lm.tracer.plan.layer_types()
     convs = [n for n in cam_layers if "Conv" in kinds[n]]
-    cam_pick = convs[-1] if convs else (cam_layers[-1] if cam_layers else None)
     if convs:
-        after = cam_layers[cam_layers.index(convs[-1]) + 1:]
-        acts = [n for n in after[:3] if kinds[n] in ("Activation", "ReLU")]
-        cam_pick = acts[0] if acts else cam_pick
-    cam_default = cam_layers.index(cam_pick) if cam_pick else 0
-    cam_layer = c2.selectbox("Grad-CAM layer", cam_layers, index=cam_default,
-                             key="sal_layer", disabled=method != "Grad-CAM") if cam_layers else None
+        block = cam_layers[cam_layers.index(convs[-1]):][:4]   # conv, BN, activation, ...
+        acts = [n for n in block[1:] if kinds[n] in ("Activation", "ReLU")]
+        candidates = acts[:1] + [n for n in block if n not in acts[:1]]
+    else:
+        candidates = cam_layers[-1:]
+    auto = f"auto ({convs[-1]} block)" if convs else "auto (last spatial layer)"
+    cam_choice = c2.selectbox("Grad-CAM layer", [auto] + cam_layers, key="sal_layer",
+                              disabled=method != "Grad-CAM",
+                              help="auto: the last convolution's activation, the convolution "
+                                   "itself or the layers between, whichever first shows "
+                                   "positive evidence for the class.") if cam_layers else None
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
+    cls = lm.labels.index(target)
     try:
-        sal = cache.saliency(lm, sample, method, lm.labels.index(target),
-                             cam_layer if method == "Grad-CAM" else None, fkey)
+        cam_layer = None
+        if method == "Grad-CAM" and cam_choice is not None:
+            for cam_layer in (candidates if cam_choice == auto else [cam_choice]):
+                sal = cache.saliency(lm, sample, method, cls, cam_layer, fkey)
+                if sal.max() > 0:
+                    break
+        else:
+            sal = cache.saliency(lm, sample, method, cls, None, fkey)
     except LayerLabError as e:
         st.error(str(e))
         st.stop()
@@ -285,12 +297,13 @@ with sal_tab:
     up = max(1, 280 // max(over.shape[:2]))
     c1, c2 = st.columns(2)
     c1.image(over.repeat(up, 0).repeat(up, 1), width=280,
-             caption=f"{method} for class {target}" + (" (with frozen filters)" if config else ""))
+             caption=f"{method} for class {target}" + (f" at {cam_layer}" if cam_layer else "")
+             + (" (with frozen filters)" if config else ""))
     c2.image(heat.repeat(up, 0).repeat(up, 1), width=280, caption="the map alone")
     if not sal.max() > 0:
         st.info(f"The {method} map is zero everywhere: at {cam_layer!r} nothing speaks *for* "
-                f"class {target} (Grad-CAM keeps only positive evidence). Try the activation "
-                "layer after it, or another class.")
+                f"class {target} (Grad-CAM keeps only positive evidence). Try another layer "
+                "or class.")
     with c2:
         legend(0.0, float(sal.max()), "viridis", key="sal_leg",
                title="|gradient|" if method == "Gradient" else "Grad-CAM (normalised)")

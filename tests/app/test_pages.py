@@ -233,3 +233,32 @@ def test_colour_model_starts_on_a_drawn_scene_and_shows_its_gallery():
     assert any(b.label == "Load 30 real CIFAR-10 test images (needs internet)"
                for b in at.button)
     assert at.color_picker(key="ink_colour").value.lower() == "#c0392b"
+
+
+def _image_captions(at) -> list[str]:
+    return [c for el in at.get("image") for c in el.captions]
+
+
+@pytest.mark.parametrize("model, sample, layer", [
+    # The positive evidence sits in different outputs of the last conv block: for the VGG on
+    # this scene its ReLU output is all zero, for the audio model its conv output can be.
+    ("vgg_cifar10", "drawn airplane", "block3_conv3"),
+    ("spoken_digits", '"seven" (en-us-f3)', "block4_relu"),
+])
+def test_grad_cam_auto_layer_finds_positive_evidence(model, sample, layer):
+    at = _app(model_choice=model, selected=sample)
+    at.switch_page("pages/freeze.py").run()
+    at.radio(key="sal_method").set_value("Grad-CAM").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="sal_layer").value.startswith("auto")
+    assert any(c.endswith(f"at {layer}") for c in _image_captions(at)), _image_captions(at)
+    assert not [i for i in at.info if "zero everywhere" in i.value]
+
+
+def test_grad_cam_on_a_layer_without_positive_evidence_says_so():
+    at = _app(model_choice="vgg_cifar10", selected="drawn airplane")
+    at.switch_page("pages/freeze.py").run()
+    at.radio(key="sal_method").set_value("Grad-CAM").run()
+    at.selectbox(key="sal_layer").set_value("block3_relu3").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [i for i in at.info if "zero everywhere" in i.value and "block3_relu3" in i.value]
