@@ -16,8 +16,9 @@ from core.attacks import AttackResult, attack_methods, run_attack
 from core.audio import prepare_audio
 from core.errors import InputError
 from core.freeze import run_frozen, validate
-from core.image import prepare_image
+from core.image import model_to_unit, prepare_image
 from core.models import LoadedModel, builtin_names, load, load_bytes
+from core.outputs import probabilities
 
 __all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace",
            "attack_methods", "attack", "LoadedModel"]
@@ -41,9 +42,7 @@ def prepare(m: LoadedModel, raw: Any) -> tuple[np.ndarray, list[str]]:
 
 
 def _as_probabilities(m: LoadedModel, y: np.ndarray) -> np.ndarray:
-    if m.card.get("output") == "probabilities":
-        return y
-    return keras.ops.convert_to_numpy(keras.ops.softmax(y, axis=-1))
+    return probabilities(m.card, y)
 
 
 def predict(m: LoadedModel, raw: Any) -> np.ndarray:
@@ -80,8 +79,8 @@ def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int
            steps: int | None = None) -> AttackResult:
     """An adversarial version of one raw input (foolbox; see core.attacks).
 
-    epsilon is in the model input's units (images in [0, 1]: 8/255 = 8 pixel levels; audio
-    waveform amplitude). The result's .adversarial has the raw input's format (DESIGN.md): an
+    epsilon: images in the [0, 1] image scale whatever the model's own input scaling (8/255 =
+    8 pixel levels); audio in waveform amplitude. The result's .adversarial has the raw input's format (DESIGN.md): an
     image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was 2-D),
     else float in the model's range; audio as (waveform, sample_rate) at the model's rate.
     For a uint8 image the prediction after, the label and success are those of the rounded
@@ -98,8 +97,7 @@ def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int
     if np.ndim(raw) == 2 and adv.ndim == 3 and adv.shape[-1] == 1:
         adv = adv[..., 0]
     if np.asarray(raw).dtype == np.uint8:
-        lo, hi = m.card["input"].get("range", [0.0, 1.0])
-        adv = np.clip(np.rint((adv - lo) / (hi - lo) * 255), 0, 255).astype(np.uint8)
+        adv = np.clip(np.rint(model_to_unit(adv, m.card["input"]) * 255), 0, 255).astype(np.uint8)
         p = predict(m, adv)
         label = int(np.argmax(p))
         ok = (label == target) if target is not None else (label != r.original_label)

@@ -4,10 +4,11 @@
     run_attack(m, x, method=, epsilon=, ...) -> AttackResult (never raises for a failed attack)
     sweep(m, xs, labels, method=, epsilons=) -> success rate per epsilon
 
-epsilon is in the model input's own units (images in [0, 1]: 8/255 is 8 pixel levels; audio
-waveform in [-1, 1]); the pages convert from pixel levels or dB. The attacks see the logits
-(the card's logits_layer; log-probabilities where a model has none) and the model's real input
-bounds. Labels are int64: foolbox 3.3.4's eagerpy calls np.find_common_type (gone in NumPy 2)
+Images are attacked in the [0, 1] image scale, whatever scaling the model applies (0-255,
+caffe or torch mean subtraction: the card's scaling is part of the attacked function), so
+epsilon is in that scale (8/255 is 8 pixel levels) and the bounds are [0, 1]; audio in waveform
+amplitude within the card's range. The pages convert from pixel levels or dB. The attacks see
+the logits (core.outputs.class_scores: a one-unit binary model as two logits). Labels are int64: foolbox 3.3.4's eagerpy calls np.find_common_type (gone in NumPy 2)
 when int32 labels meet int64 predictions.
 """
 from __future__ import annotations
@@ -20,7 +21,9 @@ import keras
 import numpy as np
 
 from core.errors import InputError
+from core.image import model_to_unit, unit_to_model
 from core.models import LoadedModel
+from core.outputs import class_scores, probabilities
 
 MAX_STEPS = 1000       # iterations of an iterative attack
 MAX_EPSILONS = 12      # epsilons in one sweep
@@ -122,24 +125,36 @@ class _Timeout(Exception):
 
 
 def bounds_of(m: LoadedModel) -> tuple[float, float]:
-    """The model input's valid range (from the card; images default to [0, 1])."""
-    lo, hi = m.card["input"].get("range", [0.0, 1.0] if m.kind == "image" else [-1.0, 1.0])
+    """The attacked input's valid range: [0, 1] for images (the image scale), the card's
+    range for audio."""
+    if m.kind == "image":
+        return 0.0, 1.0
+    lo, hi = m.card["input"].get("range", [-1.0, 1.0])
     return float(lo), float(hi)
 
 
+def to_attack_space(m: LoadedModel, x: Any) -> Any:
+    """Model input -> the space attacks work in (images: [0, 1]; audio unchanged)."""
+    return model_to_unit(x, m.card["input"]) if m.kind == "image" else x
+
+
+def from_attack_space(m: LoadedModel, u: Any) -> Any:
+    return unit_to_model(u, m.card["input"]) if m.kind == "image" else u
+
+
 def _logits_fn(m: LoadedModel) -> Callable[[Any], Any]:
-    """x (batch) -> logits: the card's logits layer, or log-probabilities."""
-    name = m.card.get("logits_layer")
+    """u (batch, attack space) -> logits (batch, classes) through the flattened plan."""
     plan = m.tracer.plan
-    if name in plan.names:
-        idx = plan.names.index(name)
-        return lambda x: plan.run(x, training=False)[idx]
-    if m.card.get("output") == "probabilities":
-        return lambda x: keras.ops.log(keras.ops.maximum(m.model(x, training=False), 1e-12))
-    return lambda x: m.model(x, training=False)
+
+    def f(u: Any) -> Any:
+        outs = dict(zip(plan.names, plan.run(from_attack_space(m, u), training=False)))
+        return class_scores(m.card, plan, outs)
+
+    return f
 
 
-def _fmodel(m: LoadedModel, deadline: float):
+def _fmodel(m: LoadedModel, deadline: float,
+            on_step: Callable[[], None] | None = None):
     import foolbox as fb
 
     logits = _logits_fn(m)
@@ -147,16 +162,17 @@ def _fmodel(m: LoadedModel, deadline: float):
     def f(x):
         if time.monotonic() > deadline:
             raise _Timeout
+        if on_step is not None:
+            on_step()  # progress, and where a cancelled page stops the attack
         return logits(x)
 
     return fb.TensorFlowModel(f, bounds=bounds_of(m), device="/CPU:0")
 
 
-def _probs(m: LoadedModel, x: np.ndarray) -> np.ndarray:
-    y = keras.ops.convert_to_numpy(m.model(x, training=False))
-    if m.card.get("output") != "probabilities":
-        y = keras.ops.convert_to_numpy(keras.ops.softmax(y, axis=-1))
-    return y.astype(np.float32)
+def _probs(m: LoadedModel, u: np.ndarray) -> np.ndarray:
+    """Class probabilities (batch, classes) of attack-space inputs."""
+    x = np.asarray(from_attack_space(m, u), np.float32)
+    return probabilities(m.card, keras.ops.convert_to_numpy(m.model(x, training=False)))
 
 
 def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -> Method:
@@ -184,17 +200,19 @@ def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -
     return info
 
 
-def run_attack(m: LoadedModel, x: np.ndarray, *, method: str, epsilon: float,
+def run_attack(m: LoadedModel, x_model: np.ndarray, *, method: str, epsilon: float,
                target: int | None = None, steps: int | None = None,
-               max_seconds: float = MAX_SECONDS) -> AttackResult:
-    """Attack one model input x (no batch axis). Untargeted: any other class than the
-    model's prediction; targeted: class `target`. Never raises for a failed attack."""
+               max_seconds: float = MAX_SECONDS,
+               on_step: Callable[[], None] | None = None) -> AttackResult:
+    """Attack one model input (no batch axis). Untargeted: any other class than the
+    model's prediction; targeted: class `target`. Never raises for a failed attack.
+    The result's .adversarial is a model input; norms are in the attack space."""
     import foolbox as fb
     import tensorflow as tf
 
     info = _check(m, method, epsilon, target, steps)
     lo, hi = bounds_of(m)
-    x = np.asarray(x, np.float32)
+    x = np.asarray(to_attack_space(m, np.asarray(x_model, np.float32)), np.float32)
     if not np.isfinite(x).all() or x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
         raise InputError(f"The input must be finite and within the model's bounds [{lo}, {hi}]; "
                          f"got [{x.min():.3g}, {x.max():.3g}].")
@@ -203,7 +221,7 @@ def run_attack(m: LoadedModel, x: np.ndarray, *, method: str, epsilon: float,
     p0 = _probs(m, x[None])[0]
     label = int(np.argmax(p0))
     t0 = time.monotonic()
-    fmodel = _fmodel(m, t0 + max_seconds)
+    fmodel = _fmodel(m, t0 + max_seconds, on_step)
     xt = tf.convert_to_tensor(x[None])
     # int64: see the module note (NumPy 2 + eagerpy).
     crit = (fb.criteria.TargetedMisclassification(tf.constant([target], tf.int64))
@@ -242,7 +260,7 @@ def run_attack(m: LoadedModel, x: np.ndarray, *, method: str, epsilon: float,
                    + "Try a larger epsilon or more steps.")
     return AttackResult(
         method=method, epsilon=float(epsilon), norm=info.norm, success=bool(success),
-        adversarial=adv, original_label=label, adversarial_label=adv_label,
+        adversarial=np.asarray(from_attack_space(m, adv), np.float32), original_label=label, adversarial_label=adv_label,
         probabilities_before=p0, probabilities_after=p1, l2=float(np.linalg.norm(delta)),
         linf=float(np.abs(delta).max()) if delta.size else 0.0, target=target,
         steps=n_steps, seconds=seconds, message=message,
@@ -253,6 +271,7 @@ def run_attack(m: LoadedModel, x: np.ndarray, *, method: str, epsilon: float,
 def sweep(m: LoadedModel, xs: np.ndarray, *, method: str, epsilons: list[float],
           steps: int | None = None, max_seconds: float = MAX_SECONDS,
           on_progress: Callable[[int, int], None] | None = None):
+    """xs: model inputs (N, *input); epsilons in the attack space (see to_epsilon)."""
     """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input).
 
     Only inputs the model classifies as their batch's own prediction are attacked (there is no
@@ -268,7 +287,7 @@ def sweep(m: LoadedModel, xs: np.ndarray, *, method: str, epsilons: list[float],
     if not eps or len(eps) > MAX_EPSILONS or any(not np.isfinite(e) or e <= 0 for e in eps):
         raise InputError(f"Give 1 to {MAX_EPSILONS} positive epsilons; got {epsilons!r}.")
     lo, hi = bounds_of(m)
-    xs = np.clip(np.asarray(xs, np.float32), lo, hi)
+    xs = np.clip(np.asarray(to_attack_space(m, np.asarray(xs, np.float32)), np.float32), lo, hi)
     labels = np.argmax(_probs(m, xs), axis=1).astype(np.int64)
     t0 = time.monotonic()
     fmodel = _fmodel(m, t0 + max_seconds)
@@ -318,7 +337,7 @@ def epsilon_units(m: LoadedModel, norm: str) -> Units:
 
 
 def to_epsilon(m: LoadedModel, x: np.ndarray, norm: str, value: float) -> float:
-    """A page's epsilon (epsilon_units) -> the model input's units."""
+    """A page's epsilon (epsilon_units) -> the attack space's units (x: a model input)."""
     lo, hi = bounds_of(m)
     x = np.asarray(x, np.float64)
     if m.kind == "audio":

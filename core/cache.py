@@ -25,7 +25,7 @@ from core.edits import Edit
 from core.models import LoadedModel
 from core.samples import Sample
 
-_HASH = {LoadedModel: lambda lm: lm.sha256, Sample: lambda s: s.key,
+_HASH = {LoadedModel: lambda lm: lm.key, Sample: lambda s: s.key,
          Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
 # Samples every user has (shipped with the app, or public test sets): safe to share results of.
 SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test"}
@@ -183,7 +183,7 @@ def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, lay
 
     base, _, _ = trace(lm, sample)
     channels = {k: int(base[k].shape[-1]) for k, _ in frozen}
-    kw = dict(logits_layer=lm.card.get("logits_layer"), frozen=dict(frozen), channels=channels)
+    kw = dict(card=lm.card, frozen=dict(frozen), channels=channels)
     # Audio: saliency over the model's spectrogram cells, not raw samples.
     spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
     if method == "Grad-CAM":

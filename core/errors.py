@@ -22,3 +22,15 @@ class LayerNameError(LayerLabError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class ModelUnreadableError(ModelRefusedError):
+    """Keras itself could not read a model file (not a safety refusal): say Keras' reason."""
+
+
+class BudgetError(ModelRefusedError):
+    """A model that would need more memory, disk or time than this server allows."""
+
+
+class CardError(LayerLabError):
+    """A model card (or a correction to one) that does not fit the model."""

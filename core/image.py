@@ -173,7 +173,6 @@ def prepare_image(raw: Any, card: dict) -> tuple[np.ndarray, list[str]]:
     """Raw image -> model input (H, W, C) float32 in the card's range, and notes on conversions."""
     spec = card["input"]
     h, w, c = spec["shape"]
-    lo, hi = spec.get("range", [0.0, 1.0])
     a = np.asarray(raw)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
@@ -219,14 +218,36 @@ def prepare_image(raw: Any, card: dict) -> tuple[np.ndarray, list[str]]:
         notes.append("repeated greyscale into 3 colour channels")
     if x.ndim == 2:
         x = x[..., None]
-    x = lo + (hi - lo) * x
-    return x.astype(np.float32), notes
+    return np.asarray(unit_to_model(x, spec), np.float32), notes
+
+
+def unit_to_model(u: Any, spec: dict) -> Any:
+    """An image in [0, 1] (..., H, W, C) -> what the model takes, per the card's scaling:
+    (lo + (hi - lo) * u[channel order] - mean) / std. Works on NumPy arrays and tensors."""
+    lo, hi = spec.get("range", [0.0, 1.0])
+    x = lo + (hi - lo) * u
+    if spec.get("channel_order") == "BGR":
+        x = x[..., ::-1]
+    if "mean" in spec:
+        x = (x - np.asarray(spec["mean"], np.float32)) / np.asarray(spec.get("std", 1.0),
+                                                                     np.float32)
+    return x
+
+
+def model_to_unit(x: Any, spec: dict) -> Any:
+    """The inverse of unit_to_model: a model input -> the image in [0, 1]."""
+    lo, hi = spec.get("range", [0.0, 1.0])
+    if "mean" in spec:
+        x = x * np.asarray(spec.get("std", 1.0), np.float32) + np.asarray(spec["mean"],
+                                                                           np.float32)
+    if spec.get("channel_order") == "BGR":
+        x = x[..., ::-1]
+    return (x - lo) / (hi - lo)
 
 
 def to_display(x: np.ndarray, card: dict) -> np.ndarray:
-    """Model input (H, W, C) in the card's range -> uint8 (H, W) or (H, W, 3) for showing."""
-    lo, hi = card["input"].get("range", [0.0, 1.0])
-    a = np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0, 1)
+    """Model input (H, W, C) in the card's scaling -> uint8 (H, W) or (H, W, 3) for showing."""
+    a = np.clip(model_to_unit(np.asarray(x, np.float32), card["input"]), 0, 1)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     return (a * 255 + 0.5).astype(np.uint8)

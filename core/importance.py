@@ -1,21 +1,18 @@
 """Which filters matter: freeze each filter of a layer alone and measure what the model loses."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
 import pandas as pd
 
 from core.engine import Tracer
-
-
-def _probabilities(y: np.ndarray, is_probabilities: bool) -> np.ndarray:
-    return y if is_probabilities else keras.ops.convert_to_numpy(keras.ops.softmax(y, axis=-1))
+from core.outputs import probabilities
 
 
 def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
-                      labels: np.ndarray | None = None, is_probabilities: bool = True,
+                      labels: np.ndarray | None = None, card: Mapping[str, Any],
                       on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Rank the channels of `layer` by the damage that freezing each one alone does.
 
@@ -28,7 +25,7 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
     start = plan.index(layer)
     base = tracer(x)                                   # {name: (N, ...)} one forward pass
     out_name = plan.output_name
-    p0 = _probabilities(base[out_name], is_probabilities)
+    p0 = probabilities(card, base[out_name])
     cls = int(np.argmax(p0[0]))
     known = labels is not None and (np.asarray(labels) >= 0).any()
     if known:
@@ -43,8 +40,7 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
         mask[c] = 0.0
         outs = plan.run(np.asarray(x, np.float32), values=prefix, start=start,
                         after=lambda n, y: y * mask if n == layer else y)
-        p = _probabilities(keras.ops.convert_to_numpy(
-            outs[plan.names.index(out_name)]), is_probabilities)
+        p = probabilities(card, keras.ops.convert_to_numpy(outs[plan.names.index(out_name)]))
         row = {"channel": c, "prob_after": float(p[0, cls]),
                "prob_drop": float(p0[0, cls] - p[0, cls])}
         if known:

@@ -5,18 +5,14 @@ they work for any traced model, nested ones included, and respect frozen filters
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from core.engine import Plan
 from core.errors import LayerLabError
-
-
-def _score_layer(plan: Plan, logits_layer: str | None) -> str:
-    # Differentiate the pre-softmax score where the card names it: softmax saturates.
-    return logits_layer if logits_layer in plan.names else plan.output_name
+from core.outputs import class_scores
 
 
 def _masks_after(frozen: dict[str, tuple[int, ...]] | None, trace_channels: dict[str, int]):
@@ -28,7 +24,7 @@ def _masks_after(frozen: dict[str, tuple[int, ...]] | None, trace_channels: dict
     return masks
 
 
-def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, score_name: str,
+def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, card: Mapping[str, Any],
                      masks: dict[str, np.ndarray], layer: str | None):
     """Run the plan under a tape; returns (tape, score, input tensor, layer output or None).
 
@@ -49,12 +45,13 @@ def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, score_name: st
     with tf.GradientTape() as tape:
         tape.watch(xt)
         outs = dict(zip(plan.names, plan.run(xt, after=after)))
-        score = outs[score_name][0, class_index]
+        # The class's logit (core.outputs): pre-softmax, since softmax saturates.
+        score = class_scores(card, plan, outs)[0, class_index]
     return tape, score, xt, captured.get("a")
 
 
 def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
-                      logits_layer: str | None = None,
+                      card: Mapping[str, Any] | None = None,
                       frozen: dict[str, tuple[int, ...]] | None = None,
                       channels: dict[str, int] | None = None,
                       wrt: str | None = None) -> np.ndarray:
@@ -63,11 +60,10 @@ def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
     wrt: differentiate with respect to this layer's output instead of the input (e.g. an audio
     model's spectrogram layer: which time-frequency cells drive the prediction).
     """
-    score_name = _score_layer(plan, logits_layer)
     masks = _masks_after(frozen, channels or {})
     if wrt is not None:
         plan.index(wrt)  # unknown names list the valid ones
-    tape, score, xt, a = _score_and_layer(plan, x, class_index, score_name, masks, wrt)
+    tape, score, xt, a = _score_and_layer(plan, x, class_index, card or {}, masks, wrt)
     g = tape.gradient(score, a if wrt is not None else xt)
     if g is None:
         raise LayerLabError("The class score does not depend on the input through "
@@ -77,26 +73,34 @@ def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
 
 
 def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
-             logits_layer: str | None = None,
+             card: Mapping[str, Any] | None = None,
              frozen: dict[str, tuple[int, ...]] | None = None,
              channels: dict[str, int] | None = None,
              size: tuple[int, int] | None = None) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) on a spatial layer -> (H, W) map in [0, 1] at the
-    input's resolution (or `size`, e.g. an audio model's spectrogram (frames, bins)):
-    ReLU(sum_k alpha_k A_k), alpha_k = mean over space of d score / d A_k."""
+    """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k alpha_k A_k), alpha_k = mean over space of
+    d score / d A_k, normalised to [0, 1].
+
+    A spatial layer (H', W', C) gives an (H, W) map at the input's resolution (or `size`, e.g.
+    an audio model's spectrogram (frames, bins)); a 1-D layer (T', C) of a waveform or sequence
+    model gives a time profile (T,) at the input's length."""
     plan.index(layer)  # unknown names list the valid ones
-    score_name = _score_layer(plan, logits_layer)
     masks = _masks_after(frozen, channels or {})
-    tape, score, _, a = _score_and_layer(plan, x, class_index, score_name, masks, layer)
-    if len(a.shape) != 4:
-        raise LayerLabError(f"Grad-CAM needs a layer with a spatial output (H, W, C); {layer!r} "
-                            f"outputs {tuple(a.shape[1:])}. Pick a convolution or pooling layer.")
+    tape, score, _, a = _score_and_layer(plan, x, class_index, card or {}, masks, layer)
+    if len(a.shape) not in (3, 4):
+        raise LayerLabError(f"Grad-CAM needs a layer whose output has positions and channels: "
+                            f"(H, W, C) or (time, C); {layer!r} outputs {tuple(a.shape[1:])}. "
+                            "Pick a convolution or pooling layer.")
     g = tape.gradient(score, a)
     if g is None:
         raise LayerLabError(f"The class score does not depend on {layer!r}.")
-    alpha = tf.reduce_mean(g, axis=(1, 2), keepdims=True)        # (1, 1, 1, C)
-    cam = tf.nn.relu(tf.reduce_sum(alpha * a, axis=-1))[0]      # (h, w)
-    h, w = size if size is not None else np.asarray(x).shape[:2]
-    cam = tf.image.resize(cam[..., None], (h, w), method="bilinear")[..., 0].numpy()
+    axes = tuple(range(1, len(a.shape) - 1))
+    alpha = tf.reduce_mean(g, axis=axes, keepdims=True)          # (1, [1,] 1, C)
+    cam = tf.nn.relu(tf.reduce_sum(alpha * a, axis=-1))[0]      # (h, w) or (t,)
+    if len(a.shape) == 3:
+        n = size[0] if size is not None else int(np.asarray(x).shape[0])
+        cam = tf.image.resize(cam[None, :, None], (1, n), method="bilinear")[0, :, 0].numpy()
+    else:
+        h, w = size if size is not None else np.asarray(x).shape[:2]
+        cam = tf.image.resize(cam[..., None], (h, w), method="bilinear")[..., 0].numpy()
     top = cam.max()
     return cam / top if top > 0 else cam

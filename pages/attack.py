@@ -68,7 +68,7 @@ share_view(lm, sample, attack=encode_attack(method, float(value), steps,
                                             target_label if target is not None else None))
 
 # ---- one core call (on click) -------------------------------------------------------------------------
-key = (lm.sha256, sample.key)
+key = (lm.key, sample.key)
 if st.button("Run attack", key="atk_run", type="primary", icon=":material/bolt:"):
     with st.status(f"Running {method}…", expanded=False) as status:
         try:
@@ -214,7 +214,7 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
                          on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs"))
         bar.empty()
         df.insert(0, sw_units.label.split(" in ")[0] if lm.kind == "audio" else "levels", values)
-        st.session_state["sweep_result"] = (lm.sha256, sw_method, df, secs)
+        st.session_state["sweep_result"] = (lm.key, sw_method, df, secs)
         if int(df["n"].iloc[0]) < len(xs):
             st.warning(f"Stopped at the {MAX_SECONDS:g} s limit after {int(df['n'].iloc[0])} of "
                        f"{len(xs)} inputs; the rates are over those. Fewer inputs or a faster "
@@ -222,7 +222,7 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
     except InputError as e:
         st.error(str(e))
 res = st.session_state.get("sweep_result")
-if res and res[0] == lm.sha256:
+if res and res[0] == lm.key:
     _, sw_m, df, secs = res
     xcol = df.columns[0]
     chart = alt.Chart(df).mark_line(point=True).encode(

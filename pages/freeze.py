@@ -209,15 +209,15 @@ with imp_tab:
             bar = st.progress(0.0, text="Freezing filters one at a time…")
             df = filter_importance(
                 lm.tracer, x, imp_layer, labels=labels,
-                is_probabilities=lm.card.get("output") == "probabilities",
+                card=lm.card,
                 on_progress=lambda i, n: bar.progress(i / n, text=f"Filter {i} of {n}"))
             bar.empty()
-            st.session_state["importance"] = (lm.sha256, sample.key, imp_layer, df,
+            st.session_state["importance"] = (lm.key, sample.key, imp_layer, df,
                                               int((labels >= 0).sum()))
         except (ValueError, LayerLabError) as e:
             st.error(str(e))
     res = st.session_state.get("importance")
-    if res and res[0] == lm.sha256 and res[1] == sample.key and res[2] == imp_layer:
+    if res and res[0] == lm.key and res[1] == sample.key and res[2] == imp_layer:
         _, _, _, df, n_lab = res
         top = df.head(20).copy()
         top["filter"] = top["channel"].astype(str)

@@ -13,7 +13,8 @@ def test_importance_agrees_with_freezing_each_filter(sequential_cnn, rng):
 
     tracer = Tracer(sequential_cnn)
     x = rng.random((3, 16, 16, 1), dtype=np.float32)
-    df = filter_importance(tracer, x, "conv_b", labels=np.array([0, 1, -1]))
+    df = filter_importance(tracer, x, "conv_b", labels=np.array([0, 1, -1]),
+                           card={"output": "probabilities"})
     assert sorted(df["channel"]) == list(range(6))
     assert list(df["prob_drop"]) == sorted(df["prob_drop"], reverse=True)
     base = {k: v[:1][0] for k, v in tracer(x[:1]).items()}
@@ -29,7 +30,7 @@ def test_importance_on_lenet_reports_accuracy_over_samples():
     x = np.stack([api.prepare(lm, s.raw)[0] for s in samples])
     labels = np.array([int(s.label) for s in samples])
     calls = []
-    df = filter_importance(lm.tracer, x, "conv2", labels=labels,
+    df = filter_importance(lm.tracer, x, "conv2", labels=labels, card=lm.card,
                            on_progress=lambda i, n: calls.append((i, n)))
     assert len(df) == 64 and calls[-1] == (64, 64)
     assert {"prob_drop", "accuracy_drop"} <= set(df.columns)

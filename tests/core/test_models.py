@@ -12,7 +12,9 @@ import pytest
 
 from core import models
 from core.errors import ModelRefusedError, UnsupportedModelError
-from core.models import load, load_bytes, scan_model_bytes
+from core.models import load, load_bytes
+from core.safety.scan import scan
+from core.settings import limits
 from tests.bad_files import rezip
 
 
@@ -34,8 +36,10 @@ def test_builtin_lenet_loads_with_card():
 def test_upload_of_a_plain_model_loads(sequential_cnn, tmp_path):
     lm = load_bytes(_keras_bytes(sequential_cnn, tmp_path), "mine.keras")
     assert lm.source == "upload"
-    assert lm.card["input"] == {"kind": "image", "shape": [16, 16, 1], "range": [0.0, 1.0]}
+    assert lm.card["input"] == {"kind": "image", "shape": [16, 16, 1], "range": [0.0, 1.0],
+                                "preprocessing": "0-1"}
     assert lm.card["output"] == "probabilities"
+    assert "assumed values in [0, 1]" in lm.card["inferred"]["range"]
     x = np.random.default_rng(0).random((1, 16, 16, 1), dtype=np.float32)
     np.testing.assert_allclose(lm.model(x), sequential_cnn(x), rtol=1e-5)
 
@@ -74,7 +78,7 @@ def test_non_keras_module_is_refused(sequential_cnn, tmp_path):
 
     data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
     with pytest.raises(ModelRefusedError, match=r"from module 'os', which is not part of Keras"):
-        scan_model_bytes(data, "evil.keras")
+        scan(data, "evil.keras", limits())
 
 
 def test_tfsmlayer_is_refused(sequential_cnn, tmp_path):
@@ -83,7 +87,7 @@ def test_tfsmlayer_is_refused(sequential_cnn, tmp_path):
 
     data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
     with pytest.raises(ModelRefusedError, match="TFSMLayer loads a TensorFlow SavedModel"):
-        scan_model_bytes(data, "sm.keras")
+        scan(data, "sm.keras", limits())
 
 
 def test_custom_registered_object_is_refused(sequential_cnn, tmp_path):
@@ -92,7 +96,7 @@ def test_custom_registered_object_is_refused(sequential_cnn, tmp_path):
 
     data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
     with pytest.raises(ModelRefusedError, match="custom registered object 'mypkg>MyConv'"):
-        scan_model_bytes(data, "custom.keras")
+        scan(data, "custom.keras", limits())
 
 
 @pytest.mark.parametrize("name", ["junk.keras", "junk.h5"])
@@ -113,7 +117,7 @@ def test_wrong_extension_is_refused():
 
 
 def test_oversized_file_is_refused(monkeypatch):
-    monkeypatch.setattr(models, "MAX_MODEL_BYTES", 1000)
+    monkeypatch.setenv("LAYERLAB_MAX_UPLOAD_MB", "0.001")
     with pytest.raises(ModelRefusedError, match=r"uploads up to 0 MB are accepted"):
         load_bytes(b"x" * 2000, "big.keras")
 

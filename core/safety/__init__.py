@@ -1,0 +1,1 @@
+"""Untrusted models and a shared process: scan, budget, sandbox, limiter, runtime settings."""

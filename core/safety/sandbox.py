@@ -1,0 +1,142 @@
+"""Load an untrusted model first in a child process, never in the server.
+
+`Sandbox` keeps one zygote process (core.safety.zygote) with Keras imported; each check forks
+a fresh child from it (core.safety.child) with an address-space cap, under a timeout. A crash,
+hang or memory error there is a clear refusal here, and the server process lives on. Only a
+file whose first load and trace passed is then loaded in the server. The app holds one Sandbox
+for the process (core.cache.sandbox); a script that passes none gets a one-off zygote.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from core.errors import ModelRefusedError, ModelUnreadableError
+from core.settings import ROOT, Limits, human_bytes
+
+_START_S = 180.0  # a zygote importing TensorFlow on a busy 2-core machine
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    params: int
+    trace_bytes: int
+    seconds: float
+
+
+class Sandbox:
+    """One zygote; checks are serialised (uploads also queue in the heavy-job limiter)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+
+    def _readline(self, out: IO[bytes], seconds: float) -> bytes:
+        ready, _, _ = select.select([out], [], [], seconds)
+        return out.readline() if ready else b""
+
+    def _zygote(self) -> subprocess.Popen:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+               "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen([sys.executable, "-m", "core.safety.zygote"], cwd=str(ROOT),
+                                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        if self._readline(proc.stdout, _START_S).strip() != b"ready":
+            proc.kill()
+            raise ModelRefusedError("could not be checked: the sandbox did not start")
+        self._proc = proc
+        return proc
+
+    def verdict(self, path: Path, limits: Limits) -> dict[str, Any]:
+        """The zygote's reply for one file: {"verdict", "code", "timeout"}."""
+        with self._lock:
+            proc = self._zygote()
+            req = {"path": str(path), "trace_limit": limits.trace_bytes,
+                   "extra": limits.sandbox_bytes, "seconds": limits.sandbox_seconds}
+            proc.stdin.write((json.dumps(req) + "\n").encode())
+            proc.stdin.flush()
+            line = self._readline(proc.stdout, limits.sandbox_seconds + 30)
+            if not line:  # the zygote itself is stuck: replace it
+                self.close()
+                return {"verdict": None, "code": None, "timeout": True}
+            return json.loads(line)
+
+    def close(self) -> None:
+        if self._proc is not None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._proc.wait()
+            self._proc = None
+
+
+def first_load(data: bytes, fmt: str, filename: str, limits: Limits,
+               sandbox: Sandbox | None = None) -> SandboxReport:
+    """Load and trace the (already scanned) file in a child; raise a refusal saying why not."""
+    own = sandbox is None
+    box = Sandbox() if own else sandbox
+    try:
+        with tempfile.TemporaryDirectory(prefix="layerlab_sandbox_") as tmp:
+            path = Path(tmp) / ("model.keras" if fmt == "keras" else "model.h5")
+            path.write_bytes(data)
+            try:
+                reply = box.verdict(path, limits)
+            except ModelRefusedError as e:
+                raise ModelRefusedError(f"{filename!r} {e}; try again in a minute.") from None
+    finally:
+        if own:
+            box.close()
+    return _report(reply, filename, limits)
+
+
+def _report(reply: dict[str, Any], filename: str, limits: Limits) -> SandboxReport:
+    verdict, code = reply.get("verdict"), reply.get("code")
+    if reply.get("timeout"):
+        raise ModelRefusedError(
+            f"{filename!r} did not finish loading and tracing within "
+            f"{limits.sandbox_seconds:g} s in the sandbox (LAYERLAB_SANDBOX_SECONDS); a model "
+            "this slow to load is too large for this server. Refused.")
+    if verdict is None:
+        how = (f"was killed by signal {-code} ({signal.Signals(-code).name})"
+               if code is not None and code < 0 else f"exited with status {code}")
+        raise ModelRefusedError(
+            f"{filename!r} crashed the sandbox that loads uploads first: the process {how}. "
+            "It most likely needs more memory than the "
+            f"{human_bytes(limits.sandbox_bytes)} allowed there (LAYERLAB_SANDBOX_MEMORY_MB). "
+            "The server was not affected; refused.")
+    if verdict.get("ok"):
+        return SandboxReport(int(verdict.get("params", 0)), int(verdict.get("trace_bytes", 0)),
+                             float(verdict.get("seconds", 0.0)))
+    stage = verdict.get("stage")
+    if stage == "trace_size":
+        raise ModelRefusedError(
+            f"{filename!r}: this model's trace needs {human_bytes(verdict['trace_bytes'])} "
+            f"(every layer's output for one input); the limit here is "
+            f"{human_bytes(limits.trace_bytes)} (LAYERLAB_MAX_TRACE_MB).")
+    if stage == "settings":
+        raise ModelRefusedError(
+            f"{filename!r} changed Keras' process-wide settings while loading "
+            f"({verdict.get('error')}); a model file must not. Refused.")
+    if verdict.get("memory"):
+        raise ModelRefusedError(
+            f"{filename!r} ran out of memory in the sandbox during {stage} (more than "
+            f"{human_bytes(limits.sandbox_bytes)}, LAYERLAB_SANDBOX_MEMORY_MB); refused.")
+    if stage == "load":
+        raise ModelUnreadableError(
+            f"Keras could not read {filename!r}: {verdict.get('error')}. Try loading it where it "
+            "was made and saving it again with Keras 3 as .keras (model.save('name.keras')).")
+    raise ModelRefusedError(
+        f"{filename!r} loaded in the sandbox, but its {stage} failed "
+        f"({verdict.get('type')}: {verdict.get('error')}).")

@@ -1,0 +1,91 @@
+"""Limits for uploads and heavy work, in one documented place.
+
+Every limit is an environment variable read when it is needed, so a lab on a bigger server
+raises it without touching code (e.g. `LAYERLAB_MAX_TRACE_MB=4000 streamlit run app.py`).
+
+| variable                      | default                | what it bounds                                   |
+|-------------------------------|------------------------|--------------------------------------------------|
+| LAYERLAB_MAX_UPLOAD_MB        | server.maxUploadSize   | an uploaded model file (.streamlit/config.toml)  |
+| LAYERLAB_MAX_INPUT_PIXELS     | 1048576 (1024×1024)    | a model's input height × width                   |
+| LAYERLAB_MAX_AUDIO_SAMPLES    | 480000 (10 s at 48 kHz)| a model's audio input length                     |
+| LAYERLAB_MAX_PARAMS           | 64000000               | parameters, from the config and the stored bytes |
+| LAYERLAB_MAX_TRACE_MB         | 600                    | every layer's output for one input               |
+| LAYERLAB_SANDBOX_SECONDS      | 180                    | the sandboxed first load and trace               |
+| LAYERLAB_SANDBOX_MEMORY_MB    | 2048                   | address space the sandbox may add after imports  |
+| LAYERLAB_HEAVY_JOBS           | CPU cores − 1 (≥ 1)    | attacks, sweeps, scans running at once           |
+| LAYERLAB_CACHE_MB             | 1024                   | all sessions' cached results together            |
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_STREAMLIT_CONFIG = ROOT / ".streamlit" / "config.toml"
+MB = 2 ** 20
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"Environment variable {name}={raw!r} is not a number; unset it or "
+                         f"give a number (default {default:g}).") from None
+    if not value > 0:
+        raise ValueError(f"Environment variable {name}={raw!r} must be positive.")
+    return value
+
+
+def _upload_mb_from_streamlit() -> float:
+    """server.maxUploadSize of the app's own Streamlit config (MB), 200 (Streamlit's default)."""
+    try:
+        cfg = tomllib.loads(_STREAMLIT_CONFIG.read_text())
+        return float(cfg.get("server", {}).get("maxUploadSize", 200))
+    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError):
+        return 200.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    upload_bytes: int
+    input_pixels: int
+    audio_samples: int
+    params: int
+    trace_bytes: int
+    sandbox_seconds: float
+    sandbox_bytes: int
+    heavy_jobs: int
+    cache_bytes: int
+    # Fixed structural bounds of a model file (not settings: no real model comes near them).
+    config_bytes: int = 16 * MB
+    json_depth: int = 200
+    zip_members: int = 16
+    h5_objects: int = 200_000
+
+
+def limits() -> Limits:
+    """The limits in force now (environment variables over defaults)."""
+    return Limits(
+        upload_bytes=int(_number("LAYERLAB_MAX_UPLOAD_MB", _upload_mb_from_streamlit()) * MB),
+        input_pixels=int(_number("LAYERLAB_MAX_INPUT_PIXELS", 1024 * 1024)),
+        audio_samples=int(_number("LAYERLAB_MAX_AUDIO_SAMPLES", 480_000)),
+        params=int(_number("LAYERLAB_MAX_PARAMS", 64_000_000)),
+        trace_bytes=int(_number("LAYERLAB_MAX_TRACE_MB", 600) * MB),
+        sandbox_seconds=_number("LAYERLAB_SANDBOX_SECONDS", 180),
+        sandbox_bytes=int(_number("LAYERLAB_SANDBOX_MEMORY_MB", 2048) * MB),
+        heavy_jobs=int(_number("LAYERLAB_HEAVY_JOBS", max(1, (os.cpu_count() or 2) - 1))),
+        cache_bytes=int(_number("LAYERLAB_CACHE_MB", 1024) * MB),
+    )
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KB', 9.2e9 -> '8.6 GB' (binary units, as memory is counted)."""
+    for unit, size in (("GB", 2 ** 30), ("MB", MB), ("KB", 2 ** 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
