@@ -5,6 +5,7 @@ page in pages/ reads the current model and sample list from st.session_state.
 """
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -12,11 +13,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
-from core.models import MAX_MODEL_BYTES, builtin_card  # noqa: E402
+from core.card import PREPROCESSING, PREPROCESSING_TEXT, labels_from_text  # noqa: E402
+from core.models import builtin_card  # noqa: E402
+from core.outputs import KINDS as OUTPUT_KINDS  # noqa: E402
+from core.outputs import is_binary  # noqa: E402
+from core.outputs import kind_of as output_kind  # noqa: E402
+from core.settings import limits  # noqa: E402
 from core.freeze import validate  # noqa: E402
 from core.permalink import decode_attack, decode_digit, decode_frozen  # noqa: E402
 from core.samples import Sample, gallery_kind, thumbnail  # noqa: E402
 from pages._common import add_sample, samples  # noqa: E402
+from pages._jobs import heavy_job  # noqa: E402
 
 st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
 
@@ -28,29 +35,90 @@ def _builtin_title(name: str) -> str:
     return builtin_card(name).get("title", name)
 
 
+def _card_from_file(file) -> dict | None:
+    """A card JSON or a labels file uploaded beside the model -> a partial card."""
+    if file is None:
+        return None
+    text = file.getvalue().decode("utf-8", "replace")
+    if file.name.lower().endswith(".json"):
+        parsed = json.loads(text)  # ValueError: reported with the model's refusal
+        if isinstance(parsed, list):
+            return {"labels": [str(x) for x in parsed]}
+        return parsed
+    return {"labels": labels_from_text(text)}
+
+
 def _uploaded_model():
     """The model this session uploaded (kept in its own session state, never shared)."""
+    lim = limits()
     file = st.sidebar.file_uploader(
         "Keras model (.keras or .h5)", type=["keras", "h5"], key="model_file",
-        help=f"Checked before loading: at most {MAX_MODEL_BYTES // 2**20} MB, built-in Keras "
-             "layers only (no Lambda or custom code), one image or audio input.")
+        help=f"Checked before loading: at most {lim.upload_bytes // 2**20} MB, built-in Keras "
+             "layers only (no Lambda or custom code), one image or audio input; then loaded "
+             "and traced once in a sandbox.")
+    card_file = st.sidebar.file_uploader(
+        "Optional: its card (.json) or class names (.txt, one per line)", type=["json", "txt"],
+        key="card_file")
     if file is None:
         st.sidebar.caption("Your upload stays in your browser session; nobody else sees it.")
         return None
     data = file.getvalue()
+    ident = (file.name, len(data), file.file_id, card_file.file_id if card_file else None)
     done = st.session_state.get("upload")
-    if done is None or done[0] != (file.name, len(data), file.file_id):
-        with st.sidebar.status(f"Checking and loading {file.name}…") as status:
-            try:
-                lm, error = api.load_bytes(data, file.name), None
-                status.update(label=f"Loaded {file.name}", state="complete")
-            except ValueError as e:  # refused or unsupported: say why, keep the session going
-                lm, error = None, str(e) if file.name in str(e) else f"{file.name}: {e}"
-                status.update(label=f"Refused {file.name}", state="error")
-        st.session_state["upload"] = ((file.name, len(data), file.file_id), lm, error)
+    if done is None or done[0] != ident:
+        try:
+            with heavy_job(f"Checking and loading {file.name}", where=st.sidebar):
+                lm, error = api.load_bytes(data, file.name, card=_card_from_file(card_file),
+                                           sandbox=cache.sandbox()), None
+        except ValueError as e:  # refused or unsupported: say why, keep the session going
+            lm, error = None, str(e) if file.name in str(e) else f"{file.name}: {e}"
+        st.session_state["upload"] = (ident, lm, error)
     _, lm, error = st.session_state["upload"]
     if error:
         st.sidebar.error(error, icon=":material/block:")
+        return None
+    return _card_form(ident, lm)
+
+
+def _card_form(ident, lm):
+    """What was inferred about the upload, and a form to correct it (no reload)."""
+    card = lm.card
+    with st.sidebar.expander("Model card: what Layer Lab inferred", expanded=True):
+        for note in lm.notes:
+            st.caption(note)
+        for what, how in card.get("inferred", {}).items():
+            st.markdown(f"**{what}**: {how}")
+        with st.form("card_form", border=False):
+            labels = st.text_area("Class names, one per line", "\n".join(card["labels"]),
+                                  height=120, key="card_labels")
+            spec = card["input"]
+            if lm.kind == "image":
+                keys = list(PREPROCESSING)
+                cur = spec.get("preprocessing", "0-1")
+                scaling = st.selectbox("Input scaling", keys,
+                                       index=keys.index(cur) if cur in keys else 0,
+                                       format_func=lambda k: PREPROCESSING_TEXT[k],
+                                       key="card_scaling")
+                fix = {"preprocessing": scaling}
+            else:
+                rate = st.number_input("Sample rate (Hz)", 1000, 192000,
+                                       int(spec["sample_rate"]), step=1000, key="card_rate")
+                fix = {"sample_rate": int(rate)}
+            kinds = [k for k in OUTPUT_KINDS if k.startswith("binary") == is_binary(card)]
+            output = st.selectbox("Output", kinds, index=kinds.index(output_kind(card)),
+                                  key="card_output")
+            if st.form_submit_button("Apply", icon=":material/check:"):
+                try:
+                    fixed = lm.with_card({"labels": labels_from_text(labels), "input": fix,
+                                          "output": output})
+                except ValueError as e:
+                    st.error(f"Card not changed: {e}")
+                else:
+                    st.session_state["upload"] = (ident, fixed, None)
+                    st.rerun()
+        st.download_button("Download this card (JSON)", json.dumps(card, indent=1),
+                           file_name=f"{lm.name.rsplit('.', 1)[0]}.json", mime="application/json",
+                           key="card_download", icon=":material/download:")
     return lm
 
 

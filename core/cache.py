@@ -7,12 +7,18 @@ Two scopes, so that nothing per-user is cached globally:
 - **per session** (a bounded LRU in st.session_state, gone when the session ends): anything that
   involves an uploaded model or a user's own input (upload, recording, drawing, edit,
   adversarial). Uploaded models themselves live in the uploader's session (see app.py).
-Keys are the model file's sha256 and the input's content hash, never a file name.
+Keys are the model file's sha256 (with its card) and the input's content hash, never a file
+name. All sessions' memos together stay under a global cap (core.settings: LAYERLAB_CACHE_MB):
+the session that adds a result evicts its own oldest entries while the total is over it.
+
+Two process-wide resources live here too, created once by st.cache_resource: the upload
+sandbox (core.safety.sandbox.Sandbox) and the heavy-job limiter (core.safety.limiter).
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -23,7 +29,10 @@ from core import api
 from core import structure as _structure
 from core.edits import Edit
 from core.models import LoadedModel
+from core.safety.limiter import JobLimiter
+from core.safety.sandbox import Sandbox
 from core.samples import Sample
+from core.settings import limits
 
 _HASH = {LoadedModel: lambda lm: lm.key, Sample: lambda s: s.key,
          Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
@@ -72,6 +81,31 @@ def _nbytes(value: Any) -> int:
     return 0
 
 
+class _Memo(OrderedDict):
+    """One session's memo: key -> (value, bytes); `nbytes` is kept up to date."""
+
+    nbytes = 0
+
+
+@st.cache_resource(show_spinner=False)
+def _ledger() -> "weakref.WeakValueDictionary[int, _Memo]":
+    """Every live session memo by id (a memo leaves with its session: weak references)."""
+    return weakref.WeakValueDictionary()
+
+
+def total_cached_bytes() -> int:
+    """Bytes held by all sessions' memos in this process."""
+    return sum(m.nbytes for m in list(_ledger().values()))
+
+
+def _evict(memo: _Memo) -> None:
+    cap = limits().cache_bytes
+    while len(memo) > 1 and (len(memo) > SESSION_ENTRIES or memo.nbytes > SESSION_BYTES
+                             or total_cached_bytes() > cap):
+        _, (_, n) = memo.popitem(last=False)
+        memo.nbytes -= n
+
+
 def scoped(cached: Callable) -> Callable:
     """Call a global Streamlit cache when every argument is shared, else a per-session LRU memo
     of the same function (bounded by SESSION_ENTRIES and SESSION_BYTES)."""
@@ -81,16 +115,19 @@ def scoped(cached: Callable) -> Callable:
     def call(*args, **kwargs):
         if is_shared(args) and is_shared(tuple(kwargs.values())):
             return cached(*args, **kwargs)
-        memo: OrderedDict = st.session_state.setdefault(_MEMO, OrderedDict())
+        memo = st.session_state.get(_MEMO)
+        if memo is None:
+            memo = st.session_state[_MEMO] = _Memo()
+            _ledger()[id(memo)] = memo
         key = (fn.__name__, _key(args), _key(tuple(sorted(kwargs.items()))))
         if key in memo:
             memo.move_to_end(key)
             return memo[key][0]
         value = fn(*args, **kwargs)
-        memo[key] = (value, _nbytes(value))
-        while len(memo) > 1 and (len(memo) > SESSION_ENTRIES
-                                 or sum(n for _, n in memo.values()) > SESSION_BYTES):
-            memo.popitem(last=False)
+        n = _nbytes(value)
+        memo[key] = (value, n)
+        memo.nbytes += n
+        _evict(memo)
         return value
 
     return call
@@ -99,6 +136,18 @@ def scoped(cached: Callable) -> Callable:
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def builtin_model(name: str) -> LoadedModel:
     return api.load(name)
+
+
+@st.cache_resource(show_spinner=False)
+def sandbox() -> Sandbox:
+    """The process's upload sandbox (one zygote, started on the first upload)."""
+    return Sandbox()
+
+
+@st.cache_resource(show_spinner=False)
+def job_limiter() -> JobLimiter:
+    """The process's heavy-job limiter: at most LAYERLAB_HEAVY_JOBS heavy jobs at once."""
+    return JobLimiter(limits().heavy_jobs)
 
 
 @scoped

@@ -14,6 +14,7 @@ from core.permalink import encode_attack
 from core.render import apply_colormap
 from core.samples import Sample
 from pages._audio_views import player, spectrogram_chart, waveform_chart
+from pages._jobs import heavy_job
 from pages._common import (add_sample, comparison, current_model, export_button, linked,
                            prediction, run_trace, samples, selected_sample, share_view)
 
@@ -61,8 +62,10 @@ try:
 except InputError as e:
     st.error(str(e))
     st.stop()
-st.caption(f"ε = {epsilon:.4g} in the model input's units ({info.norm}, input range "
-           f"{lm.card['input'].get('range', [0, 1])}); at most {MAX_SECONDS:g} s per attack.")
+st.caption(f"ε = {epsilon:.4g} ({info.norm}) in "
+           + ("the waveform's units" if lm.kind == "audio" else
+              "the [0, 1] image scale, whatever scaling the model applies itself")
+           + f"; at most {MAX_SECONDS:g} s per attack.")
 
 share_view(lm, sample, attack=encode_attack(method, float(value), steps,
                                             target_label if target is not None else None))
@@ -70,15 +73,13 @@ share_view(lm, sample, attack=encode_attack(method, float(value), steps,
 # ---- one core call (on click) -------------------------------------------------------------------------
 key = (lm.key, sample.key)
 if st.button("Run attack", key="atk_run", type="primary", icon=":material/bolt:"):
-    with st.status(f"Running {method}…", expanded=False) as status:
-        try:
-            r = run_attack(lm, x, method=method, epsilon=epsilon, target=target, steps=steps)
-        except InputError as e:
-            status.update(label=f"{method} refused", state="error")
-            st.error(str(e))
-            st.stop()
-        status.update(label=f"{method} {'succeeded' if r.success else 'failed'} in "
-                            f"{r.seconds:.1f} s", state="complete" if r.success else "error")
+    try:
+        with heavy_job(f"{method} on {sample.name}") as job:
+            r = run_attack(lm, x, method=method, epsilon=epsilon, target=target, steps=steps,
+                           on_step=job.step)
+    except InputError as e:
+        st.error(str(e))
+        st.stop()
     st.session_state["attack_result"] = (key, value, r)
 
 res = st.session_state.get("attack_result")
@@ -209,10 +210,8 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
         values = list(np.linspace(lo_v, hi_v, n_eps))
         # One epsilon grid for the batch: relative to the current input (audio: its level).
         eps = [to_epsilon(lm, x, sw_info.norm, v) for v in values]
-        bar = st.progress(0.0, text=f"{sw_method} on {len(xs)} inputs × {n_eps} ε…")
-        df, secs = sweep(lm, xs, method=sw_method, epsilons=eps,
-                         on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs"))
-        bar.empty()
+        with heavy_job(f"{sw_method} sweep on {len(xs)} inputs × {n_eps} ε") as job:
+            df, secs = sweep(lm, xs, method=sw_method, epsilons=eps, on_progress=job.progress)
         df.insert(0, sw_units.label.split(" in ")[0] if lm.kind == "audio" else "levels", values)
         st.session_state["sweep_result"] = (lm.key, sw_method, df, secs)
         if int(df["n"].iloc[0]) < len(xs):

@@ -17,6 +17,7 @@ from core.models import builtin_card
 from core.render import feature_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, map_chart, oriented_maps, player
+from pages._jobs import heavy_job
 from pages._common import (add_sample, comparison, current_model, export_button, layer_output,
                            legend, linked, prediction, run_trace, samples, selected_sample,
                            shape_text, share_view, usable_samples, weights_panel)
@@ -300,8 +301,12 @@ with hear_tab:
             map_chart(lm, fmap, key="hear_map", height=260,
                       title=f"{layer} · filter {ch}" + (" (frozen)" if ch in dim else ""))
         with m2:
-            with st.spinner("Inverting…"):
-                sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
+            if method == "griffinlim":  # iterative: a heavy job on a shared server
+                with heavy_job(f"Griffin-Lim for filter {ch}"):
+                    sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
+            else:
+                with st.spinner("Inverting…"):
+                    sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
             st.markdown(f"**What filter {ch} hears**")
             player(sound, SR)
             st.download_button("Download WAV", to_wav_bytes(sound, SR),

@@ -17,6 +17,7 @@ from core.image import to_display
 from core.importance import filter_importance
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
+from pages._jobs import heavy_job
 from pages._common import (current_model, distance_chart, export_button, label_of, legend,
                            linked, prediction, run_trace, samples, selected_sample, shape_text,
                            share_view, vector_chart)
@@ -206,12 +207,9 @@ with imp_tab:
             x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
             labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1
                                for s in batch])
-            bar = st.progress(0.0, text="Freezing filters one at a time…")
-            df = filter_importance(
-                lm.tracer, x, imp_layer, labels=labels,
-                card=lm.card,
-                on_progress=lambda i, n: bar.progress(i / n, text=f"Filter {i} of {n}"))
-            bar.empty()
+            with heavy_job(f"Freezing the filters of {imp_layer} one at a time") as job:
+                df = filter_importance(lm.tracer, x, imp_layer, labels=labels, card=lm.card,
+                                       on_progress=job.progress)
             st.session_state["importance"] = (lm.key, sample.key, imp_layer, df,
                                               int((labels >= 0).sum()))
         except (ValueError, LayerLabError) as e:

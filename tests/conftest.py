@@ -91,3 +91,13 @@ def spoken():
     from core import api
 
     return api.load("spoken_digits")
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One sandbox zygote for the session, as the app keeps one (core.cache.sandbox)."""
+    from core.safety.sandbox import Sandbox
+
+    box = Sandbox()
+    yield box
+    box.close()

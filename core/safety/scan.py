@@ -113,7 +113,7 @@ class Allowlist:
 def _iter_nodes(config: Any, max_depth: int) -> Iterator[tuple[str, Any, str | None]]:
     """(path, node, key it sits under) for every dict/list/str in the config, iteratively (a
     hostile file can nest deeper than Python's recursion limit)."""
-    stack: list[tuple[str, Any, str | None, int]] = [("config", config, None, 0)]
+    stack: list[tuple[str, Any, str | None, int]] = [("model", config, None, 0)]
     while stack:
         path, node, key, depth = stack.pop()
         if depth > max_depth:

@@ -72,7 +72,9 @@ def app_url(tmp_path_factory):
     port = _free_port()
     logs = tmp_path_factory.mktemp("streamlit-server")
     out_path, err_path = logs / "stdout.log", logs / "stderr.log"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    # An upload cap below Streamlit's own (128 MB) so the 64 MB+ file meets ours, in a test
+    # that need not push 128 MB through the browser.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", LAYERLAB_MAX_UPLOAD_MB="64")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:

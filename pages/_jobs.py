@@ -1,0 +1,67 @@
+"""Heavy work on a shared server: every attack, sweep, importance scan and upload check waits
+for a slot of the process-wide limiter (core.cache.job_limiter), showing its place in line.
+
+    with heavy_job("LinfPGD on the current sample") as job:
+        r = run_attack(..., on_step=job.step)
+
+Any click while it waits or runs (the Cancel button, or another widget) makes Streamlit rerun
+the page, which stops this run at its next status update; the slot is released on the way out.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import streamlit as st
+
+from core import cache
+
+
+class Job:
+    """Progress of a running heavy job, shown in its st.status label (at most 4 updates/s)."""
+
+    def __init__(self, status, label: str):
+        self._status, self._label = status, label
+        self._calls, self._shown = 0, 0.0
+        self._t0 = time.monotonic()
+
+    def step(self) -> None:
+        """One model evaluation done (attacks call this for every batch they evaluate)."""
+        self._calls += 1
+        self._update(f"{self._label} · {self._calls} model calls")
+
+    def progress(self, done: int, total: int) -> None:
+        self._update(f"{self._label} · {done} of {total}")
+
+    def _update(self, label: str) -> None:
+        now = time.monotonic()
+        if now - self._shown >= 0.25:
+            self._shown = now
+            self._status.update(label=f"{label} · {now - self._t0:.0f} s")
+
+
+@contextmanager
+def heavy_job(label: str, *, where=None) -> Iterator[Job]:
+    """Wait for a heavy-job slot (FIFO, with the queue shown), then run the block in it."""
+    limiter = cache.job_limiter()
+    box = where if where is not None else st
+    with box.status(f"{label}…", expanded=False) as status:
+        cancel = box.empty()
+
+        def waiting(ahead: int, running: int) -> None:
+            cancel.button("Cancel", key=f"cancel_{label}", icon=":material/close:")
+            status.update(label=f"Queued: {ahead + running} job{'s' if ahead + running != 1 else ''}"
+                                f" ahead ({running} running) · {label}", state="running")
+
+        with limiter.slot(on_wait=waiting):
+            cancel.empty()
+            status.update(label=f"{label}…")
+            job = Job(status, label)
+            try:
+                yield job
+            except Exception:
+                status.update(label=f"{label}: failed", state="error")
+                raise
+        status.update(label=f"{label}: done in {time.monotonic() - job._t0:.1f} s",
+                      state="complete")
