@@ -185,3 +185,18 @@ def test_vgg_classifies_the_project_scenes_the_same_after_save_and_load(tmp_path
     np.testing.assert_allclose(api.predict(again, [s.raw for s in scenes]), p, atol=1e-5)
     hits = sum(m.labels[i] == s.label for i, s in zip(p.argmax(axis=1), scenes))
     assert hits >= 8, hits
+
+
+@pytest.mark.parametrize("in_sandbox", [False, True])
+def test_a_file_keras_cannot_read_gets_keras_reason(sequential_cnn, tmp_path, sandbox,
+                                                   in_sandbox):
+    """Not a safety refusal: Keras' own reason, and what to try."""
+    from core.errors import ModelUnreadableError
+
+    def edit(cfg):
+        cfg["config"]["layers"][1]["config"]["no_such_argument"] = 1
+
+    data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
+    with pytest.raises(ModelUnreadableError, match=r"Keras could not read 'odd.keras': .*"
+                                                   r"saving it again with Keras 3 as .keras"):
+        load_bytes(data, "odd.keras", sandbox=sandbox if in_sandbox else False)

@@ -1,0 +1,143 @@
+"""Heavy jobs share the server fairly: N sessions attack at once while one more opens Trace.
+
+    python -m bench.load [--sessions 8]
+
+Starts `streamlit run app.py`; N browser sessions (one Chromium, a context each) open the
+Attack page on the built-in VGG with LinfPGD and click "Run attack" at the same moment; right
+after, one more session opens the Trace page. Reports each heavy session's time to its result
+(and whether it saw its place in the queue), the light page's time under load over the same
+page's time on the idle server (measured first, same run), and the server's peak RSS (process
+tree, sampled from /proc every 0.2 s). Targets: light page within 3x its idle time, every heavy
+session ends cleanly, peak under 2 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from bench.memory import ARGS, CHROMIUM, ROOT, rss_mb
+
+T = 600_000  # ms: eight PGD attacks in a row on two cores
+ATTACK_URL = "attack?model=vgg_cifar10&attack=LinfPGD,8,40,"
+TRACE_URL = "?model=vgg_cifar10"
+
+
+def _server() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(480):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("the Streamlit server did not start")
+
+
+def _idle(page) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=T)
+
+
+def _trace_time(page, url: str) -> float:
+    """Seconds from navigation to the Trace page's Prediction metric."""
+    from playwright.sync_api import expect
+
+    t = time.monotonic()
+    page.goto(f"{url}/{TRACE_URL}")
+    expect(page.locator('[data-testid="stMetricLabel"]').get_by_text(
+        "Prediction", exact=True)).to_be_visible(timeout=T)
+    _idle(page)
+    return time.monotonic() - t
+
+
+def main(argv: list[str] | None = None) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=8)
+    args = ap.parse_args(argv)
+    proc, url = _server()
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            ctx = lambda: browser.new_context(viewport={"width": 1300, "height": 900})  # noqa
+            warm = ctx().new_page()
+            warm.set_default_timeout(T)
+            _trace_time(warm, url)                       # first run: loads the model
+            light = ctx().new_page()
+            light.set_default_timeout(T)
+            idle_s = min(_trace_time(light, url) for _ in range(3))
+            heavy = []
+            for _ in range(args.sessions):
+                p = ctx().new_page()
+                p.set_default_timeout(T)
+                p.goto(f"{url}/{ATTACK_URL}")
+                p.get_by_role("button", name="Run attack").wait_for(timeout=T)
+                _idle(p)
+                heavy.append(p)
+            t0 = time.monotonic()
+            for p in heavy:
+                p.get_by_role("button", name="Run attack").click(no_wait_after=True)
+            load_s = _trace_time(light, url)
+            queued = [False] * len(heavy)
+            finished: list[float | None] = [None] * len(heavy)
+            outcome = [""] * len(heavy)
+            while None in finished and time.monotonic() - t0 < T / 1000:
+                for i, p in enumerate(heavy):
+                    if finished[i] is not None:
+                        continue
+                    if p.get_by_text("Queued:").count():
+                        queued[i] = True
+                    result = p.locator('[data-testid="stMetricLabel"]').get_by_text(
+                        "Prediction after", exact=True)
+                    error = p.locator('[data-testid="stException"]')
+                    if result.count() or error.count():
+                        finished[i] = time.monotonic() - t0
+                        outcome[i] = "exception" if error.count() else "result"
+                time.sleep(0.5)
+            browser.close()
+    finally:
+        done.set()
+        sampler.join(2)
+        os.killpg(proc.pid, 15)
+    print(f"{'heavy session':14} {'saw its queue place':>20} {'time to result':>15} outcome")
+    for i, (q, f, o) in enumerate(zip(queued, finished, outcome)):
+        print(f"{i + 1:<14} {'yes' if q else 'no':>20} "
+              f"{f'{f:.1f} s' if f is not None else 'timed out':>15} {o or '-'}")
+    ratio = load_s / idle_s
+    clean = all(o == "result" for o in outcome)
+    print(f"light page (Trace, VGG): idle {idle_s:.2f} s, under load {load_s:.2f} s, "
+          f"ratio {ratio:.2f} (target <= 3): {'met' if ratio <= 3 else 'NOT met'}")
+    print(f"every heavy session ended with its result: {'yes' if clean else 'NO'}")
+    print(f"server peak RSS {peak[0]:.0f} MB (target < 2048): "
+          f"{'met' if peak[0] < 2048 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
