@@ -143,14 +143,20 @@ def from_attack_space(m: LoadedModel, u: Any) -> Any:
 
 
 def _logits_fn(m: LoadedModel) -> Callable[[Any], Any]:
-    """u (batch, attack space) -> logits (batch, classes) through the flattened plan."""
+    """u (batch, attack space) -> logits (batch, classes) through the flattened plan, as one
+    compiled graph built once per model and card (kept by its tracer)."""
+    import tensorflow as tf
+
     plan = m.tracer.plan
 
-    def f(u: Any) -> Any:
-        outs = dict(zip(plan.names, plan.run(from_attack_space(m, u), training=False)))
-        return class_scores(m.card, plan, outs)
+    def build() -> Callable[[Any], Any]:
+        def f(u: Any) -> Any:
+            outs = dict(zip(plan.names, plan.run(from_attack_space(m, u), training=False)))
+            return class_scores(m.card, plan, outs)
 
-    return f
+        return tf.function(f, reduce_retracing=True)
+
+    return m.tracer.compiled(("attack_logits", m.key), build)
 
 
 def _fmodel(m: LoadedModel, deadline: float,

@@ -10,7 +10,7 @@ inserted after any layer without another graph walk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import keras
 import numpy as np
@@ -213,6 +213,15 @@ class Tracer:
                     flat_outs.append(yk)
         self.flat = keras.Model(x, flat_outs, name=f"{model.name}_trace")
         self._call = self._compile()
+        self._compiled: dict[Hashable, Callable] = {}
+
+    def compiled(self, key: Hashable, build: Callable[[], Callable]) -> Callable:
+        """A function derived from this model (e.g. a compiled score function), built once
+        per key and kept here: compiled graphs belong to the model they run."""
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = self._compiled[key] = build()
+        return fn
 
     def _compile(self) -> Callable[[np.ndarray], list[Any]]:
         # A traced graph function runs the whole multi-output model as one TF graph: faster

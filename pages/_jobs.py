@@ -48,9 +48,12 @@ def heavy_job(label: str, *, where=None) -> Iterator[Job]:
     box = where if where is not None else st
     with box.status(f"{label}…", expanded=False) as status:
         cancel = box.empty()
+        shown: list[bool] = []
 
         def waiting(ahead: int, running: int) -> None:
-            cancel.button("Cancel", key=f"cancel_{label}", icon=":material/close:")
+            if not shown:  # one button per wait: a click reruns the page, which cancels
+                cancel.button("Cancel", key=f"cancel_{label}", icon=":material/close:")
+                shown.append(True)
             status.update(label=f"Queued: {ahead + running} job{'s' if ahead + running != 1 else ''}"
                                 f" ahead ({running} running) · {label}", state="running")
 

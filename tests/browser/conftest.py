@@ -213,3 +213,11 @@ def mic_browser(playwright, tmp_path_factory):
 def mic_page(mic_browser, app_url, request):
     """A fresh session in the fake-microphone browser (microphone permission granted)."""
     yield from _session_page(mic_browser, app_url, request, permissions=["microphone"])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/browser is a browser test (`pytest -m "not browser"` skips them)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
