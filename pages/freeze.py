@@ -249,7 +249,10 @@ with sal_tab:
     method = c1.radio("Method", ["Gradient", "Grad-CAM"], key="sal_method",
                       help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
                            "weighted by the score's mean gradient (Selvaraju et al. 2017).")
-    cam_layers = time_freq_layers(lm) if lm.kind == "audio" else spatial
+    spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
+    # Waveform models without a spectrogram layer: Grad-CAM on (time, channels) maps.
+    cam_layers = (time_freq_layers(lm) if spec else [
+        n for n in layers if np.ndim(tr[n]) == 2]) if lm.kind == "audio" else spatial
     # Grad-CAM's usual layer is the last convolution block, but which of its outputs shows
     # positive evidence depends on the model (our VGG: the conv; the audio model: its ReLU).
     # "auto" takes the first of them whose map for this input and class is not all zero.
@@ -282,7 +285,23 @@ with sal_tab:
     except LayerLabError as e:
         st.error(str(e))
         st.stop()
-    spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
+    if lm.kind == "audio" and not spec:  # a waveform model: a time profile over the clip
+        profile = np.abs(np.asarray(sal, np.float64)).reshape(len(sal), -1).max(axis=1)
+        sr = int(lm.card["input"]["sample_rate"])
+        step = max(1, len(profile) // 800)  # at most ~800 points on screen (max per bin)
+        binned = profile[: len(profile) // step * step].reshape(-1, step).max(axis=1)
+        wave = np.asarray(tr["input"], np.float64).reshape(-1)
+        wave_b = np.abs(wave[: len(wave) // step * step]).reshape(-1, step).max(axis=1)
+        df = pd.DataFrame({"time (s)": np.arange(len(binned)) * step / sr,
+                           method: binned / (binned.max() or 1.0),
+                           "|waveform|": wave_b / (wave_b.max() or 1.0)}).melt(
+            "time (s)", var_name="curve", value_name="normalised")
+        st.altair_chart(alt.Chart(df).mark_line().encode(
+            x="time (s):Q", y="normalised:Q", color="curve:N").properties(height=220),
+            width="stretch", key="sal_profile")
+        st.caption(f"{method} for class {target}" + (f" at {cam_layer}" if cam_layer else "")
+                   + " over the clip's time, with the waveform's envelope for reference.")
+        st.stop()
     if spec:  # audio: saliency over the model's own spectrogram, time left to right
         s_img = display_maps(tr[spec])[..., 0]
         base_img = (255 * (s_img - s_img.min()) / (np.ptp(s_img) or 1.0)).astype(np.uint8)
