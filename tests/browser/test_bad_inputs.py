@@ -15,7 +15,7 @@ from .test_audio import open_audio_lab
 def _upload(page, scope, name: str, data: bytes, tmp_path) -> None:
     path = tmp_path / name  # a file, not a buffer: Playwright caps buffers at 50 MB
     path.write_bytes(data)
-    scope.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
+    scope.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(path)
     wait_for_app(page)
 
 

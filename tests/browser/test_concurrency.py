@@ -51,9 +51,10 @@ def test_eight_sessions_upload_trace_and_attack_at_once(pages, app_url, tmp_path
         pg.get_by_role("option", name="Upload a Keras model…").click()
     # Every upload is in flight before any is checked.
     for pg, path in zip(pages, files):
-        expect(pg.locator('[data-testid="stSidebar"] [data-testid="stFileUploader"]')
-               ).to_be_visible()
-        pg.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(path)
+        model_uploader = pg.locator('[data-testid="stSidebar"] [data-testid="stFileUploader"]'
+                                    ).filter(has_text="Keras model")
+        expect(model_uploader).to_be_visible()
+        model_uploader.locator('input[type="file"]').set_input_files(path)
     for pg, n in zip(pages, classes):
         sidebar = pg.locator('[data-testid="stSidebar"]')
         expect(sidebar.get_by_text(re.compile(rf"input 28×28×1 image · {n} classes"))
