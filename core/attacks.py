@@ -185,7 +185,8 @@ def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -
     info = method_info(method)
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) \
             or not np.isfinite(epsilon) or epsilon <= 0:
-        raise InputError(f"epsilon must be a positive number in the model input's units; got "
+        raise InputError(f"epsilon must be a positive number (images: the [0, 1] scale; audio: "
+                         f"waveform units); got "
                          f"{epsilon!r}.")
     if target is not None:
         if not info.targeted:

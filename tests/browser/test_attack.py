@@ -17,8 +17,9 @@ def test_fgsm_then_compare_the_adversarial(page):
     eps.fill("64")
     eps.press("Enter")
     wait_for_app(page)
-    # The server has the new ε once the page states it in the model's units.
-    expect(page.get_by_text(re.compile(r"^ε = 0\.251 in the model input's units"))).to_be_visible()
+    # The server has the new ε once the page states it in the attacked scale.
+    expect(page.get_by_text(re.compile(r"^ε = 0\.251 \(Linf\) in the \[0, 1\] image"))
+           ).to_be_visible()
     page.get_by_role("button", name="Run attack").click()
     wait_for_app(page)
     expect(metric_value(page, "Prediction before")).to_have_text("0")
