@@ -14,7 +14,8 @@ import streamlit as st  # noqa: E402
 from core import api, cache  # noqa: E402
 from core.models import MAX_MODEL_BYTES, builtin_card  # noqa: E402
 from core.freeze import validate  # noqa: E402
-from core.permalink import decode_attack, decode_digit, decode_frozen  # noqa: E402
+from core.permalink import (decode_attack, decode_digit, decode_frozen,  # noqa: E402
+                            decode_methods)
 from core.samples import Sample, gallery_kind, thumbnail  # noqa: E402
 from pages._common import add_sample, samples  # noqa: E402
 
@@ -104,6 +105,11 @@ def apply_link(lm) -> None:
             st.session_state["link_layer"] = link["layer"]
         if "attack" in link:
             st.session_state["link_attack"] = decode_attack(link["attack"])
+        if "methods" in link:
+            st.session_state["link_methods"] = decode_methods(link["methods"],
+                                                              api.attribution_methods())
+        if "model_b" in link:
+            st.session_state["link_model_b"] = link["model_b"]
     except ValueError as e:  # a damaged or foreign link: say so, open the plain view
         notes.append(f"Part of the link could not be used: {e}")
 
@@ -181,6 +187,8 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
     st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/lightbulb:"),
+    st.Page("pages/compare_models.py", title="Compare models", icon=":material/join_inner:"),
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]

@@ -20,7 +20,7 @@ from core.image import prepare_image
 from core.models import LoadedModel, builtin_names, load, load_bytes
 
 __all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace",
-           "attack_methods", "attack", "LoadedModel", "attribution_methods", "attribution",
+           "attack_methods", "attack", "LoadedModel", "attribution_methods", "grad_cam_layers", "attribution",
            "deletion_auc", "insertion_auc", "randomization_check", "cka"]
 
 _BATCH = 256
@@ -127,6 +127,11 @@ def attribution_methods() -> list[str]:
     from core.attribution import method_names
 
     return method_names()
+
+
+def grad_cam_layers(m: LoadedModel) -> list[str]:
+    """Layers Grad-CAM can use: (height, width, channels) outputs after the attribution domain."""
+    return list(_explainer(m).cam_layers)
 
 
 def attribution(m: LoadedModel, raw: Any, *, method: str, target: int | None = None,

@@ -33,32 +33,38 @@ class AttributionError(LayerLabError):
 @dataclass(frozen=True)
 class Method:
     name: str
+    title: str                    # as people write it
     about: str
     options: dict[str, Any]       # keyword options and their defaults
     signed: bool                  # True: positive = evidence for the class, negative = against
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("gradient", "Simonyan et al. 2014: |∂score/∂input|, largest over colour channels.",
-           {}, False),
-    Method("gradient_x_input", "Shrikumar et al. 2016: gradient × (input − baseline), summed "
-           "over channels: a first-order estimate of each cell's contribution.",
-           {"baseline": None}, True),
-    Method("integrated_gradients", "Sundararajan et al. 2017: (input − baseline) × the mean "
-           "gradient along the straight path from the baseline; sums to score(x) − "
-           "score(baseline).", {"steps": 64, "baseline": None, "batch_size": 64}, True),
-    Method("smoothgrad", "Smilkov et al. 2017: the gradient map averaged over noisy copies of "
-           "the input (noise: standard deviation as a share of the input's range).",
+    Method("gradient", "Gradient",
+           "Simonyan et al. 2014: |∂score/∂input|, largest over colour channels.", {}, False),
+    Method("gradient_x_input", "Gradient × input",
+           "Shrikumar et al. 2016: gradient × (input − baseline), summed over channels: a "
+           "first-order estimate of each cell's contribution.", {"baseline": None}, True),
+    Method("integrated_gradients", "Integrated gradients",
+           "Sundararajan et al. 2017: (input − baseline) × the mean gradient along the "
+           "straight path from the baseline; sums to score(x) − score(baseline).",
+           {"steps": 64, "baseline": None, "batch_size": 64}, True),
+    Method("smoothgrad", "SmoothGrad",
+           "Smilkov et al. 2017: the gradient map averaged over noisy copies of the input "
+           "(noise: standard deviation as a share of the input's range).",
            {"samples": 32, "noise": 0.15, "seed": 0, "batch_size": 64}, False),
-    Method("smoothgrad_squared", "Hooker et al. 2019 (SmoothGrad-SQ): the mean squared "
-           "gradient over noisy copies.", {"samples": 32, "noise": 0.15, "seed": 0,
-                                           "batch_size": 64}, False),
-    Method("grad_cam", "Selvaraju et al. 2017: a convolutional layer's maps weighted by the "
-           "score's mean gradient, ReLU, upsampled.", {"layer": "auto"}, False),
-    Method("grad_cam_plus_plus", "Chattopadhay et al. 2018: Grad-CAM with per-position "
-           "weights (higher-order terms of exp(score)).", {"layer": "auto"}, False),
-    Method("occlusion", "Zeiler & Fergus 2014: the drop in score when a window is set to the "
-           "baseline, averaged over the windows covering each cell.",
+    Method("smoothgrad_squared", "SmoothGrad²",
+           "Hooker et al. 2019 (SmoothGrad-SQ): the mean squared gradient over noisy copies.",
+           {"samples": 32, "noise": 0.15, "seed": 0, "batch_size": 64}, False),
+    Method("grad_cam", "Grad-CAM",
+           "Selvaraju et al. 2017: a convolutional layer's maps weighted by the score's mean "
+           "gradient, ReLU, upsampled.", {"layer": "auto"}, False),
+    Method("grad_cam_plus_plus", "Grad-CAM++",
+           "Chattopadhay et al. 2018: Grad-CAM with per-position weights (higher-order terms "
+           "of exp(score)).", {"layer": "auto"}, False),
+    Method("occlusion", "Occlusion",
+           "Zeiler & Fergus 2014: the drop in score when a window is set to the baseline, "
+           "averaged over the windows covering each cell.",
            {"window": None, "stride": None, "baseline": None, "batch_size": 64}, True),
 ]}
 

@@ -230,3 +230,40 @@ def filter_audio(lm: LoadedModel, sample: Sample,
 
     tr = trace_frozen(lm, sample, frozen)[0] if frozen else trace(lm, sample)[0]
     return hear_filter(lm, tr, layer, channel, method=method)
+
+
+# ---- explanations (pages/explain.py, pages/compare_models.py) ---------------------------------------
+def probe_batch(lm: LoadedModel) -> list[Sample]:
+    """The inputs that "over a batch" results and mean ablation use: the built-in gallery that
+    suits the model, until models ship a held-out probe set (api.probe_set)."""
+    return gallery(lm.card)
+
+
+@scoped
+@st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def explanation(lm: LoadedModel, sample: Sample, method: str, target: int,
+                options: tuple[tuple[str, Any], ...], steps: int):
+    """(map, deletion curve, insertion curve) of one attribution method on one sample."""
+    a = api.attribution(lm, sample.raw, method=method, target=target, **dict(options))
+    return (a, api.deletion_auc(lm, sample.raw, a, target=target, steps=steps),
+            api.insertion_auc(lm, sample.raw, a, target=target, steps=steps))
+
+
+# (A progress bar cannot be driven from inside st.cache_data, which replays the elements a
+# function draws; these say what runs and for how long instead.)
+@scoped
+@st.cache_data(max_entries=32, ttl=1800, hash_funcs=_HASH, show_time=True,
+               show_spinner="Re-initialising the layers one by one and recomputing the map…")
+def randomization(lm: LoadedModel, sample: Sample, method: str, target: int,
+                  options: tuple[tuple[str, Any], ...]):
+    """The cascading randomisation check of one method (api.randomization_check)."""
+    return api.randomization_check(lm, sample.raw, method=method, target=target,
+                                   **dict(options))
+
+
+@scoped
+@st.cache_data(max_entries=16, ttl=1800, hash_funcs=_HASH, show_time=True,
+               show_spinner="Tracing the inputs through both models and comparing every layer…")
+def cka(lm_a: LoadedModel, lm_b: LoadedModel, inputs: tuple[Sample, ...]):
+    """Linear CKA between every layer of two models over the same samples (api.cka)."""
+    return api.cka(lm_a, lm_b, [s.raw for s in inputs])

@@ -8,6 +8,8 @@ Pure Python (no Streamlit). Keys (all optional):
     layer    the layer a page shows
     b        the second sample of a comparison (built-in name)
     attack   "method,epsilon,steps,target" (epsilon in the page's units; empty = default)
+    methods  the Explain page's attribution methods, "integrated_gradients,grad_cam"
+    model_b  the Compare models page's second model (a built-in name)
 Uploads and recordings cannot travel in a URL; `describe_missing` names them.
 """
 from __future__ import annotations
@@ -93,3 +95,13 @@ def describe_missing(source: str, name: str) -> str | None:
         return (f"{name!r} is {what}: it cannot travel in a link. The link opens the same view "
                 "on the first built-in sample; send the file along (or use the page's export).")
     return None
+
+
+def decode_methods(text: str, valid: list[str]) -> list[str]:
+    """'integrated_gradients,grad_cam' -> those names; each must be one of `valid`."""
+    names = [n for n in (text or "").split(",") if n]
+    bad = [n for n in names if n not in valid]
+    if bad or not names:
+        raise InputError(f"The link's methods {text!r} are not a comma-separated list of "
+                         f"{', '.join(valid)}.")
+    return names

@@ -45,8 +45,11 @@ def linked(key: str, options: list | None = None):
 
 
 def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
-               b: Sample | None = None, attack: str | None = None) -> None:
+               b: Sample | None = None, attack: str | None = None,
+               extra: dict[str, str] | None = None) -> None:
     """Keep the URL in step with the view (st.query_params) and offer it as a link to copy.
+
+    extra: a page's own settings (core.permalink names the keys), e.g. {"methods": "..."}.
 
     What cannot travel in a URL (an uploaded model, uploads, recordings) is named, not dropped
     silently.
@@ -84,6 +87,7 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
         missing.append(f"The second sample {b.name!r} cannot travel in a link.")
     if attack:
         params["attack"] = attack
+    params.update({k: v for k, v in (extra or {}).items() if v})
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
     base = (st.context.url or "").split("?")[0]

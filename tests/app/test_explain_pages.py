@@ -1,0 +1,69 @@
+"""AppTest for the Explain and Compare models pages (see test_pages.py for the AppTest notes)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _page(page: str, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_explain_shows_maps_curves_and_a_ranking():
+    at = _page("pages/explain.py", selected="digit 7 (style 1)")
+    assert at.title[0].value == "Explain a prediction"
+    assert at.multiselect(key="explain_methods").value == ["integrated_gradients", "gradient",
+                                                           "grad_cam"]
+    assert at.selectbox(key="explain_class").value == "7"
+    ranking = at.dataframe[0].value
+    assert list(ranking["method"])[0] in ("Integrated gradients", "Gradient", "Grad-CAM")
+    ig = ranking[ranking["method"] == "Integrated gradients"].iloc[0]
+    assert ig["deletion AUC"] < ig["random deletion"]
+    assert ig["insertion AUC"] > ig["random insertion"]
+
+
+def test_explain_runs_the_randomisation_check_and_the_batch_ranking():
+    at = _page("pages/explain.py")
+    at.multiselect(key="explain_methods").set_value(["gradient", "gradient_x_input"]).run()
+    at.button(key="explain_rand").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    rand = at.dataframe[-1].value
+    assert list(rand["layer"]) == ["none (trained)", "logits", "fc2", "fc1", "conv2", "conv1"]
+    at.button(key="explain_batch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    batch = [d.value for d in at.dataframe if "faithfulness" in d.value.columns]
+    assert len(batch) == 2 and set(batch[1]["method"]) == {"Gradient", "Gradient × input"}
+
+
+def test_explain_on_audio_plays_the_top_cells():
+    at = _page("pages/explain.py", model_choice="spoken_digits")
+    assert at.session_state["model"].name == "spoken_digits"
+    assert at.slider(key="explain_hear_share").value == pytest.approx(0.1)
+    assert at.get("audio"), "the attributed cells and the clip are playable"
+
+
+def test_compare_models_shows_cka_and_both_predictions():
+    at = _page("pages/compare_models.py", selected="digit 3 (style 1)")
+    assert at.title[0].value == "Compare two models"
+    assert at.selectbox(key="cmp_model_b").value == "vgg_cifar10"
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Prediction A"] == "3" and "Prediction B" in labels
+    closest = at.dataframe[0].value
+    assert list(closest["layer A"])[:2] == ["input", "conv1"]
+    at.selectbox(key="cmp_model_b").set_value("lenet_mnist").run()
+    assert not at.exception, [e.value for e in at.exception]
+    same = at.dataframe[0].value      # LeNet against itself: every layer has a twin
+    assert same["CKA"].min() > 0.999
