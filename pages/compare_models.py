@@ -101,7 +101,7 @@ heat = alt.Chart(df).mark_rect().encode(
     color=alt.Color("CKA:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1]),
                     legend=alt.Legend(orient="right")),
     tooltip=["layer A", "layer B", alt.Tooltip("CKA:Q", format=".3f")],
-).properties(width=cell * len(res.layers_b), height=cell * len(res.layers_a))
+).properties(width=alt.Step(cell), height=alt.Step(cell))
 st.altair_chart(heat, key="cmp_heat")
 if np.isnan(res.matrix).any():
     st.caption("Empty cells: a layer whose output is the same for every input (CKA undefined).")

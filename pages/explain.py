@@ -17,7 +17,7 @@ from pages._common import (current_model, export_button, legend, linked, run_tra
                            selected_sample, share_view)
 
 DEFAULT_METHODS = ["integrated_gradients", "gradient", "grad_cam"]
-PER_ROW = 4
+PER_ROW = 4        # maps per row (images); audio maps need axes, so two
 
 lm = current_model()
 st.title("Explain a prediction")
@@ -118,9 +118,10 @@ if audio:
                "centre frequency). Signed maps: red speaks for the class, blue against.")
     map_chart(lm, tr[spec][..., 0], key="explain_spec", height=200, value_title="dB",
               title="the model's spectrogram of this clip")
-for r in range(0, len(methods), PER_ROW):
-    cols = st.columns(PER_ROW)
-    for col, m in zip(cols, methods[r:r + PER_ROW]):
+per_row = 2 if audio else PER_ROW
+for r in range(0, len(methods), per_row):
+    cols = st.columns(per_row)
+    for col, m in zip(cols, methods[r:r + per_row]):
         a, dele, ins = results[m]
         info = METHODS[m]
         top = top_all if scale == "one for all maps" else (float(np.abs(a).max()) or 1.0)
@@ -164,8 +165,7 @@ for m in methods:
                          "order": "random", "probability": q})
 curves = pd.DataFrame(rows)
 chart = alt.Chart(curves).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
-    x=alt.X("share:Q", title="share of cells removed (deletion) / inserted (insertion)",
-            axis=alt.Axis(format="%")),
+    x=alt.X("share:Q", title="share of cells changed", axis=alt.Axis(format="%")),
     y=alt.Y("probability:Q", title=f"probability of {lm.labels[target]}",
             scale=alt.Scale(domain=[0, 1])),
     color=alt.Color("curve:N", title=None, scale=alt.Scale(domain=["deletion", "insertion"],
@@ -178,7 +178,8 @@ chart = alt.Chart(curves).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
                                                          sort=[METHODS[m].title for m in methods]),
                                           columns=PER_ROW)
 st.altair_chart(chart, key="explain_curves")
-st.caption(f"Solid: cells in the map's order; dashed: the mean of "
+st.caption(f"Deletion: the share of cells removed, most attributed first; insertion: the "
+           f"share copied onto the empty input. Solid: cells in the map's order; dashed: the mean of "
            f"{results[methods[0]][1].random_orders} random orders. Removed cells are set to "
            "the baseline (" + ("the spectrogram's floor, silence" if audio else "black") + ").")
 

@@ -36,14 +36,34 @@ def _scores(m, raw, target):
     return float(s[0, target]), float(s[1, target])
 
 
+@pytest.mark.parametrize("spacing", ["uniform", "cubic"])
 @pytest.mark.parametrize("name,pool", [("lenet_mnist", gallery_digits),
                                        ("vgg_cifar10", colour_scenes)])
-def test_integrated_gradients_is_complete(name, pool):
+def test_integrated_gradients_is_complete(name, pool, spacing):
     m = api.load(name)
     raw = pool()[4].raw
     target = int(np.argmax(api.predict(m, raw)))
-    a = api.attribution(m, raw, method="integrated_gradients", steps=256, target=target)
+    a = api.attribution(m, raw, method="integrated_gradients", steps=256, target=target,
+                        spacing=spacing)
     s_x, s_b = _scores(m, raw, target)
+    assert a.sum() == pytest.approx(s_x - s_b, rel=0.03)
+
+
+def test_integrated_gradients_is_complete_over_the_spectrogram(spoken):
+    """Baseline: the spectrogram's floor (silence); scores through the model from the
+    spectrogram layer on, outside the attribution code."""
+    import tensorflow as tf
+
+    raw = speech_clips()[3].raw
+    x, _ = api.prepare(spoken, raw)
+    plan = spoken.tracer.plan
+    spec = spoken.tracer(x[None])["spectrogram"]
+    floor = np.full_like(spec, 10 * np.log10(spoken.card["stft"]["mel"]["min_power"]))
+    sub = lambda v: dict(zip(plan.names, plan.run(  # noqa: E731
+        tf.constant(x[None]), after=lambda n, y: tf.constant(v) if n == "spectrogram" else y)))
+    target = int(np.argmax(api.predict(spoken, raw)))
+    s_x, s_b = (float(sub(v)["logits"][0, target]) for v in (spec, floor))
+    a = api.attribution(spoken, raw, method="integrated_gradients", steps=64, target=target)
     assert a.sum() == pytest.approx(s_x - s_b, rel=0.03)
 
 
@@ -74,7 +94,7 @@ def test_unknown_methods_options_and_layers_are_refused_with_the_valid_ones(lene
     raw = gallery_digits()[0].raw
     with pytest.raises(OptionError, match="expected one of: gradient, gradient_x_input"):
         api.attribution(lenet, raw, method="lime")
-    with pytest.raises(OptionError, match="its options are: steps, baseline, batch_size"):
+    with pytest.raises(OptionError, match="its options are: steps, baseline, spacing, batch_size"):
         api.attribution(lenet, raw, method="integrated_gradients", stepz=3)
     with pytest.raises(LayerNameError, match="Valid: auto, conv1, pool1, conv2, pool2"):
         api.attribution(lenet, raw, method="grad_cam", layer="fc1")
