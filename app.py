@@ -15,7 +15,7 @@ from core import api, cache  # noqa: E402
 from core.models import MAX_MODEL_BYTES, builtin_card  # noqa: E402
 from core.freeze import validate  # noqa: E402
 from core.permalink import (decode_attack, decode_digit, decode_frozen,  # noqa: E402
-                            decode_methods)
+                            decode_kinds, decode_methods)
 from core.samples import Sample, gallery_kind, thumbnail  # noqa: E402
 from pages._common import add_sample, samples  # noqa: E402
 
@@ -101,6 +101,8 @@ def apply_link(lm) -> None:
             if tr is not None:
                 cfg = {k: list(v) for k, v in validate(lm.tracer.plan, tr, cfg).items()}
             st.session_state.setdefault("frozen", {})[lm.sha256] = cfg
+            st.session_state.setdefault("freeze_kinds", {})[lm.sha256] = {
+                k: v for k, v in decode_kinds(link["frozen"]).items() if k in cfg}
         if "layer" in link:
             st.session_state["link_layer"] = link["layer"]
         if "attack" in link:

@@ -1,7 +1,8 @@
 """Which input pixels drive a prediction: gradient saliency and Grad-CAM.
 
 Both differentiate the class score through the flattened plan (core.engine.Plan) eagerly, so
-they work for any traced model, nested ones included, and respect frozen filters.
+they work for any traced model, nested ones included, and respect frozen filters (and the
+other interventions of core.freeze).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.engine import Plan
+from core.freeze import apply
 from core.errors import LayerLabError
 
 
@@ -19,27 +21,19 @@ def _score_layer(plan: Plan, logits_layer: str | None) -> str:
     return logits_layer if logits_layer in plan.names else plan.output_name
 
 
-def _masks_after(frozen: dict[str, tuple[int, ...]] | None, trace_channels: dict[str, int]):
-    masks = {}
-    for name, chans in (frozen or {}).items():
-        m = np.ones(trace_channels[name], np.float32)
-        m[list(chans)] = 0.0
-        masks[name] = m
-    return masks
-
-
 def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, score_name: str,
-                     masks: dict[str, np.ndarray], layer: str | None):
+                     transforms: dict[str, tuple[np.ndarray, np.ndarray]], layer: str | None):
     """Run the plan under a tape; returns (tape, score, input tensor, layer output or None).
 
-    Frozen channels are masked after their layer; `layer`'s output is watched so the score
-    can be differentiated with respect to it.
+    Frozen (intervened) channels are transformed after their layer (core.freeze.transforms:
+    y * scale + shift); `layer`'s output is watched so the score can be differentiated with
+    respect to it.
     """
     captured: dict[str, Any] = {}
+    intervene = apply(transforms)
 
     def after(name: str, y: Any) -> Any:
-        if name in masks:
-            y = y * masks[name]
+        y = intervene(name, y)
         if name == layer:
             captured["a"] = y
             tape.watch(y)
@@ -55,8 +49,7 @@ def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, score_name: st
 
 def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
                       logits_layer: str | None = None,
-                      frozen: dict[str, tuple[int, ...]] | None = None,
-                      channels: dict[str, int] | None = None,
+                      transforms: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
                       wrt: str | None = None) -> np.ndarray:
     """|d score / d input|, max over channels. x: (*input) -> (H, W) (or input shape for 1-D).
 
@@ -64,10 +57,9 @@ def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
     model's spectrogram layer: which time-frequency cells drive the prediction).
     """
     score_name = _score_layer(plan, logits_layer)
-    masks = _masks_after(frozen, channels or {})
     if wrt is not None:
         plan.index(wrt)  # unknown names list the valid ones
-    tape, score, xt, a = _score_and_layer(plan, x, class_index, score_name, masks, wrt)
+    tape, score, xt, a = _score_and_layer(plan, x, class_index, score_name, transforms or {}, wrt)
     g = tape.gradient(score, a if wrt is not None else xt)
     if g is None:
         raise LayerLabError("The class score does not depend on the input through "
@@ -78,16 +70,14 @@ def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
 
 def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
              logits_layer: str | None = None,
-             frozen: dict[str, tuple[int, ...]] | None = None,
-             channels: dict[str, int] | None = None,
+             transforms: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
              size: tuple[int, int] | None = None) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017) on a spatial layer -> (H, W) map in [0, 1] at the
     input's resolution (or `size`, e.g. an audio model's spectrogram (frames, bins)):
     ReLU(sum_k alpha_k A_k), alpha_k = mean over space of d score / d A_k."""
     plan.index(layer)  # unknown names list the valid ones
     score_name = _score_layer(plan, logits_layer)
-    masks = _masks_after(frozen, channels or {})
-    tape, score, _, a = _score_and_layer(plan, x, class_index, score_name, masks, layer)
+    tape, score, _, a = _score_and_layer(plan, x, class_index, score_name, transforms or {}, layer)
     if len(a.shape) != 4:
         raise LayerLabError(f"Grad-CAM needs a layer with a spatial output (H, W, C); {layer!r} "
                             f"outputs {tuple(a.shape[1:])}. Pick a convolution or pooling layer.")

@@ -76,7 +76,8 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
         missing.append(describe_missing(sample.source, sample.name) or
                        f"{sample.name!r} cannot travel in a link (only built-in samples and "
                        "drawn digits can).")
-    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}))
+    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}),
+                           freeze_kinds(lm))
     if frozen:
         params["frozen"] = frozen
     if layer:
@@ -96,6 +97,12 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
         st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
         for m in missing:
             st.caption(f":material/info: {m}")
+
+
+def freeze_kinds(lm: LoadedModel) -> dict[str, dict]:
+    """This model's interventions other than zeroing, {layer: {"kind", "factor"}} (the Freeze
+    page's; the frozen channels themselves are st.session_state["frozen"][sha256])."""
+    return st.session_state.setdefault("freeze_kinds", {}).setdefault(lm.sha256, {})
 
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:

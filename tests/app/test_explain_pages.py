@@ -67,3 +67,33 @@ def test_compare_models_shows_cka_and_both_predictions():
     assert not at.exception, [e.value for e in at.exception]
     same = at.dataframe[0].value      # LeNet against itself: every layer has a twin
     assert same["CKA"].min() > 0.999
+
+
+def test_freeze_page_mean_ablation_changes_the_prediction_like_the_core_does():
+    """Mean ablation of every pool2 channel of LeNet: the page's prediction is the core's."""
+    import numpy as np
+
+    from core import api
+    from core.freeze import Intervention, channel_means, run_frozen
+    from core.samples import gallery_digits
+
+    at = _page("pages/freeze.py", selected="digit 7 (style 1)")
+    at.selectbox(key="freeze_layer").set_value("pool2").run()
+    version = at.session_state["freeze_version"]
+    at.radio(key=f"kind_{version}_pool2").set_value("mean").run()
+    for c in range(64):
+        at.checkbox(key=f"fz_{version}_pool2_{c}").check()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert list(table["intervention"]) == ["mean (probe set)"]
+    after = [m.value for m in at.metric if m.label == "Prediction with frozen filters"][0]
+
+    m = api.load("lenet_mnist")
+    pool = gallery_digits()
+    xs = np.stack([api.prepare(m, s.raw)[0] for s in pool])
+    x = api.prepare(m, next(s for s in pool if s.name == "digit 7 (style 1)").raw)[0][None]
+    base = {k: v[0] for k, v in m.tracer(x).items()}
+    got = run_frozen(m.tracer.plan, x, base, {"pool2": Intervention(tuple(range(64)), "mean")},
+                     means=channel_means(m.tracer, xs, ["pool2"]))
+    assert after == m.labels[int(np.argmax(api.probabilities_from_trace(m, got)))]
