@@ -140,13 +140,13 @@ for r in range(0, len(methods), per_row):
             st.caption(f"deletion AUC **{dele.auc:.3f}** (random {dele.random_auc:.3f})  \n"
                        f"insertion AUC **{ins.auc:.3f}** (random {ins.random_auc:.3f})")
 if not audio:
-    signed = any(METHODS[m].signed for m in methods)
     lc1, lc2 = st.columns(2)
-    with lc1:
-        legend(0.0, top_all if scale == "one for all maps" else 1.0, "viridis",
-               key="explain_leg_abs", title="magnitude" + (" (each map to its max)"
-                                                           if scale != "one for all maps" else ""))
-    if signed:
+    if not all(METHODS[m].signed for m in methods):
+        with lc1:
+            legend(0.0, top_all if scale == "one for all maps" else 1.0, "viridis",
+                   key="explain_leg_abs", title="magnitude" + (
+                       " (each map to its max)" if scale != "one for all maps" else ""))
+    if any(METHODS[m].signed for m in methods):
         with lc2:
             lim = top_all if scale == "one for all maps" else 1.0
             legend(-lim, lim, "diverging", key="explain_leg_signed",
@@ -263,6 +263,7 @@ if got and got[0] == (lm.sha256, sample.key, rmethod, target, opts(rmethod)):
     st.dataframe(rdf, hide_index=True, width="stretch")
 
 # ---- audio: hear the attributed cells --------------------------------------------------------------
+heard: dict[str, tuple[np.ndarray, int]] = {}
 if audio:
     st.subheader("4 · Hear the attributed cells")
     h1, h2 = st.columns([2, 3])
@@ -274,6 +275,7 @@ if audio:
     keep = a >= np.quantile(a, 1 - share)      # (frames, bins): the most attributed cells
     with h2:
         y = hear_map(lm, tr["input"], keep.astype(np.float32))
+        heard[f"top_{share:.0%}_cells_{hmethod}"] = (y, int(lm.card["input"]["sample_rate"]))
         player(y, int(lm.card["input"]["sample_rate"]),
                label=f"The top {share:.0%} cells of the {METHODS[hmethod].title} map, laid on "
                      "the clip's STFT and inverted with its phase (loudness-normalised)")
@@ -293,7 +295,7 @@ def _export():
     return dict(settings={"sample": sample.name, "class": lm.labels[target],
                           "methods": methods, "options": {m: options.get(m, {}) for m in methods},
                           "curve_steps": steps, "colour_scale": scale},
-                predictions={"sample": probs}, images=images, tables=tables)
+                predictions={"sample": probs}, images=images, audio=heard, tables=tables)
 
 
 export_button(lm, "Explain", _export, key="export_explain")
