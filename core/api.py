@@ -190,5 +190,6 @@ def cka(m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], **options: Any):
     from core.cka import cka as _cka
 
     xa = np.stack([prepare(m_a, r)[0] for r in inputs]) if inputs else None
-    xb = np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
+    # The same model twice (its layers against each other): convert the inputs once.
+    xb = xa if m_b is m_a else np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
     return _cka(m_a.tracer, m_b.tracer, xa, xb, **options)

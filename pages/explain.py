@@ -170,13 +170,14 @@ chart = alt.Chart(curves).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
             scale=alt.Scale(domain=[0, 1])),
     color=alt.Color("curve:N", title=None, scale=alt.Scale(domain=["deletion", "insertion"],
                                                            range=["#e45756", "#4c78a8"])),
-    strokeDash=alt.StrokeDash("order:N", title=None,
+    strokeDash=alt.StrokeDash("order:N", title=None, legend=alt.Legend(
+                                  symbolType="stroke", symbolStrokeColor="#666"),
                               scale=alt.Scale(domain=["map", "random"], range=[[1, 0], [4, 3]])),
     tooltip=["method", "curve", "order", alt.Tooltip("share:Q", format=".0%"),
              alt.Tooltip("probability:Q", format=".3f")],
-).properties(height=170, width=230).facet(facet=alt.Facet("method:N", title=None,
+).properties(height=170, width=220).facet(facet=alt.Facet("method:N", title=None,
                                                          sort=[METHODS[m].title for m in methods]),
-                                          columns=PER_ROW)
+                                          columns=3)   # 3 × 220 px and the legend fit the page
 st.altair_chart(chart, key="explain_curves")
 st.caption(f"Deletion: the share of cells removed, most attributed first; insertion: the "
            f"share copied onto the empty input. Solid: cells in the map's order; dashed: the mean of "
@@ -250,7 +251,7 @@ if got and got[0] == (lm.sha256, sample.key, rmethod, target, opts(rmethod)):
     line = alt.Chart(rdf).mark_line(point=True, color="#4c78a8").encode(
         x=alt.X("layers randomised:Q", title="layers re-initialised (from the output)",
                 axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("similarity:Q", title="Spearman similarity to the trained map",
+        y=alt.Y("similarity:Q", title="similarity to the trained map",
                 scale=alt.Scale(domain=[min(0.0, rdf.similarity.min()), 1])),
         tooltip=["layers randomised", "layer", alt.Tooltip("similarity:Q", format=".3f")])
     st.altair_chart(line.properties(height=260), width="stretch", key="explain_rand_chart")

@@ -183,7 +183,11 @@ else:
     if ma is not None:
         lo, hi = float(min(ma.min(), mb.min())), float(max(ma.max(), mb.max()))
         cols[0].image(feature_grid(ma, vrange=(lo, hi))[0], caption="before", width="stretch")
-        cols[1].image(feature_grid(mb, vrange=(lo, hi), dim=set(config.get(show, [])))[0],
+        # Grey: the channels an intervention acts on ("keep only": all the others).
+        acted = set(config.get(show, []))
+        if kinds.get(show, {}).get("kind") == "keep":
+            acted = set(range(mb.shape[-1])) - acted
+        cols[1].image(feature_grid(mb, vrange=(lo, hi), dim=acted)[0],
                       caption="after (frozen filters grey)", width="stretch")
         gd, dlo, dhi = feature_grid(mb - ma, cmap="diverging")
         cols[2].image(gd, caption="after − before (red: higher, blue: lower)", width="stretch")
