@@ -14,7 +14,7 @@ card names a logits layer, else its log-probability.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import keras
@@ -291,11 +291,15 @@ def _occlusion(ex: Explainer, x, z, target, *, window, stride, baseline, batch_s
 
 
 def _cam(ex: Explainer, x, z, target, *, layer, plus: bool):
+    if not ex.cam_layers:
+        raise AttributionError("Grad-CAM needs a layer with (height, width, channels) maps; "
+                               "this model has none (no convolution or pooling after its "
+                               "input). Use gradient, integrated_gradients or occlusion.")
     if layer != "auto" and layer not in ex.cam_layers:
         raise LayerNameError(
             f"Grad-CAM needs a layer with (height, width, channels) maps after the "
             f"{'spectrogram' if ex.domain != 'input' else 'input'}; got {layer!r}. Valid: "
-            f"{', '.join(['auto'] + ex.cam_layers) if ex.cam_layers else 'none in this model'}.")
+            f"{', '.join(['auto'] + ex.cam_layers)}.")
     for name in ex.auto_cam_layers if layer == "auto" else [layer]:
         _, _, a, g = ex.batched(ex.grad_fn(name), x, z[None], target, 1)
         a, g = a[0].astype(np.float64), g[0].astype(np.float64)      # (h, w, C) each
@@ -375,7 +379,7 @@ class Curve:
     auc: float                         # area under it, in [0, 1]
     random_probabilities: np.ndarray   # (steps + 1,) mean over random orders
     random_auc: float
-    random_orders: int = field(default=3)
+    random_orders: int = 3
 
     def __float__(self) -> float:
         return self.auc

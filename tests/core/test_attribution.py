@@ -9,7 +9,7 @@ import pytest
 from core import api
 from core.attribution import METHODS, AttributionError
 from core.checks import OptionError
-from core.errors import LayerLabError, LayerNameError
+from core.errors import LayerNameError
 from core.samples import colour_scenes, gallery_digits, speech_clips
 
 
@@ -137,3 +137,21 @@ def test_randomization_drops_the_gradient_maps_similarity_and_leaves_the_model_a
     after = lenet.model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
     assert sims == api.randomization_check(lenet, raw, method="gradient")  # seeded: repeatable
+
+
+def test_grad_cam_on_a_model_without_spatial_layers_says_what_to_use():
+    from core.attribution import Explainer, attribute
+    from core.engine import Plan
+
+    keras.utils.set_random_seed(0)
+    mlp = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(3, activation="softmax")])
+    ex = Explainer(Plan(mlp), {"input": {"kind": "image", "range": [0.0, 1.0]},
+                               "labels": ["a", "b", "c"], "output": "probabilities"})
+    x = np.random.default_rng(0).random((8, 8, 1), dtype=np.float32)
+    with pytest.raises(AttributionError, match="this model has none.*Use gradient"):
+        attribute(ex, x, method="grad_cam")
+    # Without a logits layer the score is the log-probability: IG sums to its difference.
+    a = attribute(ex, x, method="integrated_gradients", target=1, steps=128)
+    p = mlp(np.stack([x, np.zeros_like(x)])).numpy()[:, 1]
+    assert a.sum() == pytest.approx(np.log(p[0]) - np.log(p[1]), rel=0.02)
