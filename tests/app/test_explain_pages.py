@@ -97,3 +97,10 @@ def test_freeze_page_mean_ablation_changes_the_prediction_like_the_core_does():
     got = run_frozen(m.tracer.plan, x, base, {"pool2": Intervention(tuple(range(64)), "mean")},
                      means=channel_means(m.tracer, xs, ["pool2"]))
     assert after == m.labels[int(np.argmax(api.probabilities_from_trace(m, got)))]
+
+
+@pytest.mark.parametrize("page", ["pages/explain.py", "pages/compare_models.py"])
+def test_the_new_pages_render_with_the_colour_model(page):
+    at = _page(page, model_choice="vgg_cifar10")
+    assert at.session_state["model"].name == "vgg_cifar10"
+    assert at.dataframe, "a ranking or a CKA table"
