@@ -276,7 +276,8 @@ if audio:
     keep = a >= np.quantile(a, 1 - share)      # (frames, bins): the most attributed cells
     with h2:
         y = hear_map(lm, tr["input"], keep.astype(np.float32))
-        heard[f"top_{share:.0%}_cells_{hmethod}"] = (y, int(lm.card["input"]["sample_rate"]))
+        heard[f"top_{round(share * 100)}pct_cells_{hmethod}"] = (
+            y, int(lm.card["input"]["sample_rate"]))
         player(y, int(lm.card["input"]["sample_rate"]),
                label=f"The top {share:.0%} cells of the {METHODS[hmethod].title} map, laid on "
                      "the clip's STFT and inverted with its phase (loudness-normalised)")

@@ -37,7 +37,7 @@ tr, probs, _ = run_trace(lm, sample)
 # when the configuration is changed by something other than them (upload, top-k, reset).
 store = st.session_state.setdefault("frozen", {})
 config: dict[str, list[int]] = store.setdefault(lm.sha256, {})
-kinds = freeze_kinds(lm)    # {layer: {"kind", "factor"}}: layers not listed are zeroed
+interventions = freeze_kinds(lm)    # {layer: {"kind", "factor"}}: layers not listed are zeroed
 version = st.session_state.setdefault("freeze_version", 0)
 layers = [n for n in tr if n != "input" and np.ndim(tr[n]) >= 1 and tr[n].shape[-1] > 1]
 spatial = [n for n in layers if oriented_maps(lm, n, tr[n]) is not None]
@@ -47,8 +47,8 @@ def _set_config(new: dict[str, list[int]], new_kinds: dict | None = None) -> Non
     config.clear()
     config.update({k: sorted(set(map(int, v))) for k, v in new.items() if v})
     if new_kinds is not None:
-        kinds.clear()
-        kinds.update(new_kinds)
+        interventions.clear()
+        interventions.update(new_kinds)
     st.session_state["freeze_version"] += 1
 
 
@@ -66,7 +66,7 @@ with left:
     n_ch = int(tr[layer].shape[-1])
     chosen = config.get(layer, [])
     k1, k2 = st.columns([3, 1])
-    now = kinds.get(layer, {"kind": "zero", "factor": 1.0})
+    now = interventions.get(layer, {"kind": "zero", "factor": 1.0})
     kind = k1.radio("What happens to the chosen filters", list(KINDS), horizontal=True,
                     index=list(KINDS).index(now["kind"]), format_func=KIND_TITLES.get,
                     key=f"kind_{version}_{layer}",
@@ -75,9 +75,9 @@ with left:
                              key=f"factor_{version}_{layer}", disabled=kind != "scale",
                              help="Scale: each chosen channel is multiplied by this.")
     if kind == "zero":
-        kinds.pop(layer, None)
+        interventions.pop(layer, None)
     else:
-        kinds[layer] = {"kind": kind, "factor": float(factor)}
+        interventions[layer] = {"kind": kind, "factor": float(factor)}
     maps = oriented_maps(lm, layer, tr[layer])
     if n_ch <= MAX_TOGGLES:
         # NeuralVis' filter panel: every filter's map for this input, tick to freeze.
@@ -113,7 +113,7 @@ with right:
     st.markdown("**Configuration**")
     if config:
         def _what(k: str) -> str:
-            kd = kinds.get(k, {"kind": "zero"})
+            kd = interventions.get(k, {"kind": "zero"})
             return (f"scale × {kd['factor']:g}" if kd["kind"] == "scale"
                     else KIND_TITLES[kd["kind"]])
 
@@ -124,7 +124,7 @@ with right:
                      hide_index=True, width="stretch")
     else:
         st.caption("Nothing frozen yet.")
-    doc = to_config(with_kinds(config, kinds), model=lm.name, model_sha256=lm.sha256)
+    doc = to_config(with_kinds(config, interventions), model=lm.name, model_sha256=lm.sha256)
     c1, c2 = st.columns(2)
     c1.download_button("Download config", json.dumps(doc, indent=2).encode(),
                        file_name="freeze_config.json", mime="application/json",
@@ -148,17 +148,18 @@ share_view(lm, sample, layer=layer)
 
 # ---- effect ----------------------------------------------------------------------------------------
 st.subheader("2 · Effect")
-fkey = cache.frozen_key(config, kinds)
+fkey = cache.frozen_key(config, interventions)
 ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
 p1, p2 = st.columns(2)
 with p1:
     prediction(lm, probs, key="before", title="Prediction", true_label=sample.label, height=150)
 with p2:
     prediction(lm, fprobs, key="after", title="Prediction with frozen filters", height=150)
-    if any(k in config for k in kinds):
+    acting = {k: v for k, v in interventions.items() if k in config}
+    if acting:
         st.caption("With interventions: " + "; ".join(
             f"{k} {KIND_TITLES[v['kind']]}" + (f" × {v['factor']:g}" if v["kind"] == "scale"
-                                               else "") for k, v in kinds.items() if k in config))
+                                               else "") for k, v in acting.items()))
 if lm.kind == "audio":
     st.page_link("pages/audio.py", icon=":material/hearing:",
                  label="Hear what each filter hears with this configuration (Audio page, "
@@ -185,7 +186,7 @@ else:
         cols[0].image(feature_grid(ma, vrange=(lo, hi))[0], caption="before", width="stretch")
         # Grey: the channels an intervention acts on ("keep only": all the others).
         acted = set(config.get(show, []))
-        if kinds.get(show, {}).get("kind") == "keep":
+        if interventions.get(show, {}).get("kind") == "keep":
             acted = set(range(mb.shape[-1])) - acted
         cols[1].image(feature_grid(mb, vrange=(lo, hi), dim=acted)[0],
                       caption="after (frozen filters grey)", width="stretch")
@@ -206,8 +207,8 @@ else:
 
 
 def _freeze_export():
-    out = dict(settings={"sample": sample.name, "frozen": config, "interventions": kinds,
-                         "config": to_config(with_kinds(config, kinds), model=lm.name,
+    out = dict(settings={"sample": sample.name, "frozen": config, "interventions": interventions,
+                         "config": to_config(with_kinds(config, interventions), model=lm.name,
                                              model_sha256=lm.sha256)},
                predictions={"before": probs, "after": fprobs})
     if config:
