@@ -20,7 +20,8 @@ from core.outputs import is_binary  # noqa: E402
 from core.outputs import kind_of as output_kind  # noqa: E402
 from core.settings import limits  # noqa: E402
 from core.freeze import validate  # noqa: E402
-from core.permalink import decode_attack, decode_digit, decode_frozen  # noqa: E402
+from core.permalink import (decode_attack, decode_digit, decode_frozen,  # noqa: E402
+                            decode_kinds, decode_methods)
 from core.samples import Sample, gallery_kind, thumbnail  # noqa: E402
 from pages._common import add_sample, samples  # noqa: E402
 from pages._jobs import heavy_job  # noqa: E402
@@ -168,10 +169,17 @@ def apply_link(lm) -> None:
             if tr is not None:
                 cfg = {k: list(v) for k, v in validate(lm.tracer.plan, tr, cfg).items()}
             st.session_state.setdefault("frozen", {})[lm.sha256] = cfg
+            st.session_state.setdefault("freeze_kinds", {})[lm.sha256] = {
+                k: v for k, v in decode_kinds(link["frozen"]).items() if k in cfg}
         if "layer" in link:
             st.session_state["link_layer"] = link["layer"]
         if "attack" in link:
             st.session_state["link_attack"] = decode_attack(link["attack"])
+        if "methods" in link:
+            st.session_state["link_methods"] = decode_methods(link["methods"],
+                                                              api.attribution_methods())
+        if "model_b" in link:
+            st.session_state["link_model_b"] = link["model_b"]
     except ValueError as e:  # a damaged or foreign link: say so, open the plain view
         notes.append(f"Part of the link could not be used: {e}")
 
@@ -249,6 +257,8 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
     st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/lightbulb:"),
+    st.Page("pages/compare_models.py", title="Compare models", icon=":material/join_inner:"),
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]

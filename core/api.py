@@ -21,7 +21,8 @@ from core.models import LoadedModel, builtin_names, load, load_bytes
 from core.outputs import probabilities
 
 __all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace",
-           "attack_methods", "attack", "LoadedModel"]
+           "attack_methods", "attack", "LoadedModel", "attribution_methods", "grad_cam_layers", "attribution",
+           "deletion_auc", "insertion_auc", "randomization_check", "cka"]
 
 _BATCH = 256
 
@@ -107,3 +108,86 @@ def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int
         r.probabilities_after, r.adversarial_label, r.success = p, label, ok
     r.adversarial = adv
     return r
+
+
+# ---- explanations (attribution, faithfulness, sanity checks, model vs model) ----------------------
+def _explainer(m: LoadedModel):
+    from core.attribution import Explainer
+
+    # What an Explainer reads from the card; a reloaded card with other values gets its own.
+    keys = ("output", "logits_layer", "spectrogram_layer", "stft", "labels", "input")
+    ident = repr([m.card.get(k) for k in keys])
+    return m.tracer.owned(("explainer", ident), lambda: Explainer(m.tracer.plan, m.card))
+
+
+def attribution_methods() -> list[str]:
+    """The attribution methods, by the names their papers use."""
+    from core.attribution import method_names
+
+    return method_names()
+
+
+def grad_cam_layers(m: LoadedModel) -> list[str]:
+    """Layers Grad-CAM can use: (height, width, channels) outputs after the attribution domain."""
+    return list(_explainer(m).cam_layers)
+
+
+def attribution(m: LoadedModel, raw: Any, *, method: str, target: int | None = None,
+                **options: Any) -> np.ndarray:
+    """Which input cells drive class `target` (default: the predicted class): (H, W) float32.
+
+    Images: at the model input's resolution. Audio: over the card's spectrogram layer,
+    (time frames, frequency bins). Methods and their keyword options: core.attribution.METHODS
+    (gradient, gradient_x_input, integrated_gradients, smoothgrad, smoothgrad_squared, grad_cam,
+    grad_cam_plus_plus, occlusion). Scores are the target's logit (card "logits_layer") or its
+    log-probability.
+    """
+    from core.attribution import attribute
+
+    x, _ = prepare(m, raw)
+    return attribute(_explainer(m), x, method=method, target=target, **options)
+
+
+def deletion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None,
+                 steps: int = 20, **options: Any):
+    """Deletion curve (most-attributed cells set to the baseline first) with its AUC in [0, 1]
+    (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful."""
+    from core.attribution import faithfulness
+
+    x, _ = prepare(m, raw)
+    return faithfulness(_explainer(m), x, attribution, kind="deletion", target=target,
+                        steps=steps, **options)
+
+
+def insertion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None,
+                  steps: int = 20, **options: Any):
+    """Insertion curve (most-attributed cells copied onto the baseline first) with its AUC
+    (.auc) and a random order's (.random_auc): higher is more faithful."""
+    from core.attribution import faithfulness
+
+    x, _ = prepare(m, raw)
+    return faithfulness(_explainer(m), x, attribution, kind="insertion", target=target,
+                        steps=steps, **options)
+
+
+def randomization_check(m: LoadedModel, raw: Any, *, method: str, target: int | None = None,
+                        **options: Any) -> list[tuple[str, float]]:
+    """[(layer, similarity), ...]: the map's Spearman similarity to the trained model's as
+    layers are re-initialised, output first, cumulatively (Adebayo et al. 2018). Works on a
+    clone; m is untouched."""
+    from core.attribution import randomization_check as _check
+
+    x, _ = prepare(m, raw)
+    return _check(m.model, m.card, x, method=method, target=target, **options)
+
+
+def cka(m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], **options: Any):
+    """Linear CKA (Kornblith et al. 2019) between every layer of m_a and every layer of m_b over
+    the same raw inputs (each model converts them its own way): .matrix (layers_a × layers_b),
+    .layers_a, .layers_b. At least 3 inputs; a few hundred are cheap."""
+    from core.cka import cka as _cka
+
+    xa = np.stack([prepare(m_a, r)[0] for r in inputs]) if inputs else None
+    # The same model twice (its layers against each other): convert the inputs once.
+    xb = xa if m_b is m_a else np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
+    return _cka(m_a.tracer, m_b.tracer, xa, xb, **options)

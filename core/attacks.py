@@ -156,7 +156,7 @@ def _logits_fn(m: LoadedModel) -> Callable[[Any], Any]:
 
         return tf.function(f, reduce_retracing=True)
 
-    return m.tracer.compiled(("attack_logits", m.key), build)
+    return m.tracer.owned(("attack_logits", m.key), build)
 
 
 def _fmodel(m: LoadedModel, deadline: float,

@@ -9,6 +9,7 @@ are (time, frequency, channels), rows earliest first and columns lowest frequenc
     map_axes(lm, shape)                -> (row times s, column frequencies Hz) of such a map
     display_maps(a)                    -> (freq, time, C) with low frequencies at the bottom
     hear_filter(lm, tr, layer, k, ...) -> what filter k of a layer hears, float32 audio
+    hear_map(lm, wave, fmap)           -> what any (time, freq) map keeps of a clip
 """
 from __future__ import annotations
 
@@ -96,10 +97,17 @@ def hear_filter(lm: LoadedModel, tr: dict[str, np.ndarray], layer: str, channel:
     n = maps.shape[-1]
     if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= channel < n:
         raise InputError(f"Layer {layer!r} has filters 0..{n - 1}; got {channel!r}.")
+    return hear_map(lm, np.asarray(tr["input"]), maps[..., int(channel)], method=method)
+
+
+def hear_map(lm: LoadedModel, wave: np.ndarray, fmap: np.ndarray, *,
+             method: str = "phase") -> np.ndarray:
+    """A (time, freq) map of this model (a filter's, or a mask of attributed cells) laid on the
+    clip's STFT and inverted (core.filter_audio): what the map keeps of the clip."""
     stft = lm.card.get("stft") or {}
     sr = int(lm.card["input"]["sample_rate"])
-    freq_axis = map_axes(lm, maps.shape)[1] if stft.get("mel") else None
-    return filter_to_audio(maps[..., int(channel)], np.asarray(tr["input"]).reshape(-1), sr,
+    freq_axis = map_axes(lm, np.shape(fmap))[1] if stft.get("mel") else None
+    return filter_to_audio(fmap, np.asarray(wave).reshape(-1), sr,
                            frame_length=int(stft.get("frame_length", 256)),
                            frame_step=int(stft.get("frame_step", 64)),
                            fft_length=int(stft.get("fft_length", 256)),

@@ -195,22 +195,52 @@ def gallery(card: dict) -> list[Sample]:
             "speech": speech_clips}[gallery_kind(card)]()
 
 
-def frozen_key(frozen: dict[str, list[int]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """A hashable, order-independent form of a freeze configuration."""
-    return tuple(sorted((k, tuple(sorted(set(v)))) for k, v in frozen.items() if v))
+def frozen_key(frozen: dict[str, list[int]],
+               kinds: dict[str, dict[str, Any]] | None = None) -> tuple[tuple, ...]:
+    """A hashable, order-independent form of a freeze configuration: (layer, channels) for
+    zeroed channels, (layer, channels, kind, factor) for the other interventions."""
+    def entry(k: str, v: list[int]) -> tuple:
+        chans = tuple(sorted(set(v)))
+        kind = (kinds or {}).get(k, {})
+        if kind.get("kind", "zero") == "zero":
+            return (k, chans)
+        return (k, chans, kind["kind"], float(kind.get("factor", 1.0)))
+
+    return tuple(sorted(entry(k, v) for k, v in frozen.items() if v))
+
+
+def _interventions(lm: LoadedModel, base: dict[str, np.ndarray], frozen: tuple[tuple, ...]):
+    """A frozen_key -> ({layer: Intervention} checked against the trace, probe-set means)."""
+    from core.freeze import intervention, validate
+
+    ivs = {e[0]: intervention(*e[1:]) for e in frozen}
+    ivs = {n: ivs[n] for n in validate(lm.tracer.plan, base, ivs)}
+    mean_layers = tuple(sorted(n for n, iv in ivs.items() if iv.kind == "mean"))
+    return ivs, probe_means(lm, mean_layers) if mean_layers else {}
+
+
+@scoped
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Averaging over the probe set…",
+                   hash_funcs=_HASH)
+def probe_means(lm: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each layer's mean output over the probe batch (what mean ablation substitutes)."""
+    from core.freeze import channel_means
+
+    x = np.stack([api.prepare(lm, s.raw)[0] for s in probe_batch(lm)])
+    return channel_means(lm.tracer, x, list(layers))
 
 
 @scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def trace_frozen(lm: LoadedModel, sample: Sample,
-                 frozen: tuple[tuple[str, tuple[int, ...]], ...]):
-    """(trace, probabilities) with those filters frozen; reuses the unfrozen trace's prefix."""
-    from core.freeze import run_frozen, validate
+def trace_frozen(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...]):
+    """(trace, probabilities) with those filters frozen (or intervened on, see frozen_key);
+    reuses the unfrozen trace's prefix."""
+    from core.freeze import run_frozen
 
     base, _, _ = trace(lm, sample)
-    fz = validate(lm.tracer.plan, base, dict(frozen))
-    fn = frozen_graph(lm, tuple(sorted(fz))) if fz else None
-    tr = run_frozen(lm.tracer.plan, base["input"][None], base, fz, compiled=fn)
+    ivs, means = _interventions(lm, base, frozen)
+    fn = frozen_graph(lm, tuple(sorted(ivs))) if ivs else None
+    tr = run_frozen(lm.tracer.plan, base["input"][None], base, ivs, compiled=fn, means=means)
     return tr, api.probabilities_from_trace(lm, tr)
 
 
@@ -226,13 +256,14 @@ def frozen_graph(lm: LoadedModel, layers: tuple[str, ...]):
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, layer: str | None,
-             frozen: tuple[tuple[str, tuple[int, ...]], ...]) -> np.ndarray:
+             frozen: tuple[tuple, ...]) -> np.ndarray:
     """Gradient saliency or Grad-CAM map (H, W) of a sample, under a freeze configuration."""
+    from core.freeze import transforms
     from core.saliency import grad_cam, gradient_saliency
 
     base, _, _ = trace(lm, sample)
-    channels = {k: int(base[k].shape[-1]) for k, _ in frozen}
-    kw = dict(card=lm.card, frozen=dict(frozen), channels=channels)
+    ivs, means = _interventions(lm, base, frozen)
+    kw = dict(card=lm.card, transforms=transforms(base, ivs, means))
     # Audio: saliency over the model's spectrogram cells, not raw samples.
     spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
     if method == "Grad-CAM":
@@ -271,11 +302,47 @@ def spectrogram(wave: np.ndarray, sr: int):
 
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def filter_audio(lm: LoadedModel, sample: Sample,
-                 frozen: tuple[tuple[str, tuple[int, ...]], ...], layer: str, channel: int,
-                 method: str) -> np.ndarray:
+def filter_audio(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...], layer: str,
+                 channel: int, method: str) -> np.ndarray:
     """What one filter hears in a sample, under a freeze configuration (core.audio_view)."""
     from core.audio_view import hear_filter
 
     tr = trace_frozen(lm, sample, frozen)[0] if frozen else trace(lm, sample)[0]
     return hear_filter(lm, tr, layer, channel, method=method)
+
+
+# ---- explanations (pages/explain.py, pages/compare_models.py) ---------------------------------------
+def probe_batch(lm: LoadedModel) -> list[Sample]:
+    """The inputs that "over a batch" results and mean ablation use: the built-in gallery that
+    suits the model, until models ship a held-out probe set (api.probe_set)."""
+    return gallery(lm.card)
+
+
+@scoped
+@st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def explanation(lm: LoadedModel, sample: Sample, method: str, target: int,
+                options: tuple[tuple[str, Any], ...], steps: int):
+    """(map, deletion curve, insertion curve) of one attribution method on one sample."""
+    a = api.attribution(lm, sample.raw, method=method, target=target, **dict(options))
+    return (a, api.deletion_auc(lm, sample.raw, a, target=target, steps=steps),
+            api.insertion_auc(lm, sample.raw, a, target=target, steps=steps))
+
+
+# (A progress bar cannot be driven from inside st.cache_data, which replays the elements a
+# function draws; these say what runs and for how long instead.)
+@scoped
+@st.cache_data(max_entries=32, ttl=1800, hash_funcs=_HASH, show_time=True,
+               show_spinner="Re-initialising the layers one by one and recomputing the map…")
+def randomization(lm: LoadedModel, sample: Sample, method: str, target: int,
+                  options: tuple[tuple[str, Any], ...]):
+    """The cascading randomisation check of one method (api.randomization_check)."""
+    return api.randomization_check(lm, sample.raw, method=method, target=target,
+                                   **dict(options))
+
+
+@scoped
+@st.cache_data(max_entries=16, ttl=1800, hash_funcs=_HASH, show_time=True,
+               show_spinner="Tracing the inputs through both models and comparing every layer…")
+def cka(lm_a: LoadedModel, lm_b: LoadedModel, inputs: tuple[Sample, ...]):
+    """Linear CKA between every layer of two models over the same samples (api.cka)."""
+    return api.cka(lm_a, lm_b, [s.raw for s in inputs])

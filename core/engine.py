@@ -213,15 +213,14 @@ class Tracer:
                     flat_outs.append(yk)
         self.flat = keras.Model(x, flat_outs, name=f"{model.name}_trace")
         self._call = self._compile()
-        self._compiled: dict[Hashable, Callable] = {}
+        self._owned: dict[Any, Any] = {}
 
-    def compiled(self, key: Hashable, build: Callable[[], Callable]) -> Callable:
-        """A function derived from this model (e.g. a compiled score function), built once
-        per key and kept here: compiled graphs belong to the model they run."""
-        fn = self._compiled.get(key)
-        if fn is None:
-            fn = self._compiled[key] = build()
-        return fn
+    def owned(self, key: Any, build: Callable[[], Any]) -> Any:
+        """A helper built from this model once and kept with it (e.g. the compiled gradient
+        functions of core.attribution), so every caller of the same loaded model shares it."""
+        if key not in self._owned:
+            self._owned[key] = build()
+        return self._owned[key]
 
     def _compile(self) -> Callable[[np.ndarray], list[Any]]:
         # A traced graph function runs the whole multi-output model as one TF graph: faster

@@ -3,9 +3,16 @@
 Freezing channel j of layer L: L's output has channel j (last axis) set to zero, and every
 later layer consumes the zeroed tensor. Only the steps from the earliest frozen layer on are
 re-run; the outputs before it are taken from the unfrozen trace.
+
+Freezing generalised (interventions): per layer, the chosen channels are zeroed ("zero", the
+default), replaced by their mean over a probe set ("mean": mean ablation), multiplied by a
+factor ("scale"), or they are the only ones kept ("keep": every other channel zeroed). Each is
+an affine map of the layer's output, y -> y * scale + shift, with scale (C,) and shift
+(*spatial, C): one compiled graph serves them all.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import keras
@@ -15,10 +22,48 @@ from core.engine import Plan
 from core.errors import LayerLabError, LayerNameError
 
 Frozen = dict[str, tuple[int, ...]]
+KINDS = {"zero": "set to 0 (NeuralVis' freezing)",
+         "mean": "replaced by its mean over the probe set (mean ablation)",
+         "scale": "multiplied by a factor",
+         "keep": "the only channels kept (all others set to 0)"}
 
 
 class FreezeConfigError(LayerLabError):
     """A freeze configuration names a layer or channel the model does not have."""
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """What happens to some channels of one layer's output."""
+
+    channels: tuple[int, ...]
+    kind: str = "zero"        # one of KINDS
+    factor: float = 1.0       # "scale" only
+
+
+def intervention(chans: Any, kind: str = "zero", factor: float = 1.0) -> Intervention:
+    """A checked Intervention (channels as given; validate() checks them against a layer)."""
+    if kind not in KINDS:
+        raise FreezeConfigError(f"Unknown intervention {kind!r}; expected one of "
+                                f"{', '.join(KINDS)}.")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
+            or not np.isfinite(factor) or abs(factor) > 1e6:
+        raise FreezeConfigError(f"The scale factor must be a finite number (|factor| <= 1e6); "
+                                f"got {factor!r}.")
+    return Intervention(tuple(chans), kind, float(factor))
+
+
+def as_intervention(v: Any) -> Intervention:
+    """A list of channels (zeroing, the original form), an Intervention, or its dict form
+    {"kind": ..., "channels": [...], "factor": ...}."""
+    if isinstance(v, Intervention):
+        return v
+    if isinstance(v, dict):
+        if "channels" not in v:
+            raise FreezeConfigError(f"An intervention needs its channels; got {v!r}. Expected "
+                                    '{"kind": "mean", "channels": [0, 3]}.')
+        return intervention(v["channels"], v.get("kind", "zero"), v.get("factor", 1.0))
+    return Intervention(tuple(v))
 
 
 def channels_of(trace: Mapping[str, np.ndarray], name: str) -> int:
@@ -31,6 +76,7 @@ def validate(plan: Plan, trace: Mapping[str, np.ndarray],
     """Check names and channel indices; returns {name: sorted unique channels} without empties."""
     out: Frozen = {}
     for name, chans in frozen.items():
+        chans = chans.channels if isinstance(chans, Intervention) else chans
         if name not in trace or name == "input":
             raise LayerNameError(
                 f"Cannot freeze {name!r}: no such layer. Valid names: {', '.join(plan.names)}.")
@@ -49,38 +95,82 @@ def validate(plan: Plan, trace: Mapping[str, np.ndarray],
     return out
 
 
-def _masks(base: Mapping[str, np.ndarray], frozen: Frozen) -> dict[str, np.ndarray]:
-    out = {}
-    for name, chans in frozen.items():
-        m = np.ones(channels_of(base, name), np.float32)
-        m[list(chans)] = 0.0
-        out[name] = m  # (C,): broadcasts over (1, ..., C)
-    return out
+def affine(shape: tuple[int, ...], iv: Intervention,
+           mean: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scale (C,), shift (*spatial, C)) for a layer output of `shape` (no batch axis):
+    y * scale + shift applies the intervention (broadcast over the batch)."""
+    n = int(shape[-1])
+    scale = np.ones(n, np.float32)
+    shift = np.zeros(shape, np.float32)
+    chans = list(iv.channels)
+    if iv.kind == "keep":
+        scale[:] = 0.0
+        scale[chans] = 1.0
+    elif iv.kind == "scale":
+        scale[chans] = iv.factor
+    else:
+        scale[chans] = 0.0
+        if iv.kind == "mean":
+            if mean is None or np.shape(mean) != tuple(shape):
+                raise FreezeConfigError(
+                    f"Mean ablation needs the layer's mean output over a probe set, shape "
+                    f"{tuple(shape)}; got {None if mean is None else np.shape(mean)}. Compute "
+                    "it with channel_means().")
+            shift[..., chans] = mean[..., chans]
+    return scale, shift
+
+
+def transforms(base: Mapping[str, np.ndarray], frozen: Mapping[str, Any],
+               means: Mapping[str, np.ndarray] | None = None
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{layer: (scale, shift)} of a configuration, shapes from a trace without batch axis."""
+    return {name: affine(np.shape(base[name]), as_intervention(v), (means or {}).get(name))
+            for name, v in frozen.items()}
+
+
+def channel_means(tracer: Any, x: np.ndarray, layers: list[str],
+                  batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Each layer's output averaged over a probe batch x (N, *input): {layer: (*spatial, C)},
+    what mean ablation substitutes (the mean map per channel, position by position)."""
+    sums: dict[str, np.ndarray] = {}
+    for i in range(0, len(x), batch_size):
+        out = tracer(x[i:i + batch_size])
+        for n in layers:
+            sums[n] = sums.get(n, 0.0) + out[n].astype(np.float64).sum(axis=0)
+    return {n: (v / len(x)).astype(np.float32) for n, v in sums.items()}
+
+
+def apply(tfs: Mapping[str, Any]) -> Callable[[str, Any], Any]:
+    """The Plan.run `after` hook that applies {layer: (scale, shift)}."""
+    return lambda n, y: y * tfs[n][0] + tfs[n][1] if n in tfs else y
 
 
 def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[Any]]:
-    """One compiled graph for "these layers have masks": the steps from the earliest of them on.
+    """One compiled graph for "these layers have interventions": the steps from the earliest
+    of them on.
 
-    Masks are arguments, so changing which channels are frozen reuses the graph; only a
-    different set of frozen layers needs another one. Returns fn(x, values, masks) -> outputs
-    of plan.names[start:], with values = the prefix outputs {name: (1, ...)}.
+    The (scale, shift) pairs are arguments, so changing which channels are frozen (or how)
+    reuses the graph; only a different set of layers needs another one. Returns
+    fn(x, values, transforms) -> outputs of plan.names[start:], with values = the prefix
+    outputs {name: (1, ...)}.
     """
     import tensorflow as tf
 
     start = min(plan.index(n) for n in layers)
 
     @tf.function(reduce_retracing=True)
-    def fn(x, values, masks):
-        outs = plan.run(x, values=values, start=start,
-                        after=lambda n, y: y * masks[n] if n in masks else y)
-        return outs[start:]
+    def fn(x, values, tfs):
+        return plan.run(x, values=values, start=start, after=apply(tfs))[start:]
 
     return fn
 
 
-def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray], frozen: Frozen, *,
-               compiled: Callable[..., list[Any]] | None = None) -> dict[str, np.ndarray]:
-    """Trace with channels zeroed. x: (1, *input) batch; base: the unfrozen trace (no batch axis).
+def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray],
+               frozen: Mapping[str, Any], *, compiled: Callable[..., list[Any]] | None = None,
+               means: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Trace with channels zeroed (or intervened on). x: (1, *input) batch; base: the unfrozen
+    trace (no batch axis); frozen: {layer: channels} or {layer: Intervention}; means: the
+    probe-set means (channel_means) of layers under mean ablation.
 
     Returns a full trace (no batch axis): the prefix before the earliest frozen layer is
     base's arrays themselves, the rest is recomputed from there (eagerly, or by `compiled`
@@ -90,15 +180,14 @@ def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray], frozen
         return dict(base)
     start = min(plan.index(n) for n in frozen)
     prefix = plan.names[:start]
-    masks = _masks(base, frozen)
+    tfs = transforms(base, frozen, means)
     # Only the prefix outputs that later layers read go in (x too: a later layer may read it).
     values = {n: base[n][None] for n in plan.needed_before(start)}
     xb = np.asarray(x, np.float32)
     if compiled is not None:
-        tail = compiled(xb, values, masks)
+        tail = compiled(xb, values, tfs)
     else:
-        tail = plan.run(xb, values=values, start=start,
-                        after=lambda n, y: y * masks[n] if n in masks else y)[start:]
+        tail = plan.run(xb, values=values, start=start, after=apply(tfs))[start:]
     result = {"input": base["input"]}
     result.update({n: base[n] for n in prefix})
     for name, y in zip(plan.names[start:], tail):
@@ -106,11 +195,30 @@ def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray], frozen
     return result
 
 
-def parse_config(doc: Any) -> dict[str, list[int]]:
+def with_kinds(frozen: Mapping[str, Any],
+               kinds: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Intervention]:
+    """The pages' two stores, {layer: [channels]} and {layer: {"kind", "factor"}} (layers
+    without an entry are zeroed), as {layer: Intervention}."""
+    return {n: intervention(c, **(kinds or {}).get(n, {})) for n, c in frozen.items()}
+
+
+def kinds_of(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The inverse: {layer: {"kind", "factor"}} of the layers that are not simply zeroed."""
+    out = {}
+    for n, v in config.items():
+        iv = as_intervention(v)
+        if iv.kind != "zero":
+            out[n] = {"kind": iv.kind, "factor": iv.factor}
+    return out
+
+
+def parse_config(doc: Any) -> dict[str, list[int] | Intervention]:
     """A freeze configuration from JSON: ours, or NeuralVis' list form.
 
     Accepted: {"frozen": {"conv1": [0, 3]}}, {"conv1": [0, 3]}, or
-    [{"layer_name": "conv1", "feature_index": 0}, ...].
+    [{"layer_name": "conv1", "feature_index": 0}, ...]; in ours a layer's value may also be an
+    intervention {"kind": "mean" | "scale" | "keep" | "zero", "channels": [...], "factor": x}
+    (returned as an Intervention; plain lists are zeroed channels, as before).
     """
     if isinstance(doc, dict) and "frozen" in doc:
         doc = doc["frozen"]
@@ -123,14 +231,23 @@ def parse_config(doc: Any) -> dict[str, list[int]]:
                     '{"layer_name": "conv1", "feature_index": 3} (NeuralVis form).')
             out.setdefault(str(item["layer_name"]), []).append(item["feature_index"])
         return out
-    if isinstance(doc, dict) and all(isinstance(v, list) for v in doc.values()):
-        return {str(k): list(v) for k, v in doc.items()}
+    if isinstance(doc, dict) and all(isinstance(v, (list, dict)) for v in doc.values()):
+        return {str(k): list(v) if isinstance(v, list) else as_intervention(v)
+                for k, v in doc.items()}
     raise FreezeConfigError(
         'Expected {"frozen": {"layer": [channels]}} or a NeuralVis list of {"layer_name", '
         '"feature_index"} objects; got ' + f"{type(doc).__name__}.")
 
 
-def to_config(frozen: Frozen, *, model: str, model_sha256: str) -> dict[str, Any]:
-    """The downloadable form of a freeze configuration."""
+def to_config(frozen: Mapping[str, Any], *, model: str, model_sha256: str) -> dict[str, Any]:
+    """The downloadable form of a freeze configuration: zeroed channels as plain lists (what
+    older versions read), other interventions as {"kind", "channels"[, "factor"]}."""
+    def entry(v: Any) -> Any:
+        iv = as_intervention(v)
+        if iv.kind == "zero":
+            return list(iv.channels)
+        return {"kind": iv.kind, "channels": list(iv.channels),
+                **({"factor": iv.factor} if iv.kind == "scale" else {})}
+
     return {"model": model, "model_sha256": model_sha256,
-            "frozen": {k: list(v) for k, v in frozen.items()}}
+            "frozen": {k: entry(v) for k, v in frozen.items()}}

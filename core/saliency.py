@@ -1,7 +1,8 @@
 """Which input pixels drive a prediction: gradient saliency and Grad-CAM.
 
 Both differentiate the class score through the flattened plan (core.engine.Plan) eagerly, so
-they work for any traced model, nested ones included, and respect frozen filters.
+they work for any traced model, nested ones included, and respect frozen filters (and the
+other interventions of core.freeze).
 """
 from __future__ import annotations
 
@@ -11,31 +12,24 @@ import numpy as np
 import tensorflow as tf
 
 from core.engine import Plan
+from core.freeze import apply
 from core.errors import LayerLabError
 from core.outputs import class_scores
 
 
-def _masks_after(frozen: dict[str, tuple[int, ...]] | None, trace_channels: dict[str, int]):
-    masks = {}
-    for name, chans in (frozen or {}).items():
-        m = np.ones(trace_channels[name], np.float32)
-        m[list(chans)] = 0.0
-        masks[name] = m
-    return masks
-
-
 def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, card: Mapping[str, Any],
-                     masks: dict[str, np.ndarray], layer: str | None):
+                     transforms: dict[str, tuple[np.ndarray, np.ndarray]], layer: str | None):
     """Run the plan under a tape; returns (tape, score, input tensor, layer output or None).
 
-    Frozen channels are masked after their layer; `layer`'s output is watched so the score
-    can be differentiated with respect to it.
+    Frozen (intervened) channels are transformed after their layer (core.freeze.transforms:
+    y * scale + shift); `layer`'s output is watched so the score can be differentiated with
+    respect to it.
     """
     captured: dict[str, Any] = {}
+    intervene = apply(transforms)
 
     def after(name: str, y: Any) -> Any:
-        if name in masks:
-            y = y * masks[name]
+        y = intervene(name, y)
         if name == layer:
             captured["a"] = y
             tape.watch(y)
@@ -52,18 +46,16 @@ def _score_and_layer(plan: Plan, x: np.ndarray, class_index: int, card: Mapping[
 
 def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
                       card: Mapping[str, Any] | None = None,
-                      frozen: dict[str, tuple[int, ...]] | None = None,
-                      channels: dict[str, int] | None = None,
+                      transforms: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
                       wrt: str | None = None) -> np.ndarray:
     """|d score / d input|, max over channels. x: (*input) -> (H, W) (or input shape for 1-D).
 
     wrt: differentiate with respect to this layer's output instead of the input (e.g. an audio
     model's spectrogram layer: which time-frequency cells drive the prediction).
     """
-    masks = _masks_after(frozen, channels or {})
     if wrt is not None:
         plan.index(wrt)  # unknown names list the valid ones
-    tape, score, xt, a = _score_and_layer(plan, x, class_index, card or {}, masks, wrt)
+    tape, score, xt, a = _score_and_layer(plan, x, class_index, card or {}, transforms or {}, wrt)
     g = tape.gradient(score, a if wrt is not None else xt)
     if g is None:
         raise LayerLabError("The class score does not depend on the input through "
@@ -74,8 +66,7 @@ def gradient_saliency(plan: Plan, x: np.ndarray, class_index: int, *,
 
 def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
              card: Mapping[str, Any] | None = None,
-             frozen: dict[str, tuple[int, ...]] | None = None,
-             channels: dict[str, int] | None = None,
+             transforms: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
              size: tuple[int, int] | None = None) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k alpha_k A_k), alpha_k = mean over space of
     d score / d A_k, normalised to [0, 1].
@@ -84,8 +75,8 @@ def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
     an audio model's spectrogram (frames, bins)); a 1-D layer (T', C) of a waveform or sequence
     model gives a time profile (T,) at the input's length."""
     plan.index(layer)  # unknown names list the valid ones
-    masks = _masks_after(frozen, channels or {})
-    tape, score, _, a = _score_and_layer(plan, x, class_index, card or {}, masks, layer)
+    tape, score, _, a = _score_and_layer(plan, x, class_index, card or {}, transforms or {},
+                                         layer)
     if len(a.shape) not in (3, 4):
         raise LayerLabError(f"Grad-CAM needs a layer whose output has positions and channels: "
                             f"(H, W, C) or (time, C); {layer!r} outputs {tuple(a.shape[1:])}. "

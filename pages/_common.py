@@ -45,8 +45,11 @@ def linked(key: str, options: list | None = None):
 
 
 def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
-               b: Sample | None = None, attack: str | None = None) -> None:
+               b: Sample | None = None, attack: str | None = None,
+               extra: dict[str, str] | None = None) -> None:
     """Keep the URL in step with the view (st.query_params) and offer it as a link to copy.
+
+    extra: a page's own settings (core.permalink names the keys), e.g. {"methods": "..."}.
 
     What cannot travel in a URL (an uploaded model, uploads, recordings) is named, not dropped
     silently.
@@ -73,7 +76,8 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
         missing.append(describe_missing(sample.source, sample.name) or
                        f"{sample.name!r} cannot travel in a link (only built-in samples and "
                        "drawn digits can).")
-    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}))
+    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}),
+                           freeze_kinds(lm))
     if frozen:
         params["frozen"] = frozen
     if layer:
@@ -84,6 +88,7 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
         missing.append(f"The second sample {b.name!r} cannot travel in a link.")
     if attack:
         params["attack"] = attack
+    params.update({k: v for k, v in (extra or {}).items() if v})
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
     base = (st.context.url or "").split("?")[0]
@@ -92,6 +97,12 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
         st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
         for m in missing:
             st.caption(f":material/info: {m}")
+
+
+def freeze_kinds(lm: LoadedModel) -> dict[str, dict]:
+    """This model's interventions other than zeroing, {layer: {"kind", "factor"}} (the Freeze
+    page's; the frozen channels themselves are st.session_state["frozen"][sha256])."""
+    return st.session_state.setdefault("freeze_kinds", {}).setdefault(lm.sha256, {})
 
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:

@@ -17,10 +17,11 @@ from core.models import builtin_card
 from core.render import feature_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, map_chart, oriented_maps, player
+from pages._common import (add_sample, comparison, current_model, export_button, freeze_kinds,
+                           layer_output, legend, linked, prediction, run_trace, samples,
+                           selected_sample, shape_text, share_view, usable_samples,
+                           weights_panel)
 from pages._jobs import heavy_job
-from pages._common import (add_sample, comparison, current_model, export_button, layer_output,
-                           legend, linked, prediction, run_trace, samples, selected_sample,
-                           shape_text, share_view, usable_samples, weights_panel)
 
 PAUSE_S = 2.5  # the recorder stops after this much silence following speech (or on a click)
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
@@ -284,7 +285,7 @@ with hear_tab:
             "page)", value=bool(frozen_cfg), disabled=not frozen_cfg, key="hear_frozen",
             help="Hear the mutated network: frozen filters are silent and later layers hear "
                  "what reaches them.")
-        fkey = cache.frozen_key(frozen_cfg) if use_frozen else ()
+        fkey = cache.frozen_key(frozen_cfg, freeze_kinds(lm)) if use_frozen else ()
         shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
         pics = oriented_maps(lm, layer, shown[layer])
         dim = set(frozen_cfg.get(layer, [])) if fkey else set()

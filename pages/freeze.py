@@ -12,15 +12,15 @@ from core import api, cache
 from core.audio_view import display_maps, time_freq_layers
 from core.compare import layer_distances
 from core.errors import LayerLabError
-from core.freeze import parse_config, to_config, validate
+from core.freeze import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
 from core.image import to_display
 from core.importance import filter_importance
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
+from pages._common import (current_model, distance_chart, export_button, freeze_kinds,
+                           label_of, legend, linked, prediction, run_trace, samples,
+                           selected_sample, shape_text, share_view, vector_chart)
 from pages._jobs import heavy_job
-from pages._common import (current_model, distance_chart, export_button, label_of, legend,
-                           linked, prediction, run_trace, samples, selected_sample, shape_text,
-                           share_view, vector_chart)
 
 MAX_TOGGLES = 128  # more filters than this: a multiselect instead of a tick grid
 
@@ -28,7 +28,9 @@ lm = current_model()
 st.title("Freeze filters")
 st.caption("NeuralVis' model mutation: a frozen filter's output channel is set to zero and every "
            "later layer consumes the zeroed tensor. Freeze filters in one or more layers and "
-           "watch the prediction and the later layers change.")
+           "watch the prediction and the later layers change. Besides zeroing, a layer's chosen "
+           "channels can be replaced by their mean over the probe set (mean ablation), scaled, "
+           "or be the only ones kept.")
 
 sample = selected_sample(lm)
 tr, probs, _ = run_trace(lm, sample)
@@ -36,15 +38,22 @@ tr, probs, _ = run_trace(lm, sample)
 # when the configuration is changed by something other than them (upload, top-k, reset).
 store = st.session_state.setdefault("frozen", {})
 config: dict[str, list[int]] = store.setdefault(lm.sha256, {})
+interventions = freeze_kinds(lm)    # {layer: {"kind", "factor"}}: layers not listed are zeroed
 version = st.session_state.setdefault("freeze_version", 0)
 layers = [n for n in tr if n != "input" and np.ndim(tr[n]) >= 1 and tr[n].shape[-1] > 1]
 spatial = [n for n in layers if oriented_maps(lm, n, tr[n]) is not None]
 
 
-def _set_config(new: dict[str, list[int]]) -> None:
+def _set_config(new: dict[str, list[int]], new_kinds: dict | None = None) -> None:
     config.clear()
     config.update({k: sorted(set(map(int, v))) for k, v in new.items() if v})
+    if new_kinds is not None:
+        interventions.clear()
+        interventions.update(new_kinds)
     st.session_state["freeze_version"] += 1
+
+
+KIND_TITLES = {"zero": "zero", "mean": "mean (probe set)", "scale": "scale", "keep": "keep only"}
 
 
 # ---- choose filters ------------------------------------------------------------------------------
@@ -57,10 +66,23 @@ with left:
                               "pooling, BatchNorm, activations, dense units.")
     n_ch = int(tr[layer].shape[-1])
     chosen = config.get(layer, [])
+    k1, k2 = st.columns([3, 1])
+    now = interventions.get(layer, {"kind": "zero", "factor": 1.0})
+    kind = k1.radio("What happens to the chosen filters", list(KINDS), horizontal=True,
+                    index=list(KINDS).index(now["kind"]), format_func=KIND_TITLES.get,
+                    key=f"kind_{version}_{layer}",
+                    help="\n\n".join(f"**{KIND_TITLES[k]}**: {v}" for k, v in KINDS.items()))
+    factor = k2.number_input("factor", -10.0, 10.0, float(now["factor"]), 0.25,
+                             key=f"factor_{version}_{layer}", disabled=kind != "scale",
+                             help="Scale: each chosen channel is multiplied by this.")
+    if kind == "zero":
+        interventions.pop(layer, None)
+    else:
+        interventions[layer] = {"kind": kind, "factor": float(factor)}
     maps = oriented_maps(lm, layer, tr[layer])
     if n_ch <= MAX_TOGGLES:
         # NeuralVis' filter panel: every filter's map for this input, tick to freeze.
-        st.markdown(f"Filters of **{layer}** for this input: tick to freeze (frozen ones grey)")
+        st.markdown(f"Filters of **{layer}** for this input: tick to choose (chosen ones grey)")
         per_row = 12
         picked = []
         lo, hi = (float(maps.min()), float(maps.max())) if maps is not None else (0.0, 1.0)
@@ -91,14 +113,19 @@ with left:
 with right:
     st.markdown("**Configuration**")
     if config:
+        def _what(k: str) -> str:
+            kd = interventions.get(k, {"kind": "zero"})
+            return (f"scale × {kd['factor']:g}" if kd["kind"] == "scale"
+                    else KIND_TITLES[kd["kind"]])
+
         st.dataframe(pd.DataFrame({"layer": list(config),
-                                   "frozen filters": [", ".join(map(str, v))
-                                                      for v in config.values()]}),
+                                   "intervention": [_what(k) for k in config],
+                                   "filters": [", ".join(map(str, v))
+                                               for v in config.values()]}),
                      hide_index=True, width="stretch")
     else:
         st.caption("Nothing frozen yet.")
-    doc = to_config({k: tuple(v) for k, v in config.items()}, model=lm.name,
-                    model_sha256=lm.sha256)
+    doc = to_config(with_kinds(config, interventions), model=lm.name, model_sha256=lm.sha256)
     c1, c2 = st.columns(2)
     c1.download_button("Download config", json.dumps(doc, indent=2).encode(),
                        file_name="freeze_config.json", mime="application/json",
@@ -110,24 +137,30 @@ with right:
                           "feature_index)", type=["json"], key=f"freeze_upload_{version}")
     if up is not None:
         try:
-            new = validate(lm.tracer.plan, tr, parse_config(json.loads(up.getvalue())))
+            parsed = parse_config(json.loads(up.getvalue()))
+            new = validate(lm.tracer.plan, tr, parsed)
         except (ValueError, UnicodeDecodeError) as e:
             st.error(f"{up.name}: {e}")
         else:
-            _set_config({k: list(v) for k, v in new.items()})
+            _set_config({k: list(v) for k, v in new.items()}, kinds_of(parsed))
             st.rerun()
 
 share_view(lm, sample, layer=layer)
 
 # ---- effect ----------------------------------------------------------------------------------------
 st.subheader("2 · Effect")
-fkey = cache.frozen_key(config)
+fkey = cache.frozen_key(config, interventions)
 ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
 p1, p2 = st.columns(2)
 with p1:
     prediction(lm, probs, key="before", title="Prediction", true_label=sample.label, height=150)
 with p2:
     prediction(lm, fprobs, key="after", title="Prediction with frozen filters", height=150)
+    acting = {k: v for k, v in interventions.items() if k in config}
+    if acting:
+        st.caption("With interventions: " + "; ".join(
+            f"{k} {KIND_TITLES[v['kind']]}" + (f" × {v['factor']:g}" if v["kind"] == "scale"
+                                               else "") for k, v in acting.items()))
 if lm.kind == "audio":
     st.page_link("pages/audio.py", icon=":material/hearing:",
                  label="Hear what each filter hears with this configuration (Audio page, "
@@ -152,7 +185,11 @@ else:
     if ma is not None:
         lo, hi = float(min(ma.min(), mb.min())), float(max(ma.max(), mb.max()))
         cols[0].image(feature_grid(ma, vrange=(lo, hi))[0], caption="before", width="stretch")
-        cols[1].image(feature_grid(mb, vrange=(lo, hi), dim=set(config.get(show, [])))[0],
+        # Grey: the channels an intervention acts on ("keep only": all the others).
+        acted = set(config.get(show, []))
+        if interventions.get(show, {}).get("kind") == "keep":
+            acted = set(range(mb.shape[-1])) - acted
+        cols[1].image(feature_grid(mb, vrange=(lo, hi), dim=acted)[0],
                       caption="after (frozen filters grey)", width="stretch")
         gd, dlo, dhi = feature_grid(mb - ma, cmap="diverging")
         cols[2].image(gd, caption="after − before (red: higher, blue: lower)", width="stretch")
@@ -171,9 +208,9 @@ else:
 
 
 def _freeze_export():
-    out = dict(settings={"sample": sample.name, "frozen": config,
-                         "config": to_config({k: tuple(v) for k, v in config.items()},
-                                             model=lm.name, model_sha256=lm.sha256)},
+    out = dict(settings={"sample": sample.name, "frozen": config, "interventions": interventions,
+                         "config": to_config(with_kinds(config, interventions), model=lm.name,
+                                             model_sha256=lm.sha256)},
                predictions={"before": probs, "after": fprobs})
     if config:
         out["tables"] = {"distances": dist}

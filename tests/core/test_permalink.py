@@ -51,3 +51,24 @@ def test_attack_settings_round_trip():
 def test_what_cannot_travel_is_named():
     assert "a recording" in describe_missing("recorded", "Recording 1")
     assert describe_missing("gallery", "digit 3 (style 1)") is None
+
+
+def test_interventions_travel_in_the_frozen_parameter_and_old_links_still_work():
+    from core.permalink import decode_kinds, decode_methods
+
+    cfg = {"conv2": [5, 1], "fc1": [7], "pool": [2], "conv1": [3]}
+    kinds = {"conv2": {"kind": "mean"}, "fc1": {"kind": "scale", "factor": 0.5},
+             "pool": {"kind": "keep"}}
+    text = encode_frozen(cfg, kinds)
+    assert text == "conv1:3;conv2:mean:1.5;fc1:scale=0.5:7;pool:keep:2"
+    assert decode_frozen(text) == {"conv1": [3], "conv2": [1, 5], "fc1": [7], "pool": [2]}
+    assert decode_kinds(text) == {"conv2": {"kind": "mean", "factor": 1.0},
+                                  "fc1": {"kind": "scale", "factor": 0.5},
+                                  "pool": {"kind": "keep", "factor": 1.0}}
+    assert decode_kinds("conv2:1.5") == {} and decode_frozen("conv2:1.5") == {"conv2": [1, 5]}
+    with pytest.raises(InputError, match="kind: mean, keep or scale=<factor>"):
+        decode_frozen("conv2:halve:1")
+    assert decode_methods("gradient,grad_cam", ["gradient", "grad_cam"]) == ["gradient",
+                                                                            "grad_cam"]
+    with pytest.raises(InputError, match="comma-separated list of gradient"):
+        decode_methods("lime", ["gradient"])
