@@ -151,7 +151,9 @@ def test_grad_cam_on_a_model_without_spatial_layers_says_what_to_use():
     x = np.random.default_rng(0).random((8, 8, 1), dtype=np.float32)
     with pytest.raises(AttributionError, match="this model has none.*Use gradient"):
         attribute(ex, x, method="grad_cam")
-    # Without a logits layer the score is the log-probability: IG sums to its difference.
+    # No logits layer, but a Dense with softmax: the score is its logit before the softmax
+    # (core.outputs.class_scores), and IG sums to that logit's difference.
     a = attribute(ex, x, method="integrated_gradients", target=1, steps=128)
-    p = mlp(np.stack([x, np.zeros_like(x)])).numpy()[:, 1]
-    assert a.sum() == pytest.approx(np.log(p[0]) - np.log(p[1]), rel=0.02)
+    w, b = mlp.layers[-1].get_weights()
+    z = np.stack([x, np.zeros_like(x)]).reshape(2, -1) @ w + b
+    assert a.sum() == pytest.approx(z[0, 1] - z[1, 1], rel=0.02)
