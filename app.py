@@ -181,6 +181,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
     st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
+    st.Page("pages/filters.py", title="Filters", icon=":material/filter_alt:"),
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]

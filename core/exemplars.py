@@ -34,6 +34,8 @@ class LayerIndex:
     class_mean: np.ndarray   # (n_classes, C) float32: mean over a class's inputs of the
     #                          channel's spatial mean activation (NaN for an empty class)
     fire_rate: np.ndarray    # (C,) float32: fraction of inputs whose max is > 0
+    best_mean: np.ndarray    # (C,) float32: the highest spatial mean over the inputs (what
+    #                          feature visualisation maximises, for comparison)
 
     @property
     def channels(self) -> int:
@@ -70,7 +72,8 @@ class FilterIndex:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for li in self.layers.values() for a in (
-            li.top_value, li.top_input, li.top_pos, li.class_mean, li.fire_rate)) + \
+            li.top_value, li.top_input, li.top_pos, li.class_mean, li.fire_rate,
+            li.best_mean)) + \
             self.labels.nbytes + self.predictions.nbytes
 
     def layer(self, name: str) -> LayerIndex:
@@ -149,6 +152,7 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
     top: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     sums: dict[str, np.ndarray] = {}
     fires: dict[str, np.ndarray] = {}
+    best: dict[str, np.ndarray] = {}
     preds = np.zeros(n, np.int64)
     counts = np.zeros(n_classes, np.int64)
     for i0 in range(0, n, chunk):
@@ -170,6 +174,7 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
             top[nm] = tuple(np.take_along_axis(a, order, axis=0) for a in (v, r, p))
             sums[nm] = sums.get(nm, 0.0) + onehot.T @ mean.astype(np.float64)
             fires[nm] = fires.get(nm, 0) + (mx > 0).sum(axis=0)
+            best[nm] = np.maximum(best.get(nm, -np.inf), mean.max(axis=0))
         if on_progress is not None:
             on_progress(min(i0 + m, n), n)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -177,7 +182,8 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
             top_value=top[nm][0].astype(np.float32), top_input=top[nm][1].astype(np.int32),
             top_pos=top[nm][2].astype(np.int32), map_shape=shapes[nm],
             class_mean=(sums[nm] / counts[:, None]).astype(np.float32),
-            fire_rate=(fires[nm] / n).astype(np.float32)) for nm in names}
+            fire_rate=(fires[nm] / n).astype(np.float32),
+            best_mean=best[nm].astype(np.float32)) for nm in names}
     known = lab >= 0
     grouped = "label" if known.all() else "prediction" if not known.any() else \
         "label where known, else prediction"

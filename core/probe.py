@@ -24,7 +24,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.models import ASSETS, LoadedModel, builtin_names, builtin_card
-from core.samples import gallery_kind
+from core.samples import Sample, gallery_kind
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024       # the ZIP as uploaded
 MAX_BATCH_UNPACKED = 128 * 1024 * 1024   # all members together, as declared and as read
@@ -163,3 +163,21 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
                          f"{m.name!r}; expected folder names or prefixes among {m.labels}.")
     return ProbeSet(raws, labels, f"{filename}: {len(raws)} labelled files you uploaded",
                     key=f"zip:{hashlib.sha256(data).hexdigest()[:16]}")
+
+
+def as_samples(m: LoadedModel, probe: ProbeSet, n: int) -> list[Sample]:
+    """Up to n probe inputs as named samples, round-robin over the classes (source "probe")."""
+    by_class: dict[int, list[int]] = {}
+    for i, lab in enumerate(probe.labels):
+        by_class.setdefault(int(lab), []).append(i)
+    order = [i for group in zip(*by_class.values()) for i in group] if by_class else []
+    taken = set(order)
+    order += [i for i in range(len(probe)) if i not in taken]
+    out = []
+    for i in order[:max(0, int(n))]:
+        lab = int(probe.labels[i])
+        label = m.labels[lab] if lab >= 0 else None
+        out.append(Sample(f"held-out #{i}" + (f" ({label})" if label else ""), m.kind,
+                          probe.raws[i], source="probe", label=label,
+                          note=f"probe input {i}: {probe.about}"))
+    return out
