@@ -99,9 +99,12 @@ class Exemplar:
 
 
 def indexable(tracer: Tracer) -> list[str]:
-    """Layers whose outputs have a channel axis: (N, C) vectors or (N, ..., C) maps."""
+    """Layers whose outputs have a channel axis: (N, C) vectors or (N, ..., C) maps; not
+    Flatten, whose "channels" are every position of the map before it."""
+    types = tracer.plan.layer_types()
     outs = tracer.flat.outputs
-    return [n for n, y in zip(tracer.names, outs) if len(y.shape) >= 2]
+    return [n for n, y in zip(tracer.names, outs)
+            if len(y.shape) >= 2 and types.get(n) != "Flatten"]
 
 
 def _reducer(tracer: Tracer, names: list[str]) -> Callable[[np.ndarray], list[Any]]:
@@ -206,12 +209,12 @@ def top_inputs(tracer: Tracer, index: FilterIndex, layer: str, channel: int, *, 
     for j in range(min(int(k), kept)):
         pos = tuple(int(v) for v in np.unravel_index(int(li.top_pos[j, channel]),
                                                      li.map_shape)) if li.map_shape else ()
-        box = as_yxyx(receptive_field(tracer.plan, layer, pos))
+        box = as_yxyx(receptive_field(tracer.plan, layer, pos, channel=int(channel)))
         local = None
         if local_origin is not None and li.map_shape and \
                 tracer.plan.index(local_origin) < tracer.plan.index(layer):
-            local = as_yxyx(receptive_field(tracer.plan, layer, pos, origin=local_origin,
-                                            local=True))
+            local = as_yxyx(receptive_field(tracer.plan, layer, pos, channel=int(channel),
+                                            origin=local_origin, local=True))
         row = int(li.top_input[j, channel])
         out.append(Exemplar(row, float(li.top_value[j, channel]), pos, box,
                             int(index.labels[row]), local))

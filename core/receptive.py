@@ -120,6 +120,34 @@ def _parent_box(op: Any, box: Box, out_shape: tuple, in_shape: tuple, is_input: 
     return whole
 
 
+# Layers whose output channel c reads only channel c of each parent (the field of one channel
+# can then be followed through a Concatenate into the branch that made it).
+_PER_CHANNEL = (_POOL | {"Activation", "ReLU", "LeakyReLU", "ELU", "Dropout", "GaussianNoise",
+                         "GaussianDropout", "AlphaDropout", "BatchNormalization", "Rescaling",
+                         "Identity", "Add", "Subtract", "Multiply", "Average", "Maximum",
+                         "Minimum", "ActivityRegularization"})
+
+
+def _parent_channels(op: Any, channel: int | None, in_shapes: list[tuple]) -> list[int | None]:
+    """Which channel of each parent output channel `channel` reads; None: several or all.
+    A parent whose entry is -1 is not read at all (the other side of a Concatenate)."""
+    if channel is None:
+        return [None] * len(in_shapes)
+    kind = type(op).__name__
+    if kind == "Concatenate" and op.get_config().get("axis") in (-1, len(in_shapes[0]) - 1):
+        out, start = [], 0
+        for shp in in_shapes:
+            n = int(shp[-1])
+            out.append(channel - start if start <= channel < start + n else -1)
+            start += n
+        return out
+    if kind.startswith("DepthwiseConv"):
+        return [channel // int(op.get_config().get("depth_multiplier", 1))]
+    if kind in _PER_CHANNEL:
+        return [channel if int(shp[-1]) > 1 else 0 for shp in in_shapes]
+    return [None] * len(in_shapes)
+
+
 def _union(a: Box | None, b: Box) -> Box:
     if a is None:
         return b
@@ -127,10 +155,13 @@ def _union(a: Box | None, b: Box) -> Box:
 
 
 def receptive_field(plan: Plan, layer: str, position: tuple[int, ...], *,
-                    origin: str = "input", local: bool = False) -> Box:
+                    channel: int | None = None, origin: str = "input",
+                    local: bool = False) -> Box:
     """The box of `origin`'s units (default: the model input) that unit `position` of `layer`
     reads, half-open per spatial axis, clipped to the input.
 
+    channel: the unit's channel, followed back while layers keep channels apart (activations,
+    pooling, depthwise convolutions, a Concatenate's branches); None = any channel.
     local=True counts layer normalisation over the spatial axes as per-position: the field of
     the pattern itself, not of the per-input statistics (used for audio spectrograms).
     """
@@ -146,14 +177,24 @@ def receptive_field(plan: Plan, layer: str, position: tuple[int, ...], *,
                          f"{tuple(position)}. Give one index per spatial axis.")
     boxes: dict[str, Box] = {layer: _clip(tuple((int(p), int(p) + 1) for p in position),
                                           tuple(b[1] for b in start))}
+    chans: dict[str, int | None] = {layer: channel}
     for name in reversed(plan.names[:plan.index(layer) + 1]):
         if name not in boxes or name == origin:
             continue
         step = steps[name]
-        for parent in step.parents:
+        parents = list(step.parents)
+        # One entry per parent; a layer fed the same tensor twice loses the channel.
+        per = (_parent_channels(step.op, chans[name], [shape_of[p] for p in parents])
+               if len(parents) == len(step.node.input_tensors) else [None] * len(parents))
+        for parent, ch in zip(parents, per):
+            if ch == -1:
+                continue
             pb = _parent_box(step.op, boxes[name], shape_of[name], shape_of[parent],
                              parent == "input", local)
+            if parent in boxes and chans.get(parent) != ch:
+                ch = None
             boxes[parent] = _union(boxes.get(parent), pb)
+            chans[parent] = ch
     return boxes.get(origin, full_box(shape_of[origin], is_input=origin == "input"))
 
 
