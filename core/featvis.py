@@ -1,6 +1,7 @@
 """Feature visualisation: synthesise an input that maximises one channel's mean activation.
 
-Gradient ascent on a parametrised input (Olah et al., "Feature Visualization", Distill 2017):
+Gradient ascent on a parametrised input (Olah et al., "Feature Visualization", Distill 2017),
+raising the channel before its activation (a ReLU that is off has no gradient):
 - images: a decorrelated Fourier parametrisation (1/f-scaled spectrum, colour decorrelation
   for RGB, a sigmoid into [0, 1]) and, at each step, random jitter (circular shift) and
   random scale, so the result is a pattern the channel likes anywhere, not adversarial noise;
@@ -39,7 +40,8 @@ class FeatureVis:
     domain: str         # what was optimised, in words
     steps: int          # ascent steps run (fewer than asked if the time limit was reached)
     seconds: float
-    history: np.ndarray  # (steps,) float32 objective along the way (with the random transforms)
+    history: np.ndarray  # (steps,) float32: the mean before the activation, with the random
+    #                      transforms, along the way
 
 
 def _check(m: LoadedModel, layer: str, channel: int, steps: int, seed: int) -> int:
@@ -59,6 +61,37 @@ def _check(m: LoadedModel, layer: str, channel: int, steps: int, seed: int) -> i
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed={seed!r}; expected an integer.")
     return n_ch
+
+
+_MONOTONIC = {"relu", "relu6", "elu", "selu", "leaky_relu", "softplus", "sigmoid", "tanh",
+              "hard_sigmoid", "silu", "swish", "gelu"}
+_ACTIVATION_LAYERS = {"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU"}
+
+
+def _pre_activation(m: LoadedModel, layer: str) -> keras.Model:
+    """The model from the input to the layer's output before its (monotonic) activation.
+
+    A ReLU channel that is off for the starting input has no gradient; its pre-activation
+    always has one, and raising it raises the channel. Layers without an activation: itself.
+    """
+    flat, names, plan = m.tracer.flat, m.tracer.names, m.tracer.plan
+    op = plan.steps_by_name()[layer].op
+    parents = plan.parents(layer)
+    kind = type(op).__name__
+    act = getattr(op, "activation", None)
+    act_name = getattr(act, "__name__", "linear")
+    if len(parents) != 1 or not (kind in _ACTIVATION_LAYERS or act_name in _MONOTONIC):
+        return keras.Model(flat.inputs[0], flat.outputs[names.index(layer)])
+    src = flat.inputs[0] if parents[0] == "input" else flat.outputs[names.index(parents[0])]
+    if kind in _ACTIVATION_LAYERS:
+        if kind == "Activation" and act_name not in _MONOTONIC:
+            return keras.Model(flat.inputs[0], flat.outputs[names.index(layer)])
+        return keras.Model(flat.inputs[0], src)
+    # A private copy without the activation (the shared model is never changed).
+    clone = type(op).from_config({**op.get_config(), "activation": "linear"})
+    clone.build(src.shape)
+    clone.set_weights(op.get_weights())
+    return keras.Model(flat.inputs[0], clone(src))
 
 
 def _image_param(tf, shape: tuple[int, int, int], rng: np.random.Generator):
@@ -105,6 +138,7 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
     t0 = time.perf_counter()
     flat = m.tracer.flat
     sub = keras.Model(flat.inputs[0], flat.outputs[m.tracer.names.index(layer)])
+    pre = _pre_activation(m, layer)          # what the ascent raises (same channel)
     in_shape = tuple(int(d) for d in flat.inputs[0].shape[1:])
     rng = np.random.default_rng(seed)
     gen = tf.random.Generator.from_seed(seed)
@@ -140,7 +174,7 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
     @tf.function
     def ascend():
         with tf.GradientTape() as tape:
-            y = sub(model_input(var, True), training=False)      # (1, ..., C)
+            y = pre(model_input(var, True), training=False)      # (1, ..., C)
             obj = tf.reduce_mean(tf.gather(y, c, axis=-1))
         g = tape.gradient(obj, var)
         t_var.assign_add(1.0)                                    # Adam, ascending

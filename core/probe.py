@@ -141,7 +141,7 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
     for info in infos:
         ext = PurePosixPath(info.filename).suffix.lower()
         if ext not in ext_ok:
-            raise InputError(f"{info.filename!r} in {filename!r} is not a {m.kind} file; "
+            raise InputError(f"{info.filename!r} in {filename!r} is not an {m.kind} file; "
                              f"expected {', '.join(sorted(ext_ok))} for {m.name!r}.")
         with z.open(info) as f:
             blob = f.read(info.file_size + 1)  # never more than declared (a lying header)
