@@ -12,12 +12,12 @@ import streamlit as st
 
 from core import api, cache
 from core.audio_view import map_axes
-from core.exemplar_view import grid, image_patch, index_table, spectrogram_patch
+from core.exemplar_view import grid, image_patch, index_table
 from core.exemplars import indexable
-from core.image import to_display
 from core.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
 from pages._audio_views import player
 from pages._common import current_model, export_button, linked, share_view
+from pages._exemplars import patches_for
 
 PER_PAGE = 8
 K = 9
@@ -127,15 +127,10 @@ page = st.selectbox("Channels", range(pages_n), key=f"filters_page_{layer}_{sort
 shown = [int(c) for c in order[page * PER_PAGE:(page + 1) * PER_PAGE]]
 tops = {c: api.top_inputs(lm, layer, c, k=K, index=index) for c in shown}
 
-# The inputs the exemplars come from, as the model sees them (one batch for the page).
-rows_needed = sorted({e.index for exs in tops.values() for e in exs})
-xs = {i: api.prepare(lm, probe.raws[i])[0] for i in rows_needed}
-spec_layer = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
-if spec_layer:
-    spec_all = lm.tracer(np.stack([xs[i] for i in rows_needed]))[spec_layer][..., 0]
-    specs = dict(zip(rows_needed, spec_all))        # (frames, bins) each
+patches, xs, specs = patches_for(lm, probe, tops)
+if specs is not None:
     sr = int(lm.card["input"]["sample_rate"])
-    t_axis, f_axis = map_axes(lm, spec_all.shape[1:])
+    t_axis, f_axis = map_axes(lm, next(iter(specs.values())).shape)
 
 vis = {}
 if show_vis:
@@ -146,16 +141,8 @@ if show_vis:
     bar.empty()
 
 
-def _patch(e):
-    if spec_layer and e.local_box is not None:
-        return spectrogram_patch(specs[e.index], e.local_box)
-    if lm.kind == "image":
-        return image_patch(to_display(xs[e.index], lm.card), e.box)
-    return None
-
-
 def _where(e) -> str:
-    if spec_layer and e.local_box is not None:
+    if specs is not None and e.local_box is not None:
         f0, b0, f1, b1 = e.local_box
         step = t_axis[1] - t_axis[0] if len(t_axis) > 1 else 0
         return (f"{t_axis[f0] - step / 2:.2f}–{t_axis[f1 - 1] + step / 2:.2f} s, "
@@ -165,10 +152,8 @@ def _where(e) -> str:
 
 
 in_hw = tuple(int(d) for d in lm.card["input"]["shape"][:2])
-patches: dict[int, list[np.ndarray]] = {}
 for c in shown:
     exs = tops[c]
-    patches[c] = [p for p in (_patch(e) for e in exs) if p is not None]
     st.divider()
     widths = [1.1, 6.3] + ([1.1] if show_vis else []) + [2.3]
     head, ex_col, *vis_col, prof_col = st.columns(widths, gap="small")

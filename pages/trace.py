@@ -30,7 +30,9 @@ if lm.kind != "image":
     st.stop()
 
 # ---- inputs -------------------------------------------------------------------------------
-draw_tab, upload_tab, gallery_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload image", ":material/photo_library: Gallery"])
+draw_tab, upload_tab, gallery_tab, real_tab = st.tabs([
+    ":material/draw: Draw", ":material/upload: Upload image", ":material/photo_library: Gallery",
+    ":material/dataset: Real held-out images"])
 with draw_tab:
     c1, c2 = st.columns([1, 2])
     digit_pad = lm.card["input"].get("digit_style") == "mnist"
@@ -137,6 +139,20 @@ with gallery_tab:
             st.success("Added 30 test images to the samples.")
         except OSError as e:
             st.warning(str(e))
+
+with real_tab:
+    real = cache.probe_samples(lm, 30)
+    st.caption(f"Real images the model never trained on (its probe set: "
+               f"{cache.probe(lm).about}). Click one to add it and trace it; the Filters page "
+               "ranks all of them per filter.")
+    per_row = 10
+    for r in range(0, len(real), per_row):
+        cols = st.columns(per_row)
+        for i, s in enumerate(real[r:r + per_row], start=r):
+            with cols[i - r]:
+                st.image(thumbnail(s, 56), width=56)
+                if st.button(s.label or s.name, key=f"real_{i}", help=s.name, width="stretch"):
+                    add_sample(s)
 
 # ---- one core call ---------------------------------------------------------------------------
 sample = selected_sample(lm)
