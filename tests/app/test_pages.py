@@ -98,7 +98,8 @@ def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
     assert not at.exception, [e.value for e in at.exception]
     _, _, layer, df, n_labelled = at.session_state["importance"]
     assert layer == at.selectbox(key="imp_layer").value
-    assert n_labelled == 200 and len(df) == at.session_state["model"].tracer(
+    # the current sample and 200 held-out inputs, all labelled
+    assert n_labelled == 201 and len(df) == at.session_state["model"].tracer(
         np.zeros((1, 28, 28, 1), np.float32))[layer].shape[-1]
 
 
