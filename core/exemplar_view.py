@@ -19,9 +19,15 @@ def _upscale(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def image_patch(display: np.ndarray, box: tuple[int, ...], *, size: int = 72) -> np.ndarray:
-    """The receptive field (y0, x0, y1, x1) cut out of a uint8 (H, W[, 3]) model input."""
+    """The receptive field (y0, x0, y1, x1) cut out of a uint8 (H, W[, 3]) model input, on a
+    white square (a field clipped by the image border stays in proportion)."""
     y0, x0, y1, x1 = box
-    return _upscale(np.ascontiguousarray(display[y0:y1, x0:x1]), size)
+    p = _upscale(np.ascontiguousarray(display[y0:y1, x0:x1]), size)
+    side = max(p.shape[:2])
+    out = np.full((side, side, 3), 255, np.uint8)
+    dy, dx = (side - p.shape[0]) // 2, (side - p.shape[1]) // 2
+    out[dy:dy + p.shape[0], dx:dx + p.shape[1]] = p
+    return out
 
 
 def spectrogram_patch(spec: np.ndarray, box: tuple[int, ...], *, size: int = 72) -> np.ndarray:

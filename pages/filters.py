@@ -34,7 +34,7 @@ types = plan.layer_types()
 layers = [n for n in indexable(lm.tracer) if n in types]
 convs = [n for n in layers if "Conv" in types[n]]
 default = linked("link_layer", layers) or (convs[-1] if convs else layers[0])
-c1, c2, c3 = st.columns([3, 2, 2])
+c1, c2, c3 = st.columns([3, 3, 2])
 layer = c1.selectbox("Layer", layers, index=layers.index(default), key="filters_layer",
                      format_func=lambda n: f"{n} · {types[n]}")
 sort = c2.radio("Sort channels by", ["index", "selectivity", "importance"], horizontal=True,
@@ -70,7 +70,7 @@ if source.startswith("my"):
     if batch is None:
         st.info("Upload a labelled batch, or switch back to the held-out probe set.")
         st.stop()
-d1, d2, d3 = st.columns([3, 2, 2])
+d1, d2, d3 = st.columns([3, 3, 2])
 show_vis = d1.toggle("Feature visualisation", value=False, key="filters_vis",
                      help="Gradient ascent on the channel's mean activation, for each channel "
                           "of this page (a few seconds each, then cached).")
