@@ -48,8 +48,10 @@ class LayerIndex:
 
     def selectivity(self) -> np.ndarray:
         """(C,) class selectivity (Morcos et al. 2018): (μ_best − μ_rest) / (μ_best + μ_rest)
-        over the class means, clipped at 0 from below; 0 = no preference, 1 = one class only."""
-        mu = np.clip(np.nan_to_num(self.class_mean, nan=0.0), 0, None)  # (n_classes, C)
+        over the class means; 0 = no preference, 1 = one class only. A channel with negative
+        class means (a layer before its activation) is shifted so its lowest class mean is 0."""
+        mu = np.nan_to_num(self.class_mean, nan=0.0)                     # (n_classes, C)
+        mu = mu - np.minimum(mu.min(axis=0), 0.0)
         best = mu.max(axis=0)
         rest = (mu.sum(axis=0) - best) / max(mu.shape[0] - 1, 1)
         return np.where(best + rest > 0, (best - rest) / np.maximum(best + rest, 1e-12), 0.0)

@@ -12,7 +12,7 @@ import streamlit as st
 
 from core import api, cache
 from core.audio_view import map_axes
-from core.exemplar_view import grid, image_patch, index_table
+from core.exemplar_view import grid, image_patch, index_table, spectrogram_patch
 from core.exemplars import indexable
 from core.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
 from pages._audio_views import player
@@ -155,7 +155,7 @@ in_hw = tuple(int(d) for d in lm.card["input"]["shape"][:2])
 for c in shown:
     exs = tops[c]
     st.divider()
-    widths = [1.1, 6.3] + ([1.1] if show_vis else []) + [2.3]
+    widths = [1.1, 6.3] + ([1.1 if lm.kind == "image" else 1.8] if show_vis else []) + [2.3]
     head, ex_col, *vis_col, prof_col = st.columns(widths, gap="small")
     with head:
         st.markdown(f"**Channel {c}**" + (" · :red[never fires]" if c in dead else ""))
@@ -181,22 +181,26 @@ for c in shown:
             v = vis[c]
             if lm.kind == "image":
                 st.image(image_patch(v.raw, (0, 0, *v.raw.shape[:2]), size=96), width="stretch",
-                         caption=f"synthesised: mean {v.value:.2f} (best held-out "
+                         caption=f"synthesised: mean {v.value:.2f} (real best "
                                  f"{li.best_mean[c]:.2f})")
             else:
-                st.caption(f"synthesised: mean {v.value:.2f} (best held-out "
-                           f"{li.best_mean[c]:.2f})")
+                spec = lm.tracer(v.raw[0][None])[lm.card["spectrogram_layer"]][0, ..., 0]
+                st.image(spectrogram_patch(spec, (0, 0, *spec.shape), size=96), width="stretch",
+                         caption=f"synthesised waveform: mean {v.value:.2f} (real best "
+                                 f"{li.best_mean[c]:.2f})")
                 player(v.raw[0], v.raw[1])
     with prof_col:
         prof = pd.DataFrame({"class": lm.labels, "mean": li.class_mean[:, c].astype(float)})
+        short = max(map(len, lm.labels)) <= 2      # digits: columns; names: rows
+        cls = alt.X if short else alt.Y
+        val = alt.Y if short else alt.X
         st.altair_chart(alt.Chart(prof).mark_bar().encode(
-            x=alt.X("class:N", sort=lm.labels, title=None,
-                    axis=alt.Axis(labelAngle=0 if max(map(len, lm.labels)) <= 2 else -45,
-                                  labelLimit=60)),
-            y=alt.Y("mean:Q", title="mean act."),
+            cls("class:N", sort=lm.labels, title=None,
+                axis=alt.Axis(labelAngle=0, labelLimit=70, labelFontSize=10)),
+            val("mean:Q", title="mean activation"),
             color=alt.condition(alt.datum.mean >= 0, alt.value("#4c78a8"), alt.value("#f58518")),
             tooltip=["class", alt.Tooltip("mean:Q", format=".3g")],
-        ).properties(height=120), width="stretch", key=f"prof_{layer}_{c}")
+        ).properties(height=120 if short else 150), width="stretch", key=f"prof_{layer}_{c}")
 
 st.divider()
 
