@@ -19,6 +19,8 @@ from core.engine import Tracer
 from core.errors import InputError, LayerNameError
 from core.receptive import as_yxyx, receptive_field
 
+_IDENTITY = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+             "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization"}
 K_MAX = 64     # exemplars kept per channel: top_inputs(k=...) accepts up to this many
 CHUNK = 128    # inputs per forward pass during a scan
 
@@ -112,21 +114,28 @@ def indexable(tracer: Tracer) -> list[str]:
 def _reducer(tracer: Tracer, names: list[str]) -> Callable[[np.ndarray], list[Any]]:
     """The compiled scan step: x (n, *input) -> per layer (max, argmax, mean), each (n, C)."""
     pick = [tracer.names.index(n) for n in names]
-    ops = keras.ops
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf   # plain tf ops: keras.ops.argmax/max here cost 2x the scan
+
+        reshape, vmax, vmean = tf.reshape, tf.reduce_max, tf.reduce_mean
+        shape0 = lambda y: tf.shape(y)[0]                       # noqa: E731
+        vargmax = lambda r: tf.argmax(r, axis=1, output_type=tf.int32)  # noqa: E731
+    else:
+        ops = keras.ops
+        reshape, vmax, vmean = ops.reshape, ops.max, ops.mean
+        shape0 = lambda y: ops.shape(y)[0]                      # noqa: E731
+        vargmax = lambda r: ops.cast(ops.argmax(r, axis=1), "int32")  # noqa: E731
 
     def reduce(x):
         outs = tracer.flat(x, training=False)
         res = []
         for i in pick:
             y = outs[i]
-            r = ops.reshape(y, (ops.shape(y)[0], -1, y.shape[-1]))    # (n, P, C)
-            res.append((ops.max(r, axis=1), ops.cast(ops.argmax(r, axis=1), "int32"),
-                        ops.mean(r, axis=1)))
+            r = reshape(y, (shape0(y), -1, y.shape[-1]))       # (n, P, C)
+            res.append((vmax(r, axis=1), vargmax(r), vmean(r, axis=1)))
         return res
 
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
         inp = tracer.flat.inputs[0]
         spec = tf.TensorSpec((None, *inp.shape[1:]), inp.dtype)
         return tf.function(reduce, input_signature=[spec], reduce_retracing=True)
@@ -150,10 +159,18 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
         raise InputError(f"Got {lab.shape[0] if lab.ndim else 'scalar'} labels for {n} inputs; "
                          "expected one label (or -1) per input.")
     names = indexable(tracer)
+    # Layers that are the identity at inference share their parent's reduction (no 2nd pass).
+    types = tracer.plan.layer_types()
+    same = {n: tracer.plan.parents(n)[0] for n in names if types.get(n) in _IDENTITY
+            and len(tracer.plan.parents(n)) == 1 and tracer.plan.parents(n)[0] in names}
+    for n in same:                      # a chain of them: all share the first real one
+        while same[n] in same:
+            same[n] = same[same[n]]
+    reduced = [n for n in names if n not in same]
     shapes = {nm: tuple(int(d) for d in tracer.flat.outputs[tracer.names.index(nm)].shape[1:-1])
               for nm in names}
     out_name = tracer.plan.output_name
-    fn = _reducer(tracer, names)
+    fn = _reducer(tracer, reduced)
     top: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     sums: dict[str, np.ndarray] = {}
     fires: dict[str, np.ndarray] = {}
@@ -162,7 +179,9 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
     counts = np.zeros(n_classes, np.int64)
     for i0 in range(0, n, chunk):
         xb = np.asarray(x[i0:i0 + chunk], tracer.flat.inputs[0].dtype)
-        res = {nm: tuple(keras.ops.convert_to_numpy(t) for t in r) for nm, r in zip(names, fn(xb))}
+        res = {nm: tuple(keras.ops.convert_to_numpy(t) for t in r)
+               for nm, r in zip(reduced, fn(xb))}
+        res.update({nm: res[p] for nm, p in same.items()})
         m = len(xb)
         if out_name in res:
             preds[i0:i0 + m] = np.argmax(res[out_name][2], axis=1)
