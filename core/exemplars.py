@@ -163,9 +163,9 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
     types = tracer.plan.layer_types()
     same = {n: tracer.plan.parents(n)[0] for n in names if types.get(n) in _IDENTITY
             and len(tracer.plan.parents(n)) == 1 and tracer.plan.parents(n)[0] in names}
-    for n in same:                      # a chain of them: all share the first real one
-        while same[n] in same:
-            same[n] = same[same[n]]
+    for nm in same:                     # a chain of them: all share the first real one
+        while same[nm] in same:
+            same[nm] = same[same[nm]]
     reduced = [n for n in names if n not in same]
     shapes = {nm: tuple(int(d) for d in tracer.flat.outputs[tracer.names.index(nm)].shape[1:-1])
               for nm in names}
