@@ -142,22 +142,17 @@ def _reducer(tracer: Tracer, names: list[str]) -> Callable[[np.ndarray], list[An
     return reduce
 
 
-def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes: int,
-         on_progress: Callable[[int, int], None] | None = None,
-         chunk: int = CHUNK) -> FilterIndex:
-    """Index every channel of every layer over the batch x (N, *input), one pass per chunk.
+@dataclass(frozen=True, eq=False)
+class CompiledScan:
+    """The scan's compiled step for one tracer (build once with compile_scan, reuse)."""
 
-    labels: (N,) true classes or -1; the class profiles group inputs by their label where
-    known, else by the model's prediction.
-    """
-    t0 = time.perf_counter()
-    n = int(len(x))
-    if n == 0:
-        raise InputError("The batch to scan is empty; give at least one input.")
-    lab = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
-    if lab.shape != (n,):
-        raise InputError(f"Got {lab.shape[0] if lab.ndim else 'scalar'} labels for {n} inputs; "
-                         "expected one label (or -1) per input.")
+    names: list[str]            # every indexed layer
+    same: dict[str, str]        # identity-at-inference layer -> the layer whose result it shares
+    reduced: list[str]          # the layers the step reduces, in its output order
+    fn: Callable[[np.ndarray], list[Any]]
+
+
+def compile_scan(tracer: Tracer) -> CompiledScan:
     names = indexable(tracer)
     # Layers that are the identity at inference share their parent's reduction (no 2nd pass).
     types = tracer.plan.layer_types()
@@ -167,10 +162,31 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
         while same[nm] in same:
             same[nm] = same[same[nm]]
     reduced = [n for n in names if n not in same]
+    return CompiledScan(names, same, reduced, _reducer(tracer, reduced))
+
+
+def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes: int,
+         on_progress: Callable[[int, int], None] | None = None, chunk: int = CHUNK,
+         compiled: CompiledScan | None = None) -> FilterIndex:
+    """Index every channel of every layer over the batch x (N, *input), one pass per chunk.
+
+    labels: (N,) true classes or -1; the class profiles group inputs by their label where
+    known, else by the model's prediction.
+    compiled: from compile_scan(tracer), to scan several batches with one compiled step.
+    """
+    t0 = time.perf_counter()
+    n = int(len(x))
+    if n == 0:
+        raise InputError("The batch to scan is empty; give at least one input.")
+    lab = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
+    if lab.shape != (n,):
+        raise InputError(f"Got {lab.shape[0] if lab.ndim else 'scalar'} labels for {n} inputs; "
+                         "expected one label (or -1) per input.")
+    step = compiled or compile_scan(tracer)
+    names, same = step.names, step.same
     shapes = {nm: tuple(int(d) for d in tracer.flat.outputs[tracer.names.index(nm)].shape[1:-1])
               for nm in names}
     out_name = tracer.plan.output_name
-    fn = _reducer(tracer, reduced)
     top: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     sums: dict[str, np.ndarray] = {}
     fires: dict[str, np.ndarray] = {}
@@ -180,7 +196,7 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
     for i0 in range(0, n, chunk):
         xb = np.asarray(x[i0:i0 + chunk], tracer.flat.inputs[0].dtype)
         res = {nm: tuple(keras.ops.convert_to_numpy(t) for t in r)
-               for nm, r in zip(reduced, fn(xb))}
+               for nm, r in zip(step.reduced, step.fn(xb))}
         res.update({nm: res[p] for nm, p in same.items()})
         m = len(xb)
         if out_name in res:

@@ -28,7 +28,7 @@ st.caption("What does a filter respond to? For each channel of a layer: the held
            "that excite it most (cut to the part of the input the unit sees), an input "
            "synthesised to excite it, and its mean activation for each class.")
 
-# ---- widgets ---------------------------------------------------------------------------------------
+# ---- widgets -------------------------------------------------------------------------------------
 plan = lm.tracer.plan
 types = plan.layer_types()
 layers = [n for n in indexable(lm.tracer) if n in types]
@@ -78,9 +78,13 @@ steps = int(d2.select_slider("Ascent steps", [64, 128, 256, 512], value=256,
                              key="filters_steps", disabled=not show_vis))
 only_dead = d3.toggle("Only channels that never fire", value=False, key="filters_dead")
 
-# ---- one core call: the scan (cached per model), then instant queries -------------------------------
+# ---- one core call: the scan (cached per model), then instant queries ----------------------------
 if batch is None:
-    probe = cache.probe(lm)
+    try:
+        probe = cache.probe(lm)
+    except ValueError as e:   # no probe set of this model's kind: a labelled ZIP still works
+        st.error(str(e))
+        st.stop()
     with st.status(f"Scanning {len(probe)} held-out inputs (once per model)…",
                    expanded=False) as status:
         bar = st.progress(0.0)
@@ -109,7 +113,7 @@ dead = set(int(c) for c in li.dead)
 if only_dead:
     order = np.array([c for c in order if c in dead], int)
 
-# ---- display ----------------------------------------------------------------------------------------
+# ---- display -------------------------------------------------------------------------------------
 st.caption(f"{probe.about}. Class profiles group inputs by **{index.grouped_by}**. "
            f"{layer}: {n_ch} channels, map {'×'.join(map(str, li.map_shape)) or 'a vector'}.")
 if dead:
@@ -120,10 +124,10 @@ if not len(order):
     st.info("No channel to show.")
     st.stop()
 pages_n = (len(order) + PER_PAGE - 1) // PER_PAGE
-page = st.selectbox("Channels", range(pages_n), key=f"filters_page_{layer}_{sort}_{only_dead}",
-                    format_func=lambda p: f"{p * PER_PAGE + 1}–{min((p + 1) * PER_PAGE, len(order))}"
-                                          f" of {len(order)} (sorted by {sort})") \
-    if pages_n > 1 else 0
+page = st.selectbox(
+    "Channels", range(pages_n), key=f"filters_page_{layer}_{sort}_{only_dead}",
+    format_func=lambda p: f"{p * PER_PAGE + 1}–{min((p + 1) * PER_PAGE, len(order))} of "
+                          f"{len(order)} (sorted by {sort})") if pages_n > 1 else 0
 shown = [int(c) for c in order[page * PER_PAGE:(page + 1) * PER_PAGE]]
 tops = {c: api.top_inputs(lm, layer, c, k=K, index=index) for c in shown}
 
@@ -136,9 +140,13 @@ vis = {}
 if show_vis:
     bar = st.progress(0.0, text="Synthesising…")
     for j, c in enumerate(shown):
-        vis[c] = cache.feature_vis(lm, layer, c, steps, _on_progress=lambda i, n, j=j: bar.progress(
-            (j + i / n) / len(shown), text=f"channel {shown[j]}: step {i} of {n}"))
+        vis[c] = cache.feature_vis(lm, layer, c, steps, _on_progress=lambda i, n, j=j: (
+            bar.progress((j + i / n) / len(shown), text=f"channel {shown[j]}: step {i} of {n}")))
     bar.empty()
+
+
+def _cls(e) -> str:
+    return lm.labels[e.label] if e.label >= 0 else "?"
 
 
 def _where(e) -> str:
@@ -147,8 +155,9 @@ def _where(e) -> str:
         step = t_axis[1] - t_axis[0] if len(t_axis) > 1 else 0
         return (f"{t_axis[f0] - step / 2:.2f}–{t_axis[f1 - 1] + step / 2:.2f} s, "
                 f"{f_axis[b0]:.0f}–{f_axis[b1 - 1]:.0f} Hz")
-    return f"rows {e.box[0]}–{e.box[2] - 1}, cols {e.box[1]}–{e.box[3] - 1}" if len(e.box) == 4 \
-        else ""
+    if len(e.box) != 4:
+        return ""
+    return f"rows {e.box[0]}–{e.box[2] - 1}, cols {e.box[1]}–{e.box[3] - 1}"
 
 
 in_hw = tuple(int(d) for d in lm.card["input"]["shape"][:2])
@@ -165,17 +174,17 @@ for c in shown:
     with ex_col:
         if patches[c]:
             for col, e, p in zip(st.columns(K, gap="xxsmall"), exs, patches[c]):
-                col.image(p, width="stretch",
-                          caption=f"{e.value:.2f} · {lm.labels[e.label] if e.label >= 0 else '?'}")
+                col.image(p, width="stretch", caption=f"{e.value:.2f} · {_cls(e)}")
         if exs:
             whole = lm.kind == "image" and exs[0].box == (0, 0, *in_hw)
-            st.caption(f"Top {len(exs)} of {index.n_inputs} (peak activation · true class). The best "
-                       f"one's unit sees {'the whole input' if whole else _where(exs[0])}.")
+            st.caption(f"Top {len(exs)} of {index.n_inputs} (peak activation · true class). "
+                       f"The best one's unit sees "
+                       f"{'the whole input' if whole else _where(exs[0])}.")
         if lm.kind == "audio" and exs:
             with st.popover("Listen to the top 3", icon=":material/volume_up:"):
                 for e in exs[:3]:
                     player(xs[e.index], sr, label=f"input {e.index} · {e.value:.2f} · "
-                                                  f"\"{lm.labels[e.label]}\" · {_where(e)}")
+                                                  f"\"{_cls(e)}\" · {_where(e)}")
     if show_vis:
         with vis_col[0]:
             v = vis[c]

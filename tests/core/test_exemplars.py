@@ -8,7 +8,7 @@ import pytest
 from core import api
 from core.engine import Tracer
 from core.errors import InputError, LayerNameError
-from core.exemplars import K_MAX, scan, top_inputs
+from core.exemplars import K_MAX, scan
 from core.receptive import as_yxyx, receptive_field
 
 
