@@ -11,13 +11,13 @@ For each built-in model, on its whole probe set (already converted to model inpu
   query     api.top_inputs for one channel with the index (receptive fields included)
   visualize api.visualize, 256 steps, one channel of the last convolution
   index     bytes held by the index
-Ratios are against `forward` measured in the same run (target: scan / forward <= 1.5).
+forward and scan: best of --repeats, run alternately (the machine may be shared). Ratios are
+against `forward` measured in the same run (target: scan / forward <= 1.5).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,13 +30,17 @@ from core import api  # noqa: E402
 from core.exemplars import CHUNK, compile_scan, scan  # noqa: E402
 
 
-def _median_s(fn, repeats: int) -> float:
-    times = []
+def _interleaved(a, b, repeats: int) -> tuple[float, float]:
+    """Best-of-n seconds of a and of b, run alternately: on a shared machine the least
+    disturbed run is the closest to the code's own cost, and alternating exposes both to
+    the same load."""
+    ta, tb = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for fn, ts in ((a, ta), (b, tb)):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return min(ta), min(tb)
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
@@ -63,9 +67,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         step = compile_scan(m.tracer)
         ix = scan(m.tracer, x, labels=labels, n_classes=len(m.labels), compiled=step)
         t_first = time.perf_counter() - t0
-        t_fwd = _median_s(forward, args.repeats)
-        t_scan = _median_s(lambda: scan(m.tracer, x, labels=labels, n_classes=len(m.labels),
-                                        compiled=step), args.repeats)
+        t_fwd, t_scan = _interleaved(
+            forward, lambda: scan(m.tracer, x, labels=labels, n_classes=len(m.labels),
+                                  compiled=step), args.repeats)
         types = m.tracer.plan.layer_types()
         conv = [n for n in ix.layers if "Conv" in types.get(n, "")][-1]
         t_query = median_ms(lambda: api.top_inputs(m, conv, 1, k=9, index=ix), 20)
