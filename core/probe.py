@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -143,8 +144,13 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
         if ext not in ext_ok:
             raise InputError(f"{info.filename!r} in {filename!r} is not an {m.kind} file; "
                              f"expected {', '.join(sorted(ext_ok))} for {m.name!r}.")
-        with z.open(info) as f:
-            blob = f.read(info.file_size + 1)  # never more than declared (a lying header)
+        try:
+            with z.open(info) as f:
+                blob = f.read(info.file_size + 1)  # never more than declared (a lying header)
+        except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, OSError) as e:
+            raise InputError(f"{info.filename!r} in {filename!r} cannot be read ({e}): an "
+                             "encrypted, damaged or unusually compressed member. Zip the "
+                             "folder again without a password.") from None
         read += len(blob)
         if len(blob) > info.file_size or read > MAX_BATCH_UNPACKED:
             raise InputError(f"{info.filename!r} in {filename!r} is larger than its header "

@@ -154,6 +154,14 @@ def test_bad_labelled_batches_are_refused_with_a_reason(lenet, files, match):
         read_labelled_zip(_zip(files), filename="b.zip", m=lenet)
 
 
+def test_a_damaged_member_is_refused_with_a_reason(lenet):
+    data = bytearray(_zip({"3/a.png": _png(10) * 50}))
+    start = data.index(b"3/a.png") + len("3/a.png")   # the local header's name, then the data
+    data[start + 10:start + 40] = b"\xff" * 30
+    with pytest.raises(InputError, match=r"'3/a.png' in 'x.zip' cannot be read"):
+        read_labelled_zip(bytes(data), filename="x.zip", m=lenet)
+
+
 def test_not_a_zip_too_big_or_too_many_files_is_refused(lenet, monkeypatch):
     with pytest.raises(InputError, match=r"'x.zip' is not a readable ZIP archive"):
         read_labelled_zip(b"PK\x03\x04garbage", filename="x.zip", m=lenet)
