@@ -172,11 +172,12 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
 
 
 def as_samples(m: LoadedModel, probe: ProbeSet, n: int) -> list[Sample]:
-    """Up to n probe inputs as named samples, round-robin over the classes (source "probe")."""
+    """Up to n probe inputs as named samples, round-robin over the classes in class order
+    (source "probe")."""
     by_class: dict[int, list[int]] = {}
     for i, lab in enumerate(probe.labels):
         by_class.setdefault(int(lab), []).append(i)
-    order = [i for group in zip(*by_class.values()) for i in group] if by_class else []
+    order = [i for group in zip(*(by_class[k] for k in sorted(by_class))) for i in group]
     taken = set(order)
     order += [i for i in range(len(probe)) if i not in taken]
     out = []
