@@ -191,3 +191,72 @@ def cka(m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], **options: Any):
     # The same model twice (its layers against each other): convert the inputs once.
     xb = xa if m_b is m_a else np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
     return _cka(m_a.tracer, m_b.tracer, xa, xb, **options)
+# ---- second round: what a filter responds to (issue 16) ---------------------------------------
+
+def probe_set(m: LoadedModel) -> tuple[list[Any], np.ndarray]:
+    """(raws, labels): held-out inputs the model never trained on (assets/models/*.probe.npz).
+
+    labels are class indices into m.labels, -1 where a probe's class is not one of the model's
+    (an uploaded model borrows the probe set of its input kind, matched by class name).
+    """
+    from core.probe import probe_set as _probe
+
+    p = _probe(m)
+    return p.raws, p.labels
+
+
+def _batch(m: LoadedModel, raws: list[Any]) -> np.ndarray:
+    if not isinstance(raws, list) or not raws:
+        raise InputError(f"inputs must be a non-empty list of raw inputs; got "
+                         f"{type(raws).__name__}{' (empty)' if isinstance(raws, list) else ''}.")
+    return np.stack([prepare(m, r)[0] for r in raws])
+
+
+def filter_index(m: LoadedModel, *, inputs: list[Any] | None = None,
+                 labels: np.ndarray | None = None, on_progress=None):
+    """Scan a batch (default: the probe set) once: an index of every channel of every layer
+    (core.exemplars.FilterIndex) for top_inputs, class profiles and dead filters."""
+    from core.exemplars import scan
+
+    if inputs is None:
+        inputs, labels = probe_set(m)
+    return scan(m.tracer, _batch(m, inputs), labels=labels, n_classes=len(m.labels),
+                on_progress=on_progress)
+
+
+def top_inputs(m: LoadedModel, layer: str, channel: int, *, inputs: list[Any] | None = None,
+               k: int = 9, index=None) -> list:
+    """The k inputs (default: the probe set) whose largest activation of the channel (max over
+    positions) is highest, best first: .index .value .position .box (receptive field in
+    model-input units, half-open (y0, x0, y1, x1); (t0, t1) for a waveform) .label.
+
+    index: a FilterIndex from filter_index() over the same inputs, so that repeated queries
+    do not scan again (the app caches it per model).
+    """
+    from core.exemplars import top_inputs as _top
+
+    ix = index if index is not None else filter_index(m, inputs=inputs)
+    local = m.card.get("spectrogram_layer") if m.kind == "audio" else None
+    return _top(m.tracer, ix, layer, channel, k=k, local_origin=local)
+
+
+def class_profile(m: LoadedModel, layer: str, *, index=None):
+    """(channels × classes DataFrame of mean activation, dead channel indices) over the probe
+    set (or the batch the index was built from)."""
+    import pandas as pd
+
+    ix = index if index is not None else filter_index(m)
+    li = ix.layer(layer)
+    df = pd.DataFrame(li.class_mean.T, columns=m.labels)
+    df.index.name = "channel"
+    return df, [int(c) for c in li.dead]
+
+
+def visualize(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, seed: int = 0,
+              on_progress=None, max_seconds: float | None = None):
+    """An input synthesised by gradient ascent to maximise the channel's mean activation
+    (core.featvis): .raw in the raw input's format, .value, .domain, .steps, .seconds."""
+    from core.featvis import MAX_SECONDS, synthesise
+
+    return synthesise(m, layer, channel, steps=steps, seed=seed, on_progress=on_progress,
+                      max_seconds=MAX_SECONDS if max_seconds is None else max_seconds)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import weakref
 from collections import OrderedDict
 from typing import Any, Callable
@@ -37,7 +38,7 @@ from core.settings import limits
 _HASH = {LoadedModel: lambda lm: lm.key, Sample: lambda s: s.key,
          Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
 # Samples every user has (shipped with the app, or public test sets): safe to share results of.
-SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test"}
+SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test", "probe"}
 # The per-session memo: at most this many results and about this many bytes of arrays.
 SESSION_ENTRIES = 24
 SESSION_BYTES = 256 * 1024 * 1024
@@ -113,13 +114,15 @@ def scoped(cached: Callable) -> Callable:
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        if is_shared(args) and is_shared(tuple(kwargs.values())):
+        # Like Streamlit's caches, keyword arguments named _x (progress callbacks) are no key.
+        keyed = {k: v for k, v in kwargs.items() if not k.startswith("_")}
+        if is_shared(args) and is_shared(tuple(keyed.values())):
             return cached(*args, **kwargs)
         memo = st.session_state.get(_MEMO)
         if memo is None:
             memo = st.session_state[_MEMO] = _Memo()
             _ledger()[id(memo)] = memo
-        key = (fn.__name__, _key(args), _key(tuple(sorted(kwargs.items()))))
+        key = (fn.__name__, _key(args), _key(tuple(sorted(keyed.items()))))
         if key in memo:
             memo.move_to_end(key)
             return memo[key][0]
@@ -226,7 +229,7 @@ def probe_means(lm: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarra
     """Each layer's mean output over the probe batch (what mean ablation substitutes)."""
     from core.freeze import channel_means
 
-    x = np.stack([api.prepare(lm, s.raw)[0] for s in probe_batch(lm)])
+    x = np.stack([api.prepare(lm, s.raw)[0] for s in probe_batch(lm, 200)])
     return channel_means(lm.tracer, x, list(layers))
 
 
@@ -312,10 +315,16 @@ def filter_audio(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...], lay
 
 
 # ---- explanations (pages/explain.py, pages/compare_models.py) ---------------------------------------
-def probe_batch(lm: LoadedModel) -> list[Sample]:
-    """The inputs that "over a batch" results and mean ablation use: the built-in gallery that
-    suits the model, until models ship a held-out probe set (api.probe_set)."""
-    return gallery(lm.card)
+def probe_batch(lm: LoadedModel, n: int = 20) -> list[Sample]:
+    """n held-out probe inputs (as many of each class as can be) for "over a batch" results,
+    model comparison and mean ablation; the built-in gallery where no probe set of the
+    model's kind ships."""
+    from core.errors import LayerLabError
+
+    try:
+        return probe_samples(lm, n)
+    except LayerLabError:
+        return gallery(lm.card)
 
 
 @scoped
@@ -346,3 +355,88 @@ def randomization(lm: LoadedModel, sample: Sample, method: str, target: int,
 def cka(lm_a: LoadedModel, lm_b: LoadedModel, inputs: tuple[Sample, ...]):
     """Linear CKA between every layer of two models over the same samples (api.cka)."""
     return api.cka(lm_a, lm_b, [s.raw for s in inputs])
+
+
+# ---- what a filter responds to (issue 16) -------------------------------------------------------
+
+class _Slot:
+    """One shared result, computed once under a lock (see with_progress)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = False
+        self.value: Any = None
+
+
+def with_progress(max_entries: int) -> Callable:
+    """scoped() for long calls that report progress through a `_on_progress` callback.
+
+    Streamlit records the elements a cached function touches and refuses callbacks that update
+    an element made outside it; so the global cache holds a slot per key, filled outside the
+    cached call (once, under its lock), and the callback draws on the caller's progress bar.
+    """
+    def deco(fn: Callable) -> Callable:
+        @st.cache_resource(max_entries=max_entries, ttl=3600, show_spinner=False,
+                           hash_funcs=_HASH)
+        @functools.wraps(fn)
+        def slot(*args, **kwargs) -> _Slot:
+            return _Slot()
+
+        @functools.wraps(fn)
+        def shared(*args, **kwargs):
+            box = slot(*args, **kwargs)
+            with box.lock:
+                if not box.done:
+                    box.value, box.done = fn(*args, **kwargs), True
+            return box.value
+
+        shared.__wrapped__ = fn
+        return scoped(shared)
+
+    return deco
+
+
+@scoped
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+def probe(lm: LoadedModel):
+    """The model's held-out probe set (core.probe.ProbeSet)."""
+    from core.probe import probe_set
+
+    return probe_set(lm)
+
+
+@scoped
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+def probe_samples(lm: LoadedModel, n: int) -> list[Sample]:
+    """n probe inputs as samples, the same number of each class (Gallery, Freeze, Attack)."""
+    from core.probe import as_samples
+
+    return as_samples(lm, probe(lm), n)
+
+
+@with_progress(max_entries=6)
+def filter_index(lm: LoadedModel, _on_progress=None):
+    """One scan of the probe set: the exemplar index of every channel (core.exemplars)."""
+    p = probe(lm)
+    return api.filter_index(lm, inputs=p.raws, labels=p.labels, on_progress=_on_progress)
+
+
+@with_progress(max_entries=512)
+def feature_vis(lm: LoadedModel, layer: str, channel: int, steps: int, seed: int = 0,
+                _on_progress=None):
+    """A channel's feature visualisation (core.featvis.FeatureVis)."""
+    return api.visualize(lm, layer, channel, steps=steps, seed=seed, on_progress=_on_progress)
+
+
+@with_progress(max_entries=32)
+def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
+    """Filter importance (core.importance) of a layer's channels: the accuracy drop over n
+    labelled probe inputs when each channel is frozen alone."""
+    from core.importance import filter_importance
+
+    batch = probe_samples(lm, n)
+    x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
+    labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1 for s in batch])
+    return filter_importance(lm.tracer, x, layer, labels=labels,
+                             is_probabilities=lm.card.get("output") == "probabilities",
+                             on_progress=_on_progress)

@@ -10,7 +10,7 @@ inserted after any layer without another graph walk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np

@@ -199,12 +199,13 @@ lo_v, hi_v = s2.slider(f"{sw_units.label}: range", sw_units.min, sw_units.max, s
 n_eps = int(s3.number_input("Number of ε", 2, MAX_EPSILONS, 5, key="sw_n"))
 builtin = cache.gallery(lm.card)
 b1, b2 = st.columns([3, 2])
-pool_choice = b1.radio("Inputs", [f"the {len(builtin)} built-in samples", "the sample list"],
-                       horizontal=True, key="sw_pool")
+pool_choice = b1.radio("Inputs", ["real held-out inputs", f"the {len(builtin)} built-in samples",
+                                  "the sample list"], horizontal=True, key="sw_pool")
 n_max = int(b2.number_input("At most this many inputs", 1, 50, 20, key="sw_nmax"))
 if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
-    pool = builtin if pool_choice != "the sample list" else [
-        s for s in samples().values() if s.kind == lm.kind]
+    pool = {"real held-out inputs": cache.probe_samples(lm, n_max),
+            "the sample list": [s for s in samples().values() if s.kind == lm.kind]}.get(
+        pool_choice, builtin)
     try:
         xs = np.stack([api.prepare(lm, s.raw)[0] for s in pool[:n_max]])
         values = list(np.linspace(lo_v, hi_v, n_eps))

@@ -76,8 +76,9 @@ def _take(state_key: str, ident: str, data: bytes, filename: str, name: str,
 
 
 # ---- inputs --------------------------------------------------------------------------------------
-rec_tab, up_tab, gal_tab = st.tabs([":material/mic: Record", ":material/upload: Upload",
-                                    ":material/library_music: Built-in clips"])
+rec_tab, up_tab, gal_tab, real_tab = st.tabs([
+    ":material/mic: Record", ":material/upload: Upload", ":material/library_music: Built-in clips",
+    ":material/dataset: Real held-out clips"])
 with rec_tab:
     c1, c2 = st.columns([1, 4])
     with c1:
@@ -111,6 +112,15 @@ with gal_tab:
         cols[0].markdown(f"`{voice}`")
         for col, s in zip(cols[1:], row):
             if col.button(s.name.split('"')[1], key=f"clip_{s.name}", width="stretch"):
+                add_sample(s)
+
+with real_tab:
+    real = cache.probe_samples(lm, 20)
+    st.caption(f"Clips the model never trained on (its probe set: {cache.probe(lm).about}). "
+               "Click one to add it to the samples.")
+    for r in range(0, len(real), 10):
+        for col, s in zip(st.columns(10), real[r:r + 10]):
+            if col.button(f"{s.label}", key=f"real_clip_{s.name}", help=s.note, width="stretch"):
                 add_sample(s)
 
 # ---- the clip and its edits ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pages._common import (current_model, distance_chart, export_button, freeze_
                            label_of, legend, linked, prediction, run_trace, samples,
                            selected_sample, shape_text, share_view, vector_chart)
 from pages._jobs import heavy_job
+from pages._exemplars import top_filters_exemplars
 
 MAX_TOGGLES = 128  # more filters than this: a multiselect instead of a tick grid
 
@@ -233,12 +234,14 @@ with imp_tab:
     imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer),
                              key="imp_layer")
     builtin = cache.gallery(lm.card)
+    held_out = cache.probe_samples(lm, 200)
     batch_choice = c2.radio("Accuracy over",
-                            [f"the {len(builtin)} built-in samples",
+                            [f"{len(held_out)} real held-out inputs",
+                             f"the {len(builtin)} built-in samples",
                              "the sample list"], horizontal=True, key="imp_batch")
     if st.button("Rank filters", key="rank", type="primary"):
-        pool = (builtin if batch_choice != "the sample list"
-                else [s for s in samples().values() if s.kind == lm.kind])
+        pool = {"the sample list": [s for s in samples().values() if s.kind == lm.kind],
+                f"the {len(builtin)} built-in samples": builtin}.get(batch_choice, held_out)
         batch = [sample] + [s for s in pool if s.key != sample.key]
         try:
             x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
@@ -280,6 +283,8 @@ with imp_tab:
         c3.download_button("Download ranking (CSV)", df.to_csv(index=False).encode(),
                            file_name=f"importance_{imp_layer}.csv", mime="text/csv",
                            key="dl_imp")
+        top_filters_exemplars(lm, imp_layer, [int(c) for c in df["channel"].head(5)],
+                              key="imp_ex")
 
 with sal_tab:
     c1, c2, c3, c4 = st.columns(4)

@@ -29,8 +29,22 @@ if lm.kind != "image":
     st.page_link("pages/audio.py", label="Open the Audio lab", icon=":material/graphic_eq:")
     st.stop()
 
+
+def sample_buttons(pool: list[Sample], *, key: str, per_row: int = 10) -> None:
+    """Thumbnails with a button each: a click adds that sample and traces it."""
+    for r in range(0, len(pool), per_row):
+        cols = st.columns(per_row)
+        for i, s in enumerate(pool[r:r + per_row], start=r):
+            with cols[i - r]:
+                st.image(thumbnail(s, 56), width=56)
+                if st.button(s.label or s.name, key=f"{key}_{i}", help=s.name, width="stretch"):
+                    add_sample(s)
+
+
 # ---- inputs -------------------------------------------------------------------------------
-draw_tab, upload_tab, gallery_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload image", ":material/photo_library: Gallery"])
+draw_tab, upload_tab, gallery_tab, real_tab = st.tabs([
+    ":material/draw: Draw", ":material/upload: Upload image", ":material/photo_library: Gallery",
+    ":material/dataset: Real held-out images"])
 with draw_tab:
     c1, c2 = st.columns([1, 2])
     digit_pad = lm.card["input"].get("digit_style") == "mnist"
@@ -118,14 +132,7 @@ with gallery_tab:
                 "of each." if digits else
                 "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
                 "CIFAR-10 theme: pictures, not photos.") + " Click one to add it and trace it.")
-    per_row = 10
-    for r in range(0, len(gallery), per_row):
-        cols = st.columns(per_row)
-        for i, s in enumerate(gallery[r:r + per_row], start=r):
-            with cols[i - r]:
-                st.image(thumbnail(s, 56), width=56)
-                if st.button(s.label or s.name, key=f"gal_{i}", help=s.name, width="stretch"):
-                    add_sample(s)
+    sample_buttons(gallery, key="gal")
     more, loader = (("Load 30 real MNIST test digits (needs internet)", mnist_test_digits)
                     if digits else
                     ("Load 30 real CIFAR-10 test images (needs internet)", cifar10_test_images))
@@ -137,6 +144,13 @@ with gallery_tab:
             st.success("Added 30 test images to the samples.")
         except OSError as e:
             st.warning(str(e))
+
+with real_tab:
+    real = cache.probe_samples(lm, 30)
+    st.caption(f"Real images the model never trained on (its probe set: "
+               f"{cache.probe(lm).about}). Click one to add it and trace it; the Filters page "
+               "ranks all of them per filter.")
+    sample_buttons(real, key="real")
 
 # ---- one core call ---------------------------------------------------------------------------
 sample = selected_sample(lm)

@@ -17,7 +17,7 @@ from core.models import ASSETS, builtin_names
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["pages/trace.py", "pages/compare.py", "pages/freeze.py", "pages/attack.py",
-         "pages/structure.py"]
+         "pages/filters.py", "pages/structure.py"]
 
 
 def _app(**state) -> AppTest:
@@ -38,7 +38,7 @@ def test_page_renders_with_builtin_model_and_sample(page):
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["model"].name == "lenet_mnist"
     assert at.title[0].value in ("Trace", "Compare two inputs", "Freeze filters", "Attack lab",
-                                 "Structure")
+                                 "Filters", "Structure")
 
 
 IMAGE_MODELS = [n for n in builtin_names() if n != "lenet_mnist"
@@ -98,7 +98,8 @@ def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
     assert not at.exception, [e.value for e in at.exception]
     _, _, layer, df, n_labelled = at.session_state["importance"]
     assert layer == at.selectbox(key="imp_layer").value
-    assert n_labelled == 30 and len(df) == at.session_state["model"].tracer(
+    # the current sample and 200 held-out inputs, all labelled
+    assert n_labelled == 201 and len(df) == at.session_state["model"].tracer(
         np.zeros((1, 28, 28, 1), np.float32))[layer].shape[-1]
 
 

@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""Build the held-out probe sets shipped beside the built-in models (assets/models/*.probe.npz).
+
+Run from the repository root:
+
+    python scripts/make_probe_sets.py                      # all three, from ../shared/data
+    python scripts/make_probe_sets.py --only lenet_mnist --n-images 2000
+
+What each set holds, and why the model never trained on it:
+- lenet_mnist: N images drawn (seeded) from the LAST 5,000 MNIST training images (indices
+  55,000..59,999), which scripts/train_lenet.py holds out for validation (N_VAL).
+- vgg_cifar10: N images drawn from the LAST 5,000 CIFAR-10 training images (45,000..49,999),
+  which scripts/train_vgg_cifar.py holds out (N_VAL).
+- spoken_digits: FSDD clips of speaker "theo" (scripts/train_audio.py --val-speaker, never
+  trained on) and espeak-ng clips of held-out voices/variants (scripts/synth_voices.py
+  HELD_VOICES / HELD_VARIANTS: split "val", synthesized here with the same job list).
+The "index" array of an image set is each image's position in the training split, so anyone
+can check it lies in the held-out range. Where keras.datasets is reachable (internet), the
+script also checks that no probe image is byte-identical to a test-set image or to a trained-on
+image. Data comes from --data (../shared/data), falling back to keras.datasets.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import synth_voices  # noqa: E402
+import train_lenet  # noqa: E402
+import train_vgg_cifar  # noqa: E402
+
+SEED = 1234
+OUT = ROOT / "assets" / "models"
+
+
+def _hashes(x: np.ndarray) -> set[bytes]:
+    return {hashlib.sha1(a.tobytes()).digest() for a in x}
+
+
+def _check_disjoint(probe: np.ndarray, others: np.ndarray, what: str) -> None:
+    clash = len(_hashes(probe) & _hashes(others))
+    print(f"  {clash} of {len(probe)} probe images are byte-identical to {what}")
+
+
+def _pick(n_total: int, n_val: int, n: int) -> np.ndarray:
+    """n sorted indices drawn (seeded) from the last n_val of n_total."""
+    rng = np.random.default_rng(SEED)
+    return np.sort(rng.choice(np.arange(n_total - n_val, n_total), size=min(n, n_val),
+                              replace=False)).astype(np.int32)
+
+
+def image_set(name: str, x: np.ndarray, y: np.ndarray, n_val: int, n: int, labels: list[str],
+              about: str, test: tuple | None) -> None:
+    idx = _pick(len(x), n_val, n)
+    xp, yp = x[idx], np.asarray(y).reshape(-1)[idx]
+    _check_disjoint(xp, x[:-n_val], "trained-on images")
+    if test is not None:
+        _check_disjoint(xp, np.asarray(test[0]), "test-set images")
+    path = OUT / f"{name}.probe.npz"
+    np.savez_compressed(path, x=xp.astype(np.uint8), y=np.array([labels[int(v)] for v in yp]),
+                        index=idx, about=np.array(about))
+    print(f"{path.relative_to(ROOT)}: {len(xp)} images, {path.stat().st_size / 2**20:.2f} MB")
+
+
+def lenet(data: Path, n: int) -> None:
+    x, y, test, source = train_lenet.load_data(data / "mnist")
+    image_set("lenet_mnist", x, y, train_lenet.N_VAL, n, [str(i) for i in range(10)],
+              f"{min(n, train_lenet.N_VAL)} real MNIST digits from the 5,000 training images "
+              "held out from LeNet's training (indices 55,000-59,999)", test)
+
+
+def vgg(data: Path, n: int) -> None:
+    xt, yt, xv, yv, x_test, y_test, source = train_vgg_cifar.load_data(data / "cifar10")
+    x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
+    from core.samples import CIFAR10_LABELS
+
+    image_set("vgg_cifar10", x, y, train_vgg_cifar.N_VAL, n, CIFAR10_LABELS,
+              f"{min(n, train_vgg_cifar.N_VAL)} real CIFAR-10 photos from the 5,000 training "
+              "images held out from the VGG's training (indices 45,000-49,999)",
+              None if x_test is None else (x_test, y_test))
+
+
+def _synth_heldout(per_digit: int, folder: Path) -> list[tuple[np.ndarray, str, str]]:
+    """per_digit clips of each digit in held-out espeak-ng voices: (float wave, digit, voice)."""
+    import soundfile as sf
+
+    langs = synth_voices.installed_languages()
+    voices = [v for v in synth_voices.VOICES if v in langs]
+    jobs = [j for j in synth_voices.job_list(SEED, 2, voices, synth_voices.installed_variants())
+            if j["split"] == "val"]
+    rng = np.random.default_rng(SEED)
+    out = []
+    for d in range(10):
+        mine = [j for j in jobs if j["digit"] == d]
+        for i in rng.permutation(len(mine)):
+            if sum(o[1] == str(d) for o in out) >= per_digit:
+                break
+            job = mine[int(i)]
+            if synth_voices.synth_one(job, folder).startswith("failed"):
+                continue
+            y, _ = sf.read(folder / job["path"], dtype="float32")
+            out.append((y, str(d), f"espeak-ng {job['voice']}+{job['variant']}"))
+    return out
+
+
+def speech(data: Path, per_digit: int) -> None:
+    import soundfile as sf
+
+    rec = data / "fsdd" / "recordings"
+    clips: list[tuple[np.ndarray, str, str]] = []
+    for d in range(10):
+        files = sorted(rec.glob(f"{d}_theo_*.wav"), key=lambda p: int(p.stem.split("_")[2]))
+        step = max(1, len(files) // per_digit)
+        for f in files[::step][:per_digit]:
+            y, sr = sf.read(f, dtype="float32")
+            assert sr == 8000, (f, sr)
+            clips.append((y, str(d), "FSDD theo"))
+    with tempfile.TemporaryDirectory() as tmp:
+        clips += _synth_heldout(per_digit, Path(tmp))
+    pcm = [np.clip(np.rint(y * 32767), -32768, 32767).astype(np.int16) for y, _, _ in clips]
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pcm])]).astype(np.int64)
+    path = OUT / "spoken_digits.probe.npz"
+    n_theo = sum(c[2] == "FSDD theo" for c in clips)
+    np.savez_compressed(path, pcm=np.concatenate(pcm), offsets=offsets, sr=np.int64(8000),
+                        y=np.array([c[1] for c in clips]), speaker=np.array([c[2] for c in clips]),
+                        about=np.array(f"{len(clips)} spoken digits never trained on: {n_theo} "
+                                       "FSDD clips of the held-out speaker theo and "
+                                       f"{len(clips) - n_theo} espeak-ng clips of held-out voices"))
+    print(f"{path.relative_to(ROOT)}: {len(clips)} clips, {path.stat().st_size / 2**20:.2f} MB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
+                    help="folder with mnist/, cifar10/, fsdd/ (default: ../shared/data)")
+    ap.add_argument("--n-images", type=int, default=2000, help="images per image set")
+    ap.add_argument("--clips-per-digit", type=int, default=20,
+                    help="audio clips per digit from each held-out source")
+    ap.add_argument("--only", choices=["lenet_mnist", "vgg_cifar10", "spoken_digits"])
+    args = ap.parse_args(argv)
+    data = Path(args.data)
+    jobs = {"lenet_mnist": lambda: lenet(data, args.n_images),
+            "vgg_cifar10": lambda: vgg(data, args.n_images),
+            "spoken_digits": lambda: speech(data, args.clips_per_digit)}
+    for name, job in jobs.items():
+        if args.only in (None, name):
+            job()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

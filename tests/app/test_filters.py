@@ -1,0 +1,95 @@
+"""AppTest of the Filters view and of the probe set on the Trace, Freeze and Attack pages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _filters(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("pages/filters.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _captions(at) -> list[str]:
+    return [c for el in at.get("image") for c in el.captions]
+
+
+def _channels(at) -> list[int]:
+    return [int(m.value.split("**Channel ")[1].split("**")[0]) for m in at.markdown
+            if m.value.startswith("**Channel ")]
+
+
+def test_filters_page_shows_exemplars_of_a_conv_layer():
+    at = _filters()
+    assert at.title[0].value == "Filters"
+    assert at.selectbox(key="filters_layer").value == "conv2"      # the last convolution
+    assert _channels(at) == list(range(8))
+    caps = _captions(at)
+    # 9 exemplars per channel, each "activation · true class".
+    assert sum(" · " in c for c in caps) == 8 * 9, caps[:12]
+    assert any("2000 real MNIST digits" in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 8                      # class profiles
+
+
+def test_filters_sorted_by_selectivity_and_paged():
+    at = _filters()
+    at.radio(key="filters_sort").set_value("selectivity").run()
+    assert not at.exception, [e.value for e in at.exception]
+    first = _channels(at)
+    page = at.selectbox(key="filters_page_conv2_selectivity_False")
+    page.set_value(1).run()
+    second = _channels(at)
+    assert len(first) == len(second) == 8 and not set(first) & set(second)
+
+
+def test_filters_sorted_by_importance_and_with_feature_visualisation():
+    at = _filters()
+    at.selectbox(key="filters_layer").set_value("conv1").run()
+    at.radio(key="filters_sort").set_value("importance").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("importance" in c.value for c in at.caption)
+    at.toggle(key="filters_vis").set_value(True)
+    at.session_state["filters_steps"] = 64   # the slider is enabled by the toggle's rerun
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sum(c.startswith("synthesised: mean") for c in _captions(at)) == 8
+
+
+def test_filters_page_on_the_audio_model_has_spectrogram_patches():
+    at = _filters(model_choice="spoken_digits", selected='"seven" (en-us-f3)')
+    assert at.selectbox(key="filters_layer").value == "block4_conv"
+    assert sum(" · " in c for c in _captions(at)) == 8 * 9
+    assert any(" Hz" in c.value and " s, " in c.value for c in at.caption)
+
+
+def test_trace_gallery_has_real_held_out_images():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.button(key="real_0").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    added = [s for s in at.session_state["samples"].values() if s.source == "probe"]
+    assert len(added) == 1 and added[0].raw.shape == (28, 28) and added[0].label is not None
+
+
+def test_freeze_ranking_shows_the_top_filters_exemplars():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("pages/freeze.py").run()
+    at.button(key="rank").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.value.startswith("**What the top filters respond to**") for m in at.markdown)
+    df = at.session_state["importance"][3]
+    assert [c.value for c in at.caption if c.value.startswith("filter ")] == [
+        f"filter {int(c)}" for c in df["channel"].head(5)]
+    assert np.isfinite(df["accuracy_drop"]).all()
