@@ -16,6 +16,7 @@ from core.exemplar_view import grid, image_patch, index_table, spectrogram_patch
 from core.exemplars import indexable
 from core.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
 from pages._audio_views import player
+from pages._jobs import heavy_job
 from pages._common import current_model, export_button, linked, share_view
 from pages._exemplars import patches_for
 
@@ -57,10 +58,9 @@ if source.startswith("my"):
         if held is None or held[0] != (lm.sha256, up.file_id):
             try:
                 ps = read_labelled_zip(data, filename=up.name, m=lm)
-                bar = st.progress(0.0, text=f"Scanning {len(ps)} inputs…")
-                ix = api.filter_index(lm, inputs=ps.raws, labels=ps.labels,
-                                      on_progress=lambda i, n: bar.progress(i / n))
-                bar.empty()
+                with heavy_job(f"Scanning {len(ps)} inputs of {up.name}") as job:
+                    ix = api.filter_index(lm, inputs=ps.raws, labels=ps.labels,
+                                          on_progress=job.progress)
                 held = ((lm.sha256, up.file_id), ps, ix)
                 st.session_state["filters_batch"] = held
             except ValueError as e:
