@@ -113,7 +113,7 @@ def test_open_structure(page):
 
 def test_open_compare(page):
     open_app(page)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare").click()
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare", exact=True).click()
     expect(page).to_have_url(re.compile(r"/compare(\?|$)"))
     expect(page.get_by_role("heading", name="Compare two inputs", exact=True)).to_be_visible()
     # A fresh session: A is the current sample (digit 0), B the next one in the list (digit 1).

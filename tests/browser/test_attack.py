@@ -31,7 +31,7 @@ def test_fgsm_then_compare_the_adversarial(page):
     page.get_by_role("button", name="Add to samples").click()
     expect(page.get_by_text("Added 'digit 0 (style 1) · FGSM 64' to the samples.")).to_be_visible()
     wait_for_app(page)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare").click()
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare", exact=True).click()
     expect(page).to_have_url(re.compile(r"/compare(\?|$)"))
     wait_for_app(page)
     b = page.get_by_role("combobox", name="B: compare with")
