@@ -438,5 +438,5 @@ def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
     x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
     labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1 for s in batch])
     return filter_importance(lm.tracer, x, layer, labels=labels,
-                             is_probabilities=lm.card.get("output") == "probabilities",
+                             card=lm.card,
                              on_progress=_on_progress)
