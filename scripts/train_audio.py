@@ -688,9 +688,13 @@ def main(argv=None) -> int:
                        f"real clips ({len(set(r_spk))} speakers): each clip scored once by a fold "
                        f"model trained exactly like the final one (same data, schedule and "
                        f"seed) without that clip's speaker; the final model heard them all"),
-            "per_fold": report["cross_validation"]["per_fold"]}
+            "per_fold": report["cross_validation"]["per_fold"],
+            "label": f"real speakers ({args.folds}-fold by speaker)"}
+    set_names = {f"fsdd_{args.val_speaker}": f"FSDD speaker {args.val_speaker}",
+              "synth_heldout": "unheard synthetic voices"}
     for k, v in validation.items():
-        metrics[k] = {**v, "method": "the final model (this file), never trained on this set"}
+        metrics[k] = {**v, "method": "the final model (this file), never trained on this set",
+                      "label": set_names[k]}
     metrics["validation_accuracy"] = {
         **({"real_speakers_kfold": metrics["held_out_real_speakers"]["accuracy"]}
            if folds is not None else {}),
