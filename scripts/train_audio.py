@@ -4,8 +4,16 @@
 Run from the repository root (synthesize the voices first, once):
 
     nice -n 10 python scripts/synth_voices.py
-    python scripts/train_audio.py                          # everything at its default
-    python scripts/train_audio.py --smoke                  # 1 short epoch on a tiny subset, /tmp
+    python scripts/train_audio.py                          # from scratch, 5 folds + final model
+    python scripts/train_audio.py --smoke                  # 1 short epoch per run, tiny subset, /tmp
+
+The shipped model is the previous one (commit c5f3466, FSDD + synthetic voices, trained from
+scratch by this script's defaults of then, 40 epochs) fine-tuned with the real voices; the card's
+``retrain`` is the exact command, e.g.
+
+    git show c5f3466:assets/models/spoken_digits.keras > /tmp/base/spoken_digits.keras
+    python scripts/train_audio.py --init /tmp/base/spoken_digits.keras --epochs 5 --lr 5e-4 \
+        --fsdd-per-epoch 600 --synth-per-epoch 1200 --real-repeat 4 --folds 5 --spec-mask 2,12,2,8
 
 Writes ``<out>/spoken_digits.keras`` and ``<out>/spoken_digits.json`` (the model card).
 
@@ -23,16 +31,22 @@ Data (nothing is downloaded):
   Download: https://github.com/Jakobovski/free-spoken-digit-dataset (point --fsdd at the clone).
 - ``--synth``: the folder written by scripts/synth_voices.py (its manifest.csv); rows with
   split=train are trained on, split=val (voices/variants never trained on) validate.
-- ``--sc09``: the small Speech Commands sample (30 clips, 29 speakers). By default (``--sc09-use
-  val``) it is a validation set of real, unseen speakers on many microphones; ``train`` adds it to
-  the training data instead, ``none`` ignores it.
+- ``--real``: folders of real recordings with a manifest.csv (path, digit, speaker), by default
+  ``sc09_more`` and ``sc09_mini`` (366 Speech Commands / AudioMNIST clips, 235 speakers). Few
+  clips, so each appears ``--real-repeat`` times per epoch. With ``--folds k`` (default 5) k fold
+  models, each trained exactly like the final one but without one fifth of the speakers, score
+  every real clip once (accuracy, Wilson interval, per class, confusion); then the final model
+  trains on all of them. ``--cv-only`` stops after the folds (``<out>/cv_report.json``);
+  ``--cv-from`` reuses such a report for a final model of the same settings.
 
 Every clip goes through core.audio.to_mono and core.audio.place_word, exactly as the app
 prepares a recording. Augmentation happens in NumPy before word placement (not in the saved
 model): speed/pitch +-15 % by resampling, reverberation (exponentially decaying noise impulse
 response, RT60 0.1-0.6 s), band-limiting, silence/room tone around the word with additive noise
 (white/pink/brown, SNR 5-40 dB), gain +-12 dB, then placement in a 1.3 s window and a random
-1 s crop (time shift +-0.15 s).
+1 s crop (time shift +-0.15 s). ``--spec-mask`` adds SpecAugment-style time and frequency masks
+on the normalised spectrogram, in the training graph only (the saved model has no such layer).
+No epoch is selected on a held-out set: every run keeps its last epoch.
 """
 from __future__ import annotations
 
@@ -432,6 +446,9 @@ def main(argv=None) -> int:
                     help="k-fold by speaker over the real clips before the final model (0: none)")
     ap.add_argument("--cv-only", action="store_true",
                     help="only the k-fold runs: write <out>/cv_report.json, no model")
+    ap.add_argument("--cv-from", default="",
+                    help="take the k-fold results from this cv_report.json (a --cv-only run with "
+                         "the same settings) instead of training the fold models again")
     ap.add_argument("--synth", default=str(Path.home() / ".cache" / "layerlab" / "synth"),
                     help="scripts/synth_voices.py output folder ('' to train without it)")
     ap.add_argument("--fsdd-per-epoch", type=int, default=7500,
@@ -454,6 +471,15 @@ def main(argv=None) -> int:
                     help="tiny subsets, 1 short epoch per run, writes to /tmp/layerlab_smoke")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
+    prev = json.loads(Path(args.cv_from).read_text()) if args.cv_from else None
+    if prev is not None:
+        # The fold models must have been trained exactly like this run's final model.
+        was = ap.parse_args(shlex.split(prev["command"])[2:])
+        differ = [k for k in vars(args) if k not in ("out", "cv_only", "cv_from")
+                  and getattr(was, k) != getattr(args, k)]
+        if differ or "cross_validation" not in prev:
+            sys.exit(f"error: --cv-from {args.cv_from}: made with other settings ({differ}) or "
+                     f"without --folds; run --cv-only with this run's settings first")
     if args.smoke:
         args.epochs = 1
         args.out = "/tmp/layerlab_smoke"
@@ -609,7 +635,10 @@ def main(argv=None) -> int:
                                          for k, v in report["init"].items()), flush=True)
 
     # ---- k-fold by speaker: every real clip scored once by a model that never heard its speaker
-    if folds is not None:
+    if prev is not None:
+        report["cross_validation"] = prev["cross_validation"]
+        report["command"] = prev["command"] + " && " + report["command"]
+    elif folds is not None:
         cv_pred = np.full(len(r_clips), -1)
         per_fold = []
         for k in range(args.folds):
@@ -627,6 +656,7 @@ def main(argv=None) -> int:
             "folds": args.folds, "speakers": int(len(set(r_spk))),
             "real_speakers": scores(r_digits, cv_pred), "per_fold": per_fold,
             "seconds": round(sum(f["seconds"] for f in per_fold), 1)}
+    if folds is not None:
         cv = report["cross_validation"]["real_speakers"]
         print(f"k-fold held-out real speakers: {cv['correct']}/{cv['n']} = {cv['accuracy']:.4f} "
               f"(Wilson 95 % {cv['wilson_95']})", flush=True)
