@@ -13,7 +13,7 @@ scratch by this script's defaults of then, 40 epochs) fine-tuned with the real v
 
     git show c5f3466:assets/models/spoken_digits.keras > /tmp/base/spoken_digits.keras
     python scripts/train_audio.py --init /tmp/base/spoken_digits.keras --epochs 5 --lr 5e-4 \
-        --fsdd-per-epoch 600 --synth-per-epoch 1200 --real-repeat 4 --folds 5 --spec-mask 2,12,2,8
+        --fsdd-per-epoch 600 --synth-per-epoch 1200 --real-repeat 4 --folds 5
 
 Writes ``<out>/spoken_digits.keras`` and ``<out>/spoken_digits.json`` (the model card).
 
