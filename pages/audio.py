@@ -16,7 +16,7 @@ from core.filter_audio import to_wav_bytes
 from core.models import builtin_card
 from core.render import feature_grid
 from core.samples import Sample
-from pages._audio_views import clip_panel, map_chart, oriented_maps, player
+from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
 from pages._common import (add_sample, comparison, current_model, export_button, freeze_kinds,
                            layer_output, legend, linked, prediction, run_trace, samples,
                            selected_sample, shape_text, share_view, usable_samples,
@@ -46,6 +46,9 @@ if lm.kind != "audio":
                   type="primary")
     st.stop()
 
+held_out = held_out_line(lm.card)  # the card's honest numbers, real speakers first
+if held_out:
+    st.caption(held_out)
 SR = int(lm.card["input"]["sample_rate"])
 WINDOW_S = lm.card["input"]["shape"][0] / SR
 
