@@ -14,37 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
-from bench.memory import ARGS, CHROMIUM, ROOT, rss_mb
+from bench.memory import ARGS, CHROMIUM, rss_mb, start_server
 
 T = 600_000  # ms: eight PGD attacks in a row on two cores
 ATTACK_URL = "attack?model=vgg_cifar10&attack=LinfPGD,8,40,"
 TRACE_URL = "?model=vgg_cifar10"
-
-
-def _server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(480):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("the Streamlit server did not start")
 
 
 def _idle(page) -> None:
@@ -72,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=8)
     args = ap.parse_args(argv)
-    proc, url = _server()
+    proc, url = start_server()
     peak = [0.0]
     done = threading.Event()
 

@@ -97,12 +97,8 @@ def one_user(page, url: str) -> None:
     expect(page.get_by_text("What filter 0 hears")).to_be_visible(timeout=T)
 
 
-def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sessions", type=int, default=5)
-    args = ap.parse_args()
+def start_server() -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port (its own process group); (process, base URL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -112,13 +108,24 @@ def main() -> None:
          "--server.port", str(port), "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(480):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(proc.pid, 15)
+    raise RuntimeError("the Streamlit server did not start")
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=5)
+    args = ap.parse_args()
+    proc, url = start_server()
     try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
         start = rss_mb(proc.pid)
         rows = [("server started", start)]
         with sync_playwright() as pw:
