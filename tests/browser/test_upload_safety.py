@@ -12,7 +12,7 @@ from core.card import PREPROCESSING_TEXT
 from core.samples import colour_scenes
 from tests.hostile_files import function_activation, huge_trace
 
-from ._helpers import expect, metric_value, open_app, wait_for_app
+from ._helpers import TIMEOUT_MS, expect, metric_value, open_app, wait_for_app
 
 VGG = "VGG-style CNN on CIFAR-10"
 
@@ -24,10 +24,13 @@ def _choose_model(page, title: str) -> None:
 
 
 def _upload(page, label: str, path) -> None:
+    """Give the sidebar uploader labelled `label` a file; return once the app took it."""
+    wait_for_app(page)
     sidebar = page.locator('[data-testid="stSidebar"]')
     uploader = sidebar.locator('[data-testid="stFileUploader"]').filter(has_text=label)
     uploader.locator('input[type="file"]').set_input_files(path)
-    wait_for_app(page)
+    expect(uploader.get_by_text(path.name)).to_be_visible()  # the file chip: upload received
+    wait_for_app(page, TIMEOUT_MS * 3)  # the first upload starts the sandbox
 
 
 def test_hostile_upload_leaves_another_session_alone(browser, app_url, tmp_path):
@@ -38,6 +41,8 @@ def test_hostile_upload_leaves_another_session_alone(browser, app_url, tmp_path)
             pg.app_url = app_url
         open_app(b)
         _choose_model(b, VGG)
+        cifar = re.compile(r"^[a-z]+$")  # a CIFAR-10 class, not LeNet's digit of the first run
+        expect(metric_value(b, "Prediction")).to_have_text(cifar)
         before = metric_value(b, "Prediction").inner_text()
         conf_before = b.get_by_text(re.compile(r"^confidence ")).first.inner_text()
         open_app(a)
@@ -54,6 +59,7 @@ def test_hostile_upload_leaves_another_session_alone(browser, app_url, tmp_path)
         b.reload()
         wait_for_app(b)
         _choose_model(b, VGG)
+        expect(metric_value(b, "Prediction")).to_have_text(cifar)
         expect(metric_value(b, "Prediction")).to_have_text(before)
         expect(b.get_by_text(re.compile(r"^confidence ")).first).to_have_text(conf_before)
     finally:
