@@ -13,7 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
-from core.card import PREPROCESSING, PREPROCESSING_TEXT, labels_from_text  # noqa: E402
+from core.card import (PREPROCESSING, PREPROCESSING_TEXT, card_from_text,  # noqa: E402
+                       labels_from_text)
 from core.models import builtin_card  # noqa: E402
 from core.outputs import KINDS as OUTPUT_KINDS  # noqa: E402
 from core.outputs import is_binary  # noqa: E402
@@ -40,13 +41,7 @@ def _card_from_file(file) -> dict | None:
     """A card JSON or a labels file uploaded beside the model -> a partial card."""
     if file is None:
         return None
-    text = file.getvalue().decode("utf-8", "replace")
-    if file.name.lower().endswith(".json"):
-        parsed = json.loads(text)  # ValueError: reported with the model's refusal
-        if isinstance(parsed, list):
-            return {"labels": [str(x) for x in parsed]}
-        return parsed
-    return {"labels": labels_from_text(text)}
+    return card_from_text(file.getvalue().decode("utf-8", "replace"), file.name)
 
 
 def _uploaded_model():

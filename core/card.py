@@ -219,6 +219,28 @@ def check_card(card: Mapping[str, Any], model: keras.Model) -> None:
                                 f"({spec['shape'][-1]}); got {spec[key]}.")
 
 
+MAX_CARD_CHARS = 1_000_000  # a card or labels file is a few KB; this bounds a hostile one
+
+
+def card_from_text(text: str, filename: str) -> dict[str, Any]:
+    """A card JSON or a labels file (uploaded beside a model) -> a partial card."""
+    if len(text) > MAX_CARD_CHARS:
+        raise CardError(f"{filename!r} is {len(text):,} characters; a card or labels file of "
+                        f"at most {MAX_CARD_CHARS:,} is accepted.")
+    if not filename.lower().endswith(".json"):
+        return {"labels": labels_from_text(text)}
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise CardError(f"{filename!r} is not valid JSON ({str(e)[:120]}).") from None
+    if isinstance(parsed, list):
+        return {"labels": [str(x) for x in parsed]}
+    if not isinstance(parsed, dict):
+        raise CardError(f"{filename!r} holds a JSON {type(parsed).__name__}; expected an object "
+                        "(a card) or a list (class names).")
+    return parsed
+
+
 def labels_from_text(text: str) -> list[str]:
     """Class names from a labels file: a JSON list, or one name per line (blank lines ignored)."""
     s = text.strip()
@@ -248,6 +270,11 @@ def merge_card(base: Mapping[str, Any], override: Mapping[str, Any] | None,
     if spec is not None:
         if not isinstance(spec, Mapping):
             raise CardError(f"card['input'] must be an object; got {type(spec).__name__}.")
+        fixed = sorted(k for k in ("kind", "shape", "samples") if k in spec
+                       and spec[k] != card.get("input", {}).get(k))
+        if fixed:  # the graph decides these; a card saying otherwise would resize inputs to it
+            raise CardError(f"card['input'] may not change {', '.join(fixed)}: they come from "
+                            "the model's input layer. Give labels, scaling or sample_rate.")
         merged = dict(card.get("input", {}))
         if "preprocessing" in spec:
             key = spec["preprocessing"]

@@ -164,3 +164,18 @@ def test_resnet50_sized_file_loads_through_api_load(tmp_path):
     expected = model(keras.applications.resnet50.preprocess_input(
         raw[None].astype(np.float32))).numpy()[0]
     np.testing.assert_allclose(api.predict(m, raw), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_card_cannot_resize_the_input_and_hostile_card_files_are_refused(tmp_path):
+    """A card saying the input is 30000×30000 would make every prepared input that big."""
+    from core.card import card_from_text
+
+    model = _image_model(keras.layers.Dense(3, activation="softmax"))
+    m = api.load(_save(model, tmp_path, "c.keras"))
+    with pytest.raises(CardError, match="may not change shape"):
+        m.with_card({"input": {"shape": [30000, 30000, 1]}})
+    with pytest.raises(CardError, match="not valid JSON"):
+        card_from_text("[" * 100_000 + "]" * 100_000, "card.json")
+    with pytest.raises(CardError, match="at most 1,000,000"):
+        card_from_text("a\n" * 600_000, "labels.txt")
+    assert card_from_text('["a", "b", "c"]', "c.json") == {"labels": ["a", "b", "c"]}
