@@ -34,19 +34,25 @@ def _small_cnn():
     return keras.Model(x, keras.layers.Dense(3, name="logits")(y))
 
 
-def rezip(data: bytes, edit) -> bytes:
-    """Rewrite a .keras archive with its config.json changed by edit(config)."""
+def rewrite_member(data: bytes, name: str, change) -> bytes:
+    """Rewrite a .keras archive with member `name`'s bytes replaced by change(bytes)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             payload = src.read(info.filename)
-            if info.filename == "config.json":
-                cfg = json.loads(payload)
-                edit(cfg)
-                payload = json.dumps(cfg).encode()
-            dst.writestr(info.filename, payload)
+            dst.writestr(info.filename, change(payload) if info.filename == name else payload)
     return out.getvalue()
+
+
+def rezip(data: bytes, edit) -> bytes:
+    """Rewrite a .keras archive with its config.json changed by edit(config) in place."""
+    def change(payload: bytes) -> bytes:
+        cfg = json.loads(payload)
+        edit(cfg)
+        return json.dumps(cfg).encode()
+
+    return rewrite_member(data, "config.json", change)
 
 
 def _lambda_model():

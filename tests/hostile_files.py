@@ -12,7 +12,7 @@ import zipfile
 import h5py
 import numpy as np
 
-from tests.bad_files import _keras_bytes, _small_cnn, rezip
+from tests.bad_files import _keras_bytes, _small_cnn, rewrite_member, rezip
 
 SIDE_EFFECT = {"module": "keras.config", "class_name": "function", "config": "set_epsilon",
                "registered_name": "function"}
@@ -101,16 +101,8 @@ def _empty_dataset_h5(h5: bytes) -> bytes:
 
 
 def declared_weights_keras() -> tuple[str, bytes, str]:
-    data = _keras_bytes(_small_cnn())
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            payload = src.read(info.filename)
-            if info.filename == "model.weights.h5":
-                payload = _empty_dataset_h5(payload)
-            dst.writestr(info.filename, payload)
-    return "declared.keras", out.getvalue(), "but the file stores"
+    data = rewrite_member(_keras_bytes(_small_cnn()), "model.weights.h5", _empty_dataset_h5)
+    return "declared.keras", data, "but the file stores"
 
 
 def declared_weights_h5() -> tuple[str, bytes, str]:
