@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import keras
 import numpy as np
 
 from core.errors import InputError
@@ -177,8 +176,7 @@ def _fmodel(m: LoadedModel, deadline: float,
 
 def _probs(m: LoadedModel, u: np.ndarray) -> np.ndarray:
     """Class probabilities (batch, classes) of attack-space inputs."""
-    x = np.asarray(from_attack_space(m, u), np.float32)
-    return probabilities(m.card, keras.ops.convert_to_numpy(m.model(x, training=False)))
+    return probabilities(m.card, m.tracer.forward(np.asarray(from_attack_space(m, u), np.float32)))
 
 
 def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -> Method:
