@@ -192,16 +192,17 @@ class Plan:
 
 
 def _compiled(model: keras.Model) -> Callable[[np.ndarray], Any]:
-    """model(x, training=False) as one graph function: one trace per input shape (the batch
-    axis is None), far cheaper per call than eager layer-by-layer execution."""
+    """model(x, training=False) as one graph function for any batch size (the batch axis is
+    None), far cheaper per call than eager layer-by-layer execution."""
     if keras.backend.backend() != "tensorflow":
         return lambda x: model(x, training=False)
     import tensorflow as tf
 
     inp = model.inputs[0]
     spec = tf.TensorSpec((None, *inp.shape[1:]), inp.dtype)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec],
-                       reduce_retracing=True)
+    # The concrete function itself: calling it skips tf.function's per-call signature
+    # matching (about 0.3 ms, a quarter of a LeNet forward pass).
+    return tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
 
 
 def _numpy(y: Any) -> np.ndarray:
