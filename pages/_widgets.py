@@ -98,15 +98,17 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
         df = df.nlargest(10, "probability")
         order = list(df["class"])
         st.caption(f"The 10 most probable of {len(lm.labels)} classes.")
+    # Horizontal bars: every class name gets its own row, never dropped for lack of room
+    # (rotated column labels lost half of CIFAR-10's). height is a minimum.
     chart = alt.Chart(df).mark_bar().encode(
-        x=alt.X("class:N", sort=order, title=None,
-                axis=alt.Axis(labelAngle=0 if len(order) <= 12 and max(map(len, order)) <= 3
-                              else -40)),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        y=alt.Y("class:N", sort=order, title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=160, labelPadding=4)),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability",
+                axis=alt.Axis(format="%", tickCount=4)),
         color=alt.condition(alt.datum["class"] == lm.labels[top], alt.value("#e45756"),
                             alt.value("#4c78a8")),
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
-    ).properties(height=height)
+    ).properties(height=max(height, 17 * len(order)))
     st.altair_chart(chart, width="stretch", key=key)
 
 
@@ -132,15 +134,23 @@ def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
     """A dense layer's output: a bar chart (few units) or a heat strip (many)."""
     v = np.ravel(v).astype(float)
     if v.size <= 128:
-        idx = labels if labels is not None and len(labels) == v.size else [str(i) for i in range(v.size)]
+        named = labels is not None and len(labels) == v.size
+        idx = labels if named else [str(i) for i in range(v.size)]
         df = pd.DataFrame({"unit": idx, "value": v, "order": range(v.size)})
-        chart = alt.Chart(df).mark_bar().encode(
-            x=alt.X("unit:N", sort=alt.EncodingSortField("order"), title="unit",
-                    axis=alt.Axis(labelAngle=0, labelOverlap=True)),
-            y=alt.Y("value:Q", title="activation"),
-            color=alt.condition(alt.datum.value >= 0, alt.value("#4c78a8"), alt.value("#f58518")),
-            tooltip=["unit", alt.Tooltip("value:Q", format=".4g")],
-        ).properties(height=height)
+        unit = {"sort": alt.EncodingSortField("order"), "title": "class" if named else "unit"}
+        value = {"title": "activation"}
+        colour = alt.condition(alt.datum.value >= 0, alt.value("#4c78a8"), alt.value("#f58518"))
+        tip = ["unit", alt.Tooltip("value:Q", format=".4g")]
+        if named:  # class names: one row each, every name shown (as in prediction())
+            chart = alt.Chart(df).mark_bar().encode(
+                y=alt.Y("unit:N", **unit, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
+                x=alt.X("value:Q", **value), color=colour, tooltip=tip,
+            ).properties(height=max(height, 17 * v.size))
+        else:  # unit numbers: columns, thinned where they would overlap
+            chart = alt.Chart(df).mark_bar().encode(
+                x=alt.X("unit:N", **unit, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+                y=alt.Y("value:Q", **value), color=colour, tooltip=tip,
+            ).properties(height=height)
         st.altair_chart(chart, width="stretch", key=key)
     else:
         cols = int(np.ceil(np.sqrt(v.size * 8)))
