@@ -13,8 +13,9 @@ from pages._state import freeze_kinds
 
 def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
                b: Sample | None = None, attack: str | None = None,
-               extra: dict[str, str] | None = None) -> None:
-    """Keep the URL in step with the view (st.query_params) and offer it as a link to copy.
+               extra: dict[str, str] | None = None) -> str:
+    """Keep the URL in step with the view (st.query_params) and offer it as a link to copy;
+    returns that link (for exports).
 
     extra: a page's own settings (core.permalink names the keys), e.g. {"methods": "..."}.
 
@@ -58,12 +59,13 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
     params.update({k: v for k, v in (extra or {}).items() if v})
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
-    base = (st.context.url or "").split("?")[0]
+    url = f"{(st.context.url or '').split('?')[0]}?{urlencode(params)}"
     with st.popover("Share this view", icon=":material/link:"):
         st.caption("The address bar always holds this view; copy it from here:")
-        st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
+        st.code(url, language=None, wrap_lines=True)
         for m in missing:
             st.caption(f":material/info: {m}")
+    return url
 
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
