@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import cache
 from core.models import LoadedModel
 from core.render import apply_colormap, as_maps, feature_grid
 from core.samples import Sample
@@ -218,3 +219,33 @@ def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
         layers.append(rule)
     st.altair_chart(alt.layer(*layers).properties(height=height), width="stretch",
                     key=key)
+
+
+def freeze_note(lm: LoadedModel, *, applies: bool, key: str, what: str = "this page") -> tuple:
+    """Say whether the Freeze page's configuration acts here; returns the cache.frozen_key to
+    trace with (empty: none, or the "Without freezing" toggle is on, or it does not apply).
+
+    applies: whether the page can use it (Trace and Compare do; Attack attacks the plain model).
+    """
+    config = st.session_state.get("frozen", {}).get(lm.sha256, {})
+    if not config:
+        return ()
+    kinds = freeze_kinds(lm)
+    parts = [f"**{layer}** {', '.join(map(str, chans))}"
+             + (f" ({kinds[layer]['kind']})" if layer in kinds else "")
+             for layer, chans in config.items()]
+    n = sum(map(len, config.values()))
+    frozen = f"{n} frozen filter{'s' * (n != 1)}: " + "; ".join(parts)
+    with st.container(border=True, horizontal=True, vertical_alignment="center"):
+        if not applies:
+            st.caption(f":material/ac_unit: {frozen}. Not applied on {what}: it runs on the "
+                       "unmodified model.")
+            st.page_link("pages/freeze.py", label="Freeze page", icon=":material/ac_unit:")
+            return ()
+        off = st.toggle("Without freezing", key=f"{key}_unfrozen",
+                        help="Show the unmodified model; the configuration stays as it is.")
+        st.caption(f":material/ac_unit: {frozen}. "
+                   + ("**Not applied now** (toggle off to apply it)." if off
+                      else f"Applied on {what}: every layer after them uses the frozen output."))
+        st.page_link("pages/freeze.py", label="Change", icon=":material/tune:")
+    return () if off else cache.frozen_key(config, kinds)

@@ -18,13 +18,14 @@ from pages._audio_views import player, spectrogram_chart, waveform_chart
 from pages._jobs import heavy_job
 from pages._panels import comparison
 from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
-from pages._widgets import export_button, prediction, share_view
+from pages._widgets import export_button, freeze_note, prediction, share_view
 
 lm = current_model()
 st.title("Attack lab")
 st.caption("Adversarial inputs with foolbox's standard attacks: the smallest change that makes "
            "the network change its mind, and where inside the network it takes hold.")
 
+freeze_note(lm, applies=False, key="attack", what="the Attack page (attack, comparison, sweep)")
 sample = selected_sample(lm)
 tr, probs, _ = run_trace(lm, sample)
 x = tr["input"]

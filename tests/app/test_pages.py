@@ -134,6 +134,39 @@ def test_freeze_defaults_to_a_convolution_and_top_k_adds_to_the_hand_picked_filt
     assert not at.exception, [e.value for e in at.exception]
 
 
+def test_trace_and_compare_apply_the_freeze_configuration_and_say_so_attack_says_it_does_not():
+    from core import api
+    from core.samples import gallery_digits
+
+    m = api.load("lenet_mnist")
+    raw = next(s for s in gallery_digits() if s.name == "digit 7 (style 1)").raw
+    frozen = {"conv2": list(range(64))}
+    tr = api.trace(m, raw, frozen=frozen)
+    expect = m.labels[int(np.argmax(api.probabilities_from_trace(m, tr)))]
+    assert expect != "7"                     # freezing the whole layer changes the answer
+    at = _app(selected="digit 7 (style 1)")
+    at.session_state["frozen"] = {at.session_state["model"].sha256: frozen}
+    at.run()
+    metrics = {x.label: x.value for x in at.metric}
+    assert metrics["Prediction"] == expect
+    assert any("64 frozen filters" in c.value and "Applied on this page" in c.value
+               for c in at.caption)
+    at.toggle(key="trace_unfrozen").set_value(True).run()   # one click: the plain model
+    assert {x.label: x.value for x in at.metric}["Prediction"] == "7"
+    assert any("Not applied now" in c.value for c in at.caption)
+    assert at.session_state["frozen"][at.session_state["model"].sha256] == frozen  # kept
+
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {x.label: x.value for x in at.metric}["Prediction A"] == expect
+    at.toggle(key="compare_unfrozen").set_value(True).run()
+    assert {x.label: x.value for x in at.metric}["Prediction A"] == "7"
+
+    at.switch_page("pages/attack.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Not applied on the Attack page" in c.value for c in at.caption)
+
+
 # ---- audio ------------------------------------------------------------------------------------------
 AUDIO_PAGES = PAGES + ["pages/audio.py"]
 
