@@ -111,9 +111,12 @@ def run_trace(lm: LoadedModel, sample: Sample, frozen: tuple = ()):
     the trace and prediction with those filters frozen.
     """
     try:
-        tr, probs, notes = cache.trace(lm, sample)
-        if frozen:
-            tr, probs = cache.trace_frozen(lm, sample, frozen)
+        # A spinner only shows after 0.5 s: a cached trace never flashes one.
+        with st.spinner(f"Tracing {sample.name} through every layer of {lm.name}"
+                        + (" (with frozen filters)" if frozen else "") + "…", show_time=True):
+            tr, probs, notes = cache.trace(lm, sample)
+            if frozen:
+                tr, probs = cache.trace_frozen(lm, sample, frozen)
         return tr, probs, notes
     except ValueError as e:  # InputError and friends: say what was wrong, keep the session
         st.error(f"{sample.name!r} cannot be fed to {lm.name!r}: {e}")

@@ -111,7 +111,7 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
         color=alt.condition(alt.datum["class"] == lm.labels[top], alt.value("#e45756"),
                             alt.value("#4c78a8")),
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
-    ).properties(height=max(height, 17 * len(order)))
+    ).properties(height=max(height, 20 * len(order) + 40))
     st.altair_chart(chart, width="stretch", key=key)
 
 
@@ -148,7 +148,7 @@ def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
             chart = alt.Chart(df).mark_bar().encode(
                 y=alt.Y("unit:N", **unit, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
                 x=alt.X("value:Q", **value), color=colour, tooltip=tip,
-            ).properties(height=max(height, 17 * v.size))
+            ).properties(height=max(height, 20 * v.size + 40))
         else:  # unit numbers: columns, thinned where they would overlap
             chart = alt.Chart(df).mark_bar().encode(
                 x=alt.X("unit:N", **unit, axis=alt.Axis(labelAngle=0, labelOverlap=True)),

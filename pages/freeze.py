@@ -145,7 +145,9 @@ share_view(lm, sample, layer=layer)
 # ---- effect ----------------------------------------------------------------------------------------
 st.subheader("2 · Effect")
 fkey = cache.frozen_key(config, interventions)
-ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
+with st.spinner(f"Recomputing the layers after {', '.join(config) or 'the frozen ones'} with "
+                f"{sum(map(len, config.values()))} filters frozen…", show_time=True):
+    ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
 p1, p2 = st.columns(2)
 with p1:
     prediction(lm, probs, key="before", title="Prediction", true_label=sample.label, height=150)
@@ -258,17 +260,18 @@ with imp_tab:
         names = {"logit_drop": f"logit of class {cls_name} (ranks)",
                  "prob_drop": f"probability of class {cls_name}",
                  "accuracy_drop": f"accuracy over {n_lab} inputs"}
-        panels = [alt.Chart(top).mark_bar(color=colour).encode(
-            y=alt.Y("filter:N", sort=list(top["filter"]),
-                    title=f"filter of {imp_layer}" if i == 0 else None,
-                    axis=alt.Axis(labelOverlap=False) if i == 0 else None),
-            x=alt.X(f"{m}:Q", title=f"drop in {names[m]}"),
-            tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
-        ).properties(width=170, height=18 * len(top))
-            for i, (m, colour) in enumerate(zip(
-                [m for m in names if m in df], ["#4c78a8", "#f58518", "#54a24b"]))]
-        st.altair_chart(alt.hconcat(*panels, spacing=12).resolve_scale(y="shared"),
-                        key="imp_chart")
+        # One chart per measure (their units differ), side by side (stacked on a phone), rows
+        # in the ranking's order.
+        shown_m = [m for m in names if m in df]
+        for col, m, colour in zip(st.columns(len(shown_m)), shown_m,
+                                  ["#4c78a8", "#f58518", "#54a24b"]):
+            col.altair_chart(alt.Chart(top).mark_bar(color=colour).encode(
+                y=alt.Y("filter:N", sort=list(top["filter"]), title=f"filter of {imp_layer}",
+                        axis=alt.Axis(labelOverlap=False)),
+                x=alt.X(f"{m}:Q", title=f"drop in {names[m]}",
+                        axis=alt.Axis(format=".3~g", tickCount=4)),
+                tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
+            ).properties(height=18 * len(top)), width="stretch", key=f"imp_chart_{m}")
         flat_p, flat_z = all_negligible(df, "prob_drop"), all_negligible(df, "logit_drop")
         if flat_z:
             st.warning(f"Freezing any single filter of {imp_layer} alone leaves the class score "
@@ -349,15 +352,17 @@ with sal_tab:
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
     cls = lm.labels.index(target)
+    cam_layer = None
     try:
-        cam_layer = None
-        if method == "Grad-CAM" and cam_choice is not None:
-            for cam_layer in (candidates if cam_choice == auto else [cam_choice]):
-                sal = cache.saliency(lm, sample, method, cls, cam_layer, fkey)
-                if sal.max() > 0:
-                    break
-        else:
-            sal = cache.saliency(lm, sample, method, cls, None, fkey)
+        with st.spinner(f"{method} saliency for class {target}"
+                        + (" with the frozen filters" if config else "") + "…", show_time=True):
+            if method == "Grad-CAM" and cam_choice is not None:
+                for cam_layer in (candidates if cam_choice == auto else [cam_choice]):
+                    sal = cache.saliency(lm, sample, method, cls, cam_layer, fkey)
+                    if sal.max() > 0:
+                        break
+            else:
+                sal = cache.saliency(lm, sample, method, cls, None, fkey)
     except LayerLabError as e:
         st.error(str(e))
         st.stop()
