@@ -2,11 +2,13 @@
 
 Pure Python (no Streamlit).
 
-    export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=) -> bytes
+    export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=, arrays=,
+               documents=) -> bytes
 
 manifest.json holds the page, the time (UTC), the model's identity (name, title, source and
 the sha256 of its file), the settings and every prediction (label and all probabilities);
-images/*.png, audio/*.wav (16-bit) and tables/*.csv hold the rest.
+images/*.png, audio/*.wav (16-bit), tables/*.csv, arrays/*.npy (exact values, np.load) and
+*.json documents (e.g. what it takes to rerun the page's computation) hold the rest.
 """
 from __future__ import annotations
 
@@ -56,7 +58,9 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
                predictions: dict[str, np.ndarray] | None = None,
                images: dict[str, np.ndarray] | None = None,
                audio: dict[str, tuple[np.ndarray, int]] | None = None,
-               tables: dict[str, Any] | None = None) -> bytes:
+               tables: dict[str, Any] | None = None,
+               arrays: dict[str, np.ndarray] | None = None,
+               documents: dict[str, Any] | None = None) -> bytes:
     """The ZIP bytes; every name is made file-safe, every file listed in the manifest."""
     files: list[str] = []
     buf = io.BytesIO()
@@ -72,6 +76,16 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
         for name, df in (tables or {}).items():
             path = f"tables/{_safe(name)}.csv"
             z.writestr(path, df.to_csv(index=False))
+            files.append(path)
+        for name, a in (arrays or {}).items():
+            path = f"arrays/{_safe(name)}.npy"
+            npy = io.BytesIO()
+            np.save(npy, np.asarray(a), allow_pickle=False)
+            z.writestr(path, npy.getvalue())
+            files.append(path)
+        for name, doc in (documents or {}).items():
+            path = f"{_safe(name)}.json"
+            z.writestr(path, json.dumps(_jsonable(doc), indent=2, ensure_ascii=False))
             files.append(path)
         manifest = {
             "page": page,

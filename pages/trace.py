@@ -14,7 +14,8 @@ from core.render import as_maps, channel_image, feature_grid
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
 from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
-from pages._widgets import export_button, layer_output, prediction, shape_text, share_view
+from pages._widgets import (export_button, freeze_note, layer_output, prediction, shape_text,
+                            share_view)
 
 PAGE_SIZE = 12
 
@@ -153,11 +154,12 @@ with real_tab:
 
 # ---- one core call ---------------------------------------------------------------------------
 sample = selected_sample(lm)
-tr, probs, notes = run_trace(lm, sample)
+st.divider()
+fkey = freeze_note(lm, applies=True, key="trace")
+tr, probs, notes = run_trace(lm, sample, fkey)
 types = lm.tracer.plan.layer_types()
 
 # ---- display ----------------------------------------------------------------------------------
-st.divider()
 left, mid, right = st.columns([1, 1, 2])
 with left:
     st.subheader(sample.name)

@@ -39,3 +39,16 @@ def test_non_image_arrays_are_refused():
     m = api.load("lenet_mnist")
     with pytest.raises(InputError, match="must be uint8"):
         export_zip(page="Trace", model=m, settings={}, images={"x": np.zeros((4, 4))})
+
+
+def test_arrays_are_exact_npy_and_documents_json():
+    m = api.load("lenet_mnist")
+    a = np.random.default_rng(0).normal(size=(28, 28, 1)).astype(np.float32)
+    data = export_zip(page="Attack", model=m, settings={}, arrays={"perturbation": a},
+                      documents={"rerun": {"method": "FGSM", "epsilon": np.float32(0.25)}})
+    z = zipfile.ZipFile(io.BytesIO(data))
+    got = np.load(io.BytesIO(z.read("arrays/perturbation.npy")))
+    assert got.dtype == np.float32 and np.array_equal(got, a)
+    assert json.loads(z.read("rerun.json")) == {"method": "FGSM", "epsilon": 0.25}
+    assert {"arrays/perturbation.npy", "rerun.json"} <= set(json.loads(
+        z.read("manifest.json"))["files"])
