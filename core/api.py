@@ -22,7 +22,7 @@ from core.outputs import probabilities
 
 __all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace", "run",
            "interventions", "probe_means", "gallery", "saliency", "hear_filter", "edit", "structure",
-           "weight_summaries", "spectrogram", "attack_methods", "attack", "LoadedModel", "attribution_methods",
+           "weight_summaries", "spectrogram", "batch", "importance", "sweep", "attack_methods", "attack", "LoadedModel", "attribution_methods",
            "grad_cam_layers", "attribution", "deletion_auc", "insertion_auc",
            "randomization_check", "cka", "probe_set", "filter_index", "top_inputs",
            "class_profile", "visualize"]
@@ -207,6 +207,39 @@ def edit(raw: tuple[np.ndarray, int], edits: list) -> tuple[np.ndarray, int]:
     return apply_edits(y, sr, list(edits)), sr
 
 
+def batch(m: LoadedModel, raws: list[Any], labels: list[Any] | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Raw inputs -> (model inputs (N, *input), class indices (N,), -1 where unknown).
+
+    labels: class names or indices, None for an unlabelled input; a name the model does not
+    have counts as unknown (an uploaded model borrowing another model's samples)."""
+    x = _batch(m, raws)
+    idx = [-1 if y is None else int(y) if isinstance(y, (int, np.integer))
+           else m.labels.index(y) if y in m.labels else -1 for y in (labels or [None] * len(x))]
+    return x, np.asarray(idx, np.int64)
+
+
+def importance(m: LoadedModel, raws: list[Any], layer: str, *, labels: list[Any] | None = None,
+               on_progress=None):
+    """Rank the channels of `layer` by the damage freezing each one alone does (the drop in
+    the predicted class's logit and probability for raws[0], the accuracy drop over the
+    labelled raws): a DataFrame sorted by logit_drop (core.importance)."""
+    from core.importance import filter_importance
+
+    x, idx = batch(m, raws, labels)
+    return filter_importance(m.tracer, x, layer, labels=idx, card=m.card, on_progress=on_progress)
+
+
+def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float],
+          on_progress=None):
+    """Success rate of an untargeted attack against each epsilon (the attack space, see
+    core.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
+    seconds)."""
+    from core.attacks import sweep as _sweep
+
+    return _sweep(m, _batch(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
+
+
 def spectrogram(wave: np.ndarray, sr: int):
     """(dB (frames, bins), times s, freqs Hz) of a clip for display (core.audio_view)."""
     from core.audio_view import spectrogram_db
@@ -218,14 +251,14 @@ def structure(m: LoadedModel):
     """Layer table, graph and weight statistics of a model (core.structure.summarize)."""
     from core.structure import summarize
 
-    return summarize(m.model)
+    return summarize(m.tracer.plan)
 
 
 def weight_summaries(m: LoadedModel, layer: str, *, bins: int = 40):
     """Shape, statistics and histogram of each weight array of one layer."""
     from core.structure import weight_summaries as _ws
 
-    return _ws(m.model, layer, bins=bins)
+    return _ws(m.tracer.plan, layer, bins=bins)
 
 
 def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int | None = None,

@@ -276,8 +276,8 @@ def run_attack(m: LoadedModel, x_model: np.ndarray, *, method: str, epsilon: flo
 def sweep(m: LoadedModel, xs: np.ndarray, *, method: str, epsilons: list[float],
           steps: int | None = None, max_seconds: float = MAX_SECONDS,
           on_progress: Callable[[int, int], None] | None = None):
-    """xs: model inputs (N, *input); epsilons in the attack space (see to_epsilon)."""
-    """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input).
+    """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input)
+    of model inputs; epsilons in the attack space (see to_epsilon).
 
     Only inputs the model classifies as their batch's own prediction are attacked (there is no
     ground truth here): success means the prediction changed. One foolbox call with all

@@ -382,11 +382,6 @@ def feature_vis(lm: LoadedModel, layer: str, channel: int, steps: int, seed: int
 def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
     """Filter importance (core.importance) of a layer's channels: the accuracy drop over n
     labelled probe inputs when each channel is frozen alone."""
-    from core.importance import filter_importance
-
     batch = probe_samples(lm, n)
-    x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
-    labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1 for s in batch])
-    return filter_importance(lm.tracer, x, layer, labels=labels,
-                             card=lm.card,
-                             on_progress=_on_progress)
+    return api.importance(lm, [s.raw for s in batch], layer, labels=[s.label for s in batch],
+                          on_progress=_on_progress)

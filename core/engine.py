@@ -137,6 +137,13 @@ class Plan:
     def parents(self, name: str) -> tuple[str, ...]:
         return self._by_name[name].parents
 
+    def inputs_of(self, name: str) -> list[tuple[str, Any]]:
+        """(producer's flattened name, symbolic tensor) for each tensor a step consumes, in
+        argument order ("input" = the model input; across nested-model boundaries, the
+        outer layer that produced it)."""
+        return [(self._producer[id(t)], t) for t in self._by_name[name].node.input_tensors
+                if id(t) in self._producer]
+
     def needed_before(self, start: int) -> list[str]:
         """Names of steps before `start` whose outputs steps from `start` on consume."""
         later = self.names[start:]

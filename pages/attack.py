@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import api, cache
 from core.attacks import (MAX_EPSILONS, MAX_SECONDS, attack_methods, epsilon_units,
-                          from_epsilon, method_info, run_attack, sweep, to_epsilon)
+                          from_epsilon, method_info, run_attack, to_epsilon)
 from core.compare import layer_distances
 from core.errors import InputError
 from core.image import to_display
@@ -236,17 +236,18 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
             "the sample list": [s for s in samples().values() if s.kind == lm.kind]}.get(
         pool_choice, builtin)
     try:
-        xs = np.stack([api.prepare(lm, s.raw)[0] for s in pool[:n_max]])
+        raws = [s.raw for s in pool[:n_max]]
         values = list(np.linspace(lo_v, hi_v, n_eps))
         # One epsilon grid for the batch: relative to the current input (audio: its level).
         eps = [to_epsilon(lm, x, sw_info.norm, v) for v in values]
-        with heavy_job(f"{sw_method} sweep on {len(xs)} inputs × {n_eps} ε") as job:
-            df, secs = sweep(lm, xs, method=sw_method, epsilons=eps, on_progress=job.progress)
+        with heavy_job(f"{sw_method} sweep on {len(raws)} inputs × {n_eps} ε") as job:
+            df, secs = api.sweep(lm, raws, method=sw_method, epsilons=eps,
+                                 on_progress=job.progress)
         df.insert(0, sw_units.label.split(" in ")[0] if lm.kind == "audio" else "levels", values)
         st.session_state["sweep_result"] = (lm.key, sw_method, df, secs)
-        if int(df["n"].iloc[0]) < len(xs):
+        if int(df["n"].iloc[0]) < len(raws):
             st.warning(f"Stopped at the {MAX_SECONDS:g} s limit after {int(df['n'].iloc[0])} of "
-                       f"{len(xs)} inputs; the rates are over those. Fewer inputs or a faster "
+                       f"{len(raws)} inputs; the rates are over those. Fewer inputs or a faster "
                        "method will finish.")
     except InputError as e:
         st.error(str(e))

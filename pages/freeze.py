@@ -14,7 +14,7 @@ from core.compare import layer_distances
 from core.errors import LayerLabError
 from core.freeze import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
 from core.image import to_display
-from core.importance import all_negligible, filter_importance
+from core.importance import all_negligible
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
 from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
@@ -240,14 +240,12 @@ with imp_tab:
                 f"the {len(builtin)} built-in samples": builtin}.get(batch_choice, held_out)
         batch = [sample] + [s for s in pool if s.key != sample.key]
         try:
-            x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
-            labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1
-                               for s in batch])
+            labels = [s.label for s in batch]
             with heavy_job(f"Freezing the filters of {imp_layer} one at a time") as job:
-                df = filter_importance(lm.tracer, x, imp_layer, labels=labels, card=lm.card,
-                                       on_progress=job.progress)
+                df = api.importance(lm, [s.raw for s in batch], imp_layer, labels=labels,
+                                    on_progress=job.progress)
             st.session_state["importance"] = (lm.key, sample.key, imp_layer, df,
-                                              int((labels >= 0).sum()))
+                                              sum(y in lm.labels for y in labels))
         except (ValueError, LayerLabError) as e:
             st.error(str(e))
     res = st.session_state.get("importance")
