@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
+_STARTED = time.perf_counter()  # this run's server time (LAYERLAB_TIMING, bench.pages)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import streamlit as st  # noqa: E402
@@ -23,7 +25,7 @@ from core.settings import limits  # noqa: E402
 from core.freeze import validate  # noqa: E402
 from core.permalink import (decode_attack, decode_digit, decode_frozen,  # noqa: E402
                             decode_kinds, decode_methods)
-from core.samples import Sample, gallery_kind, thumbnail  # noqa: E402
+from core.samples import Sample, gallery_kind  # noqa: E402
 from pages._state import add_sample, samples  # noqa: E402
 from pages._jobs import heavy_job  # noqa: E402
 
@@ -233,7 +235,7 @@ def sidebar_samples(lm) -> None:
                          help="Every page works on this sample. Add more on the Trace page.")
     cur = pool[st.session_state["selected"]]
     c1, c2 = st.sidebar.columns([1, 2])
-    c1.image(thumbnail(cur, 64), width=64)
+    c1.image(cache.thumbnail(cur, 64), width=64)
     c2.caption(f"source: {cur.source}" + (f" · label {cur.label}" if cur.label else "")
                + (f"\n\n{cur.note}" if cur.note else ""))
     with st.sidebar.expander(f"All samples ({len(usable)})"):
@@ -241,7 +243,7 @@ def sidebar_samples(lm) -> None:
         for i in range(0, len(usable), per_row):
             cols = st.columns(per_row)
             for col, name in zip(cols, usable[i:i + per_row]):
-                col.image(thumbnail(pool[name], 48), caption=name, width="stretch")
+                col.image(cache.thumbnail(pool[name], 48), caption=name, width="stretch")
         if st.button("Remove current sample", key="remove_sample",
                      disabled=len(usable) <= 1):
             del pool[st.session_state["selected"]]
@@ -269,4 +271,10 @@ apply_link(model)
 for note in st.session_state.pop("link_notes", []):
     st.sidebar.warning(note, icon=":material/link_off:")
 sidebar_samples(model)
-nav.run()
+try:
+    nav.run()
+finally:
+    if os.environ.get("LAYERLAB_TIMING"):  # a file: one line per run, for bench.pages
+        with open(os.environ["LAYERLAB_TIMING"], "a") as f:
+            f.write(json.dumps({"page": nav.url_path or "trace",
+                                "ms": (time.perf_counter() - _STARTED) * 1e3}) + "\n")

@@ -97,16 +97,17 @@ def one_user(page, url: str) -> None:
     expect(page.get_by_text("What filter 0 hears")).to_be_visible(timeout=T)
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port (its own process group); (process, base URL)."""
+def start_server(script: str = "app.py", env: dict[str, str] | None = None
+                 ) -> tuple[subprocess.Popen, str]:
+    """`streamlit run <script>` on a free port (its own process group); (process, base URL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
          "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     for _ in range(480):
         try:

@@ -22,9 +22,9 @@ from core.outputs import probabilities
 
 __all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace", "run",
            "interventions", "probe_means", "gallery", "saliency", "hear_filter", "edit", "structure",
-           "weight_summaries", "spectrogram", "batch", "importance", "sweep", "attack_methods", "attack", "LoadedModel", "attribution_methods",
+           "weight_summaries", "spectrogram", "batch", "importance", "sweep", "distances", "attack_methods", "attack", "LoadedModel", "attribution_methods",
            "grad_cam_layers", "attribution", "deletion_auc", "insertion_auc",
-           "randomization_check", "cka", "probe_set", "filter_index", "top_inputs",
+           "randomization_check", "cka", "probe_set", "filter_index", "top_inputs", "exemplars",
            "class_profile", "visualize"]
 
 _BATCH = 256
@@ -240,6 +240,15 @@ def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float]
     return _sweep(m, _batch(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
 
 
+def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *,
+              frozen: Mapping[str, Any] | None = None):
+    """Where two inputs part ways: per layer (graph order), the cosine distance and relative
+    L2 of their activations (core.compare.layer_distances), both traced under `frozen`."""
+    from core.compare import layer_distances
+
+    return layer_distances(trace(m, raw_a, frozen), trace(m, raw_b, frozen))
+
+
 def spectrogram(wave: np.ndarray, sr: int):
     """(dB (frames, bins), times s, freqs Hz) of a clip for display (core.audio_view)."""
     from core.audio_view import spectrogram_db
@@ -423,6 +432,28 @@ def top_inputs(m: LoadedModel, layer: str, channel: int, *, inputs: list[Any] | 
     ix = index if index is not None else filter_index(m, inputs=inputs)
     local = m.card.get("spectrogram_layer") if m.kind == "audio" else None
     return _top(m.tracer, ix, layer, channel, k=k, local_origin=local)
+
+
+def exemplars(m: LoadedModel, layer: str, channels: list[int], *, k: int = 9, index=None,
+              probe=None):
+    """top_inputs for several channels and each exemplar cut to its receptive field: (tops
+    {channel: [Exemplar]}, patches {channel: [uint8 RGB]}, model inputs {row: x},
+    spectrograms {row: (T, F)} or None). index/probe: a filter_index and the ProbeSet it was
+    built from (default: the model's probe set)."""
+    from core.exemplar_view import patches
+    from core.probe import probe_set as _probe
+
+    probe = probe if probe is not None else _probe(m)
+    ix = index if index is not None else filter_index(m, inputs=probe.raws, labels=probe.labels)
+    tops = {c: top_inputs(m, layer, c, k=k, index=ix) for c in channels}
+    rows = sorted({e.index for exs in tops.values() for e in exs})
+    xs = {i: prepare(m, probe.raws[i])[0] for i in rows}
+    spec_layer = m.card.get("spectrogram_layer") if m.kind == "audio" else None
+    specs = None
+    if spec_layer and rows:   # one batched trace for every exemplar shown
+        spec_all = m.tracer(np.stack([xs[i] for i in rows]))[spec_layer][..., 0]
+        specs = dict(zip(rows, spec_all))
+    return tops, patches(m.card, xs, specs, tops), xs, specs
 
 
 def class_profile(m: LoadedModel, layer: str, *, index=None):

@@ -166,6 +166,28 @@ def trace(lm: LoadedModel, sample: Sample) -> api.Run:
     return api.run(lm, sample.raw)
 
 
+@scoped
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def distances(lm: LoadedModel, a: Sample, b: Sample, frozen: tuple[tuple, ...] = ()):
+    """Per-layer distances between two samples' traces (api.distances), under a freeze key."""
+    return api.distances(lm, a.raw, b.raw, frozen=_config(frozen))
+
+
+@st.cache_data(max_entries=1024, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+def _shared_thumbnail(sample: Sample, size: int) -> bytes:
+    from core.samples import thumbnail_png
+
+    return thumbnail_png(sample, size)
+
+
+def thumbnail(sample: Sample, size: int) -> bytes:
+    """A sample's thumbnail as PNG bytes: encoded once for the built-in samples (a page shows
+    dozens on every rerun); a user's own samples are few and not kept."""
+    from core.samples import thumbnail_png
+
+    return _shared_thumbnail(sample, size) if is_shared(sample) else thumbnail_png(sample, size)
+
+
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
 def gallery_digits() -> list[Sample]:
     from core.samples import gallery_digits as _g
@@ -369,6 +391,14 @@ def filter_index(lm: LoadedModel, _on_progress=None):
     """One scan of the probe set: the exemplar index of every channel (core.exemplars)."""
     p = probe(lm)
     return api.filter_index(lm, inputs=p.raws, labels=p.labels, on_progress=_on_progress)
+
+
+@scoped
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+def exemplars(lm: LoadedModel, layer: str, channels: tuple[int, ...], k: int):
+    """The channels' top probe inputs cut to their receptive fields (api.exemplars), from the
+    model's cached filter index."""
+    return api.exemplars(lm, layer, list(channels), k=k, index=filter_index(lm), probe=probe(lm))
 
 
 @with_progress(max_entries=512)

@@ -72,3 +72,19 @@ def index_table(index: FilterIndex, layer: str, exemplars: dict[int, list[Exempl
                          "label": labels[e.label] if e.label >= 0 else "",
                          "fire_rate": float(li.fire_rate[ch])})
     return pd.DataFrame(rows)
+
+
+def patches(card: dict, xs: dict[int, np.ndarray], specs: dict[int, np.ndarray] | None,
+            tops: dict[int, list[Exemplar]]) -> dict[int, list[np.ndarray]]:
+    """{channel: [uint8 RGB]}: each exemplar cut to its receptive field. xs: the exemplars'
+    model inputs by probe row; specs: an audio model's spectrogram (T, F) by row, or None."""
+    from core.image import to_display
+
+    def one(e: Exemplar) -> np.ndarray | None:
+        if specs is not None and e.local_box is not None:
+            return spectrogram_patch(specs[e.index], e.local_box)
+        if card["input"]["kind"] == "image":
+            return image_patch(to_display(xs[e.index], card), e.box)
+        return None
+
+    return {c: [p for p in map(one, exs) if p is not None] for c, exs in tops.items()}

@@ -123,6 +123,15 @@ def mnist_test_digits(n: int = 30, seed: int = 0) -> list[Sample]:
                        "the built-in digits work offline.", n, seed)
 
 
+def thumbnail_png(sample: Sample, size: int = 56) -> bytes:
+    """thumbnail() as PNG bytes: what st.image sends, so a cache can keep the encoding."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(thumbnail(sample, size)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def thumbnail(sample: Sample, size: int = 56) -> np.ndarray:
     """A small uint8 picture of a sample (images: the image; audio: its waveform envelope)."""
     if sample.kind == "audio":

@@ -1,7 +1,6 @@
 """Audio displays shared by the pages: waveform and spectrogram charts with real axes, players."""
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,6 +11,7 @@ from core.filter_audio import to_wav_bytes
 from core.models import LoadedModel
 from core.render import as_maps, colormap_hex
 from core.samples import Sample
+from pages._widgets import vega
 
 MAX_POINTS = 600  # waveform columns drawn (min/max envelope per column)
 
@@ -35,37 +35,46 @@ def waveform_chart(y: np.ndarray, sr: int, *, key: str, height: int = 130,
     df = pd.DataFrame({"time": starts, "min": [c.min() for c in cols],
                        "max": [c.max() for c in cols]})
     peak = max(1.0, float(np.abs(y).max()))
-    chart = alt.Chart(df).mark_area(color=colour, opacity=0.85).encode(
-        x=alt.X("time:Q", title="time (s)", scale=alt.Scale(domain=[0, y.size / sr])),
-        y=alt.Y("min:Q", title="amplitude", scale=alt.Scale(domain=[-peak, peak])),
-        y2="max:Q",
-        tooltip=[alt.Tooltip("time:Q", format=".3f", title="time (s)"),
-                 alt.Tooltip("min:Q", format=".3f"), alt.Tooltip("max:Q", format=".3f")],
-    ).properties(height=height, title=title or "")
-    st.altair_chart(chart, width="stretch", key=key)
+    q = "quantitative"
+    vega(df, {"mark": {"type": "area", "color": colour, "opacity": 0.85},
+              "height": height, "title": title or "", "encoding": {
+                  "x": {"field": "time", "type": q, "title": "time (s)",
+                        "scale": {"domain": [0, y.size / sr]}},
+                  "y": {"field": "min", "type": q, "title": "amplitude",
+                        "scale": {"domain": [-peak, peak]}},
+                  "y2": {"field": "max"},
+                  "tooltip": [{"field": "time", "type": q, "format": ".3f", "title": "time (s)"},
+                              {"field": "min", "type": q, "format": ".3f"},
+                              {"field": "max", "type": q, "format": ".3f"}]}}, key=key)
 
 
 def _heatmap(df: pd.DataFrame, *, value: str, value_title: str, height: int, key: str,
              domain: tuple[float, float] | None = None, title: str = "",
              diverging: bool = False) -> None:
-    scale = alt.Scale(range=colormap_hex("diverging" if diverging else "viridis"),
-                      domain=list(domain) if domain else alt.Undefined)
+    scale: dict = {"range": colormap_hex("diverging" if diverging else "viridis")}
+    if domain:
+        scale["domain"] = [float(d) for d in domain]
+    q = "quantitative"
     # Cells overlap their right/upper neighbour a little (t1x, f1x): no hairline gaps between
     # them; the axes stay on the true edges and the overflow is clipped.
-    chart = alt.Chart(df).mark_rect(clip=True).encode(
-        x=alt.X("t0:Q", title="time (s)",
-                scale=alt.Scale(nice=False, zero=False, domain=[df.t0.min(), df.t1.max()])),
-        x2="t1x:Q",
-        y=alt.Y("f0:Q", title="frequency (Hz)",
-                scale=alt.Scale(nice=False, zero=False, domain=[df.f0.min(), df.f1.max()])),
-        y2="f1x:Q",
-        color=alt.Color(f"{value}:Q", title=value_title, scale=scale,
-                        legend=alt.Legend(orient="right", gradientLength=max(60, height - 60))),
-        tooltip=[alt.Tooltip("t:Q", format=".3f", title="time (s)"),
-                 alt.Tooltip("f:Q", format=".0f", title="frequency (Hz)"),
-                 alt.Tooltip(f"{value}:Q", format=".3g", title=value_title)],
-    ).properties(height=height, title=title)
-    st.altair_chart(chart, width="stretch", key=key)
+    vega(df, {"mark": {"type": "rect", "clip": True}, "height": height, "title": title,
+              "encoding": {
+                  "x": {"field": "t0", "type": q, "title": "time (s)",
+                        "scale": {"nice": False, "zero": False,
+                                  "domain": [float(df.t0.min()), float(df.t1.max())]}},
+                  "x2": {"field": "t1x"},
+                  "y": {"field": "f0", "type": q, "title": "frequency (Hz)",
+                        "scale": {"nice": False, "zero": False,
+                                  "domain": [float(df.f0.min()), float(df.f1.max())]}},
+                  "y2": {"field": "f1x"},
+                  "color": {"field": value, "type": q, "title": value_title, "scale": scale,
+                            "legend": {"orient": "right",
+                                       "gradientLength": max(60, height - 60)}},
+                  "tooltip": [{"field": "t", "type": q, "format": ".3f", "title": "time (s)"},
+                              {"field": "f", "type": q, "format": ".0f",
+                               "title": "frequency (Hz)"},
+                              {"field": value, "type": q, "format": ".3g",
+                               "title": value_title}]}}, key=key)
 
 
 def _edges(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:

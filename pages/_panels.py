@@ -1,13 +1,12 @@
 """Panels shared by several pages: the weights panel and NeuralVis' comparison of two inputs."""
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.compare import layer_distances, parting_layer
+from core.compare import parting_layer
 from core.models import LoadedModel
 from core.render import feature_grid
 from core.samples import Sample
@@ -15,7 +14,7 @@ from core.structure import WeightSummary
 from pages._audio_views import clip_panel, oriented_maps
 from pages._state import linked, run_trace
 from pages._widgets import (distance_chart, export_button, label_of, legend, prediction,
-                            shape_text, vector_chart)
+                            shape_text, vector_chart, vega)
 
 # ---- weights ---------------------------------------------------------------------------------------
 
@@ -44,19 +43,21 @@ def weight_chart(w: WeightSummary, colour: str, key: str) -> None:
     if w.min == w.max:
         st.info(f"All {w.size:,} values equal {w.min:.4g}: nothing to plot.")
         return
-    chart = alt.Chart(w.histogram).mark_bar(color=colour, binSpacing=0).encode(
-        x=alt.X("bin_start:Q", bin="binned", title="value",
-                axis=alt.Axis(format=".3~g", labelOverlap=True)),
-        x2="bin_end:Q",
-        y=alt.Y("count:Q", title="count"),
-        tooltip=[alt.Tooltip("bin_start:Q", title="from", format=".4g"),
-                 alt.Tooltip("bin_end:Q", title="to", format=".4g"),
-                 alt.Tooltip("count:Q", format=",d")],
-    )
+    bars = {"mark": {"type": "bar", "color": colour, "binSpacing": 0}, "encoding": {
+        "x": {"field": "bin_start", "type": "quantitative", "bin": "binned", "title": "value",
+              "axis": {"format": ".3~g", "labelOverlap": True}},
+        "x2": {"field": "bin_end"},
+        "y": {"field": "count", "type": "quantitative", "title": "count"},
+        "tooltip": [{"field": "bin_start", "type": "quantitative", "title": "from",
+                     "format": ".4g"},
+                    {"field": "bin_end", "type": "quantitative", "title": "to", "format": ".4g"},
+                    {"field": "count", "type": "quantitative", "format": ",d"}]}}
+    layers = [bars]
     if w.min < 0 < w.max:  # where zero is: weights are often centred on it
-        chart += alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(
-            color="#6b7280", strokeDash=[3, 3]).encode(x="zero:Q")
-    st.altair_chart(chart.properties(height=220), width="stretch", key=key)
+        layers.append({"data": {"values": [{"zero": 0.0}]},
+                       "mark": {"type": "rule", "color": "#6b7280", "strokeDash": [3, 3]},
+                       "encoding": {"x": {"field": "zero", "type": "quantitative"}}})
+    vega(w.histogram, {"height": 220, "layer": layers}, key=key)
 
 
 def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
@@ -100,7 +101,7 @@ def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool 
     """
     ta, pa, _ = run_trace(lm, a, frozen)
     tb, pb, _ = run_trace(lm, b, frozen)
-    dist = layer_distances(ta, tb)
+    dist = cache.distances(lm, a, b, frozen)
 
     p1, p2 = st.columns(2)
     with p1:

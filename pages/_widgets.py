@@ -1,7 +1,6 @@
 """Widgets and displays shared by the pages: charts, legends, the share link, the export button."""
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -103,16 +102,26 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
         st.caption(f"The 10 most probable of {len(lm.labels)} classes.")
     # Horizontal bars: every class name gets its own row, never dropped for lack of room
     # (rotated column labels lost half of CIFAR-10's). height is a minimum.
-    chart = alt.Chart(df).mark_bar().encode(
-        y=alt.Y("class:N", sort=order, title=None,
-                axis=alt.Axis(labelOverlap=False, labelLimit=160, labelPadding=4)),
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability",
-                axis=alt.Axis(format="%", tickCount=4)),
-        color=alt.condition(alt.datum["class"] == lm.labels[top], alt.value("#e45756"),
-                            alt.value("#4c78a8")),
-        tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
-    ).properties(height=max(height, 20 * len(order) + 40))
-    st.altair_chart(chart, width="stretch", key=key)
+    vega(df, {
+        "mark": "bar", "height": max(height, 20 * len(order) + 40),
+        "encoding": {
+            "y": {"field": "class", "type": "nominal", "sort": order, "title": None,
+                  "axis": {"labelOverlap": False, "labelLimit": 160, "labelPadding": 4}},
+            "x": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]},
+                  "title": "probability", "axis": {"format": "%", "tickCount": 4}},
+            "color": {"condition": {"test": {"field": "class", "equal": lm.labels[top]},
+                                    "value": "#e45756"}, "value": "#4c78a8"},
+            "tooltip": [{"field": "class", "type": "nominal"},
+                        {"field": "probability", "type": "quantitative", "format": ".2%"}]}},
+         key=key)
+
+
+def vega(df: pd.DataFrame, spec: dict, *, key: str) -> None:
+    """A chart from a Vega-Lite spec (what Altair produces), drawn at the container's width.
+
+    The shared charts are written as specs: building them with Altair costs its schema
+    validation on every rerun (about 100 ms a chart on this machine), a spec nothing."""
+    st.vega_lite_chart(df, spec, width="stretch", key=key)
 
 
 def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
@@ -140,21 +149,22 @@ def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
         named = labels is not None and len(labels) == v.size
         idx = labels if named else [str(i) for i in range(v.size)]
         df = pd.DataFrame({"unit": idx, "value": v, "order": range(v.size)})
-        unit = {"sort": alt.EncodingSortField("order"), "title": "class" if named else "unit"}
-        value = {"title": "activation"}
-        colour = alt.condition(alt.datum.value >= 0, alt.value("#4c78a8"), alt.value("#f58518"))
-        tip = ["unit", alt.Tooltip("value:Q", format=".4g")]
+        unit = {"field": "unit", "type": "nominal", "sort": {"field": "order"},
+                "title": "class" if named else "unit"}
+        value = {"field": "value", "type": "quantitative", "title": "activation"}
+        enc = {"color": {"condition": {"test": "datum.value >= 0", "value": "#4c78a8"},
+                         "value": "#f58518"},
+               "tooltip": [{"field": "unit", "type": "nominal"},
+                           {"field": "value", "type": "quantitative", "format": ".4g"}]}
         if named:  # class names: one row each, every name shown (as in prediction())
-            chart = alt.Chart(df).mark_bar().encode(
-                y=alt.Y("unit:N", **unit, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
-                x=alt.X("value:Q", **value), color=colour, tooltip=tip,
-            ).properties(height=max(height, 20 * v.size + 40))
+            spec = {"height": max(height, 20 * v.size + 40), "encoding": {
+                **enc, "x": value,
+                "y": {**unit, "axis": {"labelOverlap": False, "labelLimit": 160}}}}
         else:  # unit numbers: columns, thinned where they would overlap
-            chart = alt.Chart(df).mark_bar().encode(
-                x=alt.X("unit:N", **unit, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
-                y=alt.Y("value:Q", **value), color=colour, tooltip=tip,
-            ).properties(height=height)
-        st.altair_chart(chart, width="stretch", key=key)
+            spec = {"height": height, "encoding": {
+                **enc, "y": value,
+                "x": {**unit, "axis": {"labelAngle": 0, "labelOverlap": True}}}}
+        vega(df, {"mark": "bar", **spec}, key=key)
     else:
         cols = int(np.ceil(np.sqrt(v.size * 8)))
         grid = np.full(int(np.ceil(v.size / cols)) * cols, np.nan)
@@ -204,21 +214,24 @@ def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
                               "relative_l2": "relative L2"}).melt(
         id_vars=["step", "layer"], value_vars=["cosine distance", "relative L2"],
         var_name="measure", value_name="distance")
-    base = alt.Chart(long).encode(
-        x=alt.X("layer:N", sort=list(df["layer"]), title="layer (graph order)",
-                axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=110)),
-        y=alt.Y("distance:Q", title="distance"),
-        color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top"),
-                        scale=alt.Scale(range=["#4c78a8", "#f58518"])),
-        tooltip=["layer", "measure", alt.Tooltip("distance:Q", format=".3f")],
-    )
-    layers = [base.mark_line(), base.mark_point(filled=True, size=45)]
+    order = list(df["layer"])
+    x = {"field": "layer", "type": "nominal", "sort": order, "title": "layer (graph order)",
+         "axis": {"labelAngle": -40, "labelOverlap": False, "labelLimit": 110}}
+    enc = {"x": x, "y": {"field": "distance", "type": "quantitative", "title": "distance"},
+           "color": {"field": "measure", "type": "nominal", "title": None,
+                     "legend": {"orient": "top"},
+                     "scale": {"range": ["#4c78a8", "#f58518"]}},
+           "tooltip": [{"field": "layer", "type": "nominal"},
+                       {"field": "measure", "type": "nominal"},
+                       {"field": "distance", "type": "quantitative", "format": ".3f"}]}
+    layers: list[dict] = [{"mark": "line", "encoding": enc},
+                          {"mark": {"type": "point", "filled": True, "size": 45},
+                           "encoding": enc}]
     if highlight is not None:
-        rule = alt.Chart(pd.DataFrame({"layer": [highlight]})).mark_rule(
-            color="#e45756", strokeDash=[4, 3]).encode(x=alt.X("layer:N", sort=list(df["layer"])))
-        layers.append(rule)
-    st.altair_chart(alt.layer(*layers).properties(height=height), width="stretch",
-                    key=key)
+        layers.append({"data": {"values": [{"layer": highlight}]},
+                       "mark": {"type": "rule", "color": "#e45756", "strokeDash": [4, 3]},
+                       "encoding": {"x": {"field": "layer", "type": "nominal", "sort": order}}})
+    vega(long, {"height": height, "layer": layers}, key=key)
 
 
 def freeze_note(lm: LoadedModel, *, applies: bool, key: str, what: str = "this page") -> tuple:

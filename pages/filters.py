@@ -19,7 +19,6 @@ from pages._audio_views import player
 from pages._jobs import heavy_job
 from pages._state import current_model, linked
 from pages._widgets import export_button, share_view
-from pages._exemplars import patches_for
 
 PER_PAGE = 8
 K = 9
@@ -130,9 +129,11 @@ page = st.selectbox(
     format_func=lambda p: f"{p * PER_PAGE + 1}–{min((p + 1) * PER_PAGE, len(order))} of "
                           f"{len(order)} (sorted by {sort})") if pages_n > 1 else 0
 shown = [int(c) for c in order[page * PER_PAGE:(page + 1) * PER_PAGE]]
-tops = {c: api.top_inputs(lm, layer, c, k=K, index=index) for c in shown}
 
-patches, xs, specs = patches_for(lm, probe, tops)
+if batch is None:   # the probe set: cached per model, layer and channels shown
+    tops, patches, xs, specs = cache.exemplars(lm, layer, tuple(shown), K)
+else:
+    tops, patches, xs, specs = api.exemplars(lm, layer, shown, k=K, index=index, probe=probe)
 if specs is not None:
     sr = int(lm.card["input"]["sample_rate"])
     t_axis, f_axis = map_axes(lm, next(iter(specs.values())).shape)

@@ -36,7 +36,7 @@ def sample_buttons(pool: list[Sample], *, key: str, per_row: int = 10) -> None:
         cols = st.columns(per_row)
         for i, s in enumerate(pool[r:r + per_row], start=r):
             with cols[i - r]:
-                st.image(thumbnail(s, 56), width=56)
+                st.image(cache.thumbnail(s, 56), width=56)
                 if st.button(s.label or s.name, key=f"{key}_{i}", help=s.name, width="stretch"):
                     add_sample(s)
 
