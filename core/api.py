@@ -13,7 +13,7 @@ import numpy as np
 
 from core.attacks import AttackResult, attack_methods, run_attack
 from core.audio import prepare_audio
-from core.errors import InputError
+from core.errors import InputError, LayerNameError
 from core.freeze import (Intervention, as_intervention, compile_frozen, run_frozen, transforms,
                          validate)
 from core.image import model_to_unit, prepare_image
@@ -182,6 +182,9 @@ def saliency(m: LoadedModel, raw: Any, *, method: str, target: int | None = None
         return Saliency(gradient_saliency(plan, base["input"], cls, wrt=spec, **kw), None)
     size = tuple(base[spec].shape[:2]) if spec else None
     layers = cam_layers(plan, m.card, base)
+    if layer is None:
+        raise LayerNameError(f"Grad-CAM needs a layer: 'auto' or one of {', '.join(layers)}; "
+                             "got None.")
     candidates = auto_cam_layers(plan, layers) if layer == "auto" else [layer]
     for name in candidates:
         cam = grad_cam(plan, base["input"], cls, name, size=size, **kw)
@@ -284,11 +287,10 @@ def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int
     """
     x, _ = prepare(m, raw)
     r = run_attack(m, x, method=method, epsilon=epsilon, target=target, steps=steps)
-    r.adversarial_input = r.adversarial
+    adv = r.adversarial_input = np.asarray(r.adversarial)   # run_attack's: the model input
     if m.kind == "audio":
-        r.adversarial = (r.adversarial.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
+        r.adversarial = (adv.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
         return r
-    adv = r.adversarial
     if np.ndim(raw) == 2 and adv.ndim == 3 and adv.shape[-1] == 1:
         adv = adv[..., 0]
     if np.asarray(raw).dtype == np.uint8:

@@ -104,7 +104,9 @@ class AttackResult:
     epsilon: float
     norm: str
     success: bool
-    adversarial: np.ndarray          # model input, no batch axis (the best attempt if failed)
+    # Model input, no batch axis (the best attempt if failed); api.attack gives the raw input's
+    # format instead: an image array, or audio as (waveform, sample_rate).
+    adversarial: np.ndarray | tuple[np.ndarray, int]
     original_label: int
     adversarial_label: int
     probabilities_before: np.ndarray

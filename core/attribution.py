@@ -107,10 +107,10 @@ class Explainer:
         self.card = card
         spec = card.get("spectrogram_layer")
         audio = card["input"]["kind"] == "audio" and spec in plan.names
-        self.domain: str = spec if audio else "input"
+        self.domain: str = str(spec) if audio else "input"   # audio: spec is a step name
         inp = plan.model.inputs[0]
         self.input_shape = tuple(int(d) for d in inp.shape[1:])
-        self.domain_shape = self.input_shape if not audio else _shape_of(plan, spec)
+        self.domain_shape = self.input_shape if not audio else _shape_of(plan, self.domain)
         types = plan.layer_types()
         start = plan.index(self.domain) + 1 if audio else 0
         later = plan.names[start:]

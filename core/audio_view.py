@@ -54,7 +54,7 @@ def time_freq_layers(lm_or_plan: Any, spec: str | None = None) -> list[str]:
         plan, spec = lm_or_plan.tracer.plan, lm_or_plan.card.get("spectrogram_layer")
     else:
         plan = lm_or_plan
-    if spec not in plan.names:
+    if spec is None or spec not in plan.names:
         return []
     steps = plan.steps_by_name()
     # Symbolic output shapes include the batch axis: (None, T, F, C).

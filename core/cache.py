@@ -34,8 +34,9 @@ from core.safety.sandbox import Sandbox
 from core.samples import Sample
 from core.settings import limits
 
-_HASH = {LoadedModel: lambda lm: lm.key, Sample: lambda s: s.key,
-         Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
+_HASH: dict[str | type[Any], Callable[[Any], Any]] = {   # Streamlit's HashFuncsDict
+    LoadedModel: lambda lm: lm.key, Sample: lambda s: s.key,
+    Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
 # Samples every user has (shipped with the app, or public test sets): safe to share results of.
 SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test", "probe"}
 # The per-session memo: at most this many results and about this many bytes of arrays.
@@ -109,7 +110,8 @@ def _evict(memo: _Memo) -> None:
 def scoped(cached: Callable) -> Callable:
     """Call a global Streamlit cache when every argument is shared, else a per-session LRU memo
     of the same function (bounded by SESSION_ENTRIES and SESSION_BYTES)."""
-    fn = cached.__wrapped__
+    # Streamlit's CachedFunc gets __wrapped__ from functools.update_wrapper; no type declares it.
+    fn = cached.__wrapped__  # type: ignore[attr-defined]
 
     @functools.wraps(fn)
     def call(*args, **kwargs):

@@ -305,8 +305,8 @@ def merge_card(base: Mapping[str, Any], override: Mapping[str, Any] | None,
         if spec is not None:
             inferred["range" if "sample_rate" not in spec else "sample_rate"] = "given in the card"
         card["inferred"] = inferred
-    if kind != base.get("output") and "labels" not in over:
-        n = n_classes(model, kind)
+    if kind != base.get("output") and "labels" not in over and isinstance(kind, str):
+        n = n_classes(model, kind)   # (not a str: check_card below says what is expected)
         card["labels"] = (["not class", "class"] if str(kind).startswith("binary")
                           else [str(i) for i in range(n)])
     check_card(card, model)

@@ -93,7 +93,7 @@ def cka(tracer_a: Tracer, tracer_b: Tracer, x_a: np.ndarray | None, x_b: np.ndar
     """Linear CKA between every layer of model A and of model B. x_a, x_b: the same inputs,
     each prepared for its model ((n, *input_a), (n, *input_b)); "input" rows are included."""
     n = 0 if x_a is None else len(x_a)
-    if n < MIN_INPUTS or x_b is None or len(x_b) != n:
+    if x_a is None or x_b is None or n < MIN_INPUTS or len(x_b) != n:
         raise InputError(f"CKA compares layers over the same inputs: got {n} for model A and "
                          f"{0 if x_b is None else len(x_b)} for model B; expected the same "
                          f"number, at least {MIN_INPUTS} (a few hundred is typical).")

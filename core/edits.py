@@ -355,7 +355,7 @@ def apply_edits(y: np.ndarray, sr: int, edits: list[Edit]) -> np.ndarray:
     out, sr = _wave(y, sr)
     out = out.copy()
     for i, e in enumerate(edits):
-        spec = EDITS.get(getattr(e, "name", None))
+        spec = EDITS.get(getattr(e, "name", ""))
         if spec is None:
             raise InputError(f"Edit {i + 1} is {e!r}; expected an Edit whose name is one of "
                              f"{', '.join(EDITS)}.")

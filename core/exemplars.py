@@ -211,7 +211,8 @@ def scan(tracer: Tracer, x: np.ndarray, *, labels: np.ndarray | None, n_classes:
             else:
                 v, r, p = mx, rows, am
             order = np.argsort(-v, axis=0, kind="stable")[:K_MAX]
-            top[nm] = tuple(np.take_along_axis(a, order, axis=0) for a in (v, r, p))
+            v, r, p = (np.take_along_axis(a, order, axis=0) for a in (v, r, p))
+            top[nm] = (v, r, p)
             sums[nm] = sums.get(nm, 0.0) + onehot.T @ mean.astype(np.float64)
             fires[nm] = fires.get(nm, 0) + (mx > 0).sum(axis=0)
             best[nm] = np.maximum(best.get(nm, -np.inf), mean.max(axis=0))

@@ -144,7 +144,7 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
     gen = tf.random.Generator.from_seed(seed)
     lo, hi = m.card["input"].get("range", [0.0, 1.0] if m.kind == "image" else [-1.0, 1.0])
     if m.kind == "image":
-        hwc = in_shape if len(in_shape) == 3 else (*in_shape, 1)
+        hwc = (in_shape[0], in_shape[1], in_shape[2] if len(in_shape) == 3 else 1)
         var, to_input = _image_param(tf, hwc, rng)
         jitter = _image_transform(tf, gen, hwc[0], hwc[1])
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 import numpy as np
 
@@ -140,8 +141,8 @@ def filter_to_audio(fmap: np.ndarray, y: np.ndarray, sr: int, *, frame_length: i
     if not (isinstance(n_iter, (int, np.integer)) and 1 <= n_iter <= 500):
         raise InputError(f"n_iter must be a whole number from 1 to 500; got {n_iter!r}.")
 
-    stft_kw = dict(n_fft=int(fft_length), hop_length=int(frame_step),
-                   win_length=int(frame_length), window="hann", center=True)
+    stft_kw: dict[str, Any] = dict(n_fft=int(fft_length), hop_length=int(frame_step),
+                                   win_length=int(frame_length), window="hann", center=True)
     spec = librosa.stft(y, **stft_kw)                      # (bins, frames)
     mask = resize_map(m, spec.shape[1], spec.shape[0], sr=int(sr), freq_axis_hz=freq_axis_hz).T
     if mask.min() < 0:

@@ -251,7 +251,7 @@ def parse_config(doc: Any) -> dict[str, list[int] | Intervention]:
                     f"Item {i} of the list is {item!r}; expected objects like "
                     '{"layer_name": "conv1", "feature_index": 3} (NeuralVis form).')
             out.setdefault(str(item["layer_name"]), []).append(item["feature_index"])
-        return out
+        return dict(out)   # as dict[str, list[int] | Intervention] (a dict's values are invariant)
     if isinstance(doc, dict) and all(isinstance(v, (list, dict)) for v in doc.values()):
         return {str(k): list(v) if isinstance(v, list) else as_intervention(v)
                 for k, v in doc.items()}

@@ -29,6 +29,7 @@ def decode_image(data: bytes, *, filename: str = "upload") -> tuple[np.ndarray, 
             f"{MAX_UPLOAD_BYTES // 2**20} MB are accepted. Downscale or re-encode it.")
     notes: list[str] = []
     try:
+        im: Image.Image   # the opened file, then its upright copy (exif_transpose)
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in _ACCEPTED_FORMATS:
                 raise InputError(

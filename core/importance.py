@@ -45,9 +45,12 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
     for c in range(n_ch):
         mask = np.ones(n_ch, np.float32)
         mask[c] = 0.0
+
+        def zero_c(n: str, y: Any, m: np.ndarray = mask) -> Any:   # m: this c's mask
+            return y * m if n == layer else y
+
         outs = dict(zip(plan.names, plan.run(np.asarray(x, np.float32), values=prefix,
-                                             start=start,
-                                             after=lambda n, y, m=mask: y * m if n == layer else y)))
+                                             start=start, after=zero_c)))
         p = probabilities(card, keras.ops.convert_to_numpy(outs[out_name]))
         z = float(keras.ops.convert_to_numpy(class_scores(card, plan, outs))[0, cls])
         row = {"channel": c, "logit_after": z, "logit_drop": z0 - z,

@@ -30,8 +30,8 @@ class LoadedModel:
     card: dict[str, Any]
     name: str          # built-in name, or the uploaded file's name
     sha256: str        # hash of the model file: the cache key
+    tracer: Tracer = field(repr=False)   # the engine over `model` (with_card copies share it)
     source: str = "builtin"   # "builtin" | "upload" | "file"
-    tracer: Tracer | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()   # what the load checked and measured (shown after an upload)
 
     @property

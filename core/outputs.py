@@ -79,7 +79,7 @@ def class_scores(card: Mapping[str, Any], plan: Any, outs: Mapping[str, Any]) ->
     """Differentiable logits (N, C) from a run of the plan (outs: step name -> tensor)."""
     kind = kind_of(card)
     name = card.get("logits_layer")
-    if name in outs:
+    if name is not None and name in outs:
         z = outs[name]
     else:
         z = _pre_activation(plan, outs)

@@ -52,7 +52,7 @@ def decode_digit(text: str) -> np.ndarray:
 
 
 def encode_frozen(config: dict[str, list[int]],
-                  kinds: dict[str, dict[str, object]] | None = None) -> str:
+                  kinds: dict[str, dict[str, str | float]] | None = None) -> str:
     """{layer: [channels]} (+ {layer: {"kind", "factor"}} for interventions other than
     zeroing) -> 'conv1:3;conv2:mean:1.5;fc1:scale=0.5:7' (zeroing keeps the original form)."""
     def kind(k: str) -> str:

@@ -135,7 +135,8 @@ def _parent_channels(op: Any, channel: int | None, in_shapes: list[tuple]) -> li
         return [None] * len(in_shapes)
     kind = type(op).__name__
     if kind == "Concatenate" and op.get_config().get("axis") in (-1, len(in_shapes[0]) - 1):
-        out, start = [], 0
+        out: list[int | None] = []
+        start = 0
         for shp in in_shapes:
             n = int(shp[-1])
             out.append(channel - start if start <= channel < start + n else -1)

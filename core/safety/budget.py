@@ -154,9 +154,9 @@ def _walk_layer(layer: Any, prefix: str, tensors: dict, totals: dict) -> None:
         for i, s in enumerate(shapes):
             tensors[(prefix, "seq_in", conf.get("name"), i)] = _size(s)
     totals["params"] += _params(str(cls), conf, shapes)
-    for key in ("layer", "forward_layer", "backward_layer"):  # wrappers hold a layer config
-        if isinstance(conf.get(key), dict):
-            inner = dict(conf[key])
+    for wrapped in ("layer", "forward_layer", "backward_layer"):  # wrappers hold a layer config
+        if isinstance(conf.get(wrapped), dict):
+            inner = dict(conf[wrapped])
             inner.setdefault("build_config", layer.get("build_config"))
             _walk_layer(inner, prefix, tensors, totals)
 

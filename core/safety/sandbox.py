@@ -38,13 +38,19 @@ class Sandbox:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def _readline(self, out: IO[bytes], seconds: float) -> bytes:
         ready, _, _ = select.select([out], [], [], seconds)
         return out.readline() if ready else b""
 
-    def _zygote(self) -> subprocess.Popen:
+    @staticmethod
+    def _pipes(proc: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
+        """The zygote's (stdin, stdout): never None, _zygote opens both as pipes."""
+        assert proc.stdin is not None and proc.stdout is not None
+        return proc.stdin, proc.stdout
+
+    def _zygote(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
@@ -52,7 +58,7 @@ class Sandbox:
         proc = subprocess.Popen([sys.executable, "-m", "core.safety.zygote"], cwd=str(ROOT),
                                 env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        if self._readline(proc.stdout, _START_S).strip() != b"ready":
+        if self._readline(self._pipes(proc)[1], _START_S).strip() != b"ready":
             proc.kill()
             raise ModelRefusedError("could not be checked: the sandbox did not start")
         self._proc = proc
@@ -61,12 +67,12 @@ class Sandbox:
     def verdict(self, path: Path, limits: Limits) -> dict[str, Any]:
         """The zygote's reply for one file: {"verdict", "code", "timeout"}."""
         with self._lock:
-            proc = self._zygote()
+            stdin, stdout = self._pipes(self._zygote())
             req = {"path": str(path), "trace_limit": limits.trace_bytes,
                    "extra": limits.sandbox_bytes, "seconds": limits.sandbox_seconds}
-            proc.stdin.write((json.dumps(req) + "\n").encode())
-            proc.stdin.flush()
-            line = self._readline(proc.stdout, limits.sandbox_seconds + 30)
+            stdin.write((json.dumps(req) + "\n").encode())
+            stdin.flush()
+            line = self._readline(stdout, limits.sandbox_seconds + 30)
             if not line:  # the zygote itself is stuck: replace it
                 self.close()
                 return {"verdict": None, "code": None, "timeout": True}
@@ -86,7 +92,7 @@ def first_load(data: bytes, fmt: str, filename: str, limits: Limits,
                sandbox: Sandbox | None = None) -> SandboxReport:
     """Load and trace the (already scanned) file in a child; raise a refusal saying why not."""
     own = sandbox is None
-    box = Sandbox() if own else sandbox
+    box = sandbox if sandbox is not None else Sandbox()
     try:
         with tempfile.TemporaryDirectory(prefix="layerlab_sandbox_") as tmp:
             path = Path(tmp) / ("model.keras" if fmt == "keras" else "model.h5")

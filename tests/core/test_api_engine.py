@@ -101,6 +101,8 @@ def test_saliency_auto_picks_a_layer_with_evidence(lenet, digit):
     assert g.layer is None and g.map.shape == (28, 28) and np.isfinite(g.map).all()
     with pytest.raises(InputError, match="expected one of gradient, grad_cam"):
         api.saliency(lenet, digit, method="Gradient")
+    with pytest.raises(LayerNameError, match="Grad-CAM needs a layer: 'auto' or one of .*conv2"):
+        api.saliency(lenet, digit, method="grad_cam", layer=None)
 
 
 def test_hear_filter_and_edit_on_the_spoken_digit_model():

@@ -14,7 +14,8 @@ CALLS: list[str] = []
 
 
 def _model(source: str) -> LoadedModel:
-    return LoadedModel(model=None, card={}, name="m.keras", sha256=f"sha-{source}", source=source)
+    return LoadedModel(model=None, card={}, name="m.keras", sha256=f"sha-{source}", source=source,
+                       tracer=None)
 
 
 def test_is_shared_only_for_builtin_models_and_samples():
@@ -43,8 +44,10 @@ def _session_script():
         t.CALLS.append(f"{lm.source}/{sample.source}/{scale}")
         return sample.raw * scale
 
-    builtin = LoadedModel(model=None, card={}, name="lenet", sha256="sha-b", source="builtin")
-    upload = LoadedModel(model=None, card={}, name="model.keras", sha256="sha-u", source="upload")
+    builtin = LoadedModel(model=None, card={}, name="lenet", sha256="sha-b", source="builtin",
+                          tracer=None)
+    upload = LoadedModel(model=None, card={}, name="model.keras", sha256="sha-u", source="upload",
+                         tracer=None)
     digit = Sample("3_a", "image", np.ones((4, 4), np.int64), source="gallery")
     for _ in range(2):                       # the second round must be served from a cache
         doubled(builtin, digit)

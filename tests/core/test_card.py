@@ -174,6 +174,8 @@ def test_a_card_cannot_resize_the_input_and_hostile_card_files_are_refused(tmp_p
     m = api.load(_save(model, tmp_path, "c.keras"))
     with pytest.raises(CardError, match="may not change shape"):
         m.with_card({"input": {"shape": [30000, 30000, 1]}})
+    with pytest.raises(CardError, match="output 5 is not one of"):   # not a str: no crash
+        m.with_card({"output": 5})
     with pytest.raises(CardError, match="not valid JSON"):
         card_from_text("[" * 100_000 + "]" * 100_000, "card.json")
     with pytest.raises(CardError, match="at most 1,000,000"):
