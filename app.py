@@ -24,7 +24,7 @@ from core.freeze import validate  # noqa: E402
 from core.permalink import (decode_attack, decode_digit, decode_frozen,  # noqa: E402
                             decode_kinds, decode_methods)
 from core.samples import Sample, gallery_kind, thumbnail  # noqa: E402
-from pages._common import add_sample, samples  # noqa: E402
+from pages._state import add_sample, samples  # noqa: E402
 from pages._jobs import heavy_job  # noqa: E402
 
 st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")

@@ -34,3 +34,12 @@ def layer_distances(ta: dict[str, np.ndarray], tb: dict[str, np.ndarray]) -> pd.
              "relative_l2": relative_l2(ta[name], tb[name])}
             for i, name in enumerate(ta)]
     return pd.DataFrame(rows)
+
+
+def parting_layer(distances: pd.DataFrame) -> str | None:
+    """The layer where the network separates two inputs: the largest rise in cosine distance
+    from one layer to the next (graph order), None for a trace of one layer."""
+    if len(distances) < 2:
+        return None
+    jumps = distances["cosine_distance"].diff().fillna(0.0)
+    return str(distances.loc[int(jumps.idxmax()), "layer"])

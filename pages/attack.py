@@ -15,8 +15,9 @@ from core.render import apply_colormap
 from core.samples import Sample
 from pages._audio_views import player, spectrogram_chart, waveform_chart
 from pages._jobs import heavy_job
-from pages._common import (add_sample, comparison, current_model, export_button, linked,
-                           prediction, run_trace, samples, selected_sample, share_view)
+from pages._panels import comparison
+from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
+from pages._widgets import export_button, prediction, share_view
 
 lm = current_model()
 st.title("Attack lab")

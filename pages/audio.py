@@ -17,10 +17,10 @@ from core.models import builtin_card
 from core.render import feature_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
-from pages._common import (add_sample, comparison, current_model, export_button, freeze_kinds,
-                           layer_output, legend, linked, prediction, run_trace, samples,
-                           selected_sample, shape_text, share_view, usable_samples,
-                           weights_panel)
+from pages._panels import comparison, weights_panel
+from pages._state import (add_sample, current_model, freeze_kinds, linked, run_trace, samples,
+                          selected_sample, usable_samples)
+from pages._widgets import export_button, layer_output, legend, prediction, shape_text, share_view
 from pages._jobs import heavy_job
 
 PAUSE_S = 2.5  # the recorder stops after this much silence following speech (or on a click)

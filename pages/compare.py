@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._common import (comparison, current_model, linked, samples, selected_sample,
-                           share_view, usable_samples)
+from pages._panels import comparison
+from pages._state import current_model, linked, samples, selected_sample, usable_samples
+from pages._widgets import share_view
 
 lm = current_model()
 st.title("Compare two inputs")

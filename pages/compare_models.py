@@ -9,8 +9,8 @@ import streamlit as st
 from core import api, cache
 from core.errors import LayerLabError
 from core.models import builtin_card
-from pages._common import (current_model, export_button, linked, prediction, run_trace,
-                           samples, selected_sample, share_view)
+from pages._state import current_model, linked, run_trace, samples, selected_sample
+from pages._widgets import export_button, prediction, share_view
 
 UPLOAD_B = "Upload a second model…"
 

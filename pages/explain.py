@@ -13,8 +13,8 @@ from core.errors import LayerLabError
 from core.image import to_display
 from core.render import apply_colormap
 from pages._audio_views import map_chart, player
-from pages._common import (current_model, export_button, legend, linked, run_trace,
-                           selected_sample, share_view)
+from pages._state import current_model, linked, run_trace, selected_sample
+from pages._widgets import export_button, legend, share_view
 
 DEFAULT_METHODS = ["integrated_gradients", "gradient", "grad_cam"]
 PER_ROW = 4        # maps per row (images); audio maps need axes, so two

@@ -17,7 +17,8 @@ from core.exemplars import indexable
 from core.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
 from pages._audio_views import player
 from pages._jobs import heavy_job
-from pages._common import current_model, export_button, linked, share_view
+from pages._state import current_model, linked
+from pages._widgets import export_button, share_view
 from pages._exemplars import patches_for
 
 PER_PAGE = 8

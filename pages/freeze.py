@@ -17,9 +17,9 @@ from core.image import to_display
 from core.importance import filter_importance
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
-from pages._common import (current_model, distance_chart, export_button, freeze_kinds,
-                           label_of, legend, linked, prediction, run_trace, samples,
-                           selected_sample, shape_text, share_view, vector_chart)
+from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
+from pages._widgets import (distance_chart, export_button, label_of, legend, prediction, shape_text,
+                            share_view, vector_chart)
 from pages._jobs import heavy_job
 from pages._exemplars import top_filters_exemplars
 

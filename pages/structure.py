@@ -7,7 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 from core import cache
-from pages._common import current_model, export_button, share_view, weights_panel
+from pages._panels import weights_panel
+from pages._state import current_model
+from pages._widgets import export_button, share_view
 
 DEEP = 60            # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820   # px; a graph of more than TALL layers scrolls in a frame this high

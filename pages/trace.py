@@ -13,9 +13,8 @@ from core.image import decode_image, mnist_style, paint_to_rgb, to_display
 from core.render import as_maps, channel_image, feature_grid
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
-from pages._common import (add_sample, current_model, export_button, layer_output, linked,
-                           prediction, run_trace, samples, selected_sample, shape_text,
-                           share_view)
+from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
+from pages._widgets import export_button, layer_output, prediction, shape_text, share_view
 
 PAGE_SIZE = 12
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.compare import cosine_distance, layer_distances, relative_l2
+from core.compare import cosine_distance, layer_distances, parting_layer, relative_l2
 
 
 def test_cosine_distance_definition():
@@ -32,3 +32,13 @@ def test_layer_distances_in_trace_order():
 def test_traces_of_different_models_are_refused():
     with pytest.raises(ValueError, match="different models"):
         layer_distances({"input": np.ones(1)}, {"input": np.ones(1), "x": np.ones(1)})
+
+
+def test_parting_layer_is_the_largest_rise_not_the_largest_distance():
+    # l3 is the farthest apart, but the inputs parted at l2 (0.1 -> 0.7).
+    ta = {n: np.ones(2) for n in ["input", "l1", "l2", "l3"]}
+    tb = dict(ta)
+    df = layer_distances(ta, tb).assign(cosine_distance=[0.0, 0.1, 0.7, 0.8])
+    assert parting_layer(df) == "l2"
+    assert parting_layer(df.assign(cosine_distance=[0.0, 0.6, 0.7, 0.8])) == "l1"
+    assert parting_layer(layer_distances({"input": np.ones(2)}, {"input": np.ones(2)})) is None

@@ -1,0 +1,208 @@
+"""Widgets and displays shared by the pages: charts, legends, the share link, the export button."""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.models import LoadedModel
+from core.render import apply_colormap, as_maps, feature_grid
+from core.samples import Sample
+from pages._state import freeze_kinds
+
+def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
+               b: Sample | None = None, attack: str | None = None,
+               extra: dict[str, str] | None = None) -> None:
+    """Keep the URL in step with the view (st.query_params) and offer it as a link to copy.
+
+    extra: a page's own settings (core.permalink names the keys), e.g. {"methods": "..."}.
+
+    What cannot travel in a URL (an uploaded model, uploads, recordings) is named, not dropped
+    silently.
+    """
+    from urllib.parse import urlencode
+
+    from core.permalink import describe_missing, encode_digit, encode_frozen
+
+    params: dict[str, str] = {}
+    missing: list[str] = []
+    if lm.source == "builtin":
+        params["model"] = lm.name
+    else:
+        missing.append(f"The model {lm.name!r} is an upload: the link opens the built-in one; "
+                       "send the model file along.")
+    raw = np.asarray(sample.raw) if sample is not None and sample.kind == "image" else None
+    if sample is None:
+        pass  # a page about the model alone (Structure)
+    elif sample.source == "gallery":
+        params["sample"] = sample.name
+    elif sample.source == "drawn" and raw is not None and raw.shape == (28, 28):
+        params["digit"] = encode_digit(raw)
+    else:
+        missing.append(describe_missing(sample.source, sample.name) or
+                       f"{sample.name!r} cannot travel in a link (only built-in samples and "
+                       "drawn digits can).")
+    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}),
+                           freeze_kinds(lm))
+    if frozen:
+        params["frozen"] = frozen
+    if layer:
+        params["layer"] = layer
+    if b is not None and b.source == "gallery":
+        params["b"] = b.name
+    elif b is not None:
+        missing.append(f"The second sample {b.name!r} cannot travel in a link.")
+    if attack:
+        params["attack"] = attack
+    params.update({k: v for k, v in (extra or {}).items() if v})
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+    base = (st.context.url or "").split("?")[0]
+    with st.popover("Share this view", icon=":material/link:"):
+        st.caption("The address bar always holds this view; copy it from here:")
+        st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
+        for m in missing:
+            st.caption(f":material/info: {m}")
+
+
+def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
+    """One download per page: a ZIP (core.export) built only when clicked.
+
+    build() returns the keyword arguments of core.export.export_zip except page/model.
+    """
+    from core.export import export_zip
+
+    stamp = f"layerlab_{page.lower()}_{lm.name}.zip".replace(" ", "_")
+    st.download_button("Export (ZIP)", data=lambda: export_zip(page=page, model=lm, **build()),
+                       file_name=stamp, mime="application/zip", key=key, on_click="ignore",
+                       icon=":material/folder_zip:",
+                       help="Settings, model identity (name, file hash), predictions, and the "
+                            "pictures (PNG), sounds (WAV) and tables (CSV) shown here.")
+
+
+def label_of(lm: LoadedModel, probs: np.ndarray) -> str:
+    return lm.labels[int(np.argmax(probs))]
+
+
+def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Prediction",
+               true_label: str | None = None, height: int = 180) -> None:
+    """The Prediction metric and a bar chart of class probabilities."""
+    top = int(np.argmax(probs))
+    st.metric(title, lm.labels[top], help="The class with the highest probability.")
+    st.caption(f"confidence {probs[top]:.1%}" + (
+        f" · true label {true_label}" if true_label is not None else ""))
+    df = pd.DataFrame({"class": lm.labels, "probability": probs.astype(float)})
+    order = lm.labels
+    if len(df) > 20:  # many classes: the 10 most probable, highest first
+        df = df.nlargest(10, "probability")
+        order = list(df["class"])
+        st.caption(f"The 10 most probable of {len(lm.labels)} classes.")
+    chart = alt.Chart(df).mark_bar().encode(
+        x=alt.X("class:N", sort=order, title=None,
+                axis=alt.Axis(labelAngle=0 if len(order) <= 12 and max(map(len, order)) <= 3
+                              else -40)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        color=alt.condition(alt.datum["class"] == lm.labels[top], alt.value("#e45756"),
+                            alt.value("#4c78a8")),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
+    ).properties(height=height)
+    st.altair_chart(chart, width="stretch", key=key)
+
+
+def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
+    """A colour-scale legend: the gradient as an image, with its end and middle values."""
+    bar = apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)
+    st.image(bar, width=240)
+    mid = (vmin + vmax) / 2
+    st.markdown(
+        f"<div style='display:flex;justify-content:space-between;width:240px;"
+        f"font-size:0.8rem;color:#555;margin-top:-0.6rem'><span>{vmin:.3g}</span>"
+        f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
+        f"<div style='font-size:0.8rem;color:#777;width:240px;text-align:center'>{title}</div>",
+        unsafe_allow_html=True)
+
+
+def shape_text(a: np.ndarray) -> str:
+    return "×".join(str(d) for d in np.shape(a)) or "scalar"
+
+
+def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
+                 height: int = 140) -> None:
+    """A dense layer's output: a bar chart (few units) or a heat strip (many)."""
+    v = np.ravel(v).astype(float)
+    if v.size <= 128:
+        idx = labels if labels is not None and len(labels) == v.size else [str(i) for i in range(v.size)]
+        df = pd.DataFrame({"unit": idx, "value": v, "order": range(v.size)})
+        chart = alt.Chart(df).mark_bar().encode(
+            x=alt.X("unit:N", sort=alt.EncodingSortField("order"), title="unit",
+                    axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+            y=alt.Y("value:Q", title="activation"),
+            color=alt.condition(alt.datum.value >= 0, alt.value("#4c78a8"), alt.value("#f58518")),
+            tooltip=["unit", alt.Tooltip("value:Q", format=".4g")],
+        ).properties(height=height)
+        st.altair_chart(chart, width="stretch", key=key)
+    else:
+        cols = int(np.ceil(np.sqrt(v.size * 8)))
+        grid = np.full(int(np.ceil(v.size / cols)) * cols, np.nan)
+        grid[: v.size] = v
+        grid = grid.reshape(-1, cols)
+        img, vmin, vmax = feature_grid(np.nan_to_num(grid, nan=np.nanmin(v))[..., None],
+                                       cell=max(cols * 4, 200))
+        st.image(img, caption=f"{v.size} units as a heat strip, row by row "
+                              f"(range {vmin:.3g} … {vmax:.3g})", clamp=True)
+
+
+def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: str = "",
+                 labels: list[str] | None = None, maps: np.ndarray | None = None) -> None:
+    """One layer's output: a grid of all channels with its legend, or a vector chart.
+
+    maps: the channels as pictures, when the caller orients them (audio: time left to right).
+    """
+    maps = as_maps(a) if maps is None else maps
+    # Few channels (a spectrogram): draw them large; many: small cells, all on one grid.
+    cell = 56 if maps is None or maps.shape[-1] > 2 else 280
+    left, right = st.columns([3, 1])
+    with right:
+        zero = float(np.mean(a == 0))
+        st.caption(f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
+                   f"{zero:.0%} of values are exactly 0")
+    if maps is not None:
+        img, vmin, vmax = feature_grid(maps, scale=scale, cell=cell)
+        with left:
+            n = maps.shape[-1]
+            st.image(img, caption=f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} "
+                                  "each", width=min(img.shape[1], 900))
+        with right:
+            if scale == "shared":
+                legend(vmin, vmax, "viridis", key=f"{key}_legend")
+            else:
+                st.caption("Each channel is stretched to its own min…max (dark: its minimum, "
+                           "yellow: its maximum).")
+    else:
+        with left:
+            vector_chart(a, key=key, labels=labels)
+
+
+def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
+                   height: int = 320) -> None:
+    """Cosine distance per layer, in graph order: where two inputs part ways."""
+    long = df.rename(columns={"cosine_distance": "cosine distance",
+                              "relative_l2": "relative L2"}).melt(
+        id_vars=["step", "layer"], value_vars=["cosine distance", "relative L2"],
+        var_name="measure", value_name="distance")
+    base = alt.Chart(long).encode(
+        x=alt.X("layer:N", sort=list(df["layer"]), title="layer (graph order)",
+                axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=110)),
+        y=alt.Y("distance:Q", title="distance"),
+        color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(range=["#4c78a8", "#f58518"])),
+        tooltip=["layer", "measure", alt.Tooltip("distance:Q", format=".3f")],
+    )
+    layers = [base.mark_line(), base.mark_point(filled=True, size=45)]
+    if highlight is not None:
+        rule = alt.Chart(pd.DataFrame({"layer": [highlight]})).mark_rule(
+            color="#e45756", strokeDash=[4, 3]).encode(x=alt.X("layer:N", sort=list(df["layer"])))
+        layers.append(rule)
+    st.altair_chart(alt.layer(*layers).properties(height=height), width="stretch",
+                    key=key)
