@@ -2,11 +2,13 @@
 
 Pure Python (no Streamlit).
 
-    export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=) -> bytes
+    export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=, arrays=)
+        -> bytes
 
 manifest.json holds the page, the time (UTC), the model's identity (name, title, source and
 the sha256 of its file), the settings and every prediction (label and all probabilities);
-images/*.png, audio/*.wav (16-bit) and tables/*.csv hold the rest.
+images/*.png, audio/*.wav (16-bit) and tables/*.csv hold the rest; arrays go, exactly as
+given, into <name>.npz files (e.g. activations.npz: every layer of a trace, by layer name).
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
                predictions: dict[str, np.ndarray] | None = None,
                images: dict[str, np.ndarray] | None = None,
                audio: dict[str, tuple[np.ndarray, int]] | None = None,
-               tables: dict[str, Any] | None = None) -> bytes:
+               tables: dict[str, Any] | None = None,
+               arrays: dict[str, dict[str, np.ndarray]] | None = None) -> bytes:
     """The ZIP bytes; every name is made file-safe, every file listed in the manifest."""
     files: list[str] = []
     buf = io.BytesIO()
@@ -72,6 +75,12 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
         for name, df in (tables or {}).items():
             path = f"tables/{_safe(name)}.csv"
             z.writestr(path, df.to_csv(index=False))
+            files.append(path)
+        for name, group in (arrays or {}).items():
+            path = f"{_safe(name)}.npz"
+            buf_npz = io.BytesIO()
+            np.savez_compressed(buf_npz, **{k: np.asarray(v) for k, v in group.items()})
+            z.writestr(path, buf_npz.getvalue())
             files.append(path)
         manifest = {
             "page": page,

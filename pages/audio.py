@@ -3,6 +3,7 @@ layer, and hear what each filter hears."""
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import streamlit as st
 from audio_recorder_streamlit import audio_recorder
@@ -14,13 +15,15 @@ from core.edits import EDITS, Edit
 from core.errors import InputError
 from core.filter_audio import to_wav_bytes
 from core.models import builtin_card
-from core.render import feature_grid
+from core.render import labelled_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
 from pages._panels import comparison, weights_panel
 from pages._state import (add_sample, current_model, freeze_kinds, linked, run_trace, samples,
                           selected_sample, usable_samples)
-from pages._widgets import export_button, layer_output, legend, prediction, shape_text, share_view
+from pages._tiles import tile_grid
+from pages._widgets import (export_button, fit_cell, layer_output, legend, prediction, shape_text,
+                             share_view)
 from pages._jobs import heavy_job
 
 PAUSE_S = 2.5  # the recorder stops after this much silence following speech (or on a click)
@@ -239,7 +242,8 @@ def _audio_export():
     if layer in tf_layers:
         audio[f"{layer}_filter{ch}_{method}"] = (hear_filter(lm, tr, layer, int(ch),
                                                              method=method), SR)
-    images = {n: feature_grid(oriented_maps(lm, n, tr[n]))[0] for n in tf_layers}
+    images = {n: labelled_grid(oriented_maps(lm, n, tr[n]), title=f"{n} · {shape_text(tr[n])}")
+              for n in tf_layers}
     return dict(settings={"sample": sample.name, "edits": [e.describe() for e in stack],
                           "conversions": notes, "hear": {"layer": layer, "filter": ch,
                                                          "method": method}},
@@ -287,7 +291,10 @@ with hear_tab:
                              key="hear_layer")
         maps = tr[layer]
         n_ch = int(maps.shape[-1])
-        ch = int(c2.number_input("Filter", 0, n_ch - 1, 0, key="hear_channel"))
+        if st.session_state.get("hear_channel", 0) >= n_ch:  # kept from a wider layer
+            st.session_state["hear_channel"] = 0
+        ch = int(c2.number_input("Filter", 0, n_ch - 1, key="hear_channel",
+                                 help="Or click a filter's tile below."))
         method = c3.radio("Inversion", list(METHODS), format_func=METHODS.get,
                           key="hear_method", horizontal=True,
                           help="ISTFT: the map masks the input's STFT, which is inverted with "
@@ -302,11 +309,13 @@ with hear_tab:
         shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
         pics = oriented_maps(lm, layer, shown[layer])
         dim = set(frozen_cfg.get(layer, [])) if fkey else set()
-        grid, lo, hi = feature_grid(pics, dim=dim, cell=48)
         g1, g2 = st.columns([3, 2])
-        g1.image(grid, caption=f"all {n_ch} filters of {layer} (row by row from 0"
-                               + ("; frozen ones grey" if dim else "") + ")",
-                 width="stretch")
+        with g1:
+            lo, hi = tile_grid(pics, key="hear_tiles", dim=dim, cell=fit_cell(n_ch, 48, 640),
+                               picked=ch, on_pick=partial(st.session_state.__setitem__,
+                                                          "hear_channel"))
+            st.caption(f"all {n_ch} filters of {layer}" + (" (frozen ones grey)" if dim else "")
+                       + ": click one to hear it")
         with g2:
             legend(lo, hi, "viridis", key="hear_legend")
         fmap = shown[layer][..., ch]

@@ -1,6 +1,8 @@
 """Trace: follow one input through every layer."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -10,7 +12,7 @@ from streamlit_drawable_canvas import st_canvas
 from core import cache
 from core.errors import InputError
 from core.image import decode_image, mnist_style, paint_to_rgb, to_display
-from core.render import as_maps, channel_image, feature_grid
+from core.render import as_maps, channel_image, labelled_grid
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
 from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
@@ -183,11 +185,19 @@ with right:
         big_layer = c1.selectbox("Layer", spatial, key="big_layer",
                                  index=spatial.index(link) if link else 0)
         maps = as_maps(tr[big_layer])
-        ch = c2.number_input("Channel", 0, maps.shape[-1] - 1, 0, key="big_channel")
+        # One key per layer: a channel number kept from a wider layer is never out of range.
+        ch = c2.number_input("Channel", 0, maps.shape[-1] - 1, key=f"big_channel_{big_layer}",
+                             help="Or click a channel's tile under Every layer.")
         big = maps[..., int(ch)]
         st.image(channel_image(big, size=240),
                  caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
                          f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
+
+
+def _open_large(layer: str, ch: int) -> None:
+    """A tile clicked under Every layer also opens there (and goes into the share link)."""
+    st.session_state["big_layer"] = layer
+    st.session_state[f"big_channel_{layer}"] = ch
 
 
 def _trace_export():
@@ -195,10 +205,13 @@ def _trace_export():
     for i, n in enumerate(names, start=1):
         maps = as_maps(tr[n])
         if maps is not None:
-            images[f"{i:02d}_{n}"] = feature_grid(maps, scale=scale)[0]
+            images[f"{i:02d}_{n}"] = labelled_grid(
+                maps, scale=scale, title=f"{i}. {n} · {types.get(n, '')} · output "
+                                         f"{shape_text(tr[n])} · {scale} colour scale")
     return dict(settings={"sample": sample.name, "source": sample.source, "label": sample.label,
                           "conversions": notes, "colour_scale": scale},
                 predictions={sample.name: probs}, images=images,
+                arrays={"activations": tr},
                 tables={"layers": pd.DataFrame({"layer": names, "shape": [
                     shape_text(tr[n]) for n in names], "min": [float(tr[n].min()) for n in names],
                     "max": [float(tr[n].max()) for n in names]})})
@@ -222,4 +235,5 @@ for i, name in enumerate(names[start:start + PAGE_SIZE], start=start + 1):
     a = tr[name]
     st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
     layer_output(name, a, scale=scale, key=f"layer_{name}", type_name=types.get(name, ""),
-                 labels=lm.labels if name == lm.tracer.plan.output_name else None)
+                 labels=lm.labels if name == lm.tracer.plan.output_name else None,
+                 on_pick=partial(_open_large, name) if name in spatial else None)

@@ -59,6 +59,18 @@ def test_export_zip_from_trace_and_audio(page, tmp_path):
     assert man["page"] == "Trace" and man["predictions"]["digit 5 (style 1)"]["label"] == "5"
     assert man["model"]["name"] == "lenet_mnist" and len(man["model"]["sha256"]) == 64
     assert "images/00_input.png" in z.namelist() and "images/01_conv1.png" in z.namelist()
+    # The exact arrays of every layer, as the scripting API traces them.
+    import numpy as np
+
+    from core import api
+
+    m = api.load("lenet_mnist")
+    raw = next(s for s in gallery_digits() if s.name == "digit 5 (style 1)").raw
+    want = api.trace(m, raw)
+    got = np.load(io.BytesIO(z.read("activations.npz")))
+    assert sorted(got.files) == sorted(want)
+    for k in want:
+        assert np.array_equal(got[k], want[k]), k
 
     open_audio_lab(page)
     with page.expect_download() as info:
