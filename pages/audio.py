@@ -6,7 +6,6 @@ import hashlib
 from functools import partial
 
 import streamlit as st
-from audio_recorder_streamlit import audio_recorder
 
 from core import api, cache
 from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
@@ -26,7 +25,6 @@ from pages._widgets import (export_button, fit_cell, layer_output, legend, predi
                              share_view)
 from pages._jobs import heavy_job
 
-PAUSE_S = 2.5  # the recorder stops after this much silence following speech (or on a click)
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
 
 
@@ -61,10 +59,12 @@ def _decode_clip(data: bytes, filename: str, name: str, source: str) -> Sample |
     try:
         y, file_sr, notes = decode_audio(data, filename=filename)
         y, more = to_mono(y, file_sr, target_sr=SR)
-        place_word(y, SR, seconds=WINDOW_S)  # silent, or too short for a word: say so now
+        # Silent, or too short for a word: say so now; two words: say which one is used.
+        placed = place_word(y, SR, seconds=WINDOW_S)[1]
     except InputError as e:
         return f"{filename}: {e}"
-    return Sample(name, "audio", (y, SR), source=source, note="; ".join(notes + more))
+    several = [n for n in placed if n.startswith("the take holds")]
+    return Sample(name, "audio", (y, SR), source=source, note="; ".join(several + notes + more))
 
 
 def _take(state_key: str, ident: str, data: bytes, filename: str, name: str,
@@ -86,15 +86,17 @@ rec_tab, up_tab, gal_tab, real_tab = st.tabs([
     ":material/mic: Record", ":material/upload: Upload", ":material/library_music: Built-in clips",
     ":material/dataset: Real held-out clips"])
 with rec_tab:
-    c1, c2 = st.columns([1, 4])
-    with c1:
-        wav = audio_recorder(text="", pause_threshold=PAUSE_S, energy_threshold=(0.01, 0.004),
-                             icon_size="3x", key="recorder")
-    with c2:
-        st.markdown(f"Click the microphone, say **one digit** (zero to nine), and click again to "
-                    f"stop; it also stops by itself after {PAUSE_S:g} s of silence. The word is "
-                    f"found in the recording and centred in the model's {WINDOW_S:g} s window.")
-    if wav:
+    # Streamlit's own recorder: while it records it shows the live waveform (a level meter:
+    # a flat line means the microphone hears nothing) and the elapsed time.
+    rec = st.audio_input("Record one digit", key="recorder", sample_rate=16000,
+                         help="Click the microphone, say one digit, click stop. The live "
+                              "waveform shows your level; the clock, how long you recorded.")
+    st.markdown(f"Say **one digit** (zero to nine) and stop the recording; watch the waveform "
+                f"move as you speak (if it stays flat, the microphone is muted or too far). "
+                f"The word is found in the take and centred in the model's {WINDOW_S:g} s "
+                "window; if the take holds two words, the louder one is used and the notes say so.")
+    if rec is not None:
+        wav = rec.getvalue()
         n = 1 + sum(s.source == "recorded" for s in samples().values())
         _take("last_recording", hashlib.sha256(wav).hexdigest(), wav, "recording.wav",
               f"Recording {n}", "recorded")
