@@ -247,8 +247,16 @@ def sidebar_samples(lm) -> None:
             st.rerun()
 
 
+def _trace_by_name() -> None:
+    """/trace, the Trace page's own name: open the default page (it lives at /), link kept."""
+    st.switch_page(pages[0], query_params=st.query_params.to_dict())
+
+
 pages = [
-    st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True),
+    # url_path "home": the default page's name must differ from the hidden /trace below (it is
+    # served at / either way).
+    st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True,
+            url_path="home"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
     st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
@@ -257,6 +265,7 @@ pages = [
     st.Page("pages/filters.py", title="Filters", icon=":material/filter_alt:"),
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
+    st.Page(_trace_by_name, title="Trace", url_path="trace", visibility="hidden"),
 ]
 nav = st.navigation(pages)
 st.sidebar.title(":material/biotech: Layer Lab")

@@ -15,7 +15,8 @@ from core.image import decode_image, mnist_style, paint_to_rgb, to_display
 from core.render import as_maps, channel_image, labelled_grid
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
-from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
+from pages._state import (add_sample, current_model, keep_sample, linked, run_trace, samples,
+                          selected_sample)
 from pages._widgets import export_button, layer_output, prediction, shape_text, share_view
 
 PAGE_SIZE = 12
@@ -98,13 +99,12 @@ with draw_tab:
                          np.asarray(Image.fromarray(raw).resize((112, 112), Image.Resampling.BOX)),
                          caption=f"model's view, {w}×{h}" if digit_pad else "your picture",
                          width=112)
-                if st.button("Keep this drawing", key="keep_sketch",
-                             help="Store a copy in the sample list (the pad keeps drawing "
-                                  "into 'Sketch')."):
-                    n = sum(s.source == "drawn" for s in samples().values())
-                    add_sample(Sample(f"Drawing {n}", "image", raw, source="drawn",
-                                      note=sketch.note), select=False)
-                    st.toast(f"Added 'Drawing {n}' to the samples.")
+                n = sum(s.source == "drawn" for s in samples().values())
+                st.button("Keep this drawing", key="keep_sketch", on_click=keep_sample,
+                          args=(Sample(f"Drawing {n}", "image", raw, source="drawn",
+                                       note=sketch.note),),
+                          help="Store a copy in the sample list (the pad keeps drawing "
+                               "into 'Sketch').")
         else:
             st.caption("The pad is empty.")
 
