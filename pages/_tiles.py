@@ -27,6 +27,13 @@ def dark_theme() -> bool:
     return getattr(st.context.theme, "type", None) == "dark"
 
 
+def shrink_to_column(key: str) -> None:
+    """Let the fixed-size chart with this key shrink as a whole in a narrower column (a phone)
+    instead of being clipped; clicks still land where they should (the SVG has a viewBox)."""
+    st.html(f"<style>.st-key-{key} .vega-embed, .st-key-{key} svg.marks "
+            "{max-width: 100% !important; height: auto !important}</style>")
+
+
 def _data_url(rgba: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, format="PNG")
@@ -88,6 +95,7 @@ def tile_grid(maps: np.ndarray, *, key: str, on_pick: Callable[[int], None] | No
         text="channel:N")
     chart = alt.layer(picture, boxes_layer, numbers).properties(
         width=width, height=height, padding=0).configure_view(stroke=None)
+    shrink_to_column(key)
     st.altair_chart(chart, width="content", key=key,
                     on_select=partial(_picked, key, on_pick) if on_pick else "ignore",
                     selection_mode="tile" if on_pick else None)

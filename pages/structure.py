@@ -15,6 +15,7 @@ from core.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
 from pages._panels import OTHER_COLOUR, ROLES, WEIGHT_BINS, weight_chart, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
+from pages._tiles import dark_theme, shrink_to_column
 from pages._widgets import export_button, layer_output, shape_text, share_view
 
 DEEP = 60            # more layers than this: the graph starts on a range of layers
@@ -235,6 +236,7 @@ def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
     chart = alt.layer(wires, boxes, names, types).properties(
         height=min(60 + 36 * min(depth, SHOWN_RANKS), 860),
         width=px).configure_view(stroke=None)
+    shrink_to_column(key)
     st.altair_chart(chart, width="content", key=key,
                     on_select=partial(_pick_node, key), selection_mode="node")
 
@@ -300,6 +302,8 @@ with graph_tab:
             keep = set(range(lo - 1, hi))
             dot = dot_subset(s.dot, keep, names)
         with st.container(height=GRAPH_HEIGHT if len(keep) > TALL else "content", border=True):
+            if dark_theme():  # the arrows' shape labels and frames: light on a dark page
+                dot = dot.replace("#374151", "#d1d5db").replace("#6b7280", "#9ca3af")
             st.graphviz_chart(dot, width="content",
                               alt=f"Layer graph of {card.get('title', lm.name)}")
         st.download_button("Download the whole graph (.dot)", s.dot, file_name=f"{stem}.dot",
