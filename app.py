@@ -247,16 +247,19 @@ def sidebar_samples(lm) -> None:
             st.rerun()
 
 
-def _trace_by_name() -> None:
-    """/trace, the Trace page's own name: open the default page (it lives at /), link kept."""
-    st.switch_page(pages[0], query_params=st.query_params.to_dict())
+def accept_default_page_name(name: str) -> None:
+    """A deep link to /trace, the default page's own name: Streamlit serves that page only at
+    / and would say "Page not found"; ask it for the default page instead (the link's query
+    is kept). No public API: a second page at /trace would take the default page's hash."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    pm = getattr(get_script_run_ctx(), "pages_manager", None)
+    if pm is not None and not pm.intended_page_script_hash and pm.intended_page_name == name:
+        pm.set_script_intent("", "")
 
 
 pages = [
-    # url_path "home": the default page's name must differ from the hidden /trace below (it is
-    # served at / either way).
-    st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True,
-            url_path="home"),
+    st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
     st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
@@ -265,8 +268,8 @@ pages = [
     st.Page("pages/filters.py", title="Filters", icon=":material/filter_alt:"),
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
-    st.Page(_trace_by_name, title="Trace", url_path="trace", visibility="hidden"),
 ]
+accept_default_page_name("trace")
 nav = st.navigation(pages)
 st.sidebar.title(":material/biotech: Layer Lab")
 read_link()
