@@ -79,6 +79,11 @@ def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
                + (f" · activation {row['activation']}" if row["activation"] else "")
                + f" · {len(summaries)} weight array{'s' * (len(summaries) != 1)}, "
                  f"histograms of {WEIGHT_BINS} bins")
+    weight_charts(summaries, key=f"{key}_w_{layer}")
+
+
+def weight_charts(summaries: dict[str, WeightSummary], *, key: str) -> None:
+    """A layer's weight arrays (core.structure.weight_summaries), two histograms a row."""
     items = list(summaries.items())
     for i in range(0, len(items), 2):
         if i:
@@ -88,7 +93,7 @@ def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
             colour, role = ROLES.get(wname, (OTHER_COLOUR, ""))
             with col:
                 st.markdown(f"**{wname}**" + (f" · {role}" if role else ""))
-                weight_chart(w, colour, key=f"{key}_w_{layer}_{wname}")
+                weight_chart(w, colour, key=f"{key}_{wname}")
 
 
 def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool = True) -> str:

@@ -13,7 +13,7 @@ from core import cache
 from core.card_view import training_history, validation_sets
 from core.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
-from pages._panels import OTHER_COLOUR, ROLES, WEIGHT_BINS, weight_chart, weights_panel
+from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
 from pages._tiles import dark_theme, shrink_to_column
 from pages._widgets import export_button, layer_output, shape_text, share_view
@@ -259,13 +259,7 @@ def layer_panel(name: str) -> None:
     if items:
         st.markdown("**Weights** · histograms of " + ", ".join(
             f"{k} {'×'.join(map(str, w.shape))}" for k, w in items))
-    for j in range(0, len(items), 2):
-        cols = st.columns(2, gap="large")
-        for col, (wname, w) in zip(cols, items[j:j + 2]):
-            colour, role = ROLES.get(wname, (OTHER_COLOUR, ""))
-            with col:
-                st.markdown(f"**{wname}**" + (f" · {role}" if role else ""))
-                weight_chart(w, colour, key=f"node_w_{name}_{wname}")
+    weight_charts(summaries, key=f"node_w_{name}")
     pool = usable_samples(lm)
     if not pool:
         st.caption(f"Add a {lm.kind} sample to see this layer's output.")
