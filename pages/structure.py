@@ -79,7 +79,7 @@ sets = validation_sets(card)
 if sets is not None:
     st.markdown("**Held-out accuracy**")
     st.dataframe(sets.assign(interval=[
-        f"{lo:.1%} – {hi:.1%}" if lo is not None and hi is not None else ""
+        f"{lo:.1%} – {hi:.1%}" if pd.notna(lo) and pd.notna(hi) else ""
         for lo, hi in zip(sets["low"], sets["high"])])[["set", "accuracy", "interval", "n", "about"]],
         hide_index=True, width="stretch", key="validation_sets", column_config={
             "set": st.column_config.TextColumn("Validation set"),
@@ -247,10 +247,10 @@ def layer_panel(name: str) -> None:
     row = table.set_index("name").loc[name]
     i = names.index(name) + 1
     st.subheader(f"{i}. {name} · {row['type']}")
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Parameters", f"{row['params']:,}", border=True)
-    m2.metric("Output", row["output_shape"], border=True)
-    m3.metric("Inputs from", row["inbound"] or "—", border=True)
+    st.markdown(f"**{row['params']:,}** parameters · output `{row['output_shape']}`"
+                + (f" · activation {row['activation']}" if row["activation"] else "")
+                + f" · inputs from {row['inbound'] or 'none (a model input)'}"
+                + (f" · in block {row['parent']}" if row["parent"] else ""))
     config = layer_config(lm.model, name)
     with st.expander("Configuration (get_config)", expanded=False):
         st.json(config or {"note": "this layer has no configuration to show"}, expanded=1)
