@@ -102,7 +102,7 @@ if history is not None:
             x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y("value:Q", title=panel, scale=alt.Scale(zero=panel == "loss")),
             color=alt.Color("measure:N", title=None,
-                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=260)),
+                            legend=alt.Legend(orient="bottom", columns=1, labelLimit=300)),
             tooltip=["epoch", "measure", alt.Tooltip("value:Q", format=".4g")])
         chart = base.mark_line() + base.mark_point(size=18, filled=True)
         if best:
