@@ -189,7 +189,9 @@ def sidebar_model():
         if lm is None:
             st.sidebar.info("Until a model is loaded, the built-in one is shown.")
     if lm is None:
-        lm = cache.builtin_model(choice if choice != UPLOAD else names[0])
+        name = choice if choice != UPLOAD else names[0]
+        with st.sidebar, st.spinner(f"Loading {_builtin_title(name)}…", show_time=True):
+            lm = cache.builtin_model(name)
     st.session_state["model"] = lm
     card = lm.card
     st.sidebar.caption(f"**{card.get('title', lm.name)}** · input "

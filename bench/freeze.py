@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from bench.trace import median_ms, models  # noqa: E402
 from core.engine import Tracer  # noqa: E402
 from core.freeze import compile_frozen, run_frozen  # noqa: E402
+from core.card import infer_card  # noqa: E402
 from core.importance import filter_importance  # noqa: E402
 
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
                             max(3, args.repeats // 4))
         xb = np.random.default_rng(1).random((30, *model.inputs[0].shape[1:]), dtype=np.float32)
         t0 = time.perf_counter()
-        filter_importance(tracer, xb, last)
+        filter_importance(tracer, xb, last, card=infer_card(model, "bench"))
         t_scan = (time.perf_counter() - t0) * 1e3
         n = int(base[last].shape[-1])
         print(f"{name:22} {t_trace:7.2f}ms {t_last:7.2f}ms {t_first:7.2f}ms {t_eager:7.2f}ms "

@@ -7,22 +7,25 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, NamedTuple
 
-import keras
 import numpy as np
 
 from core.attacks import AttackResult, attack_methods, run_attack
 from core.audio import prepare_audio
 from core.errors import InputError
-from core.freeze import run_frozen, validate
+from core.freeze import (Intervention, as_intervention, compile_frozen, run_frozen, transforms,
+                         validate)
 from core.image import model_to_unit, prepare_image
 from core.models import LoadedModel, builtin_names, load, load_bytes
 from core.outputs import probabilities
 
-__all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace",
-           "attack_methods", "attack", "LoadedModel", "attribution_methods", "grad_cam_layers", "attribution",
-           "deletion_auc", "insertion_auc", "randomization_check", "cka"]
+__all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace", "run",
+           "interventions", "probe_means", "gallery", "saliency", "hear_filter", "edit", "structure",
+           "weight_summaries", "spectrogram", "batch", "importance", "sweep", "attack_methods", "attack", "LoadedModel", "attribution_methods",
+           "grad_cam_layers", "attribution", "deletion_auc", "insertion_auc",
+           "randomization_check", "cka", "probe_set", "filter_index", "top_inputs",
+           "class_profile", "visualize"]
 
 _BATCH = 256
 
@@ -42,38 +45,220 @@ def prepare(m: LoadedModel, raw: Any) -> tuple[np.ndarray, list[str]]:
     raise InputError(f"Unknown input kind {kind!r} in the card of {m.name!r}.")
 
 
-def _as_probabilities(m: LoadedModel, y: np.ndarray) -> np.ndarray:
-    return probabilities(m.card, y)
+class Run(NamedTuple):
+    """One input through the model: what the pages show (api.run)."""
+
+    trace: dict[str, np.ndarray]   # as api.trace
+    probabilities: np.ndarray       # (n_classes,), read off the trace's output layer
+    notes: list[str]                # the conversions prepare() made (resize, resample, ...)
+
+
+class Saliency(NamedTuple):
+    map: np.ndarray                 # (H, W) image / spectrogram cells; (T,) a waveform model
+    layer: str | None               # Grad-CAM's layer (the one "auto" picked); None: gradient
+
+
+SALIENCY_METHODS = ("gradient", "grad_cam")
 
 
 def predict(m: LoadedModel, raw: Any) -> np.ndarray:
     """One raw -> (n_classes,) probabilities; a list of raws -> (N, n_classes)."""
     many = isinstance(raw, list)
     xs = np.stack([prepare(m, r)[0] for r in (raw if many else [raw])])
-    outs = [keras.ops.convert_to_numpy(m.model(xs[i:i + _BATCH], training=False))
-            for i in range(0, len(xs), _BATCH)]
-    p = _as_probabilities(m, np.concatenate(outs)).astype(np.float32)
+    # The model's own compiled forward pass (owned by its tracer), in batches.
+    y = np.concatenate([m.tracer.forward(xs[i:i + _BATCH]) for i in range(0, len(xs), _BATCH)])
+    p = probabilities(m.card, y)
     return p if many else p[0]
 
 
-def trace(m: LoadedModel, raw: Any,
-          frozen: dict[str, list[int]] | None = None) -> dict[str, np.ndarray]:
+def trace(m: LoadedModel, raw: Any, frozen: Mapping[str, Any] | None = None
+          ) -> dict[str, np.ndarray]:
     """{"input": model input, layer: output, ...}: every layer, graph order, no batch axis.
 
-    frozen: {layer: [channels]} zeroes those output channels (NeuralVis' freezing); only
-    layers from the earliest frozen one on are recomputed.
+    frozen: {layer: [channels]} zeroes those output channels (NeuralVis' freezing), or
+    {layer: Intervention} (core.freeze: mean ablation, scaling, keep-only). Only layers from
+    the earliest frozen one on are recomputed, by a compiled graph kept per set of frozen
+    layers; the rest is the unfrozen trace of this input, remembered for the last few inputs
+    (so its arrays are shared and read-only).
     """
     x, _ = prepare(m, raw)
-    base = {k: v[0] for k, v in m.tracer(x[None]).items()}
+    return _trace(m, x, frozen)
+
+
+def run(m: LoadedModel, raw: Any, *, frozen: Mapping[str, Any] | None = None) -> Run:
+    """(trace, probabilities, notes) of one raw input: one forward pass (api.trace)."""
+    x, notes = prepare(m, raw)
+    tr = _trace(m, x, frozen)
+    return Run(tr, probabilities_from_trace(m, tr), notes)
+
+
+def _trace(m: LoadedModel, x: np.ndarray, frozen: Mapping[str, Any] | None):
     if not frozen:
+        return {k: v[0] for k, v in m.tracer(x[None]).items()}
+    base = m.tracer.recent(x)
+    ivs = interventions(m, base, frozen)
+    if not ivs:
         return base
-    fz = validate(m.tracer.plan, base, frozen)
-    return run_frozen(m.tracer.plan, x[None], base, fz)
+    fn = m.tracer.owned(("frozen", tuple(sorted(ivs))),
+                        lambda: compile_frozen(m.tracer.plan, tuple(sorted(ivs))))
+    return run_frozen(m.tracer.plan, x[None], base, ivs, compiled=fn, means=_means(m, ivs))
+
+
+def interventions(m: LoadedModel, trace: Mapping[str, np.ndarray],
+                  frozen: Mapping[str, Any]) -> dict[str, Intervention]:
+    """A freeze configuration checked against a trace of the model: {layer: Intervention},
+    layers without channels dropped. Unknown layers and channels raise with the valid ones."""
+    ivs = {n: as_intervention(v) for n, v in frozen.items()}
+    return {n: Intervention(chans, ivs[n].kind, ivs[n].factor)
+            for n, chans in validate(m.tracer.plan, trace, ivs).items()}
+
+
+def _means(m: LoadedModel, ivs: Mapping[str, Intervention]) -> dict[str, np.ndarray]:
+    layers = tuple(sorted(n for n, iv in ivs.items() if iv.kind == "mean"))
+    return probe_means(m, layers) if layers else {}
+
+
+def probe_means(m: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each layer's mean output over 200 held-out inputs (the probe set, or the built-in
+    samples where none ships): what mean ablation substitutes. Computed once per model."""
+    def build() -> dict[str, np.ndarray]:
+        from core.freeze import channel_means
+
+        x = np.stack([prepare(m, r)[0] for r in _probe_raws(m, 200)])
+        return channel_means(m.tracer, x, list(layers))
+
+    return m.tracer.owned(("probe_means", m.key, layers), build)
+
+
+def _probe_raws(m: LoadedModel, n: int) -> list[Any]:
+    """n held-out raws, as many of each class as can be; the built-in gallery where no probe
+    set of the model's kind ships."""
+    from core.errors import LayerLabError
+    from core.probe import as_samples
+    from core.probe import probe_set as _probe
+
+    try:
+        return [s.raw for s in as_samples(m, _probe(m), n)]
+    except LayerLabError:
+        return [s.raw for s in gallery(m)]
+
+
+def gallery(m: LoadedModel) -> list:
+    """The built-in samples that suit a model (digits, colour scenes or spoken digits)."""
+    from core import samples
+
+    return {"digits": samples.gallery_digits, "scenes": samples.colour_scenes,
+            "speech": samples.speech_clips}[samples.gallery_kind(m.card)]()
 
 
 def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
     """The model's prediction, read off a trace (no second forward pass)."""
-    return _as_probabilities(m, tr[m.tracer.plan.output_name][None])[0].astype(np.float32)
+    return probabilities(m.card, tr[m.tracer.plan.output_name][None])[0]
+
+
+def saliency(m: LoadedModel, raw: Any, *, method: str, target: int | None = None,
+             layer: str | None = "auto", frozen: Mapping[str, Any] | None = None) -> Saliency:
+    """Which input cells drive class `target` (default: the predicted class), under a freeze
+    configuration: "gradient" (|d logit / d input|, max over channels; audio: over the
+    spectrogram's cells) or "grad_cam" on `layer` ("auto": the last convolution block's first
+    output with positive evidence, see core.saliency.auto_cam_layers)."""
+    from core.saliency import auto_cam_layers, cam_layers, grad_cam, gradient_saliency
+
+    if method not in SALIENCY_METHODS:
+        raise InputError(f"Unknown saliency method {method!r}; expected one of "
+                         f"{', '.join(SALIENCY_METHODS)} (api.attribution has more).")
+    x, _ = prepare(m, raw)
+    base = m.tracer.recent(x)
+    ivs = interventions(m, base, frozen or {})
+    tr = _trace(m, x, ivs) if ivs else base
+    cls = int(np.argmax(probabilities_from_trace(m, tr))) if target is None else int(target)
+    if not 0 <= cls < len(m.labels):
+        raise InputError(f"target must be a class index 0..{len(m.labels) - 1}; got {target!r}.")
+    plan = m.tracer.plan
+    kw = dict(card=m.card, transforms=transforms(base, ivs, _means(m, ivs)))
+    # Audio: saliency over the model's spectrogram cells, not raw samples.
+    spec = m.card.get("spectrogram_layer") if m.kind == "audio" else None
+    if method == "gradient":
+        return Saliency(gradient_saliency(plan, base["input"], cls, wrt=spec, **kw), None)
+    size = tuple(base[spec].shape[:2]) if spec else None
+    layers = cam_layers(plan, m.card, base)
+    candidates = auto_cam_layers(plan, layers) if layer == "auto" else [layer]
+    for name in candidates:
+        cam = grad_cam(plan, base["input"], cls, name, size=size, **kw)
+        if cam.max() > 0:
+            break
+    return Saliency(cam, name)
+
+
+def hear_filter(m: LoadedModel, raw: Any, layer: str, channel: int, *, method: str = "phase",
+                frozen: Mapping[str, Any] | None = None) -> np.ndarray:
+    """What one filter of an audio model hears in a clip (d-DeVIS), under a freeze
+    configuration: float32 audio as long as the model's input (core.audio_view.hear_filter)."""
+    from core.audio_view import hear_filter as _hear
+
+    return _hear(m, trace(m, raw, frozen), layer, channel, method=method)
+
+
+def edit(raw: tuple[np.ndarray, int], edits: list) -> tuple[np.ndarray, int]:
+    """A clip with an edit stack applied in order (core.edits: slice, cut, gain, ...)."""
+    from core.edits import apply_edits
+
+    y, sr = raw
+    return apply_edits(y, sr, list(edits)), sr
+
+
+def batch(m: LoadedModel, raws: list[Any], labels: list[Any] | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Raw inputs -> (model inputs (N, *input), class indices (N,), -1 where unknown).
+
+    labels: class names or indices, None for an unlabelled input; a name the model does not
+    have counts as unknown (an uploaded model borrowing another model's samples)."""
+    x = _batch(m, raws)
+    idx = [-1 if y is None else int(y) if isinstance(y, (int, np.integer))
+           else m.labels.index(y) if y in m.labels else -1 for y in (labels or [None] * len(x))]
+    return x, np.asarray(idx, np.int64)
+
+
+def importance(m: LoadedModel, raws: list[Any], layer: str, *, labels: list[Any] | None = None,
+               on_progress=None):
+    """Rank the channels of `layer` by the damage freezing each one alone does (the drop in
+    the predicted class's logit and probability for raws[0], the accuracy drop over the
+    labelled raws): a DataFrame sorted by logit_drop (core.importance)."""
+    from core.importance import filter_importance
+
+    x, idx = batch(m, raws, labels)
+    return filter_importance(m.tracer, x, layer, labels=idx, card=m.card, on_progress=on_progress)
+
+
+def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float],
+          on_progress=None):
+    """Success rate of an untargeted attack against each epsilon (the attack space, see
+    core.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
+    seconds)."""
+    from core.attacks import sweep as _sweep
+
+    return _sweep(m, _batch(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
+
+
+def spectrogram(wave: np.ndarray, sr: int):
+    """(dB (frames, bins), times s, freqs Hz) of a clip for display (core.audio_view)."""
+    from core.audio_view import spectrogram_db
+
+    return spectrogram_db(wave, sr)
+
+
+def structure(m: LoadedModel):
+    """Layer table, graph and weight statistics of a model (core.structure.summarize)."""
+    from core.structure import summarize
+
+    return summarize(m.tracer.plan)
+
+
+def weight_summaries(m: LoadedModel, layer: str, *, bins: int = 40):
+    """Shape, statistics and histogram of each weight array of one layer."""
+    from core.structure import weight_summaries as _ws
+
+    return _ws(m.tracer.plan, layer, bins=bins)
 
 
 def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int | None = None,

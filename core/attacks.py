@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import keras
 import numpy as np
 
 from core.errors import InputError
@@ -177,8 +176,7 @@ def _fmodel(m: LoadedModel, deadline: float,
 
 def _probs(m: LoadedModel, u: np.ndarray) -> np.ndarray:
     """Class probabilities (batch, classes) of attack-space inputs."""
-    x = np.asarray(from_attack_space(m, u), np.float32)
-    return probabilities(m.card, keras.ops.convert_to_numpy(m.model(x, training=False)))
+    return probabilities(m.card, m.tracer.forward(np.asarray(from_attack_space(m, u), np.float32)))
 
 
 def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -> Method:
@@ -278,8 +276,8 @@ def run_attack(m: LoadedModel, x_model: np.ndarray, *, method: str, epsilon: flo
 def sweep(m: LoadedModel, xs: np.ndarray, *, method: str, epsilons: list[float],
           steps: int | None = None, max_seconds: float = MAX_SECONDS,
           on_progress: Callable[[int, int], None] | None = None):
-    """xs: model inputs (N, *input); epsilons in the attack space (see to_epsilon)."""
-    """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input).
+    """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input)
+    of model inputs; epsilons in the attack space (see to_epsilon).
 
     Only inputs the model classifies as their batch's own prediction are attacked (there is no
     ground truth here): success means the prediction changed. One foolbox call with all

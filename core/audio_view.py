@@ -13,6 +13,8 @@ are (time, frequency, channels), rows earliest first and columns lowest frequenc
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from core.errors import InputError, LayerNameError
@@ -44,10 +46,14 @@ def spectrogram_db(y: np.ndarray, sr: int, *, n_fft: int = 256, hop: int | None 
     return db.astype(np.float32), times.astype(np.float32), freqs.astype(np.float32)
 
 
-def time_freq_layers(lm: LoadedModel) -> list[str]:
-    """The spectrogram layer and every later layer whose output is (time, freq, channels)."""
-    plan = lm.tracer.plan
-    spec = lm.card.get("spectrogram_layer")
+def time_freq_layers(lm_or_plan: Any, spec: str | None = None) -> list[str]:
+    """The spectrogram layer and every later layer whose output is (time, freq, channels).
+
+    lm_or_plan: a LoadedModel (its card names the spectrogram layer), or a Plan and `spec`."""
+    if isinstance(lm_or_plan, LoadedModel):
+        plan, spec = lm_or_plan.tracer.plan, lm_or_plan.card.get("spectrogram_layer")
+    else:
+        plan = lm_or_plan
     if spec not in plan.names:
         return []
     steps = plan.steps_by_name()

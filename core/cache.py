@@ -27,7 +27,6 @@ import numpy as np
 import streamlit as st
 
 from core import api
-from core import structure as _structure
 from core.edits import Edit
 from core.models import LoadedModel
 from core.safety.limiter import JobLimiter
@@ -157,16 +156,14 @@ def job_limiter() -> JobLimiter:
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def structure(lm: LoadedModel):
     """Layer table, graph and weight statistics of a model (see core.structure.summarize)."""
-    return _structure.summarize(lm.model)
+    return api.structure(lm)
 
 
 @scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def trace(lm: LoadedModel, sample: Sample) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+def trace(lm: LoadedModel, sample: Sample) -> api.Run:
     """(trace, probabilities, conversion notes) of one sample: one forward pass."""
-    x, notes = api.prepare(lm, sample.raw)
-    tr = {k: v[0] for k, v in lm.tracer(x[None]).items()}
-    return tr, api.probabilities_from_trace(lm, tr), notes
+    return api.run(lm, sample.raw)
 
 
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
@@ -212,85 +209,43 @@ def frozen_key(frozen: dict[str, list[int]],
     return tuple(sorted(entry(k, v) for k, v in frozen.items() if v))
 
 
-def _interventions(lm: LoadedModel, base: dict[str, np.ndarray], frozen: tuple[tuple, ...]):
-    """A frozen_key -> ({layer: Intervention} checked against the trace, probe-set means)."""
-    from core.freeze import intervention, validate
+def _config(frozen: tuple[tuple, ...]) -> dict[str, Any]:
+    """A frozen_key back to the {layer: Intervention} configuration api calls take."""
+    from core.freeze import intervention
 
-    ivs = {e[0]: intervention(*e[1:]) for e in frozen}
-    ivs = {n: ivs[n] for n in validate(lm.tracer.plan, base, ivs)}
-    mean_layers = tuple(sorted(n for n, iv in ivs.items() if iv.kind == "mean"))
-    return ivs, probe_means(lm, mean_layers) if mean_layers else {}
-
-
-@scoped
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Averaging over the probe set…",
-                   hash_funcs=_HASH)
-def probe_means(lm: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Each layer's mean output over the probe batch (what mean ablation substitutes)."""
-    from core.freeze import channel_means
-
-    x = np.stack([api.prepare(lm, s.raw)[0] for s in probe_batch(lm, 200)])
-    return channel_means(lm.tracer, x, list(layers))
+    return {e[0]: intervention(*e[1:]) for e in frozen}
 
 
 @scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def trace_frozen(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...]):
-    """(trace, probabilities) with those filters frozen (or intervened on, see frozen_key);
-    reuses the unfrozen trace's prefix."""
-    from core.freeze import run_frozen
-
-    base, _, _ = trace(lm, sample)
-    ivs, means = _interventions(lm, base, frozen)
-    fn = frozen_graph(lm, tuple(sorted(ivs))) if ivs else None
-    tr = run_frozen(lm.tracer.plan, base["input"][None], base, ivs, compiled=fn, means=means)
-    return tr, api.probabilities_from_trace(lm, tr)
-
-
-@scoped
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False, hash_funcs=_HASH)
-def frozen_graph(lm: LoadedModel, layers: tuple[str, ...]):
-    """The compiled downstream run for one set of frozen layers (masks are its arguments)."""
-    from core.freeze import compile_frozen
-
-    return compile_frozen(lm.tracer.plan, layers)
+    """(trace, probabilities) with those filters frozen (or intervened on, see frozen_key)."""
+    return api.run(lm, sample.raw, frozen=_config(frozen))[:2]
 
 
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, layer: str | None,
              frozen: tuple[tuple, ...]) -> np.ndarray:
-    """Gradient saliency or Grad-CAM map (H, W) of a sample, under a freeze configuration."""
-    from core.freeze import transforms
-    from core.saliency import grad_cam, gradient_saliency
-
-    base, _, _ = trace(lm, sample)
-    ivs, means = _interventions(lm, base, frozen)
-    kw = dict(card=lm.card, transforms=transforms(base, ivs, means))
-    # Audio: saliency over the model's spectrogram cells, not raw samples.
-    spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
-    if method == "Grad-CAM":
-        size = tuple(base[spec].shape[:2]) if spec else None
-        return grad_cam(lm.tracer.plan, base["input"], class_index, layer, size=size, **kw)
-    return gradient_saliency(lm.tracer.plan, base["input"], class_index, wrt=spec, **kw)
+    """Gradient saliency or Grad-CAM map (H, W) of a sample, under a freeze configuration
+    (api.saliency; method as the Freeze page names it, "Gradient" or "Grad-CAM")."""
+    return api.saliency(lm, sample.raw, method=method.lower().replace("-", "_"),
+                        target=class_index, layer=layer or "auto", frozen=_config(frozen)).map
 
 
 @scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
     """Shape, statistics and histogram of each weight array of one layer."""
-    return _structure.weight_summaries(lm.model, layer_name, bins=bins)
+    return api.weight_summaries(lm, layer_name, bins=bins)
 
 
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
     """The sample with an edit stack applied (core.edits), as a new (unlisted) sample."""
-    from core.edits import apply_edits
-
-    y, sr = sample.raw
-    out = apply_edits(y, sr, list(edits))
-    return Sample(name=f"{sample.name} (edited)", kind="audio", raw=(out, sr), source="edited",
+    return Sample(name=f"{sample.name} (edited)", kind="audio",
+                  raw=api.edit(sample.raw, list(edits)), source="edited",
                   label=sample.label, note="; ".join(e.describe() for e in edits))
 
 
@@ -298,9 +253,7 @@ def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
 @st.cache_data(max_entries=16, ttl=1800, show_spinner=False)
 def spectrogram(wave: np.ndarray, sr: int):
     """(dB, times, freqs) of a clip for display (core.audio_view.spectrogram_db)."""
-    from core.audio_view import spectrogram_db
-
-    return spectrogram_db(wave, sr)
+    return api.spectrogram(wave, sr)
 
 
 @scoped
@@ -308,10 +261,7 @@ def spectrogram(wave: np.ndarray, sr: int):
 def filter_audio(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...], layer: str,
                  channel: int, method: str) -> np.ndarray:
     """What one filter hears in a sample, under a freeze configuration (core.audio_view)."""
-    from core.audio_view import hear_filter
-
-    tr = trace_frozen(lm, sample, frozen)[0] if frozen else trace(lm, sample)[0]
-    return hear_filter(lm, tr, layer, channel, method=method)
+    return api.hear_filter(lm, sample.raw, layer, channel, method=method, frozen=_config(frozen))
 
 
 # ---- explanations (pages/explain.py, pages/compare_models.py) ---------------------------------------
@@ -432,11 +382,6 @@ def feature_vis(lm: LoadedModel, layer: str, channel: int, steps: int, seed: int
 def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
     """Filter importance (core.importance) of a layer's channels: the accuracy drop over n
     labelled probe inputs when each channel is frozen alone."""
-    from core.importance import filter_importance
-
     batch = probe_samples(lm, n)
-    x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
-    labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1 for s in batch])
-    return filter_importance(lm.tracer, x, layer, labels=labels,
-                             card=lm.card,
-                             on_progress=_on_progress)
+    return api.importance(lm, [s.raw for s in batch], layer, labels=[s.label for s in batch],
+                          on_progress=_on_progress)

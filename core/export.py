@@ -2,13 +2,14 @@
 
 Pure Python (no Streamlit).
 
-    export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=, arrays=)
-        -> bytes
+    export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=, arrays=,
+               npz=, documents=) -> bytes
 
 manifest.json holds the page, the time (UTC), the model's identity (name, title, source and
 the sha256 of its file), the settings and every prediction (label and all probabilities);
-images/*.png, audio/*.wav (16-bit) and tables/*.csv hold the rest; arrays go, exactly as
-given, into <name>.npz files (e.g. activations.npz: every layer of a trace, by layer name).
+images/*.png, audio/*.wav (16-bit), tables/*.csv, arrays/*.npy (exact values, np.load),
+<name>.npz (a group of exact arrays, e.g. activations.npz: every layer of a trace by layer
+name) and *.json documents (e.g. what it takes to rerun the page's computation) hold the rest.
 """
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
                images: dict[str, np.ndarray] | None = None,
                audio: dict[str, tuple[np.ndarray, int]] | None = None,
                tables: dict[str, Any] | None = None,
-               arrays: dict[str, dict[str, np.ndarray]] | None = None) -> bytes:
+               arrays: dict[str, np.ndarray] | None = None,
+               npz: dict[str, dict[str, np.ndarray]] | None = None,
+               documents: dict[str, Any] | None = None) -> bytes:
     """The ZIP bytes; every name is made file-safe, every file listed in the manifest."""
     files: list[str] = []
     buf = io.BytesIO()
@@ -76,11 +79,21 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
             path = f"tables/{_safe(name)}.csv"
             z.writestr(path, df.to_csv(index=False))
             files.append(path)
-        for name, group in (arrays or {}).items():
+        for name, a in (arrays or {}).items():
+            path = f"arrays/{_safe(name)}.npy"
+            npy = io.BytesIO()
+            np.save(npy, np.asarray(a), allow_pickle=False)
+            z.writestr(path, npy.getvalue())
+            files.append(path)
+        for name, group in (npz or {}).items():
             path = f"{_safe(name)}.npz"
             buf_npz = io.BytesIO()
             np.savez_compressed(buf_npz, **{k: np.asarray(v) for k, v in group.items()})
             z.writestr(path, buf_npz.getvalue())
+            files.append(path)
+        for name, doc in (documents or {}).items():
+            path = f"{_safe(name)}.json"
+            z.writestr(path, json.dumps(_jsonable(doc), indent=2, ensure_ascii=False))
             files.append(path)
         manifest = {
             "page": page,

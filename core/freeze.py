@@ -146,21 +146,34 @@ def apply(tfs: Mapping[str, Any]) -> Callable[[str, Any], Any]:
 
 
 def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[Any]]:
-    """One compiled graph for "these layers have interventions": the steps from the earliest
-    of them on.
+    """One compiled graph for "these layers have interventions": the steps after the earliest
+    of them (whose own output comes transformed from the unfrozen trace, not re-run).
 
     The (scale, shift) pairs are arguments, so changing which channels are frozen (or how)
     reuses the graph; only a different set of layers needs another one. Returns
     fn(x, values, transforms) -> outputs of plan.names[start:], with values = the prefix
-    outputs {name: (1, ...)}.
+    outputs {name: (1, ...)} (see run_frozen).
     """
     import tensorflow as tf
 
-    start = min(plan.index(n) for n in layers)
+    start = min(plan.index(n) for n in layers) + 1
+    graph = tf.function(lambda x, values, tfs: plan.run(x, values=values, start=start,
+                                                         after=apply(tfs))[start:])
+    # One concrete function per input shape (batch axis None), called directly: that skips
+    # tf.function's per-call signature matching, which costs as much as a small tail.
+    concrete: dict[tuple, Any] = {}
 
-    @tf.function(reduce_retracing=True)
+    def spec(a: np.ndarray, batch: bool = True) -> Any:
+        a = np.asarray(a)
+        return tf.TensorSpec(((None,) if batch else ()) + a.shape[batch:], a.dtype)
+
     def fn(x, values, tfs):
-        return plan.run(x, values=values, start=start, after=apply(tfs))[start:]
+        key = (np.shape(x)[1:], tuple((n, np.shape(v)[1:]) for n, v in values.items()))
+        if key not in concrete:
+            concrete[key] = graph.get_concrete_function(
+                spec(x), {n: spec(v) for n, v in values.items()},
+                {n: (spec(a, False), spec(b, False)) for n, (a, b) in tfs.items()})
+        return concrete[key](x, values, tfs)
 
     return fn
 
@@ -173,25 +186,33 @@ def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray],
     probe-set means (channel_means) of layers under mean ablation.
 
     Returns a full trace (no batch axis): the prefix before the earliest frozen layer is
-    base's arrays themselves, the rest is recomputed from there (eagerly, or by `compiled`
-    from compile_frozen(plan, tuple(frozen)) for repeated use).
+    base's arrays themselves, that layer's output is base's transformed (the layer itself is
+    not re-run), the rest is recomputed from there (eagerly, or by `compiled` from
+    compile_frozen(plan, tuple(frozen)) for repeated use).
     """
     if not frozen:
         return dict(base)
-    start = min(plan.index(n) for n in frozen)
-    prefix = plan.names[:start]
+    first = min(plan.index(n) for n in frozen)
+    name0, start = plan.names[first], first + 1
     tfs = transforms(base, frozen, means)
+    scale, shift = tfs[name0]
+    y0 = base[name0] * scale + shift                    # (*spatial, C)
     # Only the prefix outputs that later layers read go in (x too: a later layer may read it).
     values = {n: base[n][None] for n in plan.needed_before(start)}
+    if name0 in values:
+        values[name0] = y0[None]
     xb = np.asarray(x, np.float32)
-    if compiled is not None:
+    if start == len(plan.names):
+        tail: list[Any] = []
+    elif compiled is not None:
         tail = compiled(xb, values, tfs)
     else:
         tail = plan.run(xb, values=values, start=start, after=apply(tfs))[start:]
     result = {"input": base["input"]}
-    result.update({n: base[n] for n in prefix})
+    result.update({n: base[n] for n in plan.names[:first]})
+    result[name0] = y0
     for name, y in zip(plan.names[start:], tail):
-        result[name] = keras.ops.convert_to_numpy(y)[0]
+        result[name] = (y.numpy() if hasattr(y, "numpy") else keras.ops.convert_to_numpy(y))[0]
     return result
 
 

@@ -1,14 +1,18 @@
 """Which filters matter: freeze each filter of a layer alone and measure what the model loses."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
 
 from core.engine import Tracer
-from core.outputs import probabilities
+from core.outputs import class_scores, probabilities
+
+# Below this, a drop is rounding noise of float32 (a confident model's probability stays 1.0).
+NEGLIGIBLE = 1e-6
 
 
 def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
@@ -18,8 +22,10 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
 
     x: (N, *input) batch; row 0 is the current input, whose predicted class is tracked.
     labels: (N,) true classes of the rows (or -1 where unknown) for the accuracy drop.
-    Returns one row per channel: prob_drop (predicted class probability of row 0, before minus
-    after), accuracy_drop (over labelled rows), sorted by prob_drop then accuracy_drop.
+    Returns one row per channel: logit_drop (the predicted class's pre-softmax score of row 0,
+    before minus after: what ranks, since a confident model's probability saturates at 1.0 and
+    then hardly moves), prob_drop (its probability, the same way), accuracy_drop (over labelled
+    rows); sorted by logit_drop, then prob_drop, then accuracy_drop (then channel).
     """
     plan = tracer.plan
     start = plan.index(layer)
@@ -27,6 +33,7 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
     out_name = plan.output_name
     p0 = probabilities(card, base[out_name])
     cls = int(np.argmax(p0[0]))
+    z0 = float(keras.ops.convert_to_numpy(class_scores(card, plan, base))[0, cls])
     known = labels is not None and (np.asarray(labels) >= 0).any()
     if known:
         lab = np.asarray(labels)
@@ -38,11 +45,13 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
     for c in range(n_ch):
         mask = np.ones(n_ch, np.float32)
         mask[c] = 0.0
-        outs = plan.run(np.asarray(x, np.float32), values=prefix, start=start,
-                        after=lambda n, y: y * mask if n == layer else y)
-        p = probabilities(card, keras.ops.convert_to_numpy(outs[plan.names.index(out_name)]))
-        row = {"channel": c, "prob_after": float(p[0, cls]),
-               "prob_drop": float(p0[0, cls] - p[0, cls])}
+        outs = dict(zip(plan.names, plan.run(np.asarray(x, np.float32), values=prefix,
+                                             start=start,
+                                             after=lambda n, y, m=mask: y * m if n == layer else y)))
+        p = probabilities(card, keras.ops.convert_to_numpy(outs[out_name]))
+        z = float(keras.ops.convert_to_numpy(class_scores(card, plan, outs))[0, cls])
+        row = {"channel": c, "logit_after": z, "logit_drop": z0 - z,
+               "prob_after": float(p[0, cls]), "prob_drop": float(p0[0, cls] - p[0, cls])}
         if known:
             acc = float(np.mean(np.argmax(p[has], axis=1) == lab[has]))
             row.update(accuracy_after=acc, accuracy_drop=acc0 - acc)
@@ -50,5 +59,10 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
         if on_progress is not None:
             on_progress(c + 1, n_ch)
     df = pd.DataFrame(rows)
-    keys = ["prob_drop", "accuracy_drop"] if known else ["prob_drop"]
+    keys = ["logit_drop", "prob_drop"] + (["accuracy_drop"] if known else [])
     return df.sort_values(keys, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def all_negligible(df: pd.DataFrame, column: str) -> bool:
+    """True when no channel's `column` drop is above float noise: a ranking by it says nothing."""
+    return bool((df[column].abs() <= NEGLIGIBLE).all())

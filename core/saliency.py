@@ -95,3 +95,34 @@ def grad_cam(plan: Plan, x: np.ndarray, class_index: int, layer: str, *,
         cam = tf.image.resize(cam[..., None], (h, w), method="bilinear")[..., 0].numpy()
     top = cam.max()
     return cam / top if top > 0 else cam
+
+
+def cam_layers(plan: Plan, card: Mapping[str, Any], trace: Mapping[str, np.ndarray]) -> list[str]:
+    """Layers Grad-CAM can use, in graph order: an image model's (H, W, C) maps; an audio
+    model's time-frequency layers from its spectrogram on; a waveform model's (time, C) maps."""
+    from core.audio_view import time_freq_layers
+    from core.render import as_maps
+
+    if card["input"]["kind"] == "audio":
+        if card.get("spectrogram_layer") in plan.names:
+            return time_freq_layers(plan, card["spectrogram_layer"])
+        return [n for n in plan.names if np.ndim(trace[n]) == 2 and trace[n].shape[-1] > 1]
+    return [n for n in plan.names if np.ndim(trace[n]) >= 1 and trace[n].shape[-1] > 1
+            and as_maps(trace[n]) is not None]
+
+
+def auto_cam_layers(plan: Plan, layers: list[str]) -> list[str]:
+    """Grad-CAM's "auto" layer, as candidates in the order to try them.
+
+    The usual layer is the last convolution block, but which of its outputs shows positive
+    evidence depends on the model (our VGG: the conv; the audio model: its ReLU): its
+    activation first, then the convolution and the layers between. The caller takes the
+    first whose map is not all zero.
+    """
+    kinds = plan.layer_types()
+    convs = [n for n in layers if "Conv" in kinds[n]]
+    if not convs:
+        return layers[-1:]
+    block = layers[layers.index(convs[-1]):][:4]   # conv, BN, activation, ...
+    acts = [n for n in block[1:] if kinds[n] in ("Activation", "ReLU")]
+    return acts[:1] + [n for n in block if n not in acts[:1]]

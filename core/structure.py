@@ -1,9 +1,9 @@
 """Structure of a Keras model: layer table, connection graph (Graphviz DOT), weight histograms.
 
-Nested models are flattened: their layers are rows named "outer/inner" and the nested model
-itself is not a row (it appears as a cluster box in the graph). The walk follows the
-functional graph the way Keras runs it (`keras/src/ops/function.py`, `_run_through_graph`):
-depths from the highest (inputs) down to 0 (outputs).
+Built from the engine's `Plan` (core.engine: the one walk of the graph), so nested models are
+flattened the same way everywhere: their layers are rows named "outer/inner" and the nested
+model itself is not a row (it appears as a cluster box in the graph). A layer called at several
+places (shared weights) is one row with all its inputs.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from core.errors import LayerNameError, UnsupportedModelError
+from core.engine import Plan
+from core.errors import UnsupportedModelError
 
 # Activation layers whose activation is the layer type itself (they have no `activation`
 # attribute or config entry).
@@ -88,35 +89,55 @@ class _Edge:
     label: str
 
 
-def summarize(model: keras.Model) -> Structure:
-    """Layer table, totals and connection graph of a functional or Sequential model."""
-    graph = _graph_of(model)
-    if graph is None:
+def _plan(model: keras.Model | Plan) -> Plan:
+    return model if isinstance(model, Plan) else Plan(model)
+
+
+def _input_layer(plan: Plan) -> Any:
+    fn = plan.model._functional if isinstance(plan.model, keras.Sequential) else plan.model
+    return next(op for op in fn.operations if isinstance(op, keras.layers.InputLayer))
+
+
+def summarize(model: keras.Model | Plan) -> Structure:
+    """Layer table, totals and connection graph of a functional or built Sequential model (or
+    of its Plan, which the loaded model already has)."""
+    if isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is None:
         raise UnsupportedModelError(
-            f"Model '{model.name}' ({type(model).__name__}) has no layer graph to read: got a "
-            "subclassed model or a Sequential model that was never built. Expected a "
-            "functional or built Sequential model; build it with keras.Input(shape=...) first."
-        )
-    rows: dict[str, LayerRow] = {}
+            f"Model '{model.name}' is a Sequential model that was never built, so it has no "
+            "layer graph to read. Build it with keras.Input(shape=...) first.")
+    plan = _plan(model)
+    inp = _input_layer(plan)
+    rows: dict[str, LayerRow] = {inp.name: _row_of(inp, inp.name, "", str(tuple(
+        plan.model.inputs[0].shape)), [])}
     edges: list[_Edge] = []
-    _walk(graph, prefix="", parent="", entry={}, rows=rows, edges=edges)
-
-    total = _count(model.weights)
-    trainable = _count(model.trainable_weights)
+    rename = {"input": inp.name}
+    for name, step in plan.steps_by_name().items():
+        base, _, k = name.rpartition("#")
+        row_name = base if k.isdigit() and base in rows else name   # a shared layer's later call
+        inbound = [rename.get(src, src) for src, _ in plan.inputs_of(name)]
+        edges.extend(_Edge(rename.get(src, src), row_name, _edge_label(t.shape))
+                     for src, t in plan.inputs_of(name))
+        rename[name] = row_name
+        if row_name in rows:
+            rows[row_name].inbound.extend(n for n in inbound if n not in rows[row_name].inbound)
+            continue
+        shape = ", ".join(str(tuple(t.shape)) for t in step.node.output_tensors)
+        rows[row_name] = _row_of(step.op, row_name, _parent_of(row_name), shape,
+                                 list(dict.fromkeys(inbound)))
+    total = _count(plan.model.weights)
+    trainable = _count(plan.model.trainable_weights)
     layers = list(rows.values())
-    return Structure(
-        layers=layers,
-        total_params=total,
-        trainable_params=trainable,
-        non_trainable_params=total - trainable,
-        n_layers=len(layers),
-        dot=_dot(model.name, layers, edges),
-    )
+    return Structure(layers=layers, total_params=total, trainable_params=trainable,
+                     non_trainable_params=total - trainable, n_layers=len(layers),
+                     dot=_dot(plan.model.name, layers, edges))
 
 
-def weights(model: keras.Model, layer_name: str) -> dict[str, np.ndarray]:
+def weights(model: keras.Model | Plan, layer_name: str) -> dict[str, np.ndarray]:
     """Weight arrays of one layer by flattened name, e.g. {"kernel": ..., "bias": ...}."""
-    layer = _find_layer(model, layer_name)
+    plan = _plan(model)
+    if layer_name == _input_layer(plan).name:
+        return {}
+    layer = plan.steps_by_name()[plan.names[plan.index(layer_name)]].op
     arrays: dict[str, np.ndarray] = {}
     for variable in layer.weights:
         # Layers with sub-layers can hold two variables called "kernel": fall back to the path.
@@ -132,7 +153,8 @@ def histogram(values: np.ndarray, bins: int = 40) -> pd.DataFrame:
     return pd.DataFrame({"bin_start": bin_edges[:-1], "bin_end": bin_edges[1:], "count": counts})
 
 
-def weight_summaries(model: keras.Model, layer_name: str, bins: int = 40) -> dict[str, WeightSummary]:
+def weight_summaries(model: keras.Model | Plan, layer_name: str,
+                     bins: int = 40) -> dict[str, WeightSummary]:
     """Shape, statistics and histogram of every weight array of one layer."""
     summaries: dict[str, WeightSummary] = {}
     for key, array in weights(model, layer_name).items():
@@ -150,62 +172,14 @@ def weight_summaries(model: keras.Model, layer_name: str, bins: int = 40) -> dic
     return summaries
 
 
-# --- graph walk -------------------------------------------------------------------------------
+# --- rows ----------------------------------------------------------------------------------------
 
-def _graph_of(model: keras.Model) -> Any | None:
-    """The Functional graph that runs a model: itself, a Sequential's inner one, or None."""
-    if isinstance(model, keras.Sequential):
-        return model._functional
-    return model if hasattr(model, "_nodes_by_depth") else None
-
-
-def _walk(graph: Any, prefix: str, parent: str, entry: dict[int, str],
-          rows: dict[str, LayerRow], edges: list[_Edge]) -> dict[int, str]:
-    """Add the rows and edges of one (possibly nested) graph; return tensor id -> producer name.
-
-    `entry` maps the ids of this graph's input tensors to the flattened names of the outer
-    layers producing them; the inner InputLayers are then pass-throughs and get no row.
-    """
-    producer = dict(entry)
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            op = node.operation
-            if node.is_input:
-                if not prefix:  # only the outermost model's inputs are rows
-                    _add_row(rows, op, op.name, parent, node, inbound=[])
-                    for tensor in node.output_tensors:
-                        producer[id(tensor)] = op.name
-                continue
-            inner = _graph_of(op) if isinstance(op, keras.Model) else None
-            if inner is not None:
-                inner_name = prefix + op.name
-                inner_entry = {id(x): producer[id(t)]
-                               for x, t in zip(inner.inputs, node.input_tensors)
-                               if id(t) in producer}
-                inner_producer = _walk(inner, inner_name + "/", inner_name, inner_entry, rows, edges)
-                for outer_t, inner_t in zip(node.output_tensors, inner.outputs):
-                    producer[id(outer_t)] = inner_producer[id(inner_t)]
-                continue
-            name = prefix + op.name
-            inbound = [producer[id(t)] for t in node.input_tensors if id(t) in producer]
-            edges.extend(_Edge(producer[id(t)], name, _edge_label(t.shape))
-                         for t in node.input_tensors if id(t) in producer)
-            _add_row(rows, op, name, parent, node, inbound)
-            for tensor in node.output_tensors:
-                producer[id(tensor)] = name
-    return producer
-
-
-def _add_row(rows: dict[str, LayerRow], op: Any, name: str, parent: str, node: Any,
-             inbound: list[str]) -> None:
-    if name in rows:  # a shared layer called again: one row, all its inputs
-        rows[name].inbound.extend(n for n in inbound if n not in rows[name].inbound)
-        return
+def _row_of(op: Any, name: str, parent: str, output_shape: str, inbound: list[str]) -> LayerRow:
     config = _config(op)
-    rows[name] = LayerRow(
+    return LayerRow(
         name=name,
         type=type(op).__name__,
-        output_shape=", ".join(str(tuple(t.shape)) for t in node.output_tensors),
+        output_shape=output_shape,
         params=_count(getattr(op, "weights", [])),
         trainable_params=_count(getattr(op, "trainable_weights", [])),
         activation=_activation(op, config),
@@ -214,7 +188,7 @@ def _add_row(rows: dict[str, LayerRow], op: Any, name: str, parent: str, node: A
         padding=_fmt(config.get("padding")),
         filters_or_units=_fmt(config.get("filters", config.get("units"))),
         parent=parent,
-        inbound=list(inbound),
+        inbound=inbound,
     )
 
 
@@ -257,23 +231,6 @@ def _edge_label(shape: tuple[int | None, ...]) -> str:
     """Tensor shape without the batch axis: (None, 28, 28, 32) -> "28×28×32"."""
     dims = ["?" if d is None else str(d) for d in tuple(shape)[1:]]
     return "×".join(dims) if dims else "scalar"
-
-
-def _find_layer(model: keras.Model, layer_name: str) -> Any:
-    current: Any = model
-    for part in layer_name.split("/"):
-        graph = _graph_of(current) if isinstance(current, keras.Model) else None
-        # A graph's operations include its InputLayers, which Sequential.layers leaves out.
-        candidates = graph.operations if graph is not None else []
-        match = next((op for op in candidates if op.name == part), None)
-        if match is None:
-            names = ", ".join(op.name for op in candidates) or "none"
-            raise LayerNameError(
-                f"Layer '{layer_name}' not found in model '{model.name}': no '{part}' among "
-                f"[{names}]. Use a name from the Structure table (nested layers as 'outer/inner')."
-            )
-        current = match
-    return current
 
 
 # --- DOT ----------------------------------------------------------------------------------------

@@ -96,14 +96,16 @@ def weight_charts(summaries: dict[str, WeightSummary], *, key: str) -> None:
                 weight_chart(w, colour, key=f"{key}_{wname}")
 
 
-def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool = True) -> str:
+def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool = True,
+               frozen: tuple = ()) -> str:
     """NeuralVis' comparison panel: two predictions, the per-layer distance chart (where the
     inputs part ways, CSV download), one layer's maps side by side with their difference.
 
     export: an Export (ZIP) button of its own (off on pages that have one for the whole page).
+    frozen: a cache.frozen_key both inputs are traced with (pages._widgets.freeze_note).
     """
-    ta, pa, _ = run_trace(lm, a)
-    tb, pb, _ = run_trace(lm, b)
+    ta, pa, _ = run_trace(lm, a, frozen)
+    tb, pb, _ = run_trace(lm, b, frozen)
     dist = layer_distances(ta, tb)
 
     p1, p2 = st.columns(2)

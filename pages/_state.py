@@ -14,7 +14,8 @@ Shared by every page (set by app.py's sidebar, or through the accessors below):
   "seeded"         set[str]     model kinds whose gallery samples were already added
   "frozen"         dict[sha256, {layer: [channels]}]  the Freeze page's configuration per model
   "freeze_kinds"   dict[sha256, {layer: {"kind", "factor"}}]  interventions other than zeroing
-  "freeze_version" int          bumped to reset the Freeze page's checkboxes
+  "freeze_version" int          bumped to remount the Freeze page's pickers
+  "<page>_unfrozen" bool        a page's "Without freezing" toggle (pages._widgets.freeze_note)
 A shared link (app.py reads it once per session):
   "link_read" bool; "link" the decoded query; "link_notes" messages about what it could not
   carry; "link_b", "link_layer", "link_attack", "link_methods", "link_model_b": settings a page
@@ -110,10 +111,20 @@ def selected_sample(lm: LoadedModel) -> Sample:
     return samples()[name if name in names else names[0]]
 
 
-def run_trace(lm: LoadedModel, sample: Sample):
-    """(trace, probabilities, notes), or an error message on the page and a stop."""
+def run_trace(lm: LoadedModel, sample: Sample, frozen: tuple = ()):
+    """(trace, probabilities, notes), or an error message on the page and a stop.
+
+    frozen: a cache.frozen_key (pages._widgets.freeze_note gives the one that applies):
+    the trace and prediction with those filters frozen.
+    """
     try:
-        return cache.trace(lm, sample)
+        # A spinner only shows after 0.5 s: a cached trace never flashes one.
+        with st.spinner(f"Tracing {sample.name} through every layer of {lm.name}"
+                        + (" (with frozen filters)" if frozen else "") + "…", show_time=True):
+            tr, probs, notes = cache.trace(lm, sample)
+            if frozen:
+                tr, probs = cache.trace_frozen(lm, sample, frozen)
+        return tr, probs, notes
     except ValueError as e:  # InputError and friends: say what was wrong, keep the session
         st.error(f"{sample.name!r} cannot be fed to {lm.name!r}: {e}")
         st.stop()

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import cache
 from core.models import LoadedModel
 from core.render import apply_colormap, as_maps, channel_image, feature_grid, grid_shape
 from core.samples import Sample
@@ -14,8 +15,9 @@ from pages._tiles import tile_grid
 
 def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
                b: Sample | None = None, attack: str | None = None,
-               extra: dict[str, str] | None = None) -> None:
-    """Keep the URL in step with the view (st.query_params) and offer it as a link to copy.
+               extra: dict[str, str] | None = None) -> str:
+    """Keep the URL in step with the view (st.query_params) and offer it as a link to copy;
+    returns that link (for exports).
 
     extra: a page's own settings (core.permalink names the keys), e.g. {"methods": "..."}.
 
@@ -59,12 +61,13 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
     params.update({k: v for k, v in (extra or {}).items() if v})
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
-    base = (st.context.url or "").split("?")[0]
+    url = f"{(st.context.url or '').split('?')[0]}?{urlencode(params)}"
     with st.popover("Share this view", icon=":material/link:"):
         st.caption("The address bar always holds this view; copy it from here:")
-        st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
+        st.code(url, language=None, wrap_lines=True)
         for m in missing:
             st.caption(f":material/info: {m}")
+    return url
 
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
@@ -99,15 +102,17 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
         df = df.nlargest(10, "probability")
         order = list(df["class"])
         st.caption(f"The 10 most probable of {len(lm.labels)} classes.")
+    # Horizontal bars: every class name gets its own row, never dropped for lack of room
+    # (rotated column labels lost half of CIFAR-10's). height is a minimum.
     chart = alt.Chart(df).mark_bar().encode(
-        x=alt.X("class:N", sort=order, title=None,
-                axis=alt.Axis(labelAngle=0 if len(order) <= 12 and max(map(len, order)) <= 3
-                              else -40)),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        y=alt.Y("class:N", sort=order, title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=160, labelPadding=4)),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability",
+                axis=alt.Axis(format="%", tickCount=4)),
         color=alt.condition(alt.datum["class"] == lm.labels[top], alt.value("#e45756"),
                             alt.value("#4c78a8")),
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
-    ).properties(height=height)
+    ).properties(height=max(height, 20 * len(order) + 40))
     st.altair_chart(chart, width="stretch", key=key)
 
 
@@ -133,15 +138,23 @@ def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
     """A dense layer's output: a bar chart (few units) or a heat strip (many)."""
     v = np.ravel(v).astype(float)
     if v.size <= 128:
-        idx = labels if labels is not None and len(labels) == v.size else [str(i) for i in range(v.size)]
+        named = labels is not None and len(labels) == v.size
+        idx = labels if named else [str(i) for i in range(v.size)]
         df = pd.DataFrame({"unit": idx, "value": v, "order": range(v.size)})
-        chart = alt.Chart(df).mark_bar().encode(
-            x=alt.X("unit:N", sort=alt.EncodingSortField("order"), title="unit",
-                    axis=alt.Axis(labelAngle=0, labelOverlap=True)),
-            y=alt.Y("value:Q", title="activation"),
-            color=alt.condition(alt.datum.value >= 0, alt.value("#4c78a8"), alt.value("#f58518")),
-            tooltip=["unit", alt.Tooltip("value:Q", format=".4g")],
-        ).properties(height=height)
+        unit = {"sort": alt.EncodingSortField("order"), "title": "class" if named else "unit"}
+        value = {"title": "activation"}
+        colour = alt.condition(alt.datum.value >= 0, alt.value("#4c78a8"), alt.value("#f58518"))
+        tip = ["unit", alt.Tooltip("value:Q", format=".4g")]
+        if named:  # class names: one row each, every name shown (as in prediction())
+            chart = alt.Chart(df).mark_bar().encode(
+                y=alt.Y("unit:N", **unit, axis=alt.Axis(labelOverlap=False, labelLimit=160)),
+                x=alt.X("value:Q", **value), color=colour, tooltip=tip,
+            ).properties(height=max(height, 20 * v.size + 40))
+        else:  # unit numbers: columns, thinned where they would overlap
+            chart = alt.Chart(df).mark_bar().encode(
+                x=alt.X("unit:N", **unit, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+                y=alt.Y("value:Q", **value), color=colour, tooltip=tip,
+            ).properties(height=height)
         st.altair_chart(chart, width="stretch", key=key)
     else:
         cols = int(np.ceil(np.sqrt(v.size * 8)))
@@ -232,3 +245,33 @@ def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
         layers.append(rule)
     st.altair_chart(alt.layer(*layers).properties(height=height), width="stretch",
                     key=key)
+
+
+def freeze_note(lm: LoadedModel, *, applies: bool, key: str, what: str = "this page") -> tuple:
+    """Say whether the Freeze page's configuration acts here; returns the cache.frozen_key to
+    trace with (empty: none, or the "Without freezing" toggle is on, or it does not apply).
+
+    applies: whether the page can use it (Trace and Compare do; Attack attacks the plain model).
+    """
+    config = st.session_state.get("frozen", {}).get(lm.sha256, {})
+    if not config:
+        return ()
+    kinds = freeze_kinds(lm)
+    parts = [f"**{layer}** {', '.join(map(str, chans))}"
+             + (f" ({kinds[layer]['kind']})" if layer in kinds else "")
+             for layer, chans in config.items()]
+    n = sum(map(len, config.values()))
+    frozen = f"{n} frozen filter{'s' * (n != 1)}: " + "; ".join(parts)
+    with st.container(border=True, horizontal=True, vertical_alignment="center"):
+        if not applies:
+            st.caption(f":material/ac_unit: {frozen}. Not applied on {what}: it runs on the "
+                       "unmodified model.")
+            st.page_link("pages/freeze.py", label="Freeze page", icon=":material/ac_unit:")
+            return ()
+        off = st.toggle("Without freezing", key=f"{key}_unfrozen",
+                        help="Show the unmodified model; the configuration stays as it is.")
+        st.caption(f":material/ac_unit: {frozen}. "
+                   + ("**Not applied now** (toggle off to apply it)." if off
+                      else f"Applied on {what}: every layer after them uses the frozen output."))
+        st.page_link("pages/freeze.py", label="Change", icon=":material/tune:")
+    return () if off else cache.frozen_key(config, kinds)

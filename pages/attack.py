@@ -7,7 +7,8 @@ import streamlit as st
 
 from core import api, cache
 from core.attacks import (MAX_EPSILONS, MAX_SECONDS, attack_methods, epsilon_units,
-                          from_epsilon, method_info, run_attack, sweep, to_epsilon)
+                          from_epsilon, method_info, run_attack, to_epsilon)
+from core.compare import layer_distances
 from core.errors import InputError
 from core.image import to_display
 from core.permalink import encode_attack
@@ -17,13 +18,14 @@ from pages._audio_views import player, spectrogram_chart, waveform_chart
 from pages._jobs import heavy_job
 from pages._panels import comparison
 from pages._state import current_model, keep_sample, linked, run_trace, samples, selected_sample
-from pages._widgets import export_button, prediction, share_view
+from pages._widgets import export_button, freeze_note, prediction, share_view
 
 lm = current_model()
 st.title("Attack lab")
 st.caption("Adversarial inputs with foolbox's standard attacks: the smallest change that makes "
            "the network change its mind, and where inside the network it takes hold.")
 
+freeze_note(lm, applies=False, key="attack", what="the Attack page (attack, comparison, sweep)")
 sample = selected_sample(lm)
 tr, probs, _ = run_trace(lm, sample)
 x = tr["input"]
@@ -32,7 +34,12 @@ SR = int(lm.card["input"].get("sample_rate", 0)) if lm.kind == "audio" else None
 # ---- widgets -----------------------------------------------------------------------------------------
 st.subheader(f"1 · Attack · input: {sample.name}")
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-link = linked("link_attack") or {}
+key = (lm.key, sample.key)
+res = st.session_state.get("attack_result")   # (key, page ε, result, the controls that made it)
+made = res[3] if res is not None and res[0] == key else None
+# A shared link first; else the controls of the result on screen (coming back to this page,
+# Streamlit has forgotten the widgets, but the result and its controls stay together).
+link = linked("link_attack") or made or {}
 methods = attack_methods()
 method = c1.selectbox("Method", methods, key="atk_method",
                       index=methods.index(link["method"]) if link.get("method") in methods
@@ -68,11 +75,8 @@ st.caption(f"ε = {epsilon:.4g} ({info.norm}) in "
               "the [0, 1] image scale, whatever scaling the model applies itself")
            + f"; at most {MAX_SECONDS:g} s per attack.")
 
-share_view(lm, sample, attack=encode_attack(method, float(value), steps,
-                                            target_label if target is not None else None))
-
-# ---- one core call (on click) -------------------------------------------------------------------------
-key = (lm.key, sample.key)
+controls = {"method": method, "epsilon": float(value), "steps": steps,
+            "target": target_label if target is not None else None}
 if st.button("Run attack", key="atk_run", type="primary", icon=":material/bolt:"):
     try:
         with heavy_job(f"{method} on {sample.name}") as job:
@@ -81,13 +85,21 @@ if st.button("Run attack", key="atk_run", type="primary", icon=":material/bolt:"
     except InputError as e:
         st.error(str(e))
         st.stop()
-    st.session_state["attack_result"] = (key, value, r)
+    st.session_state["attack_result"] = res = (key, value, r, controls)
+    made = controls
 
-res = st.session_state.get("attack_result")
-if res is None or res[0] != key:
+# The link carries the attack on screen (or, before any, the controls).
+link_url = share_view(lm, sample, attack=encode_attack(*(made or controls).values()))
+if made is None:
     st.info("Choose a method and ε, then **Run attack**.")
     st.stop()
-_, shown_value, r = res
+_, shown_value, r, _ = res
+if made != controls:
+    st.warning(f"The result below is {made['method']} at {made['epsilon']:g}"
+               + (f", {made['steps']} steps" if made["steps"] else "")
+               + (f", target {made['target']}" if made["target"] else "")
+               + "; the controls above now say otherwise. **Run attack** to see theirs (the "
+               "share link keeps the attack shown).", icon=":material/sync_problem:")
 
 # ---- display -------------------------------------------------------------------------------------------
 st.subheader("2 · Result")
@@ -162,14 +174,30 @@ st.button("Add to samples", key="atk_add", icon=":material/playlist_add:",
 
 
 def _attack_export():
+    """Everything to check or redo this attack: exact arrays, both traces' distances per
+    layer, and the settings (with the link) that rerun it."""
     settings = {**r.settings, "sample": sample.name, "success": r.success, "message": r.message,
                 "l2": r.l2, "linf": r.linf, "seconds": round(r.seconds, 3),
                 "epsilon_page_units": shown_value}
-    out = dict(settings=settings, predictions={"before": r.probabilities_before,
-                                               "after": r.probabilities_after})
+    rerun = {"method": made["method"], "epsilon": r.epsilon, "norm": r.norm,
+             "epsilon_page_units": made["epsilon"], "epsilon_units": units.label,
+             "steps": made["steps"], "target": made["target"], "model": lm.name,
+             "model_sha256": lm.sha256, "model_source": lm.source, "sample": sample.name,
+             "permalink": link_url,
+             "python": (f"api.attack(api.load({lm.name!r}), raw, method={made['method']!r}, "
+                        f"epsilon={r.epsilon!r}, target="
+                        f"{lm.labels.index(made['target']) if made['target'] else None})")}
+    adv_tr = run_trace(lm, adv)[0]
+    out = {"settings": settings,
+           "predictions": {"before": r.probabilities_before, "after": r.probabilities_after},
+           # Model-input units, no batch axis: adversarial = original + perturbation.
+           "arrays": {"original": x, "adversarial": r.adversarial, "perturbation": delta},
+           "tables": {"distances_original_vs_adversarial": layer_distances(tr, adv_tr)},
+           "documents": {"rerun": rerun}}
     if lm.kind == "image":
         out["images"] = {"original": to_display(x, lm.card),
-                         "adversarial": to_display(r.adversarial, lm.card)}
+                         "adversarial": to_display(r.adversarial, lm.card),
+                         "perturbation_red_plus_blue_minus": heat}
     else:
         out["audio"] = {"original": (x, SR), "adversarial": (r.adversarial, SR),
                         "perturbation_x_gain": (delta * gain, SR)}
@@ -208,17 +236,18 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
             "the sample list": [s for s in samples().values() if s.kind == lm.kind]}.get(
         pool_choice, builtin)
     try:
-        xs = np.stack([api.prepare(lm, s.raw)[0] for s in pool[:n_max]])
+        raws = [s.raw for s in pool[:n_max]]
         values = list(np.linspace(lo_v, hi_v, n_eps))
         # One epsilon grid for the batch: relative to the current input (audio: its level).
         eps = [to_epsilon(lm, x, sw_info.norm, v) for v in values]
-        with heavy_job(f"{sw_method} sweep on {len(xs)} inputs × {n_eps} ε") as job:
-            df, secs = sweep(lm, xs, method=sw_method, epsilons=eps, on_progress=job.progress)
+        with heavy_job(f"{sw_method} sweep on {len(raws)} inputs × {n_eps} ε") as job:
+            df, secs = api.sweep(lm, raws, method=sw_method, epsilons=eps,
+                                 on_progress=job.progress)
         df.insert(0, sw_units.label.split(" in ")[0] if lm.kind == "audio" else "levels", values)
         st.session_state["sweep_result"] = (lm.key, sw_method, df, secs)
-        if int(df["n"].iloc[0]) < len(xs):
+        if int(df["n"].iloc[0]) < len(raws):
             st.warning(f"Stopped at the {MAX_SECONDS:g} s limit after {int(df['n'].iloc[0])} of "
-                       f"{len(xs)} inputs; the rates are over those. Fewer inputs or a faster "
+                       f"{len(raws)} inputs; the rates are over those. Fewer inputs or a faster "
                        "method will finish.")
     except InputError as e:
         st.error(str(e))

@@ -308,7 +308,8 @@ with hear_tab:
             help="Hear the mutated network: frozen filters are silent and later layers hear "
                  "what reaches them.")
         fkey = cache.frozen_key(frozen_cfg, freeze_kinds(lm)) if use_frozen else ()
-        shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
+        with st.spinner("Recomputing the layers with the frozen filters…", show_time=True):
+            shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
         pics = oriented_maps(lm, layer, shown[layer])
         dim = set(frozen_cfg.get(layer, [])) if fkey else set()
         g1, g2 = st.columns([3, 2])
@@ -330,7 +331,8 @@ with hear_tab:
                 with heavy_job(f"Griffin-Lim for filter {ch}"):
                     sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
             else:
-                with st.spinner("Inverting…"):
+                with st.spinner(f"Turning filter {ch}'s map of {layer} into sound "
+                                f"({method})…", show_time=True):
                     sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
             st.markdown(f"**What filter {ch} hears**")
             player(sound, SR)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages._panels import comparison
 from pages._state import current_model, linked, samples, selected_sample, usable_samples
-from pages._widgets import share_view
+from pages._widgets import freeze_note, share_view
 
 lm = current_model()
 st.title("Compare two inputs")
@@ -28,5 +28,6 @@ b_name = c2.selectbox("B: compare with", others, key="compare_b",
 b = samples()[b_name]
 
 # ---- core call and display (shared with the Audio page) ---------------------------------------
-layer = comparison(lm, a, b, key="compare")
+fkey = freeze_note(lm, applies=True, key="compare", what="both inputs")
+layer = comparison(lm, a, b, key="compare", frozen=fkey)
 share_view(lm, a, b=b, layer=layer)

@@ -56,7 +56,8 @@ if b_choice == UPLOAD_B:
         st.info("Upload model B (or pick a built-in one) to compare.")
         st.stop()
 else:
-    lm_b = cache.builtin_model(b_choice)
+    with st.spinner(f"Loading {b_choice}…", show_time=True):
+        lm_b = cache.builtin_model(b_choice)
 if lm_b.kind != lm.kind:
     st.error(f"Model B takes {lm_b.kind} input and model A {lm.kind}: CKA needs both models to "
              "see the same inputs. Pick two image models or two audio models.")
@@ -72,7 +73,9 @@ inputs = tuple((pool if which.startswith("built-in") else mine).values())
 
 # ---- core call ---------------------------------------------------------------------------------------
 try:
-    res = cache.cka(lm, lm_b, inputs)
+    with st.spinner(f"Tracing {len(inputs)} inputs through both models and comparing every "
+                    "pair of layers (CKA)…", show_time=True):
+        res = cache.cka(lm, lm_b, inputs)
 except LayerLabError as e:
     st.error(str(e))
     st.stop()

@@ -239,7 +239,9 @@ r2.caption("The layers with weights are re-initialised one more at a time, from 
            "recomputed each time.")
 rand = None
 if st.button("Run the randomisation check", key="explain_rand"):
-    rand = cache.randomization(lm, sample, rmethod, target, opts(rmethod))
+    with st.spinner(f"Re-initialising the layers one at a time and recomputing "
+                    f"{METHODS[rmethod].title} after each…", show_time=True):
+        rand = cache.randomization(lm, sample, rmethod, target, opts(rmethod))
     st.session_state["explain_rand_result"] = ((lm.sha256, sample.key, rmethod, target,
                                                 opts(rmethod)), rand)
 got = st.session_state.get("explain_rand_result")

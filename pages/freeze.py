@@ -14,7 +14,7 @@ from core.compare import layer_distances
 from core.errors import LayerLabError
 from core.freeze import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
 from core.image import to_display
-from core.importance import filter_importance
+from core.importance import all_negligible
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
 from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
@@ -22,8 +22,7 @@ from pages._widgets import (distance_chart, export_button, label_of, legend, pre
                             share_view, vector_chart)
 from pages._jobs import heavy_job
 from pages._exemplars import top_filters_exemplars
-
-MAX_TOGGLES = 128  # more filters than this: a multiselect instead of a tick grid
+from pages._filter_grid import filter_picker
 
 lm = current_model()
 st.title("Freeze filters")
@@ -61,7 +60,9 @@ KIND_TITLES = {"zero": "zero", "mean": "mean (probe set)", "scale": "scale", "ke
 st.subheader(f"1 · Choose filters  ·  input: {sample.name}")
 left, right = st.columns([3, 2])
 with left:
-    default = linked("link_layer", layers) or (spatial[-1] if spatial else layers[0])
+    # The default is the last convolution (what NeuralVis freezes), not a pooling or dropout.
+    convs = [n for n in spatial if "Conv" in lm.tracer.plan.layer_types().get(n, "")]
+    default = linked("link_layer", layers) or (convs or spatial or layers)[-1]
     layer = st.selectbox("Layer", layers, index=layers.index(default), key="freeze_layer",
                          help="Any layer whose output has channels (last axis): convolutions, "
                               "pooling, BatchNorm, activations, dense units.")
@@ -81,36 +82,29 @@ with left:
     else:
         interventions[layer] = {"kind": kind, "factor": float(factor)}
     maps = oriented_maps(lm, layer, tr[layer])
-    if n_ch <= MAX_TOGGLES:
-        # NeuralVis' filter panel: every filter's map for this input, tick to freeze.
-        st.markdown(f"Filters of **{layer}** for this input: tick to choose (chosen ones grey)")
-        per_row = 12
-        picked = []
-        lo, hi = (float(maps.min()), float(maps.max())) if maps is not None else (0.0, 1.0)
-        for r in range(0, n_ch, per_row):
-            cols = st.columns(per_row, gap="small")
-            for c, col in zip(range(r, min(r + per_row, n_ch)), cols):
-                with col:
-                    if maps is not None:
-                        cell = feature_grid(maps[..., c:c + 1], vrange=(lo, hi), cell=40,
-                                            dim={0} if c in chosen else frozenset())[0]
-                        st.image(cell, width="stretch", caption=str(c))
-                    if st.checkbox(f"freeze filter {c}", value=c in chosen,
-                                   key=f"fz_{version}_{layer}_{c}", label_visibility="collapsed"):
-                        picked.append(c)
-    else:
-        picked = st.multiselect(f"Frozen filters of {layer}", list(range(n_ch)), default=chosen,
-                                key=f"multi_{version}_{layer}")
-        if maps is not None:
-            img, lo, hi = feature_grid(maps, dim=set(chosen))
-            st.image(img, caption=f"{layer}: {n_ch} filters for this input; frozen ones are "
-                                  "grey", width="stretch")
-    if sorted(picked) != chosen:
-        if picked:
-            config[layer] = sorted(picked)
+
+    def _toggle(c: int) -> None:
+        """A tile was clicked (runs before the rerun): freeze or release filter c."""
+        now = set(config.get(layer, [])) ^ {c}
+        if now:
+            config[layer] = sorted(now)
         else:
             config.pop(layer, None)
-        st.rerun()  # redraw the maps with the new frozen ones greyed
+
+    if maps is not None:
+        # NeuralVis' filter panel: every filter's map for this input; click a tile to choose it.
+        st.markdown(f"Filters of **{layer}** for this input: click a tile to choose it "
+                    f"(chosen: grey, outlined) · {len(chosen)} of {n_ch} chosen")
+        filter_picker(maps, set(chosen), key=f"fz_grid_{version}_{layer}", on_toggle=_toggle)
+    else:  # a vector (dense units): numbers to pick, no maps to show
+        picked = st.multiselect(f"Frozen units of {layer}", list(range(n_ch)), default=chosen,
+                                key=f"multi_{version}_{layer}")
+        if sorted(picked) != chosen:
+            if picked:
+                config[layer] = sorted(picked)
+            else:
+                config.pop(layer, None)
+            st.rerun()
 with right:
     st.markdown("**Configuration**")
     if config:
@@ -151,7 +145,9 @@ share_view(lm, sample, layer=layer)
 # ---- effect ----------------------------------------------------------------------------------------
 st.subheader("2 · Effect")
 fkey = cache.frozen_key(config, interventions)
-ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
+with st.spinner(f"Recomputing the layers after {', '.join(config) or 'the frozen ones'} with "
+                f"{sum(map(len, config.values()))} filters frozen…", show_time=True):
+    ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
 p1, p2 = st.columns(2)
 with p1:
     prediction(lm, probs, key="before", title="Prediction", true_label=sample.label, height=150)
@@ -228,8 +224,8 @@ st.subheader("3 · What matters")
 imp_tab, sal_tab = st.tabs(["Filter importance", "Input saliency"])
 with imp_tab:
     st.caption("Freeze each filter of a layer alone and measure the drop in the predicted "
-               "class's probability for the current input, and the accuracy drop over a batch "
-               "of labelled samples.")
+               "class's logit (its score before the softmax) and probability for the current "
+               "input, and the accuracy drop over a batch of labelled samples.")
     c1, c2 = st.columns([2, 3])
     imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer),
                              key="imp_layer")
@@ -244,42 +240,81 @@ with imp_tab:
                 f"the {len(builtin)} built-in samples": builtin}.get(batch_choice, held_out)
         batch = [sample] + [s for s in pool if s.key != sample.key]
         try:
-            x = np.stack([api.prepare(lm, s.raw)[0] for s in batch])
-            labels = np.array([lm.labels.index(s.label) if s.label in lm.labels else -1
-                               for s in batch])
+            labels = [s.label for s in batch]
             with heavy_job(f"Freezing the filters of {imp_layer} one at a time") as job:
-                df = filter_importance(lm.tracer, x, imp_layer, labels=labels, card=lm.card,
-                                       on_progress=job.progress)
+                df = api.importance(lm, [s.raw for s in batch], imp_layer, labels=labels,
+                                    on_progress=job.progress)
             st.session_state["importance"] = (lm.key, sample.key, imp_layer, df,
-                                              int((labels >= 0).sum()))
+                                              sum(y in lm.labels for y in labels))
         except (ValueError, LayerLabError) as e:
             st.error(str(e))
     res = st.session_state.get("importance")
     if res and res[0] == lm.key and res[1] == sample.key and res[2] == imp_layer:
         _, _, _, df, n_lab = res
+        cls_name = lm.labels[int(np.argmax(probs))]
         top = df.head(20).copy()
         top["filter"] = top["channel"].astype(str)
-        measures = ["prob_drop"] + (["accuracy_drop"] if "accuracy_drop" in df else [])
-        names = {"prob_drop": f"probability of class {lm.labels[int(np.argmax(probs))]} "
-                              "(current input)", "accuracy_drop": "accuracy (batch)"}
-        long = top.rename(columns=names).melt(id_vars=["filter"],
-                                              value_vars=[names[m] for m in measures],
-                                              var_name="measure", value_name="drop")
-        chart = alt.Chart(long).mark_bar().encode(
-            y=alt.Y("filter:N", sort=list(top["filter"]), title=f"filter of {imp_layer}"),
-            x=alt.X("drop:Q", title="drop when frozen alone"),
-            color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
-            yOffset="measure:N",
-            tooltip=["filter", "measure", alt.Tooltip("drop:Q", format=".3f")],
-        ).properties(height=max(220, 26 * len(top)))
-        st.altair_chart(chart, width="stretch", key="imp_chart")
-        st.caption(f"Top {len(top)} of {len(df)} filters; accuracy over {n_lab} labelled "
-                   "samples. Download the full table below.")
-        c1, c2, c3 = st.columns([1, 1, 2])
-        k = c1.number_input("k", 1, len(df), min(3, len(df)), key="topk")
-        if c2.button(f"Freeze the top {int(k)}", key="freeze_topk"):
-            _set_config({**config, imp_layer: [int(c) for c in df["channel"].head(int(k))]})
+        # One panel per measure (their units differ), rows in the ranking's order.
+        names = {"logit_drop": f"logit of class {cls_name} (ranks)",
+                 "prob_drop": f"probability of class {cls_name}",
+                 "accuracy_drop": f"accuracy over {n_lab} inputs"}
+        # One chart per measure (their units differ), side by side (stacked on a phone), rows
+        # in the ranking's order.
+        shown_m = [m for m in names if m in df]
+        for col, m, colour in zip(st.columns(len(shown_m)), shown_m,
+                                  ["#4c78a8", "#f58518", "#54a24b"]):
+            col.altair_chart(alt.Chart(top).mark_bar(color=colour).encode(
+                y=alt.Y("filter:N", sort=list(top["filter"]), title=f"filter of {imp_layer}",
+                        axis=alt.Axis(labelOverlap=False)),
+                x=alt.X(f"{m}:Q", title=f"drop in {names[m]}",
+                        axis=alt.Axis(format=".3~g", tickCount=4)),
+                tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
+            ).properties(height=18 * len(top)), width="stretch", key=f"imp_chart_{m}")
+        flat_p, flat_z = all_negligible(df, "prob_drop"), all_negligible(df, "logit_drop")
+        if flat_z:
+            st.warning(f"Freezing any single filter of {imp_layer} alone leaves the class score "
+                       "unchanged (every drop is ~0), so this order says nothing. Freeze several "
+                       "at once, or rank another layer.")
+        elif flat_p:
+            st.info(f"The model is sure of class {cls_name} ({probs.max():.4%}): freezing any "
+                    "single filter leaves that probability where it is (every drop is ~0). "
+                    "The ranking therefore uses the drop in the class's **logit** (its score "
+                    "before the softmax), which still moves.")
+        st.caption(f"Top {len(top)} of {len(df)} filters, ranked by the logit drop"
+                   + (f"; accuracy over {n_lab} labelled inputs" if "accuracy_drop" in df
+                      else "") + ". Download the full table below.")
+        ranked = [int(c) for c in df["channel"]]
+        c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
+        k = int(c1.number_input("k", 1, len(df), min(3, len(df)), key="topk"))
+        best = ranked[:k]
+        mine = config.get(imp_layer, [])
+        if c2.button(f"Add the top {k} to the selection", key="freeze_topk",
+                     help=f"Keeps what is chosen in {imp_layer} ({len(mine)} now) and adds "
+                          f"filters {', '.join(map(str, best))}."):
+            _set_config({**config, imp_layer: sorted(set(mine) | set(best))})
             st.rerun()
+        lost = sorted(set(mine) - set(best))
+        if c3.button(f"Replace the selection with the top {k}", key="replace_topk",
+                     help=f"Freeze exactly filters {', '.join(map(str, best))} in {imp_layer}."):
+            if lost:  # never drop filters chosen by hand without asking
+                st.session_state["confirm_replace"] = (imp_layer, tuple(best))
+            else:
+                _set_config({**config, imp_layer: best})
+                st.rerun()
+        ask = st.session_state.get("confirm_replace")
+        if ask and ask[0] == imp_layer and ask[1] == tuple(best) and lost:
+            st.warning(f"Replacing would release {len(lost)} filter{'s' * (len(lost) != 1)} "
+                       f"chosen in {imp_layer} ({', '.join(map(str, lost))}) and freeze only "
+                       f"{', '.join(map(str, best))}.")
+            y, n = st.columns(2)
+            if y.button(f"Yes, replace ({len(lost)} released)", key="replace_yes",
+                        type="primary"):
+                st.session_state.pop("confirm_replace")
+                _set_config({**config, imp_layer: best})
+                st.rerun()
+            if n.button("Cancel", key="replace_no"):
+                st.session_state.pop("confirm_replace")
+                st.rerun()
         c3.download_button("Download ranking (CSV)", df.to_csv(index=False).encode(),
                            file_name=f"importance_{imp_layer}.csv", mime="text/csv",
                            key="dl_imp")
@@ -315,15 +350,17 @@ with sal_tab:
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
     cls = lm.labels.index(target)
+    cam_layer = None
     try:
-        cam_layer = None
-        if method == "Grad-CAM" and cam_choice is not None:
-            for cam_layer in (candidates if cam_choice == auto else [cam_choice]):
-                sal = cache.saliency(lm, sample, method, cls, cam_layer, fkey)
-                if sal.max() > 0:
-                    break
-        else:
-            sal = cache.saliency(lm, sample, method, cls, None, fkey)
+        with st.spinner(f"{method} saliency for class {target}"
+                        + (" with the frozen filters" if config else "") + "…", show_time=True):
+            if method == "Grad-CAM" and cam_choice is not None:
+                for cam_layer in (candidates if cam_choice == auto else [cam_choice]):
+                    sal = cache.saliency(lm, sample, method, cls, cam_layer, fkey)
+                    if sal.max() > 0:
+                        break
+            else:
+                sal = cache.saliency(lm, sample, method, cls, None, fkey)
     except LayerLabError as e:
         st.error(str(e))
         st.stop()

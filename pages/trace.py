@@ -17,7 +17,8 @@ from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_
                           thumbnail)
 from pages._state import (add_sample, current_model, keep_sample, linked, run_trace, samples,
                           selected_sample)
-from pages._widgets import export_button, layer_output, prediction, shape_text, share_view
+from pages._widgets import (export_button, freeze_note, layer_output, prediction, shape_text,
+                            share_view)
 
 PAGE_SIZE = 12
 
@@ -155,11 +156,12 @@ with real_tab:
 
 # ---- one core call ---------------------------------------------------------------------------
 sample = selected_sample(lm)
-tr, probs, notes = run_trace(lm, sample)
+st.divider()
+fkey = freeze_note(lm, applies=True, key="trace")
+tr, probs, notes = run_trace(lm, sample, fkey)
 types = lm.tracer.plan.layer_types()
 
 # ---- display ----------------------------------------------------------------------------------
-st.divider()
 left, mid, right = st.columns([1, 1, 2])
 with left:
     st.subheader(sample.name)
@@ -211,7 +213,7 @@ def _trace_export():
     return dict(settings={"sample": sample.name, "source": sample.source, "label": sample.label,
                           "conversions": notes, "colour_scale": scale},
                 predictions={sample.name: probs}, images=images,
-                arrays={"activations": tr},
+                npz={"activations": tr},
                 tables={"layers": pd.DataFrame({"layer": names, "shape": [
                     shape_text(tr[n]) for n in names], "min": [float(tr[n].min()) for n in names],
                     "max": [float(tr[n].max()) for n in names]})})

@@ -103,6 +103,70 @@ def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
         np.zeros((1, 28, 28, 1), np.float32))[layer].shape[-1]
 
 
+def test_freeze_defaults_to_a_convolution_and_top_k_adds_to_the_hand_picked_filters():
+    at = _app(selected="digit 0 (style 1)")
+    sha = at.session_state["model"].sha256
+    at.switch_page("pages/freeze.py").run()
+    assert at.selectbox(key="freeze_layer").value == "conv2"   # not pool2
+    hand = [10, 11, 12]
+    at.session_state["frozen"][sha]["conv2"] = list(hand)
+    at.run()
+    at.button(key="rank").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.session_state["importance"][3]
+    # Ranked by the logit drop, which is not all zero where the probability drop is.
+    assert list(df["logit_drop"]) == sorted(df["logit_drop"], reverse=True)
+    assert df["logit_drop"].abs().max() > 1e-3
+    assert any("logit" in i.value for i in at.info)
+    best = [int(c) for c in df["channel"].head(3)]
+    assert not set(best) & set(hand)
+    at.button(key="freeze_topk").click().run()
+    assert at.session_state["frozen"][sha]["conv2"] == sorted(set(hand) | set(best))
+    # Replacing asks first (it would release the hand-picked ones); Cancel keeps them.
+    at.button(key="replace_topk").click().run()
+    assert at.session_state["frozen"][sha]["conv2"] == sorted(set(hand) | set(best))
+    assert any("would release 3 filters" in w.value for w in at.warning)
+    at.button(key="replace_no").click().run()
+    assert at.session_state["frozen"][sha]["conv2"] == sorted(set(hand) | set(best))
+    at.button(key="replace_topk").click().run()
+    at.button(key="replace_yes").click().run()
+    assert at.session_state["frozen"][sha]["conv2"] == sorted(best)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_trace_and_compare_apply_the_freeze_configuration_and_say_so_attack_says_it_does_not():
+    from core import api
+    from core.samples import gallery_digits
+
+    m = api.load("lenet_mnist")
+    raw = next(s for s in gallery_digits() if s.name == "digit 7 (style 1)").raw
+    frozen = {"conv2": list(range(64))}
+    tr = api.trace(m, raw, frozen=frozen)
+    expect = m.labels[int(np.argmax(api.probabilities_from_trace(m, tr)))]
+    assert expect != "7"                     # freezing the whole layer changes the answer
+    at = _app(selected="digit 7 (style 1)")
+    at.session_state["frozen"] = {at.session_state["model"].sha256: frozen}
+    at.run()
+    metrics = {x.label: x.value for x in at.metric}
+    assert metrics["Prediction"] == expect
+    assert any("64 frozen filters" in c.value and "Applied on this page" in c.value
+               for c in at.caption)
+    at.toggle(key="trace_unfrozen").set_value(True).run()   # one click: the plain model
+    assert {x.label: x.value for x in at.metric}["Prediction"] == "7"
+    assert any("Not applied now" in c.value for c in at.caption)
+    assert at.session_state["frozen"][at.session_state["model"].sha256] == frozen  # kept
+
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {x.label: x.value for x in at.metric}["Prediction A"] == expect
+    at.toggle(key="compare_unfrozen").set_value(True).run()
+    assert {x.label: x.value for x in at.metric}["Prediction A"] == "7"
+
+    at.switch_page("pages/attack.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Not applied on the Attack page" in c.value for c in at.caption)
+
+
 # ---- audio ------------------------------------------------------------------------------------------
 AUDIO_PAGES = PAGES + ["pages/audio.py"]
 

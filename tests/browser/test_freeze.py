@@ -15,11 +15,20 @@ def test_freeze_a_filter_by_clicking(page):
     open_app(page, "freeze")
     expect(page.get_by_role("heading", name="Freeze filters", exact=True)).to_be_visible()
     expect(page.get_by_text("Freeze some filters above to see their effect.")).to_be_visible()
-    # The default layer is the last convolutional/pooling one (pool2, 64 filters).
-    box = page.get_by_role("checkbox", name="freeze filter 5", exact=True)
-    box.scroll_into_view_if_needed()
-    box.click(force=True)  # the visible box is a styled sibling of the real input
+    # The default layer is the last convolution (conv2, 64 filters); the tile is the control.
+    expect(page.get_by_role("combobox", name="Layer").first).to_have_value("conv2")
+    tile = page.get_by_role("checkbox", name="freeze filter 30", exact=True)
+    expect(tile).to_have_text("30")                     # its number is on it
+    expect(tile).not_to_be_checked()
+    tile.scroll_into_view_if_needed()
+    tile.click()
     wait_for_app(page)
+    expect(tile).to_be_checked()
+    # The configuration table says filter 30 of conv2, nothing else.
+    table = page.locator('[data-testid="stDataFrame"]').first
+    expect(table).to_contain_text("conv2")
+    assert page.get_by_role("checkbox", name=re.compile(r"^freeze filter \d+$"),
+                            checked=True).count() == 1
     expect(page.get_by_text("Freeze some filters above to see their effect.")).to_have_count(0)
     expect(metric_value(page, "Prediction with frozen filters")).to_have_text(
         re.compile(r"^\s*[0-9]\s*$"))
@@ -32,3 +41,16 @@ def test_freeze_a_filter_by_clicking(page):
     # The after-maps differ from the before-maps (filter 5 is zero, drawn grey).
     assert before.screenshot() != after.screenshot()
     shot(page, "freeze_after_click")
+
+
+def test_filter_tiles_wrap_several_to_a_row_at_phone_width(page):
+    page.set_viewport_size({"width": 390, "height": 2400})
+    open_app(page, "freeze")
+    tiles = page.get_by_role("checkbox", name=re.compile(r"^freeze filter \d+$"))
+    expect(tiles).to_have_count(64)
+    first, second = tiles.nth(0).bounding_box(), tiles.nth(1).bounding_box()
+    assert abs(first["y"] - second["y"]) < 1 and second["x"] > first["x"] + first["width"] - 1
+    tiles.nth(5).click()
+    wait_for_app(page)
+    expect(tiles.nth(5)).to_be_checked()
+    shot(page, "freeze_phone")

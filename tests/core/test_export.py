@@ -41,11 +41,11 @@ def test_non_image_arrays_are_refused():
         export_zip(page="Trace", model=m, settings={}, images={"x": np.zeros((4, 4))})
 
 
-def test_arrays_go_into_an_npz_exactly_as_given():
+def test_npz_groups_hold_exact_arrays():
     m = api.load("lenet_mnist")
     tr = api.trace(m, gallery_digits()[3].raw)
     z = zipfile.ZipFile(io.BytesIO(export_zip(page="Trace", model=m, settings={},
-                                              arrays={"activations": tr})))
+                                              npz={"activations": tr})))
     assert "activations.npz" in json.loads(z.read("manifest.json"))["files"]
     got = np.load(io.BytesIO(z.read("activations.npz")))
     assert list(got.files) == list(tr)  # graph order kept
@@ -64,3 +64,16 @@ def test_labelled_figure_has_numbers_and_a_colour_bar():
     # The colour bar's ends are viridis' ends.
     bar_row = fig[fig.shape[0] - 52 + 8 + 6]
     assert bar_row[10].tolist() == [68, 1, 84] and bar_row[10 + 159].tolist() != [255, 255, 255]
+
+
+def test_arrays_are_exact_npy_and_documents_json():
+    m = api.load("lenet_mnist")
+    a = np.random.default_rng(0).normal(size=(28, 28, 1)).astype(np.float32)
+    data = export_zip(page="Attack", model=m, settings={}, arrays={"perturbation": a},
+                      documents={"rerun": {"method": "FGSM", "epsilon": np.float32(0.25)}})
+    z = zipfile.ZipFile(io.BytesIO(data))
+    got = np.load(io.BytesIO(z.read("arrays/perturbation.npy")))
+    assert got.dtype == np.float32 and np.array_equal(got, a)
+    assert json.loads(z.read("rerun.json")) == {"method": "FGSM", "epsilon": 0.25}
+    assert {"arrays/perturbation.npy", "rerun.json"} <= set(json.loads(
+        z.read("manifest.json"))["files"])
