@@ -251,6 +251,17 @@ def sidebar_samples(lm) -> None:
             st.rerun()
 
 
+def accept_default_page_name(name: str) -> None:
+    """A deep link to /trace, the default page's own name: Streamlit serves that page only at
+    / and would say "Page not found"; ask it for the default page instead (the link's query
+    is kept). No public API: a second page at /trace would take the default page's hash."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    pm = getattr(get_script_run_ctx(), "pages_manager", None)
+    if pm is not None and not pm.intended_page_script_hash and pm.intended_page_name == name:
+        pm.set_script_intent("", "")
+
+
 pages = [
     st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
@@ -262,6 +273,7 @@ pages = [
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]
+accept_default_page_name("trace")
 nav = st.navigation(pages)
 st.sidebar.title(":material/biotech: Layer Lab")
 read_link()

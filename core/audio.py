@@ -28,6 +28,7 @@ _SOUNDFILE_FORMATS = {"WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "AIFF", "CAF
 SILENCE_PEAK = 1e-4      # below this the clip is digital silence or a muted microphone
 MIN_WORD_SECONDS = 0.05  # shorter than any spoken digit
 DEFAULT_TOP_DB = 35.0    # frames this far below the loudest are silence/background
+WORD_GAP_SECONDS = 0.25  # quiet this long between two sounds: two words, not one
 
 
 # ---------------------------------------------------------------- decoding
@@ -212,13 +213,14 @@ def to_mono(y: np.ndarray, sr: int, *, target_sr: int = 8000) -> tuple[np.ndarra
 
 # ---------------------------------------------------------------- word placement
 
-def _word_bounds(y: np.ndarray, sr: int, top_db: float) -> tuple[int, int]:
-    """[start, end) samples from the first to the last frame that stands out as sound.
+def _word_spans(y: np.ndarray, sr: int, top_db: float) -> list[tuple[int, int, float]]:
+    """The separate sounds of a clip: [(start, end, peak dB)] in samples, in time order.
 
-    A frame counts if it is within top_db of the loudest frame (librosa.effects.trim's rule)
-    and, in a noisy recording, also 10 dB above the noise floor (the 10th percentile frame):
-    otherwise steady hiss at -25 dB would make the whole clip "the word". The floor rule never
-    drops frames within 20 dB of the peak, so a clip that is all word stays whole.
+    A frame counts as sound if it is within top_db of the loudest frame (librosa.effects.trim's
+    rule) and, in a noisy recording, also 10 dB above the noise floor (the 10th percentile
+    frame): otherwise steady hiss at -25 dB would make the whole clip "the word". The floor rule
+    never drops frames within 20 dB of the peak, so a clip that is all word stays whole. Runs of
+    sound less than WORD_GAP_SECONDS apart are one word (the closure in "six" or "eight").
     """
     import librosa
 
@@ -231,15 +233,33 @@ def _word_bounds(y: np.ndarray, sr: int, top_db: float) -> tuple[int, int]:
     floor = float(np.percentile(db, 10))
     threshold = max(peak - top_db, min(floor + 10.0, peak - 20.0))
     loud = np.flatnonzero(db > threshold)  # never empty: threshold <= peak - 20 dB
-    return int(loud[0] * hop), int(min(y.size, (loud[-1] + 1) * hop))
+    breaks = np.flatnonzero(np.diff(loud) * hop > WORD_GAP_SECONDS * sr)
+    runs = np.split(loud, breaks + 1)
+    return [(int(r[0] * hop), int(min(y.size, (r[-1] + 1) * hop)), float(db[r].max()))
+            for r in runs]
+
+
+def _mute_others(y: np.ndarray, sr: int, words: list[tuple[int, int, float]],
+                 keep: tuple[int, int]) -> np.ndarray:
+    """y with every word but `keep` faded out (10 ms ramps), so the part of another word that
+    falls inside the window is not heard by the model."""
+    mask = np.ones(y.size, np.float32)
+    for a, b, _ in words:
+        if (a, b) != keep:
+            mask[a:b] = 0.0
+    ramp = max(1, int(0.01 * sr))
+    mask = np.convolve(mask, np.ones(ramp, np.float32) / ramp, mode="same")
+    mask[keep[0]:keep[1]] = 1.0
+    return y * mask
 
 
 def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
                top_db: float = DEFAULT_TOP_DB) -> tuple[np.ndarray, list[str]]:
     """Find the spoken word and put it in a window of round(seconds*sr) samples.
 
-    The word is the span from the first to the last frame within `top_db` of the loudest frame.
-    The window is centred on the word's energy centroid; if the word fits, the window is shifted
+    The word is the span from the first to the last frame within `top_db` of the loudest frame;
+    a take with several words (sounds WORD_GAP_SECONDS apart or more) uses the loudest of them
+    and says so in the notes. The window is centred on the word's energy centroid; if the word fits, the window is shifted
     just enough to keep all of it. The recording around the word (room tone) is kept; where the
     window runs past the clip's ends it is padded with zeros. A word longer than the window is
     cut around its energy centre.
@@ -266,18 +286,28 @@ def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
         raise InputError(
             f"The clip is silent (peak amplitude {peak:.1e}, below {SILENCE_PEAK:.0e}). Check that "
             "the microphone is not muted and speak a digit, then record again.")
-    start, end = _word_bounds(y, sr, float(top_db))
+    spans = _word_spans(y, sr, float(top_db))
+    words = [w for w in spans if w[1] - w[0] >= MIN_WORD_SECONDS * sr] or spans
+    # Two words in one take: the loudest one, not the silence between them.
+    start, end, _ = max(words, key=lambda w: w[2])
+    notes: list[str] = []
+    if len(words) > 1:
+        where = ", ".join(f"{a / sr:.2f}–{b / sr:.2f} s" for a, b, _ in words)
+        notes.append(f"the take holds {len(words)} separate words or sounds ({where}): the "
+                     f"loudest, at {start / sr:.2f}–{end / sr:.2f} s, is used; record one digit "
+                     "per take to choose yourself")
     if end - start < MIN_WORD_SECONDS * sr:
         raise InputError(
             f"The sound is too short: only {(end - start) / sr * 1000:.0f} ms of the clip stand "
             f"out from the silence; at least {MIN_WORD_SECONDS * 1000:.0f} ms are needed for a "
             "spoken word. It may be a click or a cough: record the digit again, a little louder.")
+    if len(words) > 1:
+        y = _mute_others(y, sr, words, (start, end))
     length = int(round(seconds * sr))
     energy = y[start:end].astype(np.float64) ** 2
     # The centroid, not the midpoint: a trailing breath or a soft consonant does not drag it.
     centre = start + float(np.sum(np.arange(end - start) * energy) / np.sum(energy))
     left = int(round(centre - length / 2))
-    notes: list[str] = []
     word_s = (end - start) / sr
     if end - start <= length:
         left = min(max(left, end - length), start)  # keep the whole word in the window
@@ -290,7 +320,8 @@ def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
     out[a - left:b - left] = y[a:b]
     dropped = (a - 0) + (n - b)
     if dropped > 0 and end - start <= length:
-        notes.append(f"trimmed {dropped / sr:.2f} s of silence (the word is {word_s:.2f} s)")
+        notes.append(f"trimmed {dropped / sr:.2f} s " + ("of silence" if len(words) == 1 else
+                                                          "around it") + f" (the word is {word_s:.2f} s)")
     padded = (a - left) + (right - b)
     if padded > 0:
         notes.append(f"padded {padded / sr:.2f} s of silence to {seconds:.2f} s")

@@ -3,12 +3,13 @@
 Pure Python (no Streamlit).
 
     export_zip(page=, model=, settings=, predictions=, images=, audio=, tables=, arrays=,
-               documents=) -> bytes
+               npz=, documents=) -> bytes
 
 manifest.json holds the page, the time (UTC), the model's identity (name, title, source and
 the sha256 of its file), the settings and every prediction (label and all probabilities);
-images/*.png, audio/*.wav (16-bit), tables/*.csv, arrays/*.npy (exact values, np.load) and
-*.json documents (e.g. what it takes to rerun the page's computation) hold the rest.
+images/*.png, audio/*.wav (16-bit), tables/*.csv, arrays/*.npy (exact values, np.load),
+<name>.npz (a group of exact arrays, e.g. activations.npz: every layer of a trace by layer
+name) and *.json documents (e.g. what it takes to rerun the page's computation) hold the rest.
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
                audio: dict[str, tuple[np.ndarray, int]] | None = None,
                tables: dict[str, Any] | None = None,
                arrays: dict[str, np.ndarray] | None = None,
+               npz: dict[str, dict[str, np.ndarray]] | None = None,
                documents: dict[str, Any] | None = None) -> bytes:
     """The ZIP bytes; every name is made file-safe, every file listed in the manifest."""
     files: list[str] = []
@@ -82,6 +84,12 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
             npy = io.BytesIO()
             np.save(npy, np.asarray(a), allow_pickle=False)
             z.writestr(path, npy.getvalue())
+            files.append(path)
+        for name, group in (npz or {}).items():
+            path = f"{_safe(name)}.npz"
+            buf_npz = io.BytesIO()
+            np.savez_compressed(buf_npz, **{k: np.asarray(v) for k, v in group.items()})
+            z.writestr(path, buf_npz.getvalue())
             files.append(path)
         for name, doc in (documents or {}).items():
             path = f"{_safe(name)}.json"

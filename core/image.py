@@ -6,6 +6,7 @@ The model card decides the rest (shape, channels, value range, digit framing).
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,35 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # Pillow refuses larger images itself (DecompressionBombError), we refuse earlier with a message.
 MAX_PIXELS = 40_000_000
 _ACCEPTED_FORMATS = {"PNG", "JPEG", "BMP", "WEBP"}
+
+
+# What a file is, by its first bytes, for the message when it is not an accepted picture.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or a .keras / Office file)"),
+    (b"\x89HDF", "an HDF5 file (e.g. a .h5 Keras model)"), (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"ID3", "an MP3 file"),
+    (b"OggS", "an Ogg audio file"), (b"fLaC", "a FLAC audio file"),
+    (b"\x1f\x8b", "a gzip archive"), (b"<svg", "an SVG drawing (vector, not pixels)"),
+    (b"<?xml", "an XML file (an SVG drawing?)"),
+)
+
+
+def what_file(data: bytes) -> str:
+    """A short description of a file from its first bytes, e.g. "a PDF document"."""
+    head = data[:16]
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "a WAV audio file"
+    if head[4:8] == b"ftyp":
+        return "an MP4/HEIC file (HEIC photos are not supported)"
+    for magic, what in _MAGIC:
+        if head.lstrip().startswith(magic):
+            return what
+    try:
+        text = data[:200].decode("utf-8")
+    except UnicodeDecodeError:
+        return f"an unknown binary file ({len(data):,} bytes, starting {head[:8].hex(' ')})"
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"a text file ({len(data):,} bytes, starting {first!r})"
 
 
 def decode_image(data: bytes, *, filename: str = "upload") -> tuple[np.ndarray, list[str]]:
@@ -72,9 +102,15 @@ def decode_image(data: bytes, *, filename: str = "upload") -> tuple[np.ndarray, 
     except Image.DecompressionBombError as e:
         raise InputError(f"{filename!r} declares a huge image ({e}); refused. "
                          "Upload an image of at most 40 megapixels.") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except Image.UnidentifiedImageError:
         raise InputError(
-            f"{filename!r} could not be decoded as an image ({type(e).__name__}: {e}). "
+            f"{filename!r} is not an image: {what_file(data)}. Accepted: PNG, JPEG, BMP or "
+            "WebP pictures; export it as PNG and upload again.") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        # PIL names the buffer it read from (<_io.BytesIO object at 0x...>): say "the file".
+        why = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the file", str(e))
+        raise InputError(
+            f"{filename!r} could not be decoded as an image ({type(e).__name__}: {why}). "
             "The file may be truncated or not an image; export it again as PNG or JPEG.") from None
     if arr.ndim == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(
             arr[..., 0], arr[..., 2]):

@@ -47,22 +47,46 @@ def grid_shape(c: int) -> tuple[int, int]:
     return math.ceil(c / cols), cols
 
 
+def grid_layout(h: int, w: int, c: int, *, cell: int = 56, gap: int = 2,
+                band: int = 0) -> tuple[int, int, int, list[tuple[int, int, int, int]]]:
+    """Where feature_grid puts each channel: (height, width, up, boxes).
+
+    up: the nearest-neighbour enlargement (32×32 maps and cell 56: 2×, 4×4 maps: 14×); boxes:
+    per channel the half-open pixel box (y0, x0, y1, x1) of its tile. band: pixels left free
+    above every row of tiles, for channel numbers.
+    """
+    rows, cols = grid_shape(c)
+    up = max(1, round(cell / max(h, w)))
+    th, tw = h * up, w * up
+    boxes = []
+    for k in range(c):
+        r, q = divmod(k, cols)
+        y0, x0 = gap + band + r * (th + gap + band), gap + q * (tw + gap)
+        boxes.append((y0, x0, y0 + th, x0 + tw))
+    return rows * (th + gap + band) + gap, cols * (tw + gap) + gap, up, boxes
+
+
 def feature_grid(maps: np.ndarray, *, scale: str = "shared", cmap: str = "viridis",
                  cell: int = 56, vrange: tuple[float, float] | None = None,
-                 dim: set[int] | frozenset[int] = frozenset()) -> tuple[np.ndarray, float, float]:
+                 dim: set[int] | frozenset[int] = frozenset(), band: int = 0,
+                 background: tuple[int, int, int] | None = (255, 255, 255),
+                 ) -> tuple[np.ndarray, float, float]:
     """(H, W, C) maps -> one RGB grid image with every channel, and the value range shown.
 
     scale: "shared" maps one value range over all channels (compare channels with each other),
     "per-channel" stretches each channel to its own min..max (see the structure of weak ones).
     vrange: fixes the shared range (e.g. to compare two inputs on one scale); symmetric for
-    the diverging map. dim: channels drawn greyed out (e.g. frozen filters).
+    the diverging map. dim: channels drawn greyed out (e.g. frozen filters). band: free
+    pixels above each row (grid_layout). background: the colour between tiles; None gives an
+    RGBA image, transparent there (it then sits on any page theme).
     """
     h, w, c = maps.shape
-    rows, cols = grid_shape(c)
-    # Nearest-neighbour enlargement to about `cell` pixels (32×32 maps: 2×, 4×4 maps: 14×).
-    up = max(1, round(cell / max(h, w)))
-    gap = 2
-    out = np.full((rows * (h * up + gap) + gap, cols * (w * up + gap) + gap, 3), 255, np.uint8)
+    height, width, up, boxes = grid_layout(h, w, c, cell=cell, band=band)
+    if background is None:
+        out = np.zeros((height, width, 4), np.uint8)
+    else:
+        out = np.empty((height, width, 3), np.uint8)
+        out[:] = background
     if vrange is not None:
         vmin, vmax = vrange
     elif cmap == "diverging":
@@ -70,7 +94,7 @@ def feature_grid(maps: np.ndarray, *, scale: str = "shared", cmap: str = "viridi
         vmin, vmax = -m, m
     else:
         vmin, vmax = float(maps.min()), float(maps.max())
-    for k in range(c):
+    for k, (y0, x0, y1, x1) in enumerate(boxes):
         ch = maps[..., k].astype(np.float32)
         if scale == "per-channel":
             lo, hi = (float(ch.min()), float(ch.max())) if cmap != "diverging" else (
@@ -81,11 +105,42 @@ def feature_grid(maps: np.ndarray, *, scale: str = "shared", cmap: str = "viridi
         img = apply_colormap(norm, cmap)
         if k in dim:
             img = (img.mean(axis=-1, keepdims=True) * 0.35 + 150).astype(np.uint8).repeat(3, -1)
-        img = img.repeat(up, 0).repeat(up, 1)
-        r, q = divmod(k, cols)
-        y0, x0 = gap + r * (h * up + gap), gap + q * (w * up + gap)
-        out[y0:y0 + h * up, x0:x0 + w * up] = img
+        out[y0:y1, x0:x1, :3] = img.repeat(up, 0).repeat(up, 1)
+        if background is None:
+            out[y0:y1, x0:x1, 3] = 255
     return out, vmin, vmax
+
+
+def labelled_grid(maps: np.ndarray, *, title: str, scale: str = "shared",
+                  cmap: str = "viridis", vrange: tuple[float, float] | None = None,
+                  cell: int = 56) -> np.ndarray:
+    """A figure to keep: title, every channel numbered above its tile, and a colour bar with
+    its values (shared scale) or a note that each channel has its own. RGB uint8."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    band = 14
+    grid, lo, hi = feature_grid(maps, scale=scale, cmap=cmap, vrange=vrange, cell=cell,
+                                band=band)
+    _, _, _, boxes = grid_layout(*maps.shape, cell=cell, band=band)
+    font = ImageFont.load_default(11)
+    bar_w = max(160, min(grid.shape[1] - 20, 320))
+    width = max(grid.shape[1], bar_w + 20)
+    canvas = Image.new("RGB", (width, 24 + grid.shape[0] + 52), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 5), title, fill="black", font=ImageFont.load_default(13))
+    canvas.paste(Image.fromarray(grid), (0, 24))
+    for k, (y0, x0, _, _) in enumerate(boxes):
+        draw.text((x0, 24 + y0 - band), str(k), fill="#333333", font=font)
+    y = 24 + grid.shape[0] + 8
+    if scale == "shared":
+        bar = apply_colormap(np.linspace(0, 1, bar_w)[None].repeat(12, axis=0), cmap)
+        canvas.paste(Image.fromarray(bar), (10, y))
+        for frac, anchor in ((0.0, "la"), (0.5, "ma"), (1.0, "ra")):
+            draw.text((10 + frac * bar_w, y + 15), f"{lo + frac * (hi - lo):.3g}",
+                      fill="black", font=font, anchor=anchor)
+    else:
+        draw.text((10, y), "each channel stretched to its own min…max", fill="black", font=font)
+    return np.asarray(canvas)
 
 
 def channel_image(ch: np.ndarray, *, cmap: str = "viridis", size: int = 280,

@@ -8,13 +8,14 @@ import streamlit as st
 from core import cache
 from core.compare import parting_layer
 from core.models import LoadedModel
-from core.render import feature_grid
+from core.render import channel_image, labelled_grid
 from core.samples import Sample
 from core.structure import WeightSummary
 from pages._audio_views import clip_panel, oriented_maps
 from pages._state import linked, run_trace
-from pages._widgets import (distance_chart, export_button, label_of, legend, prediction,
-                            shape_text, vector_chart, vega)
+from pages._tiles import tile_grid
+from pages._widgets import (distance_chart, export_button, fit_cell, label_of, legend,
+                            prediction, shape_text, vector_chart, vega)
 
 # ---- weights ---------------------------------------------------------------------------------------
 
@@ -79,6 +80,11 @@ def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
                + (f" · activation {row['activation']}" if row["activation"] else "")
                + f" · {len(summaries)} weight array{'s' * (len(summaries) != 1)}, "
                  f"histograms of {WEIGHT_BINS} bins")
+    weight_charts(summaries, key=f"{key}_w_{layer}")
+
+
+def weight_charts(summaries: dict[str, WeightSummary], *, key: str) -> None:
+    """A layer's weight arrays (core.structure.weight_summaries), two histograms a row."""
     items = list(summaries.items())
     for i in range(0, len(items), 2):
         if i:
@@ -88,7 +94,7 @@ def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
             colour, role = ROLES.get(wname, (OTHER_COLOUR, ""))
             with col:
                 st.markdown(f"**{wname}**" + (f" · {role}" if role else ""))
-                weight_chart(w, colour, key=f"{key}_w_{layer}_{wname}")
+                weight_chart(w, colour, key=f"{key}_{wname}")
 
 
 def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool = True,
@@ -138,24 +144,48 @@ def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool 
     st.caption(f"{layer}: output {shape_text(ta[layer])} · cosine distance "
                f"{row['cosine_distance']:.3f} · relative L2 {row['relative_l2']:.3f}")
     if ma is not None:
-        # One colour scale for A and B, so equal colours mean equal activations.
+        # One colour scale for A and B, so equal colours mean equal activations; maps at their
+        # own pixels (nearest-neighbour), two grids a row, so they stay readable.
         lo = float(min(ma.min(), mb.min()))
         hi = float(max(ma.max(), mb.max()))
-        ga, _, _ = feature_grid(ma, vrange=(lo, hi))
-        gb, _, _ = feature_grid(mb, vrange=(lo, hi))
-        gd, dlo, dhi = feature_grid(ma - mb, cmap="diverging")
-        cols = st.columns(3)
-        cols[0].image(ga, caption=f"A: {a.name}", width="stretch")
-        cols[1].image(gb, caption=f"B: {b.name}", width="stretch")
-        cols[2].image(gd, caption="A − B (red: A higher, blue: B higher)", width="stretch")
+        n = ma.shape[-1]
+        cell = fit_cell(n, width=560) if n > 2 else 240
+        open_key = f"{key}_open"
+        opened = st.session_state.get(open_key)
+        opened = opened if opened is not None and opened < n else None
+
+        def pick(ch: int) -> None:
+            st.session_state[open_key] = ch
+
+        cols = st.columns(2, gap="medium")
+        for col, m, who, sample in ((cols[0], ma, "A", a), (cols[1], mb, "B", b)):
+            with col:
+                st.markdown(f"**{who}: {sample.name}**")
+                tile_grid(m, key=f"{key}_tiles_{who}", on_pick=pick, picked=opened,
+                          vrange=(lo, hi), cell=cell)
+        cols = st.columns(2, gap="medium")
         with cols[0]:
             legend(lo, hi, "viridis", key=f"{key}_leg_ab", title="activation (A and B)")
-        with cols[2]:
+        diff = ma - mb
+        with cols[1]:
+            st.markdown("**A − B** (red: A higher, blue: B higher)")
+            dlo, dhi = tile_grid(diff, key=f"{key}_tiles_d", on_pick=pick, picked=opened,
+                                 cmap="diverging", cell=cell, value="A − B")
             legend(dlo, dhi, "diverging", key=f"{key}_leg_d", title="A − B")
-        per_channel = np.abs(ma - mb).reshape(-1, ma.shape[-1]).mean(axis=0)
+        per_channel = np.abs(diff).reshape(-1, n).mean(axis=0)
         top = np.argsort(per_channel)[::-1][:5]
-        st.caption("Channels that differ most (mean |A − B|): "
-                   + ", ".join(f"{int(k)} ({per_channel[k]:.3g})" for k in top))
+        st.caption("Click a channel in any grid to open it large. Channels that differ most "
+                   "(mean |A − B|): " + ", ".join(f"{int(k)} ({per_channel[k]:.3g})" for k in top))
+        if opened is not None:
+            big = st.columns(3)
+            for col, m, what, cmap, rng in (
+                    (big[0], ma, f"A: {a.name}", "viridis", (lo, hi)),
+                    (big[1], mb, f"B: {b.name}", "viridis", (lo, hi)),
+                    (big[2], diff, "A − B", "diverging", (dlo, dhi))):
+                ch = m[..., opened]
+                col.image(channel_image(ch, size=240, cmap=cmap, vrange=rng), width=240,
+                          caption=f"{layer} channel {opened} · {what}: min {ch.min():.3g}, "
+                                  f"max {ch.max():.3g}")
     else:
         labels = lm.labels if layer == lm.tracer.plan.output_name else None
         cols = st.columns(3)
@@ -172,7 +202,12 @@ def comparison(lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool 
     def build():
         images, audio = {}, {}
         if ma is not None:
-            images = {f"A_{layer}": ga, f"B_{layer}": gb, f"A_minus_B_{layer}": gd}
+            lo = float(min(ma.min(), mb.min()))
+            hi = float(max(ma.max(), mb.max()))
+            images = {f"A_{layer}": labelled_grid(ma, vrange=(lo, hi), title=f"A: {a.name} · {layer}"),
+                      f"B_{layer}": labelled_grid(mb, vrange=(lo, hi), title=f"B: {b.name} · {layer}"),
+                      f"A_minus_B_{layer}": labelled_grid(ma - mb, cmap="diverging",
+                                                          title=f"A − B · {layer}")}
         if a.kind == "audio":
             audio = {"A": a.raw, "B": b.raw}
         return dict(settings={"A": a.name, "B": b.name, "layer": layer, "split_layer": split},

@@ -90,6 +90,13 @@ def add_sample(sample: Sample, *, select: bool = True, replace: bool = False) ->
     return name
 
 
+def keep_sample(sample: Sample) -> None:
+    """A button's on_click: add the sample (not selected) before the script reruns, so the
+    sidebar, drawn first, already counts it; a toast names it."""
+    name = add_sample(sample, select=False)
+    st.toast(f"Added {name!r} to the samples.", icon=":material/playlist_add:")
+
+
 def usable_samples(lm: LoadedModel) -> list[str]:
     return [n for n, s in samples().items() if s.kind == lm.kind]
 

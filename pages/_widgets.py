@@ -7,9 +7,10 @@ import streamlit as st
 
 from core import cache
 from core.models import LoadedModel
-from core.render import apply_colormap, as_maps, feature_grid
+from core.render import apply_colormap, as_maps, channel_image, feature_grid, grid_shape
 from core.samples import Sample
 from pages._state import freeze_kinds
+from pages._tiles import tile_grid
 
 def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
                b: Sample | None = None, attack: str | None = None,
@@ -131,9 +132,9 @@ def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activ
     mid = (vmin + vmax) / 2
     st.markdown(
         f"<div style='display:flex;justify-content:space-between;width:240px;"
-        f"font-size:0.8rem;color:#555;margin-top:-0.6rem'><span>{vmin:.3g}</span>"
+        f"font-size:0.8rem;opacity:0.8;margin-top:-0.6rem'><span>{vmin:.3g}</span>"
         f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
-        f"<div style='font-size:0.8rem;color:#777;width:240px;text-align:center'>{title}</div>",
+        f"<div style='font-size:0.8rem;opacity:0.65;width:240px;text-align:center'>{title}</div>",
         unsafe_allow_html=True)
 
 
@@ -176,35 +177,60 @@ def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
                               f"(range {vmin:.3g} … {vmax:.3g})", clamp=True)
 
 
+def fit_cell(c: int, cell: int = 56, width: int = 860) -> int:
+    """A tile size at which the grid of c channels is at most `width` pixels wide."""
+    cols = grid_shape(c)[1]
+    return max(12, min(cell, width // cols - 2))
+
+
 def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: str = "",
-                 labels: list[str] | None = None, maps: np.ndarray | None = None) -> None:
-    """One layer's output: a grid of all channels with its legend, or a vector chart.
+                 labels: list[str] | None = None, maps: np.ndarray | None = None,
+                 on_pick=None) -> None:
+    """One layer's output: numbered tiles of all channels with its legend (a click opens one
+    large beside them), or a vector chart.
 
     maps: the channels as pictures, when the caller orients them (audio: time left to right).
+    on_pick(channel): also told when a tile is clicked (e.g. to sync a page's own picker).
     """
     maps = as_maps(a) if maps is None else maps
-    # Few channels (a spectrogram): draw them large; many: small cells, all on one grid.
-    cell = 56 if maps is None or maps.shape[-1] > 2 else 280
     left, right = st.columns([3, 1])
     with right:
         zero = float(np.mean(a == 0))
         st.caption(f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
                    f"{zero:.0%} of values are exactly 0")
-    if maps is not None:
-        img, vmin, vmax = feature_grid(maps, scale=scale, cell=cell)
-        with left:
-            n = maps.shape[-1]
-            st.image(img, caption=f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} "
-                                  "each", width=min(img.shape[1], 900))
-        with right:
-            if scale == "shared":
-                legend(vmin, vmax, "viridis", key=f"{key}_legend")
-            else:
-                st.caption("Each channel is stretched to its own min…max (dark: its minimum, "
-                           "yellow: its maximum).")
-    else:
+    if maps is None:
         with left:
             vector_chart(a, key=key, labels=labels)
+        return
+    n = maps.shape[-1]
+    # Few channels (a spectrogram): draw them large; many: small tiles, all on one grid.
+    cell = fit_cell(n) if n > 2 else 280
+    open_key = f"{key}_open"
+    opened = st.session_state.get(open_key)
+    opened = opened if opened is not None and opened < n else None
+
+    def pick(ch: int) -> None:
+        st.session_state[open_key] = ch
+        if on_pick is not None:
+            on_pick(ch)
+
+    with left:
+        vmin, vmax = tile_grid(maps, key=f"{key}_tiles", on_pick=pick, picked=opened,
+                               scale=scale, cell=cell)
+        st.caption(f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} each"
+                   + (" · click one to open it large" if n > 1 else ""))
+    with right:
+        if scale == "shared":
+            legend(vmin, vmax, "viridis", key=f"{key}_legend")
+        else:
+            st.caption("Each channel is stretched to its own min…max (dark: its minimum, "
+                       "yellow: its maximum).")
+        if opened is not None and n > 1:
+            ch = maps[..., opened]
+            st.image(channel_image(ch, size=200,
+                                   vrange=(vmin, vmax) if scale == "shared" else None),
+                     caption=f"{name} channel {opened}: min {ch.min():.3g}, max {ch.max():.3g}, "
+                             f"mean {ch.mean():.3g}", width=200)
 
 
 def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,

@@ -17,7 +17,7 @@ from core.samples import Sample
 from pages._audio_views import player, spectrogram_chart, waveform_chart
 from pages._jobs import heavy_job
 from pages._panels import comparison
-from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
+from pages._state import current_model, keep_sample, linked, run_trace, samples, selected_sample
 from pages._widgets import export_button, freeze_note, prediction, share_view
 
 lm = current_model()
@@ -167,10 +167,10 @@ adv_raw = (r.adversarial, SR) if lm.kind == "audio" else r.adversarial
 adv = Sample(adv_name, lm.kind, adv_raw, source="adversarial", label=sample.label,
              note=f"{r.method}, ε {r.epsilon:.4g} ({r.norm}), "
                   f"{'success' if r.success else 'failed'}")
-if st.button("Add to samples", key="atk_add", icon=":material/playlist_add:",
-             help="Put the adversarial into the sample list, for Trace, Compare and Freeze."):
-    add_sample(adv, select=False)
-    st.toast(f"Added {adv_name!r} to the samples.")
+# A callback, so the sample is in the list before the sidebar counts it on this very run.
+st.button("Add to samples", key="atk_add", icon=":material/playlist_add:",
+          help="Put the adversarial into the sample list, for Trace, Compare and Freeze.",
+          on_click=keep_sample, args=(adv,))
 
 
 def _attack_export():

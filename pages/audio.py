@@ -3,9 +3,9 @@ layer, and hear what each filter hears."""
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import streamlit as st
-from audio_recorder_streamlit import audio_recorder
 
 from core import api, cache
 from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
@@ -14,16 +14,17 @@ from core.edits import EDITS, Edit
 from core.errors import InputError
 from core.filter_audio import to_wav_bytes
 from core.models import builtin_card
-from core.render import feature_grid
+from core.render import labelled_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
 from pages._panels import comparison, weights_panel
 from pages._state import (add_sample, current_model, freeze_kinds, linked, run_trace, samples,
                           selected_sample, usable_samples)
-from pages._widgets import export_button, layer_output, legend, prediction, shape_text, share_view
+from pages._tiles import tile_grid
+from pages._widgets import (export_button, fit_cell, layer_output, legend, prediction, shape_text,
+                             share_view)
 from pages._jobs import heavy_job
 
-PAUSE_S = 2.5  # the recorder stops after this much silence following speech (or on a click)
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
 
 
@@ -58,10 +59,12 @@ def _decode_clip(data: bytes, filename: str, name: str, source: str) -> Sample |
     try:
         y, file_sr, notes = decode_audio(data, filename=filename)
         y, more = to_mono(y, file_sr, target_sr=SR)
-        place_word(y, SR, seconds=WINDOW_S)  # silent, or too short for a word: say so now
+        # Silent, or too short for a word: say so now; two words: say which one is used.
+        placed = place_word(y, SR, seconds=WINDOW_S)[1]
     except InputError as e:
         return f"{filename}: {e}"
-    return Sample(name, "audio", (y, SR), source=source, note="; ".join(notes + more))
+    several = [n for n in placed if n.startswith("the take holds")]
+    return Sample(name, "audio", (y, SR), source=source, note="; ".join(several + notes + more))
 
 
 def _take(state_key: str, ident: str, data: bytes, filename: str, name: str,
@@ -83,15 +86,17 @@ rec_tab, up_tab, gal_tab, real_tab = st.tabs([
     ":material/mic: Record", ":material/upload: Upload", ":material/library_music: Built-in clips",
     ":material/dataset: Real held-out clips"])
 with rec_tab:
-    c1, c2 = st.columns([1, 4])
-    with c1:
-        wav = audio_recorder(text="", pause_threshold=PAUSE_S, energy_threshold=(0.01, 0.004),
-                             icon_size="3x", key="recorder")
-    with c2:
-        st.markdown(f"Click the microphone, say **one digit** (zero to nine), and click again to "
-                    f"stop; it also stops by itself after {PAUSE_S:g} s of silence. The word is "
-                    f"found in the recording and centred in the model's {WINDOW_S:g} s window.")
-    if wav:
+    # Streamlit's own recorder: while it records it shows the live waveform (a level meter:
+    # a flat line means the microphone hears nothing) and the elapsed time.
+    rec = st.audio_input("Record one digit", key="recorder", sample_rate=16000,
+                         help="Click the microphone, say one digit, click stop. The live "
+                              "waveform shows your level; the clock, how long you recorded.")
+    st.markdown(f"Say **one digit** (zero to nine) and stop the recording; watch the waveform "
+                f"move as you speak (if it stays flat, the microphone is muted or too far). "
+                f"The word is found in the take and centred in the model's {WINDOW_S:g} s "
+                "window; if the take holds two words, the louder one is used and the notes say so.")
+    if rec is not None:
+        wav = rec.getvalue()
         n = 1 + sum(s.source == "recorded" for s in samples().values())
         _take("last_recording", hashlib.sha256(wav).hexdigest(), wav, "recording.wav",
               f"Recording {n}", "recorded")
@@ -239,7 +244,8 @@ def _audio_export():
     if layer in tf_layers:
         audio[f"{layer}_filter{ch}_{method}"] = (hear_filter(lm, tr, layer, int(ch),
                                                              method=method), SR)
-    images = {n: feature_grid(oriented_maps(lm, n, tr[n]))[0] for n in tf_layers}
+    images = {n: labelled_grid(oriented_maps(lm, n, tr[n]), title=f"{n} · {shape_text(tr[n])}")
+              for n in tf_layers}
     return dict(settings={"sample": sample.name, "edits": [e.describe() for e in stack],
                           "conversions": notes, "hear": {"layer": layer, "filter": ch,
                                                          "method": method}},
@@ -287,7 +293,10 @@ with hear_tab:
                              key="hear_layer")
         maps = tr[layer]
         n_ch = int(maps.shape[-1])
-        ch = int(c2.number_input("Filter", 0, n_ch - 1, 0, key="hear_channel"))
+        if st.session_state.get("hear_channel", 0) >= n_ch:  # kept from a wider layer
+            st.session_state["hear_channel"] = 0
+        ch = int(c2.number_input("Filter", 0, n_ch - 1, key="hear_channel",
+                                 help="Or click a filter's tile below."))
         method = c3.radio("Inversion", list(METHODS), format_func=METHODS.get,
                           key="hear_method", horizontal=True,
                           help="ISTFT: the map masks the input's STFT, which is inverted with "
@@ -303,11 +312,13 @@ with hear_tab:
             shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
         pics = oriented_maps(lm, layer, shown[layer])
         dim = set(frozen_cfg.get(layer, [])) if fkey else set()
-        grid, lo, hi = feature_grid(pics, dim=dim, cell=48)
         g1, g2 = st.columns([3, 2])
-        g1.image(grid, caption=f"all {n_ch} filters of {layer} (row by row from 0"
-                               + ("; frozen ones grey" if dim else "") + ")",
-                 width="stretch")
+        with g1:
+            lo, hi = tile_grid(pics, key="hear_tiles", dim=dim, cell=fit_cell(n_ch, 48, 640),
+                               picked=ch, on_pick=partial(st.session_state.__setitem__,
+                                                          "hear_channel"))
+            st.caption(f"all {n_ch} filters of {layer}" + (" (frozen ones grey)" if dim else "")
+                       + ": click one to hear it")
         with g2:
             legend(lo, hi, "viridis", key="hear_legend")
         fmap = shown[layer][..., ch]

@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from core import cache
-from pages._panels import weights_panel
-from pages._state import current_model
-from pages._widgets import export_button, share_view
+from core.card_view import training_history, validation_sets
+from core.graph_layout import FAMILIES, OTHER, layer_config, layout
+from pages._audio_views import oriented_maps
+from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
+from pages._state import current_model, run_trace, selected_sample, usable_samples
+from pages._tiles import dark_theme, shrink_to_column
+from pages._widgets import export_button, layer_output, shape_text, share_view
 
 DEEP = 60            # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820   # px; a graph of more than TALL layers scrolls in a frame this high
@@ -64,13 +71,55 @@ if isinstance(metrics.get("validation_accuracy"), (int, float)):
     facts.append(f"validation accuracy **{metrics['validation_accuracy']:.2%}**")
 if training.get("epochs"):
     facts.append(f"{training['epochs']} epochs")
-if training.get("data"):
+if isinstance(training.get("data"), str):
     facts.append(f"trained on {training['data']}")
 if facts:
     st.markdown(" · ".join(facts))
+sets = validation_sets(card)
+if sets is not None:
+    st.markdown("**Held-out accuracy**")
+    st.dataframe(sets.assign(interval=[
+        f"{lo:.1%} – {hi:.1%}" if pd.notna(lo) and pd.notna(hi) else ""
+        for lo, hi in zip(sets["low"], sets["high"])])[["set", "accuracy", "interval", "n", "about"]],
+        hide_index=True, width="stretch", key="validation_sets", column_config={
+            "set": st.column_config.TextColumn("Validation set"),
+            "accuracy": st.column_config.ProgressColumn("Accuracy", format="percent",
+                                                        min_value=0.0, max_value=1.0),
+            "interval": st.column_config.TextColumn("95 % interval",
+                                                    help="Wilson score interval"),
+            "n": st.column_config.NumberColumn("Clips / images", format="%d"),
+            "about": st.column_config.TextColumn("What it is")})
+history = training_history(card)
+if history is not None:
+    best = training.get("best_epoch") or metrics.get("best_epoch")
+    st.markdown("**Training history**" + (f" · best epoch {best} (dashed)" if best else ""))
+    h1, h2 = st.columns(2, gap="large")
+    for col, panel in ((h1, "loss"), (h2, "accuracy")):
+        part = history[history["panel"] == panel]
+        if part.empty:
+            continue
+        base = alt.Chart(part).encode(
+            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", title=panel, scale=alt.Scale(zero=panel == "loss")),
+            color=alt.Color("measure:N", title=None,
+                            legend=alt.Legend(orient="bottom", columns=1, labelLimit=300)),
+            tooltip=["epoch", "measure", alt.Tooltip("value:Q", format=".4g")])
+        chart = base.mark_line() + base.mark_point(size=18, filled=True)
+        if best:
+            chart += alt.Chart(pd.DataFrame({"epoch": [best]})).mark_rule(
+                strokeDash=[4, 3], color="#9ca3af").encode(x="epoch:Q")
+        col.altair_chart(chart.properties(height=240), width="stretch",
+                         key=f"history_{panel}")
 if training:
     with st.expander("How it was trained"):
-        st.markdown("\n".join(f"- **{k.replace('_', ' ')}**: {v}" for k, v in training.items()))
+        lines = []
+        for k, v in training.items():
+            if k in ("history", "validation_sets"):
+                continue  # drawn above
+            if isinstance(v, list):
+                v = "; ".join(map(str, v))
+            lines.append(f"- **{k.replace('_', ' ')}**: {v}")
+        st.markdown("\n".join(lines))
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Layers", f"{s.n_layers:,}", border=True,
@@ -131,40 +180,130 @@ def dot_subset(dot: str, keep: set[int], names: list[str]) -> str:
     return "\n".join(out)
 
 
+NODE_TYPES = [f for _, f, _ in FAMILIES if f != "merge"] + ["merge", OTHER[0]]
+NODE_COLOURS = [next(c for _, f, c in FAMILIES if f == name) if name != OTHER[0] else OTHER[1]
+                for name in NODE_TYPES]
+SHOWN_RANKS = 22  # ranks in view at first; the rest is a drag (or a scroll) away
+
+
+def _pick_node(key: str) -> None:
+    points = st.session_state[key]["selection"].get("node") or []
+    if points:
+        st.session_state["structure_node"] = points[0]["name"]
+
+
+def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
+    """The layer graph as a chart: drag to pan, scroll to zoom, click a layer to open it."""
+    depth = int(nodes["rank"].max()) + 1
+    lo, hi = float(nodes["slot"].min()), float(nodes["slot"].max())
+    # One slot is about 200 px wide; a chain still gets room for the legend above it.
+    px = int(min(900, max(460, 200 * (hi - lo + 1.2))))
+    half = px / 200 / 2
+    mid = (lo + hi) / 2
+    x = alt.Scale(domain=[mid - half, mid + half], nice=False, zero=False)
+    y = alt.Scale(domain=[-0.7, min(depth, SHOWN_RANKS) - 0.3], reverse=True, nice=False,
+                  zero=False)
+    view = alt.selection_interval(bind="scales", name="view")
+    pick = alt.selection_point(name="node", fields=["name"], on="click", clear=False,
+                               toggle=False)
+    picked = st.session_state.get("structure_node")
+    box = nodes.assign(x0=nodes.slot - 0.42, x1=nodes.slot + 0.42, y0=nodes["rank"] - 0.32,
+                       y1=nodes["rank"] + 0.32, desc="layer " + nodes["name"],
+                       picked=nodes["name"] == picked,
+                       label=nodes["name"].str.rsplit("/", n=1).str[-1])
+    wires = alt.Chart(edges).mark_rule(color="#9ca3af", strokeWidth=1.2).encode(
+        x=alt.X("x0:Q", scale=x, axis=None), y=alt.Y("y0:Q", scale=y, axis=None),
+        x2="x1:Q", y2="y1:Q")
+    boxes = alt.Chart(box).mark_rect(cornerRadius=5, cursor="pointer").encode(
+        x=alt.X("x0:Q", scale=x, axis=None), x2="x1:Q",
+        y=alt.Y("y0:Q", scale=y, axis=None), y2="y1:Q",
+        color=alt.Color("family:N", scale=alt.Scale(domain=NODE_TYPES, range=NODE_COLOURS),
+                        legend=alt.Legend(title=None, orient="top", columns=4)),
+        stroke=alt.condition(alt.datum.picked, alt.value("#e45756"), alt.value("#9ca3af")),
+        strokeWidth=alt.condition(alt.datum.picked, alt.value(3), alt.value(1)),
+        description="desc:N",
+        tooltip=[alt.Tooltip("index:Q", title="#"), alt.Tooltip("name:N", title="layer"),
+                 alt.Tooltip("type:N"), alt.Tooltip("output_shape:N", title="output"),
+                 alt.Tooltip("params:Q", format=",d", title="parameters")],
+    ).add_params(view, pick)
+    names = alt.Chart(box).mark_text(baseline="bottom", dy=1, fontSize=11, fontWeight="bold",
+                                     color="#1f2937").encode(
+        x=alt.X("slot:Q", scale=x, axis=None), y=alt.Y("rank:Q", scale=y, axis=None),
+        text="label:N")
+    types = alt.Chart(box).mark_text(baseline="top", dy=2, fontSize=9, color="#374151").encode(
+        x=alt.X("slot:Q", scale=x, axis=None), y=alt.Y("rank:Q", scale=y, axis=None),
+        text="type:N")
+    chart = alt.layer(wires, boxes, names, types).properties(
+        height=min(60 + 36 * min(depth, SHOWN_RANKS), 860),
+        width=px).configure_view(stroke=None)
+    shrink_to_column(key)
+    st.altair_chart(chart, width="content", key=key,
+                    on_select=partial(_pick_node, key), selection_mode="node")
+
+
+def layer_panel(name: str) -> None:
+    """One layer as Netron shows it: type, configuration, parameters, weight histograms, and
+    its output for the current sample."""
+    row = table.set_index("name").loc[name]
+    i = names.index(name) + 1
+    st.subheader(f"{i}. {name} · {row['type']}")
+    st.markdown(f"**{row['params']:,}** parameters · output `{row['output_shape']}`"
+                + (f" · activation {row['activation']}" if row["activation"] else "")
+                + f" · inputs from {row['inbound'] or 'none (a model input)'}"
+                + (f" · in block {row['parent']}" if row["parent"] else ""))
+    config = layer_config(lm.model, name)
+    with st.expander("Configuration (get_config)", expanded=False):
+        st.json(config or {"note": "this layer has no configuration to show"}, expanded=1)
+    summaries = cache.weight_summaries(lm, name, bins=WEIGHT_BINS) if row["params"] else {}
+    items = list(summaries.items())
+    if items:
+        st.markdown("**Weights** · histograms of " + ", ".join(
+            f"{k} {'×'.join(map(str, w.shape))}" for k, w in items))
+    weight_charts(summaries, key=f"node_w_{name}")
+    pool = usable_samples(lm)
+    if not pool:
+        st.caption(f"Add a {lm.kind} sample to see this layer's output.")
+        return
+    sample = selected_sample(lm)
+    tr = run_trace(lm, sample)[0]
+    out = tr.get(name, tr["input"] if row["type"] == "InputLayer" else None)
+    if out is None:
+        st.caption(f"{name} is not among the traced layers.")
+        return
+    st.markdown(f"**Output for the current sample {sample.name!r}** · {shape_text(out)}")
+    layer_output(name, out, scale="shared", key=f"node_maps_{name}",
+                 maps=oriented_maps(lm, name, out),
+                 labels=lm.labels if name == lm.tracer.plan.output_name else None)
+
+
 with graph_tab:
     names = list(table["name"])
-    n = len(names)
-    keep = set(range(n))
-    if n > DEEP:
-        blocks = [p for p in dict.fromkeys(table["parent"]) if p]
-        views = ["A range of layers", *[f"Block {b}" for b in blocks], "The whole model"]
-        c1, c2 = st.columns([1, 2], gap="large")
-        view = c1.selectbox("Show", views, key="graph_view",
-                            help=f"{n} layers make a very tall graph: pick a part of it.")
-        if view == "A range of layers":
-            lo, hi = c2.slider("Layers (# as in the table)", 1, n, (1, min(n, 40)),
-                               key="graph_range")
+    nodes, edges = layout(s)
+    st.caption(f"{len(names)} layers. Drag to pan, scroll to zoom (double-click resets); "
+               "click a layer to open it below: its configuration, weights and output for the "
+               "current sample.")
+    graph_chart(nodes, edges, key="structure_graph")
+    if st.session_state.get("structure_node") not in names:
+        st.session_state["structure_node"] = next(
+            (n for n, p in zip(names, table["params"]) if p > 0), names[0])
+    layer_panel(st.session_state["structure_node"])
+    with st.expander("The Graphviz picture (nested models framed, shapes on the arrows)"):
+        keep = set(range(len(names)))
+        dot = s.dot
+        if len(names) > DEEP:
+            lo, hi = st.slider("Layers (# as in the table)", 1, len(names),
+                               (1, min(len(names), 40)), key="graph_range")
             keep = set(range(lo - 1, hi))
-        elif view.startswith("Block "):
-            block = view.removeprefix("Block ")
-            keep = {i for i, p in enumerate(table["parent"])
-                    if p == block or p.startswith(block + "/")}
-    dot = s.dot if len(keep) == n else dot_subset(s.dot, keep, names)
-    st.caption((f"{len(keep)} of {n} layers; grey names are layers outside the range that feed "
-                "into it or take its output. " if len(keep) < n else "")
-               + "Boxes are layers (nested models are dashed frames); arrows carry the output "
-                 "shape without the batch axis."
-               + (" The graph scrolls in its frame." if len(keep) > TALL else ""))
-    # The graph at its natural size in a frame that scrolls: a chain of layers is narrow and
-    # tall, so stretching it to the page's width blows every box up to poster size, and fitting
-    # it into a fixed height shrinks the text to nothing.
-    with st.container(height=GRAPH_HEIGHT if len(keep) > TALL else "content", border=True):
-        st.graphviz_chart(dot, width="content",
-                          alt=f"Layer graph of {card.get('title', lm.name)}")
-    st.download_button("Download the whole graph (.dot)", s.dot, file_name=f"{stem}.dot",
-                       mime="text/vnd.graphviz", icon=":material/download:", on_click="ignore",
-                       key="structure_dot",
-                       help="Graphviz source; render it with e.g. `dot -Tsvg model.dot`.")
+            dot = dot_subset(s.dot, keep, names)
+        with st.container(height=GRAPH_HEIGHT if len(keep) > TALL else "content", border=True):
+            if dark_theme():  # the arrows' shape labels and frames: light on a dark page
+                dot = dot.replace("#374151", "#d1d5db").replace("#6b7280", "#9ca3af")
+            st.graphviz_chart(dot, width="content",
+                              alt=f"Layer graph of {card.get('title', lm.name)}")
+        st.download_button("Download the whole graph (.dot)", s.dot, file_name=f"{stem}.dot",
+                           mime="text/vnd.graphviz", icon=":material/download:",
+                           on_click="ignore", key="structure_dot",
+                           help="Graphviz source; render it with e.g. `dot -Tsvg model.dot`.")
 
 
 with weights_tab:

@@ -1,6 +1,8 @@
 """Trace: follow one input through every layer."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -10,10 +12,11 @@ from streamlit_drawable_canvas import st_canvas
 from core import cache
 from core.errors import InputError
 from core.image import decode_image, mnist_style, paint_to_rgb, to_display
-from core.render import as_maps, channel_image, feature_grid
+from core.render import as_maps, channel_image, labelled_grid
 from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
                           thumbnail)
-from pages._state import add_sample, current_model, linked, run_trace, samples, selected_sample
+from pages._state import (add_sample, current_model, keep_sample, linked, run_trace, samples,
+                          selected_sample)
 from pages._widgets import (export_button, freeze_note, layer_output, prediction, shape_text,
                             share_view)
 
@@ -97,13 +100,12 @@ with draw_tab:
                          np.asarray(Image.fromarray(raw).resize((112, 112), Image.Resampling.BOX)),
                          caption=f"model's view, {w}×{h}" if digit_pad else "your picture",
                          width=112)
-                if st.button("Keep this drawing", key="keep_sketch",
-                             help="Store a copy in the sample list (the pad keeps drawing "
-                                  "into 'Sketch')."):
-                    n = sum(s.source == "drawn" for s in samples().values())
-                    add_sample(Sample(f"Drawing {n}", "image", raw, source="drawn",
-                                      note=sketch.note), select=False)
-                    st.toast(f"Added 'Drawing {n}' to the samples.")
+                n = sum(s.source == "drawn" for s in samples().values())
+                st.button("Keep this drawing", key="keep_sketch", on_click=keep_sample,
+                          args=(Sample(f"Drawing {n}", "image", raw, source="drawn",
+                                       note=sketch.note),),
+                          help="Store a copy in the sample list (the pad keeps drawing "
+                               "into 'Sketch').")
         else:
             st.caption("The pad is empty.")
 
@@ -185,11 +187,19 @@ with right:
         big_layer = c1.selectbox("Layer", spatial, key="big_layer",
                                  index=spatial.index(link) if link else 0)
         maps = as_maps(tr[big_layer])
-        ch = c2.number_input("Channel", 0, maps.shape[-1] - 1, 0, key="big_channel")
+        # One key per layer: a channel number kept from a wider layer is never out of range.
+        ch = c2.number_input("Channel", 0, maps.shape[-1] - 1, key=f"big_channel_{big_layer}",
+                             help="Or click a channel's tile under Every layer.")
         big = maps[..., int(ch)]
         st.image(channel_image(big, size=240),
                  caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
                          f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
+
+
+def _open_large(layer: str, ch: int) -> None:
+    """A tile clicked under Every layer also opens there (and goes into the share link)."""
+    st.session_state["big_layer"] = layer
+    st.session_state[f"big_channel_{layer}"] = ch
 
 
 def _trace_export():
@@ -197,10 +207,13 @@ def _trace_export():
     for i, n in enumerate(names, start=1):
         maps = as_maps(tr[n])
         if maps is not None:
-            images[f"{i:02d}_{n}"] = feature_grid(maps, scale=scale)[0]
+            images[f"{i:02d}_{n}"] = labelled_grid(
+                maps, scale=scale, title=f"{i}. {n} · {types.get(n, '')} · output "
+                                         f"{shape_text(tr[n])} · {scale} colour scale")
     return dict(settings={"sample": sample.name, "source": sample.source, "label": sample.label,
                           "conversions": notes, "colour_scale": scale},
                 predictions={sample.name: probs}, images=images,
+                npz={"activations": tr},
                 tables={"layers": pd.DataFrame({"layer": names, "shape": [
                     shape_text(tr[n]) for n in names], "min": [float(tr[n].min()) for n in names],
                     "max": [float(tr[n].max()) for n in names]})})
@@ -224,4 +237,5 @@ for i, name in enumerate(names[start:start + PAGE_SIZE], start=start + 1):
     a = tr[name]
     st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
     layer_output(name, a, scale=scale, key=f"layer_{name}", type_name=types.get(name, ""),
-                 labels=lm.labels if name == lm.tracer.plan.output_name else None)
+                 labels=lm.labels if name == lm.tracer.plan.output_name else None,
+                 on_pick=partial(_open_large, name) if name in spatial else None)

@@ -114,7 +114,9 @@ def bad_images() -> list[tuple[str, bytes, str]]:
     return [("bomb.png", big.getvalue(), "pixels"),
             ("truncated.jpg", jpg.getvalue()[: len(jpg.getvalue()) // 2], "truncated"),
             ("empty.png", b"", "empty"),
-            ("actually_a_gif.png", gif.getvalue(), "GIF")]
+            ("actually_a_gif.png", gif.getvalue(), "GIF"),
+            ("paper.png", b"%PDF-1.7\n" + bytes(300), "is not an image: a PDF document"),
+            ("notes.jpg", b"my digits, drawn on paper\n" * 20, "is not an image: a text file")]
 
 
 def converted_images() -> list[tuple[str, bytes, str]]:

@@ -102,13 +102,30 @@ def test_open_structure(page):
         expect(table.locator("td").get_by_text(name, exact=True).first).to_be_attached()
     shot(page, "structure")
 
-    # The Graph tab: one box per layer, conv1 among them.
+    # The Graph tab: one box per layer, conv1 among them; a click on a box opens that layer.
     page.get_by_role("tab", name="Graph").click()
-    graph = page.get_by_role("tabpanel", name="Graph").locator('[data-testid="stGraphVizChart"]')
-    expect(graph).to_be_visible()
-    expect(graph.locator("svg")).to_be_visible()
-    expect(graph.locator("svg text").get_by_text("conv1", exact=True).first).to_be_visible()
+    panel = page.get_by_role("tabpanel", name="Graph")
+    graph = panel.locator(".st-key-structure_graph")
+    expect(graph.locator("svg text").get_by_text("conv1", exact=True)).to_be_visible()
+    node = graph.locator('path[aria-label="layer conv2"]')
+    node.click()
+    wait_for_app(page)
+    expect(panel.get_by_role("heading", name=re.compile(r"^\d+\. conv2 · Conv2D$"))).to_be_visible()
+    expect(panel.get_by_text("kernel 5×5×32×64", exact=False)).to_be_visible()
+    expect(panel.get_by_text(re.compile("^Output for the current sample"))).to_be_visible()
+    expect(panel.locator(".st-key-node_maps_conv2_tiles svg.marks")).to_be_visible()
+    # Scrolling over the graph zooms it: the box grows.
+    before = node.bounding_box()
+    graph.locator("svg.marks").hover()
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(500)
+    after = node.bounding_box()
+    assert after["height"] > before["height"] * 1.2, (before, after)
     shot(page, "structure_graph")
+    # The Graphviz picture is still there, in its expander.
+    panel.get_by_text("The Graphviz picture", exact=False).click()
+    drawing = panel.locator('[data-testid="stGraphVizChart"]')
+    expect(drawing.locator("svg text").get_by_text("conv1", exact=True).first).to_be_visible()
 
 
 def test_open_compare(page):

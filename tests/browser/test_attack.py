@@ -28,9 +28,14 @@ def test_fgsm_then_compare_the_adversarial(page):
     expect(page.get_by_text(re.compile("FGSM changed the prediction from 0 to"))).to_be_visible()
     shot(page, "attack_fgsm")
 
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text("All samples (10)")).to_be_visible()
     page.get_by_role("button", name="Add to samples").click()
     expect(page.get_by_text("Added 'digit 0 (style 1) · FGSM 64' to the samples.")).to_be_visible()
     wait_for_app(page)
+    # The sidebar counts it at once (it lagged one rerun when the page added it after the
+    # sidebar was drawn).
+    expect(sidebar.get_by_text("All samples (11)")).to_be_visible()
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare", exact=True).click()
     expect(page).to_have_url(re.compile(r"/compare(\?|$)"))
     wait_for_app(page)

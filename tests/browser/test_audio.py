@@ -10,9 +10,6 @@ import re
 from ._helpers import expect, metric_value, open_app, shot, wait_for_app
 from .conftest import MIC_DIGIT, spoken_digit_wav
 
-RECORDER = 'iframe[title="audio_recorder_streamlit.audio_recorder"]'
-
-
 def open_audio_lab(page) -> None:
     open_app(page, "audio")
     expect(page.get_by_role("heading", name="Audio lab", exact=True)).to_be_visible()
@@ -53,11 +50,14 @@ def test_upload_a_broken_file_says_what_is_wrong(page, tmp_path):
 def test_record_through_the_microphone(mic_page):
     page = mic_page
     open_audio_lab(page)
-    icon = page.frame_locator(RECORDER).locator("svg")
-    expect(icon).to_be_visible()
-    icon.click()
-    # The fake microphone plays the word, then quiet: the recorder stops by itself after its
-    # pause threshold and the recording becomes the current sample.
+    recorder = page.locator('[data-testid="stAudioInput"]')
+    recorder.get_by_role("button", name="Record", exact=True).click()
+    # While recording, the clock runs and the live waveform (the level meter) is drawn.
+    clock = recorder.locator('[data-testid="stAudioInputWaveformTimeCode"]')
+    expect(clock).to_have_text(re.compile(r"^00:0[1-9]"), timeout=10_000)
+    expect(recorder.locator('[data-testid="stAudioInputWaveSurfer"]')).to_be_visible()
+    page.wait_for_timeout(2500)  # the fake microphone plays the word (0.6 s lead-in)
+    recorder.get_by_role("button", name="Stop recording", exact=True).click()
     expect(page.get_by_role("heading", name="Edit · Recording 1")).to_be_visible(timeout=60_000)
     wait_for_app(page)
     expect(metric_value(page, "Prediction")).to_have_text(MIC_DIGIT)

@@ -27,8 +27,9 @@ def _each_refused(page, panel, files, tmp_path, *, keeps: str) -> None:
     """Upload each bad file in turn: its message names it; the current prediction stays."""
     for name, data, phrase in files:
         _upload(page, panel, name, data, tmp_path)
-        expect(panel.locator('[data-testid="stAlert"]').filter(has_text=name)).to_contain_text(
-            phrase)
+        alert = panel.locator('[data-testid="stAlert"]').filter(has_text=name)
+        expect(alert).to_contain_text(phrase)
+        expect(alert).not_to_contain_text(re.compile(r"object at 0x|BytesIO"))
         _no_traceback(page)
         expect(metric_value(page, "Prediction")).to_have_text(keeps)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import struct
 
@@ -212,6 +213,52 @@ def test_word_is_found_in_steady_background_noise():
     out, notes = place_word(y, sr)
     assert abs(energy_centre(out) - 4000) < 0.03 * sr
     assert any(n.startswith("trimmed 2.00 s") for n in notes), notes
+
+
+@pytest.mark.parametrize("loud_first", [False, True])
+def test_two_words_centre_on_the_louder_one_and_say_so(loud_first):
+    sr = 8000
+    y = (1e-4 * RNG.standard_normal(int(2.4 * sr))).astype(np.float32)
+    # A quiet 0.3 s word and a loud 0.2 s one, 0.3 s apart: the 1 s window around the loud
+    # one reaches 0.1 s into the quiet one.
+    (q0, q1), (l0, l1) = ((1.1, 1.4), (0.6, 0.8)) if loud_first else ((1.0, 1.3), (1.6, 1.8))
+    for (t0, t1), amp in (((q0, q1), 0.08), ((l0, l1), 0.4)):
+        n = int(round((t1 - t0) * sr))
+        y[int(t0 * sr):int(t0 * sr) + n] += amp * RNG.standard_normal(n).astype(np.float32)
+    out, notes = place_word(y, sr)
+    # The window's middle is the louder word's, not the silence between the two.
+    assert abs(energy_centre(out) - 4000) < 0.02 * sr
+    loud = np.flatnonzero(np.abs(out) > 0.2)
+    assert loud[0] > 0.35 * sr and loud[-1] < 0.65 * sr
+    # The quieter word's part inside the window is muted, not heard by the model.
+    edge = out[-int(0.09 * sr):] if loud_first else out[:int(0.09 * sr)]
+    assert np.abs(edge).max() < 0.01
+    said = next(n for n in notes if n.startswith("the take holds 2 separate words"))
+    at = float(re.search(r"the loudest, at (\d\.\d\d)", said)[1])
+    assert abs(at - l0) < 0.03, said
+
+
+def test_one_word_with_a_short_closure_stays_one_word():
+    sr = 8000
+    y = burst_clip(sr, 2.0, at=0.6, length=0.2)
+    y[int(0.9 * sr):int(1.1 * sr)] += 0.3 * RNG.standard_normal(int(0.2 * sr)).astype(np.float32)
+    out, notes = place_word(y, sr)  # 0.1 s of quiet inside: "ei-ght", not two words
+    assert not any("separate" in n for n in notes)
+    assert abs(energy_centre(out) - 4000) < 0.05 * sr
+
+
+def test_a_spoken_take_with_two_digits_is_read_as_the_louder_one():
+    from core import api
+    from core.samples import speech_clips
+
+    m = api.load("spoken_digits")
+    clips = {c.label: c.raw for c in speech_clips() if "en-us-f3" in c.name}
+    (three, sr), (seven, _) = clips["3"], clips["7"]
+    gap = np.zeros(int(0.5 * sr), np.float32)
+    take = np.concatenate([0.25 * three, gap, seven, gap]).astype(np.float32)
+    assert api.predict(m, (take, sr)).argmax() == 7
+    take = np.concatenate([gap, three, gap, 0.25 * seven]).astype(np.float32)
+    assert api.predict(m, (take, sr)).argmax() == 3
 
 
 def test_word_near_the_start_is_padded():

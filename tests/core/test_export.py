@@ -41,6 +41,31 @@ def test_non_image_arrays_are_refused():
         export_zip(page="Trace", model=m, settings={}, images={"x": np.zeros((4, 4))})
 
 
+def test_npz_groups_hold_exact_arrays():
+    m = api.load("lenet_mnist")
+    tr = api.trace(m, gallery_digits()[3].raw)
+    z = zipfile.ZipFile(io.BytesIO(export_zip(page="Trace", model=m, settings={},
+                                              npz={"activations": tr})))
+    assert "activations.npz" in json.loads(z.read("manifest.json"))["files"]
+    got = np.load(io.BytesIO(z.read("activations.npz")))
+    assert list(got.files) == list(tr)  # graph order kept
+    for k, v in tr.items():
+        assert got[k].dtype == v.dtype and np.array_equal(got[k], v), k
+
+
+def test_labelled_figure_has_numbers_and_a_colour_bar():
+    from core.render import feature_grid, labelled_grid
+
+    maps = np.random.default_rng(0).random((6, 6, 12)).astype(np.float32)
+    fig = labelled_grid(maps, title="conv1")
+    grid = feature_grid(maps)[0]
+    assert fig.dtype == np.uint8 and fig.shape[2] == 3
+    assert fig.shape[0] > grid.shape[0] + 40  # title above, bar and its values below
+    # The colour bar's ends are viridis' ends.
+    bar_row = fig[fig.shape[0] - 52 + 8 + 6]
+    assert bar_row[10].tolist() == [68, 1, 84] and bar_row[10 + 159].tolist() != [255, 255, 255]
+
+
 def test_arrays_are_exact_npy_and_documents_json():
     m = api.load("lenet_mnist")
     a = np.random.default_rng(0).normal(size=(28, 28, 1)).astype(np.float32)

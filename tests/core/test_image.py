@@ -186,9 +186,18 @@ def test_decode_image_truncated_jpeg(rng):
         decode_image(data[:len(data) // 2], filename="photo.jpg")
 
 
-def test_decode_image_garbage_bytes():
-    with pytest.raises(InputError, match="could not be decoded"):
-        decode_image(b"definitely not an image" * 10, filename="x.png")
+@pytest.mark.parametrize("data,what", [
+    (b"definitely not an image" * 10, "a text file (230 bytes, starting 'definitely not"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj" + bytes(200), "a PDF document"),
+    (b"PK\x03\x04" + bytes(100), "a ZIP archive"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40), "a WAV audio file"),
+    (bytes(range(256)) * 2, "an unknown binary file (512 bytes"),
+])
+def test_a_non_image_says_what_the_file_is_and_what_is_accepted(data, what):
+    with pytest.raises(InputError, match="Accepted: PNG, JPEG, BMP or WebP") as e:
+        decode_image(data, filename="x.png")
+    assert f"'x.png' is not an image: {what}" in str(e.value)
+    assert "BytesIO" not in str(e.value) and "0x" not in str(e.value)
 
 
 def test_decode_image_empty_bytes():
