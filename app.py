@@ -3,6 +3,7 @@
 This file owns the shared sidebar (model picker, sample list) and the page navigation; every
 page in pages/ reads the current model and sample list from st.session_state.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,19 +16,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
-from core.card import (PREPROCESSING, PREPROCESSING_TEXT, card_from_text,  # noqa: E402
-                       labels_from_text)
+from core.card import PREPROCESSING, PREPROCESSING_TEXT, card_from_text, labels_from_text  # noqa: E402
+from core.freeze import validate  # noqa: E402
 from core.models import builtin_card  # noqa: E402
 from core.outputs import KINDS as OUTPUT_KINDS  # noqa: E402
 from core.outputs import is_binary  # noqa: E402
 from core.outputs import kind_of as output_kind  # noqa: E402
-from core.settings import limits  # noqa: E402
-from core.freeze import validate  # noqa: E402
-from core.permalink import (decode_attack, decode_digit, decode_frozen,  # noqa: E402
-                            decode_kinds, decode_methods)
+from core.permalink import decode_attack, decode_digit, decode_frozen, decode_kinds, decode_methods  # noqa: E402
 from core.samples import Sample, gallery_kind  # noqa: E402
-from pages._state import add_sample, samples  # noqa: E402
+from core.settings import limits  # noqa: E402
 from pages._jobs import heavy_job  # noqa: E402
+from pages._state import add_sample, samples  # noqa: E402
 
 st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
 
@@ -50,13 +49,18 @@ def _uploaded_model():
     """The model this session uploaded (kept in its own session state, never shared)."""
     lim = limits()
     file = st.sidebar.file_uploader(
-        "Keras model (.keras or .h5)", type=["keras", "h5"], key="model_file",
+        "Keras model (.keras or .h5)",
+        type=["keras", "h5"],
+        key="model_file",
         help=f"Checked before loading: at most {lim.upload_bytes // 2**20} MB, built-in Keras "
-             "layers only (no Lambda or custom code), one image or audio input; then loaded "
-             "and traced once in a sandbox.")
+        "layers only (no Lambda or custom code), one image or audio input; then loaded "
+        "and traced once in a sandbox.",
+    )
     card_file = st.sidebar.file_uploader(
-        "Optional: its card (.json) or class names (.txt, one per line)", type=["json", "txt"],
-        key="card_file")
+        "Optional: its card (.json) or class names (.txt, one per line)",
+        type=["json", "txt"],
+        key="card_file",
+    )
     if file is None:
         st.sidebar.caption("Your upload stays in your browser session; nobody else sees it.")
         return None
@@ -66,8 +70,12 @@ def _uploaded_model():
     if done is None or done[0] != ident:
         try:
             with heavy_job(f"Checking and loading {file.name}", where=st.sidebar):
-                lm, error = api.load_bytes(data, file.name, card=_card_from_file(card_file),
-                                           sandbox=cache.sandbox()), None
+                lm, error = (
+                    api.load_bytes(
+                        data, file.name, card=_card_from_file(card_file), sandbox=cache.sandbox()
+                    ),
+                    None,
+                )
         except ValueError as e:  # refused or unsupported: say why, keep the session going
             lm, error = None, str(e) if file.name in str(e) else f"{file.name}: {e}"
         st.session_state["upload"] = (ident, lm, error)
@@ -87,36 +95,56 @@ def _card_form(ident, lm):
         for what, how in card.get("inferred", {}).items():
             st.markdown(f"**{what}**: {how}")
         with st.form("card_form", border=False):
-            labels = st.text_area("Class names, one per line", "\n".join(card["labels"]),
-                                  height=120, key="card_labels")
+            labels = st.text_area(
+                "Class names, one per line",
+                "\n".join(card["labels"]),
+                height=120,
+                key="card_labels",
+            )
             spec = card["input"]
             if lm.kind == "image":
                 keys = list(PREPROCESSING)
                 cur = spec.get("preprocessing", "0-1")
-                scaling = st.selectbox("Input scaling", keys,
-                                       index=keys.index(cur) if cur in keys else 0,
-                                       format_func=lambda k: PREPROCESSING_TEXT[k],
-                                       key="card_scaling")
+                scaling = st.selectbox(
+                    "Input scaling",
+                    keys,
+                    index=keys.index(cur) if cur in keys else 0,
+                    format_func=lambda k: PREPROCESSING_TEXT[k],
+                    key="card_scaling",
+                )
                 fix = {"preprocessing": scaling}
             else:
-                rate = st.number_input("Sample rate (Hz)", 1000, 192000,
-                                       int(spec["sample_rate"]), step=1000, key="card_rate")
+                rate = st.number_input(
+                    "Sample rate (Hz)",
+                    1000,
+                    192000,
+                    int(spec["sample_rate"]),
+                    step=1000,
+                    key="card_rate",
+                )
                 fix = {"sample_rate": int(rate)}
             kinds = [k for k in OUTPUT_KINDS if k.startswith("binary") == is_binary(card)]
-            output = st.selectbox("Output", kinds, index=kinds.index(output_kind(card)),
-                                  key="card_output")
+            output = st.selectbox(
+                "Output", kinds, index=kinds.index(output_kind(card)), key="card_output"
+            )
             if st.form_submit_button("Apply", icon=":material/check:"):
                 try:
-                    fixed = lm.with_card({"labels": labels_from_text(labels), "input": fix,
-                                          "output": output})
+                    fixed = lm.with_card(
+                        {"labels": labels_from_text(labels), "input": fix, "output": output}
+                    )
                 except ValueError as e:
                     st.error(f"Card not changed: {e}")
                 else:
                     st.session_state["upload"] = (ident, fixed, None)
                     st.rerun()
-        st.download_button("Download this card (JSON)", json.dumps(card, indent=1),
-                           file_name=f"{lm.name.rsplit('.', 1)[0]}.json", mime="application/json",
-                           key="card_download", icon=":material/download:")
+        st.download_button(
+            "Download this card (JSON)",
+            json.dumps(card, indent=1),
+            file_name=f"{lm.name.rsplit('.', 1)[0]}.json",
+            mime="application/json",
+            key="card_download",
+            icon=":material/download:",
+        )
     return lm
 
 
@@ -135,7 +163,8 @@ def read_link() -> None:
         else:
             st.session_state.setdefault("link_notes", []).append(
                 f"The link names model {link['model']!r}, which is not built in; showing "
-                f"{api.builtin_names()[0]!r}.")
+                f"{api.builtin_names()[0]!r}."
+            )
     st.session_state["link"] = link
 
 
@@ -148,9 +177,16 @@ def apply_link(lm) -> None:
     gallery = {s.name: s for s in cache.gallery(lm.card)}
     try:
         if "digit" in link:
-            add_sample(Sample("Linked drawing", "image", decode_digit(link["digit"]),
-                              source="drawn", note="a drawing from a shared link"),
-                       select=False)
+            add_sample(
+                Sample(
+                    "Linked drawing",
+                    "image",
+                    decode_digit(link["digit"]),
+                    source="drawn",
+                    note="a drawing from a shared link",
+                ),
+                select=False,
+            )
             st.session_state["pending_select"] = "Linked drawing"
         elif link.get("sample") in gallery:
             add_sample(gallery[link["sample"]], select=False)
@@ -167,14 +203,16 @@ def apply_link(lm) -> None:
                 cfg = {k: list(v) for k, v in validate(lm.tracer.plan, tr, cfg).items()}
             st.session_state.setdefault("frozen", {})[lm.sha256] = cfg
             st.session_state.setdefault("freeze_kinds", {})[lm.sha256] = {
-                k: v for k, v in decode_kinds(link["frozen"]).items() if k in cfg}
+                k: v for k, v in decode_kinds(link["frozen"]).items() if k in cfg
+            }
         if "layer" in link:
             st.session_state["link_layer"] = link["layer"]
         if "attack" in link:
             st.session_state["link_attack"] = decode_attack(link["attack"])
         if "methods" in link:
-            st.session_state["link_methods"] = decode_methods(link["methods"],
-                                                              api.attribution_methods())
+            st.session_state["link_methods"] = decode_methods(
+                link["methods"], api.attribution_methods()
+            )
         if "model_b" in link:
             st.session_state["link_model_b"] = link["model_b"]
     except ValueError as e:  # a damaged or foreign link: say so, open the plain view
@@ -183,8 +221,12 @@ def apply_link(lm) -> None:
 
 def sidebar_model():
     names = api.builtin_names()
-    choice = st.sidebar.selectbox("Model", names + [UPLOAD], format_func=lambda n: n if n == UPLOAD
-                                  else _builtin_title(n), key="model_choice")
+    choice = st.sidebar.selectbox(
+        "Model",
+        names + [UPLOAD],
+        format_func=lambda n: n if n == UPLOAD else _builtin_title(n),
+        key="model_choice",
+    )
     lm = None
     if choice == UPLOAD:
         lm = _uploaded_model()
@@ -196,9 +238,11 @@ def sidebar_model():
             lm = cache.builtin_model(name)
     st.session_state["model"] = lm
     card = lm.card
-    st.sidebar.caption(f"**{card.get('title', lm.name)}** · input "
-                       f"{'×'.join(map(str, card['input']['shape']))} {card['input']['kind']} · "
-                       f"{len(card['labels'])} classes")
+    st.sidebar.caption(
+        f"**{card.get('title', lm.name)}** · input "
+        f"{'×'.join(map(str, card['input']['shape']))} {card['input']['kind']} · "
+        f"{len(card['labels'])} classes"
+    )
     return lm
 
 
@@ -210,8 +254,10 @@ def seed_samples(lm) -> None:
         return
     seeded.add(kind)
     pool = cache.gallery(lm.card)
-    seeds = {"digits": [s for s in pool if s.name.endswith("(style 1)")],
-             "speech": [s for s in pool if "en-us-f3" in s.name]}.get(kind, pool)
+    seeds = {
+        "digits": [s for s in pool if s.name.endswith("(style 1)")],
+        "speech": [s for s in pool if "en-us-f3" in s.name],
+    }.get(kind, pool)
     for s in seeds:
         add_sample(s, select=False)
     # Start on a sample that suits the model (a digit for LeNet, a colour scene for VGG, ...).
@@ -231,21 +277,27 @@ def sidebar_samples(lm) -> None:
         st.session_state["selected"] = pending
     if st.session_state.get("selected") not in usable:
         st.session_state["selected"] = usable[0]
-    st.sidebar.selectbox("Current sample", usable, key="selected",
-                         help="Every page works on this sample. Add more on the Trace page.")
+    st.sidebar.selectbox(
+        "Current sample",
+        usable,
+        key="selected",
+        help="Every page works on this sample. Add more on the Trace page.",
+    )
     cur = pool[st.session_state["selected"]]
     c1, c2 = st.sidebar.columns([1, 2])
     c1.image(cache.thumbnail(cur, 64), width=64)
-    c2.caption(f"source: {cur.source}" + (f" · label {cur.label}" if cur.label else "")
-               + (f"\n\n{cur.note}" if cur.note else ""))
+    c2.caption(
+        f"source: {cur.source}"
+        + (f" · label {cur.label}" if cur.label else "")
+        + (f"\n\n{cur.note}" if cur.note else "")
+    )
     with st.sidebar.expander(f"All samples ({len(usable)})"):
         per_row = 4
         for i in range(0, len(usable), per_row):
             cols = st.columns(per_row)
-            for col, name in zip(cols, usable[i:i + per_row]):
+            for col, name in zip(cols, usable[i : i + per_row]):
                 col.image(cache.thumbnail(pool[name], 48), caption=name, width="stretch")
-        if st.button("Remove current sample", key="remove_sample",
-                     disabled=len(usable) <= 1):
+        if st.button("Remove current sample", key="remove_sample", disabled=len(usable) <= 1):
             del pool[st.session_state["selected"]]
             st.session_state.pop("selected")
             st.rerun()
@@ -288,5 +340,9 @@ try:
 finally:
     if os.environ.get("LAYERLAB_TIMING"):  # a file: one line per run, for bench.pages
         with open(os.environ["LAYERLAB_TIMING"], "a") as f:
-            f.write(json.dumps({"page": nav.url_path or "trace",
-                                "ms": (time.perf_counter() - _STARTED) * 1e3}) + "\n")
+            f.write(
+                json.dumps(
+                    {"page": nav.url_path or "trace", "ms": (time.perf_counter() - _STARTED) * 1e3}
+                )
+                + "\n"
+            )

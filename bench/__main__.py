@@ -3,6 +3,7 @@
 Each benchmark prints its own detailed table first (times and ratios, measured in the same
 run), then the summary gathers the ratios. bench.memory (browser sessions) runs on its own.
 """
+
 from __future__ import annotations
 
 import sys

@@ -12,6 +12,7 @@ On the built-in spoken-digit model and one built-in 1 s clip, batch 1:
 Filters are taken from block1_relu (full resolution) and block3_relu (pooled 4x).
 Ratios are against `forward` (trace) and `trace` (filter audio), measured in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,29 +45,43 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
     rec = np.concatenate([pad, soxr.resample(y, sr, 44100).astype(np.float32), pad])
     rec = np.stack([rec, rec], axis=1)
     stft = m.card["stft"]
-    kw = dict(n_fft=stft["fft_length"], hop_length=stft["frame_step"],
-              win_length=stft["frame_length"], window="hann", center=True)
+    kw = dict(
+        n_fft=stft["fft_length"],
+        hop_length=stft["frame_step"],
+        win_length=stft["frame_length"],
+        window="hann",
+        center=True,
+    )
     r = args.repeats
 
     t_forward = median_ms(lambda: m.model(x[None], training=False), r)
     t_prepare = median_ms(lambda: api.prepare(m, (rec, 44100)), r)
     t_trace = median_ms(lambda: m.tracer(x[None]), r)
     t_stft = median_ms(lambda: librosa.istft(librosa.stft(x, **kw), length=x.size, **kw), r)
-    print(f"spoken_digits, {len(tr) - 1} layers, input {x.shape[0]} samples at "
-          f"{m.card['input']['sample_rate']} Hz; median of {r} runs")
-    print(f"  forward {t_forward:8.2f} ms   prepare {t_prepare:8.2f} ms   trace {t_trace:8.2f} ms"
-          f"   trace/forward {t_trace / t_forward:5.2f}   stft+istft {t_stft:6.2f} ms")
+    print(
+        f"spoken_digits, {len(tr) - 1} layers, input {x.shape[0]} samples at "
+        f"{m.card['input']['sample_rate']} Hz; median of {r} runs"
+    )
+    print(
+        f"  forward {t_forward:8.2f} ms   prepare {t_prepare:8.2f} ms   trace {t_trace:8.2f} ms"
+        f"   trace/forward {t_trace / t_forward:5.2f}   stft+istft {t_stft:6.2f} ms"
+    )
     summary = [("audio", "spoken_digits", "trace / eager forward", t_trace / t_forward)]
-    print(f"  {'layer':14} {'istft':>9} {'gl32':>9} {'istft/trace':>12} {'gl32/trace':>11} "
-          f"{'gl32/istft':>11}")
+    print(
+        f"  {'layer':14} {'istft':>9} {'gl32':>9} {'istft/trace':>12} {'gl32/trace':>11} "
+        f"{'gl32/istft':>11}"
+    )
     for layer in ("block1_relu", "block3_relu"):
         t_i = median_ms(lambda: hear_filter(m, tr, layer, 3, method="phase"), r)
-        t_g = median_ms(lambda: hear_filter(m, tr, layer, 3, method="griffinlim"),
-                        max(3, r // 4))
-        print(f"  {layer:14} {t_i:6.2f} ms {t_g:6.2f} ms {t_i / t_trace:12.2f} "
-              f"{t_g / t_trace:11.2f} {t_g / t_i:11.1f}")
-        summary += [("audio", layer, "filter audio, ISTFT / trace", t_i / t_trace),
-                    ("audio", layer, "filter audio, Griffin-Lim / trace", t_g / t_trace)]
+        t_g = median_ms(lambda: hear_filter(m, tr, layer, 3, method="griffinlim"), max(3, r // 4))
+        print(
+            f"  {layer:14} {t_i:6.2f} ms {t_g:6.2f} ms {t_i / t_trace:12.2f} "
+            f"{t_g / t_trace:11.2f} {t_g / t_i:11.1f}"
+        )
+        summary += [
+            ("audio", layer, "filter audio, ISTFT / trace", t_i / t_trace),
+            ("audio", layer, "filter audio, Griffin-Lim / trace", t_g / t_trace),
+        ]
     return summary
 
 

@@ -3,6 +3,7 @@
 Each layer's output is computed by its own keras.Model from the model input to that layer, so
 the cost is quadratic in depth. Nested models are opened the same way, with "outer/inner" names.
 """
+
 from __future__ import annotations
 
 import keras
@@ -47,8 +48,9 @@ def _chain(head: keras.Model | None, tail: keras.Model) -> keras.Model:
     return keras.Model(x, tail(head(x)))
 
 
-def reference_trace(model: keras.Model, x: np.ndarray,
-                    submodels: list[tuple[str, keras.Model]] | None = None) -> dict[str, np.ndarray]:
+def reference_trace(
+    model: keras.Model, x: np.ndarray, submodels: list[tuple[str, keras.Model]] | None = None
+) -> dict[str, np.ndarray]:
     """{"input": x, name: output} with one sub-model call per layer."""
     result = {"input": np.asarray(x)}
     for name, sub in submodels or per_layer_submodels(model):
@@ -61,8 +63,9 @@ def _single(inputs: list):
     return inputs[0] if len(inputs) == 1 else inputs
 
 
-def reference_frozen(model: keras.Model, x: np.ndarray,
-                     frozen: dict[str, list[int]]) -> dict[str, np.ndarray]:
+def reference_frozen(
+    model: keras.Model, x: np.ndarray, frozen: dict[str, list[int]]
+) -> dict[str, np.ndarray]:
     """NeuralVis' semantics through keras' own graph executor: each layer is re-called in order
     and its output has the frozen channels zeroed before later layers consume it."""
     result: dict[str, np.ndarray] = {"input": np.asarray(x)}
@@ -72,8 +75,11 @@ def reference_frozen(model: keras.Model, x: np.ndarray,
             def f(*args, **kwargs):
                 if isinstance(op, keras.Model):
                     return run(_graph(op), list(args), f"{prefix}{op.name}/")
-                y = op(*args, **{**kwargs, "training": False}) if "training" in getattr(
-                    op, "_call_context_args", ()) else op(*args, **kwargs)
+                y = (
+                    op(*args, **{**kwargs, "training": False})
+                    if "training" in getattr(op, "_call_context_args", ())
+                    else op(*args, **kwargs)
+                )
                 name = prefix + op.name
                 if name in frozen:
                     mask = np.ones(y.shape[-1], np.float32)
@@ -81,7 +87,9 @@ def reference_frozen(model: keras.Model, x: np.ndarray,
                     y = y * mask
                 result[name] = keras.ops.convert_to_numpy(y)
                 return y
+
             return f
+
         return fn._run_through_graph(inputs, operation_fn=call)  # packed like fn's outputs
 
     run(_graph(model), [keras.ops.convert_to_tensor(x)], "")

@@ -1,4 +1,5 @@
 """The baseline of bench.pages: an empty Streamlit page with the same timing hook as app.py."""
+
 import json
 import os
 import time

@@ -12,6 +12,7 @@ model(x, training=False)) on the same prepared input, the baseline every ratio d
   keras model in fb.TensorFlowModel with the same input, epsilon, criterion and steps)
                                           target <= 1.2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ import tensorflow as tf  # noqa: E402
 from core import api  # noqa: E402
 from core.attacks import attack_methods, bounds_of, method_info  # noqa: E402
 
-_CONV = (keras.layers.Conv2D, keras.layers.Conv1D, keras.layers.DepthwiseConv2D,
-         keras.layers.SeparableConv2D)
+_CONV = (
+    keras.layers.Conv2D,
+    keras.layers.Conv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+)
 TARGETS = {"trace": 1.2, "predict": 1.1, "freeze": 0.5, "attack": 1.2}
 
 
@@ -43,8 +48,12 @@ def _mobilenet(tmp: str):
 
 
 def _models(names: list[str], tmp: str) -> dict[str, api.LoadedModel]:
-    build = {"lenet": lambda: api.load("lenet_mnist"), "vgg": lambda: api.load("vgg_cifar10"),
-             "audio": lambda: api.load("spoken_digits"), "mobilenet": lambda: _mobilenet(tmp)}
+    build = {
+        "lenet": lambda: api.load("lenet_mnist"),
+        "vgg": lambda: api.load("vgg_cifar10"),
+        "audio": lambda: api.load("spoken_digits"),
+        "mobilenet": lambda: _mobilenet(tmp),
+    }
     return {n: build[n]() for n in names}
 
 
@@ -78,7 +87,7 @@ def _logits_model(model: keras.Model) -> keras.Model:
     softmax output itself DeepFool and Carlini-Wagner run different numbers of steps. (LeNet
     ends in a softmax Activation layer: its input.)"""
     last = model.layers[-1]
-    if not isinstance(last, keras.layers.Dense):   # a Softmax/Activation layer: its input
+    if not isinstance(last, keras.layers.Dense):  # a Softmax/Activation layer: its input
         return keras.Model(model.inputs, last.input)
     dense = keras.layers.Dense.from_config({**last.get_config(), "activation": "linear"})
     logits = dense(last.input)
@@ -109,8 +118,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
     rows: list[tuple[str, str, str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         models = _models(args.models.split(","), tmp)
-        print(f"{'model':10} {'forward':>9} {'trace':>9} {'predict':>9} {'freeze':>9} "
-              f"{'trace/fwd':>9} {'predict/fwd':>11} {'freeze/trace':>12}  last conv")
+        print(
+            f"{'model':10} {'forward':>9} {'trace':>9} {'predict':>9} {'freeze':>9} "
+            f"{'trace/fwd':>9} {'predict/fwd':>11} {'freeze/trace':>12}  last conv"
+        )
         for name, m in models.items():
             raw = _raw(m)
             x, _ = api.prepare(m, raw)
@@ -121,24 +132,33 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
             pr, _, r_pr = paired(lambda: api.predict(m, raw), forward, args.repeats)
             steps = m.tracer.plan.steps_by_name()
             last = [n for n, s in steps.items() if isinstance(s.op, _CONV)][-1]
-            api.trace(m, raw, frozen={last: [0]})           # the first call builds the graph
+            api.trace(m, raw, frozen={last: [0]})  # the first call builds the graph
             k = iter(range(10**9))
-            fz, _, r_fz = paired(lambda: api.trace(m, raw, frozen={last: [next(k) % 2]}),
-                                 lambda: api.trace(m, raw), args.repeats)
-            print(f"{name:10} {fwd:7.2f}ms {tr:7.2f}ms {pr:7.2f}ms {fz:7.2f}ms {r_tr:9.2f} "
-                  f"{r_pr:11.2f} {r_fz:12.2f}  {last}")
-            rows += [("engine", f"{name} api.trace", "/ compiled forward (<= 1.2)", r_tr),
-                     ("engine", f"{name} api.predict", "/ compiled forward (<= 1.1)", r_pr),
-                     ("engine", f"{name} freeze {last}", "/ api.trace (<= 0.5)", r_fz)]
+            fz, _, r_fz = paired(
+                lambda: api.trace(m, raw, frozen={last: [next(k) % 2]}),
+                lambda: api.trace(m, raw),
+                args.repeats,
+            )
+            print(
+                f"{name:10} {fwd:7.2f}ms {tr:7.2f}ms {pr:7.2f}ms {fz:7.2f}ms {r_tr:9.2f} "
+                f"{r_pr:11.2f} {r_fz:12.2f}  {last}"
+            )
+            rows += [
+                ("engine", f"{name} api.trace", "/ compiled forward (<= 1.2)", r_tr),
+                ("engine", f"{name} api.predict", "/ compiled forward (<= 1.1)", r_pr),
+                ("engine", f"{name} freeze {last}", "/ api.trace (<= 0.5)", r_fz),
+            ]
         for name, m in models.items():
             if m.kind != "image" or m.source != "builtin":
                 continue
             raw = _raw(m)
             x, _ = api.prepare(m, raw)
             label = int(np.argmax(api.predict(m, raw)))
-            print(f"\n{name}: api.attack against raw foolbox (ms, medians of at least "
-                  f"{args.attack_repeats} interleaved pairs after a warm-up; default steps; "
-                  "epsilon 8/255 Linf, 1.0 L2)")
+            print(
+                f"\n{name}: api.attack against raw foolbox (ms, medians of at least "
+                f"{args.attack_repeats} interleaved pairs after a warm-up; default steps; "
+                "epsilon 8/255 Linf, 1.0 L2)"
+            )
             for method in attack_methods():
                 info = method_info(method)
                 eps = 8 / 255 if info.norm == "Linf" else 1.0
@@ -147,20 +167,22 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
                 raw_fb()
                 # Cheap methods (tens of ms) get more pairs: their medians are noisier.
                 n = max(args.attack_repeats, min(15, int(1.0 / (time.perf_counter() - t))))
-                ours, theirs, ratio = paired(lambda: api.attack(m, raw, method=method, epsilon=eps),
-                                             raw_fb, n, warm=1)
-                print(f"  {method:24} api {ours:8.0f}  foolbox {theirs:8.0f}  "
-                      f"ratio {ratio:5.2f}")
-                rows.append(("engine", f"{name} attack {method}", "/ raw foolbox (<= 1.2)",
-                             ratio))
+                ours, theirs, ratio = paired(
+                    lambda: api.attack(m, raw, method=method, epsilon=eps), raw_fb, n, warm=1
+                )
+                print(f"  {method:24} api {ours:8.0f}  foolbox {theirs:8.0f}  ratio {ratio:5.2f}")
+                rows.append(("engine", f"{name} attack {method}", "/ raw foolbox (<= 1.2)", ratio))
     met = sum(1 for _, case, r, v in rows if v <= TARGETS[_kind(case)])
     print(f"\ntargets met: {met} of {len(rows)}")
     return rows
 
 
 def _kind(case: str) -> str:
-    return next(k for k in ("trace", "predict", "freeze", "attack") if f" {k}" in f" {case}"
-                .replace("api.", ""))
+    return next(
+        k
+        for k in ("trace", "predict", "freeze", "attack")
+        if f" {k}" in f" {case}".replace("api.", "")
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ For each built-in model, on its whole probe set (already converted to model inpu
 forward and scan: best of --repeats, run alternately (the machine may be shared). Ratios are
 against `forward` measured in the same run (target: scan / forward <= 1.5).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
     ap.add_argument("--models", default="lenet_mnist,vgg_cifar10")
     args = ap.parse_args(argv)
     rows = []
-    print(f"{'model':14} {'inputs':>6} {'forward':>9} {'scan':>9} {'scan/fwd':>8} {'first':>9} "
-          f"{'query':>9} {'visualize':>9} {'index':>9}  layers, channels")
+    print(
+        f"{'model':14} {'inputs':>6} {'forward':>9} {'scan':>9} {'scan/fwd':>8} {'first':>9} "
+        f"{'query':>9} {'visualize':>9} {'index':>9}  layers, channels"
+    )
     for name in args.models.split(","):
         m = api.load(name)
         raws, labels = api.probe_set(m)
@@ -60,31 +63,45 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
 
         def forward():
             for i in range(0, len(x), CHUNK):
-                fwd(x[i:i + CHUNK]).numpy()
+                fwd(x[i : i + CHUNK]).numpy()
 
-        forward()                                    # warm-up: trace the graph
+        forward()  # warm-up: trace the graph
         t0 = time.perf_counter()
         step = compile_scan(m.tracer)
         ix = scan(m.tracer, x, labels=labels, n_classes=len(m.labels), compiled=step)
         t_first = time.perf_counter() - t0
         t_fwd, t_scan = _interleaved(
-            forward, lambda: scan(m.tracer, x, labels=labels, n_classes=len(m.labels),
-                                  compiled=step), args.repeats)
+            forward,
+            lambda: scan(m.tracer, x, labels=labels, n_classes=len(m.labels), compiled=step),
+            args.repeats,
+        )
         types = m.tracer.plan.layer_types()
         conv = [n for n in ix.layers if "Conv" in types.get(n, "")][-1]
         t_query = median_ms(lambda: api.top_inputs(m, conv, 1, k=9, index=ix), 20)
         t_vis = api.visualize(m, conv, 1, steps=256).seconds
         n_ch = sum(li.channels for li in ix.layers.values())
-        print(f"{name:14} {len(x):6d} {t_fwd:8.2f}s {t_scan:8.2f}s {t_scan / t_fwd:8.2f} "
-              f"{t_first:8.2f}s {t_query:7.2f}ms {t_vis:8.2f}s {ix.nbytes / 2**20:7.2f}MB  "
-              f"{len(ix.layers)}, {n_ch}")
-        rows += [("exemplars", f"{name} scan ({len(x)} inputs)", "scan / batched forward",
-                  t_scan / t_fwd),
-                 ("exemplars", f"{name} first scan, compiling included", "first / forward",
-                  t_first / t_fwd),
-                 ("exemplars", f"{name} query one channel", "ms", t_query),
-                 ("exemplars", f"{name} visualize 256 steps ({conv})", "s", t_vis),
-                 ("exemplars", f"{name} index", "MB", ix.nbytes / 2**20)]
+        print(
+            f"{name:14} {len(x):6d} {t_fwd:8.2f}s {t_scan:8.2f}s {t_scan / t_fwd:8.2f} "
+            f"{t_first:8.2f}s {t_query:7.2f}ms {t_vis:8.2f}s {ix.nbytes / 2**20:7.2f}MB  "
+            f"{len(ix.layers)}, {n_ch}"
+        )
+        rows += [
+            (
+                "exemplars",
+                f"{name} scan ({len(x)} inputs)",
+                "scan / batched forward",
+                t_scan / t_fwd,
+            ),
+            (
+                "exemplars",
+                f"{name} first scan, compiling included",
+                "first / forward",
+                t_first / t_fwd,
+            ),
+            ("exemplars", f"{name} query one channel", "ms", t_query),
+            ("exemplars", f"{name} visualize 256 steps ({conv})", "s", t_vis),
+            ("exemplars", f"{name} index", "MB", ix.nbytes / 2**20),
+        ]
     return rows
 
 

@@ -12,6 +12,7 @@ warmed up first, as a page has them after its first call):
   random      api.randomization_check(method="gradient"), once (clones the model)
   cka         api.cka(m, m) over --cka-inputs inputs (gallery samples with noise), once
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,11 @@ from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
 from core.samples import colour_scenes, gallery_digits, speech_clips  # noqa: E402
 
-MODELS = {"lenet_mnist": gallery_digits, "vgg_cifar10": colour_scenes,
-          "spoken_digits": speech_clips}
+MODELS = {
+    "lenet_mnist": gallery_digits,
+    "vgg_cifar10": colour_scenes,
+    "spoken_digits": speech_clips,
+}
 
 
 def _noisy_inputs(m, pool, n: int) -> list:
@@ -41,8 +45,11 @@ def _noisy_inputs(m, pool, n: int) -> list:
             y, sr = raw
             out.append((y + rng.normal(0, 0.005, y.shape).astype(np.float32), sr))
         else:
-            out.append(np.clip(raw.astype(np.int16) + rng.integers(-12, 13, raw.shape),
-                               0, 255).astype(np.uint8))
+            out.append(
+                np.clip(raw.astype(np.int16) + rng.integers(-12, 13, raw.shape), 0, 255).astype(
+                    np.uint8
+                )
+            )
     return out
 
 
@@ -68,12 +75,14 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         t_fwd = median_ms(lambda: fwd(x), args.repeats * 4)
         rows = [("forward", t_fwd)]
         for method in api.attribution_methods():
-            rows.append((method, median_ms(lambda: api.attribution(m, raw, method=method),
-                                           args.repeats)))
+            rows.append(
+                (method, median_ms(lambda: api.attribution(m, raw, method=method), args.repeats))
+            )
         ig = api.attribution(m, raw, method="integrated_gradients")
         rows.append(("deletion", median_ms(lambda: api.deletion_auc(m, raw, ig), args.repeats)))
-        rows.append(("random", _once_ms(lambda: api.randomization_check(m, raw,
-                                                                        method="gradient"))))
+        rows.append(
+            ("random", _once_ms(lambda: api.randomization_check(m, raw, method="gradient")))
+        )
         inputs = _noisy_inputs(m, pool, args.cka_inputs)
         rows.append((f"cka {args.cka_inputs}", _once_ms(lambda: api.cka(m, m, inputs))))
         print(f"\n{name}  ({m.card.get('title', name)}; maps {ig.shape[0]}×{ig.shape[1]})")
@@ -81,8 +90,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         for case, ms in rows:
             print(f"  {case:24} {ms:10.1f} {ms / t_fwd:10.1f}")
             if case != "forward":
-                summary.append(("explain", f"{name} {case}", "time / one forward pass",
-                                ms / t_fwd))
+                summary.append(("explain", f"{name} {case}", "time / one forward pass", ms / t_fwd))
     return summary
 
 

@@ -13,6 +13,7 @@ For each model, with the unfrozen trace already computed (as the Freeze page has
   scan      filter_importance over every filter of the last conv layer on 30 inputs
 Ratios are against `trace` measured in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.trace import median_ms, models  # noqa: E402
+from core.card import infer_card  # noqa: E402
 from core.engine import Tracer  # noqa: E402
 from core.freeze import compile_frozen, run_frozen  # noqa: E402
-from core.card import infer_card  # noqa: E402
 from core.importance import filter_importance  # noqa: E402
 
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
@@ -39,9 +40,11 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args(argv)
     summary = []
-    print(f"{'model':22} {'trace':>9} {'freeze':>9} {'freeze@1':>9} {'eager':>9} {'compile':>9} "
-          f"{'scan':>8} {'freeze/trace':>12} {'freeze@1/trace':>14} {'eager/trace':>11}  "
-          "last conv layer")
+    print(
+        f"{'model':22} {'trace':>9} {'freeze':>9} {'freeze@1':>9} {'eager':>9} {'compile':>9} "
+        f"{'scan':>8} {'freeze/trace':>12} {'freeze@1/trace':>14} {'eager/trace':>11}  "
+        "last conv layer"
+    )
     for name, model in models().items():
         tracer = Tracer(model)
         plan = tracer.plan
@@ -55,22 +58,29 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         run_frozen(plan, x, base, {last: (0,)}, compiled=fn_last)
         t_compile = (time.perf_counter() - t0) * 1e3
         fn_first = compile_frozen(plan, (first,))
-        t_last = median_ms(lambda: run_frozen(plan, x, base, {last: (1,)}, compiled=fn_last),
-                           args.repeats)
-        t_first = median_ms(lambda: run_frozen(plan, x, base, {first: (1,)}, compiled=fn_first),
-                            args.repeats)
-        t_eager = median_ms(lambda: run_frozen(plan, x, base, {last: (0,)}),
-                            max(3, args.repeats // 4))
+        t_last = median_ms(
+            lambda: run_frozen(plan, x, base, {last: (1,)}, compiled=fn_last), args.repeats
+        )
+        t_first = median_ms(
+            lambda: run_frozen(plan, x, base, {first: (1,)}, compiled=fn_first), args.repeats
+        )
+        t_eager = median_ms(
+            lambda: run_frozen(plan, x, base, {last: (0,)}), max(3, args.repeats // 4)
+        )
         xb = np.random.default_rng(1).random((30, *model.inputs[0].shape[1:]), dtype=np.float32)
         t0 = time.perf_counter()
         filter_importance(tracer, xb, last, card=infer_card(model, "bench"))
         t_scan = (time.perf_counter() - t0) * 1e3
         n = int(base[last].shape[-1])
-        print(f"{name:22} {t_trace:7.2f}ms {t_last:7.2f}ms {t_first:7.2f}ms {t_eager:7.2f}ms "
-              f"{t_compile:7.0f}ms {t_scan / 1e3:7.2f}s {t_last / t_trace:12.2f} "
-              f"{t_first / t_trace:14.2f} {t_eager / t_trace:11.2f}  {last} ({n} filters)")
-        summary += [("freeze", name, "freeze in last conv / trace", t_last / t_trace),
-                    ("freeze", name, "freeze in first conv / trace", t_first / t_trace)]
+        print(
+            f"{name:22} {t_trace:7.2f}ms {t_last:7.2f}ms {t_first:7.2f}ms {t_eager:7.2f}ms "
+            f"{t_compile:7.0f}ms {t_scan / 1e3:7.2f}s {t_last / t_trace:12.2f} "
+            f"{t_first / t_trace:14.2f} {t_eager / t_trace:11.2f}  {last} ({n} filters)"
+        )
+        summary += [
+            ("freeze", name, "freeze in last conv / trace", t_last / t_trace),
+            ("freeze", name, "freeze in first conv / trace", t_first / t_trace),
+        ]
     return summary
 
 

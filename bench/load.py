@@ -10,6 +10,7 @@ page's time on the idle server (measured first, same run), and the server's peak
 tree, sampled from /proc every 0.2 s). Targets: light page within 3x its idle time, every heavy
 session ends cleanly, peak under 2 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,8 @@ def _idle(page) -> None:
     from playwright.sync_api import expect
 
     expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=T)
+        "data-test-script-state", "notRunning", timeout=T
+    )
 
 
 def _trace_time(page, url: str) -> float:
@@ -37,8 +39,9 @@ def _trace_time(page, url: str) -> float:
 
     t = time.monotonic()
     page.goto(f"{url}/{TRACE_URL}")
-    expect(page.locator('[data-testid="stMetricLabel"]').get_by_text(
-        "Prediction", exact=True)).to_be_visible(timeout=T)
+    expect(
+        page.locator('[data-testid="stMetricLabel"]').get_by_text("Prediction", exact=True)
+    ).to_be_visible(timeout=T)
     _idle(page)
     return time.monotonic() - t
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             ctx = lambda: browser.new_context(viewport={"width": 1300, "height": 900})  # noqa
             warm = ctx().new_page()
             warm.set_default_timeout(T)
-            _trace_time(warm, url)                       # first run: loads the model
+            _trace_time(warm, url)  # first run: loads the model
             light = ctx().new_page()
             light.set_default_timeout(T)
             idle_s = min(_trace_time(light, url) for _ in range(3))
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
                     if p.get_by_text("Queued:").count():
                         queued[i] = True
                     result = p.locator('[data-testid="stMetricLabel"]').get_by_text(
-                        "Prediction after", exact=True)
+                        "Prediction after", exact=True
+                    )
                     error = p.locator('[data-testid="stException"]')
                     if result.count() or error.count():
                         finished[i] = time.monotonic() - t0
@@ -105,15 +109,21 @@ def main(argv: list[str] | None = None) -> None:
         os.killpg(proc.pid, 15)
     print(f"{'heavy session':14} {'saw its queue place':>20} {'time to result':>15} outcome")
     for i, (q, f, o) in enumerate(zip(queued, finished, outcome)):
-        print(f"{i + 1:<14} {'yes' if q else 'no':>20} "
-              f"{f'{f:.1f} s' if f is not None else 'timed out':>15} {o or '-'}")
+        print(
+            f"{i + 1:<14} {'yes' if q else 'no':>20} "
+            f"{f'{f:.1f} s' if f is not None else 'timed out':>15} {o or '-'}"
+        )
     ratio = load_s / idle_s
     clean = all(o == "result" for o in outcome)
-    print(f"light page (Trace, VGG): idle {idle_s:.2f} s, under load {load_s:.2f} s, "
-          f"ratio {ratio:.2f} (target <= 3): {'met' if ratio <= 3 else 'NOT met'}")
+    print(
+        f"light page (Trace, VGG): idle {idle_s:.2f} s, under load {load_s:.2f} s, "
+        f"ratio {ratio:.2f} (target <= 3): {'met' if ratio <= 3 else 'NOT met'}"
+    )
     print(f"every heavy session ended with its result: {'yes' if clean else 'NO'}")
-    print(f"server peak RSS {peak[0]:.0f} MB (target < 2048): "
-          f"{'met' if peak[0] < 2048 else 'NOT met'}")
+    print(
+        f"server peak RSS {peak[0]:.0f} MB (target < 2048): "
+        f"{'met' if peak[0] < 2048 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ sessions stay open. Reports the server's resident memory (RSS of the process and
 from /proc) at start, after the first session and after all of them, and the ratio to the
 first-session figure. Target on Community Cloud: under 1.5 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("LAYERLAB_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 T = 180_000  # ms; two cores and many sessions
 
 
@@ -53,7 +59,8 @@ def _wait(page) -> None:
 
 def _metric(page, label: str):
     return page.locator('[data-testid="stMetric"]').filter(
-        has=page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True))
+        has=page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True)
+    )
 
 
 def one_user(page, url: str) -> None:
@@ -80,7 +87,7 @@ def one_user(page, url: str) -> None:
         if box.count():  # a tick grid (<= 128 filters) ...
             box.scroll_into_view_if_needed(timeout=T)
             box.click(force=True, timeout=T)  # the visible box is a styled sibling of the input
-        else:            # ... or a multiselect
+        else:  # ... or a multiselect
             page.locator('[data-testid="stMultiSelect"]').first.click()
             page.get_by_role("option").first.click()
             page.keyboard.press("Escape")
@@ -97,18 +104,34 @@ def one_user(page, url: str) -> None:
     expect(page.get_by_text("What filter 0 hears")).to_be_visible(timeout=T)
 
 
-def start_server(script: str = "app.py", env: dict[str, str] | None = None
-                 ) -> tuple[subprocess.Popen, str]:
+def start_server(
+    script: str = "app.py", env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     """`streamlit run <script>` on a free port (its own process group); (process, base URL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            script,
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     for _ in range(480):
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
@@ -138,8 +161,7 @@ def main() -> None:
                 ctx.set_default_timeout(T)
                 contexts.append(ctx)
                 one_user(ctx.new_page(), url)
-                rows.append((f"after session {i + 1} ({time.time() - t:.0f} s)",
-                             rss_mb(proc.pid)))
+                rows.append((f"after session {i + 1} ({time.time() - t:.0f} s)", rss_mb(proc.pid)))
             time.sleep(5)
             rows.append((f"{args.sessions} sessions open, 5 s later", rss_mb(proc.pid)))
             browser.close()

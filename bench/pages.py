@@ -9,6 +9,7 @@ nothing changed: what touching a widget costs before the widget's own work) --re
 the median of those is the page's warm rerun. The baseline is bench/empty_page.py on its own
 server, rerun the same way. Target (issue 14): warm rerun - empty page < 150 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,17 @@ import time
 
 from bench.memory import ARGS, CHROMIUM, start_server
 
-PAGES = ["trace", "compare", "freeze", "attack", "explain", "compare_models", "filters",
-         "audio", "structure"]
+PAGES = [
+    "trace",
+    "compare",
+    "freeze",
+    "attack",
+    "explain",
+    "compare_models",
+    "filters",
+    "audio",
+    "structure",
+]
 TARGET_MS = 150.0
 
 
@@ -77,12 +87,14 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
             for model in args.models.split(","):
                 for name in args.pages.split(","):
                     path = "" if name == "trace" else name
-                    t = statistics.median(_warm(page, f"{url}/{path}?model={model}", log,
-                                                args.reruns))
+                    t = statistics.median(
+                        _warm(page, f"{url}/{path}?model={model}", log, args.reruns)
+                    )
                     mark = "ok" if t - empty < TARGET_MS else "OVER"
                     print(f"{model:15} {name:15} {t:8.1f} {t - empty:8.1f}  {mark}", flush=True)
-                    rows.append(("pages", f"{model} {name}", "warm rerun - empty page (ms)",
-                                 t - empty))
+                    rows.append(
+                        ("pages", f"{model} {name}", "warm rerun - empty page (ms)", t - empty)
+                    )
         finally:
             os.killpg(proc.pid, 15)
         browser.close()

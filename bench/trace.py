@@ -9,6 +9,7 @@ For each model: medians over repeated runs in this process, batch of 1 (what a p
   baseline  one keras.Model per layer, each called on x (quadratic in depth)
 Ratios are against `forward` measured in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,7 @@ def models() -> dict[str, keras.Model]:
     return {
         "LeNet-5 (built-in)": api.load("lenet_mnist").model,
         "VGG-style 32x32": vgg_style(),
-        "MobileNetV2 96x96": keras.applications.MobileNetV2(input_shape=(96, 96, 3),
-                                                             weights=None),
+        "MobileNetV2 96x96": keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None),
     }
 
 
@@ -80,15 +80,24 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         tr = median_ms(lambda: tracer(x), args.repeats)
         base = median_ms(lambda: reference_trace(model, x, subs), max(3, args.repeats // 5))
         rows.append((name, len(tracer.names), fwd, fwd_g, tr, base))
-    print(f"{'model':22} {'layers':>6} {'forward':>9} {'forward_g':>9} {'trace':>9} "
-          f"{'baseline':>10} {'trace/fwd':>9} {'trace/fwd_g':>11} {'base/fwd':>9} {'base/trace':>10}")
+    print(
+        f"{'model':22} {'layers':>6} {'forward':>9} {'forward_g':>9} {'trace':>9} "
+        f"{'baseline':>10} {'trace/fwd':>9} {'trace/fwd_g':>11} {'base/fwd':>9} {'base/trace':>10}"
+    )
     for name, n, fwd, fwd_g, tr, base in rows:
-        print(f"{name:22} {n:6d} {fwd:8.2f}ms {fwd_g:8.2f}ms {tr:8.2f}ms {base:9.1f}ms "
-              f"{tr / fwd:9.2f} {tr / fwd_g:11.2f} {base / fwd:9.1f} {base / tr:10.1f}")
-    return [r for name, _, fwd, fwd_g, tr, base in rows for r in (
-        ("trace", name, "trace / eager forward", tr / fwd),
-        ("trace", name, "trace / compiled forward", tr / fwd_g),
-        ("trace", name, "sub-model per layer / trace", base / tr))]
+        print(
+            f"{name:22} {n:6d} {fwd:8.2f}ms {fwd_g:8.2f}ms {tr:8.2f}ms {base:9.1f}ms "
+            f"{tr / fwd:9.2f} {tr / fwd_g:11.2f} {base / fwd:9.1f} {base / tr:10.1f}"
+        )
+    return [
+        r
+        for name, _, fwd, fwd_g, tr, base in rows
+        for r in (
+            ("trace", name, "trace / eager forward", tr / fwd),
+            ("trace", name, "trace / compiled forward", tr / fwd_g),
+            ("trace", name, "sub-model per layer / trace", base / tr),
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -1,31 +1,71 @@
 """The scripting API (DESIGN.md): usable from a notebook, the pages and the tests.
 
-    from core import api
-    m = api.load("lenet_mnist")
-    api.predict(m, raw)   # (n_classes,) probabilities
-    api.trace(m, raw)     # {"input": ..., layer: output, ...} in graph order, no batch axis
+from core import api
+m = api.load("lenet_mnist")
+api.predict(m, raw)   # (n_classes,) probabilities
+api.trace(m, raw)     # {"input": ..., layer: output, ...} in graph order, no batch axis
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from core.attacks import AttackResult, attack_methods, run_attack
 from core.audio import prepare_audio
 from core.errors import InputError, LayerNameError
-from core.freeze import (Intervention, as_intervention, compile_frozen, run_frozen, transforms,
-                         validate)
+from core.freeze import (
+    Intervention,
+    as_intervention,
+    compile_frozen,
+    run_frozen,
+    transforms,
+    validate,
+)
 from core.image import model_to_unit, prepare_image
 from core.models import LoadedModel, builtin_names, load, load_bytes
 from core.outputs import probabilities
 
-__all__ = ["load", "load_bytes", "builtin_names", "prepare", "predict", "trace", "run",
-           "interventions", "probe_means", "gallery", "saliency", "hear_filter", "edit", "structure",
-           "weight_summaries", "spectrogram", "batch", "importance", "sweep", "distances", "attack_methods", "attack", "LoadedModel", "attribution_methods",
-           "grad_cam_layers", "attribution", "deletion_auc", "insertion_auc",
-           "randomization_check", "cka", "probe_set", "filter_index", "top_inputs", "exemplars",
-           "class_profile", "visualize"]
+__all__ = [
+    "load",
+    "load_bytes",
+    "builtin_names",
+    "prepare",
+    "predict",
+    "trace",
+    "run",
+    "interventions",
+    "probe_means",
+    "gallery",
+    "saliency",
+    "hear_filter",
+    "edit",
+    "structure",
+    "weight_summaries",
+    "spectrogram",
+    "batch",
+    "importance",
+    "sweep",
+    "distances",
+    "attack_methods",
+    "attack",
+    "LoadedModel",
+    "attribution_methods",
+    "grad_cam_layers",
+    "attribution",
+    "deletion_auc",
+    "insertion_auc",
+    "randomization_check",
+    "cka",
+    "probe_set",
+    "filter_index",
+    "top_inputs",
+    "exemplars",
+    "class_profile",
+    "visualize",
+]
 
 _BATCH = 256
 
@@ -48,14 +88,14 @@ def prepare(m: LoadedModel, raw: Any) -> tuple[np.ndarray, list[str]]:
 class Run(NamedTuple):
     """One input through the model: what the pages show (api.run)."""
 
-    trace: dict[str, np.ndarray]   # as api.trace
-    probabilities: np.ndarray       # (n_classes,), read off the trace's output layer
-    notes: list[str]                # the conversions prepare() made (resize, resample, ...)
+    trace: dict[str, np.ndarray]  # as api.trace
+    probabilities: np.ndarray  # (n_classes,), read off the trace's output layer
+    notes: list[str]  # the conversions prepare() made (resize, resample, ...)
 
 
 class Saliency(NamedTuple):
-    map: np.ndarray                 # (H, W) image / spectrogram cells; (T,) a waveform model
-    layer: str | None               # Grad-CAM's layer (the one "auto" picked); None: gradient
+    map: np.ndarray  # (H, W) image / spectrogram cells; (T,) a waveform model
+    layer: str | None  # Grad-CAM's layer (the one "auto" picked); None: gradient
 
 
 SALIENCY_METHODS = ("gradient", "grad_cam")
@@ -66,13 +106,14 @@ def predict(m: LoadedModel, raw: Any) -> np.ndarray:
     many = isinstance(raw, list)
     xs = np.stack([prepare(m, r)[0] for r in (raw if many else [raw])])
     # The model's own compiled forward pass (owned by its tracer), in batches.
-    y = np.concatenate([m.tracer.forward(xs[i:i + _BATCH]) for i in range(0, len(xs), _BATCH)])
+    y = np.concatenate([m.tracer.forward(xs[i : i + _BATCH]) for i in range(0, len(xs), _BATCH)])
     p = probabilities(m.card, y)
     return p if many else p[0]
 
 
-def trace(m: LoadedModel, raw: Any, frozen: Mapping[str, Any] | None = None
-          ) -> dict[str, np.ndarray]:
+def trace(
+    m: LoadedModel, raw: Any, frozen: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
     """{"input": model input, layer: output, ...}: every layer, graph order, no batch axis.
 
     frozen: {layer: [channels]} zeroes those output channels (NeuralVis' freezing), or
@@ -99,18 +140,22 @@ def _trace(m: LoadedModel, x: np.ndarray, frozen: Mapping[str, Any] | None):
     ivs = interventions(m, base, frozen)
     if not ivs:
         return base
-    fn = m.tracer.owned(("frozen", tuple(sorted(ivs))),
-                        lambda: compile_frozen(m.tracer.plan, tuple(sorted(ivs))))
+    fn = m.tracer.owned(
+        ("frozen", tuple(sorted(ivs))), lambda: compile_frozen(m.tracer.plan, tuple(sorted(ivs)))
+    )
     return run_frozen(m.tracer.plan, x[None], base, ivs, compiled=fn, means=_means(m, ivs))
 
 
-def interventions(m: LoadedModel, trace: Mapping[str, np.ndarray],
-                  frozen: Mapping[str, Any]) -> dict[str, Intervention]:
+def interventions(
+    m: LoadedModel, trace: Mapping[str, np.ndarray], frozen: Mapping[str, Any]
+) -> dict[str, Intervention]:
     """A freeze configuration checked against a trace of the model: {layer: Intervention},
     layers without channels dropped. Unknown layers and channels raise with the valid ones."""
     ivs = {n: as_intervention(v) for n, v in frozen.items()}
-    return {n: Intervention(chans, ivs[n].kind, ivs[n].factor)
-            for n, chans in validate(m.tracer.plan, trace, ivs).items()}
+    return {
+        n: Intervention(chans, ivs[n].kind, ivs[n].factor)
+        for n, chans in validate(m.tracer.plan, trace, ivs).items()
+    }
 
 
 def _means(m: LoadedModel, ivs: Mapping[str, Intervention]) -> dict[str, np.ndarray]:
@@ -121,6 +166,7 @@ def _means(m: LoadedModel, ivs: Mapping[str, Intervention]) -> dict[str, np.ndar
 def probe_means(m: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Each layer's mean output over 200 held-out inputs (the probe set, or the built-in
     samples where none ships): what mean ablation substitutes. Computed once per model."""
+
     def build() -> dict[str, np.ndarray]:
         from core.freeze import channel_means
 
@@ -147,8 +193,11 @@ def gallery(m: LoadedModel) -> list:
     """The built-in samples that suit a model (digits, colour scenes or spoken digits)."""
     from core import samples
 
-    return {"digits": samples.gallery_digits, "scenes": samples.colour_scenes,
-            "speech": samples.speech_clips}[samples.gallery_kind(m.card)]()
+    return {
+        "digits": samples.gallery_digits,
+        "scenes": samples.colour_scenes,
+        "speech": samples.speech_clips,
+    }[samples.gallery_kind(m.card)]()
 
 
 def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
@@ -156,8 +205,15 @@ def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.nd
     return probabilities(m.card, tr[m.tracer.plan.output_name][None])[0]
 
 
-def saliency(m: LoadedModel, raw: Any, *, method: str, target: int | None = None,
-             layer: str | None = "auto", frozen: Mapping[str, Any] | None = None) -> Saliency:
+def saliency(
+    m: LoadedModel,
+    raw: Any,
+    *,
+    method: str,
+    target: int | None = None,
+    layer: str | None = "auto",
+    frozen: Mapping[str, Any] | None = None,
+) -> Saliency:
     """Which input cells drive class `target` (default: the predicted class), under a freeze
     configuration: "gradient" (|d logit / d input|, max over channels; audio: over the
     spectrogram's cells) or "grad_cam" on `layer` ("auto": the last convolution block's first
@@ -165,8 +221,10 @@ def saliency(m: LoadedModel, raw: Any, *, method: str, target: int | None = None
     from core.saliency import auto_cam_layers, cam_layers, grad_cam, gradient_saliency
 
     if method not in SALIENCY_METHODS:
-        raise InputError(f"Unknown saliency method {method!r}; expected one of "
-                         f"{', '.join(SALIENCY_METHODS)} (api.attribution has more).")
+        raise InputError(
+            f"Unknown saliency method {method!r}; expected one of "
+            f"{', '.join(SALIENCY_METHODS)} (api.attribution has more)."
+        )
     x, _ = prepare(m, raw)
     base = m.tracer.recent(x)
     ivs = interventions(m, base, frozen or {})
@@ -183,8 +241,9 @@ def saliency(m: LoadedModel, raw: Any, *, method: str, target: int | None = None
     size = tuple(base[spec].shape[:2]) if spec else None
     layers = cam_layers(plan, m.card, base)
     if layer is None:
-        raise LayerNameError(f"Grad-CAM needs a layer: 'auto' or one of {', '.join(layers)}; "
-                             "got None.")
+        raise LayerNameError(
+            f"Grad-CAM needs a layer: 'auto' or one of {', '.join(layers)}; got None."
+        )
     candidates = auto_cam_layers(plan, layers) if layer == "auto" else [layer]
     for name in candidates:
         cam = grad_cam(plan, base["input"], cls, name, size=size, **kw)
@@ -193,8 +252,15 @@ def saliency(m: LoadedModel, raw: Any, *, method: str, target: int | None = None
     return Saliency(cam, name)
 
 
-def hear_filter(m: LoadedModel, raw: Any, layer: str, channel: int, *, method: str = "phase",
-                frozen: Mapping[str, Any] | None = None) -> np.ndarray:
+def hear_filter(
+    m: LoadedModel,
+    raw: Any,
+    layer: str,
+    channel: int,
+    *,
+    method: str = "phase",
+    frozen: Mapping[str, Any] | None = None,
+) -> np.ndarray:
     """What one filter of an audio model hears in a clip (d-DeVIS), under a freeze
     configuration: float32 audio as long as the model's input (core.audio_view.hear_filter)."""
     from core.audio_view import hear_filter as _hear
@@ -210,20 +276,35 @@ def edit(raw: tuple[np.ndarray, int], edits: list) -> tuple[np.ndarray, int]:
     return apply_edits(y, sr, list(edits)), sr
 
 
-def batch(m: LoadedModel, raws: list[Any], labels: list[Any] | None = None
-          ) -> tuple[np.ndarray, np.ndarray]:
+def batch(
+    m: LoadedModel, raws: list[Any], labels: list[Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw inputs -> (model inputs (N, *input), class indices (N,), -1 where unknown).
 
     labels: class names or indices, None for an unlabelled input; a name the model does not
     have counts as unknown (an uploaded model borrowing another model's samples)."""
     x = _batch(m, raws)
-    idx = [-1 if y is None else int(y) if isinstance(y, (int, np.integer))
-           else m.labels.index(y) if y in m.labels else -1 for y in (labels or [None] * len(x))]
+    idx = [
+        -1
+        if y is None
+        else int(y)
+        if isinstance(y, (int, np.integer))
+        else m.labels.index(y)
+        if y in m.labels
+        else -1
+        for y in (labels or [None] * len(x))
+    ]
     return x, np.asarray(idx, np.int64)
 
 
-def importance(m: LoadedModel, raws: list[Any], layer: str, *, labels: list[Any] | None = None,
-               on_progress=None):
+def importance(
+    m: LoadedModel,
+    raws: list[Any],
+    layer: str,
+    *,
+    labels: list[Any] | None = None,
+    on_progress=None,
+):
     """Rank the channels of `layer` by the damage freezing each one alone does (the drop in
     the predicted class's logit and probability for raws[0], the accuracy drop over the
     labelled raws): a DataFrame sorted by logit_drop (core.importance)."""
@@ -233,8 +314,7 @@ def importance(m: LoadedModel, raws: list[Any], layer: str, *, labels: list[Any]
     return filter_importance(m.tracer, x, layer, labels=idx, card=m.card, on_progress=on_progress)
 
 
-def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float],
-          on_progress=None):
+def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float], on_progress=None):
     """Success rate of an untargeted attack against each epsilon (the attack space, see
     core.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
     seconds)."""
@@ -243,8 +323,7 @@ def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float]
     return _sweep(m, _batch(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
 
 
-def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *,
-              frozen: Mapping[str, Any] | None = None):
+def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):
     """Where two inputs part ways: per layer (graph order), the cosine distance and relative
     L2 of their activations (core.compare.layer_distances), both traced under `frozen`."""
     from core.compare import layer_distances
@@ -273,8 +352,15 @@ def weight_summaries(m: LoadedModel, layer: str, *, bins: int = 40):
     return _ws(m.tracer.plan, layer, bins=bins)
 
 
-def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int | None = None,
-           steps: int | None = None) -> AttackResult:
+def attack(
+    m: LoadedModel,
+    raw: Any,
+    *,
+    method: str,
+    epsilon: float,
+    target: int | None = None,
+    steps: int | None = None,
+) -> AttackResult:
     """An adversarial version of one raw input (foolbox; see core.attacks).
 
     epsilon: images in the [0, 1] image scale whatever the model's own input scaling (8/255 =
@@ -287,7 +373,7 @@ def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int
     """
     x, _ = prepare(m, raw)
     r = run_attack(m, x, method=method, epsilon=epsilon, target=target, steps=steps)
-    adv = r.adversarial_input = np.asarray(r.adversarial)   # run_attack's: the model input
+    adv = r.adversarial_input = np.asarray(r.adversarial)  # run_attack's: the model input
     if m.kind == "audio":
         r.adversarial = (adv.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
         return r
@@ -299,8 +385,10 @@ def attack(m: LoadedModel, raw: Any, *, method: str, epsilon: float, target: int
         label = int(np.argmax(p))
         ok = (label == target) if target is not None else (label != r.original_label)
         if r.success and not ok:
-            r.message = ("The float adversarial succeeds, but rounded to 8-bit pixels it no "
-                         "longer does: use a larger epsilon, or .adversarial_input.")
+            r.message = (
+                "The float adversarial succeeds, but rounded to 8-bit pixels it no "
+                "longer does: use a larger epsilon, or .adversarial_input."
+            )
         r.probabilities_after, r.adversarial_label, r.success = p, label, ok
     r.adversarial = adv
     return r
@@ -328,8 +416,9 @@ def grad_cam_layers(m: LoadedModel) -> list[str]:
     return list(_explainer(m).cam_layers)
 
 
-def attribution(m: LoadedModel, raw: Any, *, method: str, target: int | None = None,
-                **options: Any) -> np.ndarray:
+def attribution(
+    m: LoadedModel, raw: Any, *, method: str, target: int | None = None, **options: Any
+) -> np.ndarray:
     """Which input cells drive class `target` (default: the predicted class): (H, W) float32.
 
     Images: at the model input's resolution. Audio: over the card's spectrogram layer,
@@ -344,30 +433,47 @@ def attribution(m: LoadedModel, raw: Any, *, method: str, target: int | None = N
     return attribute(_explainer(m), x, method=method, target=target, **options)
 
 
-def deletion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None,
-                 steps: int = 20, **options: Any):
+def deletion_auc(
+    m: LoadedModel,
+    raw: Any,
+    attribution: np.ndarray,
+    *,
+    target: int | None = None,
+    steps: int = 20,
+    **options: Any,
+):
     """Deletion curve (most-attributed cells set to the baseline first) with its AUC in [0, 1]
     (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful."""
     from core.attribution import faithfulness
 
     x, _ = prepare(m, raw)
-    return faithfulness(_explainer(m), x, attribution, kind="deletion", target=target,
-                        steps=steps, **options)
+    return faithfulness(
+        _explainer(m), x, attribution, kind="deletion", target=target, steps=steps, **options
+    )
 
 
-def insertion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None,
-                  steps: int = 20, **options: Any):
+def insertion_auc(
+    m: LoadedModel,
+    raw: Any,
+    attribution: np.ndarray,
+    *,
+    target: int | None = None,
+    steps: int = 20,
+    **options: Any,
+):
     """Insertion curve (most-attributed cells copied onto the baseline first) with its AUC
     (.auc) and a random order's (.random_auc): higher is more faithful."""
     from core.attribution import faithfulness
 
     x, _ = prepare(m, raw)
-    return faithfulness(_explainer(m), x, attribution, kind="insertion", target=target,
-                        steps=steps, **options)
+    return faithfulness(
+        _explainer(m), x, attribution, kind="insertion", target=target, steps=steps, **options
+    )
 
 
-def randomization_check(m: LoadedModel, raw: Any, *, method: str, target: int | None = None,
-                        **options: Any) -> list[tuple[str, float]]:
+def randomization_check(
+    m: LoadedModel, raw: Any, *, method: str, target: int | None = None, **options: Any
+) -> list[tuple[str, float]]:
     """[(layer, similarity), ...]: the map's Spearman similarity to the trained model's as
     layers are re-initialised, output first, cumulatively (Adebayo et al. 2018). Works on a
     clone; m is untouched."""
@@ -387,7 +493,10 @@ def cka(m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], **options: Any):
     # The same model twice (its layers against each other): convert the inputs once.
     xb = xa if m_b is m_a else np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
     return _cka(m_a.tracer, m_b.tracer, xa, xb, **options)
+
+
 # ---- second round: what a filter responds to (issue 16) ---------------------------------------
+
 
 def probe_set(m: LoadedModel) -> tuple[list[Any], np.ndarray]:
     """(raws, labels): held-out inputs the model never trained on (assets/models/*.probe.npz).
@@ -403,25 +512,40 @@ def probe_set(m: LoadedModel) -> tuple[list[Any], np.ndarray]:
 
 def _batch(m: LoadedModel, raws: list[Any]) -> np.ndarray:
     if not isinstance(raws, list) or not raws:
-        raise InputError(f"inputs must be a non-empty list of raw inputs; got "
-                         f"{type(raws).__name__}{' (empty)' if isinstance(raws, list) else ''}.")
+        raise InputError(
+            f"inputs must be a non-empty list of raw inputs; got "
+            f"{type(raws).__name__}{' (empty)' if isinstance(raws, list) else ''}."
+        )
     return np.stack([prepare(m, r)[0] for r in raws])
 
 
-def filter_index(m: LoadedModel, *, inputs: list[Any] | None = None,
-                 labels: np.ndarray | None = None, on_progress=None):
+def filter_index(
+    m: LoadedModel,
+    *,
+    inputs: list[Any] | None = None,
+    labels: np.ndarray | None = None,
+    on_progress=None,
+):
     """Scan a batch (default: the probe set) once: an index of every channel of every layer
     (core.exemplars.FilterIndex) for top_inputs, class profiles and dead filters."""
     from core.exemplars import scan
 
     if inputs is None:
         inputs, labels = probe_set(m)
-    return scan(m.tracer, _batch(m, inputs), labels=labels, n_classes=len(m.labels),
-                on_progress=on_progress)
+    return scan(
+        m.tracer, _batch(m, inputs), labels=labels, n_classes=len(m.labels), on_progress=on_progress
+    )
 
 
-def top_inputs(m: LoadedModel, layer: str, channel: int, *, inputs: list[Any] | None = None,
-               k: int = 9, index=None) -> list:
+def top_inputs(
+    m: LoadedModel,
+    layer: str,
+    channel: int,
+    *,
+    inputs: list[Any] | None = None,
+    k: int = 9,
+    index=None,
+) -> list:
     """The k inputs (default: the probe set) whose largest activation of the channel (max over
     positions) is highest, best first: .index .value .position .box (receptive field in
     model-input units, half-open (y0, x0, y1, x1); (t0, t1) for a waveform) .label.
@@ -436,8 +560,9 @@ def top_inputs(m: LoadedModel, layer: str, channel: int, *, inputs: list[Any] | 
     return _top(m.tracer, ix, layer, channel, k=k, local_origin=local)
 
 
-def exemplars(m: LoadedModel, layer: str, channels: list[int], *, k: int = 9, index=None,
-              probe=None):
+def exemplars(
+    m: LoadedModel, layer: str, channels: list[int], *, k: int = 9, index=None, probe=None
+):
     """top_inputs for several channels and each exemplar cut to its receptive field: (tops
     {channel: [Exemplar]}, patches {channel: [uint8 RGB]}, model inputs {row: x},
     spectrograms {row: (T, F)} or None). index/probe: a filter_index and the ProbeSet it was
@@ -452,7 +577,7 @@ def exemplars(m: LoadedModel, layer: str, channels: list[int], *, k: int = 9, in
     xs = {i: prepare(m, probe.raws[i])[0] for i in rows}
     spec_layer = m.card.get("spectrogram_layer") if m.kind == "audio" else None
     specs = None
-    if spec_layer and rows:   # one batched trace for every exemplar shown
+    if spec_layer and rows:  # one batched trace for every exemplar shown
         spec_all = m.tracer(np.stack([xs[i] for i in rows]))[spec_layer][..., 0]
         specs = dict(zip(rows, spec_all))
     return tops, patches(m.card, xs, specs, tops), xs, specs
@@ -470,11 +595,26 @@ def class_profile(m: LoadedModel, layer: str, *, index=None):
     return df, [int(c) for c in li.dead]
 
 
-def visualize(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, seed: int = 0,
-              on_progress=None, max_seconds: float | None = None):
+def visualize(
+    m: LoadedModel,
+    layer: str,
+    channel: int,
+    *,
+    steps: int = 256,
+    seed: int = 0,
+    on_progress=None,
+    max_seconds: float | None = None,
+):
     """An input synthesised by gradient ascent to maximise the channel's mean activation
     (core.featvis): .raw in the raw input's format, .value, .domain, .steps, .seconds."""
     from core.featvis import MAX_SECONDS, synthesise
 
-    return synthesise(m, layer, channel, steps=steps, seed=seed, on_progress=on_progress,
-                      max_seconds=MAX_SECONDS if max_seconds is None else max_seconds)
+    return synthesise(
+        m,
+        layer,
+        channel,
+        steps=steps,
+        seed=seed,
+        on_progress=on_progress,
+        max_seconds=MAX_SECONDS if max_seconds is None else max_seconds,
+    )

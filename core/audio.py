@@ -10,6 +10,7 @@ how to fix it.
     place_word(y, sr, seconds=)     -> (float32 (round(seconds*sr),), notes)
     prepare_clip(bytes, filename=)  -> the three chained
 """
+
 from __future__ import annotations
 
 import io
@@ -25,13 +26,14 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 ACCEPTED = "WAV, FLAC, OGG (Vorbis/Opus) or MP3"
 # Containers libsndfile reads that we are happy to take (AIFF/CAF/W64/RF64 are WAV cousins).
 _SOUNDFILE_FORMATS = {"WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "AIFF", "CAF", "MP3"}
-SILENCE_PEAK = 1e-4      # below this the clip is digital silence or a muted microphone
+SILENCE_PEAK = 1e-4  # below this the clip is digital silence or a muted microphone
 MIN_WORD_SECONDS = 0.05  # shorter than any spoken digit
-DEFAULT_TOP_DB = 35.0    # frames this far below the loudest are silence/background
+DEFAULT_TOP_DB = 35.0  # frames this far below the loudest are silence/background
 WORD_GAP_SECONDS = 0.25  # quiet this long between two sounds: two words, not one
 
 
 # ---------------------------------------------------------------- decoding
+
 
 def _looks_like_mp3(data: bytes, filename: str) -> bool:
     if data[:4] in (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM"):
@@ -56,31 +58,38 @@ def _decode_with_soundfile(data: bytes, filename: str) -> tuple[np.ndarray, int,
     if info.format not in _SOUNDFILE_FORMATS:
         raise InputError(
             f"{filename!r} is a {info.format_info or info.format} file; expected {ACCEPTED}. "
-            "Convert it (e.g. to WAV) and upload again.")
+            "Convert it (e.g. to WAV) and upload again."
+        )
     sr = int(info.samplerate)
     if sr <= 0 or info.channels <= 0:
-        raise InputError(f"{filename!r} declares {sr} Hz and {info.channels} channels; "
-                         "the header is broken. Export the recording again.")
+        raise InputError(
+            f"{filename!r} declares {sr} Hz and {info.channels} channels; "
+            "the header is broken. Export the recording again."
+        )
     # Refuse from the header, before decoding: a 1-hour file never reaches memory as floats.
     if info.frames > MAX_SECONDS * sr:
         raise InputError(
             f"{filename!r} is {info.frames / sr:.1f} s long; at most {MAX_SECONDS:.0f} s are "
-            "accepted (one spoken word is about 1 s). Cut the part with the word and upload that.")
+            "accepted (one spoken word is about 1 s). Cut the part with the word and upload that."
+        )
     try:
         # frames= caps the read even if the header under-declares its length.
-        y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False,
-                        frames=int(MAX_SECONDS * sr) + 1)
+        y, sr = sf.read(
+            io.BytesIO(data), dtype="float32", always_2d=False, frames=int(MAX_SECONDS * sr) + 1
+        )
     except Exception as e:
         raise InputError(
             f"{filename!r} has a valid {info.format} header but its audio could not be decoded "
-            f"({_first_line(e)}); the file may be truncated. Export it again.") from None
+            f"({_first_line(e)}); the file may be truncated. Export it again."
+        ) from None
     if len(y) > MAX_SECONDS * sr:
-        raise InputError(f"{filename!r} is longer than {MAX_SECONDS:.0f} s (the cap). "
-                         "Cut the part with the word and upload that.")
+        raise InputError(
+            f"{filename!r} is longer than {MAX_SECONDS:.0f} s (the cap). "
+            "Cut the part with the word and upload that."
+        )
     kind = info.format if info.format != "WAVEX" else "WAV"
     sub = info.subtype_info or info.subtype
-    notes = [f"decoded {kind} ({sub}, {sr} Hz, {_channels(info.channels)}, "
-             f"{len(y) / sr:.2f} s)"]
+    notes = [f"decoded {kind} ({sub}, {sr} Hz, {_channels(info.channels)}, {len(y) / sr:.2f} s)"]
     return y, int(sr), notes
 
 
@@ -95,22 +104,29 @@ def _decode_with_pydub(data: bytes, filename: str) -> tuple[np.ndarray, int, lis
         except InputError:
             raise InputError(
                 f"{filename!r} looks like an MP3, but ffmpeg is not installed, so MP3 cannot be "
-                "decoded here. Upload WAV or FLAC instead (or install ffmpeg).") from None
+                "decoded here. Upload WAV or FLAC instead (or install ffmpeg)."
+            ) from None
     try:
         # codec= skips pydub's ffprobe call (one process, not two); duration= passes -t to
         # ffmpeg so a long file is never decoded past the cap.
-        seg = AudioSegment.from_file(io.BytesIO(data), format="mp3", codec="mp3",
-                                     duration=MAX_SECONDS + 0.5)
+        seg = AudioSegment.from_file(
+            io.BytesIO(data), format="mp3", codec="mp3", duration=MAX_SECONDS + 0.5
+        )
     except Exception as e:  # CouldntDecodeError, IndexError on garbage, OSError
         raise InputError(
             f"{filename!r} could not be decoded as MP3 ({_ffmpeg_reason(e)}). The file may be "
-            f"corrupt or not an MP3. Expected {ACCEPTED}; export it again and upload.") from None
+            f"corrupt or not an MP3. Expected {ACCEPTED}; export it again and upload."
+        ) from None
     if len(seg) == 0 or seg.frame_count() == 0:
-        raise InputError(f"{filename!r} decoded to no audio at all; the MP3 is empty or corrupt. "
-                         "Export it again.")
+        raise InputError(
+            f"{filename!r} decoded to no audio at all; the MP3 is empty or corrupt. "
+            "Export it again."
+        )
     if seg.duration_seconds > MAX_SECONDS:
-        raise InputError(f"{filename!r} is longer than {MAX_SECONDS:.0f} s (the cap); one spoken "
-                         "word is about 1 s. Cut the part with the word and upload that.")
+        raise InputError(
+            f"{filename!r} is longer than {MAX_SECONDS:.0f} s (the cap); one spoken "
+            "word is about 1 s. Cut the part with the word and upload that."
+        )
     width = seg.sample_width
     ints = np.frombuffer(seg.raw_data, dtype={1: np.uint8, 2: np.int16, 4: np.int32}[width])
     if width == 1:  # WAV 8-bit is unsigned
@@ -131,35 +147,43 @@ def decode_audio(data: bytes, *, filename: str) -> tuple[np.ndarray, int, list[s
     decoding) and non-finite samples.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise InputError(f"Expected the file's bytes; got {type(data).__name__}. Pass "
-                         "uploaded_file.getvalue() (or open(path, 'rb').read()).")
+        raise InputError(
+            f"Expected the file's bytes; got {type(data).__name__}. Pass "
+            "uploaded_file.getvalue() (or open(path, 'rb').read())."
+        )
     data = bytes(data)
     if not data:
         raise InputError(f"{filename!r} is empty (0 bytes). Upload a {ACCEPTED} recording.")
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(
             f"{filename!r} is {len(data) / 2**20:.0f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB "
-            f"(and {MAX_SECONDS:.0f} s) are accepted. Upload a short clip with the word.")
+            f"(and {MAX_SECONDS:.0f} s) are accepted. Upload a short clip with the word."
+        )
     if _looks_like_mp3(data, filename):
         y, sr, notes = _decode_with_pydub(data, filename)
     else:
         y, sr, notes = _decode_with_soundfile(data, filename)
     if y.size == 0:
-        raise InputError(f"{filename!r} holds no samples (0 s of audio). Record or export the "
-                         "clip again.")
+        raise InputError(
+            f"{filename!r} holds no samples (0 s of audio). Record or export the clip again."
+        )
     if not np.isfinite(y).all():
         bad = int(np.size(y) - np.isfinite(y).sum())
         raise InputError(
             f"{filename!r} contains {bad} NaN or infinite samples; audio must be finite numbers. "
-            "The file was written by a broken tool; export it again (e.g. as 16-bit WAV).")
+            "The file was written by a broken tool; export it again (e.g. as 16-bit WAV)."
+        )
     full = np.abs(y) >= 0.999
     if full.mean() > 0.001:  # more than 0.1 % of samples at full scale
-        notes.append(f"the recording clips ({100 * full.mean():.1f} % of samples at full scale); "
-                     "record a little quieter if the prediction looks wrong")
+        notes.append(
+            f"the recording clips ({100 * full.mean():.1f} % of samples at full scale); "
+            "record a little quieter if the prediction looks wrong"
+        )
     return y, sr, notes
 
 
 # ---------------------------------------------------------------- mono + resampling
+
 
 def _check_rate(sr: object, what: str = "sample rate") -> int:
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or int(sr) <= 0:
@@ -185,33 +209,41 @@ def to_mono(y: np.ndarray, sr: int, *, target_sr: int = 8000) -> tuple[np.ndarra
             channels = y.shape[0]
             axis = 0
         if channels > 64:
-            raise InputError(f"Got audio shaped {y.shape}: {channels} channels? Expected "
-                             "(samples,) or (samples, channels) with at most 64 channels.")
+            raise InputError(
+                f"Got audio shaped {y.shape}: {channels} channels? Expected "
+                "(samples,) or (samples, channels) with at most 64 channels."
+            )
         if channels > 1:
             y = y.mean(axis=axis)
             notes.append(f"mixed {channels} channels to mono")
         else:
             y = y.reshape(-1)
     if y.ndim != 1:
-        raise InputError(f"Expected a waveform shaped (samples,) or (samples, channels); got "
-                         f"shape {y.shape}.")
+        raise InputError(
+            f"Expected a waveform shaped (samples,) or (samples, channels); got shape {y.shape}."
+        )
     if y.size == 0:
         raise InputError("The waveform is empty (0 samples). Record or upload the clip again.")
     if not np.isfinite(y).all():
-        raise InputError("The waveform contains NaN or infinite samples; expected finite numbers. "
-                         "Export the audio again.")
+        raise InputError(
+            "The waveform contains NaN or infinite samples; expected finite numbers. "
+            "Export the audio again."
+        )
     if sr != target_sr:
         import librosa
 
         y = librosa.resample(y, orig_sr=sr, target_sr=target_sr, res_type="soxr_hq")
         notes.append(f"resampled {sr} Hz to {target_sr} Hz")
         if sr < target_sr:
-            notes.append(f"the recording has nothing above {sr // 2} Hz (it was sampled at "
-                         f"{sr} Hz); the model expects content up to {target_sr // 2} Hz")
+            notes.append(
+                f"the recording has nothing above {sr // 2} Hz (it was sampled at "
+                f"{sr} Hz); the model expects content up to {target_sr // 2} Hz"
+            )
     return np.ascontiguousarray(y, dtype=np.float32), notes
 
 
 # ---------------------------------------------------------------- word placement
+
 
 def _word_spans(y: np.ndarray, sr: int, top_db: float) -> list[tuple[int, int, float]]:
     """The separate sounds of a clip: [(start, end, peak dB)] in samples, in time order.
@@ -235,12 +267,14 @@ def _word_spans(y: np.ndarray, sr: int, top_db: float) -> list[tuple[int, int, f
     loud = np.flatnonzero(db > threshold)  # never empty: threshold <= peak - 20 dB
     breaks = np.flatnonzero(np.diff(loud) * hop > WORD_GAP_SECONDS * sr)
     runs = np.split(loud, breaks + 1)
-    return [(int(r[0] * hop), int(min(y.size, (r[-1] + 1) * hop)), float(db[r].max()))
-            for r in runs]
+    return [
+        (int(r[0] * hop), int(min(y.size, (r[-1] + 1) * hop)), float(db[r].max())) for r in runs
+    ]
 
 
-def _mute_others(y: np.ndarray, sr: int, words: list[tuple[int, int, float]],
-                 keep: tuple[int, int]) -> np.ndarray:
+def _mute_others(
+    y: np.ndarray, sr: int, words: list[tuple[int, int, float]], keep: tuple[int, int]
+) -> np.ndarray:
     """y with every word but `keep` faded out (10 ms ramps), so the part of another word that
     falls inside the window is not heard by the model."""
     mask = np.ones(y.size, np.float32)
@@ -248,13 +282,14 @@ def _mute_others(y: np.ndarray, sr: int, words: list[tuple[int, int, float]],
         if (a, b) != keep:
             mask[a:b] = 0.0
     ramp = max(1, int(0.01 * sr))
-    mask = np.convolve(mask, np.ones(ramp, np.float32) / ramp, mode="same")
-    mask[keep[0]:keep[1]] = 1.0
-    return y * mask
+    smooth = np.convolve(mask, np.ones(ramp, np.float32) / ramp, mode="same")
+    smooth[keep[0] : keep[1]] = 1.0
+    return y * smooth
 
 
-def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
-               top_db: float = DEFAULT_TOP_DB) -> tuple[np.ndarray, list[str]]:
+def place_word(
+    y: np.ndarray, sr: int, *, seconds: float = 1.0, top_db: float = DEFAULT_TOP_DB
+) -> tuple[np.ndarray, list[str]]:
     """Find the spoken word and put it in a window of round(seconds*sr) samples.
 
     The word is the span from the first to the last frame within `top_db` of the loudest frame;
@@ -267,8 +302,10 @@ def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
     sr = _check_rate(sr)
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
-        raise InputError(f"place_word expects a mono waveform (samples,); got shape {y.shape}. "
-                         "Call to_mono first.")
+        raise InputError(
+            f"place_word expects a mono waveform (samples,); got shape {y.shape}. "
+            "Call to_mono first."
+        )
     if not (isinstance(seconds, (int, float)) and 0 < seconds <= MAX_SECONDS):
         raise InputError(f"seconds must be in (0, {MAX_SECONDS:.0f}]; got {seconds!r}.")
     if not (isinstance(top_db, (int, float)) and 5 <= top_db <= 100):
@@ -280,12 +317,14 @@ def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
         raise InputError(
             f"The clip is too short: {n / sr * 1000:.0f} ms; at least "
             f"{MIN_WORD_SECONDS * 1000:.0f} ms are needed to hold a spoken word. Record the "
-            "whole word (about 1 s).")
+            "whole word (about 1 s)."
+        )
     peak = float(np.max(np.abs(y)))
     if peak < SILENCE_PEAK:
         raise InputError(
             f"The clip is silent (peak amplitude {peak:.1e}, below {SILENCE_PEAK:.0e}). Check that "
-            "the microphone is not muted and speak a digit, then record again.")
+            "the microphone is not muted and speak a digit, then record again."
+        )
     spans = _word_spans(y, sr, float(top_db))
     words = [w for w in spans if w[1] - w[0] >= MIN_WORD_SECONDS * sr] or spans
     # Two words in one take: the loudest one, not the silence between them.
@@ -293,14 +332,17 @@ def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
     notes: list[str] = []
     if len(words) > 1:
         where = ", ".join(f"{a / sr:.2f}–{b / sr:.2f} s" for a, b, _ in words)
-        notes.append(f"the take holds {len(words)} separate words or sounds ({where}): the "
-                     f"loudest, at {start / sr:.2f}–{end / sr:.2f} s, is used; record one digit "
-                     "per take to choose yourself")
+        notes.append(
+            f"the take holds {len(words)} separate words or sounds ({where}): the "
+            f"loudest, at {start / sr:.2f}–{end / sr:.2f} s, is used; record one digit "
+            "per take to choose yourself"
+        )
     if end - start < MIN_WORD_SECONDS * sr:
         raise InputError(
             f"The sound is too short: only {(end - start) / sr * 1000:.0f} ms of the clip stand "
             f"out from the silence; at least {MIN_WORD_SECONDS * 1000:.0f} ms are needed for a "
-            "spoken word. It may be a click or a cough: record the digit again, a little louder.")
+            "spoken word. It may be a click or a cough: record the digit again, a little louder."
+        )
     if len(words) > 1:
         y = _mute_others(y, sr, words, (start, end))
     length = int(round(seconds * sr))
@@ -312,24 +354,29 @@ def place_word(y: np.ndarray, sr: int, *, seconds: float = 1.0,
     if end - start <= length:
         left = min(max(left, end - length), start)  # keep the whole word in the window
     else:
-        notes.append(f"the word is {word_s:.2f} s long: cut to {seconds:.2f} s around its "
-                     "energy centre")
+        notes.append(
+            f"the word is {word_s:.2f} s long: cut to {seconds:.2f} s around its energy centre"
+        )
     right = left + length
     out = np.zeros(length, dtype=np.float32)
     a, b = max(left, 0), min(right, n)
-    out[a - left:b - left] = y[a:b]
+    out[a - left : b - left] = y[a:b]
     dropped = (a - 0) + (n - b)
     if dropped > 0 and end - start <= length:
-        notes.append(f"trimmed {dropped / sr:.2f} s " + ("of silence" if len(words) == 1 else
-                                                          "around it") + f" (the word is {word_s:.2f} s)")
+        notes.append(
+            f"trimmed {dropped / sr:.2f} s "
+            + ("of silence" if len(words) == 1 else "around it")
+            + f" (the word is {word_s:.2f} s)"
+        )
     padded = (a - left) + (right - b)
     if padded > 0:
         notes.append(f"padded {padded / sr:.2f} s of silence to {seconds:.2f} s")
     return out, notes
 
 
-def prepare_clip(data: bytes, *, filename: str, sr: int = 8000,
-                 seconds: float = 1.0) -> tuple[np.ndarray, list[str]]:
+def prepare_clip(
+    data: bytes, *, filename: str, sr: int = 8000, seconds: float = 1.0
+) -> tuple[np.ndarray, list[str]]:
     """File bytes -> float32 (round(seconds*sr),) mono clip at `sr` with the word centred, notes."""
     y, file_sr, notes = decode_audio(data, filename=filename)
     y, more = to_mono(y, file_sr, target_sr=sr)
@@ -339,6 +386,7 @@ def prepare_clip(data: bytes, *, filename: str, sr: int = 8000,
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _channels(n: int) -> str:
     return {1: "mono", 2: "stereo"}.get(n, f"{n} channels")
@@ -356,7 +404,6 @@ def _ffmpeg_reason(e: BaseException) -> str:
     return (useful or lines or [type(e).__name__])[-1][:160]
 
 
-
 def prepare_audio(raw: object, card: dict) -> tuple[np.ndarray, list[str]]:
     """(waveform, sample_rate) -> model input shaped like the card's input, and notes.
 
@@ -365,8 +412,9 @@ def prepare_audio(raw: object, card: dict) -> tuple[np.ndarray, list[str]]:
     """
     spec = card["input"]
     if not (isinstance(raw, tuple) and len(raw) == 2):
-        raise InputError(f"Audio input must be a tuple (waveform, sample_rate); got "
-                         f"{type(raw).__name__}.")
+        raise InputError(
+            f"Audio input must be a tuple (waveform, sample_rate); got {type(raw).__name__}."
+        )
     target_sr = int(spec.get("sample_rate", 8000))
     n = int(spec["shape"][0])
     y, notes = to_mono(raw[0], raw[1], target_sr=target_sr)

@@ -11,6 +11,7 @@ are (time, frequency, channels), rows earliest first and columns lowest frequenc
     hear_filter(lm, tr, layer, k, ...) -> what filter k of a layer hears, float32 audio
     hear_map(lm, wave, fmap)           -> what any (time, freq) map keeps of a clip
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,9 +23,15 @@ from core.filter_audio import filter_to_audio, mel_axis_hz
 from core.models import LoadedModel
 
 
-def spectrogram_db(y: np.ndarray, sr: int, *, n_fft: int = 256, hop: int | None = None,
-                   top_db: float = 80.0, max_frames: int = 240
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spectrogram_db(
+    y: np.ndarray,
+    sr: int,
+    *,
+    n_fft: int = 256,
+    hop: int | None = None,
+    top_db: float = 80.0,
+    max_frames: int = 240,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Log-magnitude STFT of a clip for display: dB re the clip's peak, floored at -top_db.
 
     Returns db (n_fft//2+1, frames), frame centre times (s), bin frequencies (Hz). The hop
@@ -34,8 +41,10 @@ def spectrogram_db(y: np.ndarray, sr: int, *, n_fft: int = 256, hop: int | None 
 
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     if y.size == 0 or not np.isfinite(y).all():
-        raise InputError(f"Expected a finite, non-empty mono waveform; got {y.size} samples"
-                         f"{'' if y.size == 0 else ' with NaN or infinite values'}.")
+        raise InputError(
+            f"Expected a finite, non-empty mono waveform; got {y.size} samples"
+            f"{'' if y.size == 0 else ' with NaN or infinite values'}."
+        )
     if hop is None:
         hop = max(n_fft // 4, int(np.ceil(y.size / max_frames)))
     mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, window="hann", center=True))
@@ -58,8 +67,7 @@ def time_freq_layers(lm_or_plan: Any, spec: str | None = None) -> list[str]:
         return []
     steps = plan.steps_by_name()
     # Symbolic output shapes include the batch axis: (None, T, F, C).
-    return [n for n in plan.names[plan.index(spec):]
-            if len(steps[n].node.outputs[0].shape) == 4]
+    return [n for n in plan.names[plan.index(spec) :] if len(steps[n].node.outputs[0].shape) == 4]
 
 
 def map_axes(lm: LoadedModel, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +80,12 @@ def map_axes(lm: LoadedModel, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nd
     times = (np.arange(t_rows) + 0.5) * seconds / t_rows
     mel = (card.get("stft") or {}).get("mel")
     if mel:
-        freqs = mel_axis_hz(f_cols, n_mels=int(mel["num_mel_bins"]),
-                            min_freq=float(mel["min_freq"]), max_freq=float(mel["max_freq"]))
+        freqs = mel_axis_hz(
+            f_cols,
+            n_mels=int(mel["num_mel_bins"]),
+            min_freq=float(mel["min_freq"]),
+            max_freq=float(mel["max_freq"]),
+        )
     else:
         freqs = (np.arange(f_cols) + 0.5) * (sr / 2) / f_cols
     return times.astype(np.float32), freqs.astype(np.float32)
@@ -87,8 +99,9 @@ def display_maps(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(np.swapaxes(a, 0, 1), axis=0))
 
 
-def hear_filter(lm: LoadedModel, tr: dict[str, np.ndarray], layer: str, channel: int, *,
-                method: str = "phase") -> np.ndarray:
+def hear_filter(
+    lm: LoadedModel, tr: dict[str, np.ndarray], layer: str, channel: int, *, method: str = "phase"
+) -> np.ndarray:
     """What filter `channel` of `layer` hears in the traced clip (core.filter_audio).
 
     tr: a trace of this model (plain or frozen: a frozen filter hears silence, and later
@@ -98,23 +111,34 @@ def hear_filter(lm: LoadedModel, tr: dict[str, np.ndarray], layer: str, channel:
     if layer not in layers:
         raise LayerNameError(
             f"Layer {layer!r} has no time-frequency maps to play. Layers that do: "
-            f"{', '.join(layers) if layers else 'none (the card names no spectrogram layer)'}.")
+            f"{', '.join(layers) if layers else 'none (the card names no spectrogram layer)'}."
+        )
     maps = np.asarray(tr[layer])
     n = maps.shape[-1]
-    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= channel < n:
+    if (
+        isinstance(channel, bool)
+        or not isinstance(channel, (int, np.integer))
+        or not 0 <= channel < n
+    ):
         raise InputError(f"Layer {layer!r} has filters 0..{n - 1}; got {channel!r}.")
     return hear_map(lm, np.asarray(tr["input"]), maps[..., int(channel)], method=method)
 
 
-def hear_map(lm: LoadedModel, wave: np.ndarray, fmap: np.ndarray, *,
-             method: str = "phase") -> np.ndarray:
+def hear_map(
+    lm: LoadedModel, wave: np.ndarray, fmap: np.ndarray, *, method: str = "phase"
+) -> np.ndarray:
     """A (time, freq) map of this model (a filter's, or a mask of attributed cells) laid on the
     clip's STFT and inverted (core.filter_audio): what the map keeps of the clip."""
     stft = lm.card.get("stft") or {}
     sr = int(lm.card["input"]["sample_rate"])
     freq_axis = map_axes(lm, np.shape(fmap))[1] if stft.get("mel") else None
-    return filter_to_audio(fmap, np.asarray(wave).reshape(-1), sr,
-                           frame_length=int(stft.get("frame_length", 256)),
-                           frame_step=int(stft.get("frame_step", 64)),
-                           fft_length=int(stft.get("fft_length", 256)),
-                           method=method, freq_axis_hz=freq_axis)
+    return filter_to_audio(
+        fmap,
+        np.asarray(wave).reshape(-1),
+        sr,
+        frame_length=int(stft.get("frame_length", 256)),
+        frame_step=int(stft.get("frame_step", 64)),
+        fft_length=int(stft.get("fft_length", 256)),
+        method=method,
+        freq_axis_hz=freq_axis,
+    )

@@ -14,6 +14,7 @@ the session that adds a result evicts its own oldest entries while the total is 
 Two process-wide resources live here too, created once by st.cache_resource: the upload
 sandbox (core.safety.sandbox.Sandbox) and the heavy-job limiter (core.safety.limiter).
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,7 +22,8 @@ import hashlib
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -34,9 +36,11 @@ from core.safety.sandbox import Sandbox
 from core.samples import Sample
 from core.settings import limits
 
-_HASH: dict[str | type[Any], Callable[[Any], Any]] = {   # Streamlit's HashFuncsDict
-    LoadedModel: lambda lm: lm.key, Sample: lambda s: s.key,
-    Edit: lambda e: (e.name, tuple(sorted(e.params.items())))}
+_HASH: dict[str | type[Any], Callable[[Any], Any]] = {  # Streamlit's HashFuncsDict
+    LoadedModel: lambda lm: lm.key,
+    Sample: lambda s: s.key,
+    Edit: lambda e: (e.name, tuple(sorted(e.params.items()))),
+}
 # Samples every user has (shipped with the app, or public test sets): safe to share results of.
 SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test", "probe"}
 # The per-session memo: at most this many results and about this many bytes of arrays.
@@ -63,8 +67,11 @@ def _key(value: Any) -> Any:
     if isinstance(value, (LoadedModel, Sample, Edit)):
         return _HASH[type(value)](value)
     if isinstance(value, np.ndarray):
-        return (value.shape, str(value.dtype),
-                hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+        return (
+            value.shape,
+            str(value.dtype),
+            hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(),
+        )
     if isinstance(value, (tuple, list)):
         return tuple(_key(v) for v in value)
     return value
@@ -89,7 +96,7 @@ class _Memo(OrderedDict):
 
 
 @st.cache_resource(show_spinner=False)
-def _ledger() -> "weakref.WeakValueDictionary[int, _Memo]":
+def _ledger() -> weakref.WeakValueDictionary[int, _Memo]:
     """Every live session memo by id (a memo leaves with its session: weak references)."""
     return weakref.WeakValueDictionary()
 
@@ -101,8 +108,9 @@ def total_cached_bytes() -> int:
 
 def _evict(memo: _Memo) -> None:
     cap = limits().cache_bytes
-    while len(memo) > 1 and (len(memo) > SESSION_ENTRIES or memo.nbytes > SESSION_BYTES
-                             or total_cached_bytes() > cap):
+    while len(memo) > 1 and (
+        len(memo) > SESSION_ENTRIES or memo.nbytes > SESSION_BYTES or total_cached_bytes() > cap
+    ):
         _, (_, n) = memo.popitem(last=False)
         memo.nbytes -= n
 
@@ -215,14 +223,17 @@ def gallery(card: dict) -> list[Sample]:
     """The built-in samples that suit a model (digits, colour scenes or spoken digits)."""
     from core.samples import gallery_kind
 
-    return {"digits": gallery_digits, "scenes": colour_scenes,
-            "speech": speech_clips}[gallery_kind(card)]()
+    return {"digits": gallery_digits, "scenes": colour_scenes, "speech": speech_clips}[
+        gallery_kind(card)
+    ]()
 
 
-def frozen_key(frozen: dict[str, list[int]],
-               kinds: dict[str, dict[str, Any]] | None = None) -> tuple[tuple, ...]:
+def frozen_key(
+    frozen: dict[str, list[int]], kinds: dict[str, dict[str, Any]] | None = None
+) -> tuple[tuple, ...]:
     """A hashable, order-independent form of a freeze configuration: (layer, channels) for
     zeroed channels, (layer, channels, kind, factor) for the other interventions."""
+
     def entry(k: str, v: list[int]) -> tuple:
         chans = tuple(sorted(set(v)))
         kind = (kinds or {}).get(k, {})
@@ -249,12 +260,24 @@ def trace_frozen(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...]):
 
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def saliency(lm: LoadedModel, sample: Sample, method: str, class_index: int, layer: str | None,
-             frozen: tuple[tuple, ...]) -> np.ndarray:
+def saliency(
+    lm: LoadedModel,
+    sample: Sample,
+    method: str,
+    class_index: int,
+    layer: str | None,
+    frozen: tuple[tuple, ...],
+) -> np.ndarray:
     """Gradient saliency or Grad-CAM map (H, W) of a sample, under a freeze configuration
     (api.saliency; method as the Freeze page names it, "Gradient" or "Grad-CAM")."""
-    return api.saliency(lm, sample.raw, method=method.lower().replace("-", "_"),
-                        target=class_index, layer=layer or "auto", frozen=_config(frozen)).map
+    return api.saliency(
+        lm,
+        sample.raw,
+        method=method.lower().replace("-", "_"),
+        target=class_index,
+        layer=layer or "auto",
+        frozen=_config(frozen),
+    ).map
 
 
 @scoped
@@ -268,9 +291,14 @@ def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
     """The sample with an edit stack applied (core.edits), as a new (unlisted) sample."""
-    return Sample(name=f"{sample.name} (edited)", kind="audio",
-                  raw=api.edit(sample.raw, list(edits)), source="edited",
-                  label=sample.label, note="; ".join(e.describe() for e in edits))
+    return Sample(
+        name=f"{sample.name} (edited)",
+        kind="audio",
+        raw=api.edit(sample.raw, list(edits)),
+        source="edited",
+        label=sample.label,
+        note="; ".join(e.describe() for e in edits),
+    )
 
 
 @scoped
@@ -282,8 +310,14 @@ def spectrogram(wave: np.ndarray, sr: int):
 
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def filter_audio(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...], layer: str,
-                 channel: int, method: str) -> np.ndarray:
+def filter_audio(
+    lm: LoadedModel,
+    sample: Sample,
+    frozen: tuple[tuple, ...],
+    layer: str,
+    channel: int,
+    method: str,
+) -> np.ndarray:
     """What one filter hears in a sample, under a freeze configuration (core.audio_view)."""
     return api.hear_filter(lm, sample.raw, layer, channel, method=method, frozen=_config(frozen))
 
@@ -303,35 +337,55 @@ def probe_batch(lm: LoadedModel, n: int = 20) -> list[Sample]:
 
 @scoped
 @st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def explanation(lm: LoadedModel, sample: Sample, method: str, target: int,
-                options: tuple[tuple[str, Any], ...], steps: int):
+def explanation(
+    lm: LoadedModel,
+    sample: Sample,
+    method: str,
+    target: int,
+    options: tuple[tuple[str, Any], ...],
+    steps: int,
+):
     """(map, deletion curve, insertion curve) of one attribution method on one sample."""
     a = api.attribution(lm, sample.raw, method=method, target=target, **dict(options))
-    return (a, api.deletion_auc(lm, sample.raw, a, target=target, steps=steps),
-            api.insertion_auc(lm, sample.raw, a, target=target, steps=steps))
+    return (
+        a,
+        api.deletion_auc(lm, sample.raw, a, target=target, steps=steps),
+        api.insertion_auc(lm, sample.raw, a, target=target, steps=steps),
+    )
 
 
 # (A progress bar cannot be driven from inside st.cache_data, which replays the elements a
 # function draws; these say what runs and for how long instead.)
 @scoped
-@st.cache_data(max_entries=32, ttl=1800, hash_funcs=_HASH, show_time=True,
-               show_spinner="Re-initialising the layers one by one and recomputing the map…")
-def randomization(lm: LoadedModel, sample: Sample, method: str, target: int,
-                  options: tuple[tuple[str, Any], ...]):
+@st.cache_data(
+    max_entries=32,
+    ttl=1800,
+    hash_funcs=_HASH,
+    show_time=True,
+    show_spinner="Re-initialising the layers one by one and recomputing the map…",
+)
+def randomization(
+    lm: LoadedModel, sample: Sample, method: str, target: int, options: tuple[tuple[str, Any], ...]
+):
     """The cascading randomisation check of one method (api.randomization_check)."""
-    return api.randomization_check(lm, sample.raw, method=method, target=target,
-                                   **dict(options))
+    return api.randomization_check(lm, sample.raw, method=method, target=target, **dict(options))
 
 
 @scoped
-@st.cache_data(max_entries=16, ttl=1800, hash_funcs=_HASH, show_time=True,
-               show_spinner="Tracing the inputs through both models and comparing every layer…")
+@st.cache_data(
+    max_entries=16,
+    ttl=1800,
+    hash_funcs=_HASH,
+    show_time=True,
+    show_spinner="Tracing the inputs through both models and comparing every layer…",
+)
 def cka(lm_a: LoadedModel, lm_b: LoadedModel, inputs: tuple[Sample, ...]):
     """Linear CKA between every layer of two models over the same samples (api.cka)."""
     return api.cka(lm_a, lm_b, [s.raw for s in inputs])
 
 
 # ---- what a filter responds to (issue 16) -------------------------------------------------------
+
 
 class _Slot:
     """One shared result, computed once under a lock (see with_progress)."""
@@ -349,9 +403,9 @@ def with_progress(max_entries: int) -> Callable:
     an element made outside it; so the global cache holds a slot per key, filled outside the
     cached call (once, under its lock), and the callback draws on the caller's progress bar.
     """
+
     def deco(fn: Callable) -> Callable:
-        @st.cache_resource(max_entries=max_entries, ttl=3600, show_spinner=False,
-                           hash_funcs=_HASH)
+        @st.cache_resource(max_entries=max_entries, ttl=3600, show_spinner=False, hash_funcs=_HASH)
         @functools.wraps(fn)
         def slot(*args, **kwargs) -> _Slot:
             return _Slot()
@@ -404,8 +458,9 @@ def exemplars(lm: LoadedModel, layer: str, channels: tuple[int, ...], k: int):
 
 
 @with_progress(max_entries=512)
-def feature_vis(lm: LoadedModel, layer: str, channel: int, steps: int, seed: int = 0,
-                _on_progress=None):
+def feature_vis(
+    lm: LoadedModel, layer: str, channel: int, steps: int, seed: int = 0, _on_progress=None
+):
     """A channel's feature visualisation (core.featvis.FeatureVis)."""
     return api.visualize(lm, layer, channel, steps=steps, seed=seed, on_progress=_on_progress)
 
@@ -415,5 +470,6 @@ def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
     """Filter importance (core.importance) of a layer's channels: the accuracy drop over n
     labelled probe inputs when each channel is frozen alone."""
     batch = probe_samples(lm, n)
-    return api.importance(lm, [s.raw for s in batch], layer, labels=[s.label for s in batch],
-                          on_progress=_on_progress)
+    return api.importance(
+        lm, [s.raw for s in batch], layer, labels=[s.label for s in batch], on_progress=_on_progress
+    )

@@ -7,6 +7,7 @@ Cards written by the training scripts keep the history under "training" -> "hist
 models) or "history" (the audio model), one dict per epoch, and name their validation sets
 under "training" -> "validation_sets" with the numbers under "metrics".
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,9 +17,14 @@ import pandas as pd
 
 # Per-epoch keys that are not a measure to draw.
 _NOT_MEASURES = {"epoch", "seconds", "lr", "learning_rate"}
-_NAMES = {"loss": "training loss", "val_loss": "validation loss", "accuracy": "training accuracy",
-          "train_acc": "training accuracy", "val_acc": "validation accuracy",
-          "val_accuracy": "validation accuracy"}
+_NAMES = {
+    "loss": "training loss",
+    "val_loss": "validation loss",
+    "accuracy": "training accuracy",
+    "train_acc": "training accuracy",
+    "val_acc": "validation accuracy",
+    "val_accuracy": "validation accuracy",
+}
 
 
 def training_history(card: Mapping[str, Any]) -> pd.DataFrame | None:
@@ -39,17 +45,27 @@ def training_history(card: Mapping[str, Any]) -> pd.DataFrame | None:
         for k, v in row.items():
             if k in _NOT_MEASURES or isinstance(v, bool) or not isinstance(v, (int, float)):
                 continue
-            name = _NAMES.get(k) or (f"validation: {labels.get(k, k)}"
-                                     if isinstance(sets, Mapping) and k in sets else k)
-            out.append({"epoch": int(epoch), "measure": name, "value": float(v),
-                        "panel": "loss" if "loss" in k else "accuracy"})
+            name = _NAMES.get(k) or (
+                f"validation: {labels.get(k, k)}" if isinstance(sets, Mapping) and k in sets else k
+            )
+            out.append(
+                {
+                    "epoch": int(epoch),
+                    "measure": name,
+                    "value": float(v),
+                    "panel": "loss" if "loss" in k else "accuracy",
+                }
+            )
     return pd.DataFrame(out, columns=["epoch", "measure", "value", "panel"]) if out else None
 
 
 def _set_labels(card: Mapping[str, Any]) -> dict[str, str]:
     metrics = card.get("metrics") or {}
-    return {k: m["label"] for k, m in metrics.items()
-            if isinstance(m, Mapping) and isinstance(m.get("label"), str)}
+    return {
+        k: m["label"]
+        for k, m in metrics.items()
+        if isinstance(m, Mapping) and isinstance(m.get("label"), str)
+    }
 
 
 def validation_sets(card: Mapping[str, Any]) -> pd.DataFrame | None:
@@ -67,15 +83,30 @@ def validation_sets(card: Mapping[str, Any]) -> pd.DataFrame | None:
     for k, m in metrics.items():
         if isinstance(m, Mapping) and isinstance(m.get("accuracy"), (int, float)):
             low, high = (m.get("wilson_95") or [None, None])[:2]
-            rows.append({"set": m.get("label", k), "about": about.get(k, m.get("method", "")),
-                         "accuracy": float(m["accuracy"]), "n": m.get("n", sizes.get(k)),
-                         "low": low, "high": high})
+            rows.append(
+                {
+                    "set": m.get("label", k),
+                    "about": about.get(k, m.get("method", "")),
+                    "accuracy": float(m["accuracy"]),
+                    "n": m.get("n", sizes.get(k)),
+                    "low": low,
+                    "high": high,
+                }
+            )
     seen = {k for k, m in metrics.items() if isinstance(m, Mapping) and "accuracy" in m}
     for k in [*about, *plain]:
         if k in seen or not isinstance(plain.get(k), (int, float)):
             continue
         seen.add(k)
-        rows.append({"set": k, "about": about.get(k, ""), "accuracy": float(plain[k]),
-                     "n": sizes.get(k), "low": None, "high": None})
+        rows.append(
+            {
+                "set": k,
+                "about": about.get(k, ""),
+                "accuracy": float(plain[k]),
+                "n": sizes.get(k),
+                "low": None,
+                "high": None,
+            }
+        )
     cols = ["set", "about", "accuracy", "n", "low", "high"]
     return pd.DataFrame(rows, columns=cols) if rows else None

@@ -1,7 +1,9 @@
 """Shared validators for keyword options: one message shape (received, expected, fix)."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -16,8 +18,10 @@ def choice(what: str, value: Any, options: Iterable[str], *, fix: str = "") -> s
     """`value` if it is one of `options`, else an OptionError that lists them."""
     opts = list(options)
     if value not in opts:
-        raise OptionError(f"Unknown {what} {value!r}; expected one of: {', '.join(opts)}."
-                          + (f" {fix}" if fix else ""))
+        raise OptionError(
+            f"Unknown {what} {value!r}; expected one of: {', '.join(opts)}."
+            + (f" {fix}" if fix else "")
+        )
     return value
 
 
@@ -30,8 +34,12 @@ def integer(what: str, value: Any, lo: int, hi: int) -> int:
 
 def number(what: str, value: Any, lo: float, hi: float) -> float:
     """A finite number in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or not lo <= value <= hi:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not np.isfinite(value)
+        or not lo <= value <= hi
+    ):
         raise OptionError(f"{what} must be a number from {lo:g} to {hi:g}; got {value!r}.")
     return float(value)
 
@@ -41,5 +49,7 @@ def known_options(what: str, given: dict[str, Any], accepted: Iterable[str]) -> 
     acc = list(accepted)
     bad = [k for k in given if k not in acc]
     if bad:
-        raise OptionError(f"{what} takes no option{'s' * (len(bad) > 1)} {', '.join(bad)}; "
-                          f"its options are: {', '.join(acc) if acc else 'none'}.")
+        raise OptionError(
+            f"{what} takes no option{'s' * (len(bad) > 1)} {', '.join(bad)}; "
+            f"its options are: {', '.join(acc) if acc else 'none'}."
+        )

@@ -1,4 +1,5 @@
 """Where two inputs part ways: per-layer distances between two traces."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,11 +29,19 @@ def relative_l2(a: np.ndarray, b: np.ndarray) -> float:
 def layer_distances(ta: dict[str, np.ndarray], tb: dict[str, np.ndarray]) -> pd.DataFrame:
     """One row per layer (graph order, "input" first): cosine distance and relative L2."""
     if list(ta) != list(tb):
-        raise ValueError("The two traces come from different models (their layers differ); "
-                         "trace both inputs with the same model.")
-    rows = [{"step": i, "layer": name, "cosine_distance": cosine_distance(ta[name], tb[name]),
-             "relative_l2": relative_l2(ta[name], tb[name])}
-            for i, name in enumerate(ta)]
+        raise ValueError(
+            "The two traces come from different models (their layers differ); "
+            "trace both inputs with the same model."
+        )
+    rows = [
+        {
+            "step": i,
+            "layer": name,
+            "cosine_distance": cosine_distance(ta[name], tb[name]),
+            "relative_l2": relative_l2(ta[name], tb[name]),
+        }
+        for i, name in enumerate(ta)
+    ]
     return pd.DataFrame(rows)
 
 

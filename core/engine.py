@@ -7,13 +7,15 @@ given layer onwards is how later features (filter freezing) re-run only what is 
 Every step's output can be multiplied by a channel mask as it is produced, so masks can be
 inserted after any layer without another graph walk.
 """
+
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -33,10 +35,12 @@ class _Alias:
 class Step:
     """One layer call of the flattened graph."""
 
-    name: str               # flattened name, "outer/inner" inside nested models
-    op: Any                 # the keras Layer/Operation (shared with the original model)
-    node: Any               # the keras Node whose arguments say which tensors feed it
-    parents: tuple[str, ...]  # flattened names of the steps feeding this one ("input" = model input)
+    name: str  # flattened name, "outer/inner" inside nested models
+    op: Any  # the keras Layer/Operation (shared with the original model)
+    node: Any  # the keras Node whose arguments say which tensors feed it
+    parents: tuple[
+        str, ...
+    ]  # flattened names of the steps feeding this one ("input" = model input)
 
 
 def _is_model(op: Any) -> bool:
@@ -50,14 +54,16 @@ def _functional_of(model: keras.Model):
         if fn is None:
             raise UnsupportedModelError(
                 f"The nested Sequential {model.name!r} has no input shape, so its graph is "
-                "unknown. Build it with an Input layer (keras.Input(shape=...)) and save again.")
+                "unknown. Build it with an Input layer (keras.Input(shape=...)) and save again."
+            )
         return fn
     if hasattr(model, "_nodes_by_depth") and getattr(model, "_inputs", None) is not None:
         return model
     raise UnsupportedModelError(
         f"Model {model.name!r} is a subclassed keras.Model ({type(model).__name__}); its layer "
         "graph is Python code, not data, so it cannot be traced. Use a Sequential or functional "
-        "model (keras.Model(inputs, outputs)).")
+        "model (keras.Model(inputs, outputs))."
+    )
 
 
 class Plan:
@@ -68,7 +74,8 @@ class Plan:
         if len(fn.inputs) != 1:
             raise UnsupportedModelError(
                 f"Model {model.name!r} has {len(fn.inputs)} inputs; Layer Lab traces models with "
-                "exactly one input (an image or an audio waveform).")
+                "exactly one input (an image or an audio waveform)."
+            )
         self.model = model
         self.input_id: int = id(fn.inputs[0])
         self.steps: list[Step | _Alias] = []
@@ -103,26 +110,31 @@ class Plan:
                     if len(src) != len(inner.inputs):
                         raise UnsupportedModelError(
                             f"Nested model {op.name!r} is called with {len(src)} tensors but has "
-                            f"{len(inner.inputs)} inputs.")
+                            f"{len(inner.inputs)} inputs."
+                        )
                     self.steps.append(_Alias(tuple(zip([id(x) for x in inner.inputs], src))))
                     for d, s in zip(inner.inputs, src):
                         self._producer[id(d)] = self._producer[s]
                     inner_out = self._walk(inner, prefix=f"{prefix}{op.name}/")
-                    self.steps.append(_Alias(tuple(
-                        (id(x), o) for x, o in zip(node.output_tensors, inner_out))))
+                    self.steps.append(
+                        _Alias(tuple((id(x), o) for x, o in zip(node.output_tensors, inner_out)))
+                    )
                     for x, o in zip(node.output_tensors, inner_out):
                         self._producer[id(x)] = self._producer[o]
                 else:
                     name = self._unique(prefix + op.name)
-                    parents = tuple(dict.fromkeys(self._producer[id(x)]
-                                                  for x in node.input_tensors))
+                    parents = tuple(
+                        dict.fromkeys(self._producer[id(x)] for x in node.input_tensors)
+                    )
                     self.steps.append(Step(name, op, node, parents))
                     for x in node.output_tensors:
                         self._producer[id(x)] = name
                 known.update(id(x) for x in node.output_tensors)
         missing = [x for x in fn.outputs if id(x) not in known]
         if missing:
-            raise UnsupportedModelError(f"Model {fn.name!r} has outputs not connected to its input.")
+            raise UnsupportedModelError(
+                f"Model {fn.name!r} has outputs not connected to its input."
+            )
         return [id(x) for x in fn.outputs]
 
     def index(self, name: str) -> int:
@@ -132,7 +144,8 @@ class Plan:
         except KeyError:
             raise LayerNameError(
                 f"No layer named {name!r} in model {self.model.name!r}. Valid names: "
-                f"{', '.join(self.names)}.") from None
+                f"{', '.join(self.names)}."
+            ) from None
 
     def parents(self, name: str) -> tuple[str, ...]:
         return self._by_name[name].parents
@@ -141,8 +154,11 @@ class Plan:
         """(producer's flattened name, symbolic tensor) for each tensor a step consumes, in
         argument order ("input" = the model input; across nested-model boundaries, the
         outer layer that produced it)."""
-        return [(self._producer[id(t)], t) for t in self._by_name[name].node.input_tensors
-                if id(t) in self._producer]
+        return [
+            (self._producer[id(t)], t)
+            for t in self._by_name[name].node.input_tensors
+            if id(t) in self._producer
+        ]
 
     def needed_before(self, start: int) -> list[str]:
         """Names of steps before `start` whose outputs steps from `start` on consume."""
@@ -158,9 +174,15 @@ class Plan:
         """{flattened name: the layer's class name}, e.g. {"conv1": "Conv2D"}."""
         return {n: type(s.op).__name__ for n, s in self._by_name.items()}
 
-    def run(self, x: Any, *, values: Mapping[str, Any] | None = None,
-            after: Callable[[str, Any], Any] | None = None,
-            training: bool | None = False, start: int = 0) -> list[Any]:
+    def run(
+        self,
+        x: Any,
+        *,
+        values: Mapping[str, Any] | None = None,
+        after: Callable[[str, Any], Any] | None = None,
+        training: bool | None = False,
+        start: int = 0,
+    ) -> list[Any]:
         """Execute the plan; returns one output per step (a tensor, or a list for multi-output ops).
 
         x: the model input (symbolic KerasTensor or a batch tensor).
@@ -187,7 +209,9 @@ class Plan:
                 y = values[step.name]
             else:
                 args, kwargs = step.node.arguments.fill_in(td)
-                if training is not None and "training" in getattr(step.op, "_call_context_args", ()):
+                if training is not None and "training" in getattr(
+                    step.op, "_call_context_args", ()
+                ):
                     kwargs = {**kwargs, "training": training}
                 y = step.op(*args, **kwargs)
                 if after is not None:
@@ -219,8 +243,11 @@ def _numpy(y: Any) -> np.ndarray:
 
 
 def _digest(x: np.ndarray) -> tuple:
-    return (x.shape, x.dtype.str, hashlib.blake2b(np.ascontiguousarray(x).data,
-                                                  digest_size=16).digest())
+    return (
+        x.shape,
+        x.dtype.str,
+        hashlib.blake2b(np.ascontiguousarray(x).data, digest_size=16).digest(),
+    )
 
 
 class Tracer:
@@ -234,7 +261,7 @@ class Tracer:
     threads: what it remembers is guarded by a lock and read-only.
     """
 
-    RECENT_BYTES = 32 * 2**20   # traces of recent inputs kept for freezing (see `recent`)
+    RECENT_BYTES = 32 * 2**20  # traces of recent inputs kept for freezing (see `recent`)
 
     def __init__(self, model: keras.Model):
         self.plan = Plan(model)

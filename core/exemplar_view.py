@@ -1,5 +1,6 @@
 """Exemplars as pictures and tables: receptive-field patches, spectrogram patches, the grid and
 the CSV of an index. Pure NumPy/PIL (no Streamlit)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,7 @@ def image_patch(display: np.ndarray, box: tuple[int, ...], *, size: int = 72) ->
     side = max(p.shape[:2])
     out = np.full((side, side, 3), 255, np.uint8)
     dy, dx = (side - p.shape[0]) // 2, (side - p.shape[1]) // 2
-    out[dy:dy + p.shape[0], dx:dx + p.shape[1]] = p
+    out[dy : dy + p.shape[0], dx : dx + p.shape[1]] = p
     return out
 
 
@@ -37,45 +38,60 @@ def spectrogram_patch(spec: np.ndarray, box: tuple[int, ...], *, size: int = 72)
     lo, hi = float(spec.min()), float(spec.max())
     cut = spec[f0:f1, b0:b1]
     norm = (cut - lo) / (hi - lo) if hi > lo else np.zeros_like(cut)
-    img = apply_colormap(np.flip(norm.T, axis=0), "viridis")          # (bins, frames, 3)
+    img = apply_colormap(np.flip(norm.T, axis=0), "viridis")  # (bins, frames, 3)
     # Spectrogram cells are narrow in time: stretch to a square-ish patch.
     h, w = img.shape[:2]
     scale = size / max(h, w)
-    return np.asarray(Image.fromarray(img).resize(
-        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.NEAREST))
+    return np.asarray(
+        Image.fromarray(img).resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.NEAREST
+        )
+    )
 
 
 def grid(rows: list[list[np.ndarray]], *, cell: int = 72, gap: int = 4) -> np.ndarray:
     """Rows of patches (any sizes) -> one white RGB picture, each patch centred in a cell."""
     n_cols = max((len(r) for r in rows), default=1)
-    out = np.full((len(rows) * (cell + gap) + gap, n_cols * (cell + gap) + gap, 3), 255,
-                  np.uint8)
+    out = np.full((len(rows) * (cell + gap) + gap, n_cols * (cell + gap) + gap, 3), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, p in enumerate(row):
             p = p[:cell, :cell]
             y = gap + i * (cell + gap) + (cell - p.shape[0]) // 2
             x = gap + j * (cell + gap) + (cell - p.shape[1]) // 2
-            out[y:y + p.shape[0], x:x + p.shape[1]] = p if p.ndim == 3 else p[..., None]
+            out[y : y + p.shape[0], x : x + p.shape[1]] = p if p.ndim == 3 else p[..., None]
     return out
 
 
-def index_table(index: FilterIndex, layer: str, exemplars: dict[int, list[Exemplar]],
-                labels: list[str]) -> pd.DataFrame:
+def index_table(
+    index: FilterIndex, layer: str, exemplars: dict[int, list[Exemplar]], labels: list[str]
+) -> pd.DataFrame:
     """One row per (channel, rank): the exemplar's input, value, position and field."""
     li = index.layer(layer)
     rows = []
     for ch, exs in exemplars.items():
         for rank, e in enumerate(exs, start=1):
-            rows.append({"layer": layer, "channel": ch, "rank": rank, "input": e.index,
-                         "value": e.value, "position": " ".join(map(str, e.position)),
-                         "box": " ".join(map(str, e.box)),
-                         "label": labels[e.label] if e.label >= 0 else "",
-                         "fire_rate": float(li.fire_rate[ch])})
+            rows.append(
+                {
+                    "layer": layer,
+                    "channel": ch,
+                    "rank": rank,
+                    "input": e.index,
+                    "value": e.value,
+                    "position": " ".join(map(str, e.position)),
+                    "box": " ".join(map(str, e.box)),
+                    "label": labels[e.label] if e.label >= 0 else "",
+                    "fire_rate": float(li.fire_rate[ch]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def patches(card: dict, xs: dict[int, np.ndarray], specs: dict[int, np.ndarray] | None,
-            tops: dict[int, list[Exemplar]]) -> dict[int, list[np.ndarray]]:
+def patches(
+    card: dict,
+    xs: dict[int, np.ndarray],
+    specs: dict[int, np.ndarray] | None,
+    tops: dict[int, list[Exemplar]],
+) -> dict[int, list[np.ndarray]]:
     """{channel: [uint8 RGB]}: each exemplar cut to its receptive field. xs: the exemplars'
     model inputs by probe row; specs: an audio model's spectrogram (T, F) by row, or None."""
     from core.image import to_display

@@ -11,13 +11,14 @@ images/*.png, audio/*.wav (16-bit), tables/*.csv, arrays/*.npy (exact values, np
 <name>.npz (a group of exact arrays, e.g. activations.npz: every layer of a trace by layer
 name) and *.json documents (e.g. what it takes to rerun the page's computation) hold the rest.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import re
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -36,8 +37,9 @@ def _png(a: np.ndarray) -> bytes:
 
     a = np.asarray(a)
     if a.dtype != np.uint8 or a.ndim not in (2, 3):
-        raise InputError(f"Images to export must be uint8 (H, W) or (H, W, 3); got {a.dtype} "
-                         f"{a.shape}.")
+        raise InputError(
+            f"Images to export must be uint8 (H, W) or (H, W, 3); got {a.dtype} {a.shape}."
+        )
     buf = io.BytesIO()
     Image.fromarray(a).save(buf, format="PNG")
     return buf.getvalue()
@@ -55,14 +57,19 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
-               predictions: dict[str, np.ndarray] | None = None,
-               images: dict[str, np.ndarray] | None = None,
-               audio: dict[str, tuple[np.ndarray, int]] | None = None,
-               tables: dict[str, Any] | None = None,
-               arrays: dict[str, np.ndarray] | None = None,
-               npz: dict[str, dict[str, np.ndarray]] | None = None,
-               documents: dict[str, Any] | None = None) -> bytes:
+def export_zip(
+    *,
+    page: str,
+    model: LoadedModel,
+    settings: dict[str, Any],
+    predictions: dict[str, np.ndarray] | None = None,
+    images: dict[str, np.ndarray] | None = None,
+    audio: dict[str, tuple[np.ndarray, int]] | None = None,
+    tables: dict[str, Any] | None = None,
+    arrays: dict[str, np.ndarray] | None = None,
+    npz: dict[str, dict[str, np.ndarray]] | None = None,
+    documents: dict[str, Any] | None = None,
+) -> bytes:
     """The ZIP bytes; every name is made file-safe, every file listed in the manifest."""
     files: list[str] = []
     buf = io.BytesIO()
@@ -88,7 +95,8 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
         for name, group in (npz or {}).items():
             path = f"{_safe(name)}.npz"
             buf_npz = io.BytesIO()
-            np.savez_compressed(buf_npz, **{k: np.asarray(v) for k, v in group.items()})
+            members: dict[str, Any] = {k: np.asarray(v) for k, v in group.items()}
+            np.savez_compressed(buf_npz, **members)
             z.writestr(path, buf_npz.getvalue())
             files.append(path)
         for name, doc in (documents or {}).items():
@@ -97,15 +105,23 @@ def export_zip(*, page: str, model: LoadedModel, settings: dict[str, Any],
             files.append(path)
         manifest = {
             "page": page,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "model": {"name": model.name, "title": model.card.get("title", model.name),
-                      "source": model.source, "sha256": model.sha256},
+            "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": {
+                "name": model.name,
+                "title": model.card.get("title", model.name),
+                "source": model.source,
+                "sha256": model.sha256,
+            },
             "settings": _jsonable(settings),
             "predictions": {
-                k: {"label": model.labels[int(np.argmax(p))],
-                    "probabilities": {lab: round(float(q), 6)
-                                      for lab, q in zip(model.labels, np.ravel(p))}}
-                for k, p in (predictions or {}).items()},
+                k: {
+                    "label": model.labels[int(np.argmax(p))],
+                    "probabilities": {
+                        lab: round(float(q), 6) for lab, q in zip(model.labels, np.ravel(p))
+                    },
+                }
+                for k, p in (predictions or {}).items()
+            },
             "files": files,
         }
         z.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))

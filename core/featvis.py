@@ -9,11 +9,13 @@ raising the channel before its activation (a ReLU that is off has no gradient):
   its spectrogram inside the graph, so the gradient reaches the samples directly.
 The ascent step (forward to the layer, gradient, Adam update) is one tf.function, traced once.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -34,11 +36,11 @@ _COLOUR = _COLOUR / np.max(np.linalg.norm(_COLOUR, axis=0))
 class FeatureVis:
     """A synthesised input and what it achieved."""
 
-    raw: Any            # the raw input's format: uint8 image at the model's size, or audio
+    raw: Any  # the raw input's format: uint8 image at the model's size, or audio
     #                     (waveform float32, sample_rate)
-    value: float        # the channel's mean activation for that input (as fed to the model)
-    domain: str         # what was optimised, in words
-    steps: int          # ascent steps run (fewer than asked if the time limit was reached)
+    value: float  # the channel's mean activation for that input (as fed to the model)
+    domain: str  # what was optimised, in words
+    steps: int  # ascent steps run (fewer than asked if the time limit was reached)
     seconds: float
     history: np.ndarray  # (steps,) float32: the mean before the activation, with the random
     #                      transforms, along the way
@@ -47,24 +49,44 @@ class FeatureVis:
 def _check(m: LoadedModel, layer: str, channel: int, steps: int, seed: int) -> int:
     layers = indexable(m.tracer)
     if layer not in layers:
-        m.tracer.plan.index(layer)   # unknown names: LayerNameError listing the valid ones
-        raise InputError(f"Layer {layer!r} has no channel axis to maximise; choose one of "
-                         f"{', '.join(layers)}.")
+        m.tracer.plan.index(layer)  # unknown names: LayerNameError listing the valid ones
+        raise InputError(
+            f"Layer {layer!r} has no channel axis to maximise; choose one of {', '.join(layers)}."
+        )
     n_ch = int(m.tracer.flat.outputs[m.tracer.names.index(layer)].shape[-1])
-    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or \
-            not 0 <= int(channel) < n_ch:
-        raise InputError(f"Channel {channel!r} does not exist in {layer!r}; expected an integer "
-                         f"0..{n_ch - 1}.")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
-            not 1 <= steps <= MAX_STEPS:
+    if (
+        isinstance(channel, bool)
+        or not isinstance(channel, (int, np.integer))
+        or not 0 <= int(channel) < n_ch
+    ):
+        raise InputError(
+            f"Channel {channel!r} does not exist in {layer!r}; expected an integer 0..{n_ch - 1}."
+        )
+    if (
+        isinstance(steps, bool)
+        or not isinstance(steps, (int, np.integer))
+        or not 1 <= steps <= MAX_STEPS
+    ):
         raise InputError(f"steps={steps!r}; expected an integer 1..{MAX_STEPS} (256 is usual).")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"seed={seed!r}; expected an integer.")
     return n_ch
 
 
-_MONOTONIC = {"relu", "relu6", "elu", "selu", "leaky_relu", "softplus", "sigmoid", "tanh",
-              "hard_sigmoid", "silu", "swish", "gelu"}
+_MONOTONIC = {
+    "relu",
+    "relu6",
+    "elu",
+    "selu",
+    "leaky_relu",
+    "softplus",
+    "sigmoid",
+    "tanh",
+    "hard_sigmoid",
+    "silu",
+    "swish",
+    "gelu",
+}
 _ACTIVATION_LAYERS = {"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU"}
 
 
@@ -99,13 +121,13 @@ def _image_param(tf, shape: tuple[int, int, int], rng: np.random.Generator):
     h, w, c = shape
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
-    scale = (1.0 / np.maximum(np.sqrt(fx ** 2 + fy ** 2), 1.0 / max(h, w))).astype(np.float32)
-    scale = tf.constant((scale * np.sqrt(h * w) / 8.0).astype(np.float32))   # (H, W//2+1)
+    scale = (1.0 / np.maximum(np.sqrt(fx**2 + fy**2), 1.0 / max(h, w))).astype(np.float32)
+    scale = tf.constant((scale * np.sqrt(h * w) / 8.0).astype(np.float32))  # (H, W//2+1)
     init = rng.normal(0, 0.01, (2, c, h, w // 2 + 1)).astype(np.float32)
     var = tf.Variable(init)
 
     def to_image(v):
-        spec = tf.complex(v[0] * scale, v[1] * scale)                  # (C, H, W//2+1)
+        spec = tf.complex(v[0] * scale, v[1] * scale)  # (C, H, W//2+1)
         img = tf.transpose(tf.signal.irfft2d(spec, fft_length=[h, w]), [1, 2, 0])  # (H, W, C)
         if c == 3:
             img = tf.reshape(tf.reshape(img, [-1, 3]) @ tf.constant(_COLOUR.T), [h, w, 3])
@@ -115,7 +137,7 @@ def _image_param(tf, shape: tuple[int, int, int], rng: np.random.Generator):
 
 
 def _image_transform(tf, gen, h: int, w: int):
-    jit = max(1, round(max(h, w) / 14))        # 2 px on 28-32 px inputs
+    jit = max(1, round(max(h, w) / 14))  # 2 px on 28-32 px inputs
 
     def transform(img):
         s = gen.uniform([2], -jit, jit + 1, dtype=tf.int32)
@@ -128,9 +150,16 @@ def _image_transform(tf, gen, h: int, w: int):
     return transform
 
 
-def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, seed: int = 0,
-               on_progress: Callable[[int, int], None] | None = None,
-               max_seconds: float = MAX_SECONDS) -> FeatureVis:
+def synthesise(
+    m: LoadedModel,
+    layer: str,
+    channel: int,
+    *,
+    steps: int = 256,
+    seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+    max_seconds: float = MAX_SECONDS,
+) -> FeatureVis:
     """Gradient ascent on the channel's mean activation (over positions) of `layer`."""
     import tensorflow as tf
 
@@ -138,7 +167,7 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
     t0 = time.perf_counter()
     flat = m.tracer.flat
     sub = keras.Model(flat.inputs[0], flat.outputs[m.tracer.names.index(layer)])
-    pre = _pre_activation(m, layer)          # what the ascent raises (same channel)
+    pre = _pre_activation(m, layer)  # what the ascent raises (same channel)
     in_shape = tuple(int(d) for d in flat.inputs[0].shape[1:])
     rng = np.random.default_rng(seed)
     gen = tf.random.Generator.from_seed(seed)
@@ -148,11 +177,12 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
         var, to_input = _image_param(tf, hwc, rng)
         jitter = _image_transform(tf, gen, hwc[0], hwc[1])
 
-        def model_input(v, train):    # (1, *model input) in the card's range
+        def model_input(v, train):  # (1, *model input) in the card's range
             img = to_input(v)
             img = jitter(img) if train else img
             x = lo + (hi - lo) * img
             return tf.reshape(x, (1, *in_shape))
+
         domain = "image pixels (decorrelated Fourier parametrisation, jitter and scale)"
     else:
         n = in_shape[0]
@@ -164,8 +194,11 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
             if train:
                 y = tf.roll(y, gen.uniform([], -shift, shift + 1, dtype=tf.int32), axis=1)
             return y
-        domain = (f"the waveform ({m.card['input'].get('sample_rate', '?')} Hz samples, "
-                  "random time shifts); the spectrogram is computed inside the model")
+
+        domain = (
+            f"the waveform ({m.card['input'].get('sample_rate', '?')} Hz samples, "
+            "random time shifts); the spectrogram is computed inside the model"
+        )
     opt_m = tf.Variable(tf.zeros_like(var))
     opt_v = tf.Variable(tf.zeros_like(var))
     t_var = tf.Variable(0.0)
@@ -174,14 +207,14 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
     @tf.function
     def ascend():
         with tf.GradientTape() as tape:
-            y = pre(model_input(var, True), training=False)      # (1, ..., C)
+            y = pre(model_input(var, True), training=False)  # (1, ..., C)
             obj = tf.reduce_mean(tf.gather(y, c, axis=-1))
         g = tape.gradient(obj, var)
-        t_var.assign_add(1.0)                                    # Adam, ascending
+        t_var.assign_add(1.0)  # Adam, ascending
         opt_m.assign(0.9 * opt_m + 0.1 * g)
         opt_v.assign(0.999 * opt_v + 0.001 * g * g)
-        mh = opt_m / (1 - 0.9 ** t_var)
-        vh = opt_v / (1 - 0.999 ** t_var)
+        mh = opt_m / (1 - 0.9**t_var)
+        vh = opt_v / (1 - 0.999**t_var)
         var.assign_add(LEARNING_RATE * mh / (tf.sqrt(vh) + 1e-8))
         return obj
 
@@ -192,7 +225,7 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
             on_progress(i + 1, int(steps))
         if time.perf_counter() - t0 > max_seconds:
             break
-    x = model_input(var, False).numpy()[0]                       # (*model input)
+    x = model_input(var, False).numpy()[0]  # (*model input)
     if m.kind == "image":
         raw = np.clip(np.rint((x - lo) / (hi - lo) * 255), 0, 255).astype(np.uint8)
         raw = raw[..., 0] if raw.ndim == 3 and raw.shape[-1] == 1 else raw
@@ -202,5 +235,6 @@ def synthesise(m: LoadedModel, layer: str, channel: int, *, steps: int = 256, se
         out = (x.astype(np.float32), int(m.card["input"].get("sample_rate", 8000)))
     y = keras.ops.convert_to_numpy(sub(x[None], training=False))[0]
     value = float(np.mean(y[..., int(channel)]))
-    return FeatureVis(out, value, domain, len(history), time.perf_counter() - t0,
-                      np.asarray(history, np.float32))
+    return FeatureVis(
+        out, value, domain, len(history), time.perf_counter() - t0, np.asarray(history, np.float32)
+    )

@@ -15,6 +15,7 @@ The STFT here is librosa's (hann window, center=True), inverted with the same se
 masking with all ones gives back the input exactly. Keras' "valid" framing starts half a frame
 later; at a map's resolution (several frames per row after pooling) that offset is invisible.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,9 +26,9 @@ import numpy as np
 
 from core.errors import InputError
 
-TARGET_RMS = 0.1   # about -20 dBFS: comfortably audible
-PEAK_LIMIT = 0.9   # never clip, whatever the RMS target asks
-_QUIET = 1e-8      # below this peak the output is silence: do not amplify rounding noise
+TARGET_RMS = 0.1  # about -20 dBFS: comfortably audible
+PEAK_LIMIT = 0.9  # never clip, whatever the RMS target asks
+_QUIET = 1e-8  # below this peak the output is silence: do not amplify rounding noise
 
 
 def _resize_axis(a: np.ndarray, n_out: int, axis: int) -> np.ndarray:
@@ -46,8 +47,14 @@ def _resize_axis(a: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return np.take(a, i0, axis=axis) * (1 - w) + np.take(a, i1, axis=axis) * w
 
 
-def resize_map(fmap: np.ndarray, n_frames: int, n_bins: int, *, sr: int | None = None,
-               freq_axis_hz: np.ndarray | None = None) -> np.ndarray:
+def resize_map(
+    fmap: np.ndarray,
+    n_frames: int,
+    n_bins: int,
+    *,
+    sr: int | None = None,
+    freq_axis_hz: np.ndarray | None = None,
+) -> np.ndarray:
     """(T', F') -> (n_frames, n_bins): bilinear, or along frequency by `freq_axis_hz` if given."""
     m = _resize_axis(np.asarray(fmap, dtype=np.float64), n_frames, 0)
     if freq_axis_hz is None:
@@ -57,7 +64,8 @@ def resize_map(fmap: np.ndarray, n_frames: int, n_bins: int, *, sr: int | None =
         raise InputError(
             f"freq_axis_hz must give one increasing frequency (Hz) per map column: "
             f"{m.shape[1]} values; got {f.size} values"
-            f"{'' if f.size < 2 or np.all(np.diff(f) > 0) else ' that do not increase'}.")
+            f"{'' if f.size < 2 or np.all(np.diff(f) > 0) else ' that do not increase'}."
+        )
     if sr is None:
         raise InputError("resize_map needs sr when freq_axis_hz is given.")
     bins_hz = np.linspace(0.0, sr / 2.0, n_bins)
@@ -91,9 +99,18 @@ def _normalise_loudness(z: np.ndarray) -> np.ndarray:
     return (z * g).astype(np.float32)
 
 
-def filter_to_audio(fmap: np.ndarray, y: np.ndarray, sr: int, *, frame_length: int,
-                    frame_step: int, fft_length: int, method: str = "phase",
-                    freq_axis_hz: np.ndarray | None = None, n_iter: int = 32) -> np.ndarray:
+def filter_to_audio(
+    fmap: np.ndarray,
+    y: np.ndarray,
+    sr: int,
+    *,
+    frame_length: int,
+    frame_step: int,
+    fft_length: int,
+    method: str = "phase",
+    freq_axis_hz: np.ndarray | None = None,
+    n_iter: int = 32,
+) -> np.ndarray:
     """What one filter "hears": float32 audio as long as `y`, peak <= 0.9, finite.
 
     fmap: the filter's (time, freq) map (see the module note). It is resized onto the STFT grid
@@ -109,41 +126,60 @@ def filter_to_audio(fmap: np.ndarray, y: np.ndarray, sr: int, *, frame_length: i
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise InputError(f"The sample rate must be a positive integer (Hz); got {sr!r}.")
     if method not in ("phase", "griffinlim"):
-        raise InputError(f"method must be 'phase' (the input's phase, ISTFT) or 'griffinlim'; "
-                         f"got {method!r}.")
-    for name, v in (("frame_length", frame_length), ("frame_step", frame_step),
-                    ("fft_length", fft_length)):
+        raise InputError(
+            f"method must be 'phase' (the input's phase, ISTFT) or 'griffinlim'; got {method!r}."
+        )
+    for name, v in (
+        ("frame_length", frame_length),
+        ("frame_step", frame_step),
+        ("fft_length", fft_length),
+    ):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
             raise InputError(f"{name} must be a positive integer (samples); got {v!r}.")
     if frame_length > fft_length:
-        raise InputError(f"frame_length ({frame_length}) must be at most fft_length "
-                         f"({fft_length}), as in the model's spectrogram layer.")
+        raise InputError(
+            f"frame_length ({frame_length}) must be at most fft_length "
+            f"({fft_length}), as in the model's spectrogram layer."
+        )
     if frame_step > frame_length:
-        raise InputError(f"frame_step ({frame_step}) larger than frame_length ({frame_length}) "
-                         "leaves gaps between frames; the audio cannot be rebuilt. Use the "
-                         "model's spectrogram settings.")
+        raise InputError(
+            f"frame_step ({frame_step}) larger than frame_length ({frame_length}) "
+            "leaves gaps between frames; the audio cannot be rebuilt. Use the "
+            "model's spectrogram settings."
+        )
     m = np.asarray(fmap, dtype=np.float64)
     if m.ndim == 3 and m.shape[-1] == 1:
         m = m[..., 0]
     if m.ndim != 2 or m.size == 0:
-        raise InputError(f"Expected one filter's 2-D map (time, frequency); got shape "
-                         f"{np.shape(fmap)}. Select a single channel, e.g. maps[..., k].")
+        raise InputError(
+            f"Expected one filter's 2-D map (time, frequency); got shape "
+            f"{np.shape(fmap)}. Select a single channel, e.g. maps[..., k]."
+        )
     if not np.isfinite(m).all():
-        raise InputError("The feature map contains NaN or infinite values; expected finite "
-                         "activations.")
+        raise InputError(
+            "The feature map contains NaN or infinite values; expected finite activations."
+        )
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
-        raise InputError(f"Expected the model's input as a finite mono waveform (samples,); got "
-                         f"shape {y.shape}.")
+        raise InputError(
+            f"Expected the model's input as a finite mono waveform (samples,); got shape {y.shape}."
+        )
     if y.size < frame_length:
-        raise InputError(f"The waveform has {y.size} samples, fewer than one frame "
-                         f"({frame_length}); expected the clip the map was computed from.")
+        raise InputError(
+            f"The waveform has {y.size} samples, fewer than one frame "
+            f"({frame_length}); expected the clip the map was computed from."
+        )
     if not (isinstance(n_iter, (int, np.integer)) and 1 <= n_iter <= 500):
         raise InputError(f"n_iter must be a whole number from 1 to 500; got {n_iter!r}.")
 
-    stft_kw: dict[str, Any] = dict(n_fft=int(fft_length), hop_length=int(frame_step),
-                                   win_length=int(frame_length), window="hann", center=True)
-    spec = librosa.stft(y, **stft_kw)                      # (bins, frames)
+    stft_kw: dict[str, Any] = dict(
+        n_fft=int(fft_length),
+        hop_length=int(frame_step),
+        win_length=int(frame_length),
+        window="hann",
+        center=True,
+    )
+    spec = librosa.stft(y, **stft_kw)  # (bins, frames)
     mask = resize_map(m, spec.shape[1], spec.shape[0], sr=int(sr), freq_axis_hz=freq_axis_hz).T
     if mask.min() < 0:
         mask = mask - mask.min()  # e.g. BatchNorm outputs: the least active cell becomes 0
@@ -154,8 +190,9 @@ def filter_to_audio(fmap: np.ndarray, y: np.ndarray, sr: int, *, frame_length: i
     if method == "phase":
         z = librosa.istft(spec * mask, length=y.size, **stft_kw)
     else:
-        z = librosa.griffinlim(np.abs(spec) * mask, n_iter=int(n_iter), length=y.size,
-                               random_state=0, **stft_kw)
+        z = librosa.griffinlim(
+            np.abs(spec) * mask, n_iter=int(n_iter), length=y.size, random_state=0, **stft_kw
+        )
     return _normalise_loudness(np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0))
 
 
@@ -168,8 +205,9 @@ def to_wav_bytes(y: np.ndarray, sr: int) -> bytes:
         raise InputError(f"The sample rate must be a positive integer (Hz); got {sr!r}.")
     a = np.asarray(y, dtype=np.float32)
     if a.ndim not in (1, 2) or a.size == 0:
-        raise InputError(f"Expected a waveform (samples,) or (samples, channels); got shape "
-                         f"{a.shape}.")
+        raise InputError(
+            f"Expected a waveform (samples,) or (samples, channels); got shape {a.shape}."
+        )
     if not np.isfinite(a).all():
         raise InputError("The waveform contains NaN or infinite samples; cannot write a WAV.")
     buf = io.BytesIO()

@@ -10,10 +10,12 @@ factor ("scale"), or they are the only ones kept ("keep": every other channel ze
 an affine map of the layer's output, y -> y * scale + shift, with scale (C,) and shift
 (*spatial, C): one compiled graph serves them all.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -22,10 +24,12 @@ from core.engine import Plan
 from core.errors import LayerLabError, LayerNameError
 
 Frozen = dict[str, tuple[int, ...]]
-KINDS = {"zero": "set to 0 (NeuralVis' freezing)",
-         "mean": "replaced by its mean over the probe set (mean ablation)",
-         "scale": "multiplied by a factor",
-         "keep": "the only channels kept (all others set to 0)"}
+KINDS = {
+    "zero": "set to 0 (NeuralVis' freezing)",
+    "mean": "replaced by its mean over the probe set (mean ablation)",
+    "scale": "multiplied by a factor",
+    "keep": "the only channels kept (all others set to 0)",
+}
 
 
 class FreezeConfigError(LayerLabError):
@@ -37,19 +41,25 @@ class Intervention:
     """What happens to some channels of one layer's output."""
 
     channels: tuple[int, ...]
-    kind: str = "zero"        # one of KINDS
-    factor: float = 1.0       # "scale" only
+    kind: str = "zero"  # one of KINDS
+    factor: float = 1.0  # "scale" only
 
 
 def intervention(chans: Any, kind: str = "zero", factor: float = 1.0) -> Intervention:
     """A checked Intervention (channels as given; validate() checks them against a layer)."""
     if kind not in KINDS:
-        raise FreezeConfigError(f"Unknown intervention {kind!r}; expected one of "
-                                f"{', '.join(KINDS)}.")
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
-            or not np.isfinite(factor) or abs(factor) > 1e6:
-        raise FreezeConfigError(f"The scale factor must be a finite number (|factor| <= 1e6); "
-                                f"got {factor!r}.")
+        raise FreezeConfigError(
+            f"Unknown intervention {kind!r}; expected one of {', '.join(KINDS)}."
+        )
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, (int, float))
+        or not np.isfinite(factor)
+        or abs(factor) > 1e6
+    ):
+        raise FreezeConfigError(
+            f"The scale factor must be a finite number (|factor| <= 1e6); got {factor!r}."
+        )
     return Intervention(tuple(chans), kind, float(factor))
 
 
@@ -60,8 +70,10 @@ def as_intervention(v: Any) -> Intervention:
         return v
     if isinstance(v, dict):
         if "channels" not in v:
-            raise FreezeConfigError(f"An intervention needs its channels; got {v!r}. Expected "
-                                    '{"kind": "mean", "channels": [0, 3]}.')
+            raise FreezeConfigError(
+                f"An intervention needs its channels; got {v!r}. Expected "
+                '{"kind": "mean", "channels": [0, 3]}.'
+            )
         return intervention(v["channels"], v.get("kind", "zero"), v.get("factor", 1.0))
     return Intervention(tuple(v))
 
@@ -71,32 +83,35 @@ def channels_of(trace: Mapping[str, np.ndarray], name: str) -> int:
     return int(np.shape(trace[name])[-1]) if np.ndim(trace[name]) else 0
 
 
-def validate(plan: Plan, trace: Mapping[str, np.ndarray],
-             frozen: Mapping[str, Any]) -> Frozen:
+def validate(plan: Plan, trace: Mapping[str, np.ndarray], frozen: Mapping[str, Any]) -> Frozen:
     """Check names and channel indices; returns {name: sorted unique channels} without empties."""
     out: Frozen = {}
     for name, chans in frozen.items():
         chans = chans.channels if isinstance(chans, Intervention) else chans
         if name not in trace or name == "input":
             raise LayerNameError(
-                f"Cannot freeze {name!r}: no such layer. Valid names: {', '.join(plan.names)}.")
+                f"Cannot freeze {name!r}: no such layer. Valid names: {', '.join(plan.names)}."
+            )
         n = channels_of(trace, name)
         try:
             idx = sorted({int(c) for c in chans})
         except (TypeError, ValueError):
-            raise FreezeConfigError(f"Channels for {name!r} must be a list of integers; got "
-                                    f"{chans!r}.") from None
+            raise FreezeConfigError(
+                f"Channels for {name!r} must be a list of integers; got {chans!r}."
+            ) from None
         bad = [c for c in idx if not 0 <= c < n]
         if bad:
-            raise FreezeConfigError(f"Layer {name!r} has channels 0..{n - 1}; got {bad}. "
-                                    "Use indices in that range.")
+            raise FreezeConfigError(
+                f"Layer {name!r} has channels 0..{n - 1}; got {bad}. Use indices in that range."
+            )
         if idx:
             out[name] = tuple(idx)
     return out
 
 
-def affine(shape: tuple[int, ...], iv: Intervention,
-           mean: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def affine(
+    shape: tuple[int, ...], iv: Intervention, mean: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(scale (C,), shift (*spatial, C)) for a layer output of `shape` (no batch axis):
     y * scale + shift applies the intervention (broadcast over the batch)."""
     n = int(shape[-1])
@@ -115,26 +130,32 @@ def affine(shape: tuple[int, ...], iv: Intervention,
                 raise FreezeConfigError(
                     f"Mean ablation needs the layer's mean output over a probe set, shape "
                     f"{tuple(shape)}; got {None if mean is None else np.shape(mean)}. Compute "
-                    "it with channel_means().")
+                    "it with channel_means()."
+                )
             shift[..., chans] = mean[..., chans]
     return scale, shift
 
 
-def transforms(base: Mapping[str, np.ndarray], frozen: Mapping[str, Any],
-               means: Mapping[str, np.ndarray] | None = None
-               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def transforms(
+    base: Mapping[str, np.ndarray],
+    frozen: Mapping[str, Any],
+    means: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{layer: (scale, shift)} of a configuration, shapes from a trace without batch axis."""
-    return {name: affine(np.shape(base[name]), as_intervention(v), (means or {}).get(name))
-            for name, v in frozen.items()}
+    return {
+        name: affine(np.shape(base[name]), as_intervention(v), (means or {}).get(name))
+        for name, v in frozen.items()
+    }
 
 
-def channel_means(tracer: Any, x: np.ndarray, layers: list[str],
-                  batch_size: int = 64) -> dict[str, np.ndarray]:
+def channel_means(
+    tracer: Any, x: np.ndarray, layers: list[str], batch_size: int = 64
+) -> dict[str, np.ndarray]:
     """Each layer's output averaged over a probe batch x (N, *input): {layer: (*spatial, C)},
     what mean ablation substitutes (the mean map per channel, position by position)."""
     sums: dict[str, np.ndarray] = {}
     for i in range(0, len(x), batch_size):
-        out = tracer(x[i:i + batch_size])
+        out = tracer(x[i : i + batch_size])
         for n in layers:
             sums[n] = sums.get(n, 0.0) + out[n].astype(np.float64).sum(axis=0)
     return {n: (v / len(x)).astype(np.float32) for n, v in sums.items()}
@@ -157,8 +178,9 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
     import tensorflow as tf
 
     start = min(plan.index(n) for n in layers) + 1
-    graph = tf.function(lambda x, values, tfs: plan.run(x, values=values, start=start,
-                                                         after=apply(tfs))[start:])
+    graph = tf.function(
+        lambda x, values, tfs: plan.run(x, values=values, start=start, after=apply(tfs))[start:]
+    )
     # One concrete function per input shape (batch axis None), called directly: that skips
     # tf.function's per-call signature matching, which costs as much as a small tail.
     concrete: dict[tuple, Any] = {}
@@ -171,16 +193,24 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
         key = (np.shape(x)[1:], tuple((n, np.shape(v)[1:]) for n, v in values.items()))
         if key not in concrete:
             concrete[key] = graph.get_concrete_function(
-                spec(x), {n: spec(v) for n, v in values.items()},
-                {n: (spec(a, False), spec(b, False)) for n, (a, b) in tfs.items()})
+                spec(x),
+                {n: spec(v) for n, v in values.items()},
+                {n: (spec(a, False), spec(b, False)) for n, (a, b) in tfs.items()},
+            )
         return concrete[key](x, values, tfs)
 
     return fn
 
 
-def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray],
-               frozen: Mapping[str, Any], *, compiled: Callable[..., list[Any]] | None = None,
-               means: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def run_frozen(
+    plan: Plan,
+    x: np.ndarray,
+    base: Mapping[str, np.ndarray],
+    frozen: Mapping[str, Any],
+    *,
+    compiled: Callable[..., list[Any]] | None = None,
+    means: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Trace with channels zeroed (or intervened on). x: (1, *input) batch; base: the unfrozen
     trace (no batch axis); frozen: {layer: channels} or {layer: Intervention}; means: the
     probe-set means (channel_means) of layers under mean ablation.
@@ -196,7 +226,7 @@ def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray],
     name0, start = plan.names[first], first + 1
     tfs = transforms(base, frozen, means)
     scale, shift = tfs[name0]
-    y0 = base[name0] * scale + shift                    # (*spatial, C)
+    y0 = base[name0] * scale + shift  # (*spatial, C)
     # Only the prefix outputs that later layers read go in (x too: a later layer may read it).
     values = {n: base[n][None] for n in plan.needed_before(start)}
     if name0 in values:
@@ -216,8 +246,9 @@ def run_frozen(plan: Plan, x: np.ndarray, base: Mapping[str, np.ndarray],
     return result
 
 
-def with_kinds(frozen: Mapping[str, Any],
-               kinds: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Intervention]:
+def with_kinds(
+    frozen: Mapping[str, Any], kinds: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, Intervention]:
     """The pages' two stores, {layer: [channels]} and {layer: {"kind", "factor"}} (layers
     without an entry are zeroed), as {layer: Intervention}."""
     return {n: intervention(c, **(kinds or {}).get(n, {})) for n, c in frozen.items()}
@@ -249,26 +280,36 @@ def parse_config(doc: Any) -> dict[str, list[int] | Intervention]:
             if not (isinstance(item, dict) and "layer_name" in item and "feature_index" in item):
                 raise FreezeConfigError(
                     f"Item {i} of the list is {item!r}; expected objects like "
-                    '{"layer_name": "conv1", "feature_index": 3} (NeuralVis form).')
+                    '{"layer_name": "conv1", "feature_index": 3} (NeuralVis form).'
+                )
             out.setdefault(str(item["layer_name"]), []).append(item["feature_index"])
-        return dict(out)   # as dict[str, list[int] | Intervention] (a dict's values are invariant)
+        return dict(out)  # as dict[str, list[int] | Intervention] (a dict's values are invariant)
     if isinstance(doc, dict) and all(isinstance(v, (list, dict)) for v in doc.values()):
-        return {str(k): list(v) if isinstance(v, list) else as_intervention(v)
-                for k, v in doc.items()}
+        return {
+            str(k): list(v) if isinstance(v, list) else as_intervention(v) for k, v in doc.items()
+        }
     raise FreezeConfigError(
         'Expected {"frozen": {"layer": [channels]}} or a NeuralVis list of {"layer_name", '
-        '"feature_index"} objects; got ' + f"{type(doc).__name__}.")
+        '"feature_index"} objects; got ' + f"{type(doc).__name__}."
+    )
 
 
 def to_config(frozen: Mapping[str, Any], *, model: str, model_sha256: str) -> dict[str, Any]:
     """The downloadable form of a freeze configuration: zeroed channels as plain lists (what
     older versions read), other interventions as {"kind", "channels"[, "factor"]}."""
+
     def entry(v: Any) -> Any:
         iv = as_intervention(v)
         if iv.kind == "zero":
             return list(iv.channels)
-        return {"kind": iv.kind, "channels": list(iv.channels),
-                **({"factor": iv.factor} if iv.kind == "scale" else {})}
+        return {
+            "kind": iv.kind,
+            "channels": list(iv.channels),
+            **({"factor": iv.factor} if iv.kind == "scale" else {}),
+        }
 
-    return {"model": model, "model_sha256": model_sha256,
-            "frozen": {k: entry(v) for k, v in frozen.items()}}
+    return {
+        "model": model,
+        "model_sha256": model_sha256,
+        "frozen": {k: entry(v) for k, v in frozen.items()},
+    }

@@ -9,6 +9,7 @@
 A chain of layers is one column; a branch sits beside its sibling, so residual blocks read as
 they run. Ranks grow downwards, like the Graphviz picture.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,10 +21,14 @@ from core.structure import Structure
 
 # Node colours by layer family (first match on the class name), as in the Graphviz picture.
 FAMILIES: tuple[tuple[str, str, str], ...] = (
-    ("InputLayer", "input", "#dbeafe"), ("Conv", "convolution", "#fde68a"),
-    ("Dense", "dense", "#fecaca"), ("Pooling", "pooling", "#bbf7d0"),
-    ("Normalization", "normalization", "#e9d5ff"), ("Add", "merge", "#fed7aa"),
-    ("Concatenate", "merge", "#fed7aa"), ("Multiply", "merge", "#fed7aa"),
+    ("InputLayer", "input", "#dbeafe"),
+    ("Conv", "convolution", "#fde68a"),
+    ("Dense", "dense", "#fecaca"),
+    ("Pooling", "pooling", "#bbf7d0"),
+    ("Normalization", "normalization", "#e9d5ff"),
+    ("Add", "merge", "#fed7aa"),
+    ("Concatenate", "merge", "#fed7aa"),
+    ("Multiply", "merge", "#fed7aa"),
     ("Dropout", "dropout", "#e5e7eb"),
 )
 OTHER = ("other", "#f3f4f6")
@@ -41,18 +46,40 @@ def layout(s: Structure) -> tuple[pd.DataFrame, pd.DataFrame]:
     by_rank: dict[int, list[str]] = {}
     for row in s.layers:
         by_rank.setdefault(rank[row.name], []).append(row.name)
-    slot = {n: i - (len(names) - 1) / 2 for names in by_rank.values()
-            for i, n in enumerate(names)}
-    nodes = pd.DataFrame([{
-        "index": i + 1, "name": row.name, "type": row.type, "rank": rank[row.name],
-        "slot": slot[row.name], "params": row.params, "output_shape": row.output_shape,
-        "activation": row.activation, "parent": row.parent, "family": family(row.type),
-    } for i, row in enumerate(s.layers)])
-    edges = pd.DataFrame([{
-        "source": p, "target": row.name, "x0": slot[p], "y0": rank[p],
-        "x1": slot[row.name], "y1": rank[row.name],
-    } for row in s.layers for p in row.inbound if p in rank],
-        columns=["source", "target", "x0", "y0", "x1", "y1"])
+    slot = {n: i - (len(names) - 1) / 2 for names in by_rank.values() for i, n in enumerate(names)}
+    nodes = pd.DataFrame(
+        [
+            {
+                "index": i + 1,
+                "name": row.name,
+                "type": row.type,
+                "rank": rank[row.name],
+                "slot": slot[row.name],
+                "params": row.params,
+                "output_shape": row.output_shape,
+                "activation": row.activation,
+                "parent": row.parent,
+                "family": family(row.type),
+            }
+            for i, row in enumerate(s.layers)
+        ]
+    )
+    edges = pd.DataFrame(
+        [
+            {
+                "source": p,
+                "target": row.name,
+                "x0": slot[p],
+                "y0": rank[p],
+                "x1": slot[row.name],
+                "y1": rank[row.name],
+            }
+            for row in s.layers
+            for p in row.inbound
+            if p in rank
+        ],
+        columns=["source", "target", "x0", "y0", "x1", "y1"],
+    )
     return nodes, edges
 
 

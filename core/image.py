@@ -3,6 +3,7 @@
 A raw image is what a user has in hand: uint8 (H, W) or (H, W, C), or floats in [0, 1].
 The model card decides the rest (shape, channels, value range, digit framing).
 """
+
 from __future__ import annotations
 
 import io
@@ -22,11 +23,17 @@ _ACCEPTED_FORMATS = {"PNG", "JPEG", "BMP", "WEBP"}
 
 # What a file is, by its first bytes, for the message when it is not an accepted picture.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or a .keras / Office file)"),
-    (b"\x89HDF", "an HDF5 file (e.g. a .h5 Keras model)"), (b"GIF8", "a GIF image"),
-    (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"ID3", "an MP3 file"),
-    (b"OggS", "an Ogg audio file"), (b"fLaC", "a FLAC audio file"),
-    (b"\x1f\x8b", "a gzip archive"), (b"<svg", "an SVG drawing (vector, not pixels)"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or a .keras / Office file)"),
+    (b"\x89HDF", "an HDF5 file (e.g. a .h5 Keras model)"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"ID3", "an MP3 file"),
+    (b"OggS", "an Ogg audio file"),
+    (b"fLaC", "a FLAC audio file"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"<svg", "an SVG drawing (vector, not pixels)"),
     (b"<?xml", "an XML file (an SVG drawing?)"),
 )
 
@@ -56,20 +63,23 @@ def decode_image(data: bytes, *, filename: str = "upload") -> tuple[np.ndarray, 
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(
             f"{filename!r} is {len(data) / 2**20:.1f} MB; images up to "
-            f"{MAX_UPLOAD_BYTES // 2**20} MB are accepted. Downscale or re-encode it.")
+            f"{MAX_UPLOAD_BYTES // 2**20} MB are accepted. Downscale or re-encode it."
+        )
     notes: list[str] = []
     try:
-        im: Image.Image   # the opened file, then its upright copy (exif_transpose)
+        im: Image.Image  # the opened file, then its upright copy (exif_transpose)
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in _ACCEPTED_FORMATS:
                 raise InputError(
                     f"{filename!r} is a {im.format or 'unknown'} file; expected PNG, JPEG, BMP "
-                    "or WebP. Convert it (e.g. save as PNG) and upload again.")
+                    "or WebP. Convert it (e.g. save as PNG) and upload again."
+                )
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise InputError(
                     f"{filename!r} is {w}×{h} pixels ({w * h / 1e6:.0f} megapixels); at most "
-                    f"{MAX_PIXELS / 1e6:.0f} megapixels are accepted. Downscale it first.")
+                    f"{MAX_PIXELS / 1e6:.0f} megapixels are accepted. Downscale it first."
+                )
             im = ImageOps.exif_transpose(im)
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -100,20 +110,27 @@ def decode_image(data: bytes, *, filename: str = "upload") -> tuple[np.ndarray, 
     except InputError:
         raise
     except Image.DecompressionBombError as e:
-        raise InputError(f"{filename!r} declares a huge image ({e}); refused. "
-                         "Upload an image of at most 40 megapixels.") from None
+        raise InputError(
+            f"{filename!r} declares a huge image ({e}); refused. "
+            "Upload an image of at most 40 megapixels."
+        ) from None
     except Image.UnidentifiedImageError:
         raise InputError(
             f"{filename!r} is not an image: {what_file(data)}. Accepted: PNG, JPEG, BMP or "
-            "WebP pictures; export it as PNG and upload again.") from None
+            "WebP pictures; export it as PNG and upload again."
+        ) from None
     except (OSError, SyntaxError, ValueError) as e:
         # PIL names the buffer it read from (<_io.BytesIO object at 0x...>): say "the file".
         why = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the file", str(e))
         raise InputError(
             f"{filename!r} could not be decoded as an image ({type(e).__name__}: {why}). "
-            "The file may be truncated or not an image; export it again as PNG or JPEG.") from None
-    if arr.ndim == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(
-            arr[..., 0], arr[..., 2]):
+            "The file may be truncated or not an image; export it again as PNG or JPEG."
+        ) from None
+    if (
+        arr.ndim == 3
+        and np.array_equal(arr[..., 0], arr[..., 1])
+        and np.array_equal(arr[..., 0], arr[..., 2])
+    ):
         arr = arr[..., 0]  # an RGB file holding a grey picture
     return np.ascontiguousarray(arr), notes
 
@@ -127,17 +144,21 @@ def to_float01(raw: np.ndarray) -> np.ndarray:
         return a.astype(np.float32)
     if np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(a).all():
-            raise InputError("The image contains NaN or infinite values; expected finite floats "
-                             "in [0, 1] or uint8 pixels.")
+            raise InputError(
+                "The image contains NaN or infinite values; expected finite floats "
+                "in [0, 1] or uint8 pixels."
+            )
         if a.size and (a.min() < -1e-6 or a.max() > 1 + 1e-6):
             raise InputError(
                 f"Float image values span [{a.min():.3g}, {a.max():.3g}]; expected [0, 1]. "
-                "Divide uint8-range floats by 255, or pass a uint8 array.")
+                "Divide uint8-range floats by 255, or pass a uint8 array."
+            )
         return np.clip(a, 0.0, 1.0).astype(np.float32)
     if np.issubdtype(a.dtype, np.integer):
         if a.size and (a.min() < 0 or a.max() > 255):
             raise InputError(
-                f"Integer image values span [{a.min()}, {a.max()}]; expected uint8 0..255.")
+                f"Integer image values span [{a.min()}, {a.max()}]; expected uint8 0..255."
+            )
         return a.astype(np.float32) / 255.0
     raise InputError(f"Image dtype {a.dtype} is not supported; expected uint8 or float in [0, 1].")
 
@@ -155,19 +176,25 @@ def mnist_style(gray: np.ndarray, *, threshold: float = 0.1) -> np.ndarray:
         raise InputError(f"Expected a 2-D greyscale digit, got shape {g.shape}.")
     ys, xs = np.nonzero(g > threshold)
     if ys.size == 0:
-        raise InputError("The drawing is empty: no ink was found. Draw a digit (bright strokes "
-                         "on the dark pad) and try again.")
-    crop = g[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        raise InputError(
+            "The drawing is empty: no ink was found. Draw a digit (bright strokes "
+            "on the dark pad) and try again."
+        )
+    crop = g[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     h, w = crop.shape
     scale = 20.0 / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     # LANCZOS on a float image keeps thin strokes grey instead of dropping them (like MNIST's AA).
-    small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(
-        (nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
+    small = np.asarray(
+        Image.fromarray(crop.astype(np.float32), mode="F").resize(
+            (nw, nh), Image.Resampling.LANCZOS
+        ),
+        dtype=np.float32,
+    )
     small = np.clip(small, 0.0, 1.0)
     canvas = np.zeros((28, 28), np.float32)
     top, left = (28 - nh) // 2, (28 - nw) // 2
-    canvas[top:top + nh, left:left + nw] = small
+    canvas[top : top + nh, left : left + nw] = small
     # Shift so the centre of mass sits at the grid centre (13.5, 13.5) (integer shift, as MNIST).
     total = canvas.sum()
     cy = (canvas.sum(axis=1) * np.arange(28)).sum() / total
@@ -188,7 +215,7 @@ def paint_to_rgb(rgba: np.ndarray, background: str) -> np.ndarray:
         raise InputError(f"Expected the pad's RGBA pixels (H, W, 4); got shape {a.shape}.")
     if not (isinstance(background, str) and len(background) == 7 and background[0] == "#"):
         raise InputError(f"background must be a colour like '#87b5e0'; got {background!r}.")
-    bg = np.array([int(background[i:i + 2], 16) for i in (1, 3, 5)], np.float32)
+    bg = np.array([int(background[i : i + 2], 16) for i in (1, 3, 5)], np.float32)
     alpha = a[..., 3:4].astype(np.float32) / 255.0
     rgb = a[..., :3].astype(np.float32) * alpha + bg * (1.0 - alpha)
     out = (rgb + 0.5).astype(np.uint8)
@@ -200,9 +227,18 @@ def paint_to_rgb(rgba: np.ndarray, background: str) -> np.ndarray:
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     """float (H, W[, C]) in [0, 1] -> (h, w[, C]); area-averaging when shrinking."""
     chans = [a] if a.ndim == 2 else [a[..., c] for c in range(a.shape[-1])]
-    out = [np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize(
-        (w, h), Image.Resampling.BOX if (c.shape[0] > h and c.shape[1] > w)
-        else Image.Resampling.BILINEAR), dtype=np.float32) for c in chans]
+    out = [
+        np.asarray(
+            Image.fromarray(c.astype(np.float32), mode="F").resize(
+                (w, h),
+                Image.Resampling.BOX
+                if (c.shape[0] > h and c.shape[1] > w)
+                else Image.Resampling.BILINEAR,
+            ),
+            dtype=np.float32,
+        )
+        for c in chans
+    ]
     return out[0] if a.ndim == 2 else np.stack(out, axis=-1)
 
 
@@ -216,7 +252,8 @@ def prepare_image(raw: Any, card: dict) -> tuple[np.ndarray, list[str]]:
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
         raise InputError(
             f"Got an array of shape {a.shape}; expected an image (H, W) or (H, W, 1|3|4). "
-            f"This model takes {h}×{w}×{c}.")
+            f"This model takes {h}×{w}×{c}."
+        )
     if min(a.shape[:2]) < 1:
         raise InputError(f"Got an empty image of shape {a.shape}.")
     notes: list[str] = []
@@ -236,16 +273,25 @@ def prepare_image(raw: Any, card: dict) -> tuple[np.ndarray, list[str]]:
             try:
                 g = to_float01(mnist_style(g))
             except InputError:
-                raise InputError("No digit found in the image: after conversion to light ink on "
-                                 "black it is blank. Upload a picture of a single digit.") from None
-            notes.append(f"framed MNIST-style: cropped to the digit, scaled into 20×20, centred "
-                         f"by centre of mass in 28×28 (from {a.shape[1]}×{a.shape[0]})")
+                raise InputError(
+                    "No digit found in the image: after conversion to light ink on "
+                    "black it is blank. Upload a picture of a single digit."
+                ) from None
+            notes.append(
+                f"framed MNIST-style: cropped to the digit, scaled into 20×20, centred "
+                f"by centre of mass in 28×28 (from {a.shape[1]}×{a.shape[0]})"
+            )
         x = g
     else:
         if x.shape[:2] != (h, w):
-            notes.append(f"resized from {x.shape[1]}×{x.shape[0]} to {w}×{h}"
-                         + (" (aspect ratio not kept)"
-                            if abs(x.shape[1] / x.shape[0] - w / h) > 0.01 else ""))
+            notes.append(
+                f"resized from {x.shape[1]}×{x.shape[0]} to {w}×{h}"
+                + (
+                    " (aspect ratio not kept)"
+                    if abs(x.shape[1] / x.shape[0] - w / h) > 0.01
+                    else ""
+                )
+            )
             x = _resize(x, h, w)
     if c == 1 and x.ndim == 3:
         x = x @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -266,8 +312,9 @@ def unit_to_model(u: Any, spec: dict) -> Any:
     if spec.get("channel_order") == "BGR":
         x = x[..., ::-1]
     if "mean" in spec:
-        x = (x - np.asarray(spec["mean"], np.float32)) / np.asarray(spec.get("std", 1.0),
-                                                                     np.float32)
+        x = (x - np.asarray(spec["mean"], np.float32)) / np.asarray(
+            spec.get("std", 1.0), np.float32
+        )
     return x
 
 
@@ -275,8 +322,7 @@ def model_to_unit(x: Any, spec: dict) -> Any:
     """The inverse of unit_to_model: a model input -> the image in [0, 1]."""
     lo, hi = spec.get("range", [0.0, 1.0])
     if "mean" in spec:
-        x = x * np.asarray(spec.get("std", 1.0), np.float32) + np.asarray(spec["mean"],
-                                                                           np.float32)
+        x = x * np.asarray(spec.get("std", 1.0), np.float32) + np.asarray(spec["mean"], np.float32)
     if spec.get("channel_order") == "BGR":
         x = x[..., ::-1]
     return (x - lo) / (hi - lo)

@@ -1,4 +1,5 @@
 """Which filters matter: freeze each filter of a layer alone and measure what the model loses."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -15,9 +16,15 @@ from core.outputs import class_scores, probabilities
 NEGLIGIBLE = 1e-6
 
 
-def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
-                      labels: np.ndarray | None = None, card: Mapping[str, Any],
-                      on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+def filter_importance(
+    tracer: Tracer,
+    x: np.ndarray,
+    layer: str,
+    *,
+    labels: np.ndarray | None = None,
+    card: Mapping[str, Any],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     """Rank the channels of `layer` by the damage that freezing each one alone does.
 
     x: (N, *input) batch; row 0 is the current input, whose predicted class is tracked.
@@ -29,7 +36,7 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
     """
     plan = tracer.plan
     start = plan.index(layer)
-    base = tracer(x)                                   # {name: (N, ...)} one forward pass
+    base = tracer(x)  # {name: (N, ...)} one forward pass
     out_name = plan.output_name
     p0 = probabilities(card, base[out_name])
     cls = int(np.argmax(p0[0]))
@@ -46,15 +53,24 @@ def filter_importance(tracer: Tracer, x: np.ndarray, layer: str, *,
         mask = np.ones(n_ch, np.float32)
         mask[c] = 0.0
 
-        def zero_c(n: str, y: Any, m: np.ndarray = mask) -> Any:   # m: this c's mask
+        def zero_c(n: str, y: Any, m: np.ndarray = mask) -> Any:  # m: this c's mask
             return y * m if n == layer else y
 
-        outs = dict(zip(plan.names, plan.run(np.asarray(x, np.float32), values=prefix,
-                                             start=start, after=zero_c)))
+        outs = dict(
+            zip(
+                plan.names,
+                plan.run(np.asarray(x, np.float32), values=prefix, start=start, after=zero_c),
+            )
+        )
         p = probabilities(card, keras.ops.convert_to_numpy(outs[out_name]))
         z = float(keras.ops.convert_to_numpy(class_scores(card, plan, outs))[0, cls])
-        row = {"channel": c, "logit_after": z, "logit_drop": z0 - z,
-               "prob_after": float(p[0, cls]), "prob_drop": float(p0[0, cls] - p[0, cls])}
+        row = {
+            "channel": c,
+            "logit_after": z,
+            "logit_drop": z0 - z,
+            "prob_after": float(p[0, cls]),
+            "prob_drop": float(p0[0, cls] - p[0, cls]),
+        }
         if known:
             acc = float(np.mean(np.argmax(p[has], axis=1) == lab[has]))
             row.update(accuracy_after=acc, accuracy_drop=acc0 - acc)

@@ -15,9 +15,11 @@ logits, (N, C), taken before the last softmax/sigmoid where the graph allows (sa
 probabilities have no gradient). A one-unit model's score z becomes the two logits
 [-z/2, z/2], whose softmax is [σ(-z), σ(z)]: both classes have a gradient.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -29,8 +31,9 @@ _ALIASES = {"scores": "logits"}
 def kind_of(card: Mapping[str, Any]) -> str:
     kind = _ALIASES.get(card.get("output", "logits"), card.get("output", "logits"))
     if kind not in KINDS:
-        raise ValueError(f"Model card output {card.get('output')!r} is not one of "
-                         f"{', '.join(KINDS)}.")
+        raise ValueError(
+            f"Model card output {card.get('output')!r} is not one of {', '.join(KINDS)}."
+        )
     return kind
 
 
@@ -66,8 +69,8 @@ def _pre_activation(plan: Any, outs: Mapping[str, Any]) -> Any | None:
         return None
     act = getattr(getattr(op, "activation", None), "__name__", None)
     if isinstance(op, keras.layers.Softmax) or (
-            isinstance(op, keras.layers.Activation) and act in ("softmax", "sigmoid",
-                                                                "log_softmax")):
+        isinstance(op, keras.layers.Activation) and act in ("softmax", "sigmoid", "log_softmax")
+    ):
         return outs[parents[0]]
     if isinstance(op, keras.layers.Dense) and act in ("softmax", "sigmoid", "log_softmax"):
         z = keras.ops.matmul(outs[parents[0]], op.kernel)

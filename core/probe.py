@@ -11,6 +11,7 @@ raws are converted by the model card like any input, and labels are matched by c
 A user's own batch is a ZIP of class folders (`cat/1.png`) or of files named
 `<label>_<anything>.<ext>`, checked like any upload (size, member count, zip bombs, decoding).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from core.errors import InputError
-from core.models import ASSETS, LoadedModel, builtin_names, builtin_card
+from core.models import ASSETS, LoadedModel, builtin_card, builtin_names
 from core.samples import Sample, gallery_kind
 
-MAX_BATCH_BYTES = 32 * 1024 * 1024       # the ZIP as uploaded
-MAX_BATCH_UNPACKED = 128 * 1024 * 1024   # all members together, as declared and as read
+MAX_BATCH_BYTES = 32 * 1024 * 1024  # the ZIP as uploaded
+MAX_BATCH_UNPACKED = 128 * 1024 * 1024  # all members together, as declared and as read
 MAX_BATCH_MEMBERS = 2000
-MAX_MEMBER_RATIO = 200                   # unpacked / packed per member: beyond is a zip bomb
+MAX_MEMBER_RATIO = 200  # unpacked / packed per member: beyond is a zip bomb
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3"}
 
@@ -40,9 +41,9 @@ class ProbeSet:
     """Raw inputs with class indices into the model's labels (-1 where unknown)."""
 
     raws: list[Any]
-    labels: np.ndarray        # (N,) int64
-    about: str                # where the inputs come from, for captions and exports
-    key: str                  # content identity (file hash / name): a cache key
+    labels: np.ndarray  # (N,) int64
+    about: str  # where the inputs come from, for captions and exports
+    key: str  # content identity (file hash / name): a cache key
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -59,8 +60,9 @@ def _read_npz(path) -> tuple[list[Any], list[str], str]:
         names = [str(v) for v in z["y"]]
         if "pcm" in z:
             pcm, off, sr = z["pcm"], z["offsets"], int(z["sr"])
-            raws = [((pcm[a:b].astype(np.float32) / 32768.0), sr)
-                    for a, b in zip(off[:-1], off[1:])]
+            raws = [
+                ((pcm[a:b].astype(np.float32) / 32768.0), sr) for a, b in zip(off[:-1], off[1:])
+            ]
         else:
             raws = list(z["x"])
     return raws, names, about
@@ -76,12 +78,17 @@ def probe_set(m: LoadedModel) -> ProbeSet:
     path = probe_path(m.name) if m.source == "builtin" else None
     if path is None or not path.exists():
         kind = gallery_kind(m.card)
-        donors = [n for n in builtin_names()
-                  if probe_path(n).exists() and gallery_kind(builtin_card(n)) == kind]
+        donors = [
+            n
+            for n in builtin_names()
+            if probe_path(n).exists() and gallery_kind(builtin_card(n)) == kind
+        ]
         if not donors:
-            raise InputError(f"No probe set ships for {kind} models (looked for "
-                             f"assets/models/*.probe.npz). Run scripts/make_probe_sets.py, or "
-                             "upload a labelled batch (ZIP of class folders).")
+            raise InputError(
+                f"No probe set ships for {kind} models (looked for "
+                f"assets/models/*.probe.npz). Run scripts/make_probe_sets.py, or "
+                "upload a labelled batch (ZIP of class folders)."
+            )
         path = probe_path(donors[0])
     raws, names, about = _read_npz(path)
     return ProbeSet(raws, _match_labels(names, m.labels), about, key=f"probe:{path.name}")
@@ -90,12 +97,14 @@ def probe_set(m: LoadedModel) -> ProbeSet:
 def _label_of(member: str) -> str:
     p = PurePosixPath(member)
     if len(p.parts) >= 2:
-        return p.parts[-2]                     # cat/1.png
+        return p.parts[-2]  # cat/1.png
     stem = p.stem
     if "_" not in stem:
-        raise InputError(f"ZIP member {member!r} has no label: put it in a folder named after "
-                         "its class (cat/1.png) or name it <label>_<anything> (cat_1.png).")
-    return stem.split("_", 1)[0]               # cat_1.png
+        raise InputError(
+            f"ZIP member {member!r} has no label: put it in a folder named after "
+            "its class (cat/1.png) or name it <label>_<anything> (cat_1.png)."
+        )
+    return stem.split("_", 1)[0]  # cat_1.png
 
 
 def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet:
@@ -110,31 +119,51 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
     if not data:
         raise InputError(f"{filename!r} is empty (0 bytes). Upload a ZIP of class folders.")
     if len(data) > MAX_BATCH_BYTES:
-        raise InputError(f"{filename!r} is {len(data) / 2**20:.1f} MB; labelled batches up to "
-                         f"{MAX_BATCH_BYTES // 2**20} MB are accepted. Send fewer or smaller "
-                         "files.")
+        raise InputError(
+            f"{filename!r} is {len(data) / 2**20:.1f} MB; labelled batches up to "
+            f"{MAX_BATCH_BYTES // 2**20} MB are accepted. Send fewer or smaller "
+            "files."
+        )
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
-        infos = [i for i in z.infolist() if not i.is_dir()
-                 and not PurePosixPath(i.filename).name.startswith(".")
-                 and "__MACOSX" not in i.filename]
+        infos = [
+            i
+            for i in z.infolist()
+            if not i.is_dir()
+            and not PurePosixPath(i.filename).name.startswith(".")
+            and "__MACOSX" not in i.filename
+        ]
     except (zipfile.BadZipFile, OSError) as e:
-        raise InputError(f"{filename!r} is not a readable ZIP archive ({e}). Zip a folder of "
-                         "class folders (cat/1.png, dog/2.png) and upload that.") from None
+        raise InputError(
+            f"{filename!r} is not a readable ZIP archive ({e}). Zip a folder of "
+            "class folders (cat/1.png, dog/2.png) and upload that."
+        ) from None
     if not infos:
-        raise InputError(f"{filename!r} holds no files. Expected class folders (cat/1.png) or "
-                         "files named <label>_<anything>.")
+        raise InputError(
+            f"{filename!r} holds no files. Expected class folders (cat/1.png) or "
+            "files named <label>_<anything>."
+        )
     if len(infos) > MAX_BATCH_MEMBERS:
-        raise InputError(f"{filename!r} holds {len(infos)} files; at most {MAX_BATCH_MEMBERS} "
-                         "are accepted. Send a smaller sample of each class.")
+        raise InputError(
+            f"{filename!r} holds {len(infos)} files; at most {MAX_BATCH_MEMBERS} "
+            "are accepted. Send a smaller sample of each class."
+        )
     declared = sum(i.file_size for i in infos)
-    bombs = [i.filename for i in infos
-             if i.file_size > MAX_MEMBER_RATIO * max(i.compress_size, 1) + 65536]
+    bombs = [
+        i.filename
+        for i in infos
+        if i.file_size > MAX_MEMBER_RATIO * max(i.compress_size, 1) + 65536
+    ]
     if declared > MAX_BATCH_UNPACKED or bombs:
-        raise InputError(f"{filename!r} was refused: it expands to {declared / 2**20:.0f} MB"
-                         + (f" and {bombs[0]!r} is compressed {MAX_MEMBER_RATIO}× or more "
-                            "(a zip bomb?)" if bombs else "")
-                         + f"; at most {MAX_BATCH_UNPACKED // 2**20} MB unpacked are accepted.")
+        raise InputError(
+            f"{filename!r} was refused: it expands to {declared / 2**20:.0f} MB"
+            + (
+                f" and {bombs[0]!r} is compressed {MAX_MEMBER_RATIO}× or more (a zip bomb?)"
+                if bombs
+                else ""
+            )
+            + f"; at most {MAX_BATCH_UNPACKED // 2**20} MB unpacked are accepted."
+        )
     ext_ok = IMAGE_EXT if m.kind == "image" else AUDIO_EXT
     raws: list[Any] = []
     names: list[str] = []
@@ -142,19 +171,25 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
     for info in infos:
         ext = PurePosixPath(info.filename).suffix.lower()
         if ext not in ext_ok:
-            raise InputError(f"{info.filename!r} in {filename!r} is not an {m.kind} file; "
-                             f"expected {', '.join(sorted(ext_ok))} for {m.name!r}.")
+            raise InputError(
+                f"{info.filename!r} in {filename!r} is not an {m.kind} file; "
+                f"expected {', '.join(sorted(ext_ok))} for {m.name!r}."
+            )
         try:
             with z.open(info) as f:
                 blob = f.read(info.file_size + 1)  # never more than declared (a lying header)
         except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, OSError) as e:
-            raise InputError(f"{info.filename!r} in {filename!r} cannot be read ({e}): an "
-                             "encrypted, damaged or unusually compressed member. Zip the "
-                             "folder again without a password.") from None
+            raise InputError(
+                f"{info.filename!r} in {filename!r} cannot be read ({e}): an "
+                "encrypted, damaged or unusually compressed member. Zip the "
+                "folder again without a password."
+            ) from None
         read += len(blob)
         if len(blob) > info.file_size or read > MAX_BATCH_UNPACKED:
-            raise InputError(f"{info.filename!r} in {filename!r} is larger than its header "
-                             "says; the archive was refused.")
+            raise InputError(
+                f"{info.filename!r} in {filename!r} is larger than its header "
+                "says; the archive was refused."
+            )
         label = _label_of(info.filename)
         if m.kind == "image":
             raws.append(decode_image(blob, filename=info.filename)[0])
@@ -165,10 +200,16 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
     labels = _match_labels(names, m.labels)
     unknown = sorted({n for n, i in zip(names, labels) if i < 0})
     if unknown:
-        raise InputError(f"{filename!r} uses labels {unknown[:8]} that are not classes of "
-                         f"{m.name!r}; expected folder names or prefixes among {m.labels}.")
-    return ProbeSet(raws, labels, f"{filename}: {len(raws)} labelled files you uploaded",
-                    key=f"zip:{hashlib.sha256(data).hexdigest()[:16]}")
+        raise InputError(
+            f"{filename!r} uses labels {unknown[:8]} that are not classes of "
+            f"{m.name!r}; expected folder names or prefixes among {m.labels}."
+        )
+    return ProbeSet(
+        raws,
+        labels,
+        f"{filename}: {len(raws)} labelled files you uploaded",
+        key=f"zip:{hashlib.sha256(data).hexdigest()[:16]}",
+    )
 
 
 def as_samples(m: LoadedModel, probe: ProbeSet, n: int) -> list[Sample]:
@@ -181,10 +222,17 @@ def as_samples(m: LoadedModel, probe: ProbeSet, n: int) -> list[Sample]:
     taken = set(order)
     order += [i for i in range(len(probe)) if i not in taken]
     out = []
-    for i in order[:max(0, int(n))]:
+    for i in order[: max(0, int(n))]:
         lab = int(probe.labels[i])
         label = m.labels[lab] if lab >= 0 else None
-        out.append(Sample(f"held-out #{i}" + (f" ({label})" if label else ""), m.kind,
-                          probe.raws[i], source="probe", label=label,
-                          note=f"probe input {i}: {probe.about}"))
+        out.append(
+            Sample(
+                f"held-out #{i}" + (f" ({label})" if label else ""),
+                m.kind,
+                probe.raws[i],
+                source="probe",
+                label=label,
+                note=f"probe input {i}: {probe.about}",
+            )
+        )
     return out

@@ -11,6 +11,7 @@ padding/cropping, up-sampling and per-position layers (activations, BatchNorm, A
 A box is a tuple of half-open (start, stop) per spatial axis: (H, W) maps give ((y0, y1),
 (x0, x1)); a 1-D signal gives ((t0, t1),); a vector (no spatial axis) gives ().
 """
+
 from __future__ import annotations
 
 import math
@@ -20,17 +21,54 @@ from core.engine import Plan
 
 Box = tuple[tuple[int, int], ...]
 
-_CONV = {"Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
-         "DepthwiseConv1D", "DepthwiseConv2D"}
-_POOL = {"MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
-         "AveragePooling2D", "AveragePooling3D"}
+_CONV = {
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+}
+_POOL = {
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+}
 # Per-position layers: an output unit reads the same position of every parent (broadcast
 # parents of size 1 are read whole).
-_POINTWISE = {"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Dropout",
-              "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-              "GaussianDropout", "AlphaDropout", "BatchNormalization", "Normalization",
-              "Rescaling", "Identity", "Add", "Subtract", "Multiply", "Average", "Maximum",
-              "Minimum", "Dense", "EinsumDense", "ActivityRegularization", "Masking"}
+_POINTWISE = {
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Softmax",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "BatchNormalization",
+    "Normalization",
+    "Rescaling",
+    "Identity",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Dense",
+    "EinsumDense",
+    "ActivityRegularization",
+    "Masking",
+}
 # Normalisations over the spatial axes: exact answer "everything"; with local=True they count
 # as per-position (a per-input scale and shift), for a field in a spectrogram.
 _GLOBAL_NORM = {"LayerNormalization", "GroupNormalization", "UnitNormalization"}
@@ -55,15 +93,14 @@ def _tuple(v: Any, n: int) -> tuple[int, ...]:
     return tuple(int(a) for a in v) if isinstance(v, (list, tuple)) else (int(v),) * n
 
 
-def _window(box: Box, n_in: tuple[int, ...], k: tuple, s: tuple, d: tuple,
-            padding: str) -> Box:
+def _window(box: Box, n_in: tuple[int, ...], k: tuple, s: tuple, d: tuple, padding: str) -> Box:
     """Output units [lo, hi) of a sliding window (kernel k, stride s, dilation d) -> input."""
     out = []
     for (lo, hi), n, kk, ss, dd in zip(box, n_in, k, s, d):
         span = (kk - 1) * dd + 1
         if padding == "same":
             n_out = math.ceil(n / ss)
-            pad = max((n_out - 1) * ss + span - n, 0) // 2   # TensorFlow puts the odd one after
+            pad = max((n_out - 1) * ss + span - n, 0) // 2  # TensorFlow puts the odd one after
         elif padding == "causal":
             pad = span - 1
         else:
@@ -76,8 +113,9 @@ def _clip(box: Box, n_in: tuple[int, ...]) -> Box:
     return tuple((min(max(lo, 0), n), max(min(hi, n), 0)) for (lo, hi), n in zip(box, n_in))
 
 
-def _parent_box(op: Any, box: Box, out_shape: tuple, in_shape: tuple, is_input: bool,
-                local: bool) -> Box:
+def _parent_box(
+    op: Any, box: Box, out_shape: tuple, in_shape: tuple, is_input: bool, local: bool
+) -> Box:
     """The box of one parent's units that the units `box` of this op's output read."""
     kind = type(op).__name__
     axes_in = spatial_axes(in_shape, is_input=is_input)
@@ -89,8 +127,14 @@ def _parent_box(op: Any, box: Box, out_shape: tuple, in_shape: tuple, is_input: 
         return whole
     nd = len(box)
     if kind in _CONV:
-        return _window(box, n_in, _tuple(cfg["kernel_size"], nd), _tuple(cfg["strides"], nd),
-                       _tuple(cfg.get("dilation_rate", 1), nd), cfg["padding"])
+        return _window(
+            box,
+            n_in,
+            _tuple(cfg["kernel_size"], nd),
+            _tuple(cfg["strides"], nd),
+            _tuple(cfg.get("dilation_rate", 1), nd),
+            cfg["padding"],
+        )
     if kind in _POOL:
         k = _tuple(cfg["pool_size"], nd)
         s = _tuple(cfg["strides"] if cfg.get("strides") is not None else k, nd)
@@ -122,10 +166,26 @@ def _parent_box(op: Any, box: Box, out_shape: tuple, in_shape: tuple, is_input: 
 
 # Layers whose output channel c reads only channel c of each parent (the field of one channel
 # can then be followed through a Concatenate into the branch that made it).
-_PER_CHANNEL = (_POOL | {"Activation", "ReLU", "LeakyReLU", "ELU", "Dropout", "GaussianNoise",
-                         "GaussianDropout", "AlphaDropout", "BatchNormalization", "Rescaling",
-                         "Identity", "Add", "Subtract", "Multiply", "Average", "Maximum",
-                         "Minimum", "ActivityRegularization"})
+_PER_CHANNEL = _POOL | {
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Dropout",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "BatchNormalization",
+    "Rescaling",
+    "Identity",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "ActivityRegularization",
+}
 
 
 def _parent_channels(op: Any, channel: int | None, in_shapes: list[tuple]) -> list[int | None]:
@@ -155,9 +215,15 @@ def _union(a: Box | None, b: Box) -> Box:
     return tuple((min(x0, y0), max(x1, y1)) for (x0, x1), (y0, y1) in zip(a, b))
 
 
-def receptive_field(plan: Plan, layer: str, position: tuple[int, ...], *,
-                    channel: int | None = None, origin: str = "input",
-                    local: bool = False) -> Box:
+def receptive_field(
+    plan: Plan,
+    layer: str,
+    position: tuple[int, ...],
+    *,
+    channel: int | None = None,
+    origin: str = "input",
+    local: bool = False,
+) -> Box:
     """The box of `origin`'s units (default: the model input) that unit `position` of `layer`
     reads, half-open per spatial axis, clipped to the input.
 
@@ -174,24 +240,31 @@ def receptive_field(plan: Plan, layer: str, position: tuple[int, ...], *,
         plan.index(origin)
     start = full_box(shape_of[layer])
     if len(position) != len(start):
-        raise ValueError(f"Layer {layer!r} has {len(start)} spatial axes; got the position "
-                         f"{tuple(position)}. Give one index per spatial axis.")
-    boxes: dict[str, Box] = {layer: _clip(tuple((int(p), int(p) + 1) for p in position),
-                                          tuple(b[1] for b in start))}
+        raise ValueError(
+            f"Layer {layer!r} has {len(start)} spatial axes; got the position "
+            f"{tuple(position)}. Give one index per spatial axis."
+        )
+    boxes: dict[str, Box] = {
+        layer: _clip(tuple((int(p), int(p) + 1) for p in position), tuple(b[1] for b in start))
+    }
     chans: dict[str, int | None] = {layer: channel}
-    for name in reversed(plan.names[:plan.index(layer) + 1]):
+    for name in reversed(plan.names[: plan.index(layer) + 1]):
         if name not in boxes or name == origin:
             continue
         step = steps[name]
         parents = list(step.parents)
         # One entry per parent; a layer fed the same tensor twice loses the channel.
-        per = (_parent_channels(step.op, chans[name], [shape_of[p] for p in parents])
-               if len(parents) == len(step.node.input_tensors) else [None] * len(parents))
+        per = (
+            _parent_channels(step.op, chans[name], [shape_of[p] for p in parents])
+            if len(parents) == len(step.node.input_tensors)
+            else [None] * len(parents)
+        )
         for parent, ch in zip(parents, per):
             if ch == -1:
                 continue
-            pb = _parent_box(step.op, boxes[name], shape_of[name], shape_of[parent],
-                             parent == "input", local)
+            pb = _parent_box(
+                step.op, boxes[name], shape_of[name], shape_of[parent], parent == "input", local
+            )
             if parent in boxes and chans.get(parent) != ch:
                 ch = None
             boxes[parent] = _union(boxes.get(parent), pb)

@@ -1,4 +1,5 @@
 """Arrays -> pictures: feature-map grids with colour scales, colormaps, difference maps."""
+
 from __future__ import annotations
 
 import math
@@ -7,19 +8,42 @@ import numpy as np
 
 # Anchor colours of matplotlib's viridis and a blue-white-red diverging map (RdBu reversed),
 # interpolated in numpy so we need no matplotlib.
-_VIRIDIS = np.array([[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142],
-                     [31, 158, 137], [53, 183, 121], [109, 205, 89], [180, 222, 44],
-                     [253, 231, 37]], np.float32)
-_DIVERGING = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222],
-                       [247, 247, 247], [244, 165, 130], [214, 96, 77], [178, 24, 43],
-                       [103, 0, 31]], np.float32)
+_VIRIDIS = np.array(
+    [
+        [68, 1, 84],
+        [72, 40, 120],
+        [62, 74, 137],
+        [49, 104, 142],
+        [38, 130, 142],
+        [31, 158, 137],
+        [53, 183, 121],
+        [109, 205, 89],
+        [180, 222, 44],
+        [253, 231, 37],
+    ],
+    np.float32,
+)
+_DIVERGING = np.array(
+    [
+        [5, 48, 97],
+        [33, 102, 172],
+        [67, 147, 195],
+        [146, 197, 222],
+        [247, 247, 247],
+        [244, 165, 130],
+        [214, 96, 77],
+        [178, 24, 43],
+        [103, 0, 31],
+    ],
+    np.float32,
+)
 COLORMAPS = {"viridis": _VIRIDIS, "diverging": _DIVERGING}
 
 
 def colormap_hex(name: str, n: int = 9) -> list[str]:
     """n colours of a colormap as hex strings (for legends in Altair)."""
     rgb = apply_colormap(np.linspace(0, 1, n)[None], name)[0]
-    return ["#%02x%02x%02x" % tuple(c) for c in rgb]
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb]
 
 
 def apply_colormap(v: np.ndarray, name: str = "viridis") -> np.ndarray:
@@ -47,8 +71,9 @@ def grid_shape(c: int) -> tuple[int, int]:
     return math.ceil(c / cols), cols
 
 
-def grid_layout(h: int, w: int, c: int, *, cell: int = 56, gap: int = 2,
-                band: int = 0) -> tuple[int, int, int, list[tuple[int, int, int, int]]]:
+def grid_layout(
+    h: int, w: int, c: int, *, cell: int = 56, gap: int = 2, band: int = 0
+) -> tuple[int, int, int, list[tuple[int, int, int, int]]]:
     """Where feature_grid puts each channel: (height, width, up, boxes).
 
     up: the nearest-neighbour enlargement (32×32 maps and cell 56: 2×, 4×4 maps: 14×); boxes:
@@ -66,11 +91,17 @@ def grid_layout(h: int, w: int, c: int, *, cell: int = 56, gap: int = 2,
     return rows * (th + gap + band) + gap, cols * (tw + gap) + gap, up, boxes
 
 
-def feature_grid(maps: np.ndarray, *, scale: str = "shared", cmap: str = "viridis",
-                 cell: int = 56, vrange: tuple[float, float] | None = None,
-                 dim: set[int] | frozenset[int] = frozenset(), band: int = 0,
-                 background: tuple[int, int, int] | None = (255, 255, 255),
-                 ) -> tuple[np.ndarray, float, float]:
+def feature_grid(
+    maps: np.ndarray,
+    *,
+    scale: str = "shared",
+    cmap: str = "viridis",
+    cell: int = 56,
+    vrange: tuple[float, float] | None = None,
+    dim: set[int] | frozenset[int] = frozenset(),
+    band: int = 0,
+    background: tuple[int, int, int] | None = (255, 255, 255),
+) -> tuple[np.ndarray, float, float]:
     """(H, W, C) maps -> one RGB grid image with every channel, and the value range shown.
 
     scale: "shared" maps one value range over all channels (compare channels with each other),
@@ -97,11 +128,18 @@ def feature_grid(maps: np.ndarray, *, scale: str = "shared", cmap: str = "viridi
     for k, (y0, x0, y1, x1) in enumerate(boxes):
         ch = maps[..., k].astype(np.float32)
         if scale == "per-channel":
-            lo, hi = (float(ch.min()), float(ch.max())) if cmap != "diverging" else (
-                -float(np.abs(ch).max()), float(np.abs(ch).max()))
+            lo, hi = (
+                (float(ch.min()), float(ch.max()))
+                if cmap != "diverging"
+                else (-float(np.abs(ch).max()), float(np.abs(ch).max()))
+            )
         else:
             lo, hi = vmin, vmax
-        norm = (ch - lo) / (hi - lo) if hi > lo else np.zeros_like(ch) + (0.5 if cmap == "diverging" else 0.0)
+        norm = (
+            (ch - lo) / (hi - lo)
+            if hi > lo
+            else np.zeros_like(ch) + (0.5 if cmap == "diverging" else 0.0)
+        )
         img = apply_colormap(norm, cmap)
         if k in dim:
             img = (img.mean(axis=-1, keepdims=True) * 0.35 + 150).astype(np.uint8).repeat(3, -1)
@@ -111,16 +149,21 @@ def feature_grid(maps: np.ndarray, *, scale: str = "shared", cmap: str = "viridi
     return out, vmin, vmax
 
 
-def labelled_grid(maps: np.ndarray, *, title: str, scale: str = "shared",
-                  cmap: str = "viridis", vrange: tuple[float, float] | None = None,
-                  cell: int = 56) -> np.ndarray:
+def labelled_grid(
+    maps: np.ndarray,
+    *,
+    title: str,
+    scale: str = "shared",
+    cmap: str = "viridis",
+    vrange: tuple[float, float] | None = None,
+    cell: int = 56,
+) -> np.ndarray:
     """A figure to keep: title, every channel numbered above its tile, and a colour bar with
     its values (shared scale) or a note that each channel has its own. RGB uint8."""
     from PIL import Image, ImageDraw, ImageFont
 
     band = 14
-    grid, lo, hi = feature_grid(maps, scale=scale, cmap=cmap, vrange=vrange, cell=cell,
-                                band=band)
+    grid, lo, hi = feature_grid(maps, scale=scale, cmap=cmap, vrange=vrange, cell=cell, band=band)
     _, _, _, boxes = grid_layout(*maps.shape, cell=cell, band=band)
     font = ImageFont.load_default(11)
     bar_w = max(160, min(grid.shape[1] - 20, 320))
@@ -136,15 +179,25 @@ def labelled_grid(maps: np.ndarray, *, title: str, scale: str = "shared",
         bar = apply_colormap(np.linspace(0, 1, bar_w)[None].repeat(12, axis=0), cmap)
         canvas.paste(Image.fromarray(bar), (10, y))
         for frac, anchor in ((0.0, "la"), (0.5, "ma"), (1.0, "ra")):
-            draw.text((10 + frac * bar_w, y + 15), f"{lo + frac * (hi - lo):.3g}",
-                      fill="black", font=font, anchor=anchor)
+            draw.text(
+                (10 + frac * bar_w, y + 15),
+                f"{lo + frac * (hi - lo):.3g}",
+                fill="black",
+                font=font,
+                anchor=anchor,
+            )
     else:
         draw.text((10, y), "each channel stretched to its own min…max", fill="black", font=font)
     return np.asarray(canvas)
 
 
-def channel_image(ch: np.ndarray, *, cmap: str = "viridis", size: int = 280,
-                  vrange: tuple[float, float] | None = None) -> np.ndarray:
+def channel_image(
+    ch: np.ndarray,
+    *,
+    cmap: str = "viridis",
+    size: int = 280,
+    vrange: tuple[float, float] | None = None,
+) -> np.ndarray:
     """One (H, W) channel, enlarged with nearest-neighbour so pixels stay visible."""
     ch = ch.astype(np.float32)
     if vrange is None:

@@ -15,6 +15,7 @@ raises it without touching code (e.g. `LAYERLAB_MAX_TRACE_MB=4000 streamlit run 
 | LAYERLAB_HEAVY_JOBS           | CPU cores − 1 (≥ 1)    | attacks, sweeps, scans running at once           |
 | LAYERLAB_CACHE_MB             | 1024                   | all sessions' cached results together            |
 """
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _STREAMLIT_CONFIG = ROOT / ".streamlit" / "config.toml"
-MB = 2 ** 20
+MB = 2**20
 
 
 def _number(name: str, default: float) -> float:
@@ -34,8 +35,10 @@ def _number(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"Environment variable {name}={raw!r} is not a number; unset it or "
-                         f"give a number (default {default:g}).") from None
+        raise ValueError(
+            f"Environment variable {name}={raw!r} is not a number; unset it or "
+            f"give a number (default {default:g})."
+        ) from None
     if not value > 0:
         raise ValueError(f"Environment variable {name}={raw!r} must be positive.")
     return value
@@ -85,7 +88,7 @@ def limits() -> Limits:
 
 def human_bytes(n: float) -> str:
     """1536 -> '1.5 KB', 9.2e9 -> '8.6 GB' (binary units, as memory is counted)."""
-    for unit, size in (("GB", 2 ** 30), ("MB", MB), ("KB", 2 ** 10)):
+    for unit, size in (("GB", 2**30), ("MB", MB), ("KB", 2**10)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} bytes"

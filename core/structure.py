@@ -5,6 +5,7 @@ flattened the same way everywhere: their layers are rows named "outer/inner" and
 model itself is not a row (it appears as a cluster box in the graph). A layer called at several
 places (shared weights) is one row with all its inputs.
 """
+
 from __future__ import annotations
 
 import html
@@ -21,15 +22,24 @@ from core.errors import UnsupportedModelError
 # Activation layers whose activation is the layer type itself (they have no `activation`
 # attribute or config entry).
 _ACTIVATION_LAYER_NAMES: tuple[tuple[str, str], ...] = (
-    ("ReLU", "relu"), ("LeakyReLU", "leaky_relu"), ("PReLU", "prelu"), ("ELU", "elu"),
+    ("ReLU", "relu"),
+    ("LeakyReLU", "leaky_relu"),
+    ("PReLU", "prelu"),
+    ("ELU", "elu"),
     ("Softmax", "softmax"),
 )
 
 # Node fill colours by layer family, first match on the class name wins.
 _NODE_COLOURS: tuple[tuple[str, str], ...] = (
-    ("InputLayer", "#dbeafe"), ("Conv", "#fde68a"), ("Dense", "#fecaca"),
-    ("Pooling", "#bbf7d0"), ("Normalization", "#e9d5ff"), ("Add", "#fed7aa"),
-    ("Concatenate", "#fed7aa"), ("Multiply", "#fed7aa"), ("Dropout", "#e5e7eb"),
+    ("InputLayer", "#dbeafe"),
+    ("Conv", "#fde68a"),
+    ("Dense", "#fecaca"),
+    ("Pooling", "#bbf7d0"),
+    ("Normalization", "#e9d5ff"),
+    ("Add", "#fed7aa"),
+    ("Concatenate", "#fed7aa"),
+    ("Multiply", "#fed7aa"),
+    ("Dropout", "#e5e7eb"),
 )
 _DEFAULT_COLOUR = "#f3f4f6"
 
@@ -38,17 +48,17 @@ _DEFAULT_COLOUR = "#f3f4f6"
 class LayerRow:
     """One layer of the flattened graph, in execution order."""
 
-    name: str                 # flattened: "outer/inner" for layers of nested models
-    type: str                 # class name
-    output_shape: str         # e.g. "(None, 28, 28, 32)"
+    name: str  # flattened: "outer/inner" for layers of nested models
+    type: str  # class name
+    output_shape: str  # e.g. "(None, 28, 28, 32)"
     params: int
     trainable_params: int
     activation: str
-    kernel_size: str          # pooling layers show their pool size here
+    kernel_size: str  # pooling layers show their pool size here
     strides: str
     padding: str
     filters_or_units: str
-    parent: str               # "" or the flattened name of the nested model holding it
+    parent: str  # "" or the flattened name of the nested model holding it
     inbound: list[str] = field(default_factory=list)
 
 
@@ -79,7 +89,7 @@ class WeightSummary:
     std: float
     min: float
     max: float
-    histogram: pd.DataFrame   # columns bin_start, bin_end, count
+    histogram: pd.DataFrame  # columns bin_start, bin_end, count
 
 
 @dataclass(frozen=True)
@@ -104,32 +114,42 @@ def summarize(model: keras.Model | Plan) -> Structure:
     if isinstance(model, keras.Sequential) and getattr(model, "_functional", None) is None:
         raise UnsupportedModelError(
             f"Model '{model.name}' is a Sequential model that was never built, so it has no "
-            "layer graph to read. Build it with keras.Input(shape=...) first.")
+            "layer graph to read. Build it with keras.Input(shape=...) first."
+        )
     plan = _plan(model)
     inp = _input_layer(plan)
-    rows: dict[str, LayerRow] = {inp.name: _row_of(inp, inp.name, "", str(tuple(
-        plan.model.inputs[0].shape)), [])}
+    rows: dict[str, LayerRow] = {
+        inp.name: _row_of(inp, inp.name, "", str(tuple(plan.model.inputs[0].shape)), [])
+    }
     edges: list[_Edge] = []
     rename = {"input": inp.name}
     for name, step in plan.steps_by_name().items():
         base, _, k = name.rpartition("#")
-        row_name = base if k.isdigit() and base in rows else name   # a shared layer's later call
+        row_name = base if k.isdigit() and base in rows else name  # a shared layer's later call
         inbound = [rename.get(src, src) for src, _ in plan.inputs_of(name)]
-        edges.extend(_Edge(rename.get(src, src), row_name, _edge_label(t.shape))
-                     for src, t in plan.inputs_of(name))
+        edges.extend(
+            _Edge(rename.get(src, src), row_name, _edge_label(t.shape))
+            for src, t in plan.inputs_of(name)
+        )
         rename[name] = row_name
         if row_name in rows:
             rows[row_name].inbound.extend(n for n in inbound if n not in rows[row_name].inbound)
             continue
         shape = ", ".join(str(tuple(t.shape)) for t in step.node.output_tensors)
-        rows[row_name] = _row_of(step.op, row_name, _parent_of(row_name), shape,
-                                 list(dict.fromkeys(inbound)))
+        rows[row_name] = _row_of(
+            step.op, row_name, _parent_of(row_name), shape, list(dict.fromkeys(inbound))
+        )
     total = _count(plan.model.weights)
     trainable = _count(plan.model.trainable_weights)
     layers = list(rows.values())
-    return Structure(layers=layers, total_params=total, trainable_params=trainable,
-                     non_trainable_params=total - trainable, n_layers=len(layers),
-                     dot=_dot(plan.model.name, layers, edges))
+    return Structure(
+        layers=layers,
+        total_params=total,
+        trainable_params=trainable,
+        non_trainable_params=total - trainable,
+        n_layers=len(layers),
+        dot=_dot(plan.model.name, layers, edges),
+    )
 
 
 def weights(model: keras.Model | Plan, layer_name: str) -> dict[str, np.ndarray]:
@@ -153,8 +173,9 @@ def histogram(values: np.ndarray, bins: int = 40) -> pd.DataFrame:
     return pd.DataFrame({"bin_start": bin_edges[:-1], "bin_end": bin_edges[1:], "count": counts})
 
 
-def weight_summaries(model: keras.Model | Plan, layer_name: str,
-                     bins: int = 40) -> dict[str, WeightSummary]:
+def weight_summaries(
+    model: keras.Model | Plan, layer_name: str, bins: int = 40
+) -> dict[str, WeightSummary]:
     """Shape, statistics and histogram of every weight array of one layer."""
     summaries: dict[str, WeightSummary] = {}
     for key, array in weights(model, layer_name).items():
@@ -173,6 +194,7 @@ def weight_summaries(model: keras.Model | Plan, layer_name: str,
 
 
 # --- rows ----------------------------------------------------------------------------------------
+
 
 def _row_of(op: Any, name: str, parent: str, output_shape: str, inbound: list[str]) -> LayerRow:
     config = _config(op)
@@ -235,6 +257,7 @@ def _edge_label(shape: tuple[int | None, ...]) -> str:
 
 # --- DOT ----------------------------------------------------------------------------------------
 
+
 def _dot(model_name: str, layers: list[LayerRow], edges: list[_Edge]) -> str:
     ids = {row.name: f"n{i}" for i, row in enumerate(layers)}
     by_parent: dict[str, list[LayerRow]] = {}
@@ -248,32 +271,39 @@ def _dot(model_name: str, layers: list[LayerRow], edges: list[_Edge]) -> str:
         "  rankdir=TB;",
         '  graph [fontname="Helvetica", fontsize=11, nodesep=0.3, ranksep=0.35];',
         '  node [shape=box, style="rounded,filled", color="#9ca3af", fontname="Helvetica", '
-        "fontsize=10, margin=\"0.22,0.06\"];",
+        'fontsize=10, margin="0.22,0.06"];',
         '  edge [color="#6b7280", fontname="Helvetica", fontsize=8, fontcolor="#374151", '
         "arrowsize=0.6];",
     ]
 
     def emit(parent: str, indent: str) -> None:
         for row in by_parent.get(parent, []):
-            label = (f"<<b>{html.escape(row.name)}</b><br/>"
-                     f'<font point-size="8">{html.escape(row.type)}</font>>')
-            lines.append(f'{indent}{ids[row.name]} [label={label}, fillcolor="{_colour(row.type)}"];')
+            label = (
+                f"<<b>{html.escape(row.name)}</b><br/>"
+                f'<font point-size="8">{html.escape(row.type)}</font>>'
+            )
+            lines.append(
+                f'{indent}{ids[row.name]} [label={label}, fillcolor="{_colour(row.type)}"];'
+            )
         for child in sorted(c for c in clusters if _parent_of(c) == parent):
             lines.append(f"{indent}subgraph {_quote('cluster_' + child)} {{")
-            lines.append(f'{indent}  label={_quote(child)}; style="rounded,dashed"; '
-                         'color="#6b7280"; fontcolor="#374151";')
+            lines.append(
+                f'{indent}  label={_quote(child)}; style="rounded,dashed"; '
+                'color="#6b7280"; fontcolor="#374151";'
+            )
             emit(child, indent + "  ")
             lines.append(f"{indent}}}")
 
     emit("", "  ")
-    lines.extend(f"  {ids[e.source]} -> {ids[e.target]} [label={_quote(' ' + e.label)}];"
-                 for e in edges)
+    lines.extend(
+        f"  {ids[e.source]} -> {ids[e.target]} [label={_quote(' ' + e.label)}];" for e in edges
+    )
     lines.append("}")
     return "\n".join(lines)
 
 
 def _ancestors(path: str) -> list[str]:
-    """"a/b/c" -> ["a", "a/b", "a/b/c"]."""
+    """ "a/b/c" -> ["a", "a/b", "a/b/c"]."""
     parts = path.split("/")
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 

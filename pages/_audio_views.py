@@ -1,4 +1,5 @@
 """Audio displays shared by the pages: waveform and spectrogram charts with real axes, players."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,69 +20,135 @@ MAX_POINTS = 600  # waveform columns drawn (min/max envelope per column)
 def held_out_line(card: dict) -> str | None:
     """The card's held-out accuracies in its order (real speakers first), each with its 95 %
     interval and size, e.g. "real speakers (5-fold by speaker) 95.4 % (93-97 %, 366 clips)"."""
-    parts = [f"{m['label']} **{m['accuracy']:.1%}** "
-             f"({m['wilson_95'][0]:.0%}-{m['wilson_95'][1]:.0%}, {m['n']} clips)"
-             for m in (card.get("metrics") or {}).values()
-             if isinstance(m, dict) and {"label", "accuracy", "wilson_95", "n"} <= m.keys()]
+    parts = [
+        f"{m['label']} **{m['accuracy']:.1%}** "
+        f"({m['wilson_95'][0]:.0%}-{m['wilson_95'][1]:.0%}, {m['n']} clips)"
+        for m in (card.get("metrics") or {}).values()
+        if isinstance(m, dict) and {"label", "accuracy", "wilson_95", "n"} <= m.keys()
+    ]
     return "Held-out accuracy (95 % Wilson interval): " + " · ".join(parts) if parts else None
 
 
-def waveform_chart(y: np.ndarray, sr: int, *, key: str, height: int = 130,
-                   colour: str = "#4c78a8", title: str | None = None) -> None:
+def waveform_chart(
+    y: np.ndarray,
+    sr: int,
+    *,
+    key: str,
+    height: int = 130,
+    colour: str = "#4c78a8",
+    title: str | None = None,
+) -> None:
     """Amplitude over time (s): a min/max envelope, so long clips stay light."""
     y = np.asarray(y, np.float32).reshape(-1)
     cols = np.array_split(y, min(MAX_POINTS, max(1, y.size)))
     starts = np.cumsum([0] + [c.size for c in cols[:-1]]) / sr
-    df = pd.DataFrame({"time": starts, "min": [c.min() for c in cols],
-                       "max": [c.max() for c in cols]})
+    df = pd.DataFrame(
+        {"time": starts, "min": [c.min() for c in cols], "max": [c.max() for c in cols]}
+    )
     peak = max(1.0, float(np.abs(y).max()))
     q = "quantitative"
-    vega(df, {"mark": {"type": "area", "color": colour, "opacity": 0.85},
-              "height": height, "title": title or "", "encoding": {
-                  "x": {"field": "time", "type": q, "title": "time (s)",
-                        "scale": {"domain": [0, y.size / sr]}},
-                  "y": {"field": "min", "type": q, "title": "amplitude",
-                        "scale": {"domain": [-peak, peak]}},
-                  "y2": {"field": "max"},
-                  "tooltip": [{"field": "time", "type": q, "format": ".3f", "title": "time (s)"},
-                              {"field": "min", "type": q, "format": ".3f"},
-                              {"field": "max", "type": q, "format": ".3f"}]}}, key=key)
+    vega(
+        df,
+        {
+            "mark": {"type": "area", "color": colour, "opacity": 0.85},
+            "height": height,
+            "title": title or "",
+            "encoding": {
+                "x": {
+                    "field": "time",
+                    "type": q,
+                    "title": "time (s)",
+                    "scale": {"domain": [0, y.size / sr]},
+                },
+                "y": {
+                    "field": "min",
+                    "type": q,
+                    "title": "amplitude",
+                    "scale": {"domain": [-peak, peak]},
+                },
+                "y2": {"field": "max"},
+                "tooltip": [
+                    {"field": "time", "type": q, "format": ".3f", "title": "time (s)"},
+                    {"field": "min", "type": q, "format": ".3f"},
+                    {"field": "max", "type": q, "format": ".3f"},
+                ],
+            },
+        },
+        key=key,
+    )
 
 
-def _heatmap(df: pd.DataFrame, *, value: str, value_title: str, height: int, key: str,
-             domain: tuple[float, float] | None = None, title: str = "",
-             diverging: bool = False) -> None:
+def _heatmap(
+    df: pd.DataFrame,
+    *,
+    value: str,
+    value_title: str,
+    height: int,
+    key: str,
+    domain: tuple[float, float] | None = None,
+    title: str = "",
+    diverging: bool = False,
+) -> None:
     scale: dict = {"range": colormap_hex("diverging" if diverging else "viridis")}
     if domain:
         scale["domain"] = [float(d) for d in domain]
     q = "quantitative"
     # Cells overlap their right/upper neighbour a little (t1x, f1x): no hairline gaps between
     # them; the axes stay on the true edges and the overflow is clipped.
-    vega(df, {"mark": {"type": "rect", "clip": True}, "height": height, "title": title,
-              "encoding": {
-                  "x": {"field": "t0", "type": q, "title": "time (s)",
-                        "scale": {"nice": False, "zero": False,
-                                  "domain": [float(df.t0.min()), float(df.t1.max())]}},
-                  "x2": {"field": "t1x"},
-                  "y": {"field": "f0", "type": q, "title": "frequency (Hz)",
-                        "scale": {"nice": False, "zero": False,
-                                  "domain": [float(df.f0.min()), float(df.f1.max())]}},
-                  "y2": {"field": "f1x"},
-                  "color": {"field": value, "type": q, "title": value_title, "scale": scale,
-                            "legend": {"orient": "right",
-                                       "gradientLength": max(60, height - 60)}},
-                  "tooltip": [{"field": "t", "type": q, "format": ".3f", "title": "time (s)"},
-                              {"field": "f", "type": q, "format": ".0f",
-                               "title": "frequency (Hz)"},
-                              {"field": value, "type": q, "format": ".3g",
-                               "title": value_title}]}}, key=key)
+    vega(
+        df,
+        {
+            "mark": {"type": "rect", "clip": True},
+            "height": height,
+            "title": title,
+            "encoding": {
+                "x": {
+                    "field": "t0",
+                    "type": q,
+                    "title": "time (s)",
+                    "scale": {
+                        "nice": False,
+                        "zero": False,
+                        "domain": [float(df.t0.min()), float(df.t1.max())],
+                    },
+                },
+                "x2": {"field": "t1x"},
+                "y": {
+                    "field": "f0",
+                    "type": q,
+                    "title": "frequency (Hz)",
+                    "scale": {
+                        "nice": False,
+                        "zero": False,
+                        "domain": [float(df.f0.min()), float(df.f1.max())],
+                    },
+                },
+                "y2": {"field": "f1x"},
+                "color": {
+                    "field": value,
+                    "type": q,
+                    "title": value_title,
+                    "scale": scale,
+                    "legend": {"orient": "right", "gradientLength": max(60, height - 60)},
+                },
+                "tooltip": [
+                    {"field": "t", "type": q, "format": ".3f", "title": "time (s)"},
+                    {"field": "f", "type": q, "format": ".0f", "title": "frequency (Hz)"},
+                    {"field": value, "type": q, "format": ".3g", "title": value_title},
+                ],
+            },
+        },
+        key=key,
+    )
 
 
 def _edges(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
     """Cell edges around centres (midpoints; the ends mirrored or clamped to lo/hi)."""
     c = np.asarray(centres, np.float64)
     if c.size == 1:
-        return np.array([lo if lo is not None else c[0] - 0.5, hi if hi is not None else c[0] + 0.5])
+        return np.array(
+            [lo if lo is not None else c[0] - 0.5, hi if hi is not None else c[0] + 0.5]
+        )
     mid = (c[1:] + c[:-1]) / 2
     e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
     if lo is not None:
@@ -91,20 +158,38 @@ def _edges(centres: np.ndarray, lo: float | None = None, hi: float | None = None
     return e
 
 
-def _cells(values: np.ndarray, times: np.ndarray, freqs: np.ndarray, *, t_max: float,
-           f_max: float, name: str) -> pd.DataFrame:
+def _cells(
+    values: np.ndarray,
+    times: np.ndarray,
+    freqs: np.ndarray,
+    *,
+    t_max: float,
+    f_max: float,
+    name: str,
+) -> pd.DataFrame:
     """(T, F) values on centre times/freqs -> one row per cell with its edges."""
     te, fe = _edges(times, 0.0, t_max), _edges(freqs, 0.0, f_max)
     ti, fi = np.meshgrid(np.arange(len(times)), np.arange(len(freqs)), indexing="ij")
     ti, fi = ti.ravel(), fi.ravel()
     t0, t1, f0, f1 = te[ti], te[ti + 1], fe[fi], fe[fi + 1]
-    return pd.DataFrame({"t": times[ti], "f": freqs[fi], "t0": t0, "t1": t1, "f0": f0, "f1": f1,
-                         "t1x": t1 + 0.4 * (t1 - t0), "f1x": f1 + 0.4 * (f1 - f0),
-                         name: np.asarray(values, np.float64).ravel()})
+    return pd.DataFrame(
+        {
+            "t": times[ti],
+            "f": freqs[fi],
+            "t0": t0,
+            "t1": t1,
+            "f0": f0,
+            "f1": f1,
+            "t1x": t1 + 0.4 * (t1 - t0),
+            "f1x": f1 + 0.4 * (f1 - f0),
+            name: np.asarray(values, np.float64).ravel(),
+        }
+    )
 
 
-def spectrogram_chart(y: np.ndarray, sr: int, *, key: str, height: int = 220,
-                      title: str = "") -> None:
+def spectrogram_chart(
+    y: np.ndarray, sr: int, *, key: str, height: int = 220, title: str = ""
+) -> None:
     """The clip's log-magnitude spectrogram (dB re its peak), time and frequency axes."""
     db, times, freqs = cache.spectrogram(np.asarray(y, np.float32), int(sr))
     # At most ~64 frequency rows: pairs of bins averaged (the chart stays light).
@@ -116,19 +201,36 @@ def spectrogram_chart(y: np.ndarray, sr: int, *, key: str, height: int = 220,
     _heatmap(df, value="dB", value_title="dB", height=height, key=key, title=title)
 
 
-def map_chart(lm: LoadedModel, fmap: np.ndarray, *, key: str, height: int = 240,
-              title: str = "", diverging: bool = False, value_title: str = "activation",
-              domain: tuple[float, float] | None = None) -> None:
+def map_chart(
+    lm: LoadedModel,
+    fmap: np.ndarray,
+    *,
+    key: str,
+    height: int = 240,
+    title: str = "",
+    diverging: bool = False,
+    value_title: str = "activation",
+    domain: tuple[float, float] | None = None,
+) -> None:
     """One (time, freq) map of the model on its real axes (mel columns at their Hz)."""
     times, freqs = map_axes(lm, fmap.shape)
     sr = int(lm.card["input"]["sample_rate"])
-    df = _cells(fmap, times, freqs, t_max=lm.card["input"]["shape"][0] / sr, f_max=sr / 2,
-                name="value")
+    df = _cells(
+        fmap, times, freqs, t_max=lm.card["input"]["shape"][0] / sr, f_max=sr / 2, name="value"
+    )
     if diverging and domain is None:
         m = float(np.abs(fmap).max()) or 1.0
         domain = (-m, m)
-    _heatmap(df, value="value", value_title=value_title, height=height, key=key, title=title,
-             domain=domain, diverging=diverging)
+    _heatmap(
+        df,
+        value="value",
+        value_title=value_title,
+        height=height,
+        key=key,
+        title=title,
+        domain=domain,
+        diverging=diverging,
+    )
 
 
 def oriented_maps(lm: LoadedModel, name: str, a: np.ndarray) -> np.ndarray | None:
@@ -140,9 +242,9 @@ def oriented_maps(lm: LoadedModel, name: str, a: np.ndarray) -> np.ndarray | Non
         spec = lm.card.get("spectrogram_shape")
         if spec and np.ndim(a) == 2:
             t, f = int(spec[0]), int(spec[1])
-            if a.shape == (t, f):                 # (frames, bins), e.g. after a Permute
+            if a.shape == (t, f):  # (frames, bins), e.g. after a Permute
                 return display_maps(a)
-            if a.shape == (f, t):                 # (bins, frames): keras MelSpectrogram
+            if a.shape == (f, t):  # (bins, frames): keras MelSpectrogram
                 return np.ascontiguousarray(np.flip(a, axis=0))[..., None]
     return as_maps(a)
 
@@ -154,8 +256,14 @@ def player(y: np.ndarray, sr: int, *, label: str | None = None) -> None:
     st.audio(to_wav_bytes(np.asarray(y, np.float32), int(sr)), format="audio/wav")
 
 
-def clip_panel(sample: Sample, *, key: str, title: str | None = None, colour: str = "#4c78a8",
-               spectrogram: bool = True) -> None:
+def clip_panel(
+    sample: Sample,
+    *,
+    key: str,
+    title: str | None = None,
+    colour: str = "#4c78a8",
+    spectrogram: bool = True,
+) -> None:
     """Player, waveform and spectrogram of one clip."""
     y, sr = sample.raw
     st.markdown(f"**{title or sample.name}** · {len(y) / sr:.2f} s at {sr} Hz")

@@ -1,4 +1,5 @@
 """Exemplar patches shared by the Filters and Freeze pages (not a page itself)."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -7,8 +8,9 @@ from core import cache
 from core.models import LoadedModel
 
 
-def top_filters_exemplars(lm: LoadedModel, layer: str, channels: list[int], *, key: str,
-                          k: int = 6) -> None:
+def top_filters_exemplars(
+    lm: LoadedModel, layer: str, channels: list[int], *, key: str, k: int = 6
+) -> None:
     """For a few filters (e.g. the most important ones), their top held-out exemplars."""
     probe = cache.probe(lm)
     bar = st.progress(0.0, text=f"Scanning {len(probe)} held-out inputs (once per model)…")
@@ -17,12 +19,17 @@ def top_filters_exemplars(lm: LoadedModel, layer: str, channels: list[int], *, k
     if layer not in index.layers:
         return
     tops, patches, _, _ = cache.exemplars(lm, layer, tuple(channels), k)
-    st.markdown(f"**What the top filters respond to** · their {k} strongest held-out inputs, cut "
-                "to the part each unit sees")
+    st.markdown(
+        f"**What the top filters respond to** · their {k} strongest held-out inputs, cut "
+        "to the part each unit sees"
+    )
     for c in channels:
         head, *cols = st.columns([1] + [1] * k + [max(1, 10 - k)], gap="xxsmall")
         head.caption(f"filter {c}")
         for col, e, p in zip(cols, tops[c], patches[c]):
             col.image(p, width="stretch", caption=f"{e.value:.2f}")
-    st.page_link("pages/filters.py", label=f"All filters of {layer} on the Filters page",
-                 icon=":material/filter_alt:")
+    st.page_link(
+        "pages/filters.py",
+        label=f"All filters of {layer} on the Filters page",
+        icon=":material/filter_alt:",
+    )

@@ -6,6 +6,7 @@ the tiles wrap to the width there is (a phone gets several per row), each keeps 
 a layer of 512 filters is still one element. The tile itself is the control (role "checkbox",
 aria-label "freeze filter N", keyboard: Tab then Space), so nothing sits between two tiles.
 """
+
 from __future__ import annotations
 
 import base64
@@ -89,17 +90,37 @@ def _clicked(key: str, on_toggle: Callable[[int], None]) -> None:
         on_toggle(int(value))
 
 
-def filter_picker(maps: np.ndarray, chosen: set[int], *, key: str,
-                  on_toggle: Callable[[int], None], label: str = "freeze filter",
-                  size: int = 44) -> None:
+def filter_picker(
+    maps: np.ndarray,
+    chosen: set[int],
+    *,
+    key: str,
+    on_toggle: Callable[[int], None],
+    label: str = "freeze filter",
+    size: int = 44,
+) -> None:
     """Draw (H, W, C) maps as C numbered tiles on one colour scale; chosen ones are greyed and
     outlined. on_toggle(channel) runs when a tile is clicked."""
     lo, hi = float(maps.min()), float(maps.max())
     # Each map at its own size (the browser enlarges it, pixelated): a small payload. [2:-2]
     # drops feature_grid's white frame around a one-channel grid.
-    tiles = [{"n": c, "on": c in chosen,
-              "src": _png_url(feature_grid(maps[..., c:c + 1], vrange=(lo, hi), cell=1,
-                                           dim={0} if c in chosen else frozenset())[0][2:-2, 2:-2])}
-             for c in range(maps.shape[-1])]
-    _grid(key=key, data={"tiles": tiles, "size": size, "label": label},
-          on_toggled_change=lambda: _clicked(key, on_toggle))
+    tiles = [
+        {
+            "n": c,
+            "on": c in chosen,
+            "src": _png_url(
+                feature_grid(
+                    maps[..., c : c + 1],
+                    vrange=(lo, hi),
+                    cell=1,
+                    dim={0} if c in chosen else frozenset(),
+                )[0][2:-2, 2:-2]
+            ),
+        }
+        for c in range(maps.shape[-1])
+    ]
+    _grid(
+        key=key,
+        data={"tiles": tiles, "size": size, "label": label},
+        on_toggled_change=lambda: _clicked(key, on_toggle),
+    )

@@ -7,11 +7,12 @@ for a slot of the process-wide limiter (core.cache.job_limiter), showing its pla
 Any click while it waits or runs (the Cancel button, or another widget) makes Streamlit rerun
 the page, which stops this run at its next status update; the slot is released on the way out.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import streamlit as st
 
@@ -54,8 +55,11 @@ def heavy_job(label: str, *, where=None) -> Iterator[Job]:
             if not shown:  # one button per wait: a click reruns the page, which cancels
                 cancel.button("Cancel", key=f"cancel_{label}", icon=":material/close:")
                 shown.append(True)
-            status.update(label=f"Queued: {ahead + running} job{'s' if ahead + running != 1 else ''}"
-                                f" ahead ({running} running) · {label}", state="running")
+            status.update(
+                label=f"Queued: {ahead + running} job{'s' if ahead + running != 1 else ''}"
+                f" ahead ({running} running) · {label}",
+                state="running",
+            )
 
         with limiter.slot(on_wait=waiting):
             cancel.empty()
@@ -66,5 +70,6 @@ def heavy_job(label: str, *, where=None) -> Iterator[Job]:
             except Exception:
                 status.update(label=f"{label}: failed", state="error")
                 raise
-        status.update(label=f"{label}: done in {time.monotonic() - job._t0:.1f} s",
-                      state="complete")
+        status.update(
+            label=f"{label}: done in {time.monotonic() - job._t0:.1f} s", state="complete"
+        )

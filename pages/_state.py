@@ -26,6 +26,7 @@ One page's results, kept with the inputs that made them (key first, so a stale o
   "last_image_upload" (Trace), "audio_edits" (Audio: the edit stack per sample),
   "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets).
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -33,6 +34,7 @@ import streamlit as st
 from core import cache
 from core.models import LoadedModel
 from core.samples import Sample
+
 
 def current_model() -> LoadedModel:
     lm = st.session_state.get("model")
@@ -81,8 +83,14 @@ def add_sample(sample: Sample, *, select: bool = True, replace: bool = False) ->
             name = f"{sample.name} ({k})"
             k += 1
     if name != sample.name:
-        sample = Sample(name=name, kind=sample.kind, raw=sample.raw, source=sample.source,
-                        label=sample.label, note=sample.note)
+        sample = Sample(
+            name=name,
+            kind=sample.kind,
+            raw=sample.raw,
+            source=sample.source,
+            label=sample.label,
+            note=sample.note,
+        )
     pool[name] = sample
     if select:
         st.session_state["pending_select"] = name
@@ -104,8 +112,10 @@ def usable_samples(lm: LoadedModel) -> list[str]:
 def selected_sample(lm: LoadedModel) -> Sample:
     names = usable_samples(lm)
     if not names:
-        st.info(f"No {lm.kind} samples yet: add one on the "
-                f"{'Trace' if lm.kind == 'image' else 'Audio'} page.")
+        st.info(
+            f"No {lm.kind} samples yet: add one on the "
+            f"{'Trace' if lm.kind == 'image' else 'Audio'} page."
+        )
         st.stop()
     name = st.session_state.get("selected")
     return samples()[name if name in names else names[0]]
@@ -119,8 +129,12 @@ def run_trace(lm: LoadedModel, sample: Sample, frozen: tuple = ()):
     """
     try:
         # A spinner only shows after 0.5 s: a cached trace never flashes one.
-        with st.spinner(f"Tracing {sample.name} through every layer of {lm.name}"
-                        + (" (with frozen filters)" if frozen else "") + "…", show_time=True):
+        with st.spinner(
+            f"Tracing {sample.name} through every layer of {lm.name}"
+            + (" (with frozen filters)" if frozen else "")
+            + "…",
+            show_time=True,
+        ):
             tr, probs, notes = cache.trace(lm, sample)
             if frozen:
                 tr, probs = cache.trace_frozen(lm, sample, frozen)
@@ -130,6 +144,8 @@ def run_trace(lm: LoadedModel, sample: Sample, frozen: tuple = ()):
         st.stop()
     except Exception as e:  # noqa: BLE001 - an uploaded model failing at run time
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-        st.error(f"{lm.name!r} failed while running on {sample.name!r} ({type(e).__name__}: "
-                 f"{first}). Pick another sample or model; the rest of the app keeps working.")
+        st.error(
+            f"{lm.name!r} failed while running on {sample.name!r} ({type(e).__name__}: "
+            f"{first}). Pick another sample or model; the rest of the app keeps working."
+        )
         st.stop()

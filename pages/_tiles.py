@@ -4,6 +4,7 @@ The maps are one picture (core.render.feature_grid, enlarged nearest-neighbour i
 drawn 1:1, so nothing is smoothed); the chart lays a transparent box over every tile (its
 click target, tooltip and aria-label "channel N") and writes the channel number above it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,8 +31,10 @@ def dark_theme() -> bool:
 def shrink_to_column(key: str) -> None:
     """Let the fixed-size chart with this key shrink as a whole in a narrower column (a phone)
     instead of being clipped; clicks still land where they should (the SVG has a viewBox)."""
-    st.html(f"<style>.st-key-{key} .vega-embed, .st-key-{key} svg.marks "
-            "{max-width: 100% !important; height: auto !important}</style>")
+    st.html(
+        f"<style>.st-key-{key} .vega-embed, .st-key-{key} svg.marks "
+        "{max-width: 100% !important; height: auto !important}</style>"
+    )
 
 
 def _data_url(rgba: np.ndarray) -> str:
@@ -47,56 +50,98 @@ def _picked(key: str, on_pick: Callable[[int], None]) -> None:
         on_pick(int(points[0]["channel"]))
 
 
-def tile_grid(maps: np.ndarray, *, key: str, on_pick: Callable[[int], None] | None = None,
-              picked: int | None = None, scale: str = "shared", cmap: str = "viridis",
-              vrange: tuple[float, float] | None = None,
-              dim: set[int] | frozenset[int] = frozenset(), cell: int = 56,
-              value: str = "activation") -> tuple[float, float]:
+def tile_grid(
+    maps: np.ndarray,
+    *,
+    key: str,
+    on_pick: Callable[[int], None] | None = None,
+    picked: int | None = None,
+    scale: str = "shared",
+    cmap: str = "viridis",
+    vrange: tuple[float, float] | None = None,
+    dim: set[int] | frozenset[int] = frozenset(),
+    cell: int = 56,
+    value: str = "activation",
+) -> tuple[float, float]:
     """Draw (H, W, C) maps as numbered tiles; returns the value range of the colours.
 
     on_pick(channel) runs when a tile is clicked (before the page reruns); picked is outlined.
     """
     h, w, c = maps.shape
-    img, lo, hi = feature_grid(maps, scale=scale, cmap=cmap, vrange=vrange, dim=dim,
-                               cell=cell, band=BAND, background=None)
+    img, lo, hi = feature_grid(
+        maps, scale=scale, cmap=cmap, vrange=vrange, dim=dim, cell=cell, band=BAND, background=None
+    )
     height, width, _, boxes = grid_layout(h, w, c, cell=cell, band=BAND)
     flat = maps.reshape(-1, c)
-    tiles = pd.DataFrame({
-        "channel": np.arange(c), "x0": [b[1] for b in boxes], "x1": [b[3] for b in boxes],
-        "y0": [b[0] for b in boxes], "y1": [b[2] for b in boxes],
-        "ty": [b[0] - 2 for b in boxes], "min": flat.min(axis=0).astype(float),
-        "max": flat.max(axis=0).astype(float), "mean": flat.mean(axis=0).astype(float),
-        "desc": [f"channel {k}" + (" (frozen)" if k in dim else "") for k in range(c)],
-        "picked": [k == picked for k in range(c)]})
+    tiles = pd.DataFrame(
+        {
+            "channel": np.arange(c),
+            "x0": [b[1] for b in boxes],
+            "x1": [b[3] for b in boxes],
+            "y0": [b[0] for b in boxes],
+            "y1": [b[2] for b in boxes],
+            "ty": [b[0] - 2 for b in boxes],
+            "min": flat.min(axis=0).astype(float),
+            "max": flat.max(axis=0).astype(float),
+            "mean": flat.mean(axis=0).astype(float),
+            "desc": [f"channel {k}" + (" (frozen)" if k in dim else "") for k in range(c)],
+            "picked": [k == picked for k in range(c)],
+        }
+    )
     # Pixel coordinates of the picture: y runs down, one unit is one pixel.
     x = alt.Scale(domain=[0, width], range=[0, width], nice=False, zero=False)
     y = alt.Scale(domain=[0, height], range=[0, height], nice=False, zero=False)
     ink = "#e6e6e6" if dark_theme() else "#31333f"
-    picture = alt.Chart(pd.DataFrame({"url": [_data_url(img)]})).mark_image(
-        width=width, height=height, align="left", baseline="top", smooth=False,
-        aspect=False).encode(x=alt.value(0), y=alt.value(0), url="url:N")
-    sel = alt.selection_point(name="tile", fields=["channel"], on="click", clear=False,
-                              toggle=False)
-    boxes_layer = alt.Chart(tiles).mark_rect(fill="#ffffff", fillOpacity=0.01,
-                                             cursor="pointer").encode(
-        x=alt.X("x0:Q", scale=x, axis=None), x2="x1:Q",
-        y=alt.Y("y0:Q", scale=y, axis=None), y2="y1:Q",
-        stroke=alt.condition(alt.datum.picked, alt.value("#e45756"), alt.value(None)),
-        strokeWidth=alt.value(3),
-        description="desc:N",
-        tooltip=[alt.Tooltip("channel:Q", title="channel"),
-                 alt.Tooltip("min:Q", format=".3g", title=f"min {value}"),
-                 alt.Tooltip("max:Q", format=".3g", title=f"max {value}"),
-                 alt.Tooltip("mean:Q", format=".3g", title=f"mean {value}")],
-    ).add_params(sel)
-    numbers = alt.Chart(tiles).mark_text(align="left", baseline="bottom", fontSize=10,
-                                         color=ink).encode(
-        x=alt.X("x0:Q", scale=x, axis=None), y=alt.Y("ty:Q", scale=y, axis=None),
-        text="channel:N")
-    chart = alt.layer(picture, boxes_layer, numbers).properties(
-        width=width, height=height, padding=0).configure_view(stroke=None)
+    picture = (
+        alt.Chart(pd.DataFrame({"url": [_data_url(img)]}))
+        .mark_image(
+            width=width, height=height, align="left", baseline="top", smooth=False, aspect=False
+        )
+        .encode(x=alt.value(0), y=alt.value(0), url="url:N")
+    )
+    sel = alt.selection_point(
+        name="tile", fields=["channel"], on="click", clear=False, toggle=False
+    )
+    boxes_layer = (
+        alt.Chart(tiles)
+        .mark_rect(fill="#ffffff", fillOpacity=0.01, cursor="pointer")
+        .encode(
+            x=alt.X("x0:Q", scale=x, axis=None),
+            x2="x1:Q",
+            y=alt.Y("y0:Q", scale=y, axis=None),
+            y2="y1:Q",
+            stroke=alt.condition(alt.datum.picked, alt.value("#e45756"), alt.value(None)),
+            strokeWidth=alt.value(3),
+            description="desc:N",
+            tooltip=[
+                alt.Tooltip("channel:Q", title="channel"),
+                alt.Tooltip("min:Q", format=".3g", title=f"min {value}"),
+                alt.Tooltip("max:Q", format=".3g", title=f"max {value}"),
+                alt.Tooltip("mean:Q", format=".3g", title=f"mean {value}"),
+            ],
+        )
+        .add_params(sel)
+    )
+    numbers = (
+        alt.Chart(tiles)
+        .mark_text(align="left", baseline="bottom", fontSize=10, color=ink)
+        .encode(
+            x=alt.X("x0:Q", scale=x, axis=None),
+            y=alt.Y("ty:Q", scale=y, axis=None),
+            text="channel:N",
+        )
+    )
+    chart = (
+        alt.layer(picture, boxes_layer, numbers)
+        .properties(width=width, height=height, padding=0)
+        .configure_view(stroke=None)
+    )
     shrink_to_column(key)
-    st.altair_chart(chart, width="content", key=key,
-                    on_select=partial(_picked, key, on_pick) if on_pick else "ignore",
-                    selection_mode="tile" if on_pick else None)
+    st.altair_chart(
+        chart,
+        width="content",
+        key=key,
+        on_select=partial(_picked, key, on_pick) if on_pick else "ignore",
+        selection_mode="tile" if on_pick else None,
+    )
     return lo, hi

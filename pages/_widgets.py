@@ -1,4 +1,5 @@
 """Widgets and displays shared by the pages: charts, legends, the share link, the export button."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,16 @@ from core.samples import Sample
 from pages._state import freeze_kinds
 from pages._tiles import tile_grid
 
-def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = None,
-               b: Sample | None = None, attack: str | None = None,
-               extra: dict[str, str] | None = None) -> str:
+
+def share_view(
+    lm: LoadedModel,
+    sample: Sample | None,
+    *,
+    layer: str | None = None,
+    b: Sample | None = None,
+    attack: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> str:
     """Keep the URL in step with the view (st.query_params) and offer it as a link to copy;
     returns that link (for exports).
 
@@ -32,8 +40,10 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
     if lm.source == "builtin":
         params["model"] = lm.name
     else:
-        missing.append(f"The model {lm.name!r} is an upload: the link opens the built-in one; "
-                       "send the model file along.")
+        missing.append(
+            f"The model {lm.name!r} is an upload: the link opens the built-in one; "
+            "send the model file along."
+        )
     raw = np.asarray(sample.raw) if sample is not None and sample.kind == "image" else None
     if sample is None:
         pass  # a page about the model alone (Structure)
@@ -42,11 +52,12 @@ def share_view(lm: LoadedModel, sample: Sample | None, *, layer: str | None = No
     elif sample.source == "drawn" and raw is not None and raw.shape == (28, 28):
         params["digit"] = encode_digit(raw)
     else:
-        missing.append(describe_missing(sample.source, sample.name) or
-                       f"{sample.name!r} cannot travel in a link (only built-in samples and "
-                       "drawn digits can).")
-    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}),
-                           freeze_kinds(lm))
+        missing.append(
+            describe_missing(sample.source, sample.name)
+            or f"{sample.name!r} cannot travel in a link (only built-in samples and "
+            "drawn digits can)."
+        )
+    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}), freeze_kinds(lm))
     if frozen:
         params["frozen"] = frozen
     if layer:
@@ -77,24 +88,39 @@ def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
     from core.export import export_zip
 
     stamp = f"layerlab_{page.lower()}_{lm.name}.zip".replace(" ", "_")
-    st.download_button("Export (ZIP)", data=lambda: export_zip(page=page, model=lm, **build()),
-                       file_name=stamp, mime="application/zip", key=key, on_click="ignore",
-                       icon=":material/folder_zip:",
-                       help="Settings, model identity (name, file hash), predictions, and the "
-                            "pictures (PNG), sounds (WAV) and tables (CSV) shown here.")
+    st.download_button(
+        "Export (ZIP)",
+        data=lambda: export_zip(page=page, model=lm, **build()),
+        file_name=stamp,
+        mime="application/zip",
+        key=key,
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        help="Settings, model identity (name, file hash), predictions, and the "
+        "pictures (PNG), sounds (WAV) and tables (CSV) shown here.",
+    )
 
 
 def label_of(lm: LoadedModel, probs: np.ndarray) -> str:
     return lm.labels[int(np.argmax(probs))]
 
 
-def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Prediction",
-               true_label: str | None = None, height: int = 180) -> None:
+def prediction(
+    lm: LoadedModel,
+    probs: np.ndarray,
+    *,
+    key: str,
+    title: str = "Prediction",
+    true_label: str | None = None,
+    height: int = 180,
+) -> None:
     """The Prediction metric and a bar chart of class probabilities."""
     top = int(np.argmax(probs))
     st.metric(title, lm.labels[top], help="The class with the highest probability.")
-    st.caption(f"confidence {probs[top]:.1%}" + (
-        f" · true label {true_label}" if true_label is not None else ""))
+    st.caption(
+        f"confidence {probs[top]:.1%}"
+        + (f" · true label {true_label}" if true_label is not None else "")
+    )
     df = pd.DataFrame({"class": lm.labels, "probability": probs.astype(float)})
     order = lm.labels
     if len(df) > 20:  # many classes: the 10 most probable, highest first
@@ -103,18 +129,41 @@ def prediction(lm: LoadedModel, probs: np.ndarray, *, key: str, title: str = "Pr
         st.caption(f"The 10 most probable of {len(lm.labels)} classes.")
     # Horizontal bars: every class name gets its own row, never dropped for lack of room
     # (rotated column labels lost half of CIFAR-10's). height is a minimum.
-    vega(df, {
-        "mark": "bar", "height": max(height, 20 * len(order) + 40),
-        "encoding": {
-            "y": {"field": "class", "type": "nominal", "sort": order, "title": None,
-                  "axis": {"labelOverlap": False, "labelLimit": 160, "labelPadding": 4}},
-            "x": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]},
-                  "title": "probability", "axis": {"format": "%", "tickCount": 4}},
-            "color": {"condition": {"test": {"field": "class", "equal": lm.labels[top]},
-                                    "value": "#e45756"}, "value": "#4c78a8"},
-            "tooltip": [{"field": "class", "type": "nominal"},
-                        {"field": "probability", "type": "quantitative", "format": ".2%"}]}},
-         key=key)
+    vega(
+        df,
+        {
+            "mark": "bar",
+            "height": max(height, 20 * len(order) + 40),
+            "encoding": {
+                "y": {
+                    "field": "class",
+                    "type": "nominal",
+                    "sort": order,
+                    "title": None,
+                    "axis": {"labelOverlap": False, "labelLimit": 160, "labelPadding": 4},
+                },
+                "x": {
+                    "field": "probability",
+                    "type": "quantitative",
+                    "scale": {"domain": [0, 1]},
+                    "title": "probability",
+                    "axis": {"format": "%", "tickCount": 4},
+                },
+                "color": {
+                    "condition": {
+                        "test": {"field": "class", "equal": lm.labels[top]},
+                        "value": "#e45756",
+                    },
+                    "value": "#4c78a8",
+                },
+                "tooltip": [
+                    {"field": "class", "type": "nominal"},
+                    {"field": "probability", "type": "quantitative", "format": ".2%"},
+                ],
+            },
+        },
+        key=key,
+    )
 
 
 def vega(df: pd.DataFrame, spec: dict, *, key: str) -> None:
@@ -135,46 +184,72 @@ def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activ
         f"font-size:0.8rem;opacity:0.8;margin-top:-0.6rem'><span>{vmin:.3g}</span>"
         f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
         f"<div style='font-size:0.8rem;opacity:0.65;width:240px;text-align:center'>{title}</div>",
-        unsafe_allow_html=True)
+        unsafe_allow_html=True,
+    )
 
 
 def shape_text(a: np.ndarray) -> str:
     return "×".join(str(d) for d in np.shape(a)) or "scalar"
 
 
-def vector_chart(v: np.ndarray, *, key: str, labels: list[str] | None = None,
-                 height: int = 140) -> None:
+def vector_chart(
+    v: np.ndarray, *, key: str, labels: list[str] | None = None, height: int = 140
+) -> None:
     """A dense layer's output: a bar chart (few units) or a heat strip (many)."""
     v = np.ravel(v).astype(float)
     if v.size <= 128:
         named = labels is not None and len(labels) == v.size
         idx = labels if named else [str(i) for i in range(v.size)]
         df = pd.DataFrame({"unit": idx, "value": v, "order": range(v.size)})
-        unit = {"field": "unit", "type": "nominal", "sort": {"field": "order"},
-                "title": "class" if named else "unit"}
+        unit = {
+            "field": "unit",
+            "type": "nominal",
+            "sort": {"field": "order"},
+            "title": "class" if named else "unit",
+        }
         value = {"field": "value", "type": "quantitative", "title": "activation"}
-        enc = {"color": {"condition": {"test": "datum.value >= 0", "value": "#4c78a8"},
-                         "value": "#f58518"},
-               "tooltip": [{"field": "unit", "type": "nominal"},
-                           {"field": "value", "type": "quantitative", "format": ".4g"}]}
+        enc = {
+            "color": {
+                "condition": {"test": "datum.value >= 0", "value": "#4c78a8"},
+                "value": "#f58518",
+            },
+            "tooltip": [
+                {"field": "unit", "type": "nominal"},
+                {"field": "value", "type": "quantitative", "format": ".4g"},
+            ],
+        }
         if named:  # class names: one row each, every name shown (as in prediction())
-            spec = {"height": max(height, 20 * v.size + 40), "encoding": {
-                **enc, "x": value,
-                "y": {**unit, "axis": {"labelOverlap": False, "labelLimit": 160}}}}
+            spec = {
+                "height": max(height, 20 * v.size + 40),
+                "encoding": {
+                    **enc,
+                    "x": value,
+                    "y": {**unit, "axis": {"labelOverlap": False, "labelLimit": 160}},
+                },
+            }
         else:  # unit numbers: columns, thinned where they would overlap
-            spec = {"height": height, "encoding": {
-                **enc, "y": value,
-                "x": {**unit, "axis": {"labelAngle": 0, "labelOverlap": True}}}}
+            spec = {
+                "height": height,
+                "encoding": {
+                    **enc,
+                    "y": value,
+                    "x": {**unit, "axis": {"labelAngle": 0, "labelOverlap": True}},
+                },
+            }
         vega(df, {"mark": "bar", **spec}, key=key)
     else:
         cols = int(np.ceil(np.sqrt(v.size * 8)))
         grid = np.full(int(np.ceil(v.size / cols)) * cols, np.nan)
         grid[: v.size] = v
         grid = grid.reshape(-1, cols)
-        img, vmin, vmax = feature_grid(np.nan_to_num(grid, nan=np.nanmin(v))[..., None],
-                                       cell=max(cols * 4, 200))
-        st.image(img, caption=f"{v.size} units as a heat strip, row by row "
-                              f"(range {vmin:.3g} … {vmax:.3g})", clamp=True)
+        img, vmin, vmax = feature_grid(
+            np.nan_to_num(grid, nan=np.nanmin(v))[..., None], cell=max(cols * 4, 200)
+        )
+        st.image(
+            img,
+            caption=f"{v.size} units as a heat strip, row by row (range {vmin:.3g} … {vmax:.3g})",
+            clamp=True,
+        )
 
 
 def fit_cell(c: int, cell: int = 56, width: int = 860) -> int:
@@ -183,9 +258,17 @@ def fit_cell(c: int, cell: int = 56, width: int = 860) -> int:
     return max(12, min(cell, width // cols - 2))
 
 
-def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: str = "",
-                 labels: list[str] | None = None, maps: np.ndarray | None = None,
-                 on_pick=None) -> None:
+def layer_output(
+    name: str,
+    a: np.ndarray,
+    *,
+    scale: str,
+    key: str,
+    type_name: str = "",
+    labels: list[str] | None = None,
+    maps: np.ndarray | None = None,
+    on_pick=None,
+) -> None:
     """One layer's output: numbered tiles of all channels with its legend (a click opens one
     large beside them), or a vector chart.
 
@@ -196,8 +279,10 @@ def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: s
     left, right = st.columns([3, 1])
     with right:
         zero = float(np.mean(a == 0))
-        st.caption(f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
-                   f"{zero:.0%} of values are exactly 0")
+        st.caption(
+            f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
+            f"{zero:.0%} of values are exactly 0"
+        )
     if maps is None:
         with left:
             vector_chart(a, key=key, labels=labels)
@@ -215,48 +300,79 @@ def layer_output(name: str, a: np.ndarray, *, scale: str, key: str, type_name: s
             on_pick(ch)
 
     with left:
-        vmin, vmax = tile_grid(maps, key=f"{key}_tiles", on_pick=pick, picked=opened,
-                               scale=scale, cell=cell)
-        st.caption(f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} each"
-                   + (" · click one to open it large" if n > 1 else ""))
+        vmin, vmax = tile_grid(
+            maps, key=f"{key}_tiles", on_pick=pick, picked=opened, scale=scale, cell=cell
+        )
+        st.caption(
+            f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} each"
+            + (" · click one to open it large" if n > 1 else "")
+        )
     with right:
         if scale == "shared":
             legend(vmin, vmax, "viridis", key=f"{key}_legend")
         else:
-            st.caption("Each channel is stretched to its own min…max (dark: its minimum, "
-                       "yellow: its maximum).")
+            st.caption(
+                "Each channel is stretched to its own min…max (dark: its minimum, "
+                "yellow: its maximum)."
+            )
         if opened is not None and n > 1:
             ch = maps[..., opened]
-            st.image(channel_image(ch, size=200,
-                                   vrange=(vmin, vmax) if scale == "shared" else None),
-                     caption=f"{name} channel {opened}: min {ch.min():.3g}, max {ch.max():.3g}, "
-                             f"mean {ch.mean():.3g}", width=200)
+            st.image(
+                channel_image(ch, size=200, vrange=(vmin, vmax) if scale == "shared" else None),
+                caption=f"{name} channel {opened}: min {ch.min():.3g}, max {ch.max():.3g}, "
+                f"mean {ch.mean():.3g}",
+                width=200,
+            )
 
 
-def distance_chart(df: pd.DataFrame, *, key: str, highlight: str | None = None,
-                   height: int = 320) -> None:
+def distance_chart(
+    df: pd.DataFrame, *, key: str, highlight: str | None = None, height: int = 320
+) -> None:
     """Cosine distance per layer, in graph order: where two inputs part ways."""
-    long = df.rename(columns={"cosine_distance": "cosine distance",
-                              "relative_l2": "relative L2"}).melt(
-        id_vars=["step", "layer"], value_vars=["cosine distance", "relative L2"],
-        var_name="measure", value_name="distance")
+    long = df.rename(
+        columns={"cosine_distance": "cosine distance", "relative_l2": "relative L2"}
+    ).melt(
+        id_vars=["step", "layer"],
+        value_vars=["cosine distance", "relative L2"],
+        var_name="measure",
+        value_name="distance",
+    )
     order = list(df["layer"])
-    x = {"field": "layer", "type": "nominal", "sort": order, "title": "layer (graph order)",
-         "axis": {"labelAngle": -40, "labelOverlap": False, "labelLimit": 110}}
-    enc = {"x": x, "y": {"field": "distance", "type": "quantitative", "title": "distance"},
-           "color": {"field": "measure", "type": "nominal", "title": None,
-                     "legend": {"orient": "top"},
-                     "scale": {"range": ["#4c78a8", "#f58518"]}},
-           "tooltip": [{"field": "layer", "type": "nominal"},
-                       {"field": "measure", "type": "nominal"},
-                       {"field": "distance", "type": "quantitative", "format": ".3f"}]}
-    layers: list[dict] = [{"mark": "line", "encoding": enc},
-                          {"mark": {"type": "point", "filled": True, "size": 45},
-                           "encoding": enc}]
+    x = {
+        "field": "layer",
+        "type": "nominal",
+        "sort": order,
+        "title": "layer (graph order)",
+        "axis": {"labelAngle": -40, "labelOverlap": False, "labelLimit": 110},
+    }
+    enc = {
+        "x": x,
+        "y": {"field": "distance", "type": "quantitative", "title": "distance"},
+        "color": {
+            "field": "measure",
+            "type": "nominal",
+            "title": None,
+            "legend": {"orient": "top"},
+            "scale": {"range": ["#4c78a8", "#f58518"]},
+        },
+        "tooltip": [
+            {"field": "layer", "type": "nominal"},
+            {"field": "measure", "type": "nominal"},
+            {"field": "distance", "type": "quantitative", "format": ".3f"},
+        ],
+    }
+    layers: list[dict] = [
+        {"mark": "line", "encoding": enc},
+        {"mark": {"type": "point", "filled": True, "size": 45}, "encoding": enc},
+    ]
     if highlight is not None:
-        layers.append({"data": {"values": [{"layer": highlight}]},
-                       "mark": {"type": "rule", "color": "#e45756", "strokeDash": [4, 3]},
-                       "encoding": {"x": {"field": "layer", "type": "nominal", "sort": order}}})
+        layers.append(
+            {
+                "data": {"values": [{"layer": highlight}]},
+                "mark": {"type": "rule", "color": "#e45756", "strokeDash": [4, 3]},
+                "encoding": {"x": {"field": "layer", "type": "nominal", "sort": order}},
+            }
+        )
     vega(long, {"height": height, "layer": layers}, key=key)
 
 
@@ -270,21 +386,33 @@ def freeze_note(lm: LoadedModel, *, applies: bool, key: str, what: str = "this p
     if not config:
         return ()
     kinds = freeze_kinds(lm)
-    parts = [f"**{layer}** {', '.join(map(str, chans))}"
-             + (f" ({kinds[layer]['kind']})" if layer in kinds else "")
-             for layer, chans in config.items()]
+    parts = [
+        f"**{layer}** {', '.join(map(str, chans))}"
+        + (f" ({kinds[layer]['kind']})" if layer in kinds else "")
+        for layer, chans in config.items()
+    ]
     n = sum(map(len, config.values()))
     frozen = f"{n} frozen filter{'s' * (n != 1)}: " + "; ".join(parts)
     with st.container(border=True, horizontal=True, vertical_alignment="center"):
         if not applies:
-            st.caption(f":material/ac_unit: {frozen}. Not applied on {what}: it runs on the "
-                       "unmodified model.")
+            st.caption(
+                f":material/ac_unit: {frozen}. Not applied on {what}: it runs on the "
+                "unmodified model."
+            )
             st.page_link("pages/freeze.py", label="Freeze page", icon=":material/ac_unit:")
             return ()
-        off = st.toggle("Without freezing", key=f"{key}_unfrozen",
-                        help="Show the unmodified model; the configuration stays as it is.")
-        st.caption(f":material/ac_unit: {frozen}. "
-                   + ("**Not applied now** (toggle off to apply it)." if off
-                      else f"Applied on {what}: every layer after them uses the frozen output."))
+        off = st.toggle(
+            "Without freezing",
+            key=f"{key}_unfrozen",
+            help="Show the unmodified model; the configuration stays as it is.",
+        )
+        st.caption(
+            f":material/ac_unit: {frozen}. "
+            + (
+                "**Not applied now** (toggle off to apply it)."
+                if off
+                else f"Applied on {what}: every layer after them uses the frozen output."
+            )
+        )
         st.page_link("pages/freeze.py", label="Change", icon=":material/tune:")
     return () if off else cache.frozen_key(config, kinds)

@@ -1,5 +1,6 @@
 """Audio lab (d-DeVIS): record, upload or pick a spoken digit, edit it, trace it through every
 layer, and hear what each filter hears."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,13 +18,28 @@ from core.models import builtin_card
 from core.render import labelled_grid
 from core.samples import Sample
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
-from pages._panels import comparison, weights_panel
-from pages._state import (add_sample, current_model, freeze_kinds, linked, run_trace, samples,
-                          selected_sample, usable_samples)
-from pages._tiles import tile_grid
-from pages._widgets import (export_button, fit_cell, layer_output, legend, prediction, shape_text,
-                             share_view)
 from pages._jobs import heavy_job
+from pages._panels import comparison, weights_panel
+from pages._state import (
+    add_sample,
+    current_model,
+    freeze_kinds,
+    linked,
+    run_trace,
+    samples,
+    selected_sample,
+    usable_samples,
+)
+from pages._tiles import tile_grid
+from pages._widgets import (
+    export_button,
+    fit_cell,
+    layer_output,
+    legend,
+    prediction,
+    shape_text,
+    share_view,
+)
 
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
 
@@ -34,17 +50,22 @@ def _switch_model(name: str) -> None:
 
 lm = current_model()
 st.title("Audio lab")
-st.caption("Record, upload or pick a spoken digit; edit it and see the prediction change; "
-           "follow it through every layer and *hear* what each filter hears.")
+st.caption(
+    "Record, upload or pick a spoken digit; edit it and see the prediction change; "
+    "follow it through every layer and *hear* what each filter hears."
+)
 
 if lm.kind != "audio":
-    audio_models = [n for n in api.builtin_names()
-                    if builtin_card(n)["input"]["kind"] == "audio"]
+    audio_models = [n for n in api.builtin_names() if builtin_card(n)["input"]["kind"] == "audio"]
     st.info(f"{lm.card.get('title', lm.name)} takes images; this page is for audio models.")
     if audio_models:
-        st.button(f"Switch to {builtin_card(audio_models[0]).get('title', audio_models[0])}",
-                  on_click=_switch_model, args=(audio_models[0],), key="to_audio_model",
-                  type="primary")
+        st.button(
+            f"Switch to {builtin_card(audio_models[0]).get('title', audio_models[0])}",
+            on_click=_switch_model,
+            args=(audio_models[0],),
+            key="to_audio_model",
+            type="primary",
+        )
     st.stop()
 
 held_out = held_out_line(lm.card)  # the card's honest numbers, real speakers first
@@ -67,8 +88,7 @@ def _decode_clip(data: bytes, filename: str, name: str, source: str) -> Sample |
     return Sample(name, "audio", (y, SR), source=source, note="; ".join(several + notes + more))
 
 
-def _take(state_key: str, ident: str, data: bytes, filename: str, name: str,
-          source: str) -> None:
+def _take(state_key: str, ident: str, data: bytes, filename: str, name: str, source: str) -> None:
     """Add a new upload/recording once (widgets return it on every rerun); show its error."""
     last = st.session_state.get(state_key)
     if last is None or last[0] != ident:
@@ -82,37 +102,60 @@ def _take(state_key: str, ident: str, data: bytes, filename: str, name: str,
 
 
 # ---- inputs --------------------------------------------------------------------------------------
-rec_tab, up_tab, gal_tab, real_tab = st.tabs([
-    ":material/mic: Record", ":material/upload: Upload", ":material/library_music: Built-in clips",
-    ":material/dataset: Real held-out clips"])
+rec_tab, up_tab, gal_tab, real_tab = st.tabs(
+    [
+        ":material/mic: Record",
+        ":material/upload: Upload",
+        ":material/library_music: Built-in clips",
+        ":material/dataset: Real held-out clips",
+    ]
+)
 with rec_tab:
     # Streamlit's own recorder: while it records it shows the live waveform (a level meter:
     # a flat line means the microphone hears nothing) and the elapsed time.
-    rec = st.audio_input("Record one digit", key="recorder", sample_rate=16000,
-                         help="Click the microphone, say one digit, click stop. The live "
-                              "waveform shows your level; the clock, how long you recorded.")
-    st.markdown(f"Say **one digit** (zero to nine) and stop the recording; watch the waveform "
-                f"move as you speak (if it stays flat, the microphone is muted or too far). "
-                f"The word is found in the take and centred in the model's {WINDOW_S:g} s "
-                "window; if the take holds two words, the louder one is used and the notes say so.")
+    rec = st.audio_input(
+        "Record one digit",
+        key="recorder",
+        sample_rate=16000,
+        help="Click the microphone, say one digit, click stop. The live "
+        "waveform shows your level; the clock, how long you recorded.",
+    )
+    st.markdown(
+        f"Say **one digit** (zero to nine) and stop the recording; watch the waveform "
+        f"move as you speak (if it stays flat, the microphone is muted or too far). "
+        f"The word is found in the take and centred in the model's {WINDOW_S:g} s "
+        "window; if the take holds two words, the louder one is used and the notes say so."
+    )
     if rec is not None:
         wav = rec.getvalue()
         n = 1 + sum(s.source == "recorded" for s in samples().values())
-        _take("last_recording", hashlib.sha256(wav).hexdigest(), wav, "recording.wav",
-              f"Recording {n}", "recorded")
+        _take(
+            "last_recording",
+            hashlib.sha256(wav).hexdigest(),
+            wav,
+            "recording.wav",
+            f"Recording {n}",
+            "recorded",
+        )
 
 with up_tab:
-    file = st.file_uploader(f"Audio file ({ACCEPTED}), at most {MAX_SECONDS:g} s",
-                            type=["wav", "flac", "ogg", "oga", "opus", "mp3"], key="audio_file")
+    file = st.file_uploader(
+        f"Audio file ({ACCEPTED}), at most {MAX_SECONDS:g} s",
+        type=["wav", "flac", "ogg", "oga", "opus", "mp3"],
+        key="audio_file",
+    )
     if file is not None:
-        _take("last_audio_upload", file.file_id, file.getvalue(), file.name, file.name,
-              "upload")
-    st.caption("Any sample rate, bit depth and number of channels: channels are averaged and "
-               f"the clip is resampled to {SR} Hz.")
+        _take("last_audio_upload", file.file_id, file.getvalue(), file.name, file.name, "upload")
+    st.caption(
+        "Any sample rate, bit depth and number of channels: channels are averaged and "
+        f"the clip is resampled to {SR} Hz."
+    )
 
 with gal_tab:
-    st.caption("Digits spoken by espeak-ng voices (scripts/make_speech_samples.py): made by this "
-               "project, in no training set. Click one to add it to the samples.")
+    st.caption(
+        "Digits spoken by espeak-ng voices (scripts/make_speech_samples.py): made by this "
+        "project, in no training set. Click one to add it to the samples."
+    )
     clips = cache.speech_clips()
     for voice in dict.fromkeys(s.name.split("(")[-1].rstrip(")") for s in clips):
         row = [s for s in clips if s.name.endswith(f"({voice})")]
@@ -124,10 +167,12 @@ with gal_tab:
 
 with real_tab:
     real = cache.probe_samples(lm, 20)
-    st.caption(f"Clips the model never trained on (its probe set: {cache.probe(lm).about}). "
-               "Click one to add it to the samples.")
+    st.caption(
+        f"Clips the model never trained on (its probe set: {cache.probe(lm).about}). "
+        "Click one to add it to the samples."
+    )
     for r in range(0, len(real), 10):
-        for col, s in zip(st.columns(10), real[r:r + 10]):
+        for col, s in zip(st.columns(10), real[r : r + 10]):
             if col.button(f"{s.label}", key=f"real_clip_{s.name}", help=s.note, width="stretch"):
                 add_sample(s)
 
@@ -162,12 +207,21 @@ with left:
         # The clip's duration is in the key: time limits change with every edit.
         wkey = f"edit_{op}_{p.name}_{duration:.3f}"
         if p.integer:
-            params[p.name] = int(col.number_input(label, int(p.min), int(p.max), int(p.default),
-                                                  key=wkey))
+            params[p.name] = int(
+                col.number_input(label, int(p.min), int(p.max), int(p.default), key=wkey)
+            )
         else:
-            params[p.name] = float(col.number_input(label, float(p.min), float(p.max),
-                                                    float(p.default), float(p.step), key=wkey,
-                                                    format="%.2f"))
+            params[p.name] = float(
+                col.number_input(
+                    label,
+                    float(p.min),
+                    float(p.max),
+                    float(p.default),
+                    float(p.step),
+                    key=wkey,
+                    format="%.2f",
+                )
+            )
     if st.button("Apply edit", key="apply_edit", type="primary", icon=":material/add:"):
         try:
             cache.edited(sample, tuple(stack + [Edit(op, params)]))
@@ -183,19 +237,38 @@ with right:
     else:
         st.caption("No edits yet: the clip is as recorded.")
     b1, b2, b3 = st.columns(3)
-    if b1.button("Undo", key="undo_edit", disabled=not stack, icon=":material/undo:",
-                 width="stretch"):
+    if b1.button(
+        "Undo", key="undo_edit", disabled=not stack, icon=":material/undo:", width="stretch"
+    ):
         stack.pop()
         st.rerun()
-    if b2.button("Reset", key="reset_edits", disabled=not stack, icon=":material/restart_alt:",
-                 width="stretch"):
+    if b2.button(
+        "Reset",
+        key="reset_edits",
+        disabled=not stack,
+        icon=":material/restart_alt:",
+        width="stretch",
+    ):
         stack.clear()
         st.rerun()
-    if b3.button("Add to samples", key="keep_edit", disabled=edited is None,
-                 icon=":material/playlist_add:", width="stretch",
-                 help="Store the edited clip in the sample list (for Compare and Freeze)."):
-        add_sample(Sample(f"{sample.name} edited", "audio", edited.raw, source="edited",
-                          label=sample.label, note=edited.note))
+    if b3.button(
+        "Add to samples",
+        key="keep_edit",
+        disabled=edited is None,
+        icon=":material/playlist_add:",
+        width="stretch",
+        help="Store the edited clip in the sample list (for Compare and Freeze).",
+    ):
+        add_sample(
+            Sample(
+                f"{sample.name} edited",
+                "audio",
+                edited.raw,
+                source="edited",
+                label=sample.label,
+                note=edited.note,
+            )
+        )
 
 c1, c2 = st.columns(2)
 with c1:
@@ -204,8 +277,9 @@ with c2:
     if edited is not None:
         clip_panel(edited, key="edited", title="Edited", colour="#f58518")
     else:
-        st.info("Apply an edit to hear and see the result next to the original.",
-                icon=":material/tune:")
+        st.info(
+            "Apply an edit to hear and see the result next to the original.", icon=":material/tune:"
+        )
 
 # ---- one core call ---------------------------------------------------------------------------------
 tr, probs, notes = run_trace(lm, current)
@@ -217,8 +291,14 @@ st.divider()
 if edited is not None:
     p1, p2 = st.columns(2)
     with p1:
-        prediction(lm, probs_orig, key="pred_orig", title="Prediction (original)",
-                   true_label=sample.label, height=160)
+        prediction(
+            lm,
+            probs_orig,
+            key="pred_orig",
+            title="Prediction (original)",
+            true_label=sample.label,
+            height=160,
+        )
     with p2:
         prediction(lm, probs, key="pred_edit", title="Prediction (edited)", height=160)
 else:
@@ -228,8 +308,11 @@ else:
     with p2:
         st.markdown(f"**What the model hears** · the {WINDOW_S:g} s window")
         player(tr["input"], SR)
-        st.caption(("Converted: " + "; ".join(notes) + ".") if notes else
-                   "The clip already fitted the window.")
+        st.caption(
+            ("Converted: " + "; ".join(notes) + ".")
+            if notes
+            else "The clip already fitted the window."
+        )
 if edited is not None and notes:
     st.caption("Converted (edited clip): " + "; ".join(notes) + ".")
 
@@ -242,71 +325,114 @@ def _audio_export():
         preds = {"original": probs_orig, "edited": probs}
     layer, ch, method = hear_choice
     if layer in tf_layers:
-        audio[f"{layer}_filter{ch}_{method}"] = (hear_filter(lm, tr, layer, int(ch),
-                                                             method=method), SR)
-    images = {n: labelled_grid(oriented_maps(lm, n, tr[n]), title=f"{n} · {shape_text(tr[n])}")
-              for n in tf_layers}
-    return dict(settings={"sample": sample.name, "edits": [e.describe() for e in stack],
-                          "conversions": notes, "hear": {"layer": layer, "filter": ch,
-                                                         "method": method}},
-                predictions=preds, audio=audio, images=images)
+        audio[f"{layer}_filter{ch}_{method}"] = (
+            hear_filter(lm, tr, layer, int(ch), method=method),
+            SR,
+        )
+    images = {
+        n: labelled_grid(oriented_maps(lm, n, tr[n]), title=f"{n} · {shape_text(tr[n])}")
+        for n in tf_layers
+    }
+    return dict(
+        settings={
+            "sample": sample.name,
+            "edits": [e.describe() for e in stack],
+            "conversions": notes,
+            "hear": {"layer": layer, "filter": ch, "method": method},
+        },
+        predictions=preds,
+        audio=audio,
+        images=images,
+    )
 
 
 tf_layers = time_freq_layers(lm)
 # Read now: the export runs later, on click, outside this script run.
-hear_default = next((n for n in tf_layers if n.endswith("relu")), tf_layers[0]) \
-    if tf_layers else None
-hear_choice = (st.session_state.get("hear_layer", hear_default),
-               st.session_state.get("hear_channel", 0),
-               st.session_state.get("hear_method", "phase"))
+hear_default = (
+    next((n for n in tf_layers if n.endswith("relu")), tf_layers[0]) if tf_layers else None
+)
+hear_choice = (
+    st.session_state.get("hear_layer", hear_default),
+    st.session_state.get("hear_channel", 0),
+    st.session_state.get("hear_method", "phase"),
+)
 export_button(lm, "Audio", _audio_export, key="export_audio")
 
 # ---- views ------------------------------------------------------------------------------------------
 layers_tab, hear_tab, compare_tab, weights_tab = st.tabs(
-    [":material/stacks: Every layer", ":material/hearing: Hear a filter",
-     ":material/compare: Compare", ":material/bar_chart: Weights"])
+    [
+        ":material/stacks: Every layer",
+        ":material/hearing: Hear a filter",
+        ":material/compare: Compare",
+        ":material/bar_chart: Weights",
+    ]
+)
 
 frozen_cfg: dict[str, list[int]] = st.session_state.get("frozen", {}).get(lm.sha256, {})
 
 with layers_tab:
-    scale = st.radio("Colour scale", ["shared", "per-channel"], horizontal=True,
-                     key="audio_scale", help="shared: one scale per layer; per-channel: each "
-                                             "filter stretched to its own range.")
-    st.caption("Time-frequency maps run left to right in time with low frequencies at the "
-               f"bottom (clip {current.name!r}).")
+    scale = st.radio(
+        "Colour scale",
+        ["shared", "per-channel"],
+        horizontal=True,
+        key="audio_scale",
+        help="shared: one scale per layer; per-channel: each filter stretched to its own range.",
+    )
+    st.caption(
+        "Time-frequency maps run left to right in time with low frequencies at the "
+        f"bottom (clip {current.name!r})."
+    )
     types = lm.tracer.plan.layer_types()
     for i, name in enumerate([n for n in tr if n != "input"], start=1):
         a = tr[name]
         st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
-        layer_output(name, a, scale=scale, key=f"audio_layer_{name}",
-                     labels=lm.labels if name == lm.tracer.plan.output_name else None,
-                     maps=oriented_maps(lm, name, a))
+        layer_output(
+            name,
+            a,
+            scale=scale,
+            key=f"audio_layer_{name}",
+            labels=lm.labels if name == lm.tracer.plan.output_name else None,
+            maps=oriented_maps(lm, name, a),
+        )
 
 with hear_tab:
     if not tf_layers:
-        st.info("This model's card names no spectrogram layer, so its maps cannot be turned "
-                "back into sound.")
+        st.info(
+            "This model's card names no spectrogram layer, so its maps cannot be turned "
+            "back into sound."
+        )
     else:
         c1, c2, c3 = st.columns([2, 1, 2])
         default = linked("link_layer", tf_layers) or hear_default
-        layer = c1.selectbox("Layer", tf_layers, index=tf_layers.index(default),
-                             key="hear_layer")
+        layer = c1.selectbox("Layer", tf_layers, index=tf_layers.index(default), key="hear_layer")
         maps = tr[layer]
         n_ch = int(maps.shape[-1])
         if st.session_state.get("hear_channel", 0) >= n_ch:  # kept from a wider layer
             st.session_state["hear_channel"] = 0
-        ch = int(c2.number_input("Filter", 0, n_ch - 1, key="hear_channel",
-                                 help="Or click a filter's tile below."))
-        method = c3.radio("Inversion", list(METHODS), format_func=METHODS.get,
-                          key="hear_method", horizontal=True,
-                          help="ISTFT: the map masks the input's STFT, which is inverted with "
-                               "the input's own phase (faithful). Griffin-Lim: the phase is "
-                               "estimated from the masked magnitude alone.")
+        ch = int(
+            c2.number_input(
+                "Filter", 0, n_ch - 1, key="hear_channel", help="Or click a filter's tile below."
+            )
+        )
+        method = c3.radio(
+            "Inversion",
+            list(METHODS),
+            format_func=METHODS.get,
+            key="hear_method",
+            horizontal=True,
+            help="ISTFT: the map masks the input's STFT, which is inverted with "
+            "the input's own phase (faithful). Griffin-Lim: the phase is "
+            "estimated from the masked magnitude alone.",
+        )
         use_frozen = st.toggle(
             f"With the frozen filters ({sum(map(len, frozen_cfg.values()))} set on the Freeze "
-            "page)", value=bool(frozen_cfg), disabled=not frozen_cfg, key="hear_frozen",
+            "page)",
+            value=bool(frozen_cfg),
+            disabled=not frozen_cfg,
+            key="hear_frozen",
             help="Hear the mutated network: frozen filters are silent and later layers hear "
-                 "what reaches them.")
+            "what reaches them.",
+        )
         fkey = cache.frozen_key(frozen_cfg, freeze_kinds(lm)) if use_frozen else ()
         with st.spinner("Recomputing the layers with the frozen filters…", show_time=True):
             shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
@@ -314,44 +440,68 @@ with hear_tab:
         dim = set(frozen_cfg.get(layer, [])) if fkey else set()
         g1, g2 = st.columns([3, 2])
         with g1:
-            lo, hi = tile_grid(pics, key="hear_tiles", dim=dim, cell=fit_cell(n_ch, 48, 640),
-                               picked=ch, on_pick=partial(st.session_state.__setitem__,
-                                                          "hear_channel"))
-            st.caption(f"all {n_ch} filters of {layer}" + (" (frozen ones grey)" if dim else "")
-                       + ": click one to hear it")
+            lo, hi = tile_grid(
+                pics,
+                key="hear_tiles",
+                dim=dim,
+                cell=fit_cell(n_ch, 48, 640),
+                picked=ch,
+                on_pick=partial(st.session_state.__setitem__, "hear_channel"),
+            )
+            st.caption(
+                f"all {n_ch} filters of {layer}"
+                + (" (frozen ones grey)" if dim else "")
+                + ": click one to hear it"
+            )
         with g2:
             legend(lo, hi, "viridis", key="hear_legend")
         fmap = shown[layer][..., ch]
         m1, m2 = st.columns([3, 2], gap="large")
         with m1:
-            map_chart(lm, fmap, key="hear_map", height=260,
-                      title=f"{layer} · filter {ch}" + (" (frozen)" if ch in dim else ""))
+            map_chart(
+                lm,
+                fmap,
+                key="hear_map",
+                height=260,
+                title=f"{layer} · filter {ch}" + (" (frozen)" if ch in dim else ""),
+            )
         with m2:
             if method == "griffinlim":  # iterative: a heavy job on a shared server
                 with heavy_job(f"Griffin-Lim for filter {ch}"):
                     sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
             else:
-                with st.spinner(f"Turning filter {ch}'s map of {layer} into sound "
-                                f"({method})…", show_time=True):
+                with st.spinner(
+                    f"Turning filter {ch}'s map of {layer} into sound ({method})…", show_time=True
+                ):
                     sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
             st.markdown(f"**What filter {ch} hears**")
             player(sound, SR)
-            st.download_button("Download WAV", to_wav_bytes(sound, SR),
-                               file_name=f"{layer}_filter{ch}_{method}.wav", mime="audio/wav",
-                               key="dl_filter_wav", icon=":material/download:")
+            st.download_button(
+                "Download WAV",
+                to_wav_bytes(sound, SR),
+                file_name=f"{layer}_filter{ch}_{method}.wav",
+                mime="audio/wav",
+                key="dl_filter_wav",
+                icon=":material/download:",
+            )
             st.markdown("**The model's input**")
             player(tr["input"], SR)
-            st.caption("The map is stretched onto the input's STFT grid (mel rows at their "
-                       "frequencies), scaled to 0…1 and used as a mask; loudness is "
-                       "normalised so quiet filters are audible and nothing clips.")
+            st.caption(
+                "The map is stretched onto the input's STFT grid (mel rows at their "
+                "frequencies), scaled to 0…1 and used as a mask; loudness is "
+                "normalised so quiet filters are audible and nothing clips."
+            )
 
 with compare_tab:
     options = (["(the edited clip)"] if edited is not None else []) + [
-        n for n in usable_samples(lm) if n != sample.name]
+        n for n in usable_samples(lm) if n != sample.name
+    ]
     if not options:
         st.info("Apply an edit, or add a second clip, to compare.")
     else:
-        b_name = st.selectbox(f"Compare {sample.name!r} with", options, key=f"audio_compare_b_{edited is not None}")
+        b_name = st.selectbox(
+            f"Compare {sample.name!r} with", options, key=f"audio_compare_b_{edited is not None}"
+        )
         b = edited if b_name == "(the edited clip)" else samples()[b_name]
         comparison(lm, sample, b, key="audio_compare", export=False)
 

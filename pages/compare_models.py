@@ -1,4 +1,5 @@
 """Compare models: two networks on the same inputs, layer by layer (linear CKA)."""
+
 from __future__ import annotations
 
 import altair as alt
@@ -16,29 +17,37 @@ UPLOAD_B = "Upload a second model…"
 
 lm = current_model()
 st.title("Compare two models")
-st.caption("Both models see the same inputs. Linear CKA (Kornblith et al. 2019) compares what "
-           "two layers make of them: 1 when their representations are the same up to a "
-           "rotation and scale, near 0 when unrelated. It works across architectures and "
-           "layer widths, so it shows where two networks agree and where they part ways.")
+st.caption(
+    "Both models see the same inputs. Linear CKA (Kornblith et al. 2019) compares what "
+    "two layers make of them: 1 when their representations are the same up to a "
+    "rotation and scale, near 0 when unrelated. It works across architectures and "
+    "layer widths, so it shows where two networks agree and where they part ways."
+)
 
 sample = selected_sample(lm)
 
 # ---- widgets ----------------------------------------------------------------------------------------
 # Another model first (the default B), then A's own built-in (to see CKA of a model with itself).
-same_kind = sorted((n for n in api.builtin_names()
-                    if builtin_card(n)["input"]["kind"] == lm.kind), key=lambda n: n == lm.name)
+same_kind = sorted(
+    (n for n in api.builtin_names() if builtin_card(n)["input"]["kind"] == lm.kind),
+    key=lambda n: n == lm.name,
+)
 c1, c2 = st.columns(2)
 c1.markdown(f"**Model A:** {lm.card.get('title', lm.name)}  \n(the sidebar's model)")
 link_b = linked("link_model_b", same_kind)
 choices = same_kind + [UPLOAD_B]
-b_choice = c2.selectbox("Model B", choices, key="cmp_model_b",
-                        index=choices.index(link_b) if link_b else 0,
-                        format_func=lambda n: n if n == UPLOAD_B
-                        else builtin_card(n).get("title", n))
+b_choice = c2.selectbox(
+    "Model B",
+    choices,
+    key="cmp_model_b",
+    index=choices.index(link_b) if link_b else 0,
+    format_func=lambda n: n if n == UPLOAD_B else builtin_card(n).get("title", n),
+)
 lm_b = None
 if b_choice == UPLOAD_B:
-    file = c2.file_uploader("Model B file (.keras or .h5)", type=["keras", "h5"],
-                            key="cmp_model_file")
+    file = c2.file_uploader(
+        "Model B file (.keras or .h5)", type=["keras", "h5"], key="cmp_model_file"
+    )
     if file is not None:
         data = file.getvalue()
         done = st.session_state.get("cmp_upload")
@@ -59,22 +68,30 @@ else:
     with st.spinner(f"Loading {b_choice}…", show_time=True):
         lm_b = cache.builtin_model(b_choice)
 if lm_b.kind != lm.kind:
-    st.error(f"Model B takes {lm_b.kind} input and model A {lm.kind}: CKA needs both models to "
-             "see the same inputs. Pick two image models or two audio models.")
+    st.error(
+        f"Model B takes {lm_b.kind} input and model A {lm.kind}: CKA needs both models to "
+        "see the same inputs. Pick two image models or two audio models."
+    )
     st.stop()
 
 pool = {s.key: s for s in cache.probe_batch(lm) + cache.probe_batch(lm_b)}
 mine = {s.key: s for s in samples().values() if s.kind == lm.kind}
-which = st.radio("Inputs", [f"built-in samples of both models ({len(pool)})",
-                            f"the sample list ({len(mine)})"], horizontal=True, key="cmp_inputs",
-                 help="The same inputs go to both models, each converting them its own way "
-                      "(size, channels).")
+which = st.radio(
+    "Inputs",
+    [f"built-in samples of both models ({len(pool)})", f"the sample list ({len(mine)})"],
+    horizontal=True,
+    key="cmp_inputs",
+    help="The same inputs go to both models, each converting them its own way (size, channels).",
+)
 inputs = tuple((pool if which.startswith("built-in") else mine).values())
 
 # ---- core call ---------------------------------------------------------------------------------------
 try:
-    with st.spinner(f"Tracing {len(inputs)} inputs through both models and comparing every "
-                    "pair of layers (CKA)…", show_time=True):
+    with st.spinner(
+        f"Tracing {len(inputs)} inputs through both models and comparing every "
+        "pair of layers (CKA)…",
+        show_time=True,
+    ):
         res = cache.cka(lm, lm_b, inputs)
 except LayerLabError as e:
     st.error(str(e))
@@ -87,58 +104,107 @@ probs_b = tr_b[1]
 st.subheader(f"1 · Both predictions  ·  input: {sample.name}")
 p1, p2 = st.columns(2)
 with p1:
-    prediction(lm, probs_a, key="cmp_pa", title="Prediction A", true_label=sample.label,
-               height=150)
+    prediction(lm, probs_a, key="cmp_pa", title="Prediction A", true_label=sample.label, height=150)
 with p2:
     prediction(lm_b, probs_b, key="cmp_pb", title="Prediction B", height=150)
 
 st.subheader(f"2 · CKA between every layer of A and every layer of B  ·  {res.n} inputs")
-df = pd.DataFrame([{"layer A": a, "layer B": b, "CKA": float(res.matrix[i, j])}
-                   for i, a in enumerate(res.layers_a) for j, b in enumerate(res.layers_b)])
+df = pd.DataFrame(
+    [
+        {"layer A": a, "layer B": b, "CKA": float(res.matrix[i, j])}
+        for i, a in enumerate(res.layers_a)
+        for j, b in enumerate(res.layers_b)
+    ]
+)
 cell = 16 if max(len(res.layers_a), len(res.layers_b)) <= 40 else 10
-heat = alt.Chart(df).mark_rect().encode(
-    x=alt.X("layer B:N", sort=res.layers_b, title=f"B: {lm_b.name} (graph order)",
-            axis=alt.Axis(labelAngle=-50, labelLimit=120)),
-    y=alt.Y("layer A:N", sort=res.layers_a, title=f"A: {lm.name} (graph order)",
-            axis=alt.Axis(labelLimit=120)),
-    color=alt.Color("CKA:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1]),
-                    legend=alt.Legend(orient="right")),
-    tooltip=["layer A", "layer B", alt.Tooltip("CKA:Q", format=".3f")],
-).properties(width=alt.Step(cell), height=alt.Step(cell))
+heat = (
+    alt.Chart(df)
+    .mark_rect()
+    .encode(
+        x=alt.X(
+            "layer B:N",
+            sort=res.layers_b,
+            title=f"B: {lm_b.name} (graph order)",
+            axis=alt.Axis(labelAngle=-50, labelLimit=120),
+        ),
+        y=alt.Y(
+            "layer A:N",
+            sort=res.layers_a,
+            title=f"A: {lm.name} (graph order)",
+            axis=alt.Axis(labelLimit=120),
+        ),
+        color=alt.Color(
+            "CKA:Q",
+            scale=alt.Scale(scheme="viridis", domain=[0, 1]),
+            legend=alt.Legend(orient="right"),
+        ),
+        tooltip=["layer A", "layer B", alt.Tooltip("CKA:Q", format=".3f")],
+    )
+    .properties(width=alt.Step(cell), height=alt.Step(cell))
+)
 st.altair_chart(heat, key="cmp_heat")
 if np.isnan(res.matrix).any():
     st.caption("Empty cells: a layer whose output is the same for every input (CKA undefined).")
 
 best_j = np.nan_to_num(res.matrix, nan=-1).argmax(axis=1)
-best = pd.DataFrame({"step": range(len(res.layers_a)), "layer A": res.layers_a,
-                     "closest layer of B": [res.layers_b[j] for j in best_j],
-                     "CKA": [float(res.matrix[i, j]) for i, j in enumerate(best_j)]})
+best = pd.DataFrame(
+    {
+        "step": range(len(res.layers_a)),
+        "layer A": res.layers_a,
+        "closest layer of B": [res.layers_b[j] for j in best_j],
+        "CKA": [float(res.matrix[i, j]) for i, j in enumerate(best_j)],
+    }
+)
 st.subheader("3 · Where they agree and where they part ways")
-line = alt.Chart(best).mark_line(point=True, color="#4c78a8").encode(
-    x=alt.X("layer A:N", sort=res.layers_a, title=f"layer of A ({lm.name})",
-            axis=alt.Axis(labelAngle=-40, labelLimit=110)),
-    y=alt.Y("CKA:Q", scale=alt.Scale(domain=[0, 1]), title="CKA with its closest layer of B"),
-    tooltip=["layer A", "closest layer of B", alt.Tooltip("CKA:Q", format=".3f")])
+line = (
+    alt.Chart(best)
+    .mark_line(point=True, color="#4c78a8")
+    .encode(
+        x=alt.X(
+            "layer A:N",
+            sort=res.layers_a,
+            title=f"layer of A ({lm.name})",
+            axis=alt.Axis(labelAngle=-40, labelLimit=110),
+        ),
+        y=alt.Y("CKA:Q", scale=alt.Scale(domain=[0, 1]), title="CKA with its closest layer of B"),
+        tooltip=["layer A", "closest layer of B", alt.Tooltip("CKA:Q", format=".3f")],
+    )
+)
 st.altair_chart(line.properties(height=240), width="stretch", key="cmp_best")
 agree = best.nlargest(1, "CKA").iloc[0]
 apart = best.iloc[1:].nsmallest(1, "CKA")
-text = (f"Closest pair: A's **{agree['layer A']}** and B's **{agree['closest layer of B']}** "
-        f"(CKA {agree['CKA']:.2f}).")
+text = (
+    f"Closest pair: A's **{agree['layer A']}** and B's **{agree['closest layer of B']}** "
+    f"(CKA {agree['CKA']:.2f})."
+)
 if len(apart):
     row = apart.iloc[0]
-    text += (f" Furthest apart: A's **{row['layer A']}**, whose best match in B is only "
-             f"{row['CKA']:.2f} ({row['closest layer of B']}).")
+    text += (
+        f" Furthest apart: A's **{row['layer A']}**, whose best match in B is only "
+        f"{row['CKA']:.2f} ({row['closest layer of B']})."
+    )
 st.markdown(text)
-st.caption("Each layer of A against the layer of B that represents the inputs most alike. With "
-           "few inputs CKA is biased upwards (every layer looks alike on 10 inputs); use the "
-           "larger input set to trust small differences.")
+st.caption(
+    "Each layer of A against the layer of B that represents the inputs most alike. With "
+    "few inputs CKA is biased upwards (every layer looks alike on 10 inputs); use the "
+    "larger input set to trust small differences."
+)
 st.dataframe(best.drop(columns="step"), hide_index=True, width="stretch")
 
 share_view(lm, sample, extra={"model_b": lm_b.name if lm_b.source == "builtin" else ""})
-export_button(lm, "Compare models", lambda: dict(
-    settings={"model_b": {"name": lm_b.name, "sha256": lm_b.sha256, "source": lm_b.source},
-              "inputs": [s.name for s in inputs], "sample": sample.name,
-              # B's classes may differ from A's, so its prediction is kept here with its labels.
-              "prediction_b": {lab: round(float(p), 6) for lab, p in zip(lm_b.labels, probs_b)}},
-    predictions={"A": probs_a},
-    tables={"cka": df, "closest_layers": best}), key="export_cmp_models")
+export_button(
+    lm,
+    "Compare models",
+    lambda: dict(
+        settings={
+            "model_b": {"name": lm_b.name, "sha256": lm_b.sha256, "source": lm_b.source},
+            "inputs": [s.name for s in inputs],
+            "sample": sample.name,
+            # B's classes may differ from A's, so its prediction is kept here with its labels.
+            "prediction_b": {lab: round(float(p), 6) for lab, p in zip(lm_b.labels, probs_b)},
+        },
+        predictions={"A": probs_a},
+        tables={"cka": df, "closest_layers": best},
+    ),
+    key="export_cmp_models",
+)

@@ -1,4 +1,5 @@
 """Explain: attribution maps side by side, and the tests that say which of them to believe."""
+
 from __future__ import annotations
 
 import altair as alt
@@ -17,16 +18,18 @@ from pages._state import current_model, linked, run_trace, selected_sample
 from pages._widgets import export_button, legend, share_view
 
 DEFAULT_METHODS = ["integrated_gradients", "gradient", "grad_cam"]
-PER_ROW = 4        # maps per row (images); audio maps need axes, so two
+PER_ROW = 4  # maps per row (images); audio maps need axes, so two
 
 lm = current_model()
 st.title("Explain a prediction")
-st.caption("Attribution maps say which input cells drive a class score. They can look "
-           "convincing and still be wrong, so each map is tested: **deletion** removes the most "
-           "attributed cells first (a faithful map makes the probability fall fast: low area), "
-           "**insertion** adds them to an empty input first (rises fast: high area), both "
-           "beside a random order; the **randomisation check** asks whether the map depends on "
-           "what the network learned at all.")
+st.caption(
+    "Attribution maps say which input cells drive a class score. They can look "
+    "convincing and still be wrong, so each map is tested: **deletion** removes the most "
+    "attributed cells first (a faithful map makes the probability fall fast: low area), "
+    "**insertion** adds them to an empty input first (rises fast: high area), both "
+    "beside a random order; the **randomisation check** asks whether the map depends on "
+    "what the network learned at all."
+)
 
 sample = selected_sample(lm)
 tr, probs, _ = run_trace(lm, sample)
@@ -37,42 +40,71 @@ names = list(METHODS)
 linked_methods = linked("link_methods")
 default = [m for m in (linked_methods or DEFAULT_METHODS) if m in names] or DEFAULT_METHODS
 c1, c2 = st.columns([3, 1])
-methods = c1.multiselect("Methods", names, default=default, key="explain_methods",
-                         format_func=lambda n: METHODS[n].title,
-                         help="\n\n".join(f"**{m.title}**: {m.about}" for m in METHODS.values()))
+methods = c1.multiselect(
+    "Methods",
+    names,
+    default=default,
+    key="explain_methods",
+    format_func=lambda n: METHODS[n].title,
+    help="\n\n".join(f"**{m.title}**: {m.about}" for m in METHODS.values()),
+)
 predicted = int(np.argmax(probs))
-target = lm.labels.index(c2.selectbox("Class to explain", lm.labels, index=predicted,
-                                      key="explain_class",
-                                      help="Default: the predicted class."))
+target = lm.labels.index(
+    c2.selectbox(
+        "Class to explain",
+        lm.labels,
+        index=predicted,
+        key="explain_class",
+        help="Default: the predicted class.",
+    )
+)
 c1, c2, c3 = st.columns(3)
-scale = c1.radio("Colour scale", ["each map its own", "one for all maps"], key="explain_scale",
-                 horizontal=True,
-                 help="One for all: the same value has the same colour in every map (useful "
-                      "between gradient-based methods, whose units are score per input unit).")
-alpha = c2.slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key="explain_alpha",
-                  disabled=audio)
-steps = c3.slider("Curve steps", 5, 50, 20, 5, key="explain_steps",
-                  help="Deletion/insertion points: the share of cells changed goes 0 → 100 % "
-                       "in this many steps.")
+scale = c1.radio(
+    "Colour scale",
+    ["each map its own", "one for all maps"],
+    key="explain_scale",
+    horizontal=True,
+    help="One for all: the same value has the same colour in every map (useful "
+    "between gradient-based methods, whose units are score per input unit).",
+)
+alpha = c2.slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key="explain_alpha", disabled=audio)
+steps = c3.slider(
+    "Curve steps",
+    5,
+    50,
+    20,
+    5,
+    key="explain_steps",
+    help="Deletion/insertion points: the share of cells changed goes 0 → 100 % in this many steps.",
+)
 with st.expander("Method options"):
     o1, o2, o3, o4 = st.columns(4)
-    ig_steps = o1.select_slider("Integrated gradients: steps", [16, 32, 64, 128, 256], 64,
-                                key="explain_ig_steps")
-    sg_samples = o2.select_slider("SmoothGrad: noisy copies", [8, 16, 32, 64], 32,
-                                  key="explain_sg_samples")
-    sg_noise = o2.slider("SmoothGrad: noise (share of range)", 0.05, 0.5, 0.15, 0.05,
-                         key="explain_sg_noise")
+    ig_steps = o1.select_slider(
+        "Integrated gradients: steps", [16, 32, 64, 128, 256], 64, key="explain_ig_steps"
+    )
+    sg_samples = o2.select_slider(
+        "SmoothGrad: noisy copies", [8, 16, 32, 64], 32, key="explain_sg_samples"
+    )
+    sg_noise = o2.slider(
+        "SmoothGrad: noise (share of range)", 0.05, 0.5, 0.15, 0.05, key="explain_sg_noise"
+    )
     cam_layers = api.grad_cam_layers(lm)
-    cam_layer = o3.selectbox("Grad-CAM layer", ["auto"] + cam_layers, key="explain_cam_layer",
-                             help="auto: the last convolution block's activation, else the "
-                                  "convolution itself, whichever shows positive evidence.")
-    window = o4.slider("Occlusion window (cells)", 2, 16, 4 if not audio else 9,
-                       key="explain_window")
+    cam_layer = o3.selectbox(
+        "Grad-CAM layer",
+        ["auto"] + cam_layers,
+        key="explain_cam_layer",
+        help="auto: the last convolution block's activation, else the "
+        "convolution itself, whichever shows positive evidence.",
+    )
+    window = o4.slider(
+        "Occlusion window (cells)", 2, 16, 4 if not audio else 9, key="explain_window"
+    )
 options = {
     "integrated_gradients": {"steps": ig_steps},
     "smoothgrad": {"samples": sg_samples, "noise": sg_noise},
     "smoothgrad_squared": {"samples": sg_samples, "noise": sg_noise},
-    "grad_cam": {"layer": cam_layer}, "grad_cam_plus_plus": {"layer": cam_layer},
+    "grad_cam": {"layer": cam_layer},
+    "grad_cam_plus_plus": {"layer": cam_layer},
     "occlusion": {"window": window, "stride": max(1, window // 2)},
 }
 
@@ -114,43 +146,69 @@ def _heat(a: np.ndarray, signed: bool, top: float) -> np.ndarray:
 
 images: dict[str, np.ndarray] = {}
 if audio:
-    st.caption("Time runs left to right, low frequencies at the bottom (mel bands at their "
-               "centre frequency). Signed maps: red speaks for the class, blue against.")
-    map_chart(lm, tr[spec][..., 0], key="explain_spec", height=200, value_title="dB",
-              title="the model's spectrogram of this clip")
+    st.caption(
+        "Time runs left to right, low frequencies at the bottom (mel bands at their "
+        "centre frequency). Signed maps: red speaks for the class, blue against."
+    )
+    map_chart(
+        lm,
+        tr[spec][..., 0],
+        key="explain_spec",
+        height=200,
+        value_title="dB",
+        title="the model's spectrogram of this clip",
+    )
 per_row = 2 if audio else PER_ROW
 for r in range(0, len(methods), per_row):
     cols = st.columns(per_row)
-    for col, m in zip(cols, methods[r:r + per_row]):
+    for col, m in zip(cols, methods[r : r + per_row]):
         a, dele, ins = results[m]
         info = METHODS[m]
         top = top_all if scale == "one for all maps" else (float(np.abs(a).max()) or 1.0)
         with col:
             st.markdown(f"**{info.title}**")
             if audio:
-                map_chart(lm, a, key=f"explain_map_{m}", height=200, diverging=info.signed,
-                          value_title="attribution",
-                          domain=(-top, top) if info.signed else (0.0, top))
+                map_chart(
+                    lm,
+                    a,
+                    key=f"explain_map_{m}",
+                    height=200,
+                    diverging=info.signed,
+                    value_title="attribution",
+                    domain=(-top, top) if info.signed else (0.0, top),
+                )
             else:
                 heat = _heat(a, info.signed, top)
                 over = (base * (1 - alpha) + heat * alpha).astype(np.uint8)
                 up = max(1, 200 // max(over.shape[:2]))
                 images[m] = over.repeat(up, 0).repeat(up, 1)
                 st.image(images[m], width="stretch")
-            st.caption(f"deletion AUC **{dele.auc:.3f}** (random {dele.random_auc:.3f})  \n"
-                       f"insertion AUC **{ins.auc:.3f}** (random {ins.random_auc:.3f})")
+            st.caption(
+                f"deletion AUC **{dele.auc:.3f}** (random {dele.random_auc:.3f})  \n"
+                f"insertion AUC **{ins.auc:.3f}** (random {ins.random_auc:.3f})"
+            )
 if not audio:
     lc1, lc2 = st.columns(2)
     if not all(METHODS[m].signed for m in methods):
         with lc1:
-            legend(0.0, top_all if scale == "one for all maps" else 1.0, "viridis",
-                   key="explain_leg_abs", title="magnitude" + (
-                       " (each map to its max)" if scale != "one for all maps" else ""))
+            legend(
+                0.0,
+                top_all if scale == "one for all maps" else 1.0,
+                "viridis",
+                key="explain_leg_abs",
+                title="magnitude"
+                + (" (each map to its max)" if scale != "one for all maps" else ""),
+            )
     if any(METHODS[m].signed for m in methods):
         with lc2:
             lim = top_all if scale == "one for all maps" else 1.0
-            legend(-lim, lim, "diverging", key="explain_leg_signed",
-                   title="signed: red for the class, blue against")
+            legend(
+                -lim,
+                lim,
+                "diverging",
+                key="explain_leg_signed",
+                title="signed: red for the class, blue against",
+            )
 
 # ---- display: curves and ranking -------------------------------------------------------------------
 st.subheader("2 · Deletion and insertion curves")
@@ -159,47 +217,103 @@ for m in methods:
     _, dele, ins = results[m]
     for c in (dele, ins):
         for f, p, q in zip(c.fractions, c.probabilities, c.random_probabilities):
-            rows.append({"method": METHODS[m].title, "curve": c.kind, "share": f,
-                         "order": "map", "probability": p})
-            rows.append({"method": METHODS[m].title, "curve": c.kind, "share": f,
-                         "order": "random", "probability": q})
+            rows.append(
+                {
+                    "method": METHODS[m].title,
+                    "curve": c.kind,
+                    "share": f,
+                    "order": "map",
+                    "probability": p,
+                }
+            )
+            rows.append(
+                {
+                    "method": METHODS[m].title,
+                    "curve": c.kind,
+                    "share": f,
+                    "order": "random",
+                    "probability": q,
+                }
+            )
 curves = pd.DataFrame(rows)
-chart = alt.Chart(curves).mark_line(point=alt.OverlayMarkDef(size=18)).encode(
-    x=alt.X("share:Q", title="share of cells changed", axis=alt.Axis(format="%")),
-    y=alt.Y("probability:Q", title=f"probability of {lm.labels[target]}",
-            scale=alt.Scale(domain=[0, 1])),
-    color=alt.Color("curve:N", title=None, scale=alt.Scale(domain=["deletion", "insertion"],
-                                                           range=["#e45756", "#4c78a8"])),
-    strokeDash=alt.StrokeDash("order:N", title=None, legend=alt.Legend(
-                                  symbolType="stroke", symbolStrokeColor="#666"),
-                              scale=alt.Scale(domain=["map", "random"], range=[[1, 0], [4, 3]])),
-    tooltip=["method", "curve", "order", alt.Tooltip("share:Q", format=".0%"),
-             alt.Tooltip("probability:Q", format=".3f")],
-).properties(height=170, width=220).facet(facet=alt.Facet("method:N", title=None,
-                                                         sort=[METHODS[m].title for m in methods]),
-                                          columns=3)   # 3 × 220 px and the legend fit the page
+chart = (
+    alt.Chart(curves)
+    .mark_line(point=alt.OverlayMarkDef(size=18))
+    .encode(
+        x=alt.X("share:Q", title="share of cells changed", axis=alt.Axis(format="%")),
+        y=alt.Y(
+            "probability:Q",
+            title=f"probability of {lm.labels[target]}",
+            scale=alt.Scale(domain=[0, 1]),
+        ),
+        color=alt.Color(
+            "curve:N",
+            title=None,
+            scale=alt.Scale(domain=["deletion", "insertion"], range=["#e45756", "#4c78a8"]),
+        ),
+        strokeDash=alt.StrokeDash(
+            "order:N",
+            title=None,
+            legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#666"),
+            scale=alt.Scale(domain=["map", "random"], range=[[1, 0], [4, 3]]),
+        ),
+        tooltip=[
+            "method",
+            "curve",
+            "order",
+            alt.Tooltip("share:Q", format=".0%"),
+            alt.Tooltip("probability:Q", format=".3f"),
+        ],
+    )
+    .properties(height=170, width=220)
+    .facet(
+        facet=alt.Facet("method:N", title=None, sort=[METHODS[m].title for m in methods]), columns=3
+    )
+)  # 3 × 220 px and the legend fit the page
 st.altair_chart(chart, key="explain_curves")
-st.caption(f"Deletion: the share of cells removed, most attributed first; insertion: the "
-           f"share copied onto the empty input. Solid: cells in the map's order; dashed: the mean of "
-           f"{results[methods[0]][1].random_orders} random orders. Removed cells are set to "
-           "the baseline (" + ("the spectrogram's floor, silence" if audio else "black") + ").")
+st.caption(
+    f"Deletion: the share of cells removed, most attributed first; insertion: the "
+    f"share copied onto the empty input. Solid: cells in the map's order; dashed: the mean of "
+    f"{results[methods[0]][1].random_orders} random orders. Removed cells are set to "
+    "the baseline (" + ("the spectrogram's floor, silence" if audio else "black") + ")."
+)
 
-ranking = pd.DataFrame([{
-    "method": METHODS[m].title, "deletion AUC": results[m][1].auc,
-    "random deletion": results[m][1].random_auc, "insertion AUC": results[m][2].auc,
-    "random insertion": results[m][2].random_auc,
-    "faithfulness": results[m][2].auc - results[m][1].auc} for m in methods]
-).sort_values("faithfulness", ascending=False).reset_index(drop=True)
-st.markdown("**Ranking for this input** (faithfulness = insertion AUC − deletion AUC; higher "
-            "is better; a method that does not beat the random columns is not explaining "
-            "this prediction)")
-st.dataframe(ranking, hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ranking.columns if c != "method"})
+ranking = (
+    pd.DataFrame(
+        [
+            {
+                "method": METHODS[m].title,
+                "deletion AUC": results[m][1].auc,
+                "random deletion": results[m][1].random_auc,
+                "insertion AUC": results[m][2].auc,
+                "random insertion": results[m][2].random_auc,
+                "faithfulness": results[m][2].auc - results[m][1].auc,
+            }
+            for m in methods
+        ]
+    )
+    .sort_values("faithfulness", ascending=False)
+    .reset_index(drop=True)
+)
+st.markdown(
+    "**Ranking for this input** (faithfulness = insertion AUC − deletion AUC; higher "
+    "is better; a method that does not beat the random columns is not explaining "
+    "this prediction)"
+)
+st.dataframe(
+    ranking,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        c: st.column_config.NumberColumn(format="%.3f") for c in ranking.columns if c != "method"
+    },
+)
 
 batch = cache.probe_batch(lm)
-st.markdown(f"**Over a batch**: the same for the {len(batch)} built-in samples, each "
-            "explained for its own predicted class.")
+st.markdown(
+    f"**Over a batch**: the same for the {len(batch)} built-in samples, each "
+    "explained for its own predicted class."
+)
 bkey = (lm.sha256, tuple(methods), tuple(opts(m) for m in methods), steps)
 if st.button(f"Rank over {len(batch)} samples", key="explain_batch"):
     bar = st.progress(0.0, text="Explaining the batch…")
@@ -208,13 +322,20 @@ if st.button(f"Rank over {len(batch)} samples", key="explain_batch"):
     for i, s in enumerate(batch):
         t = int(np.argmax(cache.trace(lm, s)[1]))
         for j, m in enumerate(methods):
-            bar.progress((i * len(methods) + j) / total,
-                         text=f"{s.name}: {METHODS[m].title} ({i * len(methods) + j + 1} "
-                              f"of {total})")
+            bar.progress(
+                (i * len(methods) + j) / total,
+                text=f"{s.name}: {METHODS[m].title} ({i * len(methods) + j + 1} of {total})",
+            )
             _, d, n = cache.explanation(lm, s, m, t, opts(m), steps)
-            rows.append({"method": METHODS[m].title, "deletion AUC": d.auc,
-                         "random deletion": d.random_auc, "insertion AUC": n.auc,
-                         "random insertion": n.random_auc})
+            rows.append(
+                {
+                    "method": METHODS[m].title,
+                    "deletion AUC": d.auc,
+                    "random deletion": d.random_auc,
+                    "insertion AUC": n.auc,
+                    "random insertion": n.random_auc,
+                }
+            )
     bar.empty()
     st.session_state["explain_batch_result"] = (bkey, pd.DataFrame(rows))
 got = st.session_state.get("explain_batch_result")
@@ -224,45 +345,77 @@ if got and got[0] == bkey:
     batch_table = df.groupby("method", sort=False).mean().reset_index()
     batch_table["faithfulness"] = batch_table["insertion AUC"] - batch_table["deletion AUC"]
     batch_table = batch_table.sort_values("faithfulness", ascending=False)
-    st.dataframe(batch_table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in batch_table.columns if c != "method"})
+    st.dataframe(
+        batch_table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in batch_table.columns
+            if c != "method"
+        },
+    )
     st.caption(f"Means over {len(batch)} samples.")
 
 # ---- display: randomisation check ------------------------------------------------------------------
 st.subheader("3 · Randomisation check")
 r1, r2 = st.columns([2, 3])
-rmethod = r1.selectbox("Method to check", methods, key="explain_rand_method",
-                       format_func=lambda n: METHODS[n].title)
-r2.caption("The layers with weights are re-initialised one more at a time, from the output "
-           "towards the input (on a copy; the model itself is not changed), and the map is "
-           "recomputed each time.")
+rmethod = r1.selectbox(
+    "Method to check", methods, key="explain_rand_method", format_func=lambda n: METHODS[n].title
+)
+r2.caption(
+    "The layers with weights are re-initialised one more at a time, from the output "
+    "towards the input (on a copy; the model itself is not changed), and the map is "
+    "recomputed each time."
+)
 rand = None
 if st.button("Run the randomisation check", key="explain_rand"):
-    with st.spinner(f"Re-initialising the layers one at a time and recomputing "
-                    f"{METHODS[rmethod].title} after each…", show_time=True):
+    with st.spinner(
+        f"Re-initialising the layers one at a time and recomputing "
+        f"{METHODS[rmethod].title} after each…",
+        show_time=True,
+    ):
         rand = cache.randomization(lm, sample, rmethod, target, opts(rmethod))
-    st.session_state["explain_rand_result"] = ((lm.sha256, sample.key, rmethod, target,
-                                                opts(rmethod)), rand)
+    st.session_state["explain_rand_result"] = (
+        (lm.sha256, sample.key, rmethod, target, opts(rmethod)),
+        rand,
+    )
 got = st.session_state.get("explain_rand_result")
 if got and got[0] == (lm.sha256, sample.key, rmethod, target, opts(rmethod)):
     rand = got[1]
-    rdf = pd.DataFrame({"layers randomised": range(len(rand) + 1),
-                        "layer": ["none (trained)"] + [n for n, _ in rand],
-                        "similarity": [1.0] + [s for _, s in rand]})
-    line = alt.Chart(rdf).mark_line(point=True, color="#4c78a8").encode(
-        x=alt.X("layers randomised:Q", title="layers re-initialised (from the output)",
-                axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("similarity:Q", title="similarity to the trained map",
-                scale=alt.Scale(domain=[min(0.0, rdf.similarity.min()), 1])),
-        tooltip=["layers randomised", "layer", alt.Tooltip("similarity:Q", format=".3f")])
+    rdf = pd.DataFrame(
+        {
+            "layers randomised": range(len(rand) + 1),
+            "layer": ["none (trained)"] + [n for n, _ in rand],
+            "similarity": [1.0] + [s for _, s in rand],
+        }
+    )
+    line = (
+        alt.Chart(rdf)
+        .mark_line(point=True, color="#4c78a8")
+        .encode(
+            x=alt.X(
+                "layers randomised:Q",
+                title="layers re-initialised (from the output)",
+                axis=alt.Axis(tickMinStep=1),
+            ),
+            y=alt.Y(
+                "similarity:Q",
+                title="similarity to the trained map",
+                scale=alt.Scale(domain=[min(0.0, rdf.similarity.min()), 1]),
+            ),
+            tooltip=["layers randomised", "layer", alt.Tooltip("similarity:Q", format=".3f")],
+        )
+    )
     st.altair_chart(line.properties(height=260), width="stretch", key="explain_rand_chart")
-    st.caption("How to read it: a map that explains *this network* should change as its "
-               "weights are destroyed, so the line should fall well below 1 (towards 0) as "
-               "more layers are randomised. A line that stays high means the map mostly shows "
-               "the input itself (edges, loud cells) whatever the weights are — Adebayo et al. "
-               "2018 found this for several popular methods. Similarity is the rank "
-               "correlation of the absolute maps.")
+    st.caption(
+        "How to read it: a map that explains *this network* should change as its "
+        "weights are destroyed, so the line should fall well below 1 (towards 0) as "
+        "more layers are randomised. A line that stays high means the map mostly shows "
+        "the input itself (edges, loud cells) whatever the weights are — Adebayo et al. "
+        "2018 found this for several popular methods. Similarity is the rank "
+        "correlation of the absolute maps."
+    )
     st.dataframe(rdf, hide_index=True, width="stretch")
 
 # ---- audio: hear the attributed cells --------------------------------------------------------------
@@ -270,22 +423,35 @@ heard: dict[str, tuple[np.ndarray, int]] = {}
 if audio:
     st.subheader("4 · Hear the attributed cells")
     h1, h2 = st.columns([2, 3])
-    hmethod = h1.selectbox("Map", methods, key="explain_hear_method",
-                           format_func=lambda n: METHODS[n].title)
-    share = h1.slider("Keep the top share of cells", 0.02, 0.5, 0.1, 0.02,
-                      key="explain_hear_share", format="%.2f")
+    hmethod = h1.selectbox(
+        "Map", methods, key="explain_hear_method", format_func=lambda n: METHODS[n].title
+    )
+    share = h1.slider(
+        "Keep the top share of cells", 0.02, 0.5, 0.1, 0.02, key="explain_hear_share", format="%.2f"
+    )
     a = results[hmethod][0]
-    keep = a >= np.quantile(a, 1 - share)      # (frames, bins): the most attributed cells
+    keep = a >= np.quantile(a, 1 - share)  # (frames, bins): the most attributed cells
     with h2:
         y = hear_map(lm, tr["input"], keep.astype(np.float32))
         heard[f"top_{round(share * 100)}pct_cells_{hmethod}"] = (
-            y, int(lm.card["input"]["sample_rate"]))
-        player(y, int(lm.card["input"]["sample_rate"]),
-               label=f"The top {share:.0%} cells of the {METHODS[hmethod].title} map, laid on "
-                     "the clip's STFT and inverted with its phase (loudness-normalised)")
+            y,
+            int(lm.card["input"]["sample_rate"]),
+        )
+        player(
+            y,
+            int(lm.card["input"]["sample_rate"]),
+            label=f"The top {share:.0%} cells of the {METHODS[hmethod].title} map, laid on "
+            "the clip's STFT and inverted with its phase (loudness-normalised)",
+        )
         player(*sample.raw, label="The clip itself")
-    map_chart(lm, keep.astype(np.float32), key="explain_keep", height=180,
-              value_title="kept", title="the cells played")
+    map_chart(
+        lm,
+        keep.astype(np.float32),
+        key="explain_keep",
+        height=180,
+        value_title="kept",
+        title="the cells played",
+    )
 
 share_view(lm, sample, extra={"methods": ",".join(methods)})
 
@@ -296,10 +462,20 @@ def _export():
         tables["ranking_batch"] = batch_table
     if rand is not None:
         tables["randomization"] = pd.DataFrame(rand, columns=["layer", "similarity"])
-    return dict(settings={"sample": sample.name, "class": lm.labels[target],
-                          "methods": methods, "options": {m: options.get(m, {}) for m in methods},
-                          "curve_steps": steps, "colour_scale": scale},
-                predictions={"sample": probs}, images=images, audio=heard, tables=tables)
+    return dict(
+        settings={
+            "sample": sample.name,
+            "class": lm.labels[target],
+            "methods": methods,
+            "options": {m: options.get(m, {}) for m in methods},
+            "curve_steps": steps,
+            "colour_scale": scale,
+        },
+        predictions={"sample": probs},
+        images=images,
+        audio=heard,
+        tables=tables,
+    )
 
 
 export_button(lm, "Explain", _export, key="export_explain")

@@ -3,6 +3,7 @@ class profile of every channel of a layer, over held-out inputs the model never 
 
 Session keys: "filters_batch" (lm.sha256, ProbeSet, FilterIndex) of an uploaded labelled ZIP.
 """
+
 from __future__ import annotations
 
 import altair as alt
@@ -25,9 +26,11 @@ K = 9
 
 lm = current_model()
 st.title("Filters")
-st.caption("What does a filter respond to? For each channel of a layer: the held-out inputs "
-           "that excite it most (cut to the part of the input the unit sees), an input "
-           "synthesised to excite it, and its mean activation for each class.")
+st.caption(
+    "What does a filter respond to? For each channel of a layer: the held-out inputs "
+    "that excite it most (cut to the part of the input the unit sees), an input "
+    "synthesised to excite it, and its mean activation for each class."
+)
 
 # ---- widgets -------------------------------------------------------------------------------------
 plan = lm.tracer.plan
@@ -36,22 +39,37 @@ layers = [n for n in indexable(lm.tracer) if n in types]
 convs = [n for n in layers if "Conv" in types[n]]
 default = linked("link_layer", layers) or (convs[-1] if convs else layers[0])
 c1, c2, c3 = st.columns([3, 3, 2])
-layer = c1.selectbox("Layer", layers, index=layers.index(default), key="filters_layer",
-                     format_func=lambda n: f"{n} · {types[n]}")
-sort = c2.radio("Sort channels by", ["index", "selectivity", "importance"], horizontal=True,
-                key="filters_sort",
-                help="selectivity: how much more the channel responds to its favourite class "
-                     "than to the others (0 = no preference, 1 = one class only). importance: "
-                     "the accuracy lost when the channel alone is frozen (Freeze page), over 200 "
-                     "held-out inputs; computed once per layer.")
-source = c3.radio("Inputs", ["held-out probe set", "my labelled batch (ZIP)"], key="filters_src",
-                  help="The probe set ships with the model: real inputs it was not trained on.")
+layer = c1.selectbox(
+    "Layer",
+    layers,
+    index=layers.index(default),
+    key="filters_layer",
+    format_func=lambda n: f"{n} · {types[n]}",
+)
+sort = c2.radio(
+    "Sort channels by",
+    ["index", "selectivity", "importance"],
+    horizontal=True,
+    key="filters_sort",
+    help="selectivity: how much more the channel responds to its favourite class "
+    "than to the others (0 = no preference, 1 = one class only). importance: "
+    "the accuracy lost when the channel alone is frozen (Freeze page), over 200 "
+    "held-out inputs; computed once per layer.",
+)
+source = c3.radio(
+    "Inputs",
+    ["held-out probe set", "my labelled batch (ZIP)"],
+    key="filters_src",
+    help="The probe set ships with the model: real inputs it was not trained on.",
+)
 batch = None
 if source.startswith("my"):
     up = st.file_uploader(
         f"ZIP of class folders (cat/1.png) or files named <label>_<anything>; at most "
         f"{MAX_BATCH_MEMBERS} files, {MAX_BATCH_BYTES // 2**20} MB",
-        type=["zip"], key="filters_zip")
+        type=["zip"],
+        key="filters_zip",
+    )
     held = st.session_state.get("filters_batch")
     if up is not None:
         data = up.getvalue()
@@ -59,8 +77,9 @@ if source.startswith("my"):
             try:
                 ps = read_labelled_zip(data, filename=up.name, m=lm)
                 with heavy_job(f"Scanning {len(ps)} inputs of {up.name}") as job:
-                    ix = api.filter_index(lm, inputs=ps.raws, labels=ps.labels,
-                                          on_progress=job.progress)
+                    ix = api.filter_index(
+                        lm, inputs=ps.raws, labels=ps.labels, on_progress=job.progress
+                    )
                 held = ((lm.sha256, up.file_id), ps, ix)
                 st.session_state["filters_batch"] = held
             except ValueError as e:
@@ -71,27 +90,38 @@ if source.startswith("my"):
         st.info("Upload a labelled batch, or switch back to the held-out probe set.")
         st.stop()
 d1, d2, d3 = st.columns([3, 3, 2])
-show_vis = d1.toggle("Feature visualisation", value=False, key="filters_vis",
-                     help="Gradient ascent on the channel's mean activation, for each channel "
-                          "of this page (a few seconds each, then cached).")
-steps = int(d2.select_slider("Ascent steps", [64, 128, 256, 512], value=256,
-                             key="filters_steps", disabled=not show_vis))
+show_vis = d1.toggle(
+    "Feature visualisation",
+    value=False,
+    key="filters_vis",
+    help="Gradient ascent on the channel's mean activation, for each channel "
+    "of this page (a few seconds each, then cached).",
+)
+steps = int(
+    d2.select_slider(
+        "Ascent steps", [64, 128, 256, 512], value=256, key="filters_steps", disabled=not show_vis
+    )
+)
 only_dead = d3.toggle("Only channels that never fire", value=False, key="filters_dead")
 
 # ---- one core call: the scan (cached per model), then instant queries ----------------------------
 if batch is None:
     try:
         probe = cache.probe(lm)
-    except ValueError as e:   # no probe set of this model's kind: a labelled ZIP still works
+    except ValueError as e:  # no probe set of this model's kind: a labelled ZIP still works
         st.error(str(e))
         st.stop()
-    with st.status(f"Scanning {len(probe)} held-out inputs (once per model)…",
-                   expanded=False) as status:
+    with st.status(
+        f"Scanning {len(probe)} held-out inputs (once per model)…", expanded=False
+    ) as status:
         bar = st.progress(0.0)
-        index = cache.filter_index(lm, _on_progress=lambda i, n: bar.progress(
-            i / n, text=f"{i} of {n} inputs"))
-        status.update(label=f"{index.n_inputs} held-out inputs indexed in {index.seconds:.1f} s",
-                      state="complete")
+        index = cache.filter_index(
+            lm, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
+        )
+        status.update(
+            label=f"{index.n_inputs} held-out inputs indexed in {index.seconds:.1f} s",
+            state="complete",
+        )
 else:
     _, probe, index = batch
 li = index.layer(layer)
@@ -99,38 +129,59 @@ n_ch = li.channels
 importance = None
 if sort == "importance":
     bar = st.progress(0.0, text="Freezing each channel alone over 200 held-out inputs…")
-    imp = cache.probe_importance(lm, layer, 200, _on_progress=lambda i, n: bar.progress(
-        i / n, text=f"channel {i} of {n}"))
+    imp = cache.probe_importance(
+        lm, layer, 200, _on_progress=lambda i, n: bar.progress(i / n, text=f"channel {i} of {n}")
+    )
     bar.empty()
-    importance = imp.set_index("channel")["accuracy_drop" if "accuracy_drop" in imp
-                                          else "prob_drop"].reindex(range(n_ch)).to_numpy()
+    importance = (
+        imp.set_index("channel")["accuracy_drop" if "accuracy_drop" in imp else "prob_drop"]
+        .reindex(range(n_ch))
+        .to_numpy()
+    )
 selectivity = li.selectivity()
-order = {"index": np.arange(n_ch),
-         "selectivity": np.argsort(-selectivity, kind="stable"),
-         "importance": np.argsort(-(importance if importance is not None else np.zeros(n_ch)),
-                                  kind="stable")}[sort]
+order = {
+    "index": np.arange(n_ch),
+    "selectivity": np.argsort(-selectivity, kind="stable"),
+    "importance": np.argsort(
+        -(importance if importance is not None else np.zeros(n_ch)), kind="stable"
+    ),
+}[sort]
 dead = set(int(c) for c in li.dead)
 if only_dead:
     order = np.array([c for c in order if c in dead], int)
 
 # ---- display -------------------------------------------------------------------------------------
-st.caption(f"{probe.about}. Class profiles group inputs by **{index.grouped_by}**. "
-           f"{layer}: {n_ch} channels, map {'×'.join(map(str, li.map_shape)) or 'a vector'}.")
+st.caption(
+    f"{probe.about}. Class profiles group inputs by **{index.grouped_by}**. "
+    f"{layer}: {n_ch} channels, map {'×'.join(map(str, li.map_shape)) or 'a vector'}."
+)
 if dead:
-    st.warning(f"{len(dead)} of {n_ch} channels of {layer} never fire (never > 0) on these "
-               f"{index.n_inputs} inputs: {', '.join(map(str, sorted(dead)[:40]))}"
-               + (" …" if len(dead) > 40 else ""), icon=":material/block:")
+    st.warning(
+        f"{len(dead)} of {n_ch} channels of {layer} never fire (never > 0) on these "
+        f"{index.n_inputs} inputs: {', '.join(map(str, sorted(dead)[:40]))}"
+        + (" …" if len(dead) > 40 else ""),
+        icon=":material/block:",
+    )
 if not len(order):
     st.info("No channel to show.")
     st.stop()
 pages_n = (len(order) + PER_PAGE - 1) // PER_PAGE
-page = st.selectbox(
-    "Channels", range(pages_n), key=f"filters_page_{layer}_{sort}_{only_dead}",
-    format_func=lambda p: f"{p * PER_PAGE + 1}–{min((p + 1) * PER_PAGE, len(order))} of "
-                          f"{len(order)} (sorted by {sort})") if pages_n > 1 else 0
-shown = [int(c) for c in order[page * PER_PAGE:(page + 1) * PER_PAGE]]
+page = (
+    st.selectbox(
+        "Channels",
+        range(pages_n),
+        key=f"filters_page_{layer}_{sort}_{only_dead}",
+        format_func=lambda p: (
+            f"{p * PER_PAGE + 1}–{min((p + 1) * PER_PAGE, len(order))} of "
+            f"{len(order)} (sorted by {sort})"
+        ),
+    )
+    if pages_n > 1
+    else 0
+)
+shown = [int(c) for c in order[page * PER_PAGE : (page + 1) * PER_PAGE]]
 
-if batch is None:   # the probe set: cached per model, layer and channels shown
+if batch is None:  # the probe set: cached per model, layer and channels shown
     tops, patches, xs, specs = cache.exemplars(lm, layer, tuple(shown), K)
 else:
     tops, patches, xs, specs = api.exemplars(lm, layer, shown, k=K, index=index, probe=probe)
@@ -142,8 +193,15 @@ vis = {}
 if show_vis:
     bar = st.progress(0.0, text="Synthesising…")
     for j, c in enumerate(shown):
-        vis[c] = cache.feature_vis(lm, layer, c, steps, _on_progress=lambda i, n, j=j: (
-            bar.progress((j + i / n) / len(shown), text=f"channel {shown[j]}: step {i} of {n}")))
+        vis[c] = cache.feature_vis(
+            lm,
+            layer,
+            c,
+            steps,
+            _on_progress=lambda i, n, j=j: bar.progress(
+                (j + i / n) / len(shown), text=f"channel {shown[j]}: step {i} of {n}"
+            ),
+        )
     bar.empty()
 
 
@@ -155,8 +213,10 @@ def _where(e) -> str:
     if specs is not None and e.local_box is not None:
         f0, b0, f1, b1 = e.local_box
         step = t_axis[1] - t_axis[0] if len(t_axis) > 1 else 0
-        return (f"{t_axis[f0] - step / 2:.2f}–{t_axis[f1 - 1] + step / 2:.2f} s, "
-                f"{f_axis[b0]:.0f}–{f_axis[b1 - 1]:.0f} Hz")
+        return (
+            f"{t_axis[f0] - step / 2:.2f}–{t_axis[f1 - 1] + step / 2:.2f} s, "
+            f"{f_axis[b0]:.0f}–{f_axis[b1 - 1]:.0f} Hz"
+        )
     if len(e.box) != 4:
         return ""
     return f"rows {e.box[0]}–{e.box[2] - 1}, cols {e.box[1]}–{e.box[3] - 1}"
@@ -170,64 +230,108 @@ for c in shown:
     head, ex_col, *vis_col, prof_col = st.columns(widths, gap="small")
     with head:
         st.markdown(f"**Channel {c}**" + (" · :red[never fires]" if c in dead else ""))
-        st.caption(f"peak {li.top_value[0, c]:.3g}  \nfires on {li.fire_rate[c]:.0%}  \n"
-                   f"selectivity {selectivity[c]:.2f}"
-                   + (f"  \nimportance {importance[c]:+.3f}" if importance is not None else ""))
+        st.caption(
+            f"peak {li.top_value[0, c]:.3g}  \nfires on {li.fire_rate[c]:.0%}  \n"
+            f"selectivity {selectivity[c]:.2f}"
+            + (f"  \nimportance {importance[c]:+.3f}" if importance is not None else "")
+        )
     with ex_col:
         if patches[c]:
             for col, e, p in zip(st.columns(K, gap="xxsmall"), exs, patches[c]):
                 col.image(p, width="stretch", caption=f"{e.value:.2f} · {_cls(e)}")
         if exs:
             whole = lm.kind == "image" and exs[0].box == (0, 0, *in_hw)
-            st.caption(f"Top {len(exs)} of {index.n_inputs} (peak activation · true class). "
-                       f"The best one's unit sees "
-                       f"{'the whole input' if whole else _where(exs[0])}.")
+            st.caption(
+                f"Top {len(exs)} of {index.n_inputs} (peak activation · true class). "
+                f"The best one's unit sees "
+                f"{'the whole input' if whole else _where(exs[0])}."
+            )
         if lm.kind == "audio" and exs:
             with st.popover("Listen to the top 3", icon=":material/volume_up:"):
                 for e in exs[:3]:
-                    player(xs[e.index], sr, label=f"input {e.index} · {e.value:.2f} · "
-                                                  f"\"{_cls(e)}\" · {_where(e)}")
+                    player(
+                        xs[e.index],
+                        sr,
+                        label=f'input {e.index} · {e.value:.2f} · "{_cls(e)}" · {_where(e)}',
+                    )
     if show_vis:
         with vis_col[0]:
             v = vis[c]
             if lm.kind == "image":
-                st.image(image_patch(v.raw, (0, 0, *v.raw.shape[:2]), size=96), width="stretch",
-                         caption=f"synthesised: mean {v.value:.2f} (real best "
-                                 f"{li.best_mean[c]:.2f})")
+                st.image(
+                    image_patch(v.raw, (0, 0, *v.raw.shape[:2]), size=96),
+                    width="stretch",
+                    caption=f"synthesised: mean {v.value:.2f} (real best {li.best_mean[c]:.2f})",
+                )
             else:
                 spec = lm.tracer(v.raw[0][None])[lm.card["spectrogram_layer"]][0, ..., 0]
-                st.image(spectrogram_patch(spec, (0, 0, *spec.shape), size=96), width="stretch",
-                         caption=f"synthesised waveform: mean {v.value:.2f} (real best "
-                                 f"{li.best_mean[c]:.2f})")
+                st.image(
+                    spectrogram_patch(spec, (0, 0, *spec.shape), size=96),
+                    width="stretch",
+                    caption=f"synthesised waveform: mean {v.value:.2f} (real best "
+                    f"{li.best_mean[c]:.2f})",
+                )
                 player(v.raw[0], v.raw[1])
     with prof_col:
         prof = pd.DataFrame({"class": lm.labels, "mean": li.class_mean[:, c].astype(float)})
-        short = max(map(len, lm.labels)) <= 2      # digits: columns; names: rows
+        short = max(map(len, lm.labels)) <= 2  # digits: columns; names: rows
         cls = alt.X if short else alt.Y
         val = alt.Y if short else alt.X
-        st.altair_chart(alt.Chart(prof).mark_bar().encode(
-            cls("class:N", sort=lm.labels, title=None,
-                axis=alt.Axis(labelAngle=0, labelLimit=70, labelFontSize=10)),
-            val("mean:Q", title="mean activation"),
-            color=alt.condition(alt.datum.mean >= 0, alt.value("#4c78a8"), alt.value("#f58518")),
-            tooltip=["class", alt.Tooltip("mean:Q", format=".3g")],
-        ).properties(height=120 if short else 150), width="stretch", key=f"prof_{layer}_{c}")
+        st.altair_chart(
+            alt.Chart(prof)
+            .mark_bar()
+            .encode(
+                cls(
+                    "class:N",
+                    sort=lm.labels,
+                    title=None,
+                    axis=alt.Axis(labelAngle=0, labelLimit=70, labelFontSize=10),
+                ),
+                val("mean:Q", title="mean activation"),
+                color=alt.condition(
+                    alt.datum.mean >= 0, alt.value("#4c78a8"), alt.value("#f58518")
+                ),
+                tooltip=["class", alt.Tooltip("mean:Q", format=".3g")],
+            )
+            .properties(height=120 if short else 150),
+            width="stretch",
+            key=f"prof_{layer}_{c}",
+        )
 
 st.divider()
 
 
 def _export():
-    rows = [patches[c] + ([image_patch(vis[c].raw, (0, 0, *vis[c].raw.shape[:2]))]
-                          if c in vis and lm.kind == "image" else []) for c in shown]
-    return dict(settings={"layer": layer, "sort": sort, "channels": shown, "inputs": probe.about,
-                          "n_inputs": index.n_inputs, "grouped_by": index.grouped_by,
-                          "dead_channels": sorted(dead)},
-                images={f"exemplars_{layer}": grid(rows)} if any(rows) else {},
-                tables={f"exemplars_{layer}": index_table(index, layer, {
-                    c: api.top_inputs(lm, layer, c, k=K, index=index) for c in range(n_ch)},
-                    lm.labels),
-                    f"class_profile_{layer}": api.class_profile(lm, layer, index=index)[0]
-                    .reset_index()})
+    rows = [
+        patches[c]
+        + (
+            [image_patch(vis[c].raw, (0, 0, *vis[c].raw.shape[:2]))]
+            if c in vis and lm.kind == "image"
+            else []
+        )
+        for c in shown
+    ]
+    return dict(
+        settings={
+            "layer": layer,
+            "sort": sort,
+            "channels": shown,
+            "inputs": probe.about,
+            "n_inputs": index.n_inputs,
+            "grouped_by": index.grouped_by,
+            "dead_channels": sorted(dead),
+        },
+        images={f"exemplars_{layer}": grid(rows)} if any(rows) else {},
+        tables={
+            f"exemplars_{layer}": index_table(
+                index,
+                layer,
+                {c: api.top_inputs(lm, layer, c, k=K, index=index) for c in range(n_ch)},
+                lm.labels,
+            ),
+            f"class_profile_{layer}": api.class_profile(lm, layer, index=index)[0].reset_index(),
+        },
+    )
 
 
 with st.container(horizontal=True):

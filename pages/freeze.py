@@ -1,4 +1,5 @@
 """Freeze: switch filters off and see what changes downstream; which filters and pixels matter."""
+
 from __future__ import annotations
 
 import json
@@ -17,20 +18,30 @@ from core.image import to_display
 from core.importance import all_negligible
 from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
-from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
-from pages._widgets import (distance_chart, export_button, label_of, legend, prediction, shape_text,
-                            share_view, vector_chart)
-from pages._jobs import heavy_job
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
+from pages._jobs import heavy_job
+from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
+from pages._widgets import (
+    distance_chart,
+    export_button,
+    label_of,
+    legend,
+    prediction,
+    shape_text,
+    share_view,
+    vector_chart,
+)
 
 lm = current_model()
 st.title("Freeze filters")
-st.caption("NeuralVis' model mutation: a frozen filter's output channel is set to zero and every "
-           "later layer consumes the zeroed tensor. Freeze filters in one or more layers and "
-           "watch the prediction and the later layers change. Besides zeroing, a layer's chosen "
-           "channels can be replaced by their mean over the probe set (mean ablation), scaled, "
-           "or be the only ones kept.")
+st.caption(
+    "NeuralVis' model mutation: a frozen filter's output channel is set to zero and every "
+    "later layer consumes the zeroed tensor. Freeze filters in one or more layers and "
+    "watch the prediction and the later layers change. Besides zeroing, a layer's chosen "
+    "channels can be replaced by their mean over the probe set (mean ablation), scaled, "
+    "or be the only ones kept."
+)
 
 sample = selected_sample(lm)
 tr, probs, _ = run_trace(lm, sample)
@@ -38,7 +49,7 @@ tr, probs, _ = run_trace(lm, sample)
 # when the configuration is changed by something other than them (upload, top-k, reset).
 store = st.session_state.setdefault("frozen", {})
 config: dict[str, list[int]] = store.setdefault(lm.sha256, {})
-interventions = freeze_kinds(lm)    # {layer: {"kind", "factor"}}: layers not listed are zeroed
+interventions = freeze_kinds(lm)  # {layer: {"kind", "factor"}}: layers not listed are zeroed
 version = st.session_state.setdefault("freeze_version", 0)
 layers = [n for n in tr if n != "input" and np.ndim(tr[n]) >= 1 and tr[n].shape[-1] > 1]
 spatial = [n for n in layers if oriented_maps(lm, n, tr[n]) is not None]
@@ -63,20 +74,37 @@ with left:
     # The default is the last convolution (what NeuralVis freezes), not a pooling or dropout.
     convs = [n for n in spatial if "Conv" in lm.tracer.plan.layer_types().get(n, "")]
     default = linked("link_layer", layers) or (convs or spatial or layers)[-1]
-    layer = st.selectbox("Layer", layers, index=layers.index(default), key="freeze_layer",
-                         help="Any layer whose output has channels (last axis): convolutions, "
-                              "pooling, BatchNorm, activations, dense units.")
+    layer = st.selectbox(
+        "Layer",
+        layers,
+        index=layers.index(default),
+        key="freeze_layer",
+        help="Any layer whose output has channels (last axis): convolutions, "
+        "pooling, BatchNorm, activations, dense units.",
+    )
     n_ch = int(tr[layer].shape[-1])
     chosen = config.get(layer, [])
     k1, k2 = st.columns([3, 1])
     now = interventions.get(layer, {"kind": "zero", "factor": 1.0})
-    kind = k1.radio("What happens to the chosen filters", list(KINDS), horizontal=True,
-                    index=list(KINDS).index(now["kind"]), format_func=KIND_TITLES.get,
-                    key=f"kind_{version}_{layer}",
-                    help="\n\n".join(f"**{KIND_TITLES[k]}**: {v}" for k, v in KINDS.items()))
-    factor = k2.number_input("factor", -10.0, 10.0, float(now["factor"]), 0.25,
-                             key=f"factor_{version}_{layer}", disabled=kind != "scale",
-                             help="Scale: each chosen channel is multiplied by this.")
+    kind = k1.radio(
+        "What happens to the chosen filters",
+        list(KINDS),
+        horizontal=True,
+        index=list(KINDS).index(now["kind"]),
+        format_func=KIND_TITLES.get,
+        key=f"kind_{version}_{layer}",
+        help="\n\n".join(f"**{KIND_TITLES[k]}**: {v}" for k, v in KINDS.items()),
+    )
+    factor = k2.number_input(
+        "factor",
+        -10.0,
+        10.0,
+        float(now["factor"]),
+        0.25,
+        key=f"factor_{version}_{layer}",
+        disabled=kind != "scale",
+        help="Scale: each chosen channel is multiplied by this.",
+    )
     if kind == "zero":
         interventions.pop(layer, None)
     else:
@@ -93,12 +121,18 @@ with left:
 
     if maps is not None:
         # NeuralVis' filter panel: every filter's map for this input; click a tile to choose it.
-        st.markdown(f"Filters of **{layer}** for this input: click a tile to choose it "
-                    f"(chosen: grey, outlined) · {len(chosen)} of {n_ch} chosen")
+        st.markdown(
+            f"Filters of **{layer}** for this input: click a tile to choose it "
+            f"(chosen: grey, outlined) · {len(chosen)} of {n_ch} chosen"
+        )
         filter_picker(maps, set(chosen), key=f"fz_grid_{version}_{layer}", on_toggle=_toggle)
     else:  # a vector (dense units): numbers to pick, no maps to show
-        picked = st.multiselect(f"Frozen units of {layer}", list(range(n_ch)), default=chosen,
-                                key=f"multi_{version}_{layer}")
+        picked = st.multiselect(
+            f"Frozen units of {layer}",
+            list(range(n_ch)),
+            default=chosen,
+            key=f"multi_{version}_{layer}",
+        )
         if sorted(picked) != chosen:
             if picked:
                 config[layer] = sorted(picked)
@@ -108,28 +142,42 @@ with left:
 with right:
     st.markdown("**Configuration**")
     if config:
+
         def _what(k: str) -> str:
             kd = interventions.get(k, {"kind": "zero"})
-            return (f"scale × {kd['factor']:g}" if kd["kind"] == "scale"
-                    else KIND_TITLES[kd["kind"]])
+            return f"scale × {kd['factor']:g}" if kd["kind"] == "scale" else KIND_TITLES[kd["kind"]]
 
-        st.dataframe(pd.DataFrame({"layer": list(config),
-                                   "intervention": [_what(k) for k in config],
-                                   "filters": [", ".join(map(str, v))
-                                               for v in config.values()]}),
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "layer": list(config),
+                    "intervention": [_what(k) for k in config],
+                    "filters": [", ".join(map(str, v)) for v in config.values()],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     else:
         st.caption("Nothing frozen yet.")
     doc = to_config(with_kinds(config, interventions), model=lm.name, model_sha256=lm.sha256)
     c1, c2 = st.columns(2)
-    c1.download_button("Download config", json.dumps(doc, indent=2).encode(),
-                       file_name="freeze_config.json", mime="application/json",
-                       key="dl_freeze", width="stretch")
+    c1.download_button(
+        "Download config",
+        json.dumps(doc, indent=2).encode(),
+        file_name="freeze_config.json",
+        mime="application/json",
+        key="dl_freeze",
+        width="stretch",
+    )
     if c2.button("Reset all", key="reset_freeze", width="stretch", disabled=not config):
         _set_config({})
         st.rerun()
-    up = st.file_uploader("Load a config (ours, or NeuralVis' list of layer_name / "
-                          "feature_index)", type=["json"], key=f"freeze_upload_{version}")
+    up = st.file_uploader(
+        "Load a config (ours, or NeuralVis' list of layer_name / feature_index)",
+        type=["json"],
+        key=f"freeze_upload_{version}",
+    )
     if up is not None:
         try:
             parsed = parse_config(json.loads(up.getvalue()))
@@ -145,8 +193,11 @@ share_view(lm, sample, layer=layer)
 # ---- effect ----------------------------------------------------------------------------------------
 st.subheader("2 · Effect")
 fkey = cache.frozen_key(config, interventions)
-with st.spinner(f"Recomputing the layers after {', '.join(config) or 'the frozen ones'} with "
-                f"{sum(map(len, config.values()))} filters frozen…", show_time=True):
+with st.spinner(
+    f"Recomputing the layers after {', '.join(config) or 'the frozen ones'} with "
+    f"{sum(map(len, config.values()))} filters frozen…",
+    show_time=True,
+):
     ftr, fprobs = cache.trace_frozen(lm, sample, fkey)
 p1, p2 = st.columns(2)
 with p1:
@@ -155,26 +206,38 @@ with p2:
     prediction(lm, fprobs, key="after", title="Prediction with frozen filters", height=150)
     acting = {k: v for k, v in interventions.items() if k in config}
     if acting:
-        st.caption("With interventions: " + "; ".join(
-            f"{k} {KIND_TITLES[v['kind']]}" + (f" × {v['factor']:g}" if v["kind"] == "scale"
-                                               else "") for k, v in acting.items()))
+        st.caption(
+            "With interventions: "
+            + "; ".join(
+                f"{k} {KIND_TITLES[v['kind']]}"
+                + (f" × {v['factor']:g}" if v["kind"] == "scale" else "")
+                for k, v in acting.items()
+            )
+        )
 if lm.kind == "audio":
-    st.page_link("pages/audio.py", icon=":material/hearing:",
-                 label="Hear what each filter hears with this configuration (Audio page, "
-                       "Hear a filter)")
+    st.page_link(
+        "pages/audio.py",
+        icon=":material/hearing:",
+        label="Hear what each filter hears with this configuration (Audio page, Hear a filter)",
+    )
 if not config:
     st.info("Freeze some filters above to see their effect.")
 else:
     changed = label_of(lm, probs) != label_of(lm, fprobs)
     cls = int(np.argmax(probs))
-    st.markdown(("**The prediction changed.** " if changed else "")
-                + f"Probability of class {lm.labels[cls]}: {probs[cls]:.1%} → {fprobs[cls]:.1%}.")
+    st.markdown(
+        ("**The prediction changed.** " if changed else "")
+        + f"Probability of class {lm.labels[cls]}: {probs[cls]:.1%} → {fprobs[cls]:.1%}."
+    )
     dist = layer_distances(tr, ftr)
     distance_chart(dist, key="freeze_dist")
     first = min(lm.tracer.plan.index(n) for n in config)
     later = lm.tracer.plan.names[first:]
-    show = st.selectbox("Layer to inspect (the earliest frozen layer and everything after it)",
-                        later, key="freeze_show")
+    show = st.selectbox(
+        "Layer to inspect (the earliest frozen layer and everything after it)",
+        later,
+        key="freeze_show",
+    )
     a, b = tr[show], ftr[show]
     ma, mb = oriented_maps(lm, show, a), oriented_maps(lm, show, b)
     st.caption(f"{show}: output {shape_text(a)}")
@@ -186,8 +249,11 @@ else:
         acted = set(config.get(show, []))
         if interventions.get(show, {}).get("kind") == "keep":
             acted = set(range(mb.shape[-1])) - acted
-        cols[1].image(feature_grid(mb, vrange=(lo, hi), dim=acted)[0],
-                      caption="after (frozen filters grey)", width="stretch")
+        cols[1].image(
+            feature_grid(mb, vrange=(lo, hi), dim=acted)[0],
+            caption="after (frozen filters grey)",
+            width="stretch",
+        )
         gd, dlo, dhi = feature_grid(mb - ma, cmap="diverging")
         cols[2].image(gd, caption="after − before (red: higher, blue: lower)", width="stretch")
         with cols[0]:
@@ -205,15 +271,24 @@ else:
 
 
 def _freeze_export():
-    out = dict(settings={"sample": sample.name, "frozen": config, "interventions": interventions,
-                         "config": to_config(with_kinds(config, interventions), model=lm.name,
-                                             model_sha256=lm.sha256)},
-               predictions={"before": probs, "after": fprobs})
+    out = dict(
+        settings={
+            "sample": sample.name,
+            "frozen": config,
+            "interventions": interventions,
+            "config": to_config(
+                with_kinds(config, interventions), model=lm.name, model_sha256=lm.sha256
+            ),
+        },
+        predictions={"before": probs, "after": fprobs},
+    )
     if config:
         out["tables"] = {"distances": dist}
         if ma is not None:
-            out["images"] = {f"before_{show}": feature_grid(ma, vrange=(lo, hi))[0],
-                             f"after_{show}": feature_grid(mb, vrange=(lo, hi))[0]}
+            out["images"] = {
+                f"before_{show}": feature_grid(ma, vrange=(lo, hi))[0],
+                f"after_{show}": feature_grid(mb, vrange=(lo, hi))[0],
+            }
     return out
 
 
@@ -223,29 +298,44 @@ export_button(lm, "Freeze", _freeze_export, key="export_freeze")
 st.subheader("3 · What matters")
 imp_tab, sal_tab = st.tabs(["Filter importance", "Input saliency"])
 with imp_tab:
-    st.caption("Freeze each filter of a layer alone and measure the drop in the predicted "
-               "class's logit (its score before the softmax) and probability for the current "
-               "input, and the accuracy drop over a batch of labelled samples.")
+    st.caption(
+        "Freeze each filter of a layer alone and measure the drop in the predicted "
+        "class's logit (its score before the softmax) and probability for the current "
+        "input, and the accuracy drop over a batch of labelled samples."
+    )
     c1, c2 = st.columns([2, 3])
-    imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer),
-                             key="imp_layer")
+    imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer), key="imp_layer")
     builtin = cache.gallery(lm.card)
     held_out = cache.probe_samples(lm, 200)
-    batch_choice = c2.radio("Accuracy over",
-                            [f"{len(held_out)} real held-out inputs",
-                             f"the {len(builtin)} built-in samples",
-                             "the sample list"], horizontal=True, key="imp_batch")
+    batch_choice = c2.radio(
+        "Accuracy over",
+        [
+            f"{len(held_out)} real held-out inputs",
+            f"the {len(builtin)} built-in samples",
+            "the sample list",
+        ],
+        horizontal=True,
+        key="imp_batch",
+    )
     if st.button("Rank filters", key="rank", type="primary"):
-        pool = {"the sample list": [s for s in samples().values() if s.kind == lm.kind],
-                f"the {len(builtin)} built-in samples": builtin}.get(batch_choice, held_out)
+        pool = {
+            "the sample list": [s for s in samples().values() if s.kind == lm.kind],
+            f"the {len(builtin)} built-in samples": builtin,
+        }.get(batch_choice, held_out)
         batch = [sample] + [s for s in pool if s.key != sample.key]
         try:
             labels = [s.label for s in batch]
             with heavy_job(f"Freezing the filters of {imp_layer} one at a time") as job:
-                df = api.importance(lm, [s.raw for s in batch], imp_layer, labels=labels,
-                                    on_progress=job.progress)
-            st.session_state["importance"] = (lm.key, sample.key, imp_layer, df,
-                                              sum(y in lm.labels for y in labels))
+                df = api.importance(
+                    lm, [s.raw for s in batch], imp_layer, labels=labels, on_progress=job.progress
+                )
+            st.session_state["importance"] = (
+                lm.key,
+                sample.key,
+                imp_layer,
+                df,
+                sum(y in lm.labels for y in labels),
+            )
         except (ValueError, LayerLabError) as e:
             st.error(str(e))
     res = st.session_state.get("importance")
@@ -255,47 +345,76 @@ with imp_tab:
         top = df.head(20).copy()
         top["filter"] = top["channel"].astype(str)
         # One panel per measure (their units differ), rows in the ranking's order.
-        names = {"logit_drop": f"logit of class {cls_name} (ranks)",
-                 "prob_drop": f"probability of class {cls_name}",
-                 "accuracy_drop": f"accuracy over {n_lab} inputs"}
+        names = {
+            "logit_drop": f"logit of class {cls_name} (ranks)",
+            "prob_drop": f"probability of class {cls_name}",
+            "accuracy_drop": f"accuracy over {n_lab} inputs",
+        }
         # One chart per measure (their units differ), side by side (stacked on a phone), rows
         # in the ranking's order.
         shown_m = [m for m in names if m in df]
-        for col, m, colour in zip(st.columns(len(shown_m)), shown_m,
-                                  ["#4c78a8", "#f58518", "#54a24b"]):
-            col.altair_chart(alt.Chart(top).mark_bar(color=colour).encode(
-                y=alt.Y("filter:N", sort=list(top["filter"]), title=f"filter of {imp_layer}",
-                        axis=alt.Axis(labelOverlap=False)),
-                x=alt.X(f"{m}:Q", title=f"drop in {names[m]}",
-                        axis=alt.Axis(format=".3~g", tickCount=4)),
-                tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
-            ).properties(height=18 * len(top)), width="stretch", key=f"imp_chart_{m}")
+        for col, m, colour in zip(
+            st.columns(len(shown_m)), shown_m, ["#4c78a8", "#f58518", "#54a24b"]
+        ):
+            col.altair_chart(
+                alt.Chart(top)
+                .mark_bar(color=colour)
+                .encode(
+                    y=alt.Y(
+                        "filter:N",
+                        sort=list(top["filter"]),
+                        title=f"filter of {imp_layer}",
+                        axis=alt.Axis(labelOverlap=False),
+                    ),
+                    x=alt.X(
+                        f"{m}:Q",
+                        title=f"drop in {names[m]}",
+                        axis=alt.Axis(format=".3~g", tickCount=4),
+                    ),
+                    tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
+                )
+                .properties(height=18 * len(top)),
+                width="stretch",
+                key=f"imp_chart_{m}",
+            )
         flat_p, flat_z = all_negligible(df, "prob_drop"), all_negligible(df, "logit_drop")
         if flat_z:
-            st.warning(f"Freezing any single filter of {imp_layer} alone leaves the class score "
-                       "unchanged (every drop is ~0), so this order says nothing. Freeze several "
-                       "at once, or rank another layer.")
+            st.warning(
+                f"Freezing any single filter of {imp_layer} alone leaves the class score "
+                "unchanged (every drop is ~0), so this order says nothing. Freeze several "
+                "at once, or rank another layer."
+            )
         elif flat_p:
-            st.info(f"The model is sure of class {cls_name} ({probs.max():.4%}): freezing any "
-                    "single filter leaves that probability where it is (every drop is ~0). "
-                    "The ranking therefore uses the drop in the class's **logit** (its score "
-                    "before the softmax), which still moves.")
-        st.caption(f"Top {len(top)} of {len(df)} filters, ranked by the logit drop"
-                   + (f"; accuracy over {n_lab} labelled inputs" if "accuracy_drop" in df
-                      else "") + ". Download the full table below.")
+            st.info(
+                f"The model is sure of class {cls_name} ({probs.max():.4%}): freezing any "
+                "single filter leaves that probability where it is (every drop is ~0). "
+                "The ranking therefore uses the drop in the class's **logit** (its score "
+                "before the softmax), which still moves."
+            )
+        st.caption(
+            f"Top {len(top)} of {len(df)} filters, ranked by the logit drop"
+            + (f"; accuracy over {n_lab} labelled inputs" if "accuracy_drop" in df else "")
+            + ". Download the full table below."
+        )
         ranked = [int(c) for c in df["channel"]]
         c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
         k = int(c1.number_input("k", 1, len(df), min(3, len(df)), key="topk"))
         best = ranked[:k]
         mine = config.get(imp_layer, [])
-        if c2.button(f"Add the top {k} to the selection", key="freeze_topk",
-                     help=f"Keeps what is chosen in {imp_layer} ({len(mine)} now) and adds "
-                          f"filters {', '.join(map(str, best))}."):
+        if c2.button(
+            f"Add the top {k} to the selection",
+            key="freeze_topk",
+            help=f"Keeps what is chosen in {imp_layer} ({len(mine)} now) and adds "
+            f"filters {', '.join(map(str, best))}.",
+        ):
             _set_config({**config, imp_layer: sorted(set(mine) | set(best))})
             st.rerun()
         lost = sorted(set(mine) - set(best))
-        if c3.button(f"Replace the selection with the top {k}", key="replace_topk",
-                     help=f"Freeze exactly filters {', '.join(map(str, best))} in {imp_layer}."):
+        if c3.button(
+            f"Replace the selection with the top {k}",
+            key="replace_topk",
+            help=f"Freeze exactly filters {', '.join(map(str, best))} in {imp_layer}.",
+        ):
             if lost:  # never drop filters chosen by hand without asking
                 st.session_state["confirm_replace"] = (imp_layer, tuple(best))
             else:
@@ -303,59 +422,82 @@ with imp_tab:
                 st.rerun()
         ask = st.session_state.get("confirm_replace")
         if ask and ask[0] == imp_layer and ask[1] == tuple(best) and lost:
-            st.warning(f"Replacing would release {len(lost)} filter{'s' * (len(lost) != 1)} "
-                       f"chosen in {imp_layer} ({', '.join(map(str, lost))}) and freeze only "
-                       f"{', '.join(map(str, best))}.")
+            st.warning(
+                f"Replacing would release {len(lost)} filter{'s' * (len(lost) != 1)} "
+                f"chosen in {imp_layer} ({', '.join(map(str, lost))}) and freeze only "
+                f"{', '.join(map(str, best))}."
+            )
             y, n = st.columns(2)
-            if y.button(f"Yes, replace ({len(lost)} released)", key="replace_yes",
-                        type="primary"):
+            if y.button(f"Yes, replace ({len(lost)} released)", key="replace_yes", type="primary"):
                 st.session_state.pop("confirm_replace")
                 _set_config({**config, imp_layer: best})
                 st.rerun()
             if n.button("Cancel", key="replace_no"):
                 st.session_state.pop("confirm_replace")
                 st.rerun()
-        c3.download_button("Download ranking (CSV)", df.to_csv(index=False).encode(),
-                           file_name=f"importance_{imp_layer}.csv", mime="text/csv",
-                           key="dl_imp")
-        top_filters_exemplars(lm, imp_layer, [int(c) for c in df["channel"].head(5)],
-                              key="imp_ex")
+        c3.download_button(
+            "Download ranking (CSV)",
+            df.to_csv(index=False).encode(),
+            file_name=f"importance_{imp_layer}.csv",
+            mime="text/csv",
+            key="dl_imp",
+        )
+        top_filters_exemplars(lm, imp_layer, [int(c) for c in df["channel"].head(5)], key="imp_ex")
 
 with sal_tab:
     c1, c2, c3, c4 = st.columns(4)
-    method = c1.radio("Method", ["Gradient", "Grad-CAM"], key="sal_method",
-                      help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
-                           "weighted by the score's mean gradient (Selvaraju et al. 2017).")
+    method = c1.radio(
+        "Method",
+        ["Gradient", "Grad-CAM"],
+        key="sal_method",
+        help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
+        "weighted by the score's mean gradient (Selvaraju et al. 2017).",
+    )
     spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
     # Waveform models without a spectrogram layer: Grad-CAM on (time, channels) maps.
-    cam_layers = (time_freq_layers(lm) if spec else [
-        n for n in layers if np.ndim(tr[n]) == 2]) if lm.kind == "audio" else spatial
+    cam_layers = (
+        (time_freq_layers(lm) if spec else [n for n in layers if np.ndim(tr[n]) == 2])
+        if lm.kind == "audio"
+        else spatial
+    )
     # Grad-CAM's usual layer is the last convolution block, but which of its outputs shows
     # positive evidence depends on the model (our VGG: the conv; the audio model: its ReLU).
     # "auto" takes the first of them whose map for this input and class is not all zero.
     kinds = lm.tracer.plan.layer_types()
     convs = [n for n in cam_layers if "Conv" in kinds[n]]
     if convs:
-        block = cam_layers[cam_layers.index(convs[-1]):][:4]   # conv, BN, activation, ...
+        block = cam_layers[cam_layers.index(convs[-1]) :][:4]  # conv, BN, activation, ...
         acts = [n for n in block[1:] if kinds[n] in ("Activation", "ReLU")]
         candidates = acts[:1] + [n for n in block if n not in acts[:1]]
     else:
         candidates = cam_layers[-1:]
     auto = f"auto ({convs[-1]} block)" if convs else "auto (last spatial layer)"
-    cam_choice = c2.selectbox("Grad-CAM layer", [auto] + cam_layers, key="sal_layer",
-                              disabled=method != "Grad-CAM",
-                              help="auto: the last convolution's activation, the convolution "
-                                   "itself or the layers between, whichever first shows "
-                                   "positive evidence for the class.") if cam_layers else None
+    cam_choice = (
+        c2.selectbox(
+            "Grad-CAM layer",
+            [auto] + cam_layers,
+            key="sal_layer",
+            disabled=method != "Grad-CAM",
+            help="auto: the last convolution's activation, the convolution "
+            "itself or the layers between, whichever first shows "
+            "positive evidence for the class.",
+        )
+        if cam_layers
+        else None
+    )
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
     cls = lm.labels.index(target)
     cam_layer = None
     try:
-        with st.spinner(f"{method} saliency for class {target}"
-                        + (" with the frozen filters" if config else "") + "…", show_time=True):
+        with st.spinner(
+            f"{method} saliency for class {target}"
+            + (" with the frozen filters" if config else "")
+            + "…",
+            show_time=True,
+        ):
             if method == "Grad-CAM" and cam_choice is not None:
-                for cam_layer in (candidates if cam_choice == auto else [cam_choice]):
+                for cam_layer in candidates if cam_choice == auto else [cam_choice]:
                     sal = cache.saliency(lm, sample, method, cls, cam_layer, fkey)
                     if sal.max() > 0:
                         break
@@ -371,15 +513,26 @@ with sal_tab:
         binned = profile[: len(profile) // step * step].reshape(-1, step).max(axis=1)
         wave = np.asarray(tr["input"], np.float64).reshape(-1)
         wave_b = np.abs(wave[: len(wave) // step * step]).reshape(-1, step).max(axis=1)
-        df = pd.DataFrame({"time (s)": np.arange(len(binned)) * step / sr,
-                           method: binned / (binned.max() or 1.0),
-                           "|waveform|": wave_b / (wave_b.max() or 1.0)}).melt(
-            "time (s)", var_name="curve", value_name="normalised")
-        st.altair_chart(alt.Chart(df).mark_line().encode(
-            x="time (s):Q", y="normalised:Q", color="curve:N").properties(height=220),
-            width="stretch", key="sal_profile")
-        st.caption(f"{method} for class {target}" + (f" at {cam_layer}" if cam_layer else "")
-                   + " over the clip's time, with the waveform's envelope for reference.")
+        df = pd.DataFrame(
+            {
+                "time (s)": np.arange(len(binned)) * step / sr,
+                method: binned / (binned.max() or 1.0),
+                "|waveform|": wave_b / (wave_b.max() or 1.0),
+            }
+        ).melt("time (s)", var_name="curve", value_name="normalised")
+        st.altair_chart(
+            alt.Chart(df)
+            .mark_line()
+            .encode(x="time (s):Q", y="normalised:Q", color="curve:N")
+            .properties(height=220),
+            width="stretch",
+            key="sal_profile",
+        )
+        st.caption(
+            f"{method} for class {target}"
+            + (f" at {cam_layer}" if cam_layer else "")
+            + " over the clip's time, with the waveform's envelope for reference."
+        )
         st.stop()
     if spec:  # audio: saliency over the model's own spectrogram, time left to right
         s_img = display_maps(tr[spec])[..., 0]
@@ -392,14 +545,25 @@ with sal_tab:
     over = (rgb * (1 - alpha) + heat * alpha).astype(np.uint8)
     up = max(1, 280 // max(over.shape[:2]))
     c1, c2 = st.columns(2)
-    c1.image(over.repeat(up, 0).repeat(up, 1), width=280,
-             caption=f"{method} for class {target}" + (f" at {cam_layer}" if cam_layer else "")
-             + (" (with frozen filters)" if config else ""))
+    c1.image(
+        over.repeat(up, 0).repeat(up, 1),
+        width=280,
+        caption=f"{method} for class {target}"
+        + (f" at {cam_layer}" if cam_layer else "")
+        + (" (with frozen filters)" if config else ""),
+    )
     c2.image(heat.repeat(up, 0).repeat(up, 1), width=280, caption="the map alone")
     if not sal.max() > 0:
-        st.info(f"The {method} map is zero everywhere: at {cam_layer!r} nothing speaks *for* "
-                f"class {target} (Grad-CAM keeps only positive evidence). Try another layer "
-                "or class.")
+        st.info(
+            f"The {method} map is zero everywhere: at {cam_layer!r} nothing speaks *for* "
+            f"class {target} (Grad-CAM keeps only positive evidence). Try another layer "
+            "or class."
+        )
     with c2:
-        legend(0.0, float(sal.max()), "viridis", key="sal_leg",
-               title="|gradient|" if method == "Gradient" else "Grad-CAM (normalised)")
+        legend(
+            0.0,
+            float(sal.max()),
+            "viridis",
+            key="sal_leg",
+            title="|gradient|" if method == "Gradient" else "Grad-CAM (normalised)",
+        )

@@ -1,4 +1,5 @@
 """Structure: the layers, the connection graph and the weights of the current model."""
+
 from __future__ import annotations
 
 import re
@@ -18,24 +19,30 @@ from pages._state import current_model, run_trace, selected_sample, usable_sampl
 from pages._tiles import dark_theme, shrink_to_column
 from pages._widgets import export_button, layer_output, shape_text, share_view
 
-DEEP = 60            # more layers than this: the graph starts on a range of layers
-GRAPH_HEIGHT = 820   # px; a graph of more than TALL layers scrolls in a frame this high
+DEEP = 60  # more layers than this: the graph starts on a range of layers
+GRAPH_HEIGHT = 820  # px; a graph of more than TALL layers scrolls in a frame this high
 TALL = 14
 
 # Readable names and formats for the columns of core.structure's table.
 COLUMNS = {
-    "index": st.column_config.NumberColumn("#", format="%d", width=44,
-                                           help="Execution order (as in the Graph tab)."),
+    "index": st.column_config.NumberColumn(
+        "#", format="%d", width=44, help="Execution order (as in the Graph tab)."
+    ),
     "name": st.column_config.TextColumn(
-        "Layer", help="Layers of a nested model are named block/layer."),
+        "Layer", help="Layers of a nested model are named block/layer."
+    ),
     "type": st.column_config.TextColumn("Type"),
     "parent": st.column_config.TextColumn(
-        "In block", help="The nested model holding this layer (empty: the top level)."),
+        "In block", help="The nested model holding this layer (empty: the top level)."
+    ),
     "output_shape": st.column_config.TextColumn("Output shape", help="None is the batch axis."),
     "params": st.column_config.NumberColumn("Parameters", format="%,d", width=96),
     "trainable_params": st.column_config.NumberColumn(
-        "Trainable", format="%,d", width=90,
-        help="Parameters changed by training (BatchNorm's moving mean and variance are not)."),
+        "Trainable",
+        format="%,d",
+        width=90,
+        help="Parameters changed by training (BatchNorm's moving mean and variance are not).",
+    ),
     "activation": st.column_config.TextColumn("Activation", width=96),
     "filters_or_units": st.column_config.TextColumn("Filters / units", width=96),
     "kernel_size": st.column_config.TextColumn("Kernel / pool", width=92),
@@ -46,8 +53,10 @@ COLUMNS = {
 
 lm = current_model()
 st.title("Structure")
-st.caption("What the network is made of: its layers in execution order, how they connect, "
-           "and what their trained weights look like.")
+st.caption(
+    "What the network is made of: its layers in execution order, how they connect, "
+    "and what their trained weights look like."
+)
 
 # ---- one core call ---------------------------------------------------------------------------
 s = cache.structure(lm)
@@ -55,10 +64,18 @@ table = s.table()
 stem = Path(lm.name).stem or "model"
 with st.container(horizontal=True):
     share_view(lm, None)
-    export_button(lm, "Structure", lambda: dict(
-        settings={"card": {k: v for k, v in lm.card.items() if k != "history"},
-                  "graph_dot": s.dot},
-        tables={"layers": table}), key="export_structure")
+    export_button(
+        lm,
+        "Structure",
+        lambda: dict(
+            settings={
+                "card": {k: v for k, v in lm.card.items() if k != "history"},
+                "graph_dot": s.dot,
+            },
+            tables={"layers": table},
+        ),
+        key="export_structure",
+    )
 
 # ---- the model ----------------------------------------------------------------------------------
 card = lm.card
@@ -78,17 +95,26 @@ if facts:
 sets = validation_sets(card)
 if sets is not None:
     st.markdown("**Held-out accuracy**")
-    st.dataframe(sets.assign(interval=[
-        f"{lo:.1%} – {hi:.1%}" if pd.notna(lo) and pd.notna(hi) else ""
-        for lo, hi in zip(sets["low"], sets["high"])])[["set", "accuracy", "interval", "n", "about"]],
-        hide_index=True, width="stretch", key="validation_sets", column_config={
+    st.dataframe(
+        sets.assign(
+            interval=[
+                f"{lo:.1%} – {hi:.1%}" if pd.notna(lo) and pd.notna(hi) else ""
+                for lo, hi in zip(sets["low"], sets["high"])
+            ]
+        )[["set", "accuracy", "interval", "n", "about"]],
+        hide_index=True,
+        width="stretch",
+        key="validation_sets",
+        column_config={
             "set": st.column_config.TextColumn("Validation set"),
-            "accuracy": st.column_config.ProgressColumn("Accuracy", format="percent",
-                                                        min_value=0.0, max_value=1.0),
-            "interval": st.column_config.TextColumn("95 % interval",
-                                                    help="Wilson score interval"),
+            "accuracy": st.column_config.ProgressColumn(
+                "Accuracy", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "interval": st.column_config.TextColumn("95 % interval", help="Wilson score interval"),
             "n": st.column_config.NumberColumn("Clips / images", format="%d"),
-            "about": st.column_config.TextColumn("What it is")})
+            "about": st.column_config.TextColumn("What it is"),
+        },
+    )
 history = training_history(card)
 if history is not None:
     best = training.get("best_epoch") or metrics.get("best_epoch")
@@ -101,15 +127,21 @@ if history is not None:
         base = alt.Chart(part).encode(
             x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y("value:Q", title=panel, scale=alt.Scale(zero=panel == "loss")),
-            color=alt.Color("measure:N", title=None,
-                            legend=alt.Legend(orient="bottom", columns=1, labelLimit=300)),
-            tooltip=["epoch", "measure", alt.Tooltip("value:Q", format=".4g")])
+            color=alt.Color(
+                "measure:N",
+                title=None,
+                legend=alt.Legend(orient="bottom", columns=1, labelLimit=300),
+            ),
+            tooltip=["epoch", "measure", alt.Tooltip("value:Q", format=".4g")],
+        )
         chart = base.mark_line() + base.mark_point(size=18, filled=True)
         if best:
-            chart += alt.Chart(pd.DataFrame({"epoch": [best]})).mark_rule(
-                strokeDash=[4, 3], color="#9ca3af").encode(x="epoch:Q")
-        col.altair_chart(chart.properties(height=240), width="stretch",
-                         key=f"history_{panel}")
+            chart += (
+                alt.Chart(pd.DataFrame({"epoch": [best]}))
+                .mark_rule(strokeDash=[4, 3], color="#9ca3af")
+                .encode(x="epoch:Q")
+            )
+        col.altair_chart(chart.properties(height=240), width="stretch", key=f"history_{panel}")
 if training:
     with st.expander("How it was trained"):
         lines = []
@@ -122,13 +154,25 @@ if training:
         st.markdown("\n".join(lines))
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Layers", f"{s.n_layers:,}", border=True,
-          help="Rows of the table, input layer included; nested models count by their layers.")
-c2.metric("Parameters", f"{s.total_params:,}", border=True,
-          help=f"{s.total_params * 4 / 2**20:.2f} MB as float32.")
+c1.metric(
+    "Layers",
+    f"{s.n_layers:,}",
+    border=True,
+    help="Rows of the table, input layer included; nested models count by their layers.",
+)
+c2.metric(
+    "Parameters",
+    f"{s.total_params:,}",
+    border=True,
+    help=f"{s.total_params * 4 / 2**20:.2f} MB as float32.",
+)
 c3.metric("Trainable", f"{s.trainable_params:,}", border=True)
-c4.metric("Non-trainable", f"{s.non_trainable_params:,}", border=True,
-          help="Held fixed during training, e.g. BatchNorm's moving mean and variance.")
+c4.metric(
+    "Non-trainable",
+    f"{s.non_trainable_params:,}",
+    border=True,
+    help="Held fixed during training, e.g. BatchNorm's moving mean and variance.",
+)
 
 layers_tab, graph_tab, weights_tab = st.tabs(["Layers", "Graph", "Weights"])
 
@@ -137,18 +181,34 @@ with layers_tab:
     blocks = [p for p in dict.fromkeys(table["parent"]) if p]
     # Leave out columns that would say nothing: "In block" without nested models, "Trainable"
     # when every parameter is trainable.
-    columns = [c for c in COLUMNS if (c != "parent" or blocks)
-               and (c != "trainable_params" or s.non_trainable_params)]
+    columns = [
+        c
+        for c in COLUMNS
+        if (c != "parent" or blocks) and (c != "trainable_params" or s.non_trainable_params)
+    ]
     shown = table.assign(index=range(1, len(table) + 1))[columns]
     if blocks:
-        st.caption(f"Nested models ({', '.join(blocks)}) are flattened: their layers are named "
-                   "block/layer and listed where the block runs, with the block in *In block*.")
-    st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={c: COLUMNS[c] for c in columns},
-                 height=min(36 + 35 * len(shown), 36 + 35 * 20), key="structure_table")
-    st.download_button("Download the table (CSV)", table.to_csv(index=False),
-                       file_name=f"{stem}_layers.csv", mime="text/csv",
-                       icon=":material/download:", on_click="ignore", key="structure_csv")
+        st.caption(
+            f"Nested models ({', '.join(blocks)}) are flattened: their layers are named "
+            "block/layer and listed where the block runs, with the block in *In block*."
+        )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={c: COLUMNS[c] for c in columns},
+        height=min(36 + 35 * len(shown), 36 + 35 * 20),
+        key="structure_table",
+    )
+    st.download_button(
+        "Download the table (CSV)",
+        table.to_csv(index=False),
+        file_name=f"{stem}_layers.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key="structure_csv",
+    )
 
 
 # ---- graph --------------------------------------------------------------------------------------
@@ -165,15 +225,17 @@ def dot_subset(dot: str, keep: set[int], names: list[str]) -> str:
                 out.append(line)
             elif a in keep or b in keep:
                 stubs += [i for i in (a, b) if i not in keep]
-                out.append(line.replace("];", ', style=dashed];'))
+                out.append(line.replace("];", ", style=dashed];"))
         elif m := node.match(line):
             if int(m[1]) in keep:
                 out.append(line)
         elif line == "}":
             for i in dict.fromkeys(stubs):
                 label = names[i].replace("\\", "\\\\").replace('"', '\\"')
-                out.append(f'  n{i} [label="{label}", shape=plaintext, style="", '
-                           'fontcolor="#6b7280", fontsize=9];')
+                out.append(
+                    f'  n{i} [label="{label}", shape=plaintext, style="", '
+                    'fontcolor="#6b7280", fontsize=9];'
+                )
             out.append(line)
         else:
             out.append(line)
@@ -181,8 +243,10 @@ def dot_subset(dot: str, keep: set[int], names: list[str]) -> str:
 
 
 NODE_TYPES = [f for _, f, _ in FAMILIES if f != "merge"] + ["merge", OTHER[0]]
-NODE_COLOURS = [next(c for _, f, c in FAMILIES if f == name) if name != OTHER[0] else OTHER[1]
-                for name in NODE_TYPES]
+NODE_COLOURS = [
+    next(c for _, f, c in FAMILIES if f == name) if name != OTHER[0] else OTHER[1]
+    for name in NODE_TYPES
+]
 SHOWN_RANKS = 22  # ranks in view at first; the rest is a drag (or a scroll) away
 
 
@@ -201,44 +265,84 @@ def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
     half = px / 200 / 2
     mid = (lo + hi) / 2
     x = alt.Scale(domain=[mid - half, mid + half], nice=False, zero=False)
-    y = alt.Scale(domain=[-0.7, min(depth, SHOWN_RANKS) - 0.3], reverse=True, nice=False,
-                  zero=False)
+    y = alt.Scale(
+        domain=[-0.7, min(depth, SHOWN_RANKS) - 0.3], reverse=True, nice=False, zero=False
+    )
     view = alt.selection_interval(bind="scales", name="view")
-    pick = alt.selection_point(name="node", fields=["name"], on="click", clear=False,
-                               toggle=False)
+    pick = alt.selection_point(name="node", fields=["name"], on="click", clear=False, toggle=False)
     picked = st.session_state.get("structure_node")
-    box = nodes.assign(x0=nodes.slot - 0.42, x1=nodes.slot + 0.42, y0=nodes["rank"] - 0.32,
-                       y1=nodes["rank"] + 0.32, desc="layer " + nodes["name"],
-                       picked=nodes["name"] == picked,
-                       label=nodes["name"].str.rsplit("/", n=1).str[-1])
-    wires = alt.Chart(edges).mark_rule(color="#9ca3af", strokeWidth=1.2).encode(
-        x=alt.X("x0:Q", scale=x, axis=None), y=alt.Y("y0:Q", scale=y, axis=None),
-        x2="x1:Q", y2="y1:Q")
-    boxes = alt.Chart(box).mark_rect(cornerRadius=5, cursor="pointer").encode(
-        x=alt.X("x0:Q", scale=x, axis=None), x2="x1:Q",
-        y=alt.Y("y0:Q", scale=y, axis=None), y2="y1:Q",
-        color=alt.Color("family:N", scale=alt.Scale(domain=NODE_TYPES, range=NODE_COLOURS),
-                        legend=alt.Legend(title=None, orient="top", columns=4)),
-        stroke=alt.condition(alt.datum.picked, alt.value("#e45756"), alt.value("#9ca3af")),
-        strokeWidth=alt.condition(alt.datum.picked, alt.value(3), alt.value(1)),
-        description="desc:N",
-        tooltip=[alt.Tooltip("index:Q", title="#"), alt.Tooltip("name:N", title="layer"),
-                 alt.Tooltip("type:N"), alt.Tooltip("output_shape:N", title="output"),
-                 alt.Tooltip("params:Q", format=",d", title="parameters")],
-    ).add_params(view, pick)
-    names = alt.Chart(box).mark_text(baseline="bottom", dy=1, fontSize=11, fontWeight="bold",
-                                     color="#1f2937").encode(
-        x=alt.X("slot:Q", scale=x, axis=None), y=alt.Y("rank:Q", scale=y, axis=None),
-        text="label:N")
-    types = alt.Chart(box).mark_text(baseline="top", dy=2, fontSize=9, color="#374151").encode(
-        x=alt.X("slot:Q", scale=x, axis=None), y=alt.Y("rank:Q", scale=y, axis=None),
-        text="type:N")
-    chart = alt.layer(wires, boxes, names, types).properties(
-        height=min(60 + 36 * min(depth, SHOWN_RANKS), 860),
-        width=px).configure_view(stroke=None)
+    box = nodes.assign(
+        x0=nodes.slot - 0.42,
+        x1=nodes.slot + 0.42,
+        y0=nodes["rank"] - 0.32,
+        y1=nodes["rank"] + 0.32,
+        desc="layer " + nodes["name"],
+        picked=nodes["name"] == picked,
+        label=nodes["name"].str.rsplit("/", n=1).str[-1],
+    )
+    wires = (
+        alt.Chart(edges)
+        .mark_rule(color="#9ca3af", strokeWidth=1.2)
+        .encode(
+            x=alt.X("x0:Q", scale=x, axis=None),
+            y=alt.Y("y0:Q", scale=y, axis=None),
+            x2="x1:Q",
+            y2="y1:Q",
+        )
+    )
+    boxes = (
+        alt.Chart(box)
+        .mark_rect(cornerRadius=5, cursor="pointer")
+        .encode(
+            x=alt.X("x0:Q", scale=x, axis=None),
+            x2="x1:Q",
+            y=alt.Y("y0:Q", scale=y, axis=None),
+            y2="y1:Q",
+            color=alt.Color(
+                "family:N",
+                scale=alt.Scale(domain=NODE_TYPES, range=NODE_COLOURS),
+                legend=alt.Legend(title=None, orient="top", columns=4),
+            ),
+            stroke=alt.condition(alt.datum.picked, alt.value("#e45756"), alt.value("#9ca3af")),
+            strokeWidth=alt.condition(alt.datum.picked, alt.value(3), alt.value(1)),
+            description="desc:N",
+            tooltip=[
+                alt.Tooltip("index:Q", title="#"),
+                alt.Tooltip("name:N", title="layer"),
+                alt.Tooltip("type:N"),
+                alt.Tooltip("output_shape:N", title="output"),
+                alt.Tooltip("params:Q", format=",d", title="parameters"),
+            ],
+        )
+        .add_params(view, pick)
+    )
+    names = (
+        alt.Chart(box)
+        .mark_text(baseline="bottom", dy=1, fontSize=11, fontWeight="bold", color="#1f2937")
+        .encode(
+            x=alt.X("slot:Q", scale=x, axis=None),
+            y=alt.Y("rank:Q", scale=y, axis=None),
+            text="label:N",
+        )
+    )
+    types = (
+        alt.Chart(box)
+        .mark_text(baseline="top", dy=2, fontSize=9, color="#374151")
+        .encode(
+            x=alt.X("slot:Q", scale=x, axis=None),
+            y=alt.Y("rank:Q", scale=y, axis=None),
+            text="type:N",
+        )
+    )
+    chart = (
+        alt.layer(wires, boxes, names, types)
+        .properties(height=min(60 + 36 * min(depth, SHOWN_RANKS), 860), width=px)
+        .configure_view(stroke=None)
+    )
     shrink_to_column(key)
-    st.altair_chart(chart, width="content", key=key,
-                    on_select=partial(_pick_node, key), selection_mode="node")
+    st.altair_chart(
+        chart, width="content", key=key, on_select=partial(_pick_node, key), selection_mode="node"
+    )
 
 
 def layer_panel(name: str) -> None:
@@ -247,18 +351,22 @@ def layer_panel(name: str) -> None:
     row = table.set_index("name").loc[name]
     i = names.index(name) + 1
     st.subheader(f"{i}. {name} · {row['type']}")
-    st.markdown(f"**{row['params']:,}** parameters · output `{row['output_shape']}`"
-                + (f" · activation {row['activation']}" if row["activation"] else "")
-                + f" · inputs from {row['inbound'] or 'none (a model input)'}"
-                + (f" · in block {row['parent']}" if row["parent"] else ""))
+    st.markdown(
+        f"**{row['params']:,}** parameters · output `{row['output_shape']}`"
+        + (f" · activation {row['activation']}" if row["activation"] else "")
+        + f" · inputs from {row['inbound'] or 'none (a model input)'}"
+        + (f" · in block {row['parent']}" if row["parent"] else "")
+    )
     config = layer_config(lm.model, name)
     with st.expander("Configuration (get_config)", expanded=False):
         st.json(config or {"note": "this layer has no configuration to show"}, expanded=1)
     summaries = cache.weight_summaries(lm, name, bins=WEIGHT_BINS) if row["params"] else {}
     items = list(summaries.items())
     if items:
-        st.markdown("**Weights** · histograms of " + ", ".join(
-            f"{k} {'×'.join(map(str, w.shape))}" for k, w in items))
+        st.markdown(
+            "**Weights** · histograms of "
+            + ", ".join(f"{k} {'×'.join(map(str, w.shape))}" for k, w in items)
+        )
     weight_charts(summaries, key=f"node_w_{name}")
     pool = usable_samples(lm)
     if not pool:
@@ -271,39 +379,59 @@ def layer_panel(name: str) -> None:
         st.caption(f"{name} is not among the traced layers.")
         return
     st.markdown(f"**Output for the current sample {sample.name!r}** · {shape_text(out)}")
-    layer_output(name, out, scale="shared", key=f"node_maps_{name}",
-                 maps=oriented_maps(lm, name, out),
-                 labels=lm.labels if name == lm.tracer.plan.output_name else None)
+    layer_output(
+        name,
+        out,
+        scale="shared",
+        key=f"node_maps_{name}",
+        maps=oriented_maps(lm, name, out),
+        labels=lm.labels if name == lm.tracer.plan.output_name else None,
+    )
 
 
 with graph_tab:
     names = list(table["name"])
     nodes, edges = layout(s)
-    st.caption(f"{len(names)} layers. Drag to pan, scroll to zoom (double-click resets); "
-               "click a layer to open it below: its configuration, weights and output for the "
-               "current sample.")
+    st.caption(
+        f"{len(names)} layers. Drag to pan, scroll to zoom (double-click resets); "
+        "click a layer to open it below: its configuration, weights and output for the "
+        "current sample."
+    )
     graph_chart(nodes, edges, key="structure_graph")
     if st.session_state.get("structure_node") not in names:
         st.session_state["structure_node"] = next(
-            (n for n, p in zip(names, table["params"]) if p > 0), names[0])
+            (n for n, p in zip(names, table["params"]) if p > 0), names[0]
+        )
     layer_panel(st.session_state["structure_node"])
     with st.expander("The Graphviz picture (nested models framed, shapes on the arrows)"):
         keep = set(range(len(names)))
         dot = s.dot
         if len(names) > DEEP:
-            lo, hi = st.slider("Layers (# as in the table)", 1, len(names),
-                               (1, min(len(names), 40)), key="graph_range")
+            lo, hi = st.slider(
+                "Layers (# as in the table)",
+                1,
+                len(names),
+                (1, min(len(names), 40)),
+                key="graph_range",
+            )
             keep = set(range(lo - 1, hi))
             dot = dot_subset(s.dot, keep, names)
         with st.container(height=GRAPH_HEIGHT if len(keep) > TALL else "content", border=True):
             if dark_theme():  # the arrows' shape labels and frames: light on a dark page
                 dot = dot.replace("#374151", "#d1d5db").replace("#6b7280", "#9ca3af")
-            st.graphviz_chart(dot, width="content",
-                              alt=f"Layer graph of {card.get('title', lm.name)}")
-        st.download_button("Download the whole graph (.dot)", s.dot, file_name=f"{stem}.dot",
-                           mime="text/vnd.graphviz", icon=":material/download:",
-                           on_click="ignore", key="structure_dot",
-                           help="Graphviz source; render it with e.g. `dot -Tsvg model.dot`.")
+            st.graphviz_chart(
+                dot, width="content", alt=f"Layer graph of {card.get('title', lm.name)}"
+            )
+        st.download_button(
+            "Download the whole graph (.dot)",
+            s.dot,
+            file_name=f"{stem}.dot",
+            mime="text/vnd.graphviz",
+            icon=":material/download:",
+            on_click="ignore",
+            key="structure_dot",
+            help="Graphviz source; render it with e.g. `dot -Tsvg model.dot`.",
+        )
 
 
 with weights_tab:

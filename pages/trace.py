@@ -1,4 +1,5 @@
 """Trace: follow one input through every layer."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -13,12 +14,24 @@ from core import cache
 from core.errors import InputError
 from core.image import decode_image, mnist_style, paint_to_rgb, to_display
 from core.render import as_maps, channel_image, labelled_grid
-from core.samples import (Sample, cifar10_test_images, gallery_kind, mnist_test_digits,
-                          thumbnail)
-from pages._state import (add_sample, current_model, keep_sample, linked, run_trace, samples,
-                          selected_sample)
-from pages._widgets import (export_button, freeze_note, layer_output, prediction, shape_text,
-                            share_view)
+from core.samples import Sample, cifar10_test_images, gallery_kind, mnist_test_digits, thumbnail
+from pages._state import (
+    add_sample,
+    current_model,
+    keep_sample,
+    linked,
+    run_trace,
+    samples,
+    selected_sample,
+)
+from pages._widgets import (
+    export_button,
+    freeze_note,
+    layer_output,
+    prediction,
+    shape_text,
+    share_view,
+)
 
 PAGE_SIZE = 12
 
@@ -27,8 +40,10 @@ st.title("Trace")
 st.caption("Follow one input through every layer of the network: draw, upload or pick a sample.")
 
 if lm.kind != "image":
-    st.info(f"{lm.card.get('title', lm.name)} takes {lm.kind} input: record, upload, edit and "
-            "trace clips on the Audio page.")
+    st.info(
+        f"{lm.card.get('title', lm.name)} takes {lm.kind} input: record, upload, edit and "
+        "trace clips on the Audio page."
+    )
     st.page_link("pages/audio.py", label="Open the Audio lab", icon=":material/graphic_eq:")
     st.stop()
 
@@ -37,7 +52,7 @@ def sample_buttons(pool: list[Sample], *, key: str, per_row: int = 10) -> None:
     """Thumbnails with a button each: a click adds that sample and traces it."""
     for r in range(0, len(pool), per_row):
         cols = st.columns(per_row)
-        for i, s in enumerate(pool[r:r + per_row], start=r):
+        for i, s in enumerate(pool[r : r + per_row], start=r):
             with cols[i - r]:
                 st.image(cache.thumbnail(s, 56), width=56)
                 if st.button(s.label or s.name, key=f"{key}_{i}", help=s.name, width="stretch"):
@@ -45,9 +60,14 @@ def sample_buttons(pool: list[Sample], *, key: str, per_row: int = 10) -> None:
 
 
 # ---- inputs -------------------------------------------------------------------------------
-draw_tab, upload_tab, gallery_tab, real_tab = st.tabs([
-    ":material/draw: Draw", ":material/upload: Upload image", ":material/photo_library: Gallery",
-    ":material/dataset: Real held-out images"])
+draw_tab, upload_tab, gallery_tab, real_tab = st.tabs(
+    [
+        ":material/draw: Draw",
+        ":material/upload: Upload image",
+        ":material/photo_library: Gallery",
+        ":material/dataset: Real held-out images",
+    ]
+)
 with draw_tab:
     c1, c2 = st.columns([1, 2])
     digit_pad = lm.card["input"].get("digit_style") == "mnist"
@@ -55,89 +75,125 @@ with draw_tab:
         if digit_pad:
             # Room for the canvas toolbar, which floats above the pad while the mouse is on it.
             st.container(height=40, border=False)
-            canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF",
-                               background_color="#000000", height=280, width=280,
-                               drawing_mode="freedraw", return_image_data=True, key="sketchpad")
+            canvas = st_canvas(
+                stroke_width=18,
+                stroke_color="#FFFFFF",
+                background_color="#000000",
+                height=280,
+                width=280,
+                drawing_mode="freedraw",
+                return_image_data=True,
+                key="sketchpad",
+            )
         else:
             p1, p2, p3 = st.columns(3)
             ink_c = p1.color_picker("Ink", "#C0392B", key="ink_colour")
             bg_c = p2.color_picker("Background", "#87B5E0", key="bg_colour")
             width = p3.number_input("Brush", 4, 60, 24, key="brush")
             st.container(height=40, border=False)  # room for the pad's floating toolbar
-            canvas = st_canvas(stroke_width=int(width), stroke_color=ink_c, background_color=bg_c,
-                               height=280, width=280, drawing_mode="freedraw",
-                               return_image_data=True, key=f"colourpad_{bg_c}")
+            canvas = st_canvas(
+                stroke_width=int(width),
+                stroke_color=ink_c,
+                background_color=bg_c,
+                height=280,
+                width=280,
+                drawing_mode="freedraw",
+                return_image_data=True,
+                key=f"colourpad_{bg_c}",
+            )
     with c2:
         h, w = lm.card["input"]["shape"][:2]
         if digit_pad:
-            st.markdown("Draw one digit with the mouse (or a finger). It is framed the way MNIST "
-                        "digits were made: cropped to its bounding box, scaled into 20×20 and "
-                        "centred by centre of mass in 28×28. Your drawing becomes the sample "
-                        "**Sketch** and is traced at once; *Keep* stores a copy.")
+            st.markdown(
+                "Draw one digit with the mouse (or a finger). It is framed the way MNIST "
+                "digits were made: cropped to its bounding box, scaled into 20×20 and "
+                "centred by centre of mass in 28×28. Your drawing becomes the sample "
+                "**Sketch** and is traced at once; *Keep* stores a copy."
+            )
         else:
-            st.markdown(f"Paint a picture in colour: the whole 280×280 pad is scaled down to "
-                        f"the model's {w}×{h} (a box filter, like CIFAR's downsampled photos). "
-                        "It becomes the sample **Sketch** and is traced at once; *Keep* stores "
-                        "a copy.")
+            st.markdown(
+                f"Paint a picture in colour: the whole 280×280 pad is scaled down to "
+                f"the model's {w}×{h} (a box filter, like CIFAR's downsampled photos). "
+                "It becomes the sample **Sketch** and is traced at once; *Keep* stores "
+                "a copy."
+            )
         # image_data holds the strokes only (not the pad's background): on the digit pad ink
         # is bright; on the colour pad any opaque pixel is paint (even black ink).
         rgba = canvas.image_data
-        ink = rgba is not None and (rgba[..., :3].max() > 0 if digit_pad
-                                    else rgba[..., 3].max() > 0)
+        ink = rgba is not None and (
+            rgba[..., :3].max() > 0 if digit_pad else rgba[..., 3].max() > 0
+        )
         if ink:
             try:
                 raw = mnist_style(rgba[..., 0]) if digit_pad else paint_to_rgb(rgba, bg_c)
             except InputError as e:
                 st.warning(str(e))
             else:
-                note = ("drawn on the sketchpad, framed MNIST-style" if digit_pad else
-                        "painted on the sketchpad, 280×280 scaled to the model's size")
+                note = (
+                    "drawn on the sketchpad, framed MNIST-style"
+                    if digit_pad
+                    else "painted on the sketchpad, 280×280 scaled to the model's size"
+                )
                 sketch = Sample("Sketch", "image", raw, source="drawn", note=note)
                 prev = samples().get("Sketch")
                 if prev is None or prev.key != sketch.key:
                     add_sample(sketch, replace=True)
-                st.image(thumbnail(sketch, 112) if digit_pad else
-                         np.asarray(Image.fromarray(raw).resize((112, 112), Image.Resampling.BOX)),
-                         caption=f"model's view, {w}×{h}" if digit_pad else "your picture",
-                         width=112)
+                st.image(
+                    thumbnail(sketch, 112)
+                    if digit_pad
+                    else np.asarray(Image.fromarray(raw).resize((112, 112), Image.Resampling.BOX)),
+                    caption=f"model's view, {w}×{h}" if digit_pad else "your picture",
+                    width=112,
+                )
                 n = sum(s.source == "drawn" for s in samples().values())
-                st.button("Keep this drawing", key="keep_sketch", on_click=keep_sample,
-                          args=(Sample(f"Drawing {n}", "image", raw, source="drawn",
-                                       note=sketch.note),),
-                          help="Store a copy in the sample list (the pad keeps drawing "
-                               "into 'Sketch').")
+                st.button(
+                    "Keep this drawing",
+                    key="keep_sketch",
+                    on_click=keep_sample,
+                    args=(Sample(f"Drawing {n}", "image", raw, source="drawn", note=sketch.note),),
+                    help="Store a copy in the sample list (the pad keeps drawing into 'Sketch').",
+                )
         else:
             st.caption("The pad is empty.")
 
 with upload_tab:
-    file = st.file_uploader("PNG or JPEG image", type=["png", "jpg", "jpeg", "bmp", "webp"],
-                            key="image_file")
+    file = st.file_uploader(
+        "PNG or JPEG image", type=["png", "jpg", "jpeg", "bmp", "webp"], key="image_file"
+    )
     if file is not None:
         try:
             raw, notes = decode_image(file.getvalue(), filename=file.name)
         except InputError as e:
             st.error(str(e))
         else:
-            sample = Sample(file.name, "image", raw, source="upload",
-                            note="; ".join(notes))
+            sample = Sample(file.name, "image", raw, source="upload", note="; ".join(notes))
             if st.session_state.get("last_image_upload") != (file.file_id, lm.sha256):
                 st.session_state["last_image_upload"] = (file.file_id, lm.sha256)
                 add_sample(sample)
-            st.caption(f"Uploaded {file.name}: {raw.shape[1]}×{raw.shape[0]}"
-                       + (f" ({'; '.join(notes)})" if notes else "")
-                       + ". How it was converted for the model is shown below the input.")
+            st.caption(
+                f"Uploaded {file.name}: {raw.shape[1]}×{raw.shape[0]}"
+                + (f" ({'; '.join(notes)})" if notes else "")
+                + ". How it was converted for the model is shown below the input."
+            )
 
 with gallery_tab:
     gallery = cache.gallery(lm.card)
     digits = gallery_kind(lm.card) == "digits"
-    st.caption(("Digits drawn by this project (scripts/make_digit_samples.py): three styles "
-                "of each." if digits else
-                "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
-                "CIFAR-10 theme: pictures, not photos.") + " Click one to add it and trace it.")
+    st.caption(
+        (
+            "Digits drawn by this project (scripts/make_digit_samples.py): three styles of each."
+            if digits
+            else "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
+            "CIFAR-10 theme: pictures, not photos."
+        )
+        + " Click one to add it and trace it."
+    )
     sample_buttons(gallery, key="gal")
-    more, loader = (("Load 30 real MNIST test digits (needs internet)", mnist_test_digits)
-                    if digits else
-                    ("Load 30 real CIFAR-10 test images (needs internet)", cifar10_test_images))
+    more, loader = (
+        ("Load 30 real MNIST test digits (needs internet)", mnist_test_digits)
+        if digits
+        else ("Load 30 real CIFAR-10 test images (needs internet)", cifar10_test_images)
+    )
     if st.button(more, key="dataset_test"):
         try:
             with st.spinner("Downloading through keras.datasets…"):
@@ -149,9 +205,11 @@ with gallery_tab:
 
 with real_tab:
     real = cache.probe_samples(lm, 30)
-    st.caption(f"Real images the model never trained on (its probe set: "
-               f"{cache.probe(lm).about}). Click one to add it and trace it; the Filters page "
-               "ranks all of them per filter.")
+    st.caption(
+        f"Real images the model never trained on (its probe set: "
+        f"{cache.probe(lm).about}). Click one to add it and trace it; the Filters page "
+        "ranks all of them per filter."
+    )
     sample_buttons(real, key="real")
 
 # ---- one core call ---------------------------------------------------------------------------
@@ -168,32 +226,45 @@ with left:
     x = tr["input"]
     shown = to_display(x, lm.card)
     up = max(1, 196 // max(shown.shape[:2]))  # nearest-neighbour: keep pixels crisp
-    st.image(shown.repeat(up, 0).repeat(up, 1), caption=f"model input {shape_text(x)}",
-             width=196)
+    st.image(shown.repeat(up, 0).repeat(up, 1), caption=f"model input {shape_text(x)}", width=196)
 with mid:
     prediction(lm, probs, key="probs", true_label=sample.label, height=200)
 with right:
     st.markdown("**Display**")
-    scale = st.radio("Colour scale", ["shared", "per-channel"], horizontal=True, key="scale",
-                     help="shared: one scale for all channels of a layer, so strong and weak "
-                          "channels can be compared. per-channel: each channel stretched to "
-                          "its own range, to see the pattern of weak ones.")
+    scale = st.radio(
+        "Colour scale",
+        ["shared", "per-channel"],
+        horizontal=True,
+        key="scale",
+        help="shared: one scale for all channels of a layer, so strong and weak "
+        "channels can be compared. per-channel: each channel stretched to "
+        "its own range, to see the pattern of weak ones.",
+    )
     names = [n for n in tr if n != "input"]
     spatial = [n for n in names if as_maps(tr[n]) is not None]
     if spatial:
         st.markdown("**Open a channel large**")
         c1, c2 = st.columns([2, 1])
         link = linked("link_layer", spatial)
-        big_layer = c1.selectbox("Layer", spatial, key="big_layer",
-                                 index=spatial.index(link) if link else 0)
+        big_layer = c1.selectbox(
+            "Layer", spatial, key="big_layer", index=spatial.index(link) if link else 0
+        )
         maps = as_maps(tr[big_layer])
         # One key per layer: a channel number kept from a wider layer is never out of range.
-        ch = c2.number_input("Channel", 0, maps.shape[-1] - 1, key=f"big_channel_{big_layer}",
-                             help="Or click a channel's tile under Every layer.")
+        ch = c2.number_input(
+            "Channel",
+            0,
+            maps.shape[-1] - 1,
+            key=f"big_channel_{big_layer}",
+            help="Or click a channel's tile under Every layer.",
+        )
         big = maps[..., int(ch)]
-        st.image(channel_image(big, size=240),
-                 caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
-                         f"max {big.max():.3g}, mean {big.mean():.3g}", width=240)
+        st.image(
+            channel_image(big, size=240),
+            caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
+            f"max {big.max():.3g}, mean {big.mean():.3g}",
+            width=240,
+        )
 
 
 def _open_large(layer: str, ch: int) -> None:
@@ -208,15 +279,33 @@ def _trace_export():
         maps = as_maps(tr[n])
         if maps is not None:
             images[f"{i:02d}_{n}"] = labelled_grid(
-                maps, scale=scale, title=f"{i}. {n} · {types.get(n, '')} · output "
-                                         f"{shape_text(tr[n])} · {scale} colour scale")
-    return dict(settings={"sample": sample.name, "source": sample.source, "label": sample.label,
-                          "conversions": notes, "colour_scale": scale},
-                predictions={sample.name: probs}, images=images,
-                npz={"activations": tr},
-                tables={"layers": pd.DataFrame({"layer": names, "shape": [
-                    shape_text(tr[n]) for n in names], "min": [float(tr[n].min()) for n in names],
-                    "max": [float(tr[n].max()) for n in names]})})
+                maps,
+                scale=scale,
+                title=f"{i}. {n} · {types.get(n, '')} · output "
+                f"{shape_text(tr[n])} · {scale} colour scale",
+            )
+    return dict(
+        settings={
+            "sample": sample.name,
+            "source": sample.source,
+            "label": sample.label,
+            "conversions": notes,
+            "colour_scale": scale,
+        },
+        predictions={sample.name: probs},
+        images=images,
+        npz={"activations": tr},
+        tables={
+            "layers": pd.DataFrame(
+                {
+                    "layer": names,
+                    "shape": [shape_text(tr[n]) for n in names],
+                    "min": [float(tr[n].min()) for n in names],
+                    "max": [float(tr[n].max()) for n in names],
+                }
+            )
+        },
+    )
 
 
 with st.container(horizontal=True):
@@ -229,13 +318,24 @@ st.subheader("Every layer")
 pages_n = (len(names) + PAGE_SIZE - 1) // PAGE_SIZE
 start = 0
 if pages_n > 1:
-    page = st.selectbox("Layers", range(pages_n), key="layer_page",
-                        format_func=lambda p: f"{p * PAGE_SIZE + 1}–"
-                        f"{min((p + 1) * PAGE_SIZE, len(names))} of {len(names)}")
+    page = st.selectbox(
+        "Layers",
+        range(pages_n),
+        key="layer_page",
+        format_func=lambda p: (
+            f"{p * PAGE_SIZE + 1}–{min((p + 1) * PAGE_SIZE, len(names))} of {len(names)}"
+        ),
+    )
     start = page * PAGE_SIZE
-for i, name in enumerate(names[start:start + PAGE_SIZE], start=start + 1):
+for i, name in enumerate(names[start : start + PAGE_SIZE], start=start + 1):
     a = tr[name]
     st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
-    layer_output(name, a, scale=scale, key=f"layer_{name}", type_name=types.get(name, ""),
-                 labels=lm.labels if name == lm.tracer.plan.output_name else None,
-                 on_pick=partial(_open_large, name) if name in spatial else None)
+    layer_output(
+        name,
+        a,
+        scale=scale,
+        key=f"layer_{name}",
+        type_name=types.get(name, ""),
+        labels=lm.labels if name == lm.tracer.plan.output_name else None,
+        on_pick=partial(_open_large, name) if name in spatial else None,
+    )

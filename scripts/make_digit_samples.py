@@ -13,6 +13,7 @@ rotation, scale, slant, wobble), then framed MNIST-style by ``core.image.mnist_s
 28×28 8-bit greyscale PNG (white ink on black). Deterministic: the same templates give the
 same files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,15 +32,15 @@ if str(ROOT) not in sys.path:
 from core.image import mnist_style  # noqa: E402
 
 SEED = 2024
-PAD = 280              # sketchpad side in pixels
-SUPERSAMPLE = 4        # draw at 4x and box-filter down: anti-aliased edges like a browser canvas
-BRUSH = (20.0, 26.0)   # brush width range in pad pixels: ~2.2-2.8 px strokes at 28x28
-                       # (MNIST median ~2.6 px; the 18 px sketchpad gives ~2.1 px)
-ROT_DEG = 8.0          # rotation +-degrees
-SCALE = (0.92, 1.08)   # isotropic scale
-ASPECT = 0.05          # extra x scale 1 +- ASPECT
-SLANT = 0.12           # shear x += SLANT * (y - 0.5), +- this
-WOBBLE = 0.006         # smooth per-point noise (unit-box units)
+PAD = 280  # sketchpad side in pixels
+SUPERSAMPLE = 4  # draw at 4x and box-filter down: anti-aliased edges like a browser canvas
+BRUSH = (20.0, 26.0)  # brush width range in pad pixels: ~2.2-2.8 px strokes at 28x28
+# (MNIST median ~2.6 px; the 18 px sketchpad gives ~2.1 px)
+ROT_DEG = 8.0  # rotation +-degrees
+SCALE = (0.92, 1.08)  # isotropic scale
+ASPECT = 0.05  # extra x scale 1 +- ASPECT
+SLANT = 0.12  # shear x += SLANT * (y - 0.5), +- this
+WOBBLE = 0.006  # smooth per-point noise (unit-box units)
 
 
 def load_strokes(path: Path) -> dict[str, list]:
@@ -70,7 +71,7 @@ def _smooth_noise(rng: np.random.Generator, n: int, sigma: float) -> np.ndarray:
     """(n, 2) noise correlated along the stroke, so the line wobbles instead of jittering."""
     raw = rng.normal(0.0, 1.0, (n + 4, 2))
     kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0])
-    kernel /= np.sqrt((kernel ** 2).sum())
+    kernel /= np.sqrt((kernel**2).sum())
     sm = np.stack([np.convolve(raw[:, k], kernel, mode="valid") for k in range(2)], axis=1)
     return sigma * sm[:n]
 

@@ -19,6 +19,7 @@ can check it lies in the held-out range. Where keras.datasets is reachable (inte
 script also checks that no probe image is byte-identical to a test-set image or to a trained-on
 image. Data comes from --data (../shared/data), falling back to keras.datasets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,28 +54,50 @@ def _check_disjoint(probe: np.ndarray, others: np.ndarray, what: str) -> None:
 def _pick(n_total: int, n_val: int, n: int) -> np.ndarray:
     """n sorted indices drawn (seeded) from the last n_val of n_total."""
     rng = np.random.default_rng(SEED)
-    return np.sort(rng.choice(np.arange(n_total - n_val, n_total), size=min(n, n_val),
-                              replace=False)).astype(np.int32)
+    return np.sort(
+        rng.choice(np.arange(n_total - n_val, n_total), size=min(n, n_val), replace=False)
+    ).astype(np.int32)
 
 
-def image_set(name: str, x: np.ndarray, y: np.ndarray, n_val: int, n: int, labels: list[str],
-              about: str, test: tuple | None) -> None:
+def image_set(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_val: int,
+    n: int,
+    labels: list[str],
+    about: str,
+    test: tuple | None,
+) -> None:
     idx = _pick(len(x), n_val, n)
     xp, yp = x[idx], np.asarray(y).reshape(-1)[idx]
     _check_disjoint(xp, x[:-n_val], "trained-on images")
     if test is not None:
         _check_disjoint(xp, np.asarray(test[0]), "test-set images")
     path = OUT / f"{name}.probe.npz"
-    np.savez_compressed(path, x=xp.astype(np.uint8), y=np.array([labels[int(v)] for v in yp]),
-                        index=idx, about=np.array(about))
+    np.savez_compressed(
+        path,
+        x=xp.astype(np.uint8),
+        y=np.array([labels[int(v)] for v in yp]),
+        index=idx,
+        about=np.array(about),
+    )
     print(f"{path.relative_to(ROOT)}: {len(xp)} images, {path.stat().st_size / 2**20:.2f} MB")
 
 
 def lenet(data: Path, n: int) -> None:
     x, y, test, source = train_lenet.load_data(data / "mnist")
-    image_set("lenet_mnist", x, y, train_lenet.N_VAL, n, [str(i) for i in range(10)],
-              f"{min(n, train_lenet.N_VAL)} real MNIST digits from the 5,000 training images "
-              "held out from LeNet's training (indices 55,000-59,999)", test)
+    image_set(
+        "lenet_mnist",
+        x,
+        y,
+        train_lenet.N_VAL,
+        n,
+        [str(i) for i in range(10)],
+        f"{min(n, train_lenet.N_VAL)} real MNIST digits from the 5,000 training images "
+        "held out from LeNet's training (indices 55,000-59,999)",
+        test,
+    )
 
 
 def vgg(data: Path, n: int) -> None:
@@ -82,10 +105,17 @@ def vgg(data: Path, n: int) -> None:
     x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
     from core.samples import CIFAR10_LABELS
 
-    image_set("vgg_cifar10", x, y, train_vgg_cifar.N_VAL, n, CIFAR10_LABELS,
-              f"{min(n, train_vgg_cifar.N_VAL)} real CIFAR-10 photos from the 5,000 training "
-              "images held out from the VGG's training (indices 45,000-49,999)",
-              None if x_test is None else (x_test, y_test))
+    image_set(
+        "vgg_cifar10",
+        x,
+        y,
+        train_vgg_cifar.N_VAL,
+        n,
+        CIFAR10_LABELS,
+        f"{min(n, train_vgg_cifar.N_VAL)} real CIFAR-10 photos from the 5,000 training "
+        "images held out from the VGG's training (indices 45,000-49,999)",
+        None if x_test is None else (x_test, y_test),
+    )
 
 
 def _synth_heldout(per_digit: int, folder: Path) -> list[tuple[np.ndarray, str, str]]:
@@ -94,8 +124,11 @@ def _synth_heldout(per_digit: int, folder: Path) -> list[tuple[np.ndarray, str, 
 
     langs = synth_voices.installed_languages()
     voices = [v for v in synth_voices.VOICES if v in langs]
-    jobs = [j for j in synth_voices.job_list(SEED, 2, voices, synth_voices.installed_variants())
-            if j["split"] == "val"]
+    jobs = [
+        j
+        for j in synth_voices.job_list(SEED, 2, voices, synth_voices.installed_variants())
+        if j["split"] == "val"
+    ]
     rng = np.random.default_rng(SEED)
     out = []
     for d in range(10):
@@ -129,27 +162,44 @@ def speech(data: Path, per_digit: int) -> None:
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pcm])]).astype(np.int64)
     path = OUT / "spoken_digits.probe.npz"
     n_theo = sum(c[2] == "FSDD theo" for c in clips)
-    np.savez_compressed(path, pcm=np.concatenate(pcm), offsets=offsets, sr=np.int64(8000),
-                        y=np.array([c[1] for c in clips]), speaker=np.array([c[2] for c in clips]),
-                        about=np.array(f"{len(clips)} spoken digits never trained on: {n_theo} "
-                                       "FSDD clips of the held-out speaker theo and "
-                                       f"{len(clips) - n_theo} espeak-ng clips of held-out voices"))
+    np.savez_compressed(
+        path,
+        pcm=np.concatenate(pcm),
+        offsets=offsets,
+        sr=np.int64(8000),
+        y=np.array([c[1] for c in clips]),
+        speaker=np.array([c[2] for c in clips]),
+        about=np.array(
+            f"{len(clips)} spoken digits never trained on: {n_theo} "
+            "FSDD clips of the held-out speaker theo and "
+            f"{len(clips) - n_theo} espeak-ng clips of held-out voices"
+        ),
+    )
     print(f"{path.relative_to(ROOT)}: {len(clips)} clips, {path.stat().st_size / 2**20:.2f} MB")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
-                    help="folder with mnist/, cifar10/, fsdd/ (default: ../shared/data)")
+    ap.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared" / "data"),
+        help="folder with mnist/, cifar10/, fsdd/ (default: ../shared/data)",
+    )
     ap.add_argument("--n-images", type=int, default=2000, help="images per image set")
-    ap.add_argument("--clips-per-digit", type=int, default=20,
-                    help="audio clips per digit from each held-out source")
+    ap.add_argument(
+        "--clips-per-digit",
+        type=int,
+        default=20,
+        help="audio clips per digit from each held-out source",
+    )
     ap.add_argument("--only", choices=["lenet_mnist", "vgg_cifar10", "spoken_digits"])
     args = ap.parse_args(argv)
     data = Path(args.data)
-    jobs = {"lenet_mnist": lambda: lenet(data, args.n_images),
-            "vgg_cifar10": lambda: vgg(data, args.n_images),
-            "spoken_digits": lambda: speech(data, args.clips_per_digit)}
+    jobs = {
+        "lenet_mnist": lambda: lenet(data, args.n_images),
+        "vgg_cifar10": lambda: vgg(data, args.n_images),
+        "spoken_digits": lambda: speech(data, args.clips_per_digit),
+    }
     for name, job in jobs.items():
         if args.only in (None, name):
             job()

@@ -10,6 +10,7 @@ variant), 8 kHz mono 16-bit PCM, each the word with 0.1 s of silence on either s
 peak-normalised to 0.7. The clips are synthesized by the project itself (no recordings from
 anyone), so they may be shipped. Deterministic: the same espeak-ng version gives the same files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def synth(word: str, args: list[str]) -> np.ndarray:
     import soundfile as sf
     import soxr
 
-    wav = subprocess.run(["espeak-ng", *args, "--stdout", word], capture_output=True,
-                         check=True).stdout
+    wav = subprocess.run(
+        ["espeak-ng", *args, "--stdout", word], capture_output=True, check=True
+    ).stdout
     y, sr = sf.read(io.BytesIO(wav), dtype="float32", always_2d=False)
     y = soxr.resample(y, sr, SR, quality="HQ").astype(np.float32)
     y, _ = librosa.effects.trim(y, top_db=40, frame_length=256, hop_length=64)

@@ -28,6 +28,7 @@ interrupted and resumed; files are written to a temporary name and renamed, so p
 (e.g. ``--shard 0/2`` and ``--shard 1/2``) never see half-written files. The manifest lists every
 clip of the job list that exists on disk when the run ends.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,12 +47,32 @@ from pathlib import Path
 import numpy as np
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-VOICES = ["en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-          "en-029", "en-us-nyc"]
+VOICES = [
+    "en-gb",
+    "en-us",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+]
 # Held out for validation: never used for training.
 HELD_VOICES = ["en-gb-x-gbcwmd"]
-HELD_VARIANTS = ["f4", "m3", "klatt3", "whisperf", "steph2", "Andy", "grandma", "belinda",
-                 "iven3", "Denis", "robosoft4", "michel"]
+HELD_VARIANTS = [
+    "f4",
+    "m3",
+    "klatt3",
+    "whisperf",
+    "steph2",
+    "Andy",
+    "grandma",
+    "belinda",
+    "iven3",
+    "Denis",
+    "robosoft4",
+    "michel",
+]
 EXCLUDED_VARIANTS = {"fast"}  # a speed test, not a voice
 PITCH = (20, 80)
 SPEED = (120, 200)
@@ -63,8 +84,9 @@ FIELDS = ["path", "digit", "word", "voice", "variant", "pitch", "speed", "text",
 
 def installed_variants() -> list[str]:
     """Variant names usable with -v lang+NAME (file names in espeak-ng-data/voices/!v)."""
-    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True
+    ).stdout
     names = set()
     for line in out.splitlines()[1:]:
         m = re.search(r"!v/(\S+)", line)
@@ -74,8 +96,9 @@ def installed_variants() -> list[str]:
 
 
 def installed_languages() -> set[str]:
-    out = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True
+    ).stdout
     langs = set()
     for line in out.splitlines()[1:]:
         parts = line.split()
@@ -107,9 +130,19 @@ def job_list(seed: int, per_digit: int, voices: list[str], variants: list[str]) 
                     speed = int(r.integers(SPEED[0], SPEED[1] + 1))
                     text = WORDS[digit] + PUNCTUATION[int(r.integers(len(PUNCTUATION)))]
                     name = f"{digit}_{voice}+{variant}_p{pitch}_s{speed}_{k}.wav"
-                    jobs.append(dict(path=f"{voice}/{name}", digit=digit, word=WORDS[digit],
-                                     voice=voice, variant=variant, pitch=pitch, speed=speed,
-                                     text=text, split=split_of(voice, variant)))
+                    jobs.append(
+                        dict(
+                            path=f"{voice}/{name}",
+                            digit=digit,
+                            word=WORDS[digit],
+                            voice=voice,
+                            variant=variant,
+                            pitch=pitch,
+                            speed=speed,
+                            text=text,
+                            split=split_of(voice, variant),
+                        )
+                    )
     order = np.random.default_rng(seed).permutation(len(jobs))
     return [jobs[i] for i in order]
 
@@ -122,8 +155,17 @@ def synth_one(job: dict, out: Path) -> str:
     dest = out / job["path"]
     if dest.exists():
         return "skipped"
-    cmd = ["espeak-ng", "-v", f"{job['voice']}+{job['variant']}", "-p", str(job["pitch"]),
-           "-s", str(job["speed"]), "--stdout", job["text"]]
+    cmd = [
+        "espeak-ng",
+        "-v",
+        f"{job['voice']}+{job['variant']}",
+        "-p",
+        str(job["pitch"]),
+        "-s",
+        str(job["speed"]),
+        "--stdout",
+        job["text"],
+    ]
     try:
         wav = subprocess.run(cmd, capture_output=True, check=True, timeout=30).stdout
         y, sr = sf.read(io.BytesIO(wav), dtype="float32", always_2d=False)
@@ -157,18 +199,38 @@ def write_manifest(out: Path, jobs: list[dict]) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(DEFAULT_OUT),
-                    help=f"cache folder (default: {DEFAULT_OUT})")
-    ap.add_argument("--per-digit", type=int, default=2,
-                    help="clips per digit per (voice, variant) combination (default: 2)")
-    ap.add_argument("--max-clips", type=int, default=None,
-                    help="synthesize at most this many new clips (default: all)")
-    ap.add_argument("--max-minutes", type=float, default=None,
-                    help="stop starting new clips after this many minutes")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                    help="parallel espeak-ng processes (default: CPU count)")
-    ap.add_argument("--shard", default="0/1",
-                    help="i/n: do only every n-th job starting at i (for parallel machines)")
+    ap.add_argument(
+        "--out", default=str(DEFAULT_OUT), help=f"cache folder (default: {DEFAULT_OUT})"
+    )
+    ap.add_argument(
+        "--per-digit",
+        type=int,
+        default=2,
+        help="clips per digit per (voice, variant) combination (default: 2)",
+    )
+    ap.add_argument(
+        "--max-clips",
+        type=int,
+        default=None,
+        help="synthesize at most this many new clips (default: all)",
+    )
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop starting new clips after this many minutes",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel espeak-ng processes (default: CPU count)",
+    )
+    ap.add_argument(
+        "--shard",
+        default="0/1",
+        help="i/n: do only every n-th job starting at i (for parallel machines)",
+    )
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args(argv)
 
@@ -186,9 +248,12 @@ def main(argv=None) -> int:
     i, n = (int(x) for x in args.shard.split("/"))
     mine = jobs[i::n]
     n_val = sum(j["split"] == "val" for j in jobs)
-    print(f"{len(voices)} voices x {len(variants)} variants x 10 digits x {args.per_digit} = "
-          f"{len(jobs)} clips ({n_val} held out for validation); this shard: {len(mine)}"
-          + (f"; voices not installed: {missing}" if missing else ""), flush=True)
+    print(
+        f"{len(voices)} voices x {len(variants)} variants x 10 digits x {args.per_digit} = "
+        f"{len(jobs)} clips ({n_val} held out for validation); this shard: {len(mine)}"
+        + (f"; voices not installed: {missing}" if missing else ""),
+        flush=True,
+    )
 
     t0 = time.time()
     made = skipped = failed = 0
@@ -227,9 +292,12 @@ def main(argv=None) -> int:
                         print("  " + res, flush=True)
     el = time.time() - t0
     total = write_manifest(out, jobs)
-    print(f"made {made} clips in {el:.1f}s ({made / max(el, 1e-9):.1f} clips/s), skipped {skipped} "
-          f"existing, {failed} failed; manifest lists {total} of {len(jobs)} clips: "
-          f"{out / 'manifest.csv'}", flush=True)
+    print(
+        f"made {made} clips in {el:.1f}s ({made / max(el, 1e-9):.1f} clips/s), skipped {skipped} "
+        f"existing, {failed} failed; manifest lists {total} of {len(jobs)} clips: "
+        f"{out / 'manifest.csv'}",
+        flush=True,
+    )
     return 0 if failed == 0 or made > 0 else 1
 
 

@@ -49,6 +49,7 @@ response, RT60 0.1-0.6 s), band-limiting, silence/room tone around the word with
 on the normalised spectrogram, in the training graph only (the saved model has no such layer).
 No epoch is selected on a held-out set: every run keeps its last epoch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,13 +81,13 @@ WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset"
 
 # Front end.
-FRAME_LENGTH = 256      # 32 ms window
-FRAME_STEP = 64         # 8 ms hop
-FFT_LENGTH = 512        # zero-padded FFT (15.6 Hz bins) so the low mel bands are not empty
+FRAME_LENGTH = 256  # 32 ms window
+FRAME_STEP = 64  # 8 ms hop
+FFT_LENGTH = 512  # zero-padded FFT (15.6 Hz bins) so the low mel bands are not empty
 N_MELS = 64
 MEL_FMIN, MEL_FMAX = 50.0, 4000.0
-MIN_POWER = 1e-5        # dB floor ~ -75 dBFS noise: digital silence and 16-bit hiss look alike
-TOP_DB = 1000.0         # MelSpectrogram clips at max(batch) - top_db: off, or the batch would matter
+MIN_POWER = 1e-5  # dB floor ~ -75 dBFS noise: digital silence and 16-bit hiss look alike
+TOP_DB = 1000.0  # MelSpectrogram clips at max(batch) - top_db: off, or the batch would matter
 
 # Augmentation.
 P_SPEED, SPEED = 0.85, 0.15
@@ -94,7 +95,7 @@ P_REVERB, RT60 = 0.5, (0.1, 0.6)
 P_BAND = 0.25
 P_NOISE, SNR_DB = 0.8, (5.0, 40.0)
 GAIN_DB = 12.0
-CONTEXT_S = 0.5         # up to this much silence/room tone on each side before placement
+CONTEXT_S = 0.5  # up to this much silence/room tone on each side before placement
 SHIFT_S = 0.15
 P_SHIFT = 0.75
 
@@ -111,6 +112,7 @@ AUGMENTATION_TEXT = (
 
 
 # ---------------------------------------------------------------------------- data
+
 
 def prepare(y: np.ndarray, sr: int) -> np.ndarray:
     """What the app does to a recording: mono at 8 kHz (no window yet)."""
@@ -139,9 +141,11 @@ def load_fsdd(folder: Path):
         rec = folder
     files = sorted(rec.glob("*.wav"))
     if not files:
-        sys.exit(f"error: no FSDD recordings in {folder} (expected recordings/{{digit}}_{{speaker}}_"
-                 f"{{index}}.wav). Download the Free Spoken Digit Dataset from {FSDD_URL} "
-                 f"(git clone) and pass --fsdd <its folder>.")
+        sys.exit(
+            f"error: no FSDD recordings in {folder} (expected recordings/{{digit}}_{{speaker}}_"
+            f"{{index}}.wav). Download the Free Spoken Digit Dataset from {FSDD_URL} "
+            f"(git clone) and pass --fsdd <its folder>."
+        )
     clips, digits, speakers = [], [], []
     for f in files:
         parts = f.stem.split("_")
@@ -196,11 +200,18 @@ def scores(y: np.ndarray, pred: np.ndarray) -> dict:
     correct = int((pred == y).sum())
     conf = np.zeros((10, 10), int)
     np.add.at(conf, (y, pred), 1)
-    return {"accuracy": round(correct / len(y), 4), "n": int(len(y)), "correct": correct,
-            "wilson_95": wilson(correct, len(y)),
-            "per_class": {LABELS[c]: round(float(conf[c, c] / conf[c].sum()), 4)
-                          for c in range(10) if conf[c].sum()},
-            "confusion": conf.tolist()}
+    return {
+        "accuracy": round(correct / len(y), 4),
+        "n": int(len(y)),
+        "correct": correct,
+        "wilson_95": wilson(correct, len(y)),
+        "per_class": {
+            LABELS[c]: round(float(conf[c, c] / conf[c].sum()), 4)
+            for c in range(10)
+            if conf[c].sum()
+        },
+        "confusion": conf.tolist(),
+    }
 
 
 def load_synth(folder: Path, limit: int | None = None, seed: int = SEED):
@@ -242,11 +253,11 @@ def _noise(rng, n: int) -> np.ndarray:
     kind = rng.integers(3)
     if kind == 0:
         return rng.standard_normal(n)
-    m = 1 << int(math.ceil(math.log2(max(n, 2))))   # power-of-two FFT, then cut
+    m = 1 << int(math.ceil(math.log2(max(n, 2))))  # power-of-two FFT, then cut
     spec = np.fft.rfft(rng.standard_normal(m))
     f = np.arange(spec.size, dtype=np.float64)
     f[0] = 1.0
-    spec = spec / (np.sqrt(f) if kind == 1 else f)   # pink (1/f power) or brown (1/f^2)
+    spec = spec / (np.sqrt(f) if kind == 1 else f)  # pink (1/f power) or brown (1/f^2)
     spec[0] = 0.0
     x = np.fft.irfft(spec, m)[:n]
     return x / (x.std() + 1e-12)
@@ -259,15 +270,15 @@ def augment(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     y = y.astype(np.float64)
     if rng.random() < P_SPEED:
-        r = rng.uniform(1 - SPEED, 1 + SPEED)   # r > 1: faster and higher
+        r = rng.uniform(1 - SPEED, 1 + SPEED)  # r > 1: faster and higher
         y = soxr.resample(y, SR * r, SR, quality="LQ")
     if rng.random() < P_REVERB:
         rt60 = rng.uniform(*RT60)
         L = int(rt60 * SR)
         t = np.arange(L) / SR
         tail = rng.standard_normal(L) * np.exp(-math.log(1000.0) * t / rt60)
-        tail[: int(0.002 * SR)] = 0.0                   # early gap before the reflections
-        tail *= 10 ** (-rng.uniform(-3, 15) / 20) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)
+        tail[: int(0.002 * SR)] = 0.0  # early gap before the reflections
+        tail *= 10 ** (-rng.uniform(-3, 15) / 20) / (np.sqrt(np.sum(tail**2)) + 1e-12)
         ir = tail
         ir[0] = 1.0
         peak = np.max(np.abs(y)) + 1e-12
@@ -282,9 +293,9 @@ def augment(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # Context around the word, then noise over everything (a recording, not a cut-out word).
     pre = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
     post = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
-    sig_power = float(np.mean(y ** 2)) + 1e-12
+    sig_power = float(np.mean(y**2)) + 1e-12
     buf = np.zeros(pre + y.size + post)
-    buf[pre:pre + y.size] = y
+    buf[pre : pre + y.size] = y
     if rng.random() < P_NOISE:
         snr = rng.uniform(*SNR_DB)
         buf += _noise(rng, buf.size) * math.sqrt(sig_power / 10 ** (snr / 10))
@@ -297,7 +308,7 @@ def augment(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < P_SHIFT:
             wide = place(buf, SECONDS + 2 * SHIFT_S)
             off = int(rng.integers(0, int(2 * SHIFT_S * SR) + 1))
-            return wide[off:off + N]
+            return wide[off : off + N]
         return place(buf)
     except Exception:  # noqa: BLE001 - e.g. a word drowned by noise: use the clean clip
         return place(y.astype(np.float32))
@@ -336,7 +347,7 @@ def make_sequence(keras, clips, labels, groups, batch: int, seed: int, steps: in
 
         def __getitem__(self, i):
             rng = np.random.default_rng([seed, self.epoch, i + 1])
-            idx = self.order[i * batch:(i + 1) * batch]
+            idx = self.order[i * batch : (i + 1) * batch]
             x = np.stack([augment(clips[j], rng) for j in idx])
             return x, labels[idx].astype(np.int32)
 
@@ -349,6 +360,7 @@ def make_sequence(keras, clips, labels, groups, batch: int, seed: int, steps: in
 
 # ---------------------------------------------------------------------------- model
 
+
 def build_model(frontend: str = "mel", dropout: float = 0.2):
     import keras
     from keras import layers
@@ -356,19 +368,37 @@ def build_model(frontend: str = "mel", dropout: float = 0.2):
     inp = keras.Input(shape=(N,), dtype="float32", name="waveform")
     if frontend == "mel":
         x = layers.MelSpectrogram(
-            fft_length=FFT_LENGTH, sequence_stride=FRAME_STEP, sequence_length=FRAME_LENGTH,
-            window="hann", sampling_rate=SR, num_mel_bins=N_MELS, min_freq=MEL_FMIN,
-            max_freq=MEL_FMAX, power_to_db=True, top_db=TOP_DB, mag_exp=2.0,
-            min_power=MIN_POWER, ref_power=1.0, name="mel_spectrogram")(inp)   # (mels, frames)
-        x = layers.Permute((2, 1), name="time_major")(x)                      # (frames, mels)
+            fft_length=FFT_LENGTH,
+            sequence_stride=FRAME_STEP,
+            sequence_length=FRAME_LENGTH,
+            window="hann",
+            sampling_rate=SR,
+            num_mel_bins=N_MELS,
+            min_freq=MEL_FMIN,
+            max_freq=MEL_FMAX,
+            power_to_db=True,
+            top_db=TOP_DB,
+            mag_exp=2.0,
+            min_power=MIN_POWER,
+            ref_power=1.0,
+            name="mel_spectrogram",
+        )(inp)  # (mels, frames)
+        x = layers.Permute((2, 1), name="time_major")(x)  # (frames, mels)
         frames = x.shape[1]
         x = layers.Reshape((frames, N_MELS, 1), name="spectrogram")(x)
     else:
         x = layers.Reshape((N, 1), name="mono")(inp)
         x = layers.STFTSpectrogram(
-            mode="log", frame_length=FRAME_LENGTH, frame_step=FRAME_STEP, fft_length=FRAME_LENGTH,
-            window="hann", padding="same", expand_dims=True, trainable=False,
-            name="spectrogram")(x)                                            # (frames, bins, 1)
+            mode="log",
+            frame_length=FRAME_LENGTH,
+            frame_step=FRAME_STEP,
+            fft_length=FRAME_LENGTH,
+            window="hann",
+            padding="same",
+            expand_dims=True,
+            trainable=False,
+            name="spectrogram",
+        )(x)  # (frames, bins, 1)
     # Per-clip normalisation over time x frequency (no learned scale: block1_bn does that).
     x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="normalize")(x)
     for i, (filters, k) in enumerate([(16, 7), (16, 5), (32, 3), (64, 3)], start=1):
@@ -395,15 +425,17 @@ def spec_mask_layer(keras, n_time: int, max_time: int, n_freq: int, max_freq: in
         w = tf.random.uniform((b, n, 1), 0, width + 1, dtype=tf.int32)
         start = tf.cast(tf.random.uniform((b, n, 1)) * tf.cast(size - w + 1, tf.float32), tf.int32)
         pos = tf.range(size)[None, None, :]
-        return tf.reduce_any((pos >= start) & (pos < start + w), axis=1)      # (B, size)
+        return tf.reduce_any((pos >= start) & (pos < start + w), axis=1)  # (B, size)
 
     class SpecMask(keras.layers.Layer):
         def call(self, x, training=None):
             if not training:
                 return x
             b = tf.shape(x)[0]
-            masked = (bands(b, x.shape[1], n_time, max_time)[:, :, None]
-                      | bands(b, x.shape[2], n_freq, max_freq)[:, None, :])  # (B, frames, mels)
+            masked = (
+                bands(b, x.shape[1], n_time, max_time)[:, :, None]
+                | bands(b, x.shape[2], n_freq, max_freq)[:, None, :]
+            )  # (B, frames, mels)
             return x * tf.cast(~masked, x.dtype)[..., None]
 
     return SpecMask(name="spec_mask")
@@ -416,59 +448,124 @@ def training_graph(keras, model, spec_mask=None):
     if spec_mask is None:
         return keras.Model(model.inputs, model.get_layer("logits").output, name="train_logits")
     x = spec_mask(model.get_layer("normalize").output)
-    for layer in model.layers[names.index("normalize") + 1:names.index("logits") + 1]:
+    for layer in model.layers[names.index("normalize") + 1 : names.index("logits") + 1]:
         x = layer(x)
     return keras.Model(model.inputs, x, name="train_logits")
 
 
 def stft_card(frontend: str) -> dict:
     if frontend == "mel":
-        return {"frame_length": FRAME_LENGTH, "frame_step": FRAME_STEP, "fft_length": FFT_LENGTH,
-                "window": "hann", "center": True, "padding": "reflect",
-                "mel": {"num_mel_bins": N_MELS, "min_freq": MEL_FMIN, "max_freq": MEL_FMAX,
-                        "scale": "htk", "power_to_db": True, "mag_exp": 2.0,
-                        "min_power": MIN_POWER, "ref_power": 1.0}}
-    return {"frame_length": FRAME_LENGTH, "frame_step": FRAME_STEP, "fft_length": FRAME_LENGTH,
-            "window": "hann", "center": False, "padding": "same", "mode": "log"}
+        return {
+            "frame_length": FRAME_LENGTH,
+            "frame_step": FRAME_STEP,
+            "fft_length": FFT_LENGTH,
+            "window": "hann",
+            "center": True,
+            "padding": "reflect",
+            "mel": {
+                "num_mel_bins": N_MELS,
+                "min_freq": MEL_FMIN,
+                "max_freq": MEL_FMAX,
+                "scale": "htk",
+                "power_to_db": True,
+                "mag_exp": 2.0,
+                "min_power": MIN_POWER,
+                "ref_power": 1.0,
+            },
+        }
+    return {
+        "frame_length": FRAME_LENGTH,
+        "frame_step": FRAME_STEP,
+        "fft_length": FRAME_LENGTH,
+        "window": "hann",
+        "center": False,
+        "padding": "same",
+        "mode": "log",
+    }
 
 
 # ---------------------------------------------------------------------------- main
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fsdd", default="../shared/data/fsdd", help="FSDD folder")
     ap.add_argument("--val-speaker", default="theo", help="FSDD speaker held out (default: theo)")
-    ap.add_argument("--real", default="../shared/data/sc09_more,../shared/data/sc09_mini",
-                    help="comma-separated folders of real recordings with a manifest.csv "
-                         "(path, digit, speaker); '' to train without them")
-    ap.add_argument("--real-repeat", type=int, default=4,
-                    help="each real training clip appears this many times per epoch (default: 4)")
-    ap.add_argument("--folds", type=int, default=5,
-                    help="k-fold by speaker over the real clips before the final model (0: none)")
-    ap.add_argument("--cv-only", action="store_true",
-                    help="only the k-fold runs: write <out>/cv_report.json, no model")
-    ap.add_argument("--synth", default=str(Path.home() / ".cache" / "layerlab" / "synth"),
-                    help="scripts/synth_voices.py output folder ('' to train without it)")
-    ap.add_argument("--fsdd-per-epoch", type=int, default=7500,
-                    help="FSDD training clips drawn each epoch (default: 7500, each clip 3 times)")
-    ap.add_argument("--synth-per-epoch", type=int, default=8000,
-                    help="synthetic clips drawn (fresh) each epoch (default: 8000)")
-    ap.add_argument("--spec-mask", default="",
-                    help="SpecAugment masks in training, 'n_time,max_frames,n_freq,max_mels' "
-                         "(e.g. 2,12,2,8); '' for none")
-    ap.add_argument("--init", default="",
-                    help="start every run from this .keras model's weights (same architecture)")
+    ap.add_argument(
+        "--real",
+        default="../shared/data/sc09_more,../shared/data/sc09_mini",
+        help="comma-separated folders of real recordings with a manifest.csv "
+        "(path, digit, speaker); '' to train without them",
+    )
+    ap.add_argument(
+        "--real-repeat",
+        type=int,
+        default=4,
+        help="each real training clip appears this many times per epoch (default: 4)",
+    )
+    ap.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="k-fold by speaker over the real clips before the final model (0: none)",
+    )
+    ap.add_argument(
+        "--cv-only",
+        action="store_true",
+        help="only the k-fold runs: write <out>/cv_report.json, no model",
+    )
+    ap.add_argument(
+        "--synth",
+        default=str(Path.home() / ".cache" / "layerlab" / "synth"),
+        help="scripts/synth_voices.py output folder ('' to train without it)",
+    )
+    ap.add_argument(
+        "--fsdd-per-epoch",
+        type=int,
+        default=7500,
+        help="FSDD training clips drawn each epoch (default: 7500, each clip 3 times)",
+    )
+    ap.add_argument(
+        "--synth-per-epoch",
+        type=int,
+        default=8000,
+        help="synthetic clips drawn (fresh) each epoch (default: 8000)",
+    )
+    ap.add_argument(
+        "--spec-mask",
+        default="",
+        help="SpecAugment masks in training, 'n_time,max_frames,n_freq,max_mels' "
+        "(e.g. 2,12,2,8); '' for none",
+    )
+    ap.add_argument(
+        "--init",
+        default="",
+        help="start every run from this .keras model's weights (same architecture)",
+    )
     ap.add_argument("--frontend", choices=["mel", "stft"], default="mel")
     ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    ap.add_argument("--fold-epochs", type=int, default=None,
-                    help="a shorter schedule for the fold models (default: --epochs)")
-    ap.add_argument("--max-minutes", type=float, default=None,
-                    help="stop each training run after this many minutes (still anneals)")
+    ap.add_argument(
+        "--fold-epochs",
+        type=int,
+        default=None,
+        help="a shorter schedule for the fold models (default: --epochs)",
+    )
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop each training run after this many minutes (still anneals)",
+    )
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--out", default=None, help="default: assets/models (--smoke: /tmp/layerlab_smoke)")
+    ap.add_argument(
+        "--out", default=None, help="default: assets/models (--smoke: /tmp/layerlab_smoke)"
+    )
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--smoke", action="store_true",
-                    help="tiny subsets, 1 short epoch per run, writes to /tmp/layerlab_smoke")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny subsets, 1 short epoch per run, writes to /tmp/layerlab_smoke",
+    )
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     if args.smoke:
@@ -476,12 +573,14 @@ def main(argv=None) -> int:
     args.out = args.out or ("/tmp/layerlab_smoke" if args.smoke else "assets/models")
     mask = [int(v) for v in args.spec_mask.split(",")] if args.spec_mask else None
     if mask is not None and len(mask) != 4:
-        sys.exit(f"error: --spec-mask {args.spec_mask!r}: expected 4 integers "
-                 f"n_time,max_frames,n_freq,max_mels, e.g. 2,12,2,8")
+        sys.exit(
+            f"error: --spec-mask {args.spec_mask!r}: expected 4 integers "
+            f"n_time,max_frames,n_freq,max_mels, e.g. 2,12,2,8"
+        )
 
     t_start = time.time()
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     ncpu = os.cpu_count() or 1
     tf.config.threading.set_intra_op_parallelism_threads(ncpu)
@@ -490,12 +589,16 @@ def main(argv=None) -> int:
     # ---- data
     fsdd_dir = Path(args.fsdd)
     if not fsdd_dir.exists():
-        sys.exit(f"error: {fsdd_dir} not found. Download the Free Spoken Digit Dataset from "
-                 f"{FSDD_URL} (git clone) and pass --fsdd <its folder>.")
+        sys.exit(
+            f"error: {fsdd_dir} not found. Download the Free Spoken Digit Dataset from "
+            f"{FSDD_URL} (git clone) and pass --fsdd <its folder>."
+        )
     f_clips, f_digits, f_spk = load_fsdd(fsdd_dir)
     if args.val_speaker not in set(f_spk):
-        sys.exit(f"error: --val-speaker {args.val_speaker!r} is not in FSDD "
-                 f"(speakers: {sorted(set(f_spk))})")
+        sys.exit(
+            f"error: --val-speaker {args.val_speaker!r} is not in FSDD "
+            f"(speakers: {sorted(set(f_spk))})"
+        )
     tr_idx = np.flatnonzero(f_spk != args.val_speaker)
     va_idx = np.flatnonzero(f_spk == args.val_speaker)
     rng = np.random.default_rng(args.seed)
@@ -503,14 +606,19 @@ def main(argv=None) -> int:
         tr_idx, va_idx = rng.permutation(tr_idx)[:300], rng.permutation(va_idx)[:100]
     fsdd_train = ([f_clips[i] for i in tr_idx], f_digits[tr_idx])
     val_sets: dict[str, tuple[list, np.ndarray]] = {
-        f"fsdd_{args.val_speaker}": ([f_clips[i] for i in va_idx], f_digits[va_idx])}
+        f"fsdd_{args.val_speaker}": ([f_clips[i] for i in va_idx], f_digits[va_idx])
+    }
     synth_train = ([], np.zeros(0, int))
     if args.synth:
-        synth = load_synth(Path(args.synth).expanduser(), limit=600 if args.smoke else None,
-                           seed=args.seed)
+        synth = load_synth(
+            Path(args.synth).expanduser(), limit=600 if args.smoke else None, seed=args.seed
+        )
         if synth is None:
-            print(f"warning: no synthetic voices in {args.synth} (run scripts/synth_voices.py); "
-                  "training on the real recordings only", flush=True)
+            print(
+                f"warning: no synthetic voices in {args.synth} (run scripts/synth_voices.py); "
+                "training on the real recordings only",
+                flush=True,
+            )
         else:
             synth_train = synth["train"][:2]
             n_synth_voices = len(set(synth["train"][2]))
@@ -529,20 +637,25 @@ def main(argv=None) -> int:
     real_x = np.stack([place(c) for c in r_clips]) if r_clips else None
     n_fsdd = min(args.fsdd_per_epoch, len(fsdd_train[0])) if args.fsdd_per_epoch else 0
     n_synth = min(args.synth_per_epoch, len(synth_train[0]))
-    print(f"data: FSDD {len(fsdd_train[0])} training clips ({n_fsdd} per epoch); synthetic "
-          f"{len(synth_train[0])} ({n_synth} per epoch); real {len(r_clips)} clips of "
-          f"{len(set(r_spk))} speakers (x{args.real_repeat} per epoch); validation "
-          + ", ".join(f"{k} {len(v)}" for k, v in val_y.items())
-          + f"  (loaded in {time.time() - t_start:.1f}s)", flush=True)
+    print(
+        f"data: FSDD {len(fsdd_train[0])} training clips ({n_fsdd} per epoch); synthetic "
+        f"{len(synth_train[0])} ({n_synth} per epoch); real {len(r_clips)} clips of "
+        f"{len(set(r_spk))} speakers (x{args.real_repeat} per epoch); validation "
+        + ", ".join(f"{k} {len(v)}" for k, v in val_y.items())
+        + f"  (loaded in {time.time() - t_start:.1f}s)",
+        flush=True,
+    )
 
     init_weights = None
     if args.init:
-        init_weights = keras.saving.load_model(args.init, compile=False,
-                                               safe_mode=True).get_weights()
+        init_weights = keras.saving.load_model(
+            args.init, compile=False, safe_mode=True
+        ).get_weights()
 
     def predict(m, x):
-        return np.concatenate([np.asarray(m(x[i:i + 256], training=False))
-                               for i in range(0, len(x), 256)])
+        return np.concatenate(
+            [np.asarray(m(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
+        )
 
     def train(real_idx: np.ndarray, tag: str, epochs: int, held_out: bool = True):
         """One training run on FSDD + synthetic + the real clips real_idx; the last epoch's
@@ -552,8 +665,11 @@ def main(argv=None) -> int:
         clips = fsdd_train[0] + [r_clips[i] for i in real_idx] + synth_train[0]
         labels = np.concatenate([fsdd_train[1], r_digits[real_idx], synth_train[1]]).astype(int)
         a, b = len(fsdd_train[0]), len(fsdd_train[0]) + len(real_idx)
-        groups = [(0, a, n_fsdd), (a, b, args.real_repeat * len(real_idx)),
-                  (b, len(clips), n_synth)]
+        groups = [
+            (0, a, n_fsdd),
+            (a, b, args.real_repeat * len(real_idx)),
+            (b, len(clips), n_synth),
+        ]
         per_epoch = sum(n for _, _, n in groups)
         steps = 8 if args.smoke else math.ceil(per_epoch / BATCH)
         seq = make_sequence(keras, clips, labels, groups, BATCH, args.seed, steps)
@@ -563,9 +679,11 @@ def main(argv=None) -> int:
         train_model = training_graph(keras, model, spec_mask_layer(keras, *mask) if mask else None)
         total_steps = max(1, epochs * steps)
         warm = min(steps, total_steps // 4)
-        train_model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr / 10),
-                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                            metrics=["accuracy"])
+        train_model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=args.lr / 10),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         run_start = time.time()
         deadline = run_start + 60 * args.max_minutes if args.max_minutes else None
         state = {"history": [], "stopped": False, "step": 0}
@@ -583,8 +701,9 @@ def main(argv=None) -> int:
                 else:
                     progress = (step - warm) / max(1, total_steps - warm)
                     if deadline is not None:
-                        progress = max(progress, (time.time() - run_start)
-                                       / max(1.0, deadline - run_start))
+                        progress = max(
+                            progress, (time.time() - run_start) / max(1.0, deadline - run_start)
+                        )
                     lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1))))
                 self.model.optimizer.learning_rate.assign(lr)
                 state["step"] += 1
@@ -593,28 +712,48 @@ def main(argv=None) -> int:
                 if deadline is not None and time.time() > deadline and not state["stopped"]:
                     self.model.stop_training = True
                     state["stopped"] = True
-                    print(f"{tag}: --max-minutes {args.max_minutes:g} reached: stopping", flush=True)
+                    print(
+                        f"{tag}: --max-minutes {args.max_minutes:g} reached: stopping", flush=True
+                    )
 
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
                 el = time.time() - self.t0
-                state["history"].append({"epoch": epoch + 1,
-                                         "loss": round(float(logs.get("loss", 0)), 4),
-                                         "accuracy": round(float(logs.get("accuracy", 0)), 4),
-                                         "seconds": round(el, 1)})
-                print(f"{tag} epoch {epoch + 1}/{epochs} {el:5.1f}s ({steps} batches, "
-                      f"{1000 * el / (steps * BATCH):.1f} ms/clip) loss {logs.get('loss', 0):.4f} "
-                      f"acc {logs.get('accuracy', 0):.4f}", flush=True)
+                state["history"].append(
+                    {
+                        "epoch": epoch + 1,
+                        "loss": round(float(logs.get("loss", 0)), 4),
+                        "accuracy": round(float(logs.get("accuracy", 0)), 4),
+                        "seconds": round(el, 1),
+                    }
+                )
+                print(
+                    f"{tag} epoch {epoch + 1}/{epochs} {el:5.1f}s ({steps} batches, "
+                    f"{1000 * el / (steps * BATCH):.1f} ms/clip) loss {logs.get('loss', 0):.4f} "
+                    f"acc {logs.get('accuracy', 0):.4f}",
+                    flush=True,
+                )
 
         train_model.fit(seq, epochs=epochs, verbose=0, callbacks=[Monitor()])
         seconds = time.time() - run_start
-        held = {k: scores(val_y[k], predict(model, val_x[k]).argmax(1))
-                for k in val_x} if held_out else {}
-        print(f"{tag}: {seconds:.0f}s, {len(state['history'])} epochs; "
-              + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in held.items()), flush=True)
-        return model, {"seconds": round(seconds, 1), "epochs": len(state["history"]),
-                       "stopped_by_time_limit": state["stopped"], "clips_per_epoch": per_epoch,
-                       "history": state["history"], "held_out": held}
+        held = (
+            {k: scores(val_y[k], predict(model, val_x[k]).argmax(1)) for k in val_x}
+            if held_out
+            else {}
+        )
+        print(
+            f"{tag}: {seconds:.0f}s, {len(state['history'])} epochs; "
+            + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in held.items()),
+            flush=True,
+        )
+        return model, {
+            "seconds": round(seconds, 1),
+            "epochs": len(state["history"]),
+            "stopped_by_time_limit": state["stopped"],
+            "clips_per_epoch": per_epoch,
+            "history": state["history"],
+            "held_out": held,
+        }
 
     # ---- the model we start from, on everything (its 'before' numbers)
     report: dict = {"command": "python scripts/train_audio.py " + shlex.join(argv)}
@@ -624,8 +763,11 @@ def main(argv=None) -> int:
         report["init"] = {k: scores(val_y[k], predict(base, val_x[k]).argmax(1)) for k in val_x}
         if real_x is not None:
             report["init"]["real_speakers"] = scores(r_digits, predict(base, real_x).argmax(1))
-        print("init model: " + " ".join(f"{k} {v['accuracy']:.4f}"
-                                         for k, v in report["init"].items()), flush=True)
+        print(
+            "init model: "
+            + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in report["init"].items()),
+            flush=True,
+        )
 
     # ---- k-fold by speaker: every real clip scored once by a model that never heard its speaker
     fold_epochs = args.fold_epochs or args.epochs
@@ -636,21 +778,37 @@ def main(argv=None) -> int:
         per_fold = []
         for k in range(1, args.folds + 1):
             out_k = folds == k - 1
-            fold_model, info = train(np.flatnonzero(~out_k), f"fold {k}/{args.folds}",
-                                     fold_epochs, held_out=False)
+            fold_model, info = train(
+                np.flatnonzero(~out_k), f"fold {k}/{args.folds}", fold_epochs, held_out=False
+            )
             cv_pred[out_k] = predict(fold_model, real_x[out_k]).argmax(1)
             fold_real = scores(r_digits[out_k], cv_pred[out_k])
-            print(f"fold {k}/{args.folds}: held-out real speakers {fold_real['correct']}/"
-                  f"{fold_real['n']}", flush=True)
-            per_fold.append({"fold": k, "speakers": int(len(set(r_spk[out_k]))),
-                             "real_speakers": {m: fold_real[m] for m in ("accuracy", "n", "correct")},
-                             **{m: info[m] for m in ("seconds", "epochs", "clips_per_epoch")}})
+            print(
+                f"fold {k}/{args.folds}: held-out real speakers {fold_real['correct']}/"
+                f"{fold_real['n']}",
+                flush=True,
+            )
+            per_fold.append(
+                {
+                    "fold": k,
+                    "speakers": int(len(set(r_spk[out_k]))),
+                    "real_speakers": {m: fold_real[m] for m in ("accuracy", "n", "correct")},
+                    **{m: info[m] for m in ("seconds", "epochs", "clips_per_epoch")},
+                }
+            )
         cv = scores(r_digits, cv_pred)
-        print(f"k-fold held-out real speakers: {cv['correct']}/{cv['n']} = {cv['accuracy']:.4f} "
-              f"(Wilson 95 % {cv['wilson_95']})", flush=True)
+        print(
+            f"k-fold held-out real speakers: {cv['correct']}/{cv['n']} = {cv['accuracy']:.4f} "
+            f"(Wilson 95 % {cv['wilson_95']})",
+            flush=True,
+        )
         report["cross_validation"] = {
-            "folds": args.folds, "speakers": int(len(set(r_spk))), "real_speakers": cv,
-            "per_fold": per_fold, "seconds": round(sum(f["seconds"] for f in per_fold), 1)}
+            "folds": args.folds,
+            "speakers": int(len(set(r_spk))),
+            "real_speakers": cv,
+            "per_fold": per_fold,
+            "seconds": round(sum(f["seconds"] for f in per_fold), 1),
+        }
     if args.cv_only:
         (out / "cv_report.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {out / 'cv_report.json'}; total {time.time() - t_start:.1f}s", flush=True)
@@ -665,8 +823,10 @@ def main(argv=None) -> int:
     k = next(iter(val_x))
     ref, re = predict(model, val_x[k]), predict(loaded, val_x[k])
     if not (np.allclose(re, ref, atol=1e-5) and (re.argmax(1) == ref.argmax(1)).all()):
-        sys.exit(f"error: the reloaded model predicts differently (max diff "
-                 f"{np.abs(re - ref).max():.2e})")
+        sys.exit(
+            f"error: the reloaded model predicts differently (max diff "
+            f"{np.abs(re - ref).max():.2e})"
+        )
     x = tf.convert_to_tensor(val_x[k][:4])
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -675,21 +835,30 @@ def main(argv=None) -> int:
     g = tape.gradient(loss, x)
     if g is None or not np.isfinite(g.numpy()).all() or not np.any(g.numpy()):
         sys.exit("error: no finite gradient reaches the waveform")
-    print(f"saved {model_path} ({model_path.stat().st_size} bytes); reload (safe_mode) OK, same "
-          f"predictions; waveform gradient OK", flush=True)
+    print(
+        f"saved {model_path} ({model_path.stat().st_size} bytes); reload (safe_mode) OK, same "
+        f"predictions; waveform gradient OK",
+        flush=True,
+    )
 
     machine = f"{ncpu}-core CPU" + (" + GPU" if tf.config.list_physical_devices("GPU") else "")
     spec_shape = list(model.get_layer("spectrogram").output.shape[1:])
     mel = args.frontend == "mel"
-    sources = [f"FSDD ({len(fsdd_train[0])} clips of {len(set(f_spk)) - 1} speakers, "
-               f"{n_fsdd} drawn per epoch)"]
+    sources = [
+        f"FSDD ({len(fsdd_train[0])} clips of {len(set(f_spk)) - 1} speakers, "
+        f"{n_fsdd} drawn per epoch)"
+    ]
     if r_clips:
-        sources.append(f"real recordings ({len(r_clips)} clips, {len(set(r_spk))} speakers: "
-                       + ", ".join(d.name for d in real_dirs)
-                       + f"; each x{args.real_repeat} per epoch)")
+        sources.append(
+            f"real recordings ({len(r_clips)} clips, {len(set(r_spk))} speakers: "
+            + ", ".join(d.name for d in real_dirs)
+            + f"; each x{args.real_repeat} per epoch)"
+        )
     if synth_train[0]:
-        sources.append(f"espeak-ng synthetic voices ({len(synth_train[0])} clips, "
-                       f"{n_synth_voices} voice+variant combinations, {n_synth} drawn per epoch)")
+        sources.append(
+            f"espeak-ng synthetic voices ({len(synth_train[0])} clips, "
+            f"{n_synth_voices} voice+variant combinations, {n_synth} drawn per epoch)"
+        )
     base_card = Path(args.init).with_suffix(".json") if args.init else None
     init_text = None
     if args.init:
@@ -702,76 +871,113 @@ def main(argv=None) -> int:
     if folds is not None:
         metrics["held_out_real_speakers"] = {
             **report["cross_validation"]["real_speakers"],
-            "method": (f"{args.folds}-fold cross-validation by speaker over the {len(r_clips)} "
-                       f"real clips ({len(set(r_spk))} speakers): each clip scored once by a fold "
-                       f"model trained like the final one (same data mix, augmentation, start "
-                       f"and seed) without that clip's speaker, "
-                       + (f"but for {fold_epochs} epochs instead of {args.epochs} (to fit the "
-                          f"machine): an estimate from weaker models than the final"
-                          if fold_epochs != args.epochs else "for the same epochs")
-                       + "; the final model heard them all"),
+            "method": (
+                f"{args.folds}-fold cross-validation by speaker over the {len(r_clips)} "
+                f"real clips ({len(set(r_spk))} speakers): each clip scored once by a fold "
+                f"model trained like the final one (same data mix, augmentation, start "
+                f"and seed) without that clip's speaker, "
+                + (
+                    f"but for {fold_epochs} epochs instead of {args.epochs} (to fit the "
+                    f"machine): an estimate from weaker models than the final"
+                    if fold_epochs != args.epochs
+                    else "for the same epochs"
+                )
+                + "; the final model heard them all"
+            ),
             "per_fold": report["cross_validation"]["per_fold"],
-            "label": f"real speakers ({args.folds}-fold by speaker)"}
-    set_names = {f"fsdd_{args.val_speaker}": f"FSDD speaker {args.val_speaker}",
-              "synth_heldout": "unheard synthetic voices"}
+            "label": f"real speakers ({args.folds}-fold by speaker)",
+        }
+    set_names = {
+        f"fsdd_{args.val_speaker}": f"FSDD speaker {args.val_speaker}",
+        "synth_heldout": "unheard synthetic voices",
+    }
     for k, v in validation.items():
-        metrics[k] = {**v, "method": "the final model (this file), never trained on this set",
-                      "label": set_names[k]}
+        metrics[k] = {
+            **v,
+            "method": "the final model (this file), never trained on this set",
+            "label": set_names[k],
+        }
     metrics["validation_accuracy"] = {
-        **({"real_speakers_kfold": metrics["held_out_real_speakers"]["accuracy"]}
-           if folds is not None else {}),
-        **{k: v["accuracy"] for k, v in validation.items()}}
+        **(
+            {"real_speakers_kfold": metrics["held_out_real_speakers"]["accuracy"]}
+            if folds is not None
+            else {}
+        ),
+        **{k: v["accuracy"] for k, v in validation.items()},
+    }
     if "init" in report:
-        metrics["before"] = {k: {m: v[m] for m in ("accuracy", "n", "wilson_95")}
-                             for k, v in report["init"].items()}
+        metrics["before"] = {
+            k: {m: v[m] for m in ("accuracy", "n", "wilson_95")} for k, v in report["init"].items()
+        }
     card = {
         "name": "spoken_digits",
-        "title": "Spoken digits (raw waveform, in-model log-mel spectrogram)" if mel else
-                 "Spoken digits (raw waveform, in-model log spectrogram)",
+        "title": "Spoken digits (raw waveform, in-model log-mel spectrogram)"
+        if mel
+        else "Spoken digits (raw waveform, in-model log spectrogram)",
         "description": (
             "A d-DeVIS-style CNN that recognises one spoken English digit (zero to nine) in a 1 s, "
             "8 kHz mono clip. The model takes the raw waveform and computes its "
-            + ("log-mel spectrogram (keras MelSpectrogram, dB)" if mel else
-               "log-magnitude spectrogram (keras STFTSpectrogram)")
+            + (
+                "log-mel spectrogram (keras MelSpectrogram, dB)"
+                if mel
+                else "log-magnitude spectrogram (keras STFTSpectrogram)"
+            )
             + " inside the graph, normalises it per clip, then four Conv2D/BatchNorm/ReLU/"
-            "MaxPool/Dropout blocks (16 7x7, 16 5x5, 32 3x3, 64 3x3) and a dense layer."),
+            "MaxPool/Dropout blocks (16 7x7, 16 5x5, 32 3x3, 64 3x3) and a dense layer."
+        ),
         "labels": LABELS,
         "words": WORDS,
-        "input": {"kind": "audio", "shape": [N], "sample_rate": SR, "seconds": SECONDS,
-                  "range": [-1.0, 1.0]},
+        "input": {
+            "kind": "audio",
+            "shape": [N],
+            "sample_rate": SR,
+            "seconds": SECONDS,
+            "range": [-1.0, 1.0],
+        },
         "stft": stft_card(args.frontend),
         "output": "probabilities",
         "logits_layer": "logits",
         "spectrogram_layer": "spectrogram",
         "spectrogram_shape": spec_shape,
         "spectrogram_axes": ["time", "frequency", "channel"],
-        "spectrogram_units": "dB (10 log10 power), floor 10 log10(min_power)" if mel else
-                             "natural log of magnitude",
+        "spectrogram_units": "dB (10 log10 power), floor 10 log10(min_power)"
+        if mel
+        else "natural log of magnitude",
         "preprocessing": (
             "Any recording -> mono (channels averaged) -> 8 kHz (soxr_hq) -> the spoken word "
             "found (frames within 35 dB of the loudest, above the noise floor) and placed in a 1 s "
             "window centred on its energy centroid, zero-padded or cut (core.audio.to_mono + "
             "place_word). float32 samples in [-1, 1], no gain normalisation: the model's "
-            "per-clip LayerNormalization makes it level-independent."),
+            "per-clip LayerNormalization makes it level-independent."
+        ),
         "training": {
             "data": sources,
             "held_out_speaker": args.val_speaker,
             "validation_sets": {
                 f"fsdd_{args.val_speaker}": f"FSDD speaker {args.val_speaker} (never trained on)",
                 "synth_heldout": "espeak-ng voices/variants never trained on (see "
-                                 "scripts/synth_voices.py HELD_VOICES, HELD_VARIANTS)",
-                **({"real_speakers_kfold": metrics["held_out_real_speakers"]["method"]}
-                   if folds is not None else {}),
+                "scripts/synth_voices.py HELD_VOICES, HELD_VARIANTS)",
+                **(
+                    {"real_speakers_kfold": metrics["held_out_real_speakers"]["method"]}
+                    if folds is not None
+                    else {}
+                ),
             },
             "init": init_text,
-            "augmentation": AUGMENTATION_TEXT + (
+            "augmentation": AUGMENTATION_TEXT
+            + (
                 f"; in the training graph only, SpecAugment-style masking of the normalised "
                 f"spectrogram: {mask[0]} time bands of 0-{mask[1]} frames and {mask[2]} "
-                f"frequency bands of 0-{mask[3]} mel bins per clip set to 0" if mask else ""),
-            "optimizer": (f"Adam, batch {BATCH}, learning rate warm-up to {args.lr:g} over one epoch "
-                          f"then cosine decay to 2 % (over the epochs or the time limit); sparse "
-                          f"cross-entropy on the logits; the last epoch is kept (no selection on "
-                          f"a held-out set); seed {args.seed}"),
+                f"frequency bands of 0-{mask[3]} mel bins per clip set to 0"
+                if mask
+                else ""
+            ),
+            "optimizer": (
+                f"Adam, batch {BATCH}, learning rate warm-up to {args.lr:g} over one epoch "
+                f"then cosine decay to 2 % (over the epochs or the time limit); sparse "
+                f"cross-entropy on the logits; the last epoch is kept (no selection on "
+                f"a held-out set); seed {args.seed}"
+            ),
             "epochs": final["epochs"],
             "epochs_planned": args.epochs,
             "clips_per_epoch": final["clips_per_epoch"],

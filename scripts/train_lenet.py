@@ -18,6 +18,7 @@ contrast) runs in the tf.data pipeline only: the saved model contains no augment
 layers and uses only built-in Keras layers, so it loads with
 ``keras.saving.load_model(path, compile=False, safe_mode=True)``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,13 @@ DEFAULT_EPOCHS = 20
 LABELS = [str(i) for i in range(10)]
 
 # Augmentation ranges.
-ROT_DEG = 12.0      # rotation +-degrees
-SHIFT_PX = 2.5      # translation +-pixels (each axis)
-ZOOM = 0.10         # isotropic scale 1 +- ZOOM
-ASPECT = 0.05       # extra per-axis scale 1 +- ASPECT
-SHEAR_DEG = 6.0     # shear +-degrees
-P_THICK = 0.15      # probability of thickening strokes (2x2 max filter)
-P_THIN = 0.10       # probability of thinning strokes (2x2 min filter)
+ROT_DEG = 12.0  # rotation +-degrees
+SHIFT_PX = 2.5  # translation +-pixels (each axis)
+ZOOM = 0.10  # isotropic scale 1 +- ZOOM
+ASPECT = 0.05  # extra per-axis scale 1 +- ASPECT
+SHEAR_DEG = 6.0  # shear +-degrees
+P_THICK = 0.15  # probability of thickening strokes (2x2 max filter)
+P_THIN = 0.10  # probability of thinning strokes (2x2 min filter)
 GAIN = (0.9, 1.25)  # contrast gain, result clipped to [0, 1]
 
 AUGMENTATION_TEXT = (
@@ -58,6 +59,7 @@ AUGMENTATION_TEXT = (
 
 
 # ---------------------------------------------------------------------------- data
+
 
 def _read_idx(path: Path, offset: int) -> np.ndarray:
     with gzip.open(path, "rb") as f:
@@ -82,7 +84,9 @@ def load_data(data_dir: Path):
     if data_dir.is_dir():
         train = load_idx_folder(data_dir, "train")
         if train is None:
-            sys.exit(f"error: {data_dir} has no train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz")
+            sys.exit(
+                f"error: {data_dir} has no train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz"
+            )
         test = load_idx_folder(data_dir, "t10k")
         return train[0], train[1], test, f"IDX files in {data_dir}"
     print(f"{data_dir} not found: falling back to keras.datasets.mnist.load_data()", flush=True)
@@ -93,6 +97,7 @@ def load_data(data_dir: Path):
 
 
 # ---------------------------------------------------------------------------- model
+
 
 def build_model():
     import keras
@@ -115,6 +120,7 @@ def build_model():
 
 # ---------------------------------------------------------------------------- augmentation
 
+
 def make_augment(tf):
     c = 13.5  # centre of a 28x28 image in pixel coordinates
 
@@ -125,8 +131,9 @@ def make_augment(tf):
         s = tf.stack([seed, tf.constant(0, tf.int64)])
 
         def uni(i, lo, hi, shape=None):
-            return tf.random.stateless_uniform(shape if shape is not None else [b], seed=s + [0, i],
-                                               minval=lo, maxval=hi)
+            return tf.random.stateless_uniform(
+                shape if shape is not None else [b], seed=s + [0, i], minval=lo, maxval=hi
+            )
 
         # Stroke thickness: a few images thicker (max filter) or thinner (min filter).
         u = uni(1, 0.0, 1.0)[:, None, None, None]
@@ -154,8 +161,13 @@ def make_augment(tf):
         zeros = tf.zeros_like(a11)
         transforms = tf.stack([i11, i12, a2, i21, i22, b2, zeros, zeros], axis=1)
         x = tf.raw_ops.ImageProjectiveTransformV3(
-            images=x, transforms=transforms, output_shape=tf.constant([28, 28], tf.int32),
-            fill_value=tf.constant(0.0, tf.float32), interpolation="BILINEAR", fill_mode="CONSTANT")
+            images=x,
+            transforms=transforms,
+            output_shape=tf.constant([28, 28], tf.int32),
+            fill_value=tf.constant(0.0, tf.float32),
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )
 
         # Contrast gain.
         x = tf.clip_by_value(x * uni(9, GAIN[0], GAIN[1])[:, None, None, None], 0.0, 1.0)
@@ -166,20 +178,30 @@ def make_augment(tf):
 
 # ---------------------------------------------------------------------------- main
 
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/mnist",
-                    help="folder with the MNIST IDX .gz files (default: ../shared/data/mnist); "
-                         "if missing, keras.datasets.mnist.load_data() is used")
-    ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                    help=f"training epochs (default: {DEFAULT_EPOCHS})")
+    ap.add_argument(
+        "--data",
+        default="../shared/data/mnist",
+        help="folder with the MNIST IDX .gz files (default: ../shared/data/mnist); "
+        "if missing, keras.datasets.mnist.load_data() is used",
+    )
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        help=f"training epochs (default: {DEFAULT_EPOCHS})",
+    )
     ap.add_argument("--out", default="assets/models", help="output folder (default: assets/models)")
-    ap.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate (default: 1e-3)")
+    ap.add_argument(
+        "--lr", type=float, default=1e-3, help="peak Adam learning rate (default: 1e-3)"
+    )
     ap.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
     args = ap.parse_args(argv)
 
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     ncpu = os.cpu_count() or 1
     tf.config.threading.set_intra_op_parallelism_threads(ncpu)
@@ -191,8 +213,11 @@ def main(argv=None) -> int:
         sys.exit(f"error: only {len(x_all)} training images")
     x_tr, y_tr = x_all[:-N_VAL], y_all[:-N_VAL]
     x_val, y_val = x_all[-N_VAL:], y_all[-N_VAL:]
-    print(f"data: {source}; train {len(x_tr)}, validation {len(x_val)}"
-          + (f", test {len(test[0])}" if test is not None else ""), flush=True)
+    print(
+        f"data: {source}; train {len(x_tr)}, validation {len(x_val)}"
+        + (f", test {len(test[0])}" if test is not None else ""),
+        flush=True,
+    )
 
     def to_float(x):
         return (x.astype(np.float32) / 255.0)[..., None]
@@ -206,22 +231,33 @@ def main(argv=None) -> int:
     )
     train_ds = (
         tf.data.Dataset.zip((train_ds, tf.data.Dataset.random(seed=args.seed)))
-        .map(lambda xy, s: make_augment(tf)(xy[0], xy[1], s), num_parallel_calls=2, deterministic=True)
+        .map(
+            lambda xy, s: make_augment(tf)(xy[0], xy[1], s),
+            num_parallel_calls=2,
+            deterministic=True,
+        )
         .prefetch(4)
     )
-    val_ds = tf.data.Dataset.from_tensor_slices((to_float(x_val), y_val.astype(np.int32))).batch(512)
+    val_ds = tf.data.Dataset.from_tensor_slices((to_float(x_val), y_val.astype(np.int32))).batch(
+        512
+    )
 
     model = build_model()
     model.summary(print_fn=lambda s, **_: print(s, flush=True))
     # Train on the logits (numerically stable loss); the weights are shared with `model`.
     train_model = keras.Model(model.inputs, model.get_layer("logits").output, name="lenet_logits")
     schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=args.lr / 10, decay_steps=args.epochs * steps - steps // 2,
-        alpha=0.01, warmup_target=args.lr, warmup_steps=steps // 2)
+        initial_learning_rate=args.lr / 10,
+        decay_steps=args.epochs * steps - steps // 2,
+        alpha=0.01,
+        warmup_target=args.lr,
+        warmup_steps=steps // 2,
+    )
     train_model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=schedule),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"])
+        metrics=["accuracy"],
+    )
 
     class EpochLog(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -229,14 +265,23 @@ def main(argv=None) -> int:
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            print(f"epoch {epoch + 1}/{args.epochs}  {time.time() - self.t0:5.1f}s  "
-                  f"loss {logs.get('loss', 0):.4f}  acc {logs.get('accuracy', 0):.4f}  "
-                  f"val_loss {logs.get('val_loss', 0):.4f}  val_acc {logs.get('val_accuracy', 0):.4f}",
-                  flush=True)
+            print(
+                f"epoch {epoch + 1}/{args.epochs}  {time.time() - self.t0:5.1f}s  "
+                f"loss {logs.get('loss', 0):.4f}  acc {logs.get('accuracy', 0):.4f}  "
+                f"val_loss {logs.get('val_loss', 0):.4f}  val_acc {logs.get('val_accuracy', 0):.4f}",
+                flush=True,
+            )
 
     t0 = time.time()
-    train_model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                    shuffle=False, verbose=0, callbacks=[EpochLog()])
+    train_model.fit(
+        train_ds,
+        epochs=args.epochs,
+        steps_per_epoch=steps,
+        validation_data=val_ds,
+        shuffle=False,
+        verbose=0,
+        callbacks=[EpochLog()],
+    )
     seconds = time.time() - t0
     print(f"training took {seconds:.1f}s", flush=True)
 
@@ -264,11 +309,16 @@ def main(argv=None) -> int:
     model.save(model_path)
     loaded = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     re_probs = loaded.predict(to_float(x_val), batch_size=1000, verbose=0)
-    if not (np.allclose(re_probs, val_probs, atol=1e-5)
-            and (re_probs.argmax(1) == val_probs.argmax(1)).all()):
+    if not (
+        np.allclose(re_probs, val_probs, atol=1e-5)
+        and (re_probs.argmax(1) == val_probs.argmax(1)).all()
+    ):
         sys.exit("error: the reloaded model predicts differently")
     names = [layer.name for layer in loaded.layers]
-    print(f"saved {model_path} ({model_path.stat().st_size} bytes); reload OK; layers {names}", flush=True)
+    print(
+        f"saved {model_path} ({model_path.stat().st_size} bytes); reload OK; layers {names}",
+        flush=True,
+    )
 
     if ncpu == 1:
         machine = "1-core CPU"
@@ -279,24 +329,37 @@ def main(argv=None) -> int:
     card = {
         "name": "lenet_mnist",
         "title": "LeNet-5 on MNIST",
-        "description": ("A small LeNet-5-style convolutional network (two conv/max-pool stages, two dense "
-                        "layers) that classifies 28x28 grayscale handwritten digits 0-9."),
+        "description": (
+            "A small LeNet-5-style convolutional network (two conv/max-pool stages, two dense "
+            "layers) that classifies 28x28 grayscale handwritten digits 0-9."
+        ),
         "labels": LABELS,
-        "input": {"kind": "image", "shape": [28, 28, 1], "range": [0.0, 1.0], "raw_range": [0, 255],
-                  "color": "grayscale", "background": "black", "digit_style": "mnist"},
+        "input": {
+            "kind": "image",
+            "shape": [28, 28, 1],
+            "range": [0.0, 1.0],
+            "raw_range": [0, 255],
+            "color": "grayscale",
+            "background": "black",
+            "digit_style": "mnist",
+        },
         "output": "probabilities",
         "logits_layer": "logits",
-        "preprocessing": ("uint8 pixels / 255 (float32 in [0, 1]); white ink on a black background; drawn "
-                          "digits are cropped to their bounding box, scaled to fit 20x20 keeping the aspect "
-                          "ratio, and centred by centre of mass in a 28x28 image (as MNIST was made)."),
+        "preprocessing": (
+            "uint8 pixels / 255 (float32 in [0, 1]); white ink on a black background; drawn "
+            "digits are cropped to their bounding box, scaled to fit 20x20 keeping the aspect "
+            "ratio, and centred by centre of mass in a 28x28 image (as MNIST was made)."
+        ),
         "training": {
             "data": f"MNIST training set (first {len(x_tr):,} images), LeCun & Cortes, CC BY-SA 3.0",
             "validation": f"last {N_VAL:,} training images",
             "epochs": args.epochs,
             "augmentation": AUGMENTATION_TEXT,
-            "optimizer": (f"Adam, batch {BATCH}, learning rate warm-up to {args.lr:g} over half an epoch "
-                          f"then cosine decay to {args.lr * 0.01:g}; sparse cross-entropy on the logits; "
-                          f"seed {args.seed}"),
+            "optimizer": (
+                f"Adam, batch {BATCH}, learning rate warm-up to {args.lr:g} over half an epoch "
+                f"then cosine decay to {args.lr * 0.01:g}; sparse cross-entropy on the logits; "
+                f"seed {args.seed}"
+            ),
             "seconds": round(seconds, 1),
             "machine": machine,
             "keras": keras.__version__,
@@ -304,7 +367,7 @@ def main(argv=None) -> int:
         },
         "metrics": metrics,
         "retrain": f"python scripts/train_lenet.py --data {args.data}"
-                   + (f" --epochs {args.epochs}" if args.epochs != DEFAULT_EPOCHS else ""),
+        + (f" --epochs {args.epochs}" if args.epochs != DEFAULT_EPOCHS else ""),
     }
     card_path = out / "lenet_mnist.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")

@@ -28,6 +28,7 @@ not fit, shortens the schedule (the decay then reaches zero earlier); if even on
 does not fit it stops. The best-by-validation weights are kept and saved either way; the card
 records whether the planned schedule finished.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,7 @@ import numpy as np  # noqa: E402
 
 SEED = 1234
 N_VAL = 5000
-LABELS = ["airplane", "automobile", "bird", "cat", "deer",
-          "dog", "frog", "horse", "ship", "truck"]
+LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)
 STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
 PAD = 4
@@ -116,12 +116,19 @@ def build_model(width: int, convs: list[int], fc: int, drops: list[float], fc_dr
 
     reg = None
     inp = keras.Input((32, 32, 3), name="image")
-    x = layers.Normalization(mean=MEAN.tolist(), variance=(STD ** 2).tolist(), name="normalize")(inp)
+    x = layers.Normalization(mean=MEAN.tolist(), variance=(STD**2).tolist(), name="normalize")(inp)
     for b, n in enumerate(convs, start=1):
         filters = width * 2 ** (b - 1)
         for i in range(1, n + 1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg,
-                              kernel_initializer="he_normal", name=f"block{b}_conv{i}")(x)
+            x = layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                use_bias=False,
+                kernel_regularizer=reg,
+                kernel_initializer="he_normal",
+                name=f"block{b}_conv{i}",
+            )(x)
             x = layers.BatchNormalization(name=f"block{b}_bn{i}")(x)
             x = layers.Activation("relu", name=f"block{b}_relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
@@ -139,12 +146,14 @@ def build_model(width: int, convs: list[int], fc: int, drops: list[float], fc_dr
 
 
 def count_weight_layers(model) -> int:
-    return sum(1 for l in model.layers if l.__class__.__name__ in ("Conv2D", "Dense"))
+    return sum(1 for layer in model.layers if layer.__class__.__name__ in ("Conv2D", "Dense"))
 
 
 # ---------------------------------------------------------------------------- training
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", default="../shared/data/cifar10")
     ap.add_argument("--out", default="assets/models")
     ap.add_argument("--epochs", type=int, default=30)
@@ -158,16 +167,27 @@ def main(argv=None) -> int:
     ap.add_argument("--wd", type=float, default=5e-4, help="decoupled weight decay (x lr)")
     ap.add_argument("--warmup", type=float, default=0.15, help="warm-up fraction of the schedule")
     ap.add_argument("--label-smoothing", type=float, default=0.1)
-    ap.add_argument("--max-minutes", type=float, default=0.0,
-                    help="wall-clock budget for training (0 = none); the schedule is shortened to fit")
-    ap.add_argument("--bench-steps", type=int, default=0,
-                    help="only time this many training steps and exit")
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="wall-clock budget for training (0 = none); the schedule is shortened to fit",
+    )
+    ap.add_argument(
+        "--bench-steps", type=int, default=0, help="only time this many training steps and exit"
+    )
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps-per-epoch", type=int, default=0, help="(smoke tests) cap the steps per epoch")
+    ap.add_argument(
+        "--steps-per-epoch", type=int, default=0, help="(smoke tests) cap the steps per epoch"
+    )
     ap.add_argument("--jit", action="store_true", help="XLA-compile the train step")
-    ap.add_argument("--mixed", action=argparse.BooleanOptionalAction, default=True,
-                    help="train with mixed_bfloat16 (about 2.5x faster on CPUs with AVX512-BF16/AMX); "
-                         "the saved model is float32")
+    ap.add_argument(
+        "--mixed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train with mixed_bfloat16 (about 2.5x faster on CPUs with AVX512-BF16/AMX); "
+        "the saved model is float32",
+    )
     args = ap.parse_args(argv)
 
     import tensorflow as tf
@@ -187,7 +207,10 @@ def main(argv=None) -> int:
     out_dir = Path(args.out)
 
     xt, yt, xv, yv, x_test, y_test, source = load_data(data_dir)
-    print(f"train {xt.shape} val {xv.shape} test {None if x_test is None else x_test.shape}", flush=True)
+    print(
+        f"train {xt.shape} val {xv.shape} test {None if x_test is None else x_test.shape}",
+        flush=True,
+    )
     xv_f = xv.astype(np.float32) / 255.0
 
     model = build_model(args.width, convs, args.fc, drops, args.fc_drop)
@@ -206,7 +229,9 @@ def main(argv=None) -> int:
     train_model = keras.Model(model.input, model.get_layer("logits").output)
     train_model.compile(
         optimizer=opt,
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=args.label_smoothing),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=args.label_smoothing
+        ),
         metrics=["accuracy"],
         jit_compile=args.jit,
     )
@@ -225,8 +250,11 @@ def main(argv=None) -> int:
             xb, yb = next(it)
             train_model.train_on_batch(xb, yb)
         dt = (time.perf_counter() - t0) / (n - warm)
-        print(f"BENCH width={args.width} convs={convs} jit={args.jit}: {dt * 1000:.1f} ms/step, "
-              f"~{dt * steps_per_epoch:.0f} s/epoch ({steps_per_epoch} steps)", flush=True)
+        print(
+            f"BENCH width={args.width} convs={convs} jit={args.jit}: {dt * 1000:.1f} ms/step, "
+            f"~{dt * steps_per_epoch:.0f} s/epoch ({steps_per_epoch} steps)",
+            flush=True,
+        )
         return 0
 
     state = {
@@ -274,12 +302,21 @@ def main(argv=None) -> int:
             if val_acc > state["best_acc"]:
                 state["best_acc"], state["best_epoch"] = val_acc, epoch + 1
                 state["best_weights"] = [w.copy() for w in model.get_weights()]
-            state["history"].append({"epoch": epoch + 1, "loss": round(float(logs.get("loss", 0)), 4),
-                                     "train_acc": round(float(logs.get("accuracy", 0)), 4),
-                                     "val_acc": round(val_acc, 4), "seconds": round(et, 1)})
-            print(f"epoch {epoch + 1}/{state['planned_epochs']} loss {logs.get('loss', 0):.4f} "
-                  f"acc {logs.get('accuracy', 0):.4f} val_acc {val_acc:.4f} lr {float(opt.learning_rate.numpy()):.4f} "
-                  f"{et:.0f}s (elapsed {elapsed / 60:.1f} min)", flush=True)
+            state["history"].append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": round(float(logs.get("loss", 0)), 4),
+                    "train_acc": round(float(logs.get("accuracy", 0)), 4),
+                    "val_acc": round(val_acc, 4),
+                    "seconds": round(et, 1),
+                }
+            )
+            print(
+                f"epoch {epoch + 1}/{state['planned_epochs']} loss {logs.get('loss', 0):.4f} "
+                f"acc {logs.get('accuracy', 0):.4f} val_acc {val_acc:.4f} lr {float(opt.learning_rate.numpy()):.4f} "
+                f"{et:.0f}s (elapsed {elapsed / 60:.1f} min)",
+                flush=True,
+            )
             if epoch + 1 >= state["planned_epochs"]:
                 self.model.stop_training = True
                 return
@@ -295,13 +332,23 @@ def main(argv=None) -> int:
                 elif fit < left:
                     state["planned_epochs"] = epoch + 1 + fit
                     state["shortened"] = True
-                    print(f"time budget: schedule shortened to {state['planned_epochs']} epochs", flush=True)
+                    print(
+                        f"time budget: schedule shortened to {state['planned_epochs']} epochs",
+                        flush=True,
+                    )
 
-    train_model.fit(train_ds.repeat(), epochs=args.epochs, steps_per_epoch=steps_per_epoch,
-                    callbacks=[Control()], verbose=2)
+    train_model.fit(
+        train_ds.repeat(),
+        epochs=args.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[Control()],
+        verbose=2,
+    )
     train_seconds = time.time() - t_start
-    print(f"training {train_seconds:.0f} s; best val_acc {state['best_acc']:.4f} at epoch {state['best_epoch']}",
-          flush=True)
+    print(
+        f"training {train_seconds:.0f} s; best val_acc {state['best_acc']:.4f} at epoch {state['best_epoch']}",
+        flush=True,
+    )
 
     # ---------------------------------------------------------------- export (uncompiled)
     keras.mixed_precision.set_global_policy("float32")
@@ -325,20 +372,32 @@ def main(argv=None) -> int:
     per_class = {LABELS[c]: round(float(np.mean(pred[yv == c] == c)), 4) for c in range(10)}
     metrics = {"validation_accuracy": round(val_acc, 4), "validation_per_class_accuracy": per_class}
     if x_test is not None:
-        tp = reloaded.predict(x_test.astype(np.float32) / 255.0, batch_size=500, verbose=0).argmax(1)
+        tp = reloaded.predict(x_test.astype(np.float32) / 255.0, batch_size=500, verbose=0).argmax(
+            1
+        )
         metrics["test_accuracy"] = round(float(np.mean(tp == y_test)), 4)
         metrics["test_per_class_accuracy"] = {
-            LABELS[c]: round(float(np.mean(tp[y_test == c] == c)), 4) for c in range(10)}
+            LABELS[c]: round(float(np.mean(tp[y_test == c] == c)), 4) for c in range(10)
+        }
         print(f"test accuracy {metrics['test_accuracy']:.4f}", flush=True)
 
-    completed = (not state["stopped_early"]) and (not state["shortened"]) and state["epochs_run"] >= args.epochs
+    completed = (
+        (not state["stopped_early"])
+        and (not state["shortened"])
+        and state["epochs_run"] >= args.epochs
+    )
     mean_epoch = float(np.mean(state["epoch_times"]))
-    widths = [args.width * 2 ** i for i in range(len(convs))]
-    arch = (", ".join(f"block{b + 1}: {n}x conv3x3({w})+BN+ReLU, maxpool 2x2"
-                      + (f", dropout {drops[b]:g}" if drops[b] > 0 else "")
-                      for b, (n, w) in enumerate(zip(convs, widths)))
-            + f"; global average pooling; fc1 Dense({args.fc})+BN+ReLU"
-            + (f", dropout {args.fc_drop:g}" if args.fc_drop > 0 else "") + "; logits Dense(10); softmax")
+    widths = [args.width * 2**i for i in range(len(convs))]
+    arch = (
+        ", ".join(
+            f"block{b + 1}: {n}x conv3x3({w})+BN+ReLU, maxpool 2x2"
+            + (f", dropout {drops[b]:g}" if drops[b] > 0 else "")
+            for b, (n, w) in enumerate(zip(convs, widths))
+        )
+        + f"; global average pooling; fc1 Dense({args.fc})+BN+ReLU"
+        + (f", dropout {args.fc_drop:g}" if args.fc_drop > 0 else "")
+        + "; logits Dense(10); softmax"
+    )
     card = {
         "name": "vgg_cifar10",
         "title": "VGG-style CNN on CIFAR-10",
@@ -350,8 +409,13 @@ def main(argv=None) -> int:
             f"CIFAR-10 classes."
         ),
         "labels": LABELS,
-        "input": {"kind": "image", "shape": [32, 32, 3], "range": [0.0, 1.0], "raw_range": [0, 255],
-                  "color": "rgb"},
+        "input": {
+            "kind": "image",
+            "shape": [32, 32, 3],
+            "range": [0.0, 1.0],
+            "raw_range": [0, 255],
+            "color": "rgb",
+        },
         "output": "probabilities",
         "logits_layer": "logits",
         "preprocessing": (
@@ -369,11 +433,18 @@ def main(argv=None) -> int:
             "best_epoch": state["best_epoch"],
             "schedule_completed": bool(completed),
             "schedule_note": (
-                "planned schedule finished" if completed else
-                (f"wall-clock budget of {args.max_minutes:g} min: "
-                 + ("schedule shortened (LR decay compressed) to fit" if state["shortened"] else "")
-                 + ("; " if state["shortened"] and state["stopped_early"] else "")
-                 + ("stopped before the schedule ended" if state["stopped_early"] else ""))
+                "planned schedule finished"
+                if completed
+                else (
+                    f"wall-clock budget of {args.max_minutes:g} min: "
+                    + (
+                        "schedule shortened (LR decay compressed) to fit"
+                        if state["shortened"]
+                        else ""
+                    )
+                    + ("; " if state["shortened"] and state["stopped_early"] else "")
+                    + ("stopped before the schedule ended" if state["stopped_early"] else "")
+                )
             ),
             "augmentation": AUGMENTATION_TEXT,
             "optimizer": (
@@ -381,7 +452,11 @@ def main(argv=None) -> int:
                 f"{args.lr:g} over the first {args.warmup:.0%} of the schedule then linear decay to 0; "
                 f"decoupled weight decay {args.wd:g} (not on BN/bias); cross-entropy on the logits with "
                 f"label smoothing {args.label_smoothing:g}; "
-                + ("mixed_bfloat16 compute (float32 weights, saved as float32); " if args.mixed else "")
+                + (
+                    "mixed_bfloat16 compute (float32 weights, saved as float32); "
+                    if args.mixed
+                    else ""
+                )
                 + f"best-by-validation weights kept; seed {SEED}"
             ),
             "seconds": round(train_seconds, 1),

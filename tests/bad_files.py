@@ -3,6 +3,7 @@
 Each maker returns (filename, bytes, a phrase the app's message must contain). Shared by the
 core tests and the browser bad-input suite.
 """
+
 from __future__ import annotations
 
 import io
@@ -47,6 +48,7 @@ def rewrite_member(data: bytes, name: str, change) -> bytes:
 
 def rezip(data: bytes, edit) -> bytes:
     """Rewrite a .keras archive with its config.json changed by edit(config) in place."""
+
     def change(payload: bytes) -> bytes:
         cfg = json.loads(payload)
         edit(cfg)
@@ -66,8 +68,11 @@ def _lambda_model():
 def bad_models() -> list[tuple[str, bytes, str]]:
     import keras
 
-    out = [("lambda.keras", _keras_bytes(_lambda_model()), "is a Lambda"),
-           ("lambda.h5", _keras_bytes(_lambda_model(), ".h5"), "is a Lambda")]
+    out = [
+        ("lambda.keras", _keras_bytes(_lambda_model()), "is a Lambda"),
+        ("lambda.h5", _keras_bytes(_lambda_model(), ".h5"), "is a Lambda"),
+    ]
+
     # a config naming a non-Keras module
     def to_os(cfg):
         cfg["config"]["layers"][1]["module"] = "os"
@@ -83,12 +88,17 @@ def bad_models() -> list[tuple[str, bytes, str]]:
     out.append(("bomb.keras", bomb.getvalue(), "zip bomb"))
     out.append(("huge.keras", b"PK" + bytes(MODEL_MAX_MB * 2**20 + 1024), "MB are accepted"))
     a, b = keras.Input((8, 8, 1)), keras.Input((8, 8, 1))
-    two = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Flatten()(
-        keras.layers.Add()([a, b]))))
+    two = keras.Model(
+        [a, b], keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Add()([a, b])))
+    )
     out.append(("two_inputs.keras", _keras_bytes(two), "has 2 inputs"))
     t = keras.Input((20,), dtype="int32")
-    text = keras.Model(t, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(
-        keras.layers.Embedding(100, 8)(t))))
+    text = keras.Model(
+        t,
+        keras.layers.Dense(2)(
+            keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(100, 8)(t))
+        ),
+    )
     out.append(("text.keras", _keras_bytes(text), "token ids or text"))
     out.append(("empty.keras", b"", "is empty"))
     return out
@@ -108,15 +118,18 @@ def bad_images() -> list[tuple[str, bytes, str]]:
     Image.new("1", (30000, 30000)).save(big, format="PNG", optimize=True)
     jpg = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
-        jpg, format="JPEG")
+        jpg, format="JPEG"
+    )
     gif = io.BytesIO()
     Image.new("P", (20, 20)).save(gif, format="GIF")
-    return [("bomb.png", big.getvalue(), "pixels"),
-            ("truncated.jpg", jpg.getvalue()[: len(jpg.getvalue()) // 2], "truncated"),
-            ("empty.png", b"", "empty"),
-            ("actually_a_gif.png", gif.getvalue(), "GIF"),
-            ("paper.png", b"%PDF-1.7\n" + bytes(300), "is not an image: a PDF document"),
-            ("notes.jpg", b"my digits, drawn on paper\n" * 20, "is not an image: a text file")]
+    return [
+        ("bomb.png", big.getvalue(), "pixels"),
+        ("truncated.jpg", jpg.getvalue()[: len(jpg.getvalue()) // 2], "truncated"),
+        ("empty.png", b"", "empty"),
+        ("actually_a_gif.png", gif.getvalue(), "GIF"),
+        ("paper.png", b"%PDF-1.7\n" + bytes(300), "is not an image: a PDF document"),
+        ("notes.jpg", b"my digits, drawn on paper\n" * 20, "is not an image: a text file"),
+    ]
 
 
 def converted_images() -> list[tuple[str, bytes, str]]:
@@ -127,8 +140,10 @@ def converted_images() -> list[tuple[str, bytes, str]]:
     ImageDraw.Draw(g).line([(15, 10), (45, 10), (28, 52)], fill=60000, width=6)
     p = Image.new("RGB", (60, 60), "white")
     ImageDraw.Draw(p).line([(15, 10), (45, 10), (28, 52)], fill="black", width=6)
-    return [("sixteen_bit.png", _png(g), "16-bit"),
-            ("palette.png", _png(p.convert("P", palette=Image.Palette.ADAPTIVE)), "palette")]
+    return [
+        ("sixteen_bit.png", _png(g), "16-bit"),
+        ("palette.png", _png(p.convert("P", palette=Image.Palette.ADAPTIVE)), "palette"),
+    ]
 
 
 def _wav(y: np.ndarray, sr: int, subtype: str = "PCM_16") -> bytes:
@@ -142,14 +157,16 @@ def _wav(y: np.ndarray, sr: int, subtype: str = "PCM_16") -> bytes:
 def _nan_wav() -> bytes:
     data = _wav(np.zeros(8000, np.float32), 8000, "FLOAT")
     i = data.index(b"data") + 8
-    return data[:i] + struct.pack("<f", float("nan")) * 100 + data[i + 400:]
+    return data[:i] + struct.pack("<f", float("nan")) * 100 + data[i + 400 :]
 
 
 def bad_audio() -> list[tuple[str, bytes, str]]:
     rng = np.random.default_rng(3)
-    return [("long.wav", _wav(rng.normal(0, 0.1, 8000 * 40).astype(np.float32), 8000), "30 s"),
-            ("click.wav", _wav(rng.normal(0, 0.3, 80).astype(np.float32), 8000), "too short"),
-            ("silent.wav", _wav(np.zeros(8000, np.float32), 8000), "silent"),
-            ("nan.wav", _nan_wav(), "NaN"),
-            ("corrupt.mp3", b"\xff\xfb\x90\x00" + rng.bytes(3000), "MP3"),
-            ("empty.wav", b"", "empty")]
+    return [
+        ("long.wav", _wav(rng.normal(0, 0.1, 8000 * 40).astype(np.float32), 8000), "30 s"),
+        ("click.wav", _wav(rng.normal(0, 0.3, 80).astype(np.float32), 8000), "too short"),
+        ("silent.wav", _wav(np.zeros(8000, np.float32), 8000), "silent"),
+        ("nan.wav", _nan_wav(), "NaN"),
+        ("corrupt.mp3", b"\xff\xfb\x90\x00" + rng.bytes(3000), "MP3"),
+        ("empty.wav", b"", "empty"),
+    ]

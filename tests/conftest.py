@@ -1,4 +1,5 @@
 """Tiny named models shared by the tests: each exercises one kind of graph the engine must handle."""
+
 from __future__ import annotations
 
 import os
@@ -22,16 +23,19 @@ def _seed():
 def sequential_cnn() -> keras.Model:
     """conv-bn-pool-conv-pool-dense: the Sequential case."""
     _seed()
-    return keras.Sequential([
-        keras.Input((16, 16, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv_a"),
-        keras.layers.BatchNormalization(name="bn_a"),
-        keras.layers.MaxPooling2D(name="pool_a"),
-        keras.layers.Conv2D(6, 3, activation="relu", name="conv_b"),
-        keras.layers.GlobalAveragePooling2D(name="gap"),
-        keras.layers.Dropout(0.5, name="drop"),
-        keras.layers.Dense(3, activation="softmax", name="out"),
-    ], name="sequential_cnn")
+    return keras.Sequential(
+        [
+            keras.Input((16, 16, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv_a"),
+            keras.layers.BatchNormalization(name="bn_a"),
+            keras.layers.MaxPooling2D(name="pool_a"),
+            keras.layers.Conv2D(6, 3, activation="relu", name="conv_b"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dropout(0.5, name="drop"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ],
+        name="sequential_cnn",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +59,14 @@ def branchy() -> keras.Model:
 def nested() -> keras.Model:
     """A Sequential block and a functional block nested inside a functional model."""
     _seed()
-    block = keras.Sequential([
-        keras.Input((10, 10, 4)),
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_in"),
-        keras.layers.BatchNormalization(name="bn_in"),
-    ], name="block")
+    block = keras.Sequential(
+        [
+            keras.Input((10, 10, 4)),
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_in"),
+            keras.layers.BatchNormalization(name="bn_in"),
+        ],
+        name="block",
+    )
     i = keras.Input((5, 5, 4))
     j = keras.layers.Conv2D(2, 1, name="squeeze")(i)
     head = keras.Model(i, keras.layers.Flatten(name="flat")(j), name="head")
@@ -76,8 +83,9 @@ def nested() -> keras.Model:
 def mobilenet() -> keras.Model:
     """keras.applications MobileNetV2 (random weights, small width): the real-architecture case."""
     _seed()
-    return keras.applications.MobileNetV2(input_shape=(48, 48, 3), alpha=0.35, weights=None,
-                                          classes=4)
+    return keras.applications.MobileNetV2(
+        input_shape=(48, 48, 3), alpha=0.35, weights=None, classes=4
+    )
 
 
 @pytest.fixture

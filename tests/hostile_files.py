@@ -3,6 +3,7 @@ server. Each maker returns (filename, bytes, a phrase the refusal must contain).
 
 Shared by the core tests (tests/core/safety) and the browser test of a hostile upload.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,12 @@ import numpy as np
 
 from tests.bad_files import _keras_bytes, _small_cnn, rewrite_member, rezip
 
-SIDE_EFFECT = {"module": "keras.config", "class_name": "function", "config": "set_epsilon",
-               "registered_name": "function"}
+SIDE_EFFECT = {
+    "module": "keras.config",
+    "class_name": "function",
+    "config": "set_epsilon",
+    "registered_name": "function",
+}
 
 
 def _layers(cfg: dict) -> list:
@@ -25,6 +30,7 @@ def _layers(cfg: dict) -> list:
 def function_activation() -> tuple[str, bytes, str]:
     """A Dense whose activation is keras.config.set_epsilon: every call would change the
     process-wide epsilon for every user."""
+
     def edit(cfg):
         dense = next(layer for layer in _layers(cfg) if layer["class_name"] == "Dense")
         dense["config"]["activation"] = SIDE_EFFECT
@@ -35,37 +41,64 @@ def function_activation() -> tuple[str, bytes, str]:
 def unconnected_side_effect() -> tuple[str, bytes, str]:
     """An Activation layer in the layer list, connected to nothing, whose function would run
     when Keras builds it at load time."""
+
     def edit(cfg):
-        _layers(cfg).append({"module": "keras.layers", "class_name": "Activation",
-                             "config": {"name": "ghost", "activation": SIDE_EFFECT,
-                                        "trainable": True, "dtype": "float32"},
-                             "registered_name": None, "name": "ghost",
-                             "build_config": {"input_shape": [None, 3]}, "inbound_nodes": []})
+        _layers(cfg).append(
+            {
+                "module": "keras.layers",
+                "class_name": "Activation",
+                "config": {
+                    "name": "ghost",
+                    "activation": SIDE_EFFECT,
+                    "trainable": True,
+                    "dtype": "float32",
+                },
+                "registered_name": None,
+                "name": "ghost",
+                "build_config": {"input_shape": [None, 3]},
+                "inbound_nodes": [],
+            }
+        )
 
     return "ghost.keras", rezip(_keras_bytes(_small_cnn()), edit), "serialized function"
 
 
 def dotted_lambda() -> tuple[str, bytes, str]:
     """module "keras" + class_name "layers.Lambda": Keras resolves keras.layers.Lambda."""
+
     def edit(cfg):
         layer = _layers(cfg)[1]
         layer["class_name"] = "layers.Lambda"
-        layer["config"] = {"name": "conv", "function": {"class_name": "__lambda__",
-                                                        "config": {"code": "e30="}}}
+        layer["config"] = {
+            "name": "conv",
+            "function": {"class_name": "__lambda__", "config": {"code": "e30="}},
+        }
 
-    return "dotted.keras", rezip(_keras_bytes(_small_cnn()), edit), "names the class 'layers.Lambda'"
+    return (
+        "dotted.keras",
+        rezip(_keras_bytes(_small_cnn()), edit),
+        "names the class 'layers.Lambda'",
+    )
 
 
 def dotted_download() -> tuple[str, bytes, str]:
     """A dotted Lambda calling a keras.applications constructor with weights="imagenet" (a
     network download from the server)."""
+
     def edit(cfg):
         layer = _layers(cfg)[1]
         layer["module"] = "keras"
         layer["class_name"] = "layers.Lambda"
-        layer["config"] = {"name": "conv", "arguments": {"weights": "imagenet"},
-                           "function": {"module": "keras.applications", "class_name": "function",
-                                        "config": "ResNet50", "registered_name": "function"}}
+        layer["config"] = {
+            "name": "conv",
+            "arguments": {"weights": "imagenet"},
+            "function": {
+                "module": "keras.applications",
+                "class_name": "function",
+                "config": "ResNet50",
+                "registered_name": "function",
+            },
+        }
 
     return "download.keras", rezip(_keras_bytes(_small_cnn()), edit), "keras.applications.ResNet50"
 
@@ -84,9 +117,10 @@ def legacy_deserialize() -> tuple[str, bytes, str]:
 
 def huge_dense() -> tuple[str, bytes, str]:
     """A config-only edit: the Dense layer declares 10**9 units (4 GB of kernel for 2 KB)."""
+
     def edit(cfg):
         dense = next(layer for layer in _layers(cfg) if layer["class_name"] == "Dense")
-        dense["config"]["units"] = 10 ** 9
+        dense["config"]["units"] = 10**9
 
     return "units.keras", rezip(_keras_bytes(_small_cnn()), edit), "parameters"
 
@@ -95,8 +129,7 @@ def _empty_dataset_h5(h5: bytes) -> bytes:
     """Add a chunked, never-written dataset declared at ~4 GiB to an HDF5 file."""
     buf = io.BytesIO(h5)
     with h5py.File(buf, "r+") as f:
-        f.create_dataset("layers/dense/vars/9", shape=(2 ** 30,), dtype="float32",
-                         chunks=(2 ** 20,))
+        f.create_dataset("layers/dense/vars/9", shape=(2**30,), dtype="float32", chunks=(2**20,))
     return buf.getvalue()
 
 
@@ -106,12 +139,16 @@ def declared_weights_keras() -> tuple[str, bytes, str]:
 
 
 def declared_weights_h5() -> tuple[str, bytes, str]:
-    return ("declared.h5", _empty_dataset_h5(_keras_bytes(_small_cnn(), ".h5")),
-            "but the file stores")
+    return (
+        "declared.h5",
+        _empty_dataset_h5(_keras_bytes(_small_cnn(), ".h5")),
+        "but the file stores",
+    )
 
 
 def huge_input() -> tuple[str, bytes, str]:
     """An input of 30000×30000 declared in the config (the weights do not depend on it)."""
+
     def edit(cfg):
         _layers(cfg)[0]["config"]["batch_shape"] = [None, 30000, 30000, 1]
 
@@ -157,7 +194,21 @@ def many_members() -> tuple[str, bytes, str]:
 
 
 def hostile_models() -> list[tuple[str, bytes, str]]:
-    return [f() for f in (function_activation, unconnected_side_effect, dotted_lambda,
-                          dotted_download, legacy_deserialize, huge_dense, declared_weights_keras,
-                          declared_weights_h5, huge_input, huge_trace, deep_json,
-                          int_model_config, many_members)]
+    return [
+        f()
+        for f in (
+            function_activation,
+            unconnected_side_effect,
+            dotted_lambda,
+            dotted_download,
+            legacy_deserialize,
+            huge_dense,
+            declared_weights_keras,
+            declared_weights_h5,
+            huge_input,
+            huge_trace,
+            deep_json,
+            int_model_config,
+            many_members,
+        )
+    ]

@@ -10,6 +10,7 @@ Three numbers, each against a limit of core.settings:
 The sandboxed first load (core.safety.sandbox) measures the same from the built graph; this is
 the check that needs no memory at all.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,13 +27,15 @@ _BYTES_PER_VALUE = 4  # float32 activations
 @dataclass(frozen=True)
 class Budget:
     input_shape: tuple[int, ...] | None
-    params: int            # estimated from the config
-    stored_params: int     # weights the file stores
-    trace_bytes: int       # one input through every layer
+    params: int  # estimated from the config
+    stored_params: int  # weights the file stores
+    trace_bytes: int  # one input through every layer
 
     def describe(self) -> str:
-        return (f"about {self.params:,} parameters ({self.stored_params:,} stored), one trace "
-                f"about {human_bytes(self.trace_bytes)}")
+        return (
+            f"about {self.params:,} parameters ({self.stored_params:,} stored), one trace "
+            f"about {human_bytes(self.trace_bytes)}"
+        )
 
 
 def _ints(v: Any) -> list[int]:
@@ -55,8 +58,11 @@ def _size(shape: list[int | None]) -> int:
 
 def _input_shapes(cfg: dict) -> list[list[int | None]]:
     """The shapes a layer's build_config says it was built for (one per input)."""
-    s = (cfg.get("build_config") or {}).get("input_shape") if isinstance(
-        cfg.get("build_config"), dict) else None
+    s = (
+        (cfg.get("build_config") or {}).get("input_shape")
+        if isinstance(cfg.get("build_config"), dict)
+        else None
+    )
     one = _shape(s)
     if one is not None:
         return [one]
@@ -104,8 +110,10 @@ def _params(cls: str, conf: dict, shapes: list[list[int | None]]) -> int:
             hk = int(conf["num_heads"]) * int(conf["key_dim"])
             return 4 * c * hk + 4 * hk
     except (KeyError, TypeError, ValueError):
-        raise ModelRefusedError(f"the {cls} layer {conf.get('name', '?')!r} has a malformed "
-                                "config (missing or non-numeric sizes)") from None
+        raise ModelRefusedError(
+            f"the {cls} layer {conf.get('name', '?')!r} has a malformed "
+            "config (missing or non-numeric sizes)"
+        ) from None
     return 0
 
 
@@ -113,8 +121,12 @@ def _walk_layers(node: Any, prefix: str, tensors: dict, totals: dict) -> None:
     """Visit every layer config (nested models included) and record tensors and parameters."""
     if isinstance(node, dict):
         cls, conf = node.get("class_name"), node.get("config")
-        if isinstance(cls, str) and isinstance(conf, dict) and "layers" in conf \
-                and isinstance(conf["layers"], list):
+        if (
+            isinstance(cls, str)
+            and isinstance(conf, dict)
+            and "layers" in conf
+            and isinstance(conf["layers"], list)
+        ):
             name = conf.get("name", "?")
             for layer in conf["layers"]:
                 _walk_layer(layer, f"{prefix}{name}/", tensors, totals)
@@ -180,15 +192,17 @@ def _check_input(shape: list[int | None], limits: Limits, filename: str) -> None
     if len(dims) >= 2 and not (len(dims) == 2 and dims[1] == 1):
         h, w = dims[0], dims[1]
         if h * w > limits.input_pixels:
-            side = int(limits.input_pixels ** 0.5)
+            side = int(limits.input_pixels**0.5)
             raise BudgetError(
                 f"{filename!r} takes a {h}×{w} input ({h * w:,} pixels); the limit here is "
                 f"{side}×{side} ({limits.input_pixels:,} pixels, LAYERLAB_MAX_INPUT_PIXELS). "
-                "Save the model with a smaller input shape.")
+                "Save the model with a smaller input shape."
+            )
     elif dims and dims[0] > limits.audio_samples:
         raise BudgetError(
             f"{filename!r} takes {dims[0]:,} samples per input; the limit here is "
-            f"{limits.audio_samples:,} (LAYERLAB_MAX_AUDIO_SAMPLES).")
+            f"{limits.audio_samples:,} (LAYERLAB_MAX_AUDIO_SAMPLES)."
+        )
 
 
 def check_budget(config: dict, stored_params: int, limits: Limits, filename: str) -> Budget:
@@ -203,18 +217,25 @@ def check_budget(config: dict, stored_params: int, limits: Limits, filename: str
     if params > limits.params:
         raise BudgetError(
             f"{filename!r} declares about {params:,} parameters; the limit here is "
-            f"{limits.params:,} (LAYERLAB_MAX_PARAMS).")
+            f"{limits.params:,} (LAYERLAB_MAX_PARAMS)."
+        )
     # Layer sizes edited far beyond the stored weights would be allocated at build time.
     if params > 1.25 * stored_params + 10_000:
         raise BudgetError(
             f"{filename!r}: its config declares about {params:,} parameters but the file "
             f"stores only {stored_params:,} weights, so its layers are larger than its weights; "
-            "save the model again with model.save().")
+            "save the model again with model.save()."
+        )
     if trace_bytes > limits.trace_bytes:
         raise BudgetError(
             f"{filename!r}: this model's trace needs {human_bytes(trace_bytes)} (every layer's "
             f"output for one input); the limit here is {human_bytes(limits.trace_bytes)} "
-            "(LAYERLAB_MAX_TRACE_MB). Use a smaller input size or a smaller model.")
+            "(LAYERLAB_MAX_TRACE_MB). Use a smaller input size or a smaller model."
+        )
     inp = totals["inputs"][0] if totals["inputs"] else None
-    return Budget(tuple(d for d in inp[1:] if d is not None) if inp else None, params,
-                  stored_params, trace_bytes)
+    return Budget(
+        tuple(d for d in inp[1:] if d is not None) if inp else None,
+        params,
+        stored_params,
+        trace_bytes,
+    )

@@ -6,6 +6,7 @@ space is capped at the child's size then plus `extra` bytes (TensorFlow reserves
 address space at import, so an absolute cap would fail before any model code ran). A memory
 bomb ends here as a MemoryError or a crash; the server only reads the verdict.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,13 @@ def run(path: str, trace_limit: int, extra: int) -> dict:
         if changed:
             return {"ok": False, "stage": "settings", "error": ", ".join(changed)}
         if not isinstance(model, keras.Model) or len(model.inputs) != 1:
-            return {"ok": True, "params": 0, "trace_bytes": 0, "skipped_trace": True,
-                    "seconds": time.monotonic() - t0}
+            return {
+                "ok": True,
+                "params": 0,
+                "trace_bytes": 0,
+                "skipped_trace": True,
+                "seconds": time.monotonic() - t0,
+            }
         stage = "tracer"
         tracer = Tracer(model)
         trace_bytes = 0
@@ -54,21 +60,37 @@ def run(path: str, trace_limit: int, extra: int) -> dict:
         if trace_bytes > trace_limit:
             return {"ok": False, "stage": "trace_size", "trace_bytes": trace_bytes}
         shape = tuple(model.inputs[0].shape[1:])
-        if any(d is None for d in shape) or "int" in str(model.inputs[0].dtype) \
-                or "string" in str(model.inputs[0].dtype):
-            return {"ok": True, "params": int(model.count_params()), "trace_bytes": trace_bytes,
-                    "skipped_trace": True, "seconds": time.monotonic() - t0}
+        if (
+            any(d is None for d in shape)
+            or "int" in str(model.inputs[0].dtype)
+            or "string" in str(model.inputs[0].dtype)
+        ):
+            return {
+                "ok": True,
+                "params": int(model.count_params()),
+                "trace_bytes": trace_bytes,
+                "skipped_trace": True,
+                "seconds": time.monotonic() - t0,
+            }
         stage = "trace"
         tracer(np.zeros((1, *shape), np.float32))
         changed = [k for k, v in keras_settings().items() if before[k] != v]
         if changed:
             return {"ok": False, "stage": "settings", "error": ", ".join(changed)}
-        return {"ok": True, "params": int(model.count_params()), "trace_bytes": trace_bytes,
-                "seconds": time.monotonic() - t0}
+        return {
+            "ok": True,
+            "params": int(model.count_params()),
+            "trace_bytes": trace_bytes,
+            "seconds": time.monotonic() - t0,
+        }
     except MemoryError:
         return {"ok": False, "stage": stage, "memory": True, "error": "out of memory"}
     except Exception as e:  # noqa: BLE001 - every failure is the file's, reported as a verdict
         msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        return {"ok": False, "stage": stage, "error": msg, "type": type(e).__name__,
-                "memory": "RESOURCE_EXHAUSTED" in str(e) or "bad_alloc" in str(e)}
-
+        return {
+            "ok": False,
+            "stage": stage,
+            "error": msg,
+            "type": type(e).__name__,
+            "memory": "RESOURCE_EXHAUSTED" in str(e) or "bad_alloc" in str(e),
+        }

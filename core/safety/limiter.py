@@ -6,12 +6,13 @@ job. The app holds one instance for the whole process (core.cache.job_limiter); 
 none. A waiting caller is told its place through `on_wait(ahead, running)`; raising there (a
 Streamlit rerun when the user cancels) leaves the queue cleanly.
 """
+
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 
 class JobLimiter:
@@ -29,8 +30,9 @@ class JobLimiter:
             return self._running, len(self._waiting)
 
     @contextmanager
-    def slot(self, *, on_wait: Callable[[int, int], None] | None = None,
-             poll_s: float = 0.25) -> Iterator[None]:
+    def slot(
+        self, *, on_wait: Callable[[int, int], None] | None = None, poll_s: float = 0.25
+    ) -> Iterator[None]:
         """Hold one slot for the duration of the block; wait (FIFO) while all are taken."""
         ticket = object()
         with self._cond:

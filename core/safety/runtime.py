@@ -3,6 +3,7 @@
 A model file must not change them (an activation that calls keras.config.set_epsilon would
 change every other user's results). Snapshot before a load, compare after, restore if needed.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ hang or memory error there is a clear refusal here, and the server process lives
 file whose first load and trace passed is then loaded in the server. The app holds one Sandbox
 for the process (core.cache.sandbox); a script that passes none gets a one-off zygote.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,11 +54,21 @@ class Sandbox:
     def _zygote(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
-               "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen([sys.executable, "-m", "core.safety.zygote"], cwd=str(ROOT),
-                                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "CUDA_VISIBLE_DEVICES": "",
+            "PYTHONPATH": str(ROOT),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.safety.zygote"],
+            cwd=str(ROOT),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         if self._readline(self._pipes(proc)[1], _START_S).strip() != b"ready":
             proc.kill()
             raise ModelRefusedError("could not be checked: the sandbox did not start")
@@ -68,8 +79,12 @@ class Sandbox:
         """The zygote's reply for one file: {"verdict", "code", "timeout"}."""
         with self._lock:
             stdin, stdout = self._pipes(self._zygote())
-            req = {"path": str(path), "trace_limit": limits.trace_bytes,
-                   "extra": limits.sandbox_bytes, "seconds": limits.sandbox_seconds}
+            req = {
+                "path": str(path),
+                "trace_limit": limits.trace_bytes,
+                "extra": limits.sandbox_bytes,
+                "seconds": limits.sandbox_seconds,
+            }
             stdin.write((json.dumps(req) + "\n").encode())
             stdin.flush()
             line = self._readline(stdout, limits.sandbox_seconds + 30)
@@ -88,8 +103,9 @@ class Sandbox:
             self._proc = None
 
 
-def first_load(data: bytes, fmt: str, filename: str, limits: Limits,
-               sandbox: Sandbox | None = None) -> SandboxReport:
+def first_load(
+    data: bytes, fmt: str, filename: str, limits: Limits, sandbox: Sandbox | None = None
+) -> SandboxReport:
     """Load and trace the (already scanned) file in a child; raise a refusal saying why not."""
     own = sandbox is None
     box = sandbox if sandbox is not None else Sandbox()
@@ -113,36 +129,49 @@ def _report(reply: dict[str, Any], filename: str, limits: Limits) -> SandboxRepo
         raise ModelRefusedError(
             f"{filename!r} did not finish loading and tracing within "
             f"{limits.sandbox_seconds:g} s in the sandbox (LAYERLAB_SANDBOX_SECONDS); a model "
-            "this slow to load is too large for this server. Refused.")
+            "this slow to load is too large for this server. Refused."
+        )
     if verdict is None:
-        how = (f"was killed by signal {-code} ({signal.Signals(-code).name})"
-               if code is not None and code < 0 else f"exited with status {code}")
+        how = (
+            f"was killed by signal {-code} ({signal.Signals(-code).name})"
+            if code is not None and code < 0
+            else f"exited with status {code}"
+        )
         raise ModelRefusedError(
             f"{filename!r} crashed the sandbox that loads uploads first: the process {how}. "
             "It most likely needs more memory than the "
             f"{human_bytes(limits.sandbox_bytes)} allowed there (LAYERLAB_SANDBOX_MEMORY_MB). "
-            "The server was not affected; refused.")
+            "The server was not affected; refused."
+        )
     if verdict.get("ok"):
-        return SandboxReport(int(verdict.get("params", 0)), int(verdict.get("trace_bytes", 0)),
-                             float(verdict.get("seconds", 0.0)))
+        return SandboxReport(
+            int(verdict.get("params", 0)),
+            int(verdict.get("trace_bytes", 0)),
+            float(verdict.get("seconds", 0.0)),
+        )
     stage = verdict.get("stage")
     if stage == "trace_size":
         raise ModelRefusedError(
             f"{filename!r}: this model's trace needs {human_bytes(verdict['trace_bytes'])} "
             f"(every layer's output for one input); the limit here is "
-            f"{human_bytes(limits.trace_bytes)} (LAYERLAB_MAX_TRACE_MB).")
+            f"{human_bytes(limits.trace_bytes)} (LAYERLAB_MAX_TRACE_MB)."
+        )
     if stage == "settings":
         raise ModelRefusedError(
             f"{filename!r} changed Keras' process-wide settings while loading "
-            f"({verdict.get('error')}); a model file must not. Refused.")
+            f"({verdict.get('error')}); a model file must not. Refused."
+        )
     if verdict.get("memory"):
         raise ModelRefusedError(
             f"{filename!r} ran out of memory in the sandbox during {stage} (more than "
-            f"{human_bytes(limits.sandbox_bytes)}, LAYERLAB_SANDBOX_MEMORY_MB); refused.")
+            f"{human_bytes(limits.sandbox_bytes)}, LAYERLAB_SANDBOX_MEMORY_MB); refused."
+        )
     if stage == "load":
         raise ModelUnreadableError(
             f"Keras could not read {filename!r}: {verdict.get('error')}. Try loading it where it "
-            "was made and saving it again with Keras 3 as .keras (model.save('name.keras')).")
+            "was made and saving it again with Keras 3 as .keras (model.save('name.keras'))."
+        )
     raise ModelRefusedError(
         f"{filename!r} loaded in the sandbox, but its {stage} failed "
-        f"({verdict.get('type')}: {verdict.get('error')}).")
+        f"({verdict.get('type')}: {verdict.get('error')})."
+    )

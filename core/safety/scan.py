@@ -15,21 +15,25 @@ Anything else (another module, a dotted class name, a "function" object that is 
 activation, bytecode) is refused with its path in the config. The .keras archive is rebuilt
 from the members that were checked, so Keras never extracts anything else.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from core.errors import ModelRefusedError
 from core.settings import Limits, human_bytes
 
-ACCEPTED = ("Accepted: a Sequential or functional Keras model saved with model.save('name.keras') "
-            "(or legacy .h5) that uses only built-in Keras layers.")
+ACCEPTED = (
+    "Accepted: a Sequential or functional Keras model saved with model.save('name.keras') "
+    "(or legacy .h5) that uses only built-in Keras layers."
+)
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
 
@@ -48,8 +52,13 @@ REFUSED_LAYERS = {
     "Wrapper": "the abstract base Wrapper is not a model layer",
 }
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}  # "Model": legacy tf.keras functional
-MODEL_MODULES = {"keras", "keras.models", "keras.src.models.functional",
-                 "keras.src.models.sequential", "keras.src.models.model"}
+MODEL_MODULES = {
+    "keras",
+    "keras.models",
+    "keras.src.models.functional",
+    "keras.src.models.sequential",
+    "keras.src.models.model",
+}
 OPS_MODULES = re.compile(r"^keras\.src\.ops\.(numpy|nn|math|image|core|linalg)$")
 APPLICATION_LAYERS = {
     ("keras.src.applications.convnext", "LayerScale"),
@@ -57,8 +66,14 @@ APPLICATION_LAYERS = {
     ("keras.src.applications.inception_resnet_v2", "CustomScaleLayer"),
 }
 # Serialized values that are data, not code (tuples, arrays, tensors of a functional graph).
-DATA_OBJECTS = {"__keras_tensor__", "__tuple__", "__numpy__", "__tensor__", "__ellipsis__",
-                "__slice__"}
+DATA_OBJECTS = {
+    "__keras_tensor__",
+    "__tuple__",
+    "__numpy__",
+    "__tensor__",
+    "__ellipsis__",
+    "__slice__",
+}
 ACTIVATION_KEYS = {"activation", "recurrent_activation"}
 
 
@@ -85,7 +100,7 @@ class Allowlist:
     activations: frozenset[str]
 
     @classmethod
-    def from_keras(cls) -> "Allowlist":
+    def from_keras(cls) -> Allowlist:
         import keras
 
         layers = _public(keras.layers, keras.layers.Layer) - set(REFUSED_LAYERS)
@@ -95,10 +110,14 @@ class Allowlist:
         dtypes = frozenset({"DTypePolicy", "FloatDTypePolicy"})
         return cls(
             layers=frozenset(layers),
-            by_module={"keras.layers": frozenset(layers), "keras.initializers": inits,
-                       "keras.regularizers": regs, "keras.constraints": cons,
-                       "keras.dtype_policies": dtypes,
-                       "keras": dtypes | MODEL_CLASSES},
+            by_module={
+                "keras.layers": frozenset(layers),
+                "keras.initializers": inits,
+                "keras.regularizers": regs,
+                "keras.constraints": cons,
+                "keras.dtype_policies": dtypes,
+                "keras": dtypes | MODEL_CLASSES,
+            },
             activations=_public(keras.activations, lower=True),
         )
 
@@ -117,8 +136,10 @@ def _iter_nodes(config: Any, max_depth: int) -> Iterator[tuple[str, Any, str | N
     while stack:
         path, node, key, depth = stack.pop()
         if depth > max_depth:
-            raise ModelRefusedError(f"its configuration is nested more than {max_depth} levels "
-                                    f"deep (at {path[:120]}…); Keras models are far shallower")
+            raise ModelRefusedError(
+                f"its configuration is nested more than {max_depth} levels "
+                f"deep (at {path[:120]}…); Keras models are far shallower"
+            )
         yield path, node, key
         if isinstance(node, dict):
             for k, v in node.items():
@@ -150,18 +171,31 @@ def _check_object(node: dict, path: str, allow: Allowlist, legacy: bool) -> str 
     if isinstance(reg, str) and ">" in reg:
         return f"{path} uses the custom registered object {reg!r}"
     if cls.startswith("__") or not cls.isidentifier():
-        return (f"{path} names the class {cls!r}: only plain Keras class names are accepted "
-                "(a dotted or special name can reach code outside the model)")
+        return (
+            f"{path} names the class {cls!r}: only plain Keras class names are accepted "
+            "(a dotted or special name can reach code outside the model)"
+        )
     if cls == "function":
         fn = node.get("config")
-        if module in ("keras.activations", "builtins", "keras.src.activations.activations") \
-                and isinstance(fn, str) and fn in allow.activations:
+        if (
+            module in ("keras.activations", "builtins", "keras.src.activations.activations")
+            and isinstance(fn, str)
+            and fn in allow.activations
+        ):
             return None
-        return (f"{path} is a serialized function {module}.{fn}: only Keras activations "
-                f"({', '.join(sorted(allow.activations)[:6])}, …) may appear as functions")
-    if legacy and cls in allow.plain_names() and (
-            module is None or module == "keras" or (isinstance(module, str)
-                                                         and module.startswith("keras."))):
+        return (
+            f"{path} is a serialized function {module}.{fn}: only Keras activations "
+            f"({', '.join(sorted(allow.activations)[:6])}, …) may appear as functions"
+        )
+    if (
+        legacy
+        and cls in allow.plain_names()
+        and (
+            module is None
+            or module == "keras"
+            or (isinstance(module, str) and module.startswith("keras."))
+        )
+    ):
         return None
     if module is None:
         if legacy:
@@ -170,8 +204,10 @@ def _check_object(node: dict, path: str, allow: Allowlist, legacy: bool) -> str 
     if not isinstance(module, str):
         return f"{path} has a module that is not a string"
     if not (module == "keras" or module.startswith("keras.")):
-        return (f"{path} names class {cls!r} from module {module!r}, which is not part of Keras "
-                "(custom code cannot be loaded from an upload)")
+        return (
+            f"{path} names class {cls!r} from module {module!r}, which is not part of Keras "
+            "(custom code cannot be loaded from an upload)"
+        )
     if reg is not None and reg != cls:
         return f"{path} registers {cls!r} under another name {reg!r}"
     if cls in allow.by_module.get(module, ()):
@@ -181,10 +217,15 @@ def _check_object(node: dict, path: str, allow: Allowlist, legacy: bool) -> str 
     if (module, cls) in APPLICATION_LAYERS:
         return None
     if OPS_MODULES.match(module):
-        return None if _is_operation(module, cls) else (
-            f"{path} names {module}.{cls}, which is not a Keras operation")
-    return (f"{path} names {module}.{cls}, which is not one of Keras' built-in layers, "
-            "initializers, regularizers, constraints or dtype policies")
+        return (
+            None
+            if _is_operation(module, cls)
+            else (f"{path} names {module}.{cls}, which is not a Keras operation")
+        )
+    return (
+        f"{path} names {module}.{cls}, which is not one of Keras' built-in layers, "
+        "initializers, regularizers, constraints or dtype policies"
+    )
 
 
 def _is_operation(module: str, cls: str) -> bool:
@@ -199,8 +240,10 @@ def _is_operation(module: str, cls: str) -> bool:
 def check_config(config: Any, limits: Limits, *, legacy: bool = False) -> None:
     """Refuse a config holding anything but Keras' own objects (every reason, with its path)."""
     if not isinstance(config, dict):
-        raise ModelRefusedError(f"its configuration is a JSON {type(config).__name__}, not an "
-                                "object; it is not a Keras model config")
+        raise ModelRefusedError(
+            f"its configuration is a JSON {type(config).__name__}, not an "
+            "object; it is not a Keras model config"
+        )
     allow = Allowlist.from_keras()
     found: list[str] = []
     for path, node, key in _iter_nodes(config, limits.json_depth):
@@ -211,8 +254,7 @@ def check_config(config: Any, limits: Limits, *, legacy: bool = False) -> None:
             if why:
                 found.append(why)
         elif isinstance(node, str) and key in ACTIVATION_KEYS and node not in allow.activations:
-            found.append(f"{path} names the activation {node!r}, which is not a Keras "
-                         "activation")
+            found.append(f"{path} names the activation {node!r}, which is not a Keras activation")
     if found:
         shown = "; ".join(dict.fromkeys(found[:5]))
         more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
@@ -221,8 +263,10 @@ def check_config(config: Any, limits: Limits, *, legacy: bool = False) -> None:
 
 def parse_json(raw: bytes | str, what: str, limits: Limits) -> Any:
     if len(raw) > limits.config_bytes:
-        raise ModelRefusedError(f"its {what} is {human_bytes(len(raw))}; at most "
-                                f"{human_bytes(limits.config_bytes)} are accepted")
+        raise ModelRefusedError(
+            f"its {what} is {human_bytes(len(raw))}; at most "
+            f"{human_bytes(limits.config_bytes)} are accepted"
+        )
     try:
         return json.loads(raw)
     except RecursionError:
@@ -236,7 +280,7 @@ class WeightStats:
     """What an HDF5 weights file declares and stores, read from its metadata only."""
 
     arrays: int
-    elements: int        # total declared elements (parameters)
+    elements: int  # total declared elements (parameters)
     declared_bytes: int
     stored_bytes: int
 
@@ -252,8 +296,9 @@ def h5_weight_stats(f: Any, filename: str, limits: Limits) -> WeightStats:
     def visit(name: str, obj: Any) -> None:
         stats["objects"] += 1
         if stats["objects"] > limits.h5_objects:
-            raise ModelRefusedError(f"{filename!r} holds more than {limits.h5_objects:,} HDF5 "
-                                    "objects; refused")
+            raise ModelRefusedError(
+                f"{filename!r} holds more than {limits.h5_objects:,} HDF5 objects; refused"
+            )
         if not isinstance(obj, h5py.Dataset):
             return
         n = int(np.prod(obj.shape, dtype=np.float64)) if obj.shape is not None else 0
@@ -266,25 +311,32 @@ def h5_weight_stats(f: Any, filename: str, limits: Limits) -> WeightStats:
         # Keras writes weights uncompressed: a dataset declaring far more than it stores is
         # an empty chunked placeholder whose first read allocates the declared size.
         if declared > 2 * stored + 65536 and len(problems) < 3:
-            problems.append(f"weight array {name!r} declares {tuple(obj.shape)} "
-                            f"({human_bytes(declared)}) but the file stores "
-                            f"{human_bytes(stored)} of it")
+            problems.append(
+                f"weight array {name!r} declares {tuple(obj.shape)} "
+                f"({human_bytes(declared)}) but the file stores "
+                f"{human_bytes(stored)} of it"
+            )
 
     try:
         f.visititems(visit)
     except ModelRefusedError:
         raise
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
-        raise ModelRefusedError(f"{filename!r}: its weights could not be read as HDF5 "
-                                f"({type(e).__name__}: {e})") from None
+        raise ModelRefusedError(
+            f"{filename!r}: its weights could not be read as HDF5 ({type(e).__name__}: {e})"
+        ) from None
     if problems:
-        raise ModelRefusedError(f"{filename!r} was refused before loading: "
-                                + "; ".join(problems) + ". A real model stores its weights.")
+        raise ModelRefusedError(
+            f"{filename!r} was refused before loading: "
+            + "; ".join(problems)
+            + ". A real model stores its weights."
+        )
     if stats["elements"] > limits.params:
         raise ModelRefusedError(
             f"{filename!r} stores {stats['elements']:,} weights "
             f"({human_bytes(stats['declared'])}); the limit here is {limits.params:,} "
-            "parameters (LAYERLAB_MAX_PARAMS).")
+            "parameters (LAYERLAB_MAX_PARAMS)."
+        )
     return WeightStats(stats["arrays"], stats["elements"], stats["declared"], stats["stored"])
 
 
@@ -292,9 +344,9 @@ def h5_weight_stats(f: Any, filename: str, limits: Limits) -> WeightStats:
 class ScannedFile:
     """A model file that passed the scan, ready for the budget check and the sandbox."""
 
-    fmt: str                  # "keras" | "h5"
-    config: dict[str, Any]    # the model config that will be loaded (compile_config dropped)
-    data: bytes               # the bytes to load: a .keras rebuilt from checked members, or the .h5
+    fmt: str  # "keras" | "h5"
+    config: dict[str, Any]  # the model config that will be loaded (compile_config dropped)
+    data: bytes  # the bytes to load: a .keras rebuilt from checked members, or the .h5
     weights: WeightStats
 
 
@@ -307,7 +359,8 @@ def scan(data: bytes, filename: str, limits: Limits) -> ScannedFile:
         raise ModelRefusedError(
             f"{filename!r} is {size / 2**20:.1f} MB; uploads up to "
             f"{limits.upload_bytes // 2**20} MB are accepted (LAYERLAB_MAX_UPLOAD_MB). On your "
-            "own machine, api.load(path) has no upload limit.")
+            "own machine, api.load(path) has no upload limit."
+        )
     suffix = Path(filename).suffix.lower()
     try:
         if suffix == ".keras":
@@ -321,10 +374,12 @@ def scan(data: bytes, filename: str, limits: Limits) -> ScannedFile:
         raise ModelRefusedError(msg) from None
     except (RecursionError, TypeError, KeyError, AttributeError, IndexError) as e:
         # A malformed file must not escape as a traceback.
-        raise ModelRefusedError(f"{filename!r} is malformed ({type(e).__name__}: "
-                                f"{str(e)[:200]}). {ACCEPTED}") from None
-    raise ModelRefusedError(f"{filename!r} has extension {suffix or '(none)'!r}; expected "
-                            f".keras or .h5. {ACCEPTED}")
+        raise ModelRefusedError(
+            f"{filename!r} is malformed ({type(e).__name__}: {str(e)[:200]}). {ACCEPTED}"
+        ) from None
+    raise ModelRefusedError(
+        f"{filename!r} has extension {suffix or '(none)'!r}; expected .keras or .h5. {ACCEPTED}"
+    )
 
 
 def _scan_keras(data: bytes, filename: str, limits: Limits) -> ScannedFile:
@@ -334,22 +389,26 @@ def _scan_keras(data: bytes, filename: str, limits: Limits) -> ScannedFile:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ModelRefusedError(f"{filename!r} is not a valid .keras file (a .keras file is a zip "
-                                f"archive; this one could not be opened: {e}). {ACCEPTED}") from None
+        raise ModelRefusedError(
+            f"{filename!r} is not a valid .keras file (a .keras file is a zip "
+            f"archive; this one could not be opened: {e}). {ACCEPTED}"
+        ) from None
     with zf:
         unpacked = sum(i.file_size for i in infos)
         # The weights of a real model barely compress; a few KB expanding to hundreds of MB
         # are a zip bomb. Allow a small multiple of the upload.
-        cap = 4 * len(data) + 16 * 2 ** 20
+        cap = 4 * len(data) + 16 * 2**20
         if len(infos) > limits.zip_members or unpacked > cap:
             raise ModelRefusedError(
                 f"{filename!r} expands to {human_bytes(unpacked)} in {len(infos)} files; a Keras "
                 f"model file holds {len(KERAS_MEMBERS)} files and at most {human_bytes(cap)} are "
-                "accepted from this upload (this looks like a zip bomb).")
+                "accepted from this upload (this looks like a zip bomb)."
+            )
         names = {i.filename: i for i in infos}
         if "config.json" not in names:
-            raise ModelRefusedError(f"{filename!r} is a zip without config.json, so not a Keras "
-                                    f"model file. {ACCEPTED}")
+            raise ModelRefusedError(
+                f"{filename!r} is a zip without config.json, so not a Keras model file. {ACCEPTED}"
+            )
         config = parse_json(zf.read("config.json"), "config.json", limits)
         check_config(config, limits)
         members = {n: zf.read(n) for n in KERAS_MEMBERS if n in names}
@@ -372,24 +431,31 @@ def _scan_keras(data: bytes, filename: str, limits: Limits) -> ScannedFile:
 
 def _scan_h5(data: bytes, filename: str, limits: Limits) -> ScannedFile:
     if not data.startswith(HDF5_MAGIC):
-        raise ModelRefusedError(f"{filename!r} is not an HDF5 file (it does not start with the "
-                                f"HDF5 signature). {ACCEPTED}")
+        raise ModelRefusedError(
+            f"{filename!r} is not an HDF5 file (it does not start with the "
+            f"HDF5 signature). {ACCEPTED}"
+        )
     import h5py
 
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
             raw = f.attrs.get("model_config")
             if raw is None:
-                raise ModelRefusedError(f"{filename!r} holds no model_config: it is a "
-                                        f"weights-only file or not a Keras model. {ACCEPTED}")
+                raise ModelRefusedError(
+                    f"{filename!r} holds no model_config: it is a "
+                    f"weights-only file or not a Keras model. {ACCEPTED}"
+                )
             if not isinstance(raw, (bytes, str)):
-                raise ModelRefusedError(f"its model_config is a {type(raw).__name__}, not JSON "
-                                        "text")
+                raise ModelRefusedError(
+                    f"its model_config is a {type(raw).__name__}, not JSON text"
+                )
             stats = h5_weight_stats(f, filename, limits)
     except ModelRefusedError:
         raise
     except (OSError, ValueError) as e:
-        raise ModelRefusedError(f"{filename!r} could not be read as HDF5 ({e}). {ACCEPTED}") from None
+        raise ModelRefusedError(
+            f"{filename!r} could not be read as HDF5 ({e}). {ACCEPTED}"
+        ) from None
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
     config = parse_json(raw, "model_config", limits)

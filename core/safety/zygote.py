@@ -6,6 +6,7 @@ never loads a model. It answers one JSON line per request: {"verdict": dict | nu
 exit code, "timeout": bool}. Forking from an imported Keras makes a check cost a fraction of a
 second instead of a TensorFlow import.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,15 @@ def _serve(req: dict) -> dict:
         try:
             out = json.dumps(run(req["path"], int(req["trace_limit"]), int(req["extra"])))
         except BaseException as e:  # noqa: BLE001 - anything at all becomes a verdict
-            out = json.dumps({"ok": False, "stage": "load", "error": str(e)[:300],
-                              "type": type(e).__name__, "memory": isinstance(e, MemoryError)})
+            out = json.dumps(
+                {
+                    "ok": False,
+                    "stage": "load",
+                    "error": str(e)[:300],
+                    "type": type(e).__name__,
+                    "memory": isinstance(e, MemoryError),
+                }
+            )
         os.write(w, out.encode())
         os._exit(0)
     os.close(w)

@@ -1,4 +1,5 @@
 """AppTest for the Explain and Compare models pages (see test_pages.py for the AppTest notes)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,11 @@ def _page(page: str, **state) -> AppTest:
 def test_explain_shows_maps_curves_and_a_ranking():
     at = _page("pages/explain.py", selected="digit 7 (style 1)")
     assert at.title[0].value == "Explain a prediction"
-    assert at.multiselect(key="explain_methods").value == ["integrated_gradients", "gradient",
-                                                           "grad_cam"]
+    assert at.multiselect(key="explain_methods").value == [
+        "integrated_gradients",
+        "gradient",
+        "grad_cam",
+    ]
     assert at.selectbox(key="explain_class").value == "7"
     ranking = at.dataframe[0].value
     assert list(ranking["method"])[0] in ("Integrated gradients", "Gradient", "Grad-CAM")
@@ -65,7 +69,7 @@ def test_compare_models_shows_cka_and_both_predictions():
     assert list(closest["layer A"])[:2] == ["input", "conv1"]
     at.selectbox(key="cmp_model_b").set_value("lenet_mnist").run()
     assert not at.exception, [e.value for e in at.exception]
-    same = at.dataframe[0].value      # LeNet against itself: every layer has a twin
+    same = at.dataframe[0].value  # LeNet against itself: every layer has a twin
     assert same["CKA"].min() > 0.999
 
 
@@ -95,8 +99,13 @@ def test_freeze_page_mean_ablation_changes_the_prediction_like_the_core_does():
     xs = np.stack([api.prepare(m, s.raw)[0] for s in pool])
     x = api.prepare(m, next(s for s in pool if s.name == "digit 7 (style 1)").raw)[0][None]
     base = {k: v[0] for k, v in m.tracer(x).items()}
-    got = run_frozen(m.tracer.plan, x, base, {"pool2": Intervention(tuple(range(64)), "mean")},
-                     means=channel_means(m.tracer, xs, ["pool2"]))
+    got = run_frozen(
+        m.tracer.plan,
+        x,
+        base,
+        {"pool2": Intervention(tuple(range(64)), "mean")},
+        means=channel_means(m.tracer, xs, ["pool2"]),
+    )
     assert after == m.labels[int(np.argmax(api.probabilities_from_trace(m, got)))]
 
 

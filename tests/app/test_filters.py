@@ -1,4 +1,5 @@
 """AppTest of the Filters view and of the probe set on the Trace, Freeze and Attack pages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,20 +27,23 @@ def _captions(at) -> list[str]:
 
 
 def _channels(at) -> list[int]:
-    return [int(m.value.split("**Channel ")[1].split("**")[0]) for m in at.markdown
-            if m.value.startswith("**Channel ")]
+    return [
+        int(m.value.split("**Channel ")[1].split("**")[0])
+        for m in at.markdown
+        if m.value.startswith("**Channel ")
+    ]
 
 
 def test_filters_page_shows_exemplars_of_a_conv_layer():
     at = _filters()
     assert at.title[0].value == "Filters"
-    assert at.selectbox(key="filters_layer").value == "conv2"      # the last convolution
+    assert at.selectbox(key="filters_layer").value == "conv2"  # the last convolution
     assert _channels(at) == list(range(8))
     caps = _captions(at)
     # 9 exemplars per channel, each "activation · true class".
     assert sum(" · " in c for c in caps) == 8 * 9, caps[:12]
     assert any("2000 real MNIST digits" in c.value for c in at.caption)
-    assert len(at.get("vega_lite_chart")) == 8                      # class profiles
+    assert len(at.get("vega_lite_chart")) == 8  # class profiles
 
 
 def test_filters_sorted_by_selectivity_and_paged():
@@ -60,7 +64,7 @@ def test_filters_sorted_by_importance_and_with_feature_visualisation():
     assert not at.exception, [e.value for e in at.exception]
     assert any("importance" in c.value for c in at.caption)
     at.toggle(key="filters_vis").set_value(True)
-    at.session_state["filters_steps"] = 64   # the slider is enabled by the toggle's rerun
+    at.session_state["filters_steps"] = 64  # the slider is enabled by the toggle's rerun
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert sum(c.startswith("synthesised: mean") for c in _captions(at)) == 8
@@ -91,5 +95,6 @@ def test_freeze_ranking_shows_the_top_filters_exemplars():
     assert any(m.value.startswith("**What the top filters respond to**") for m in at.markdown)
     df = at.session_state["importance"][3]
     assert [c.value for c in at.caption if c.value.startswith("filter ")] == [
-        f"filter {int(c)}" for c in df["channel"].head(5)]
+        f"filter {int(c)}" for c in df["channel"].head(5)
+    ]
     assert np.isfinite(df["accuracy_drop"]).all()

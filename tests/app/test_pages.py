@@ -4,6 +4,7 @@ AppTest (Streamlit 1.67) runs app.py only on the first run; later runs execute t
 alone with the session state the first run left. So state is set before the first run, and the
 sidebar (app.py) is checked on that run.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ from streamlit.testing.v1 import AppTest
 from core.models import ASSETS, builtin_names
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/trace.py", "pages/compare.py", "pages/freeze.py", "pages/attack.py",
-         "pages/filters.py", "pages/structure.py"]
+PAGES = [
+    "pages/trace.py",
+    "pages/compare.py",
+    "pages/freeze.py",
+    "pages/attack.py",
+    "pages/filters.py",
+    "pages/structure.py",
+]
 
 
 def _app(**state) -> AppTest:
@@ -37,12 +44,22 @@ def test_page_renders_with_builtin_model_and_sample(page):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["model"].name == "lenet_mnist"
-    assert at.title[0].value in ("Trace", "Compare two inputs", "Freeze filters", "Attack lab",
-                                 "Filters", "Structure")
+    assert at.title[0].value in (
+        "Trace",
+        "Compare two inputs",
+        "Freeze filters",
+        "Attack lab",
+        "Filters",
+        "Structure",
+    )
 
 
-IMAGE_MODELS = [n for n in builtin_names() if n != "lenet_mnist"
-                and json.loads((ASSETS / f"{n}.json").read_text())["input"]["kind"] == "image"]
+IMAGE_MODELS = [
+    n
+    for n in builtin_names()
+    if n != "lenet_mnist"
+    and json.loads((ASSETS / f"{n}.json").read_text())["input"]["kind"] == "image"
+]
 
 
 @pytest.mark.parametrize("name", IMAGE_MODELS)
@@ -99,15 +116,18 @@ def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
     _, _, layer, df, n_labelled = at.session_state["importance"]
     assert layer == at.selectbox(key="imp_layer").value
     # the current sample and 200 held-out inputs, all labelled
-    assert n_labelled == 201 and len(df) == at.session_state["model"].tracer(
-        np.zeros((1, 28, 28, 1), np.float32))[layer].shape[-1]
+    assert (
+        n_labelled == 201
+        and len(df)
+        == at.session_state["model"].tracer(np.zeros((1, 28, 28, 1), np.float32))[layer].shape[-1]
+    )
 
 
 def test_freeze_defaults_to_a_convolution_and_top_k_adds_to_the_hand_picked_filters():
     at = _app(selected="digit 0 (style 1)")
     sha = at.session_state["model"].sha256
     at.switch_page("pages/freeze.py").run()
-    assert at.selectbox(key="freeze_layer").value == "conv2"   # not pool2
+    assert at.selectbox(key="freeze_layer").value == "conv2"  # not pool2
     hand = [10, 11, 12]
     at.session_state["frozen"][sha]["conv2"] = list(hand)
     at.run()
@@ -143,15 +163,16 @@ def test_trace_and_compare_apply_the_freeze_configuration_and_say_so_attack_says
     frozen = {"conv2": list(range(64))}
     tr = api.trace(m, raw, frozen=frozen)
     expect = m.labels[int(np.argmax(api.probabilities_from_trace(m, tr)))]
-    assert expect != "7"                     # freezing the whole layer changes the answer
+    assert expect != "7"  # freezing the whole layer changes the answer
     at = _app(selected="digit 7 (style 1)")
     at.session_state["frozen"] = {at.session_state["model"].sha256: frozen}
     at.run()
     metrics = {x.label: x.value for x in at.metric}
     assert metrics["Prediction"] == expect
-    assert any("64 frozen filters" in c.value and "Applied on this page" in c.value
-               for c in at.caption)
-    at.toggle(key="trace_unfrozen").set_value(True).run()   # one click: the plain model
+    assert any(
+        "64 frozen filters" in c.value and "Applied on this page" in c.value for c in at.caption
+    )
+    at.toggle(key="trace_unfrozen").set_value(True).run()  # one click: the plain model
     assert {x.label: x.value for x in at.metric}["Prediction"] == "7"
     assert any("Not applied now" in c.value for c in at.caption)
     assert at.session_state["frozen"][at.session_state["model"].sha256] == frozen  # kept
@@ -298,8 +319,7 @@ def test_colour_model_starts_on_a_drawn_scene_and_shows_its_gallery():
     assert at.sidebar.selectbox(key="selected").value == "drawn airplane"
     metric = [m for m in at.metric if m.label == "Prediction"]
     assert metric and metric[0].value == "airplane"
-    assert any(b.label == "Load 30 real CIFAR-10 test images (needs internet)"
-               for b in at.button)
+    assert any(b.label == "Load 30 real CIFAR-10 test images (needs internet)" for b in at.button)
     assert at.color_picker(key="ink_colour").value.lower() == "#c0392b"
 
 
@@ -307,12 +327,15 @@ def _image_captions(at) -> list[str]:
     return [c for el in at.get("image") for c in el.captions]
 
 
-@pytest.mark.parametrize("model, sample, layer", [
-    # The positive evidence sits in different outputs of the last conv block: for the VGG on
-    # this scene its ReLU output is all zero, for the audio model its conv output can be.
-    ("vgg_cifar10", "drawn airplane", "block3_conv3"),
-    ("spoken_digits", '"seven" (en-us-f3)', "block4_relu"),
-])
+@pytest.mark.parametrize(
+    "model, sample, layer",
+    [
+        # The positive evidence sits in different outputs of the last conv block: for the VGG on
+        # this scene its ReLU output is all zero, for the audio model its conv output can be.
+        ("vgg_cifar10", "drawn airplane", "block3_conv3"),
+        ("spoken_digits", '"seven" (en-us-f3)', "block4_relu"),
+    ],
+)
 def test_grad_cam_auto_layer_finds_positive_evidence(model, sample, layer):
     at = _app(model_choice=model, selected=sample)
     at.switch_page("pages/freeze.py").run()

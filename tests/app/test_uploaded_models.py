@@ -1,5 +1,6 @@
 """AppTest: every page works with a researcher's own models: a binary (one sigmoid unit)
 digit classifier and a 16 kHz Conv1D audio model, as an upload leaves them in the session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,14 @@ from streamlit.testing.v1 import AppTest
 from core import api
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/trace.py", "pages/compare.py", "pages/freeze.py", "pages/attack.py",
-         "pages/audio.py", "pages/structure.py"]
+PAGES = [
+    "pages/trace.py",
+    "pages/compare.py",
+    "pages/freeze.py",
+    "pages/attack.py",
+    "pages/audio.py",
+    "pages/structure.py",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +61,7 @@ def test_every_page_with_a_binary_digit_model(binary_digits, page):
     at = _with_model(binary_digits, page)
     assert not at.error, [e.value for e in at.error]
     if page == "pages/trace.py":
-        assert [m.value for m in at.metric if m.label == "Prediction"][0] in (
-            "not seven", "seven")
+        assert [m.value for m in at.metric if m.label == "Prediction"][0] in ("not seven", "seven")
 
 
 def test_attack_on_a_binary_model_runs(binary_digits):

@@ -1,4 +1,5 @@
 """Helpers for the browser tests: wait for Streamlit, find metrics, take screenshots."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +26,8 @@ def wait_for_app(page, timeout_ms: int = TIMEOUT_MS) -> None:
     expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=timeout_ms)
     expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout_ms)
     expect(page.locator('[data-testid="stStatusWidget"]').get_by_text("Running")).to_have_count(
-        0, timeout=timeout_ms)
+        0, timeout=timeout_ms
+    )
     expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=timeout_ms)
 
 
@@ -37,7 +39,8 @@ def open_app(page, path: str = "") -> None:
 def metric(page, label: str):
     """The st.metric whose label is exactly `label`."""
     return page.locator('[data-testid="stMetric"]').filter(
-        has=page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True))
+        has=page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True)
+    )
 
 
 def metric_value(page, label: str):

@@ -7,6 +7,7 @@ another Chromium binary.
 
 On a failing test a screenshot of its page goes to /tmp/layerlab-browser-failures/<test>.png.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,9 +44,11 @@ def _in_ci() -> bool:
 
 def _unavailable(reason: str) -> None:
     """Skip locally; in CI a missing browser is a broken setup, so fail."""
-    msg = (f"{reason}. The browser tests need Debian's Chromium: `apt-get install chromium` "
-           "(or set LAYERLAB_CHROMIUM to a Chromium binary) and `pip install -r "
-           "requirements-dev.txt`. Never `playwright install`.")
+    msg = (
+        f"{reason}. The browser tests need Debian's Chromium: `apt-get install chromium` "
+        "(or set LAYERLAB_CHROMIUM to a Chromium binary) and `pip install -r "
+        "requirements-dev.txt`. Never `playwright install`."
+    )
     if _in_ci():
         pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
@@ -75,22 +78,45 @@ def app_url(tmp_path_factory):
     # An upload cap below Streamlit's own (128 MB) so the 64 MB+ file meets ours, in a test
     # that need not push 128 MB through the browser.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", LAYERLAB_MAX_UPLOAD_MB="64")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_S
         while not _healthy(url):
             if proc.poll() is not None or time.monotonic() > deadline:
-                why = (f"exited with code {proc.returncode}" if proc.poll() is not None
-                       else f"did not answer {url}/_stcore/health within {STARTUP_S} s")
-                pytest.fail(f"Streamlit server {why}.\ncommand: {' '.join(cmd)}\n"
-                            f"--- stderr ---\n{err_path.read_text(errors='replace')[-6000:]}\n"
-                            f"--- stdout ---\n{out_path.read_text(errors='replace')[-2000:]}",
-                            pytrace=False)
+                why = (
+                    f"exited with code {proc.returncode}"
+                    if proc.poll() is not None
+                    else f"did not answer {url}/_stcore/health within {STARTUP_S} s"
+                )
+                pytest.fail(
+                    f"Streamlit server {why}.\ncommand: {' '.join(cmd)}\n"
+                    f"--- stderr ---\n{err_path.read_text(errors='replace')[-6000:]}\n"
+                    f"--- stdout ---\n{out_path.read_text(errors='replace')[-2000:]}",
+                    pytrace=False,
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -125,8 +151,13 @@ def playwright():
         pw.stop()
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -176,8 +207,9 @@ def page(browser, app_url, request):
 MIC_DIGIT = "3"
 
 
-def spoken_digit_wav(path: Path, digit: str, *, sr: int = 48000, lead_s: float = 0.6,
-                     tail_s: float = 4.0) -> Path:
+def spoken_digit_wav(
+    path: Path, digit: str, *, sr: int = 48000, lead_s: float = 0.6, tail_s: float = 4.0
+) -> Path:
     """A built-in clip of `digit` as a microphone would give it: 48 kHz, faint room noise
     (never exact digital silence, which the recorder takes for a dead microphone), the word,
     then enough quiet for the recorder's pause detection to stop it."""
@@ -191,8 +223,12 @@ def spoken_digit_wav(path: Path, digit: str, *, sr: int = 48000, lead_s: float =
     word = soxr.resample(np.asarray(y, np.float64), clip_sr, sr)
     rng = np.random.default_rng(0)
     pad = lambda s: rng.normal(0, 1e-3, int(s * sr))  # noqa: E731
-    sf.write(path, np.concatenate([pad(lead_s), word, pad(tail_s)]).astype(np.float32), sr,
-             subtype="PCM_16")
+    sf.write(
+        path,
+        np.concatenate([pad(lead_s), word, pad(tail_s)]).astype(np.float32),
+        sr,
+        subtype="PCM_16",
+    )
     return path
 
 
@@ -200,9 +236,15 @@ def spoken_digit_wav(path: Path, digit: str, *, sr: int = 48000, lead_s: float =
 def mic_browser(playwright, tmp_path_factory):
     """Chromium with a fake microphone that plays a spoken digit (MIC_DIGIT) on a loop."""
     wav = spoken_digit_wav(tmp_path_factory.mktemp("mic") / "digit.wav", MIC_DIGIT)
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}"])
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS
+        + [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ],
+    )
     try:
         yield b
     finally:

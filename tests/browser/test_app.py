@@ -3,6 +3,7 @@
 Each test gets a fresh browser context, so a fresh Streamlit session: the sample list starts
 with the ten built-in gallery digits and "digit 0 (style 1)" selected.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,9 @@ def test_upload_an_image(page, tmp_path):
 
     # A project-made "7": dark strokes on a light 120×120 image (so it must be inverted).
     img = Image.new("RGB", (120, 120), "white")
-    ImageDraw.Draw(img).line([(30, 25), (92, 25), (55, 100)], fill=(20, 20, 20), width=11,
-                             joint="curve")
+    ImageDraw.Draw(img).line(
+        [(30, 25), (92, 25), (55, 100)], fill=(20, 20, 20), width=11, joint="curve"
+    )
     path = tmp_path / "seven.png"
     img.save(path)
 
@@ -84,8 +86,10 @@ def test_upload_an_image(page, tmp_path):
 
 def test_open_structure(page):
     if not (ROOT / "pages" / "structure.py").exists():
-        pytest.skip("pages/structure.py is not in this checkout (app.py then leaves it out "
-                    "of the navigation)")
+        pytest.skip(
+            "pages/structure.py is not in this checkout (app.py then leaves it out "
+            "of the navigation)"
+        )
     open_app(page)
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Structure").click()
     expect(page).to_have_url(re.compile(r"/structure(\?|$)"))
@@ -130,7 +134,9 @@ def test_open_structure(page):
 
 def test_open_compare(page):
     open_app(page)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Compare", exact=True).click()
+    page.locator('[data-testid="stSidebarNav"]').get_by_role(
+        "link", name="Compare", exact=True
+    ).click()
     expect(page).to_have_url(re.compile(r"/compare(\?|$)"))
     expect(page.get_by_role("heading", name="Compare two inputs", exact=True)).to_be_visible()
     # A fresh session: A is the current sample (digit 0), B the next one in the list (digit 1).
@@ -161,7 +167,8 @@ def test_upload_a_colour_image_to_the_colour_model(page, tmp_path):
 
     # A project-drawn ship (scripts/make_colour_samples.py), as a 200×150 colour upload.
     spec = importlib.util.spec_from_file_location(
-        "make_colour_samples", ROOT / "scripts" / "make_colour_samples.py")
+        "make_colour_samples", ROOT / "scripts" / "make_colour_samples.py"
+    )
     scenes = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(scenes)
     im = Image.new("RGB", (scenes.S, scenes.S))
@@ -181,8 +188,20 @@ def test_upload_a_colour_image_to_the_colour_model(page, tmp_path):
     note = page.locator('[data-testid="stAlert"]').filter(has_text="Converted")
     expect(note).to_contain_text("resized from 200×150 to 32×32")
     wait_for_app(page)
-    labels = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-              "truck"]
-    expect(metric_value(page, "Prediction")).to_have_text(re.compile("^(" + "|".join(labels) + ")$"))
+    labels = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
+    expect(metric_value(page, "Prediction")).to_have_text(
+        re.compile("^(" + "|".join(labels) + ")$")
+    )
     expect(metric_value(page, "Prediction")).to_have_text("ship")
     shot(page, "trace_colour_upload")

@@ -3,12 +3,14 @@
 Each test is a fresh session on the built-in image model; it opens the Audio page and
 switches to the spoken-digit model with the page's own button, as a user would.
 """
+
 from __future__ import annotations
 
 import re
 
 from ._helpers import expect, metric_value, open_app, shot, wait_for_app
 from .conftest import MIC_DIGIT, spoken_digit_wav
+
 
 def open_audio_lab(page) -> None:
     open_app(page, "audio")

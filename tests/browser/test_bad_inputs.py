@@ -1,5 +1,6 @@
 """Bad input in a real browser: every bad upload gets a clear message, never a traceback, and
 the session keeps working (its sample and prediction survive)."""
+
 from __future__ import annotations
 
 import re

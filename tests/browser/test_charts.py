@@ -1,4 +1,5 @@
 """Class charts in a real browser: every class name is drawn (Vega drops overlapping labels)."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Eight users at once: each uploads a different model under the same file name, traces and
 attacks; each session sees only its own model and results, and every one finishes."""
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,9 @@ def _model_bytes(n_classes: int, tmp_path) -> bytes:
 
 @pytest.fixture
 def pages(browser, app_url):
-    contexts = [browser.new_context(viewport={"width": 1300, "height": 900})
-                for _ in range(SESSIONS)]
+    contexts = [
+        browser.new_context(viewport={"width": 1300, "height": 900}) for _ in range(SESSIONS)
+    ]
     out = []
     for c in contexts:
         c.set_default_timeout(TIMEOUT_MS * 3)  # eight sessions share two cores
@@ -41,7 +43,7 @@ def pages(browser, app_url):
 
 
 def test_eight_sessions_upload_trace_and_attack_at_once(pages, app_url, tmp_path):
-    classes = [2 + i for i in range(SESSIONS)]          # session i's model has i + 2 classes
+    classes = [2 + i for i in range(SESSIONS)]  # session i's model has i + 2 classes
     files = [_model_bytes(n, tmp_path) for n in classes]
     for pg in pages:
         pg.goto(app_url)
@@ -51,14 +53,16 @@ def test_eight_sessions_upload_trace_and_attack_at_once(pages, app_url, tmp_path
         pg.get_by_role("option", name="Upload a Keras model…").click()
     # Every upload is in flight before any is checked.
     for pg, path in zip(pages, files):
-        model_uploader = pg.locator('[data-testid="stSidebar"] [data-testid="stFileUploader"]'
-                                    ).filter(has_text="Keras model")
+        model_uploader = pg.locator(
+            '[data-testid="stSidebar"] [data-testid="stFileUploader"]'
+        ).filter(has_text="Keras model")
         expect(model_uploader).to_be_visible()
         model_uploader.locator('input[type="file"]').set_input_files(path)
     for pg, n in zip(pages, classes):
         sidebar = pg.locator('[data-testid="stSidebar"]')
-        expect(sidebar.get_by_text(re.compile(rf"input 28×28×1 image · {n} classes"))
-               ).to_be_visible()
+        expect(
+            sidebar.get_by_text(re.compile(rf"input 28×28×1 image · {n} classes"))
+        ).to_be_visible()
         wait_for_app(pg, TIMEOUT_MS * 3)
         expect(metric_value(pg, "Prediction")).to_have_text(re.compile(r"^\d$"))
         assert int(metric_value(pg, "Prediction").inner_text()) < n  # its own model's classes
@@ -71,6 +75,7 @@ def test_eight_sessions_upload_trace_and_attack_at_once(pages, app_url, tmp_path
     for pg, n in zip(pages, classes):
         wait_for_app(pg, TIMEOUT_MS * 3)
         expect(metric_value(pg, "Prediction after")).to_have_text(re.compile(r"^\d$"))
-        expect(pg.locator('[data-testid="stSidebar"]').get_by_text(
-            re.compile(rf"· {n} classes"))).to_be_visible()
+        expect(
+            pg.locator('[data-testid="stSidebar"]').get_by_text(re.compile(rf"· {n} classes"))
+        ).to_be_visible()
         expect(pg.locator('[data-testid="stException"]')).to_have_count(0)

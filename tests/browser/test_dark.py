@@ -1,5 +1,6 @@
 """A dark theme (the browser's colour scheme, which Streamlit follows): every chart's words
 stay readable, on the pages with the most charts."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -20,7 +21,7 @@ _TEXTS = """() => Array.from(document.querySelectorAll('[data-testid="stVegaLite
 
 
 def _luminance(css: str) -> float:
-    r, g, b = (int(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+    r, g, b = (int(v) / 255 for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
@@ -31,8 +32,9 @@ def dark_page(browser, app_url, request):
 
 def _check_page(page, name: str) -> int:
     wait_for_app(page)
-    bg = page.evaluate("getComputedStyle(document.querySelector('[data-testid=\"stApp\"]'))"
-                       ".backgroundColor")
+    bg = page.evaluate(
+        "getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor"
+    )
     assert _luminance(bg) < 0.25, f"the page is not dark: {bg}"
     texts = [t for t in page.evaluate(_TEXTS) if t["guide"] or t["tile"]]
     dark = [t for t in texts if _luminance(t["fill"]) < 0.45]
@@ -50,8 +52,14 @@ def test_charts_are_readable_in_the_dark(dark_page):
     legend = page.get_by_text("activation", exact=True).first
     assert _luminance(legend.evaluate("e => getComputedStyle(e).color")) > 0.45
 
-    open_app(page, "compare?model=lenet_mnist&sample=" + quote("digit 3 (style 1)")
-             + "&b=" + quote("digit 8 (style 1)") + "&layer=conv1")
+    open_app(
+        page,
+        "compare?model=lenet_mnist&sample="
+        + quote("digit 3 (style 1)")
+        + "&b="
+        + quote("digit 8 (style 1)")
+        + "&layer=conv1",
+    )
     expect(page.locator(".st-key-compare_tiles_A svg.marks")).to_be_visible()
     page.locator(".st-key-compare_tiles_d").scroll_into_view_if_needed()
     assert _check_page(page, "compare") > 20

@@ -1,4 +1,5 @@
 """The Explain page in a real browser: two attribution methods, their maps and their curves."""
+
 from __future__ import annotations
 
 import re
@@ -8,16 +9,19 @@ from ._helpers import expect, open_app, shot, wait_for_app
 
 def test_two_methods_show_maps_and_deletion_insertion_curves(page):
     # The link picks the methods (what "Share this view" writes).
-    open_app(page, "explain?model=lenet_mnist&sample=digit+7+%28style+1%29"
-                   "&methods=gradient,smoothgrad")
+    open_app(
+        page, "explain?model=lenet_mnist&sample=digit+7+%28style+1%29&methods=gradient,smoothgrad"
+    )
     expect(page.get_by_role("heading", name="Explain a prediction", exact=True)).to_be_visible()
     for title in ("Gradient", "SmoothGrad"):
         expect(page.get_by_text(title, exact=True).first).to_be_visible()
     # One picture per method (the overlays), each with its two AUCs.
-    expect(page.get_by_text(re.compile(r"^deletion AUC [0-9.]+ \(random [0-9.]+\)"))
-           ).to_have_count(2)
+    expect(page.get_by_text(re.compile(r"^deletion AUC [0-9.]+ \(random [0-9.]+\)"))).to_have_count(
+        2
+    )
     chart = page.locator('[data-testid="stVegaLiteChart"]').filter(
-        has_text="share of cells changed")
+        has_text="share of cells changed"
+    )
     expect(chart).to_have_count(1)
     chart.scroll_into_view_if_needed()
     wait_for_app(page)

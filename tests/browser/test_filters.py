@@ -1,4 +1,5 @@
 """The Filters view in a real browser: a conv layer's exemplar patches load and can be shared."""
+
 from __future__ import annotations
 
 import re
@@ -16,15 +17,17 @@ def test_filters_view_shows_exemplar_images_of_a_conv_layer(page):
     expect(page.get_by_text("Channel 0", exact=True)).to_be_visible()
     # Exemplar patches: captions "activation · class" under real, decoded images.
     patches = page.locator('[data-testid="stImage"]').filter(
-        has=page.get_by_text(re.compile(r"^\d+\.\d\d · \d$")))
+        has=page.get_by_text(re.compile(r"^\d+\.\d\d · \d$"))
+    )
     expect(patches.first).to_be_visible()
     assert patches.count() >= 8 * 9
     wait_for_images(page)
     sizes = patches.locator("img").evaluate_all(_LOADED)
     assert all(ok and w > 0 and h > 0 for ok, w, h in sizes[:9]), sizes[:9]
     # conv1 is 5×5 'same': a unit sees at most 5×5 pixels, drawn as a small square patch.
-    expect(page.get_by_text(re.compile(r"unit sees rows \d+–\d+, cols \d+–\d+"))
-           .first).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"unit sees rows \d+–\d+, cols \d+–\d+")).first
+    ).to_be_visible()
     shot(page, "filters_conv1")
     # The address bar holds the view.
     assert "layer=conv1" in page.url and "model=lenet_mnist" in page.url

@@ -1,4 +1,5 @@
 """Freeze a filter by clicking, in a real browser, and see the later layers change."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,11 @@ from ._helpers import expect, metric_value, open_app, shot, wait_for_app, wait_f
 
 
 def _image_with_caption(page, caption: str):
-    return page.locator('[data-testid="stImage"]').filter(
-        has=page.get_by_text(caption, exact=True)).locator("img")
+    return (
+        page.locator('[data-testid="stImage"]')
+        .filter(has=page.get_by_text(caption, exact=True))
+        .locator("img")
+    )
 
 
 def test_freeze_a_filter_by_clicking(page):
@@ -18,7 +22,7 @@ def test_freeze_a_filter_by_clicking(page):
     # The default layer is the last convolution (conv2, 64 filters); the tile is the control.
     expect(page.get_by_role("combobox", name="Layer").first).to_have_value("conv2")
     tile = page.get_by_role("checkbox", name="freeze filter 30", exact=True)
-    expect(tile).to_have_text("30")                     # its number is on it
+    expect(tile).to_have_text("30")  # its number is on it
     expect(tile).not_to_be_checked()
     tile.scroll_into_view_if_needed()
     tile.click()
@@ -27,11 +31,14 @@ def test_freeze_a_filter_by_clicking(page):
     # The configuration table says filter 30 of conv2, nothing else.
     table = page.locator('[data-testid="stDataFrame"]').first
     expect(table).to_contain_text("conv2")
-    assert page.get_by_role("checkbox", name=re.compile(r"^freeze filter \d+$"),
-                            checked=True).count() == 1
+    assert (
+        page.get_by_role("checkbox", name=re.compile(r"^freeze filter \d+$"), checked=True).count()
+        == 1
+    )
     expect(page.get_by_text("Freeze some filters above to see their effect.")).to_have_count(0)
     expect(metric_value(page, "Prediction with frozen filters")).to_have_text(
-        re.compile(r"^\s*[0-9]\s*$"))
+        re.compile(r"^\s*[0-9]\s*$")
+    )
     expect(page.get_by_text(re.compile(r"^Probability of class 0: "))).to_be_visible()
     before = _image_with_caption(page, "before")
     after = _image_with_caption(page, "after (frozen filters grey)")

@@ -1,4 +1,5 @@
 """Shared links in a real browser: opening one reproduces the view; damaged ones say so."""
+
 from __future__ import annotations
 
 import re
@@ -11,10 +12,17 @@ from ._helpers import expect, metric_value, open_app, shot, wait_for_app
 
 
 def test_a_freeze_link_reproduces_the_view_and_the_share_box_gives_it_back(page):
-    open_app(page, "freeze?model=lenet_mnist&sample=" + quote("digit 3 (style 1)")
-             + "&frozen=" + quote("conv2:1.5") + "&layer=conv2")
-    expect(page.get_by_role("heading", name="1 · Choose filters · input: digit 3 (style 1)")
-           ).to_be_visible()
+    open_app(
+        page,
+        "freeze?model=lenet_mnist&sample="
+        + quote("digit 3 (style 1)")
+        + "&frozen="
+        + quote("conv2:1.5")
+        + "&layer=conv2",
+    )
+    expect(
+        page.get_by_role("heading", name="1 · Choose filters · input: digit 3 (style 1)")
+    ).to_be_visible()
     expect(page.get_by_role("combobox", name="Layer").first).to_have_value("conv2")
     expect(page.get_by_role("checkbox", name="freeze filter 5", exact=True)).to_be_checked()
     expect(metric_value(page, "Prediction with frozen filters")).to_have_text(re.compile(r"^\d$"))

@@ -1,4 +1,5 @@
 """Channel tiles in a real browser: every tile carries its channel number, a click opens it."""
+
 from __future__ import annotations
 
 from urllib.parse import quote

@@ -1,5 +1,6 @@
 """Uploads in a shared server, in a real browser: a hostile file hurts nobody else; a
 researcher's binary model opens with its class names and a correctable card."""
+
 from __future__ import annotations
 
 import re
@@ -52,7 +53,8 @@ def test_hostile_upload_leaves_another_session_alone(browser, app_url, tmp_path)
             path.write_bytes(data)
             _upload(a, "Keras model", path)
             alert = a.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').filter(
-                has_text=name)
+                has_text=name
+            )
             expect(alert).to_contain_text(phrase)
             expect(a.locator('[data-testid="stException"]')).to_have_count(0)
         # The other session reruns its trace of the built-in VGG: the same answer.
@@ -71,11 +73,17 @@ def _binary_colour_model() -> keras.Model:
     """p(cat) = σ(mean pixel value − 2): a dog on [0, 1] input, a cat on 0–255 input."""
     x = keras.Input((32, 32, 3))
     y = keras.layers.Conv2D(2, 3, activation="relu", name="conv")(x)
-    y = keras.layers.GlobalAveragePooling2D(name="gap")(keras.layers.Concatenate()([y, x[:, 1:-1, 1:-1]]))
+    y = keras.layers.GlobalAveragePooling2D(name="gap")(
+        keras.layers.Concatenate()([y, x[:, 1:-1, 1:-1]])
+    )
     dense = keras.layers.Dense(1, activation="sigmoid", name="cat_or_dog")
     model = keras.Model(x, dense(y), name="pets")
-    dense.set_weights([np.array([[0.0], [0.0], [1 / 3], [1 / 3], [1 / 3]], np.float32),
-                       np.array([-2.0], np.float32)])
+    dense.set_weights(
+        [
+            np.array([[0.0], [0.0], [1 / 3], [1 / 3], [1 / 3]], np.float32),
+            np.array([-2.0], np.float32),
+        ]
+    )
     return model
 
 
@@ -110,7 +118,8 @@ def test_binary_model_with_labels_file_and_a_corrected_range(page, tmp_path):
     page.keyboard.type(PREPROCESSING_TEXT["0-255"][:14])  # the selectbox filters as you type
     page.keyboard.press("Enter")
     expect(sidebar.get_by_role("combobox", name="Input scaling")).to_have_value(
-        PREPROCESSING_TEXT["0-255"])
+        PREPROCESSING_TEXT["0-255"]
+    )
     sidebar.get_by_role("button", name="Apply").click()
     wait_for_app(page)
     q255 = float(model((x * 255)[None]).numpy()[0, 0])

@@ -1,4 +1,5 @@
 """The scripting API contract of DESIGN.md, on the built-in LeNet."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,9 @@ def test_trace_has_input_first_then_every_layer(lenet):
     tr = api.trace(lenet, raw)
     names = list(tr)
     assert names[0] == "input"
-    assert names[1:] == [layer.name for layer in lenet.model.layers
-                         if type(layer).__name__ != "InputLayer"]
+    assert names[1:] == [
+        layer.name for layer in lenet.model.layers if type(layer).__name__ != "InputLayer"
+    ]
     assert tr["input"].shape == (28, 28, 1)  # no batch axis
     assert tr["conv1"].shape == (28, 28, 32)
     np.testing.assert_allclose(tr["probabilities"], api.predict(lenet, raw), rtol=1e-5, atol=1e-6)
@@ -50,8 +52,9 @@ def test_project_made_digits_are_recognised(lenet):
 
 def test_floats_and_uint8_give_the_same_prediction(lenet):
     raw = gallery_digits()[5].raw
-    np.testing.assert_allclose(api.predict(lenet, raw), api.predict(lenet, raw / 255.0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        api.predict(lenet, raw), api.predict(lenet, raw / 255.0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_audio_given_to_an_image_model_is_refused(lenet):
@@ -72,7 +75,7 @@ def test_audio_raw_is_mixed_resampled_and_placed():
     t = np.arange(int(0.3 * sr)) / sr
     burst = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     wave = np.zeros(3 * sr, np.float32)
-    wave[int(1.6 * sr):int(1.6 * sr) + burst.size] = burst
+    wave[int(1.6 * sr) : int(1.6 * sr) + burst.size] = burst
     stereo = np.stack([wave, wave], axis=1)
     x, notes = prepare_audio((stereo, sr), card)
     assert x.shape == (8000,)
@@ -110,7 +113,7 @@ def test_attack_returns_the_adversarial_in_the_raw_format(lenet, spoken):
     from core.samples import speech_clips
 
     assert {"FGSM", "LinfPGD", "L2CarliniWagner", "BoundaryAttack"} <= set(api.attack_methods())
-    raw = next(s for s in gallery_digits() if s.label == "7").raw          # uint8 (28, 28)
+    raw = next(s for s in gallery_digits() if s.label == "7").raw  # uint8 (28, 28)
     r = api.attack(lenet, raw, method="LinfPGD", epsilon=0.4, steps=20)
     assert r.success and r.original_label == 7 and r.adversarial_label != 7
     assert r.adversarial.shape == (28, 28) and r.adversarial.dtype == np.uint8  # as the raw

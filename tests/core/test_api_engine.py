@@ -1,5 +1,6 @@
 """The engine behind core.api: compiled functions owned by the loaded model, freezing through
 api.trace, and the api functions the pages use (run, saliency, hear_filter, edit)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_remembered_traces_are_read_only_and_bounded(lenet, digit):
     shared = api.trace(lenet, digit, frozen={"conv2": [0]})["conv1"]
     with pytest.raises(ValueError, match="read-only"):
         shared[0, 0, 0] = 1.0
-    fresh = api.trace(lenet, digit)["conv1"]   # an unfrozen trace is the caller's own
+    fresh = api.trace(lenet, digit)["conv1"]  # an unfrozen trace is the caller's own
     fresh[0, 0, 0] = 1.0
     for i in range(40):
         api.trace(lenet, np.full((28, 28), i, np.uint8), frozen={"conv2": [0]})
@@ -94,7 +95,9 @@ def test_saliency_auto_picks_a_layer_with_evidence(lenet, digit):
     s = api.saliency(lenet, digit, method="grad_cam")
     plan = lenet.tracer.plan
     # LeNet's last conv block: conv2 (ReLU inside the layer), then pool2, ...
-    assert s.layer == auto_cam_layers(plan, cam_layers(plan, lenet.card, api.trace(lenet, digit)))[0]
+    assert (
+        s.layer == auto_cam_layers(plan, cam_layers(plan, lenet.card, api.trace(lenet, digit)))[0]
+    )
     assert s.layer == "conv2"
     assert s.map.shape == (28, 28) and s.map.max() > 0
     g = api.saliency(lenet, digit, method="gradient", frozen={"conv1": [0, 1]})

@@ -1,4 +1,5 @@
 """core.attacks: every offered foolbox method, on LeNet and on the spoken-digit model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,16 @@ from core.attacks import attack_methods, bounds_of, method_info, run_attack, swe
 from core.errors import InputError
 from core.samples import gallery_digits, speech_clips
 
-SMALL_STEPS = {"LinfPGD": 5, "L2PGD": 5, "LinfBasicIterative": 3, "L2DeepFool": 5,
-               "LinfDeepFool": 5, "L2CarliniWagner": 5, "BoundaryAttack": 5,
-               "SaltAndPepperNoise": 5}
+SMALL_STEPS = {
+    "LinfPGD": 5,
+    "L2PGD": 5,
+    "LinfBasicIterative": 3,
+    "L2DeepFool": 5,
+    "LinfDeepFool": 5,
+    "L2CarliniWagner": 5,
+    "BoundaryAttack": 5,
+    "SaltAndPepperNoise": 5,
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +68,7 @@ def test_every_method_on_lenet(lenet, seven, method):
 @pytest.mark.parametrize("method", attack_methods())
 def test_every_method_on_the_audio_model(spoken, spoken_two, method):
     eps = 0.01 if method_info(method).norm == "Linf" else 0.5
-    r = run_attack(spoken, spoken_two, method=method, epsilon=eps,
-                   steps=SMALL_STEPS.get(method))
+    r = run_attack(spoken, spoken_two, method=method, epsilon=eps, steps=SMALL_STEPS.get(method))
     _well_formed(r, spoken, spoken_two, method)
 
 
@@ -88,22 +95,26 @@ def test_a_failing_attack_is_a_result_not_an_exception(lenet, seven):
 
 
 def test_the_time_limit_stops_an_attack_with_a_message(lenet, seven):
-    r = run_attack(lenet, seven, method="L2CarliniWagner", epsilon=1.0, steps=1000,
-                   max_seconds=0.05)
+    r = run_attack(
+        lenet, seven, method="L2CarliniWagner", epsilon=1.0, steps=1000, max_seconds=0.05
+    )
     assert r.success is False and "time limit" in r.message
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(method="Nope", epsilon=0.1), "Unknown attack 'Nope'; choose one of FGSM"),
-    (dict(method="FGSM", epsilon=0), "epsilon must be a positive number"),
-    (dict(method="FGSM", epsilon=0.1, target=3), "FGSM is untargeted.*LinfPGD"),
-    (dict(method="LinfPGD", epsilon=0.1, target=10), r"class index 0\.\.9; got 10"),
-    (dict(method="LinfPGD", epsilon=0.1, steps=5000), "steps must be a whole number from 1"),
-    (dict(method="LinfPGD", epsilon=0.1, steps=10**7), r"from 1 to 1000; got 10000000"),
-    (dict(method="FGSM", epsilon=float("nan")), "epsilon must be a positive number"),
-    (dict(method="FGSM", epsilon=-0.1), "epsilon must be a positive number"),
-    (dict(method="FGSM", epsilon=0.1, steps=3), "FGSM takes no steps"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(method="Nope", epsilon=0.1), "Unknown attack 'Nope'; choose one of FGSM"),
+        (dict(method="FGSM", epsilon=0), "epsilon must be a positive number"),
+        (dict(method="FGSM", epsilon=0.1, target=3), "FGSM is untargeted.*LinfPGD"),
+        (dict(method="LinfPGD", epsilon=0.1, target=10), r"class index 0\.\.9; got 10"),
+        (dict(method="LinfPGD", epsilon=0.1, steps=5000), "steps must be a whole number from 1"),
+        (dict(method="LinfPGD", epsilon=0.1, steps=10**7), r"from 1 to 1000; got 10000000"),
+        (dict(method="FGSM", epsilon=float("nan")), "epsilon must be a positive number"),
+        (dict(method="FGSM", epsilon=-0.1), "epsilon must be a positive number"),
+        (dict(method="FGSM", epsilon=0.1, steps=3), "FGSM takes no steps"),
+    ],
+)
 def test_bad_settings_are_refused(lenet, seven, kw, match):
     with pytest.raises(InputError, match=match):
         run_attack(lenet, seven, **kw)

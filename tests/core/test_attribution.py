@@ -1,5 +1,6 @@
 """Attribution maps: every method runs on every kind of model; IG is complete; deletion and
 insertion tell a faithful map from a random one; randomising the weights changes the map."""
+
 from __future__ import annotations
 
 import keras
@@ -37,14 +38,16 @@ def _scores(m, raw, target):
 
 
 @pytest.mark.parametrize("spacing", ["uniform", "cubic"])
-@pytest.mark.parametrize("name,pool", [("lenet_mnist", gallery_digits),
-                                       ("vgg_cifar10", colour_scenes)])
+@pytest.mark.parametrize(
+    "name,pool", [("lenet_mnist", gallery_digits), ("vgg_cifar10", colour_scenes)]
+)
 def test_integrated_gradients_is_complete(name, pool, spacing):
     m = api.load(name)
     raw = pool()[4].raw
     target = int(np.argmax(api.predict(m, raw)))
-    a = api.attribution(m, raw, method="integrated_gradients", steps=256, target=target,
-                        spacing=spacing)
+    a = api.attribution(
+        m, raw, method="integrated_gradients", steps=256, target=target, spacing=spacing
+    )
     s_x, s_b = _scores(m, raw, target)
     assert a.sum() == pytest.approx(s_x - s_b, rel=0.03)
 
@@ -59,8 +62,14 @@ def test_integrated_gradients_is_complete_over_the_spectrogram(spoken):
     plan = spoken.tracer.plan
     spec = spoken.tracer(x[None])["spectrogram"]
     floor = np.full_like(spec, 10 * np.log10(spoken.card["stft"]["mel"]["min_power"]))
-    sub = lambda v: dict(zip(plan.names, plan.run(  # noqa: E731
-        tf.constant(x[None]), after=lambda n, y: tf.constant(v) if n == "spectrogram" else y)))
+    sub = lambda v: dict(
+        zip(
+            plan.names,
+            plan.run(  # noqa: E731
+                tf.constant(x[None]), after=lambda n, y: tf.constant(v) if n == "spectrogram" else y
+            ),
+        )
+    )
     target = int(np.argmax(api.predict(spoken, raw)))
     s_x, s_b = (float(sub(v)["logits"][0, target]) for v in (spec, floor))
     a = api.attribution(spoken, raw, method="integrated_gradients", steps=64, target=target)
@@ -144,10 +153,21 @@ def test_grad_cam_on_a_model_without_spatial_layers_says_what_to_use():
     from core.engine import Plan
 
     keras.utils.set_random_seed(0)
-    mlp = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                            keras.layers.Dense(3, activation="softmax")])
-    ex = Explainer(Plan(mlp), {"input": {"kind": "image", "range": [0.0, 1.0]},
-                               "labels": ["a", "b", "c"], "output": "probabilities"})
+    mlp = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    ex = Explainer(
+        Plan(mlp),
+        {
+            "input": {"kind": "image", "range": [0.0, 1.0]},
+            "labels": ["a", "b", "c"],
+            "output": "probabilities",
+        },
+    )
     x = np.random.default_rng(0).random((8, 8, 1), dtype=np.float32)
     with pytest.raises(AttributionError, match="this model has none.*Use gradient"):
         attribute(ex, x, method="grad_cam")

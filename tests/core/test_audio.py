@@ -1,4 +1,5 @@
 """core.audio: decoding every accepted format, refusals, mono/resampling, word placement."""
+
 from __future__ import annotations
 
 import io
@@ -25,7 +26,7 @@ def burst_clip(sr: int, total: float, at: float, length: float, amp: float = 0.3
     """Quiet background noise with a noise burst (a stand-in for a word) at `at` seconds."""
     y = (1e-4 * RNG.standard_normal(int(round(sr * total)))).astype(np.float32)
     a, n = int(round(at * sr)), int(round(length * sr))
-    y[a:a + n] += amp * RNG.standard_normal(n).astype(np.float32)
+    y[a : a + n] += amp * RNG.standard_normal(n).astype(np.float32)
     return y
 
 
@@ -42,10 +43,17 @@ def energy_centre(y: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- decoding
 
-@pytest.mark.parametrize("fmt,subtype,tol", [
-    ("WAV", "PCM_16", 1e-4), ("WAV", "PCM_24", 1e-6), ("WAV", "FLOAT", 0.0),
-    ("FLAC", "PCM_16", 1e-4), ("OGG", "VORBIS", None),
-])
+
+@pytest.mark.parametrize(
+    "fmt,subtype,tol",
+    [
+        ("WAV", "PCM_16", 1e-4),
+        ("WAV", "PCM_24", 1e-6),
+        ("WAV", "FLOAT", 0.0),
+        ("FLAC", "PCM_16", 1e-4),
+        ("OGG", "VORBIS", None),
+    ],
+)
 def test_decode_formats(fmt, subtype, tol):
     sr = 16000
     y = np.stack([tone(sr, 0.5, 440), tone(sr, 0.5, 660, 0.25)], axis=1)
@@ -94,10 +102,13 @@ def test_decode_mp3_without_extension(mp3_bytes):
     assert sr == 16000
 
 
-@pytest.mark.parametrize("data", [
-    b"ID3\x04\x00\x00" + bytes(range(256)) * 8,  # an ID3 tag, then garbage
-    b"\xff\xfb" + b"x" * 900,                      # a frame sync, then garbage
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"ID3\x04\x00\x00" + bytes(range(256)) * 8,  # an ID3 tag, then garbage
+        b"\xff\xfb" + b"x" * 900,  # a frame sync, then garbage
+    ],
+)
 def test_corrupt_mp3_is_refused(data):
     with pytest.raises(InputError, match="could not be decoded as MP3"):
         decode_audio(data, filename="broken.mp3")
@@ -133,9 +144,15 @@ def test_unknown_format_names_the_accepted_ones():
 def test_one_hour_wav_is_refused_from_the_header():
     sr, seconds = 8000, 3600
     n_bytes = sr * seconds * 2
-    header = (b"RIFF" + struct.pack("<I", 36 + n_bytes) + b"WAVE"
-              + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sr, sr * 2, 2, 16)
-              + b"data" + struct.pack("<I", n_bytes))
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + n_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sr, sr * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", n_bytes)
+    )
     data = header + bytes(n_bytes)  # 57.6 MB of zeros: cheap, and never decoded
     with pytest.raises(InputError, match=rf"3600\.0 s long; at most {MAX_SECONDS:.0f} s"):
         decode_audio(data, filename="hour.wav")
@@ -156,6 +173,7 @@ def test_clipping_is_noted():
 
 
 # ---------------------------------------------------------------- mono + resampling
+
 
 def test_six_channels_96k_to_mono_8k():
     sr = 96000
@@ -182,18 +200,22 @@ def test_upsampling_notes_missing_band():
     assert mono.shape == (4000,) and any("nothing above 2000 Hz" in n for n in notes)
 
 
-@pytest.mark.parametrize("y,sr,match", [
-    (np.zeros(0, np.float32), 8000, "empty"),
-    (np.full(100, np.nan, np.float32), 8000, "NaN"),
-    (np.zeros((10, 10, 2), np.float32), 8000, "shape"),
-    (np.zeros(100, np.float32), 0, "positive integer"),
-])
+@pytest.mark.parametrize(
+    "y,sr,match",
+    [
+        (np.zeros(0, np.float32), 8000, "empty"),
+        (np.full(100, np.nan, np.float32), 8000, "NaN"),
+        (np.zeros((10, 10, 2), np.float32), 8000, "shape"),
+        (np.zeros(100, np.float32), 0, "positive integer"),
+    ],
+)
 def test_to_mono_refusals(y, sr, match):
     with pytest.raises(InputError, match=match):
         to_mono(y, sr)
 
 
 # ---------------------------------------------------------------- word placement
+
 
 def test_burst_is_centred_and_silence_trimmed():
     sr = 8000
@@ -224,14 +246,14 @@ def test_two_words_centre_on_the_louder_one_and_say_so(loud_first):
     (q0, q1), (l0, l1) = ((1.1, 1.4), (0.6, 0.8)) if loud_first else ((1.0, 1.3), (1.6, 1.8))
     for (t0, t1), amp in (((q0, q1), 0.08), ((l0, l1), 0.4)):
         n = int(round((t1 - t0) * sr))
-        y[int(t0 * sr):int(t0 * sr) + n] += amp * RNG.standard_normal(n).astype(np.float32)
+        y[int(t0 * sr) : int(t0 * sr) + n] += amp * RNG.standard_normal(n).astype(np.float32)
     out, notes = place_word(y, sr)
     # The window's middle is the louder word's, not the silence between the two.
     assert abs(energy_centre(out) - 4000) < 0.02 * sr
     loud = np.flatnonzero(np.abs(out) > 0.2)
     assert loud[0] > 0.35 * sr and loud[-1] < 0.65 * sr
     # The quieter word's part inside the window is muted, not heard by the model.
-    edge = out[-int(0.09 * sr):] if loud_first else out[:int(0.09 * sr)]
+    edge = out[-int(0.09 * sr) :] if loud_first else out[: int(0.09 * sr)]
     assert np.abs(edge).max() < 0.01
     said = next(n for n in notes if n.startswith("the take holds 2 separate words"))
     at = float(re.search(r"the loudest, at (\d\.\d\d)", said)[1])
@@ -241,7 +263,7 @@ def test_two_words_centre_on_the_louder_one_and_say_so(loud_first):
 def test_one_word_with_a_short_closure_stays_one_word():
     sr = 8000
     y = burst_clip(sr, 2.0, at=0.6, length=0.2)
-    y[int(0.9 * sr):int(1.1 * sr)] += 0.3 * RNG.standard_normal(int(0.2 * sr)).astype(np.float32)
+    y[int(0.9 * sr) : int(1.1 * sr)] += 0.3 * RNG.standard_normal(int(0.2 * sr)).astype(np.float32)
     out, notes = place_word(y, sr)  # 0.1 s of quiet inside: "ei-ght", not two words
     assert not any("separate" in n for n in notes)
     assert abs(energy_centre(out) - 4000) < 0.05 * sr
@@ -290,7 +312,7 @@ def test_word_that_fits_is_never_cut():
     sr = 8000
     y = np.zeros(2 * sr, np.float32)
     y[4000:11000] = tone(sr, 7000 / sr, 300)  # 0.875 s word
-    y[4000:5000] *= 4                          # energy concentrated at its start
+    y[4000:5000] *= 4  # energy concentrated at its start
     out, _ = place_word(y, sr)
     assert np.isclose(np.sum(out.astype(np.float64) ** 2), np.sum(y.astype(np.float64) ** 2))
 
@@ -317,6 +339,7 @@ def test_place_word_parameter_refusals():
 
 
 # ---------------------------------------------------------------- the chain
+
 
 def test_prepare_clip_end_to_end():
     sr = 44100

@@ -2,6 +2,7 @@
 quiet speaker, the word early or late in a longer recording. Clips: espeak-ng voices the model
 never trained on (tests/core/data/heldout_voices, see its README), run through core.api.predict
 exactly as the app would."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,30 +34,33 @@ def room_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     return x / x.std()
 
 
-def recording(word: np.ndarray, sr: int, *, at: float, snr_db: float, gain_db: float,
-              seed: int) -> np.ndarray:
+def recording(
+    word: np.ndarray, sr: int, *, at: float, snr_db: float, gain_db: float, seed: int
+) -> np.ndarray:
     """word (8 kHz) resampled to sr and put at `at` seconds of a 3 s recording with room noise
     snr_db below the word's power, then scaled by gain_db -> float32 (3 * sr,)."""
     w = soxr.resample(word.astype(np.float64), 8000, sr, quality="HQ")
     y = np.zeros(int(RECORDING_S * sr))
     a = int(at * sr)
-    y[a:a + w.size] = w[:y.size - a]
+    y[a : a + w.size] = w[: y.size - a]
     rng = np.random.default_rng(seed)
-    y += room_noise(rng, y.size) * np.sqrt(np.mean(w ** 2) / 10 ** (snr_db / 10))
+    y += room_noise(rng, y.size) * np.sqrt(np.mean(w**2) / 10 ** (snr_db / 10))
     return (y * 10 ** (gain_db / 20)).astype(np.float32)
 
 
 # The shipped model turns both "eight"s of the unheard voice en-gb-x-gbcwmd into "five" in these
 # (issue 18, still open): strict, so the mark must go when a model gets them right.
-EIGHT_TO_FIVE = pytest.mark.xfail(strict=True, reason="issue 18: en-gb-x-gbcwmd 'eight' -> 'five' "
-                                  "in room noise")
+EIGHT_TO_FIVE = pytest.mark.xfail(
+    strict=True, reason="issue 18: en-gb-x-gbcwmd 'eight' -> 'five' in room noise"
+)
 # (name, sample rate, where the word starts, SNR dB, gain dB); a word lasts 0.6-1.05 s.
 CONDITIONS = [
     pytest.param("48 kHz, room noise 20 dB SNR", 48000, 1.0, 20.0, 0.0, marks=EIGHT_TO_FIVE),
     pytest.param("44.1 kHz, quiet speaker (-30 dB)", 44100, 1.0, 30.0, -30.0, marks=EIGHT_TO_FIVE),
     pytest.param("48 kHz, word at the very start", 48000, 0.03, 25.0, -6.0),
-    pytest.param("44.1 kHz, word at the very end", 44100, RECORDING_S - 1.08, 25.0, -6.0,
-                 marks=EIGHT_TO_FIVE),
+    pytest.param(
+        "44.1 kHz, word at the very end", 44100, RECORDING_S - 1.08, 25.0, -6.0, marks=EIGHT_TO_FIVE
+    ),
 ]
 
 
@@ -80,15 +84,18 @@ def test_clean_held_out_voices(model):
     assert (pred == labels).sum() >= 18, list(zip(labels, pred.tolist()))
 
 
-@pytest.mark.parametrize("name,sr,at,snr_db,gain_db", CONDITIONS,
-                         ids=[c.values[0] for c in CONDITIONS])
+@pytest.mark.parametrize(
+    "name,sr,at,snr_db,gain_db", CONDITIONS, ids=[c.values[0] for c in CONDITIONS]
+)
 def test_browser_like_recordings_get_the_clean_clips_digit(model, name, sr, at, snr_db, gain_db):
     """What the browser adds (another rate, room noise, level, where the word is) must not change
     the answer: the same digit as for the clean clip for at least 19 of the 20 voices."""
     words, labels = clips()
     clean = api.predict(model, [(w, 8000) for w in words]).argmax(1)
-    raws = [(recording(w, sr, at=at, snr_db=snr_db, gain_db=gain_db, seed=i), sr)
-            for i, w in enumerate(words)]
+    raws = [
+        (recording(w, sr, at=at, snr_db=snr_db, gain_db=gain_db, seed=i), sr)
+        for i, w in enumerate(words)
+    ]
     pred = api.predict(model, raws).argmax(1)
     changed = [(CLIPS[i].stem, int(clean[i]), int(p)) for i, p in enumerate(pred) if p != clean[i]]
     assert len(changed) <= 1, f"{name}: (clip, clean, now) {changed}"

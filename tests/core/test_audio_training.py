@@ -1,5 +1,6 @@
 """scripts/train_audio.py helpers: speaker folds, the Wilson interval, scores, per-epoch draws and
 the training-only SpecAugment masks."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +12,8 @@ import pytest
 from scipy.stats import binomtest
 
 _spec = importlib.util.spec_from_file_location(
-    "train_audio", Path(__file__).resolve().parents[2] / "scripts" / "train_audio.py")
+    "train_audio", Path(__file__).resolve().parents[2] / "scripts" / "train_audio.py"
+)
 ta = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ta)
 
@@ -55,8 +57,8 @@ def test_spec_mask_masks_bands_in_training_only():
     m = np.asarray(layer(x, training=True))[..., 0]
     assert m.shape == (4, 126, 64) and set(np.unique(m)) <= {0.0, 1.0}
     for clip in m:
-        frames = (clip == 0).all(axis=1).sum()   # whole frames masked: time bands
-        mels = (clip == 0).all(axis=0).sum()     # whole mel bins masked: frequency bands
+        frames = (clip == 0).all(axis=1).sum()  # whole frames masked: time bands
+        mels = (clip == 0).all(axis=0).sum()  # whole mel bins masked: frequency bands
         assert frames <= 24 and mels <= 16
         assert ((clip == 0) == ((clip == 0).all(axis=1)[:, None] | (clip == 0).all(axis=0))).all()
 

@@ -1,12 +1,12 @@
 """core.audio_view: spectrogram axes, time-frequency layers, what a filter hears."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from core import api
-from core.audio_view import (display_maps, hear_filter, map_axes, spectrogram_db,
-                             time_freq_layers)
+from core.audio_view import display_maps, hear_filter, map_axes, spectrogram_db, time_freq_layers
 from core.errors import InputError, LayerNameError
 from core.samples import speech_clips
 
@@ -30,8 +30,9 @@ def test_spectrogram_db_axes_and_peak():
 
 
 def test_long_clips_keep_a_bounded_number_of_frames():
-    db, times, _ = spectrogram_db(np.random.default_rng(0).normal(0, 0.1, 8000 * 30), 8000,
-                                  max_frames=240)
+    db, times, _ = spectrogram_db(
+        np.random.default_rng(0).normal(0, 0.1, 8000 * 30), 8000, max_frames=240
+    )
     assert db.shape[1] <= 241 and times[-1] == pytest.approx(30, abs=0.2)
 
 
@@ -52,11 +53,15 @@ def test_time_freq_layers_walk_past_nested_models(nested):
     from core.engine import Tracer
     from core.models import LoadedModel
 
-    lm = LoadedModel(model=nested, card={"input": {"kind": "audio"}, "spectrogram_layer": "pre"},
-                     name="nested", sha256="-", tracer=Tracer(nested))
-    assert len(lm.tracer.plan.steps) > len(lm.tracer.plan.names)   # routing entries present
-    assert time_freq_layers(lm) == ["pre", "block/conv_in", "block/bn_in", "pool",
-                                    "head/squeeze"]
+    lm = LoadedModel(
+        model=nested,
+        card={"input": {"kind": "audio"}, "spectrogram_layer": "pre"},
+        name="nested",
+        sha256="-",
+        tracer=Tracer(nested),
+    )
+    assert len(lm.tracer.plan.steps) > len(lm.tracer.plan.names)  # routing entries present
+    assert time_freq_layers(lm) == ["pre", "block/conv_in", "block/bn_in", "pool", "head/squeeze"]
 
 
 def test_map_axes_cover_the_clip_and_the_mel_band(spoken, seven_trace):

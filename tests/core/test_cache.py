@@ -1,5 +1,6 @@
 """core.cache: results of built-in models on built-in samples are shared by every session;
 anything involving an uploaded model or a user's own input stays in that user's session."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ CALLS: list[str] = []
 
 
 def _model(source: str) -> LoadedModel:
-    return LoadedModel(model=None, card={}, name="m.keras", sha256=f"sha-{source}", source=source,
-                       tracer=None)
+    return LoadedModel(
+        model=None, card={}, name="m.keras", sha256=f"sha-{source}", source=source, tracer=None
+    )
 
 
 def test_is_shared_only_for_builtin_models_and_samples():
@@ -44,12 +46,14 @@ def _session_script():
         t.CALLS.append(f"{lm.source}/{sample.source}/{scale}")
         return sample.raw * scale
 
-    builtin = LoadedModel(model=None, card={}, name="lenet", sha256="sha-b", source="builtin",
-                          tracer=None)
-    upload = LoadedModel(model=None, card={}, name="model.keras", sha256="sha-u", source="upload",
-                         tracer=None)
+    builtin = LoadedModel(
+        model=None, card={}, name="lenet", sha256="sha-b", source="builtin", tracer=None
+    )
+    upload = LoadedModel(
+        model=None, card={}, name="model.keras", sha256="sha-u", source="upload", tracer=None
+    )
     digit = Sample("3_a", "image", np.ones((4, 4), np.int64), source="gallery")
-    for _ in range(2):                       # the second round must be served from a cache
+    for _ in range(2):  # the second round must be served from a cache
         doubled(builtin, digit)
         doubled(upload, digit)
     for k in range(st.session_state.get("many", 0)):
@@ -63,7 +67,7 @@ def test_shared_results_cross_sessions_and_per_user_results_do_not():
     first = AppTest.from_function(_session_script, default_timeout=60).run()
     assert not first.exception
     assert CALLS == ["builtin/gallery/2", "upload/gallery/2"]
-    assert first.session_state["memo_keys"] == ["doubled"]      # only the upload's result
+    assert first.session_state["memo_keys"] == ["doubled"]  # only the upload's result
 
     second = AppTest.from_function(_session_script, default_timeout=60).run()
     assert not second.exception
@@ -83,7 +87,7 @@ def test_the_session_memo_is_bounded():
 def test_all_sessions_memos_stay_under_the_global_cap(monkeypatch):
     """Two sessions' memos: the one adding a result evicts its own oldest entries while the
     process-wide total is over LAYERLAB_CACHE_MB."""
-    mb = 2 ** 20
+    mb = 2**20
     others = cache.total_cached_bytes()  # memos of earlier AppTest sessions in this process
     monkeypatch.setenv("LAYERLAB_CACHE_MB", str((others + 10 * mb) / mb))
     a, b = cache._Memo(), cache._Memo()

@@ -1,4 +1,5 @@
 """A researcher's ordinary model: the inferred card, and predictions equal to the model's own."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,8 +56,9 @@ def test_final_softmax_layer_is_not_softmaxed_twice(tmp_path):
     model = _image_model(lambda y: keras.layers.Softmax()(keras.layers.Dense(3)(y)))
     m = api.load(_save(model, tmp_path, "sm.keras"))
     assert m.card["output"] == "probabilities"
-    np.testing.assert_allclose(api.predict(m, _raw()),
-                               model(api.prepare(m, _raw())[0][None]).numpy()[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        api.predict(m, _raw()), model(api.prepare(m, _raw())[0][None]).numpy()[0], rtol=1e-5
+    )
 
 
 def test_log_softmax_output_is_exponentiated(tmp_path):
@@ -68,14 +70,18 @@ def test_log_softmax_output_is_exponentiated(tmp_path):
 
 
 def test_leading_rescaling_means_0_255_input(tmp_path):
-    model = _image_model(keras.layers.Dense(3, activation="softmax"), shape=(16, 16, 3),
-                         pre=keras.layers.Rescaling(1 / 255))
+    model = _image_model(
+        keras.layers.Dense(3, activation="softmax"),
+        shape=(16, 16, 3),
+        pre=keras.layers.Rescaling(1 / 255),
+    )
     m = api.load(_save(model, tmp_path, "eff.keras"))
     assert m.card["input"]["range"] == [0.0, 255.0]
     assert "rescales" in m.card["inferred"]["range"]
     raw = _raw((16, 16, 3))
-    np.testing.assert_allclose(api.predict(m, raw),
-                               model(raw[None].astype(np.float32)).numpy()[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        api.predict(m, raw), model(raw[None].astype(np.float32)).numpy()[0], rtol=1e-5
+    )
 
 
 def test_conv1d_audio_at_16_khz(tmp_path):
@@ -86,12 +92,14 @@ def test_conv1d_audio_at_16_khz(tmp_path):
     m = api.load(_save(model, tmp_path, "kws.keras"))
     assert m.card["input"]["sample_rate"] == 16000 and m.card["input"]["seconds"] == 1.0
     t = np.arange(16000) / 16000
-    wave = (0.5 * np.sin(2 * np.pi * 440 * t) * np.exp(-((t - 0.5) / 0.1) ** 2)).astype(
-        np.float32)
+    wave = (0.5 * np.sin(2 * np.pi * 440 * t) * np.exp(-(((t - 0.5) / 0.1) ** 2))).astype(
+        np.float32
+    )
     xin, notes = api.prepare(m, (wave, 16000))
     assert not any("resampled" in n for n in notes)  # 16 kHz in, 16 kHz model: no resampling
-    np.testing.assert_allclose(api.predict(m, (wave, 16000)), model(xin[None]).numpy()[0],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        api.predict(m, (wave, 16000)), model(xin[None]).numpy()[0], rtol=1e-5
+    )
     cam = grad_cam(m.tracer.plan, xin, 0, "c1", card=m.card)
     assert cam.shape == (16000,) and np.isfinite(cam).all()
 
@@ -124,8 +132,9 @@ def test_correcting_the_card_keeps_the_model_and_changes_predictions(tmp_path):
     fixed = m.with_card({"input": {"preprocessing": "0-255"}})
     assert fixed.model is m.model and fixed.tracer is m.tracer and fixed.key != m.key
     raw = _raw((16, 16, 3))
-    np.testing.assert_allclose(api.predict(fixed, raw),
-                               model(raw[None].astype(np.float32)).numpy()[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        api.predict(fixed, raw), model(raw[None].astype(np.float32)).numpy()[0], rtol=1e-5
+    )
 
 
 def test_fgsm_flips_a_confident_binary_prediction():
@@ -140,14 +149,19 @@ def test_fgsm_flips_a_confident_binary_prediction():
     from core.engine import Tracer
     from core.models import LoadedModel
 
-    m = LoadedModel(model=model, card=infer_card(model, "hand"), name="hand", sha256="0",
-                    source="file", tracer=Tracer(model))
+    m = LoadedModel(
+        model=model,
+        card=infer_card(model, "hand"),
+        name="hand",
+        sha256="0",
+        source="file",
+        tracer=Tracer(model),
+    )
     xin = np.full((8, 8, 1), 0.8, np.float32)
     assert api.predict(m, np.full((8, 8), 0.8, np.float32))[1] > 0.9
     r = run_attack(m, xin, method="FGSM", epsilon=0.5)
     assert r.success and r.original_label == 1 and r.adversarial_label == 0
-    t = run_attack(m, np.full((8, 8, 1), 0.3, np.float32), method="LinfPGD", epsilon=0.6,
-                   target=1)
+    t = run_attack(m, np.full((8, 8, 1), 0.3, np.float32), method="LinfPGD", epsilon=0.6, target=1)
     assert t.success and t.adversarial_label == 1
 
 
@@ -157,12 +171,13 @@ def test_resnet50_sized_file_loads_through_api_load(tmp_path):
     name tells the keras.applications preprocessing (caffe), which predict then applies."""
     model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3), classes=10)
     path = _save(model, tmp_path, "resnet50.keras")
-    assert path.stat().st_size > 90 * 2 ** 20
+    assert path.stat().st_size > 90 * 2**20
     m = api.load(path)
     assert m.card["input"]["preprocessing"] == "caffe"
     raw = _raw((224, 224, 3))
-    expected = model(keras.applications.resnet50.preprocess_input(
-        raw[None].astype(np.float32))).numpy()[0]
+    expected = model(
+        keras.applications.resnet50.preprocess_input(raw[None].astype(np.float32))
+    ).numpy()[0]
     np.testing.assert_allclose(api.predict(m, raw), expected, rtol=1e-4, atol=1e-6)
 
 
@@ -174,7 +189,7 @@ def test_a_card_cannot_resize_the_input_and_hostile_card_files_are_refused(tmp_p
     m = api.load(_save(model, tmp_path, "c.keras"))
     with pytest.raises(CardError, match="may not change shape"):
         m.with_card({"input": {"shape": [30000, 30000, 1]}})
-    with pytest.raises(CardError, match="output 5 is not one of"):   # not a str: no crash
+    with pytest.raises(CardError, match="output 5 is not one of"):  # not a str: no crash
         m.with_card({"output": 5})
     with pytest.raises(CardError, match="not valid JSON"):
         card_from_text("[" * 100_000 + "]" * 100_000, "card.json")

@@ -1,4 +1,5 @@
 """core.card_view: the training history and validation sets a card holds, as tables."""
+
 from __future__ import annotations
 
 import pytest

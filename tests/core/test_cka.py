@@ -1,5 +1,6 @@
 """Linear CKA: cka(m, m) is 1 on the diagonal and symmetric; it matches the feature-space
 formula of Kornblith et al. 2019 computed directly."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """core.edits: each edit against its definition, parameter refusals, the edit stack."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,6 +28,7 @@ def peak_hz(y: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- slice / cross-fade
 
+
 def test_slice_length_and_content():
     y = noise()
     out = E.slice_clip(y, SR, start=0.25, end=0.75)
@@ -34,13 +36,16 @@ def test_slice_length_and_content():
     np.testing.assert_array_equal(out, y[2000:6000])
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(start=0.5, end=0.5), "start < end"),
-    (dict(start=0.6, end=0.2), "start < end"),
-    (dict(start=0.0, end=1.5), r"end must be a number between 0 and 1 s"),
-    (dict(start=-0.1, end=0.5), "start must be"),
-    (dict(start="a", end=0.5), "start must be"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(start=0.5, end=0.5), "start < end"),
+        (dict(start=0.6, end=0.2), "start < end"),
+        (dict(start=0.0, end=1.5), r"end must be a number between 0 and 1 s"),
+        (dict(start=-0.1, end=0.5), "start must be"),
+        (dict(start="a", end=0.5), "start must be"),
+    ],
+)
 def test_slice_refusals(kw, match):
     with pytest.raises(InputError, match=match):
         E.slice_clip(noise(), SR, **kw)
@@ -52,9 +57,9 @@ def test_crossfade_cut_length_and_equal_power():
     out = E.crossfade_cut(y, SR, start=0.5, end=0.6, fade=0.05)
     f = 400
     assert out.size == 8000 - 800 - f
-    np.testing.assert_array_equal(out[:4000 - f], 1.0)       # untouched before the fade
-    np.testing.assert_array_equal(out[4000:], y[4800 + f:])   # untouched after it
-    blend = out[4000 - f:4000]
+    np.testing.assert_array_equal(out[: 4000 - f], 1.0)  # untouched before the fade
+    np.testing.assert_array_equal(out[4000:], y[4800 + f :])  # untouched after it
+    blend = out[4000 - f : 4000]
     assert blend[0] > 0.99 and blend[-1] < 0.01
     assert abs(blend[f // 2] - np.sqrt(0.5)) < 0.01  # equal power: cos(pi/4), not 0.5
 
@@ -62,8 +67,8 @@ def test_crossfade_cut_length_and_equal_power():
 def test_crossfade_keeps_power_of_uncorrelated_audio():
     y = noise(2.0)
     out = E.crossfade_cut(y, SR, start=0.8, end=1.2, fade=0.2)
-    join = out[int(0.6 * SR):int(0.8 * SR)]
-    assert abs(10 * np.log10(np.mean(join ** 2) / np.mean(y ** 2))) < 1.0
+    join = out[int(0.6 * SR) : int(0.8 * SR)]
+    assert abs(10 * np.log10(np.mean(join**2) / np.mean(y**2))) < 1.0
 
 
 def test_crossfade_without_fade_is_a_plain_cut():
@@ -82,6 +87,7 @@ def test_crossfade_refusals():
 
 
 # ---------------------------------------------------------------- loudness
+
 
 def test_gain_in_db():
     y = noise()
@@ -102,18 +108,19 @@ def test_ramp_endpoints_and_linear_db():
     out = E.ramp(y, SR, start_db=6, end_db=-6)
     assert out[0] == pytest.approx(10 ** (6 / 20), rel=1e-6)
     assert out[-1] == pytest.approx(10 ** (-6 / 20), rel=1e-6)
-    assert out[4000] == pytest.approx(1.0, rel=1e-6)   # halfway in dB: 0 dB
+    assert out[4000] == pytest.approx(1.0, rel=1e-6)  # halfway in dB: 0 dB
     assert np.all(np.diff(20 * np.log10(out)) < 0)
 
 
 # ---------------------------------------------------------------- repeat / reverse / fade
+
 
 def test_repeat():
     y = noise(0.5)
     out = E.repeat(y, SR, times=3)
     assert out.shape == (12000,) and out.dtype == np.float32
     for k in range(3):
-        np.testing.assert_allclose(out[k * 4000:(k + 1) * 4000], y, atol=1e-8)
+        np.testing.assert_allclose(out[k * 4000 : (k + 1) * 4000], y, atol=1e-8)
     loud = E.gain(y, SR, db=20)  # above full scale survives the pydub round trip
     np.testing.assert_allclose(E.repeat(loud, SR, times=2)[:4000], loud, atol=1e-7)
     np.testing.assert_array_equal(E.repeat(y, SR, times=1), y)
@@ -141,7 +148,7 @@ def test_fade_starts_and_ends_at_zero():
     y = np.ones(8000, np.float32)
     out = E.fade(y, SR, fade_in=0.1, fade_out=0.2)
     assert out[0] == 0 and out[-1] == 0
-    np.testing.assert_array_equal(out[800:8000 - 1600], 1.0)
+    np.testing.assert_array_equal(out[800 : 8000 - 1600], 1.0)
     assert np.all(np.diff(out[:800]) > 0) and np.all(np.diff(out[-1600:]) < 0)
     assert out[400] == pytest.approx(0.5)  # linear
 
@@ -154,6 +161,7 @@ def test_fade_refusals():
 
 
 # ---------------------------------------------------------------- noise / speed / pitch
+
 
 @pytest.mark.parametrize("snr", [0.0, 10.0, 30.0])
 def test_add_noise_snr(snr):
@@ -209,6 +217,7 @@ def test_edits_refuse_bad_waveforms():
 
 
 # ---------------------------------------------------------------- registry + stack
+
 
 def test_registry_specs_are_usable():
     y = tone(300)

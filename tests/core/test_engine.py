@@ -23,14 +23,22 @@ def test_trace_equals_one_submodel_per_layer(fixture, request, rng):
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=name)
     # The last entry is the model's own output.
-    np.testing.assert_allclose(list(got.values())[-1], model(x, training=False), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        list(got.values())[-1], model(x, training=False), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_nested_names_are_flattened(nested):
     names = Tracer(nested).names
-    assert names == ["pre", "block/conv_in", "block/bn_in", "pool", "head/squeeze", "head/flat",
-                     "probs"]
+    assert names == [
+        "pre",
+        "block/conv_in",
+        "block/bn_in",
+        "pool",
+        "head/squeeze",
+        "head/flat",
+        "probs",
+    ]
 
 
 def test_layer_types_name_each_flattened_layer_class(nested):

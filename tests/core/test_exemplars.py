@@ -1,4 +1,5 @@
 """Exemplars (top_inputs), receptive fields, class profiles and dead filters (issue 16)."""
+
 from __future__ import annotations
 
 import keras
@@ -36,14 +37,14 @@ def _brute(m, raws, layer):
     """Reference: one sub-model from the input to the layer, all inputs, max over positions."""
     x = np.stack([api.prepare(m, r)[0] for r in raws])
     ref = keras.Model(m.model.inputs[0], m.model.get_layer(layer).output)
-    y = keras.ops.convert_to_numpy(ref(x, training=False))          # (N, ..., C)
+    y = keras.ops.convert_to_numpy(ref(x, training=False))  # (N, ..., C)
     return y.reshape(len(x), -1, y.shape[-1]), y.shape[1:-1]
 
 
 @pytest.mark.parametrize("layer", ["conv1", "pool1", "conv2", "pool2", "fc1", "logits"])
 def test_top_inputs_match_a_brute_force_reference(lenet, lenet_batch, lenet_index, layer):
     flat, map_shape = _brute(lenet, lenet_batch[0], layer)
-    peak = flat.max(axis=1)                                          # (N, C)
+    peak = flat.max(axis=1)  # (N, C)
     for ch in (0, flat.shape[-1] // 2, flat.shape[-1] - 1):
         res = api.top_inputs(lenet, layer, ch, k=9, index=lenet_index)
         want = np.sort(peak[:, ch])[::-1][:9]
@@ -67,20 +68,35 @@ def test_top_inputs_without_an_index_scans_the_given_inputs(lenet, lenet_batch):
 def test_scan_reports_progress_and_keeps_at_most_k_max(lenet, lenet_batch):
     x = np.stack([api.prepare(lenet, r)[0] for r in lenet_batch[0][:100]])
     seen = []
-    ix = scan(lenet.tracer, x, labels=None, n_classes=10, chunk=32,
-              on_progress=lambda i, n: seen.append((i, n)))
+    ix = scan(
+        lenet.tracer,
+        x,
+        labels=None,
+        n_classes=10,
+        chunk=32,
+        on_progress=lambda i, n: seen.append((i, n)),
+    )
     assert seen == [(32, 100), (64, 100), (96, 100), (100, 100)]
     assert ix.layer("conv1").top_value.shape == (K_MAX, 32)
     assert ix.grouped_by == "prediction"
     assert ix.nbytes < 2 * 2**20
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(layer="conv2", channel=64), r"Channel 64 does not exist in 'conv2'; expected .*0\.\.63"),
-    (dict(layer="conv2", channel=-1), r"Channel -1 does not exist"),
-    (dict(layer="conv2", channel=0, k=0), rf"k=0 exemplars .* expected an integer 1\.\.{K_MAX}"),
-    (dict(layer="conv2", channel=0, k=K_MAX + 1), r"expected an integer 1\.\."),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (
+            dict(layer="conv2", channel=64),
+            r"Channel 64 does not exist in 'conv2'; expected .*0\.\.63",
+        ),
+        (dict(layer="conv2", channel=-1), r"Channel -1 does not exist"),
+        (
+            dict(layer="conv2", channel=0, k=0),
+            rf"k=0 exemplars .* expected an integer 1\.\.{K_MAX}",
+        ),
+        (dict(layer="conv2", channel=0, k=K_MAX + 1), r"expected an integer 1\.\."),
+    ],
+)
 def test_top_inputs_refuses_bad_requests(lenet, lenet_index, kw, match):
     with pytest.raises(InputError, match=match):
         api.top_inputs(lenet, index=lenet_index, **kw)
@@ -91,15 +107,17 @@ def test_top_inputs_unknown_layer_lists_the_indexed_ones(lenet, lenet_index):
         api.top_inputs(lenet, "nope", 0, index=lenet_index)
 
 
-def test_class_profile_is_the_mean_per_class_and_finds_dead_channels(lenet, lenet_batch,
-                                                                     lenet_index):
+def test_class_profile_is_the_mean_per_class_and_finds_dead_channels(
+    lenet, lenet_batch, lenet_index
+):
     flat, _ = _brute(lenet, lenet_batch[0], "conv2")
-    means = flat.mean(axis=1)                                        # (N, C)
+    means = flat.mean(axis=1)  # (N, C)
     df, dead = api.class_profile(lenet, "conv2", index=lenet_index)
     assert df.shape == (64, 10) and list(df.columns) == lenet.labels
     for c in range(10):
-        np.testing.assert_allclose(df[str(c)].to_numpy(),
-                                   means[lenet_batch[1] == c].mean(axis=0), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            df[str(c)].to_numpy(), means[lenet_batch[1] == c].mean(axis=0), rtol=1e-4, atol=1e-6
+        )
     assert dead == [int(c) for c in np.flatnonzero(flat.max(axis=(0, 1)) <= 0)]
 
 
@@ -107,13 +125,13 @@ def test_a_filter_that_never_fires_is_reported_dead(rng):
     x = keras.Input((8, 8, 1))
     conv = keras.layers.Conv2D(3, 3, activation="relu", name="c")
     y = keras.layers.Dense(2, activation="softmax", name="p")(
-        keras.layers.GlobalAveragePooling2D(name="g")(conv(x)))
+        keras.layers.GlobalAveragePooling2D(name="g")(conv(x))
+    )
     model = keras.Model(x, y)
     k, b = conv.get_weights()
-    b[1] = -100.0                                                    # channel 1: always < 0
+    b[1] = -100.0  # channel 1: always < 0
     conv.set_weights([k, b])
-    ix = scan(Tracer(model), rng.random((50, 8, 8, 1), dtype=np.float32), labels=None,
-              n_classes=2)
+    ix = scan(Tracer(model), rng.random((50, 8, 8, 1), dtype=np.float32), labels=None, n_classes=2)
     assert list(ix.layer("c").dead) == [1]
     assert ix.layer("c").fire_rate[1] == 0.0
     sel = ix.layer("c").selectivity()
@@ -121,6 +139,7 @@ def test_a_filter_that_never_fires_is_reported_dead(rng):
 
 
 # ---- receptive fields ---------------------------------------------------------------------------
+
 
 def _unit(sub, x, channel):
     return keras.ops.convert_to_numpy(sub(x, training=False))
@@ -161,9 +180,17 @@ def _check_field(model, layer, position, rng, *, bases=4):
     return box
 
 
-@pytest.mark.parametrize("layer,position", [
-    ("conv1", (0, 0)), ("conv1", (13, 27)), ("pool1", (5, 9)), ("conv2", (4, 6)),
-    ("pool2", (3, 2)), ("pool2", (0, 4))])
+@pytest.mark.parametrize(
+    "layer,position",
+    [
+        ("conv1", (0, 0)),
+        ("conv1", (13, 27)),
+        ("pool1", (5, 9)),
+        ("conv2", (4, 6)),
+        ("pool2", (3, 2)),
+        ("pool2", (0, 4)),
+    ],
+)
 def test_receptive_field_is_exact_on_lenet(lenet, rng, layer, position):
     _check_field(lenet.model, layer, position, rng)
 
@@ -180,16 +207,29 @@ def vgg():
     return api.load("vgg_cifar10")
 
 
-@pytest.mark.parametrize("layer,position", [
-    ("block1_conv1", (0, 31)), ("block1_pool", (7, 8)), ("block2_relu2", (5, 10)),
-    ("block2_pool", (3, 4))])
+@pytest.mark.parametrize(
+    "layer,position",
+    [
+        ("block1_conv1", (0, 31)),
+        ("block1_pool", (7, 8)),
+        ("block2_relu2", (5, 10)),
+        ("block2_pool", (3, 4)),
+    ],
+)
 def test_receptive_field_is_exact_on_the_vgg(vgg, rng, layer, position):
     _check_field(vgg.model, layer, position, rng)
 
 
-@pytest.mark.parametrize("layer,position", [
-    ("stem", (0, 0)), ("sep", (6, 6)), ("residual", (11, 3)), ("left", (5, 5)),
-    ("concat", (2, 9))])
+@pytest.mark.parametrize(
+    "layer,position",
+    [
+        ("stem", (0, 0)),
+        ("sep", (6, 6)),
+        ("residual", (11, 3)),
+        ("left", (5, 5)),
+        ("concat", (2, 9)),
+    ],
+)
 def test_receptive_field_through_branches_and_depthwise(branchy, rng, layer, position):
     _check_field(branchy, layer, position, rng)
 
@@ -200,9 +240,16 @@ def test_receptive_field_through_nested_models(nested, rng):
     assert receptive_field(Tracer(nested).plan, "head/flat", ()) == ((0, 10), (0, 10))
 
 
-@pytest.mark.parametrize("layer,position", [
-    ("Conv1", (5, 5)), ("block_1_pad", (4, 9)), ("block_2_add", (3, 4)),
-    ("block_3_depthwise_relu", (2, 3)), ("block_6_project_BN", (1, 1))])
+@pytest.mark.parametrize(
+    "layer,position",
+    [
+        ("Conv1", (5, 5)),
+        ("block_1_pad", (4, 9)),
+        ("block_2_add", (3, 4)),
+        ("block_3_depthwise_relu", (2, 3)),
+        ("block_6_project_BN", (1, 1)),
+    ],
+)
 def test_receptive_field_on_mobilenet(mobilenet, rng, layer, position):
     _check_field(mobilenet, layer, position, rng)
 

@@ -1,4 +1,5 @@
 """core.export: the lab-notebook ZIP."""
+
 from __future__ import annotations
 
 import io
@@ -19,10 +20,15 @@ def test_zip_holds_manifest_pictures_sounds_and_tables():
     m = api.load("lenet_mnist")
     raw = gallery_digits()[0].raw
     p = api.predict(m, raw)
-    data = export_zip(page="Trace", model=m, settings={"sample": "digit 0", "n": np.int64(3)},
-                      predictions={"digit 0": p}, images={"input / 28x28": raw},
-                      audio={"tone": (np.sin(np.arange(800) / 5).astype(np.float32), 8000)},
-                      tables={"layers": pd.DataFrame({"layer": ["conv1"], "max": [1.5]})})
+    data = export_zip(
+        page="Trace",
+        model=m,
+        settings={"sample": "digit 0", "n": np.int64(3)},
+        predictions={"digit 0": p},
+        images={"input / 28x28": raw},
+        audio={"tone": (np.sin(np.arange(800) / 5).astype(np.float32), 8000)},
+        tables={"layers": pd.DataFrame({"layer": ["conv1"], "max": [1.5]})},
+    )
     z = zipfile.ZipFile(io.BytesIO(data))
     man = json.loads(z.read("manifest.json"))
     assert man["page"] == "Trace" and man["model"]["sha256"] == m.sha256
@@ -44,8 +50,9 @@ def test_non_image_arrays_are_refused():
 def test_npz_groups_hold_exact_arrays():
     m = api.load("lenet_mnist")
     tr = api.trace(m, gallery_digits()[3].raw)
-    z = zipfile.ZipFile(io.BytesIO(export_zip(page="Trace", model=m, settings={},
-                                              npz={"activations": tr})))
+    z = zipfile.ZipFile(
+        io.BytesIO(export_zip(page="Trace", model=m, settings={}, npz={"activations": tr}))
+    )
     assert "activations.npz" in json.loads(z.read("manifest.json"))["files"]
     got = np.load(io.BytesIO(z.read("activations.npz")))
     assert list(got.files) == list(tr)  # graph order kept
@@ -69,11 +76,17 @@ def test_labelled_figure_has_numbers_and_a_colour_bar():
 def test_arrays_are_exact_npy_and_documents_json():
     m = api.load("lenet_mnist")
     a = np.random.default_rng(0).normal(size=(28, 28, 1)).astype(np.float32)
-    data = export_zip(page="Attack", model=m, settings={}, arrays={"perturbation": a},
-                      documents={"rerun": {"method": "FGSM", "epsilon": np.float32(0.25)}})
+    data = export_zip(
+        page="Attack",
+        model=m,
+        settings={},
+        arrays={"perturbation": a},
+        documents={"rerun": {"method": "FGSM", "epsilon": np.float32(0.25)}},
+    )
     z = zipfile.ZipFile(io.BytesIO(data))
     got = np.load(io.BytesIO(z.read("arrays/perturbation.npy")))
     assert got.dtype == np.float32 and np.array_equal(got, a)
     assert json.loads(z.read("rerun.json")) == {"method": "FGSM", "epsilon": 0.25}
-    assert {"arrays/perturbation.npy", "rerun.json"} <= set(json.loads(
-        z.read("manifest.json"))["files"])
+    assert {"arrays/perturbation.npy", "rerun.json"} <= set(
+        json.loads(z.read("manifest.json"))["files"]
+    )

@@ -1,4 +1,5 @@
 """Feature visualisation: beats the best held-out input, keeps the raw format, bounded."""
+
 from __future__ import annotations
 
 import keras
@@ -16,16 +17,23 @@ def _best_probe_mean(m, layer, channel):
     x = np.stack([api.prepare(m, r)[0] for r in raws])
     flat = m.tracer.flat
     sub = keras.Model(flat.inputs[0], flat.outputs[m.tracer.names.index(layer)])
-    y = np.concatenate([keras.ops.convert_to_numpy(sub(x[i:i + 250], training=False))
-                        for i in range(0, len(x), 250)])
+    y = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(sub(x[i : i + 250], training=False))
+            for i in range(0, len(x), 250)
+        ]
+    )
     return float(y[..., channel].reshape(len(x), -1).mean(axis=1).max())
 
 
-@pytest.mark.parametrize("name,layer,channel,shape", [
-    ("lenet_mnist", "conv2", 3, (28, 28)),
-    ("lenet_mnist", "fc1", 10, (28, 28)),
-    ("vgg_cifar10", "block2_conv1", 7, (32, 32, 3)),
-])
+@pytest.mark.parametrize(
+    "name,layer,channel,shape",
+    [
+        ("lenet_mnist", "conv2", 3, (28, 28)),
+        ("lenet_mnist", "fc1", 10, (28, 28)),
+        ("vgg_cifar10", "block2_conv1", 7, (32, 32, 3)),
+    ],
+)
 def test_visualize_beats_the_best_probe_input(name, layer, channel, shape):
     m = api.load(name)
     seen = []
@@ -56,15 +64,21 @@ def test_visualize_is_deterministic_per_seed_and_stops_at_the_time_limit():
     assert short.steps == 1
 
 
-@pytest.mark.parametrize("kw,err,match", [
-    (dict(layer="conv2", channel=64), InputError, r"Channel 64 does not exist in 'conv2'"),
-    (dict(layer="conv2", channel=0, steps=0), InputError,
-     rf"steps=0; expected an integer 1\.\.{MAX_STEPS}"),
-    (dict(layer="conv2", channel=0, steps=5000), InputError, r"steps=5000"),
-    (dict(layer="conv2", channel=0, seed="x"), InputError, r"seed='x'; expected an integer"),
-    (dict(layer="nope", channel=0), LayerNameError, r"No layer named 'nope'.*conv1"),
-    (dict(layer="flatten", channel=0), InputError, r"'flatten' has no channel axis"),
-])
+@pytest.mark.parametrize(
+    "kw,err,match",
+    [
+        (dict(layer="conv2", channel=64), InputError, r"Channel 64 does not exist in 'conv2'"),
+        (
+            dict(layer="conv2", channel=0, steps=0),
+            InputError,
+            rf"steps=0; expected an integer 1\.\.{MAX_STEPS}",
+        ),
+        (dict(layer="conv2", channel=0, steps=5000), InputError, r"steps=5000"),
+        (dict(layer="conv2", channel=0, seed="x"), InputError, r"seed='x'; expected an integer"),
+        (dict(layer="nope", channel=0), LayerNameError, r"No layer named 'nope'.*conv1"),
+        (dict(layer="flatten", channel=0), InputError, r"'flatten' has no channel axis"),
+    ],
+)
 def test_visualize_refuses_bad_requests(kw, err, match):
     with pytest.raises(err, match=match):
         api.visualize(api.load("lenet_mnist"), **kw)

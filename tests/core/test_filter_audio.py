@@ -1,4 +1,5 @@
 """core.filter_audio: a filter's map as an STFT mask, inverted to audio; WAV bytes."""
+
 from __future__ import annotations
 
 import io
@@ -9,8 +10,7 @@ import pytest
 import soundfile as sf
 
 from core.errors import InputError
-from core.filter_audio import (PEAK_LIMIT, filter_to_audio, mel_axis_hz, resize_map,
-                               to_wav_bytes)
+from core.filter_audio import PEAK_LIMIT, filter_to_audio, mel_axis_hz, resize_map, to_wav_bytes
 
 SR = 8000
 STFT = dict(frame_length=256, frame_step=128, fft_length=256)
@@ -69,8 +69,7 @@ def test_negative_maps_are_shifted(clip, fmap):
 def test_zero_map_is_silence(clip, method):
     out = filter_to_audio(np.zeros((8, 10)), clip, SR, method=method, **STFT)
     assert out.shape == clip.shape and np.all(out == 0)
-    silent = filter_to_audio(np.ones((8, 10)), np.zeros(SR, np.float32), SR, method=method,
-                             **STFT)
+    silent = filter_to_audio(np.ones((8, 10)), np.zeros(SR, np.float32), SR, method=method, **STFT)
     assert np.all(silent == 0)
 
 
@@ -78,7 +77,7 @@ def test_quiet_filter_is_made_audible(clip):
     fmap = np.zeros((8, 10))
     fmap[3, 9] = 1e-3  # a faint activation at the top of the band
     out = filter_to_audio(fmap, clip, SR, **STFT)
-    assert 0.05 < np.sqrt(np.mean(out ** 2)) and np.max(np.abs(out)) <= PEAK_LIMIT + 1e-6
+    assert 0.05 < np.sqrt(np.mean(out**2)) and np.max(np.abs(out)) <= PEAK_LIMIT + 1e-6
 
 
 def test_mel_columns_land_on_the_right_frequencies():
@@ -99,13 +98,16 @@ def test_mel_columns_land_on_the_right_frequencies():
     assert abs(np.sum(freqs * lin_spec) / np.sum(lin_spec) - centroid) > 300
 
 
-@pytest.mark.parametrize("fmap,kw,match", [
-    (np.zeros((4, 4, 3)), {}, "single channel"),
-    (np.full((4, 4), np.nan), {}, "NaN"),
-    (np.zeros((4, 4)), {"method": "magic"}, "griffinlim"),
-    (np.zeros((4, 4)), {"frame_length": 512}, "at most fft_length"),
-    (np.zeros((4, 4)), {"freq_axis_hz": np.array([1.0, 2.0])}, "one increasing frequency"),
-])
+@pytest.mark.parametrize(
+    "fmap,kw,match",
+    [
+        (np.zeros((4, 4, 3)), {}, "single channel"),
+        (np.full((4, 4), np.nan), {}, "NaN"),
+        (np.zeros((4, 4)), {"method": "magic"}, "griffinlim"),
+        (np.zeros((4, 4)), {"frame_length": 512}, "at most fft_length"),
+        (np.zeros((4, 4)), {"freq_axis_hz": np.array([1.0, 2.0])}, "one increasing frequency"),
+    ],
+)
 def test_refusals(clip, fmap, kw, match):
     with pytest.raises(InputError, match=match):
         filter_to_audio(fmap, clip, SR, **{**STFT, **kw})

@@ -1,4 +1,5 @@
 """Freezing against NeuralVis' semantics run through keras' own graph executor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,7 @@ def test_freezing_matches_layer_by_layer_reference(fixture, request, rng):
     want = reference_frozen(model, x, CASES[fixture])
     assert list(got) == list(want)
     for name in want:
-        np.testing.assert_allclose(got[name], want[name][0],
-                                   rtol=1e-4, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(got[name], want[name][0], rtol=1e-4, atol=1e-5, err_msg=name)
     for name, chans in frozen.items():
         assert not got[name][..., list(chans)].any()
 
@@ -83,8 +83,9 @@ def test_errors_list_what_is_valid(sequential_cnn, rng):
 
 def test_parse_config_accepts_ours_and_neuralvis():
     assert parse_config({"frozen": {"c": [1]}}) == {"c": [1]}
-    assert parse_config([{"layer_name": "c", "feature_index": 2},
-                         {"layer_name": "c", "feature_index": 5}]) == {"c": [2, 5]}
+    assert parse_config(
+        [{"layer_name": "c", "feature_index": 2}, {"layer_name": "c", "feature_index": 5}]
+    ) == {"c": [2, 5]}
     with pytest.raises(FreezeConfigError, match="NeuralVis form"):
         parse_config([{"layer": "c"}])
 
@@ -100,9 +101,13 @@ def _by_hand(model, x, layer, edit):
 
     def call(op):
         def f(*args, **kwargs):
-            y = op(*args, **{**kwargs, "training": False}) if "training" in getattr(
-                op, "_call_context_args", ()) else op(*args, **kwargs)
+            y = (
+                op(*args, **{**kwargs, "training": False})
+                if "training" in getattr(op, "_call_context_args", ())
+                else op(*args, **kwargs)
+            )
             return edit(keras.ops.convert_to_numpy(y)) if op.name == layer else y
+
         return f
 
     out = fn._run_through_graph([keras.ops.convert_to_tensor(x)], operation_fn=call)
@@ -117,7 +122,7 @@ def test_mean_ablation_equals_substituting_the_probe_mean_by_hand(sequential_cnn
     x = rng.random((1, 16, 16, 1), dtype=np.float32)
     base = {k: v[0] for k, v in tracer(x).items()}
     means = channel_means(tracer, probe, ["conv_a"], batch_size=5)
-    mean_a = sequential_cnn.layers[0](probe).numpy().mean(axis=0)     # (14, 14, 4) by hand
+    mean_a = sequential_cnn.layers[0](probe).numpy().mean(axis=0)  # (14, 14, 4) by hand
     np.testing.assert_allclose(means["conv_a"], mean_a, rtol=1e-5, atol=1e-6)
 
     def edit(y):
@@ -125,10 +130,10 @@ def test_mean_ablation_equals_substituting_the_probe_mean_by_hand(sequential_cnn
         y[..., [1, 3]] = mean_a[..., [1, 3]]
         return y
 
-    got = run_frozen(tracer.plan, x, base, {"conv_a": Intervention((1, 3), "mean")},
-                     means=means)
-    np.testing.assert_allclose(got["out"], _by_hand(sequential_cnn, x, "conv_a", edit)[0],
-                               rtol=1e-5, atol=1e-6)
+    got = run_frozen(tracer.plan, x, base, {"conv_a": Intervention((1, 3), "mean")}, means=means)
+    np.testing.assert_allclose(
+        got["out"], _by_hand(sequential_cnn, x, "conv_a", edit)[0], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_scale_and_keep_only(sequential_cnn, rng):
@@ -138,9 +143,11 @@ def test_scale_and_keep_only(sequential_cnn, rng):
     x = rng.random((1, 16, 16, 1), dtype=np.float32)
     base = {k: v[0] for k, v in tracer(x).items()}
     fn = compile_frozen(tracer.plan, ("conv_b",))
-    for iv, edit in [(Intervention((0, 2), "scale", 2.5), lambda y: y * [2.5, 1, 2.5, 1, 1, 1]),
-                     (Intervention((4,), "keep"), lambda y: y * [0, 0, 0, 0, 1, 0]),
-                     (Intervention((5,), "zero"), lambda y: y * [1, 1, 1, 1, 1, 0])]:
+    for iv, edit in [
+        (Intervention((0, 2), "scale", 2.5), lambda y: y * [2.5, 1, 2.5, 1, 1, 1]),
+        (Intervention((4,), "keep"), lambda y: y * [0, 0, 0, 0, 1, 0]),
+        (Intervention((5,), "zero"), lambda y: y * [1, 1, 1, 1, 1, 0]),
+    ]:
         want = _by_hand(sequential_cnn, x, "conv_b", lambda y: edit(y).astype(np.float32))[0]
         for compiled in (None, fn):  # one compiled graph serves every kind
             got = run_frozen(tracer.plan, x, base, {"conv_b": iv}, compiled=compiled)
@@ -153,7 +160,9 @@ def test_mean_ablation_without_means_is_refused(sequential_cnn, rng):
     tracer = Tracer(sequential_cnn)
     x = rng.random((1, 16, 16, 1), dtype=np.float32)
     base = {k: v[0] for k, v in tracer(x).items()}
-    with pytest.raises(FreezeConfigError, match=r"mean output over a probe set, shape \(14, 14, 4\)"):
+    with pytest.raises(
+        FreezeConfigError, match=r"mean output over a probe set, shape \(14, 14, 4\)"
+    ):
         run_frozen(tracer.plan, x, base, {"conv_a": Intervention((0,), "mean")})
 
 
@@ -162,14 +171,21 @@ def test_configs_with_interventions_round_trip_and_old_ones_still_load():
 
     cfg = {"c1": [0, 3], "c2": Intervention((1,), "scale", 0.5), "c3": Intervention((2,), "mean")}
     doc = to_config(cfg, model="m", model_sha256="x")
-    assert doc["frozen"] == {"c1": [0, 3], "c2": {"kind": "scale", "channels": [1], "factor": 0.5},
-                             "c3": {"kind": "mean", "channels": [2]}}
+    assert doc["frozen"] == {
+        "c1": [0, 3],
+        "c2": {"kind": "scale", "channels": [1], "factor": 0.5},
+        "c3": {"kind": "mean", "channels": [2]},
+    }
     back = parse_config(doc)
     assert back["c1"] == [0, 3] and back["c2"] == cfg["c2"] and back["c3"] == cfg["c3"]
-    assert kinds_of(back) == {"c2": {"kind": "scale", "factor": 0.5},
-                              "c3": {"kind": "mean", "factor": 1.0}}
+    assert kinds_of(back) == {
+        "c2": {"kind": "scale", "factor": 0.5},
+        "c3": {"kind": "mean", "factor": 1.0},
+    }
     assert with_kinds({"c1": [0]}, {})["c1"] == Intervention((0,), "zero")
-    assert parse_config({"frozen": {"c": [1]}}) == {"c": [1]}      # today's files
-    with pytest.raises(FreezeConfigError, match="Unknown intervention 'halve'; expected one of "
-                                                "zero, mean, scale, keep"):
+    assert parse_config({"frozen": {"c": [1]}}) == {"c": [1]}  # today's files
+    with pytest.raises(
+        FreezeConfigError,
+        match="Unknown intervention 'halve'; expected one of zero, mean, scale, keep",
+    ):
         parse_config({"c": {"kind": "halve", "channels": [1]}})

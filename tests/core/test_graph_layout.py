@@ -1,4 +1,5 @@
 """core.graph_layout: ranks and slots of the layer graph, and a layer's configuration."""
+
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
 """core.image: MNIST-style framing, card-driven preparation, decoding uploads (and refusing bad ones)."""
+
 from __future__ import annotations
 
 import io
@@ -13,12 +14,14 @@ from PIL import Image, ImageDraw
 from core.errors import InputError
 from core.image import decode_image, mnist_style, prepare_image, to_float01
 
-MNIST_CARD = {"input": {"kind": "image", "shape": [28, 28, 1], "range": [0.0, 1.0],
-                        "digit_style": "mnist"}}
+MNIST_CARD = {
+    "input": {"kind": "image", "shape": [28, 28, 1], "range": [0.0, 1.0], "digit_style": "mnist"}
+}
 RGB32_CARD = {"input": {"kind": "image", "shape": [32, 32, 3], "range": [0.0, 1.0]}}
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def _pad(draw_fn, size=(280, 280), bg=0, ink=255, mode="L") -> np.ndarray:
     im = Image.new(mode, size, bg)
@@ -49,8 +52,12 @@ def _encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return (struct.pack(">I", len(payload)) + kind + payload
-            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+    )
 
 
 def _blank_1bit_png(w: int, h: int) -> bytes:
@@ -60,11 +67,16 @@ def _blank_1bit_png(w: int, h: int) -> bytes:
     parts = [comp.compress(row * 1000) for _ in range(h // 1000)]
     parts += [comp.compress(row * (h % 1000)), comp.flush()]
     ihdr = struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0)  # bit depth 1, greyscale
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", b"".join(parts))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 # ----------------------------------------------------------------------------- mnist_style
+
 
 def test_mnist_style_shape_and_dtype():
     out = mnist_style(_pad(_seven_in_corner))
@@ -111,16 +123,22 @@ def test_mnist_style_empty_drawing_is_refused():
 
 # ----------------------------------------------------------------------------- prepare_image
 
+
 def test_prepare_image_mnist_card_inverts_and_frames_a_dark_on_light_photo():
-    photo = _pad(lambda d, ink: d.line([(30, 10), (70, 10), (45, 52)], fill=ink, width=5),
-                 size=(100, 60), bg=(250, 248, 240), ink=(20, 20, 30), mode="RGB")
+    photo = _pad(
+        lambda d, ink: d.line([(30, 10), (70, 10), (45, 52)], fill=ink, width=5),
+        size=(100, 60),
+        bg=(250, 248, 240),
+        ink=(20, 20, 30),
+        mode="RGB",
+    )
     assert photo.shape == (60, 100, 3)
     x, notes = prepare_image(photo, MNIST_CARD)
     assert x.shape == (28, 28, 1)
     assert x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
-    assert x.max() > 0.8                                 # ink is bright after inversion
-    assert x[0].max() == 0 and x[-1].max() == 0          # background is black
+    assert x.max() > 0.8  # ink is bright after inversion
+    assert x[0].max() == 0 and x[-1].max() == 0  # background is black
     text = " | ".join(notes)
     assert "invert" in text
     assert "framed MNIST-style" in text and "100×60" in text
@@ -132,7 +150,7 @@ def test_prepare_image_mnist_card_refuses_a_blank_photo():
 
 
 def test_prepare_image_generic_card_resizes_and_repeats_channels(rng):
-    gray = rng.integers(0, 256, (48, 64), dtype=np.uint8)   # 64 wide, 48 high
+    gray = rng.integers(0, 256, (48, 64), dtype=np.uint8)  # 64 wide, 48 high
     x, notes = prepare_image(gray, RGB32_CARD)
     assert x.shape == (32, 32, 3)
     assert x.dtype == np.float32
@@ -161,6 +179,7 @@ def test_prepare_image_refuses_a_non_image_array():
 
 # ----------------------------------------------------------------------------- to_float01
 
+
 def test_to_float01_refuses_floats_outside_unit_range():
     with pytest.raises(InputError, match="expected \\[0, 1\\]"):
         to_float01(np.array([[0.0, 255.0]], np.float32))
@@ -179,20 +198,24 @@ def test_to_float01_refuses_nan():
 
 # ----------------------------------------------------------------------------- decode_image
 
+
 def test_decode_image_truncated_jpeg(rng):
     im = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
     data = _encode(im, "JPEG", quality=90)
     with pytest.raises(InputError, match="could not be decoded"):
-        decode_image(data[:len(data) // 2], filename="photo.jpg")
+        decode_image(data[: len(data) // 2], filename="photo.jpg")
 
 
-@pytest.mark.parametrize("data,what", [
-    (b"definitely not an image" * 10, "a text file (230 bytes, starting 'definitely not"),
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj" + bytes(200), "a PDF document"),
-    (b"PK\x03\x04" + bytes(100), "a ZIP archive"),
-    (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40), "a WAV audio file"),
-    (bytes(range(256)) * 2, "an unknown binary file (512 bytes"),
-])
+@pytest.mark.parametrize(
+    "data,what",
+    [
+        (b"definitely not an image" * 10, "a text file (230 bytes, starting 'definitely not"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj" + bytes(200), "a PDF document"),
+        (b"PK\x03\x04" + bytes(100), "a ZIP archive"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40), "a WAV audio file"),
+        (bytes(range(256)) * 2, "an unknown binary file (512 bytes"),
+    ],
+)
 def test_a_non_image_says_what_the_file_is_and_what_is_accepted(data, what):
     with pytest.raises(InputError, match="Accepted: PNG, JPEG, BMP or WebP") as e:
         decode_image(data, filename="x.png")
@@ -248,8 +271,8 @@ def test_decode_image_grey_palette_png_becomes_2d():
 
 def test_decode_image_rgba_transparency_flattened_on_white():
     a = np.zeros((4, 4, 4), np.uint8)
-    a[..., 3] = 0                      # fully transparent ...
-    a[1, 1] = [10, 20, 30, 255]        # ... except one opaque pixel
+    a[..., 3] = 0  # fully transparent ...
+    a[1, 1] = [10, 20, 30, 255]  # ... except one opaque pixel
     arr, notes = decode_image(_encode(Image.fromarray(a, "RGBA")), filename="t.png")
     assert arr.shape == (4, 4, 3)
     assert arr[0, 0].tolist() == [255, 255, 255]
@@ -296,7 +319,7 @@ def test_paint_to_rgb_composites_over_the_background():
     from core.image import paint_to_rgb
 
     rgba = np.zeros((10, 10, 4), np.uint8)
-    rgba[2:5, 2:5] = [255, 0, 0, 255]          # opaque red square on a transparent pad
+    rgba[2:5, 2:5] = [255, 0, 0, 255]  # opaque red square on a transparent pad
     out = paint_to_rgb(rgba, "#0080ff")
     assert out.shape == (10, 10, 3) and out.dtype == np.uint8
     assert tuple(out[3, 3]) == (255, 0, 0) and tuple(out[0, 0]) == (0, 128, 255)
@@ -306,8 +329,9 @@ def test_paint_to_rgb_composites_over_the_background():
         paint_to_rgb(rgba, "blue")
 
 
-@pytest.mark.parametrize("loader, dataset", [("mnist_test_digits", "mnist"),
-                                             ("cifar10_test_images", "cifar10")])
+@pytest.mark.parametrize(
+    "loader, dataset", [("mnist_test_digits", "mnist"), ("cifar10_test_images", "cifar10")]
+)
 def test_dataset_test_images_say_when_they_cannot_be_downloaded(monkeypatch, loader, dataset):
     import keras
 

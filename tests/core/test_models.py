@@ -1,4 +1,5 @@
 """Loading: built-ins with cards, and every refusal of an untrusted upload, with its message."""
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,12 @@ def test_builtin_lenet_loads_with_card():
 def test_upload_of_a_plain_model_loads(sequential_cnn, tmp_path):
     lm = load_bytes(_keras_bytes(sequential_cnn, tmp_path), "mine.keras")
     assert lm.source == "upload"
-    assert lm.card["input"] == {"kind": "image", "shape": [16, 16, 1], "range": [0.0, 1.0],
-                                "preprocessing": "0-1"}
+    assert lm.card["input"] == {
+        "kind": "image",
+        "shape": [16, 16, 1],
+        "range": [0.0, 1.0],
+        "preprocessing": "0-1",
+    }
     assert lm.card["output"] == "probabilities"
     assert "assumed values in [0, 1]" in lm.card["inferred"]["range"]
     x = np.random.default_rng(0).random((1, 16, 16, 1), dtype=np.float32)
@@ -60,8 +65,11 @@ def _lambda_model() -> keras.Model:
 
 def test_lambda_keras_is_refused_before_loading(tmp_path):
     data = _keras_bytes(_lambda_model(), tmp_path)
-    with pytest.raises(ModelRefusedError, match=r"refused before loading: layer 'double' is a "
-                                                 r"Lambda.*Accepted: a Sequential"):
+    with pytest.raises(
+        ModelRefusedError,
+        match=r"refused before loading: layer 'double' is a "
+        r"Lambda.*Accepted: a Sequential",
+    ):
         load_bytes(data, "lambda.keras")
 
 
@@ -188,8 +196,7 @@ def test_vgg_classifies_the_project_scenes_the_same_after_save_and_load(tmp_path
 
 
 @pytest.mark.parametrize("in_sandbox", [False, True])
-def test_a_file_keras_cannot_read_gets_keras_reason(sequential_cnn, tmp_path, sandbox,
-                                                   in_sandbox):
+def test_a_file_keras_cannot_read_gets_keras_reason(sequential_cnn, tmp_path, sandbox, in_sandbox):
     """Not a safety refusal: Keras' own reason, and what to try."""
     from core.errors import ModelUnreadableError
 
@@ -197,6 +204,9 @@ def test_a_file_keras_cannot_read_gets_keras_reason(sequential_cnn, tmp_path, sa
         cfg["config"]["layers"][1]["config"]["no_such_argument"] = 1
 
     data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
-    with pytest.raises(ModelUnreadableError, match=r"Keras could not read 'odd.keras': .*"
-                                                   r"saving it again with Keras 3 as .keras"):
+    with pytest.raises(
+        ModelUnreadableError,
+        match=r"Keras could not read 'odd.keras': .*"
+        r"saving it again with Keras 3 as .keras",
+    ):
         load_bytes(data, "odd.keras", sandbox=sandbox if in_sandbox else False)

@@ -1,4 +1,5 @@
 """Probe sets: held out by construction, loadable for every model; labelled ZIP batches."""
+
 from __future__ import annotations
 
 import gzip
@@ -27,9 +28,14 @@ def lenet():
     return api.load("lenet_mnist")
 
 
-@pytest.mark.parametrize("name,n,kind", [("lenet_mnist", 2000, "image"),
-                                         ("vgg_cifar10", 2000, "image"),
-                                         ("spoken_digits", 400, "audio")])
+@pytest.mark.parametrize(
+    "name,n,kind",
+    [
+        ("lenet_mnist", 2000, "image"),
+        ("vgg_cifar10", 2000, "image"),
+        ("spoken_digits", 400, "audio"),
+    ],
+)
 def test_every_builtin_model_has_a_small_probe_set(name, n, kind):
     m = api.load(name)
     raws, labels = api.probe_set(m)
@@ -60,7 +66,7 @@ def test_mnist_probe_images_are_the_held_out_training_images():
         pytest.skip("shared/data/mnist is not here: the index check above is what remains")
     train = np.frombuffer(gzip.open(path).read(), np.uint8, offset=16).reshape(-1, 28, 28)
     np.testing.assert_array_equal(train[idx], x)
-    assert not _hashes(x) & _hashes(train[:n_train])   # no trained-on image, byte for byte
+    assert not _hashes(x) & _hashes(train[:n_train])  # no trained-on image, byte for byte
 
 
 def test_cifar_probe_images_are_the_held_out_training_images():
@@ -72,8 +78,9 @@ def test_cifar_probe_images_are_the_held_out_training_images():
     assert idx.min() >= n_train and idx.max() < 50000
     if not (DATA / "cifar10").is_dir():
         pytest.skip("shared/data/cifar10 is not here")
-    train = np.concatenate([np.load(DATA / "cifar10" / f"train_images_{k}.npy")
-                            for k in range(1, 6)])
+    train = np.concatenate(
+        [np.load(DATA / "cifar10" / f"train_images_{k}.npy") for k in range(1, 6)]
+    )
     np.testing.assert_array_equal(train[idx], x)
     assert not _hashes(x) & _hashes(train[:n_train])
 
@@ -105,17 +112,21 @@ def test_audio_probe_clips_come_from_held_out_speakers_and_voices():
 
 
 def test_an_uploaded_model_borrows_the_probe_set_of_its_kind(lenet):
-    up = replace(lenet, name="my_digits.keras", source="upload",
-                 card={**lenet.card, "labels": ["zero", "1", "2", "3", "4", "5", "6", "7", "8",
-                                                "9"]})
+    up = replace(
+        lenet,
+        name="my_digits.keras",
+        source="upload",
+        card={**lenet.card, "labels": ["zero", "1", "2", "3", "4", "5", "6", "7", "8", "9"]},
+    )
     raws, labels = api.probe_set(up)
     assert len(raws) == 2000
     own = api.probe_set(lenet)[1]
     np.testing.assert_array_equal(labels[own != 0], own[own != 0])
-    assert (labels[own == 0] == -1).all()      # "0" is not a class name of this model
+    assert (labels[own == 0] == -1).all()  # "0" is not a class name of this model
 
 
 # ---- labelled ZIP batches ---------------------------------------------------------------------
+
 
 def _png(v: int) -> bytes:
     buf = io.BytesIO()
@@ -132,8 +143,15 @@ def _zip(files: dict[str, bytes], **kw) -> bytes:
 
 
 def test_a_zip_of_class_folders_or_prefixed_names_is_a_labelled_batch(lenet):
-    data = _zip({"3/a.png": _png(10), "7/b.png": _png(200), "5_whatever.png": _png(90),
-                 "__MACOSX/3/._a.png": b"junk", "7/": b""})
+    data = _zip(
+        {
+            "3/a.png": _png(10),
+            "7/b.png": _png(200),
+            "5_whatever.png": _png(90),
+            "__MACOSX/3/._a.png": b"junk",
+            "7/": b"",
+        }
+    )
     ps = read_labelled_zip(data, filename="mine.zip", m=lenet)
     assert len(ps) == 3 and list(ps.labels) == [3, 7, 5]
     assert ps.raws[1].shape == (28, 28) and ps.raws[1][0, 0] == 200
@@ -141,14 +159,17 @@ def test_a_zip_of_class_folders_or_prefixed_names_is_a_labelled_batch(lenet):
     assert ix.n_inputs == 3 and ix.grouped_by == "label"
 
 
-@pytest.mark.parametrize("files,match", [
-    ({}, r"holds no files"),
-    ({"3/a.png": b"not a png"}, r"'3/a.png' could not be decoded as an image"),
-    ({"cat/a.png": _png(1)}, r"labels \['cat'\] that are not classes of 'lenet_mnist'"),
-    ({"a.png": _png(1)}, r"has no label: put it in a folder"),
-    ({"3/a.wav": b"RIFF"}, r"'3/a.wav' in 'b.zip' is not an image file; expected .*\.png"),
-    ({"3/bomb.png": b"\0" * (8 * 2**20)}, r"compressed 200× or more \(a zip bomb\?\)"),
-])
+@pytest.mark.parametrize(
+    "files,match",
+    [
+        ({}, r"holds no files"),
+        ({"3/a.png": b"not a png"}, r"'3/a.png' could not be decoded as an image"),
+        ({"cat/a.png": _png(1)}, r"labels \['cat'\] that are not classes of 'lenet_mnist'"),
+        ({"a.png": _png(1)}, r"has no label: put it in a folder"),
+        ({"3/a.wav": b"RIFF"}, r"'3/a.wav' in 'b.zip' is not an image file; expected .*\.png"),
+        ({"3/bomb.png": b"\0" * (8 * 2**20)}, r"compressed 200× or more \(a zip bomb\?\)"),
+    ],
+)
 def test_bad_labelled_batches_are_refused_with_a_reason(lenet, files, match):
     with pytest.raises(InputError, match=match):
         read_labelled_zip(_zip(files), filename="b.zip", m=lenet)
@@ -156,8 +177,8 @@ def test_bad_labelled_batches_are_refused_with_a_reason(lenet, files, match):
 
 def test_a_damaged_member_is_refused_with_a_reason(lenet):
     data = bytearray(_zip({"3/a.png": _png(10) * 50}))
-    start = data.index(b"3/a.png") + len("3/a.png")   # the local header's name, then the data
-    data[start + 10:start + 40] = b"\xff" * 30
+    start = data.index(b"3/a.png") + len("3/a.png")  # the local header's name, then the data
+    data[start + 10 : start + 40] = b"\xff" * 30
     with pytest.raises(InputError, match=r"'3/a.png' in 'x.zip' cannot be read"):
         read_labelled_zip(bytes(data), filename="x.zip", m=lenet)
 
@@ -171,8 +192,9 @@ def test_not_a_zip_too_big_or_too_many_files_is_refused(lenet, monkeypatch):
 
     monkeypatch.setattr(probe, "MAX_BATCH_MEMBERS", 2)
     with pytest.raises(InputError, match=r"holds 3 files; at most 2 are accepted"):
-        read_labelled_zip(_zip({f"1/{i}.png": _png(i) for i in range(3)}), filename="x.zip",
-                          m=lenet)
+        read_labelled_zip(
+            _zip({f"1/{i}.png": _png(i) for i in range(3)}), filename="x.zip", m=lenet
+        )
     monkeypatch.setattr(probe, "MAX_BATCH_BYTES", 10)
     with pytest.raises(InputError, match=r"labelled batches up to 0 MB are accepted"):
         read_labelled_zip(_zip({"1/a.png": _png(1)}), filename="x.zip", m=lenet)

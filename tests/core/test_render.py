@@ -21,8 +21,8 @@ def test_grid_holds_every_channel():
 
 def test_shared_scale_keeps_weak_channels_dark_and_per_channel_stretches_them():
     maps = np.zeros((4, 4, 2), np.float32)
-    maps[0, 0, 0] = 10.0   # strong channel
-    maps[0, 0, 1] = 0.1    # weak channel
+    maps[0, 0, 0] = 10.0  # strong channel
+    maps[0, 0, 1] = 0.1  # weak channel
     shared, _, _ = feature_grid(maps, scale="shared", cell=4)
     per, _, _ = feature_grid(maps, scale="per-channel", cell=4)
     # Channel 1's bright pixel is at column offset of the second cell (gap 2 + 4 + gap 2).

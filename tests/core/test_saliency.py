@@ -31,7 +31,9 @@ def test_grad_cam_is_normalised_at_input_resolution(lenet):
 
 def test_grad_cam_refuses_dense_and_unknown_layers(lenet):
     x, _ = api.prepare(lenet, gallery_digits()[0].raw)
-    with pytest.raises(LayerLabError, match="needs a layer whose output has positions and channels"):
+    with pytest.raises(
+        LayerLabError, match="needs a layer whose output has positions and channels"
+    ):
         grad_cam(lenet.tracer.plan, x, 0, "fc1")
     with pytest.raises(LayerNameError, match="Valid names"):
         grad_cam(lenet.tracer.plan, x, 0, "nope")
@@ -45,6 +47,5 @@ def test_gradient_saliency_with_respect_to_the_spectrogram(spoken):
     spec = spoken.card["spectrogram_layer"]
     s = gradient_saliency(spoken.tracer.plan, x, 4, card=spoken.card, wrt=spec)
     assert s.shape == tuple(spoken.card["spectrogram_shape"][:2]) and s.max() > 0
-    cam = grad_cam(spoken.tracer.plan, x, 4, "block3_relu", card=spoken.card,
-                   size=s.shape)
+    cam = grad_cam(spoken.tracer.plan, x, 4, "block3_relu", card=spoken.card, size=s.shape)
     assert cam.shape == s.shape and cam.max() == pytest.approx(1.0)

@@ -1,4 +1,5 @@
 """core.structure: layer rows, totals, flattening of nested models, DOT graph, weight histograms."""
+
 from __future__ import annotations
 
 import keras
@@ -11,14 +12,17 @@ from core.structure import Structure, histogram, summarize, weight_summaries, we
 
 @pytest.fixture(scope="module")
 def tiny_seq() -> keras.Model:
-    return keras.Sequential([
-        keras.Input((28, 28, 1), name="img"),
-        layers.Conv2D(8, 3, activation="relu", name="conv"),
-        layers.BatchNormalization(name="bn"),
-        layers.MaxPooling2D(name="pool"),
-        layers.Flatten(name="flat"),
-        layers.Dense(10, activation="softmax", name="out"),
-    ], name="tiny_seq")
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="img"),
+            layers.Conv2D(8, 3, activation="relu", name="conv"),
+            layers.BatchNormalization(name="bn"),
+            layers.MaxPooling2D(name="pool"),
+            layers.Flatten(name="flat"),
+            layers.Dense(10, activation="softmax", name="out"),
+        ],
+        name="tiny_seq",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +41,13 @@ def residual() -> keras.Model:
 @pytest.fixture(scope="module")
 def two_blocks() -> keras.Model:
     """A functional model holding a nested Sequential and a nested functional model."""
-    block = keras.Sequential([layers.Conv2D(4, 1, name="conv_a"), layers.ReLU(name="act")],
-                             name="block")
+    block = keras.Sequential(
+        [layers.Conv2D(4, 1, name="conv_a"), layers.ReLU(name="act")], name="block"
+    )
     inner_in = keras.Input((8, 8, 4))
-    inner_out = layers.Add(name="skip")([inner_in, layers.Conv2D(4, 3, padding="same",
-                                                                 name="conv_b")(inner_in)])
+    inner_out = layers.Add(name="skip")(
+        [inner_in, layers.Conv2D(4, 3, padding="same", name="conv_b")(inner_in)]
+    )
     functional_block = keras.Model(inner_in, inner_out, name="fblock")
     inp = keras.Input((8, 8, 3), name="img")
     x = functional_block(block(inp))
@@ -68,15 +74,27 @@ def _row(structure: Structure, name: str):
 def test_sequential_rows_and_totals(tiny_seq: keras.Model) -> None:
     s = summarize(tiny_seq)
     assert [r.name for r in s.layers] == ["img", "conv", "bn", "pool", "flat", "out"]
-    assert [r.type for r in s.layers] == ["InputLayer", "Conv2D", "BatchNormalization",
-                                          "MaxPooling2D", "Flatten", "Dense"]
+    assert [r.type for r in s.layers] == [
+        "InputLayer",
+        "Conv2D",
+        "BatchNormalization",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense",
+    ]
     assert s.total_params == tiny_seq.count_params() == sum(r.params for r in s.layers)
     assert s.non_trainable_params == 16  # BatchNorm moving mean and variance
     assert s.trainable_params + s.non_trainable_params == s.total_params
     assert s.n_layers == 6
     conv = _row(s, "conv")
-    assert (conv.output_shape, conv.activation, conv.kernel_size, conv.strides, conv.padding,
-            conv.filters_or_units) == ("(None, 26, 26, 8)", "relu", "3×3", "1×1", "valid", "8")
+    assert (
+        conv.output_shape,
+        conv.activation,
+        conv.kernel_size,
+        conv.strides,
+        conv.padding,
+        conv.filters_or_units,
+    ) == ("(None, 26, 26, 8)", "relu", "3×3", "1×1", "valid", "8")
     assert _row(s, "out").activation == "softmax"
     assert conv.inbound == ["img"]
 
@@ -94,8 +112,15 @@ def test_functional_branches_and_merges(residual: keras.Model) -> None:
 def test_nested_models_are_flattened(two_blocks: keras.Model) -> None:
     s = summarize(two_blocks)
     names = [r.name for r in s.layers]
-    assert names == ["img", "block/conv_a", "block/act", "fblock/conv_b", "fblock/skip",
-                     "flat", "head"]
+    assert names == [
+        "img",
+        "block/conv_a",
+        "block/act",
+        "fblock/conv_b",
+        "fblock/skip",
+        "flat",
+        "head",
+    ]
     assert "block" not in names and "fblock" not in names
     assert _row(s, "block/conv_a").parent == "block"
     assert _row(s, "block/conv_a").inbound == ["img"]
@@ -120,14 +145,15 @@ def test_mobilenetv2() -> None:
     model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))
     s = summarize(model)
     assert s.total_params == model.count_params()
-    assert s.n_layers == len([l for l in model.layers if not isinstance(l, keras.Model)])
+    assert s.n_layers == len([x for x in model.layers if not isinstance(x, keras.Model)])
     adds = [r for r in s.layers if r.type == "Add"]
     assert adds and all(len(r.inbound) == 2 for r in adds)
     assert _row(s, "Conv1_relu").activation == "relu (max 6)"
 
 
-def test_weights_and_histograms(residual: keras.Model, two_blocks: keras.Model,
-                                tiny_seq: keras.Model) -> None:
+def test_weights_and_histograms(
+    residual: keras.Model, two_blocks: keras.Model, tiny_seq: keras.Model
+) -> None:
     conv = weights(residual, "stem")
     assert conv["kernel"].shape == (3, 3, 3, 8) and conv["bias"].shape == (8,)
     assert set(weights(residual, "sep")) == {"depthwise_kernel", "pointwise_kernel", "bias"}

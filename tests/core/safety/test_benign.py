@@ -1,4 +1,5 @@
 """Ordinary models pass every check and trace: the controls for the hostile suite."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,9 @@ def _conv1d_audio() -> keras.Model:
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_small_cnn_loads_and_traces(sequential_cnn, tmp_path, suffix, sandbox):
     settings = keras_settings()
-    lm = api.load_bytes(_save(sequential_cnn, tmp_path / f"m{suffix}"), f"m{suffix}",
-                        sandbox=sandbox)
+    lm = api.load_bytes(
+        _save(sequential_cnn, tmp_path / f"m{suffix}"), f"m{suffix}", sandbox=sandbox
+    )
     tr = api.trace(lm, np.zeros((16, 16), np.uint8))
     assert list(tr)[0] == "input" and tr["out"].shape == (3,)
     assert any("sandbox" in n for n in lm.notes)
@@ -36,8 +38,9 @@ def test_small_cnn_loads_and_traces(sequential_cnn, tmp_path, suffix, sandbox):
 
 
 def test_conv1d_audio_model_loads_as_16_khz_audio(tmp_path, sandbox):
-    lm = api.load_bytes(_save(_conv1d_audio(), tmp_path / "kws.keras"), "kws.keras",
-                        sandbox=sandbox)
+    lm = api.load_bytes(
+        _save(_conv1d_audio(), tmp_path / "kws.keras"), "kws.keras", sandbox=sandbox
+    )
     assert lm.kind == "audio" and lm.card["input"]["sample_rate"] == 16000
     assert "1 s at 16000 Hz" in lm.card["inferred"]["sample_rate"]
     wave = np.sin(np.linspace(0, 2000, 16000)).astype(np.float32) * 0.3
@@ -49,5 +52,9 @@ def test_keras_applications_model_loads_and_traces(mobilenet, tmp_path, sandbox)
     tr = api.trace(lm, np.full((48, 48, 3), 128, np.uint8))
     assert len(tr) > 100
     x = api.prepare(lm, np.full((48, 48, 3), 128, np.uint8))[0]
-    np.testing.assert_allclose(api.predict(lm, np.full((48, 48, 3), 128, np.uint8)),
-                               mobilenet(x[None]).numpy()[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        api.predict(lm, np.full((48, 48, 3), 128, np.uint8)),
+        mobilenet(x[None]).numpy()[0],
+        rtol=1e-4,
+        atol=1e-6,
+    )

@@ -1,5 +1,6 @@
 """Every class of hostile upload is refused with its message; the process and other users'
 models are untouched; ordinary models still load (through the same door as the sidebar)."""
+
 from __future__ import annotations
 
 import keras
