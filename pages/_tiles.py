@@ -1,4 +1,4 @@
-"""A layer's channels as numbered tiles: one Altair chart, and a click on a tile picks it.
+"""A layer's channels as numbered tiles: one Vega-Lite chart, and a click on a tile picks it.
 
 The maps are one picture (core.render.feature_grid, enlarged nearest-neighbour in NumPy and
 drawn 1:1, so nothing is smoothed); the chart lays a transparent box over every tile (its
@@ -12,7 +12,6 @@ import io
 from collections.abc import Callable
 from functools import partial
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -88,57 +87,85 @@ def tile_grid(
             "picked": [k == picked for k in range(c)],
         }
     )
-    # Pixel coordinates of the picture: y runs down, one unit is one pixel.
-    x = alt.Scale(domain=[0, width], range=[0, width], nice=False, zero=False)
-    y = alt.Scale(domain=[0, height], range=[0, height], nice=False, zero=False)
+    # Pixel coordinates of the picture: y runs down, one unit is one pixel. A Vega-Lite spec,
+    # not Altair objects: building those costs their schema validation on every rerun
+    # (~0.4 s for a page of layers on this machine).
+    q = "quantitative"
+    xs = {"domain": [0, width], "range": [0, width], "nice": False, "zero": False}
+    ys = {"domain": [0, height], "range": [0, height], "nice": False, "zero": False}
+    x = {"field": "x0", "type": q, "scale": xs, "axis": None}
     ink = "#e6e6e6" if dark_theme() else "#31333f"
-    picture = (
-        alt.Chart(pd.DataFrame({"url": [_data_url(img)]}))
-        .mark_image(
-            width=width, height=height, align="left", baseline="top", smooth=False, aspect=False
-        )
-        .encode(x=alt.value(0), y=alt.value(0), url="url:N")
-    )
-    sel = alt.selection_point(
-        name="tile", fields=["channel"], on="click", clear=False, toggle=False
-    )
-    boxes_layer = (
-        alt.Chart(tiles)
-        .mark_rect(fill="#ffffff", fillOpacity=0.01, cursor="pointer")
-        .encode(
-            x=alt.X("x0:Q", scale=x, axis=None),
-            x2="x1:Q",
-            y=alt.Y("y0:Q", scale=y, axis=None),
-            y2="y1:Q",
-            stroke=alt.condition(alt.datum.picked, alt.value("#e45756"), alt.value(None)),
-            strokeWidth=alt.value(3),
-            description="desc:N",
-            tooltip=[
-                alt.Tooltip("channel:Q", title="channel"),
-                alt.Tooltip("min:Q", format=".3g", title=f"min {value}"),
-                alt.Tooltip("max:Q", format=".3g", title=f"max {value}"),
-                alt.Tooltip("mean:Q", format=".3g", title=f"mean {value}"),
+    picture = {
+        "data": {"values": [{"url": _data_url(img)}]},
+        "mark": {
+            "type": "image",
+            "width": width,
+            "height": height,
+            "align": "left",
+            "baseline": "top",
+            "smooth": False,
+            "aspect": False,
+        },
+        "encoding": {
+            "x": {"value": 0},
+            "y": {"value": 0},
+            "url": {"field": "url", "type": "nominal"},
+        },
+    }
+    boxes_layer = {
+        "mark": {"type": "rect", "fill": "#ffffff", "fillOpacity": 0.01, "cursor": "pointer"},
+        "params": [
+            {
+                "name": "tile",
+                "select": {
+                    "type": "point",
+                    "fields": ["channel"],
+                    "on": "click",
+                    "clear": False,
+                    "toggle": False,
+                },
+            }
+        ],
+        "encoding": {
+            "x": x,
+            "x2": {"field": "x1"},
+            "y": {"field": "y0", "type": q, "scale": ys, "axis": None},
+            "y2": {"field": "y1"},
+            "stroke": {"condition": {"test": "datum.picked", "value": "#e45756"}, "value": None},
+            "strokeWidth": {"value": 3},
+            "description": {"field": "desc", "type": "nominal"},
+            "tooltip": [{"field": "channel", "type": q, "title": "channel"}]
+            + [
+                {"field": f, "type": q, "format": ".3g", "title": f"{f} {value}"}
+                for f in ("min", "max", "mean")
             ],
-        )
-        .add_params(sel)
-    )
-    numbers = (
-        alt.Chart(tiles)
-        .mark_text(align="left", baseline="bottom", fontSize=10, color=ink)
-        .encode(
-            x=alt.X("x0:Q", scale=x, axis=None),
-            y=alt.Y("ty:Q", scale=y, axis=None),
-            text="channel:N",
-        )
-    )
-    chart = (
-        alt.layer(picture, boxes_layer, numbers)
-        .properties(width=width, height=height, padding=0)
-        .configure_view(stroke=None)
-    )
+        },
+    }
+    numbers = {
+        "mark": {
+            "type": "text",
+            "align": "left",
+            "baseline": "bottom",
+            "fontSize": 10,
+            "color": ink,
+        },
+        "encoding": {
+            "x": x,
+            "y": {"field": "ty", "type": q, "scale": ys, "axis": None},
+            "text": {"field": "channel", "type": "nominal"},
+        },
+    }
+    spec = {
+        "width": width,
+        "height": height,
+        "padding": 0,
+        "config": {"view": {"stroke": None}},
+        "layer": [picture, boxes_layer, numbers],
+    }
     shrink_to_column(key)
-    st.altair_chart(
-        chart,
+    st.vega_lite_chart(
+        tiles,
+        spec,
         width="content",
         key=key,
         on_select=partial(_picked, key, on_pick) if on_pick else "ignore",
