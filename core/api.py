@@ -68,6 +68,7 @@ __all__ = [
 ]
 
 _BATCH = 256
+FROZEN_GRAPHS = 16  # compiled downstream graphs kept per model (sets of frozen layers)
 
 
 def prepare(m: LoadedModel, raw: Any) -> tuple[np.ndarray, list[str]]:
@@ -140,8 +141,11 @@ def _trace(m: LoadedModel, x: np.ndarray, frozen: Mapping[str, Any] | None):
     ivs = interventions(m, base, frozen)
     if not ivs:
         return base
+    # Which layers are frozen comes from the user (a link): keep a bounded number of graphs.
     fn = m.tracer.owned(
-        ("frozen", tuple(sorted(ivs))), lambda: compile_frozen(m.tracer.plan, tuple(sorted(ivs)))
+        ("frozen", tuple(sorted(ivs))),
+        lambda: compile_frozen(m.tracer.plan, tuple(sorted(ivs))),
+        keep=FROZEN_GRAPHS,
     )
     return run_frozen(m.tracer.plan, x[None], base, ivs, compiled=fn, means=_means(m, ivs))
 
@@ -165,15 +169,17 @@ def _means(m: LoadedModel, ivs: Mapping[str, Intervention]) -> dict[str, np.ndar
 
 def probe_means(m: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Each layer's mean output over 200 held-out inputs (the probe set, or the built-in
-    samples where none ships): what mean ablation substitutes. Computed once per model."""
+    samples where none ships): what mean ablation substitutes. Kept per layer (not per set of
+    layers, which a link chooses), so a model holds at most one mean map per layer."""
+    from functools import partial
 
-    def build() -> dict[str, np.ndarray]:
-        from core.freeze import channel_means
+    from core.freeze import channel_means
 
+    def build(layer: str) -> np.ndarray:
         x = np.stack([prepare(m, r)[0] for r in _probe_raws(m, 200)])
-        return channel_means(m.tracer, x, list(layers))
+        return channel_means(m.tracer, x, [layer])[layer]
 
-    return m.tracer.owned(("probe_means", m.key, layers), build)
+    return {n: m.tracer.owned(("probe_means", m.key, n), partial(build, n)) for n in layers}
 
 
 def _probe_raws(m: LoadedModel, n: int) -> list[Any]:

@@ -284,17 +284,28 @@ class Tracer:
         self._call = _compiled(self.flat)
         self._forward = _compiled(model)
         self._lock = threading.RLock()
-        self._owned: dict[Any, Any] = {}
+        self._owned: OrderedDict[tuple, Any] = OrderedDict()
         self._recent: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
         self._recent_bytes = 0
 
-    def owned(self, key: Any, build: Callable[[], Any]) -> Any:
+    def owned(self, key: tuple, build: Callable[[], Any], *, keep: int | None = None) -> Any:
         """A helper built from this model once and kept with it (e.g. the compiled gradient
-        functions of core.attribution), so every caller of the same loaded model shares it."""
+        functions of core.attribution), so every caller of the same loaded model shares it.
+
+        key: a tuple whose first item names the kind of helper. keep: at most this many of
+        that kind are kept, the least recently used dropped first; a kind whose keys come
+        from user input (which layers a link freezes) must set it, since a built-in model's
+        tracer is shared by every session."""
         with self._lock:
-            if key not in self._owned:
-                self._owned[key] = build()
-            return self._owned[key]
+            if key in self._owned:
+                self._owned.move_to_end(key)
+                return self._owned[key]
+            value = self._owned[key] = build()
+            if keep is not None:
+                same = [k for k in self._owned if k[0] == key[0]]
+                for k in same[: max(0, len(same) - keep)]:
+                    del self._owned[k]
+            return value
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, *input_shape) -> the model's own output (N, ...), compiled."""

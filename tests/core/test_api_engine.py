@@ -119,3 +119,15 @@ def test_hear_filter_and_edit_on_the_spoken_digit_model():
     heard = api.hear_filter(m, raw, layer, 0)
     assert heard.dtype == np.float32 and heard.shape == (int(m.card["input"]["shape"][0]),)
     assert np.abs(heard).max() > 0
+
+
+def test_frozen_graphs_per_model_are_bounded(lenet, digit):
+    """Which layers are frozen comes from a link: a model shared by every session keeps at most
+    FROZEN_GRAPHS compiled graphs, however many sets of layers are asked for."""
+    layers = ["conv1", "pool1", "conv2", "pool2", "fc1"]  # 31 non-empty sets of them
+    sets = [tuple(layers[j] for j in range(5) if i >> j & 1) for i in range(1, 32)]
+    for s in sets + sets:
+        api.trace(lenet, digit, frozen={n: [0] for n in s})
+    kept = [k for k in lenet.tracer._owned if k[0] == "frozen"]
+    assert len(kept) == api.FROZEN_GRAPHS
+    assert kept[-1] == ("frozen", tuple(sorted(sets[-1])))  # the latest is kept
