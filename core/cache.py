@@ -184,18 +184,18 @@ def distances(lm: LoadedModel, a: Sample, b: Sample, frozen: tuple[tuple, ...] =
 
 
 @st.cache_data(max_entries=1024, ttl=3600, show_spinner=False, hash_funcs=_HASH)
-def _shared_thumbnail(sample: Sample, size: int) -> bytes:
-    from core.samples import thumbnail_png
+def _shared_thumbnail(sample: Sample, size: int) -> str:
+    from core.samples import thumbnail_url
 
-    return thumbnail_png(sample, size)
+    return thumbnail_url(sample, size)
 
 
-def thumbnail(sample: Sample, size: int) -> bytes:
-    """A sample's thumbnail as PNG bytes: encoded once for the built-in samples (a page shows
-    dozens on every rerun); a user's own samples are few and not kept."""
-    from core.samples import thumbnail_png
+def thumbnail(sample: Sample, size: int) -> str:
+    """A sample's thumbnail as a PNG data URL: encoded once for the built-in samples (a page
+    shows dozens on every rerun); a user's own samples are few and not kept."""
+    from core.samples import thumbnail_url
 
-    return _shared_thumbnail(sample, size) if is_shared(sample) else thumbnail_png(sample, size)
+    return _shared_thumbnail(sample, size) if is_shared(sample) else thumbnail_url(sample, size)
 
 
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,10 @@ class Sample:
     label: str | None = None  # the true class, where it is known
     note: str = ""
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Content hash: a cache key that changes when the input does, not when it is renamed."""
+        """Content hash: a cache key that changes when the input does, not when it is renamed.
+        Computed once (every cached call hashes its samples; raw is never changed in place)."""
         h = hashlib.sha256(self.kind.encode())
         if self.kind == "audio":
             wave, sr = self.raw
@@ -178,13 +180,15 @@ def mnist_test_digits(n: int = 30, seed: int = 0) -> list[Sample]:
     )
 
 
-def thumbnail_png(sample: Sample, size: int = 56) -> bytes:
-    """thumbnail() as PNG bytes: what st.image sends, so a cache can keep the encoding."""
+def thumbnail_url(sample: Sample, size: int = 56) -> str:
+    """thumbnail() as a PNG data URL: st.image sends a data URL as it is, without decoding and
+    re-encoding it (as it does bytes), and a cache can keep it."""
+    import base64
     import io
 
     buf = io.BytesIO()
     Image.fromarray(thumbnail(sample, size)).save(buf, format="PNG")
-    return buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def thumbnail(sample: Sample, size: int = 56) -> np.ndarray:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import cache
 from core.models import LoadedModel
+from pages._images import png
 
 
 def top_filters_exemplars(
@@ -27,7 +28,7 @@ def top_filters_exemplars(
         head, *cols = st.columns([1] + [1] * k + [max(1, 10 - k)], gap="xxsmall")
         head.caption(f"filter {c}")
         for col, e, p in zip(cols, tops[c], patches[c]):
-            col.image(p, width="stretch", caption=f"{e.value:.2f}")
+            col.image(png(p), width="stretch", caption=f"{e.value:.2f}")
     st.page_link(
         "pages/filters.py",
         label=f"All filters of {layer} on the Filters page",

@@ -13,6 +13,7 @@ from core.render import channel_image, labelled_grid
 from core.samples import Sample
 from core.structure import WeightSummary
 from pages._audio_views import clip_panel, oriented_maps
+from pages._images import png
 from pages._state import linked, run_trace
 from pages._tiles import tile_grid
 from pages._widgets import (
@@ -241,7 +242,7 @@ def comparison(
             ):
                 ch = m[..., opened]
                 col.image(
-                    channel_image(ch, size=240, cmap=cmap, vrange=rng),
+                    png(channel_image(ch, size=240, cmap=cmap, vrange=rng)),
                     width=240,
                     caption=f"{layer} channel {opened} · {what}: min {ch.min():.3g}, "
                     f"max {ch.max():.3g}",

@@ -25,6 +25,11 @@ One page's results, kept with the inputs that made them (key first, so a stale o
   "explain_rand_result" (Explain), "filters_batch" (Filters), "cmp_upload" (Compare models),
   "last_image_upload" (Trace), "audio_edits" (Audio: the edit stack per sample),
   "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets).
+Per-session memos of display work (bounded LRUs, so a rerun that changed nothing re-encodes
+nothing): "_png_urls" (pages._images: PNG data URLs of tiles, patches and legends by
+content).
+Tab selections (lazy tabs: only the open tab's content runs): "trace_input_tab",
+"structure_tab", "audio_input_tab", "audio_view_tab".
 """
 
 from __future__ import annotations
@@ -51,6 +56,15 @@ def current_model() -> LoadedModel:
         st.info("Pick a model in the sidebar.")
         st.stop()
     return lm
+
+
+def keep_widget_state(*keys: str) -> None:
+    """Keep these widgets' values through runs that do not draw them (a lazy tab that is not
+    open): Streamlit drops a widget's value at the end of a run without it, unless the value
+    was set through session state in that run, which this does (before the widgets exist)."""
+    for k in keys:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
 
 
 def linked(key: str, options: list | None = None):

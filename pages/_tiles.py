@@ -7,17 +7,14 @@ click target, tooltip and aria-label "channel N") and writes the channel number 
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
-import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from core.render import feature_grid, grid_layout
+from pages._images import digest, encode, remember
 
 BAND = 14  # px above each row of tiles for the channel numbers
 
@@ -36,12 +33,6 @@ def shrink_to_column(key: str) -> None:
     )
 
 
-def _data_url(rgba: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def _picked(key: str, on_pick: Callable[[int], None]) -> None:
     """on_select callback (runs before the rerun): hand the clicked channel to on_pick."""
     points = st.session_state[key]["selection"].get("tile") or []
@@ -49,44 +40,41 @@ def _picked(key: str, on_pick: Callable[[int], None]) -> None:
         on_pick(int(points[0]["channel"]))
 
 
-def tile_grid(
+def _spec(
     maps: np.ndarray,
-    *,
-    key: str,
-    on_pick: Callable[[int], None] | None = None,
-    picked: int | None = None,
-    scale: str = "shared",
-    cmap: str = "viridis",
-    vrange: tuple[float, float] | None = None,
-    dim: set[int] | frozenset[int] = frozenset(),
-    cell: int = 56,
-    value: str = "activation",
-) -> tuple[float, float]:
-    """Draw (H, W, C) maps as numbered tiles; returns the value range of the colours.
-
-    on_pick(channel) runs when a tile is clicked (before the page reruns); picked is outlined.
-    """
+    scale: str,
+    cmap: str,
+    vrange: tuple[float, float] | None,
+    dim: frozenset[int],
+    cell: int,
+    picked: int | None,
+    value: str,
+) -> tuple[dict, float, float]:
+    """The tile grid's Vega-Lite spec (the picture as a PNG data URL, one box per tile) and
+    the value range of its colours."""
     h, w, c = maps.shape
     img, lo, hi = feature_grid(
         maps, scale=scale, cmap=cmap, vrange=vrange, dim=dim, cell=cell, band=BAND, background=None
     )
     height, width, _, boxes = grid_layout(h, w, c, cell=cell, band=BAND)
     flat = maps.reshape(-1, c)
-    tiles = pd.DataFrame(
+    mins, maxs, means = (f(axis=0).astype(float).tolist() for f in (flat.min, flat.max, flat.mean))
+    tiles = [
         {
-            "channel": np.arange(c),
-            "x0": [b[1] for b in boxes],
-            "x1": [b[3] for b in boxes],
-            "y0": [b[0] for b in boxes],
-            "y1": [b[2] for b in boxes],
-            "ty": [b[0] - 2 for b in boxes],
-            "min": flat.min(axis=0).astype(float),
-            "max": flat.max(axis=0).astype(float),
-            "mean": flat.mean(axis=0).astype(float),
-            "desc": [f"channel {k}" + (" (frozen)" if k in dim else "") for k in range(c)],
-            "picked": [k == picked for k in range(c)],
+            "channel": k,
+            "x0": b[1],
+            "x1": b[3],
+            "y0": b[0],
+            "y1": b[2],
+            "ty": b[0] - 2,
+            "min": mins[k],
+            "max": maxs[k],
+            "mean": means[k],
+            "desc": f"channel {k}" + (" (frozen)" if k in dim else ""),
+            "picked": k == picked,
         }
-    )
+        for k, b in enumerate(boxes)
+    ]
     # Pixel coordinates of the picture: y runs down, one unit is one pixel. A Vega-Lite spec,
     # not Altair objects: building those costs their schema validation on every rerun
     # (~0.4 s for a page of layers on this machine).
@@ -96,7 +84,7 @@ def tile_grid(
     x = {"field": "x0", "type": q, "scale": xs, "axis": None}
     ink = "#e6e6e6" if dark_theme() else "#31333f"
     picture = {
-        "data": {"values": [{"url": _data_url(img)}]},
+        "data": {"values": [{"url": encode(img)}]},
         "mark": {
             "type": "image",
             "width": width,
@@ -160,11 +148,40 @@ def tile_grid(
         "height": height,
         "padding": 0,
         "config": {"view": {"stroke": None}},
+        "data": {"values": tiles},
         "layer": [picture, boxes_layer, numbers],
     }
+    return spec, lo, hi
+
+
+def tile_grid(
+    maps: np.ndarray,
+    *,
+    key: str,
+    on_pick: Callable[[int], None] | None = None,
+    picked: int | None = None,
+    scale: str = "shared",
+    cmap: str = "viridis",
+    vrange: tuple[float, float] | None = None,
+    dim: set[int] | frozenset[int] = frozenset(),
+    cell: int = 56,
+    value: str = "activation",
+) -> tuple[float, float]:
+    """Draw (H, W, C) maps as numbered tiles; returns the value range of the colours.
+
+    on_pick(channel) runs when a tile is clicked (before the page reruns); picked is outlined.
+    """
+    # Built once per picture, choice and theme, and kept in the session (pages._images): a
+    # rerun that changed nothing only sends it again.
+    key_ = ("tiles", *digest(maps), scale, cmap, vrange, tuple(sorted(dim)), cell, picked, value)
+    spec, lo, hi = remember(
+        (*key_, dark_theme()),
+        lambda: _spec(maps, scale, cmap, vrange, frozenset(dim), cell, picked, value),
+        size=lambda v: len(v[0]["layer"][0]["data"]["values"][0]["url"]),
+    )
     shrink_to_column(key)
     st.vega_lite_chart(
-        tiles,
+        spec,
         spec,
         width="content",
         key=key,

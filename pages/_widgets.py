@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -10,6 +13,7 @@ from core import cache
 from core.models import LoadedModel
 from core.render import apply_colormap, as_maps, channel_image, feature_grid, grid_shape
 from core.samples import Sample
+from pages._images import digest, encode, png, remember
 from pages._state import freeze_kinds
 from pages._tiles import tile_grid
 
@@ -174,9 +178,38 @@ def vega(df: pd.DataFrame, spec: dict, *, key: str) -> None:
     st.vega_lite_chart(df, spec, width="stretch", key=key)
 
 
+def _dep(v: Any) -> Hashable:
+    """A hashable stand-in for what a chart depends on (frames and arrays by content)."""
+    if isinstance(v, pd.DataFrame):
+        return (
+            "frame",
+            tuple(map(str, v.columns)),
+            digest(pd.util.hash_pandas_object(v).to_numpy()),
+        )
+    if isinstance(v, np.ndarray):
+        return digest(v)
+    if isinstance(v, (list, tuple)):
+        return tuple(_dep(x) for x in v)
+    return v
+
+
+def altair(build: Callable[[], Any], *, key: str, deps: tuple, where: Any = None, **kwargs) -> None:
+    """An Altair chart, built by build() once per deps in this session: Altair validates a
+    chart against its schema when it is built and again when it is converted (50-250 ms a
+    chart here), so a rerun that changed nothing reuses the spec. deps: everything build()
+    reads (frames and arrays are keyed by content). where: the container (default st)."""
+    spec = remember(
+        ("altair", key, _dep(deps)), lambda: build().to_dict(), size=lambda v: len(str(v))
+    )
+    (where or st).vega_lite_chart(spec, key=key, **kwargs)
+
+
 def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
     """A colour-scale legend: the gradient as an image, with its end and middle values."""
-    bar = apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)
+    bar = remember(
+        ("legend", cmap),
+        lambda: encode(apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)),
+    )
     st.image(bar, width=240)
     mid = (vmin + vmax) / 2
     st.markdown(
@@ -246,10 +279,27 @@ def vector_chart(
             np.nan_to_num(grid, nan=np.nanmin(v))[..., None], cell=max(cols * 4, 200)
         )
         st.image(
-            img,
+            png(img),
             caption=f"{v.size} units as a heat strip, row by row (range {vmin:.3g} … {vmax:.3g})",
-            clamp=True,
         )
+
+
+def layer_page(names: list[str], *, key: str, size: int = 12) -> list[tuple[int, str]]:
+    """(number, name) of the layers to draw: all of them, or with more than `size` a picker
+    of pages of `size` (every layer drawn at once costs a long page and a slow rerun)."""
+    pages = (len(names) + size - 1) // size
+    start = 0
+    if pages > 1:
+        page = st.selectbox(
+            "Layers",
+            range(pages),
+            key=key,
+            format_func=lambda p: (
+                f"{p * size + 1}–{min((p + 1) * size, len(names))} of {len(names)}"
+            ),
+        )
+        start = page * size
+    return list(enumerate(names[start : start + size], start=start + 1))
 
 
 def fit_cell(c: int, cell: int = 56, width: int = 860) -> int:
@@ -318,7 +368,9 @@ def layer_output(
         if opened is not None and n > 1:
             ch = maps[..., opened]
             st.image(
-                channel_image(ch, size=200, vrange=(vmin, vmax) if scale == "shared" else None),
+                png(
+                    channel_image(ch, size=200, vrange=(vmin, vmax) if scale == "shared" else None)
+                ),
                 caption=f"{name} channel {opened}: min {ch.min():.3g}, max {ch.max():.3g}, "
                 f"mean {ch.mean():.3g}",
                 width=200,

@@ -24,10 +24,11 @@ from core.permalink import encode_attack
 from core.render import apply_colormap
 from core.samples import Sample
 from pages._audio_views import player, spectrogram_chart, waveform_chart
+from pages._images import png
 from pages._jobs import heavy_job
 from pages._panels import comparison
 from pages._state import current_model, keep_sample, linked, run_trace, samples, selected_sample
-from pages._widgets import export_button, freeze_note, prediction, share_view
+from pages._widgets import altair, export_button, freeze_note, prediction, share_view
 
 lm = current_model()
 st.title("Attack lab")
@@ -184,10 +185,10 @@ if lm.kind == "image":
     )
     heat = apply_colormap(0.5 + 0.5 * d / (top or 1.0), "diverging").repeat(big, 0).repeat(big, 1)
     i1, i2, i3 = st.columns(3)
-    i1.image(show(x), caption="original", width=196)
-    i2.image(show(r.adversarial), caption="adversarial", width=196)
+    i1.image(png(show(x)), caption="original", width=196)
+    i2.image(png(show(r.adversarial)), caption="adversarial", width=196)
     i3.image(
-        heat,
+        png(heat),
         width=196,
         caption=f"perturbation, stretched to ±{top:.3g} "
         f"(±{from_epsilon(lm, x, 'Linf', top):.1f} levels): "
@@ -371,22 +372,25 @@ res = st.session_state.get("sweep_result")
 if res and res[0] == lm.key:
     _, sw_m, df, secs = res
     xcol = df.columns[0]
-    chart = (
-        alt.Chart(df)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X(f"{xcol}:Q", title=f"ε ({'dB' if lm.kind == 'audio' else 'pixel levels'})"),
-            y=alt.Y("success_rate:Q", title="success rate", scale=alt.Scale(domain=[0, 1])),
-            tooltip=[
-                alt.Tooltip(f"{xcol}:Q", format=".3g"),
-                alt.Tooltip("epsilon:Q", format=".4g"),
-                alt.Tooltip("success_rate:Q", format=".0%"),
-                "n",
-            ],
+
+    def chart():
+        return (
+            alt.Chart(df)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X(f"{xcol}:Q", title=f"ε ({'dB' if lm.kind == 'audio' else 'pixel levels'})"),
+                y=alt.Y("success_rate:Q", title="success rate", scale=alt.Scale(domain=[0, 1])),
+                tooltip=[
+                    alt.Tooltip(f"{xcol}:Q", format=".3g"),
+                    alt.Tooltip("epsilon:Q", format=".4g"),
+                    alt.Tooltip("success_rate:Q", format=".0%"),
+                    "n",
+                ],
+            )
+            .properties(height=260, title=f"{sw_m}: success rate against ε")
         )
-        .properties(height=260, title=f"{sw_m}: success rate against ε")
-    )
-    st.altair_chart(chart, width="stretch", key="sw_chart")
+
+    altair(chart, key="sw_chart", deps=(df, sw_m, lm.kind), width="stretch")
     st.dataframe(df, hide_index=True, width="stretch")
     st.caption(f"{int(df['n'].iloc[0])} inputs, {secs:.1f} s.")
     st.download_button(

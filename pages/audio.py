@@ -24,6 +24,7 @@ from pages._state import (
     add_sample,
     current_model,
     freeze_kinds,
+    keep_widget_state,
     linked,
     run_trace,
     samples,
@@ -35,6 +36,7 @@ from pages._widgets import (
     export_button,
     fit_cell,
     layer_output,
+    layer_page,
     legend,
     prediction,
     shape_text,
@@ -108,73 +110,83 @@ rec_tab, up_tab, gal_tab, real_tab = st.tabs(
         ":material/upload: Upload",
         ":material/library_music: Built-in clips",
         ":material/dataset: Real held-out clips",
-    ]
+    ],
+    key="audio_input_tab",
+    on_change="rerun",  # only the open tab runs (the clip buttons cost a rerun otherwise)
 )
 with rec_tab:
-    # Streamlit's own recorder: while it records it shows the live waveform (a level meter:
-    # a flat line means the microphone hears nothing) and the elapsed time.
-    rec = st.audio_input(
-        "Record one digit",
-        key="recorder",
-        sample_rate=16000,
-        help="Click the microphone, say one digit, click stop. The live "
-        "waveform shows your level; the clock, how long you recorded.",
-    )
-    st.markdown(
-        f"Say **one digit** (zero to nine) and stop the recording; watch the waveform "
-        f"move as you speak (if it stays flat, the microphone is muted or too far). "
-        f"The word is found in the take and centred in the model's {WINDOW_S:g} s "
-        "window; if the take holds two words, the louder one is used and the notes say so."
-    )
-    if rec is not None:
-        wav = rec.getvalue()
-        n = 1 + sum(s.source == "recorded" for s in samples().values())
-        _take(
-            "last_recording",
-            hashlib.sha256(wav).hexdigest(),
-            wav,
-            "recording.wav",
-            f"Recording {n}",
-            "recorded",
+    if rec_tab.open:
+        # Streamlit's own recorder: while it records it shows the live waveform (a level meter:
+        # a flat line means the microphone hears nothing) and the elapsed time.
+        rec = st.audio_input(
+            "Record one digit",
+            key="recorder",
+            sample_rate=16000,
+            help="Click the microphone, say one digit, click stop. The live "
+            "waveform shows your level; the clock, how long you recorded.",
         )
+        st.markdown(
+            f"Say **one digit** (zero to nine) and stop the recording; watch the waveform "
+            f"move as you speak (if it stays flat, the microphone is muted or too far). "
+            f"The word is found in the take and centred in the model's {WINDOW_S:g} s "
+            "window; if the take holds two words, the louder one is used and the notes say so."
+        )
+        if rec is not None:
+            wav = rec.getvalue()
+            n = 1 + sum(s.source == "recorded" for s in samples().values())
+            _take(
+                "last_recording",
+                hashlib.sha256(wav).hexdigest(),
+                wav,
+                "recording.wav",
+                f"Recording {n}",
+                "recorded",
+            )
 
 with up_tab:
-    file = st.file_uploader(
-        f"Audio file ({ACCEPTED}), at most {MAX_SECONDS:g} s",
-        type=["wav", "flac", "ogg", "oga", "opus", "mp3"],
-        key="audio_file",
-    )
-    if file is not None:
-        _take("last_audio_upload", file.file_id, file.getvalue(), file.name, file.name, "upload")
-    st.caption(
-        "Any sample rate, bit depth and number of channels: channels are averaged and "
-        f"the clip is resampled to {SR} Hz."
-    )
+    if up_tab.open:
+        file = st.file_uploader(
+            f"Audio file ({ACCEPTED}), at most {MAX_SECONDS:g} s",
+            type=["wav", "flac", "ogg", "oga", "opus", "mp3"],
+            key="audio_file",
+        )
+        if file is not None:
+            _take(
+                "last_audio_upload", file.file_id, file.getvalue(), file.name, file.name, "upload"
+            )
+        st.caption(
+            "Any sample rate, bit depth and number of channels: channels are averaged and "
+            f"the clip is resampled to {SR} Hz."
+        )
 
 with gal_tab:
-    st.caption(
-        "Digits spoken by espeak-ng voices (scripts/make_speech_samples.py): made by this "
-        "project, in no training set. Click one to add it to the samples."
-    )
-    clips = cache.speech_clips()
-    for voice in dict.fromkeys(s.name.split("(")[-1].rstrip(")") for s in clips):
-        row = [s for s in clips if s.name.endswith(f"({voice})")]
-        cols = st.columns(len(row) + 1)
-        cols[0].markdown(f"`{voice}`")
-        for col, s in zip(cols[1:], row):
-            if col.button(s.name.split('"')[1], key=f"clip_{s.name}", width="stretch"):
-                add_sample(s)
+    if gal_tab.open:
+        st.caption(
+            "Digits spoken by espeak-ng voices (scripts/make_speech_samples.py): made by this "
+            "project, in no training set. Click one to add it to the samples."
+        )
+        clips = cache.speech_clips()
+        for voice in dict.fromkeys(s.name.split("(")[-1].rstrip(")") for s in clips):
+            row = [s for s in clips if s.name.endswith(f"({voice})")]
+            cols = st.columns(len(row) + 1)
+            cols[0].markdown(f"`{voice}`")
+            for col, s in zip(cols[1:], row):
+                if col.button(s.name.split('"')[1], key=f"clip_{s.name}", width="stretch"):
+                    add_sample(s)
 
 with real_tab:
-    real = cache.probe_samples(lm, 20)
-    st.caption(
-        f"Clips the model never trained on (its probe set: {cache.probe(lm).about}). "
-        "Click one to add it to the samples."
-    )
-    for r in range(0, len(real), 10):
-        for col, s in zip(st.columns(10), real[r : r + 10]):
-            if col.button(f"{s.label}", key=f"real_clip_{s.name}", help=s.note, width="stretch"):
-                add_sample(s)
+    if real_tab.open:
+        real = cache.probe_samples(lm, 20)
+        st.caption(
+            f"Clips the model never trained on (its probe set: {cache.probe(lm).about}). "
+            "Click one to add it to the samples."
+        )
+        for r in range(0, len(real), 10):
+            for col, s in zip(st.columns(10), real[r : r + 10]):
+                if col.button(
+                    f"{s.label}", key=f"real_clip_{s.name}", help=s.note, width="stretch"
+                ):
+                    add_sample(s)
 
 # ---- the clip and its edits ------------------------------------------------------------------------
 sample = selected_sample(lm)
@@ -359,151 +371,180 @@ hear_choice = (
 export_button(lm, "Audio", _audio_export, key="export_audio")
 
 # ---- views ------------------------------------------------------------------------------------------
+VIEWS = [
+    ":material/stacks: Every layer",
+    ":material/hearing: Hear a filter",
+    ":material/compare: Compare",
+    ":material/bar_chart: Weights",
+]
+# Only the open tab runs. The hidden tabs' widgets keep their values (Streamlit forgets a
+# widget's value on a run that does not draw it); a shared link to a filter opens its tab.
+keep_widget_state(
+    "hear_layer",
+    "hear_channel",
+    "hear_method",
+    "hear_frozen",
+    "audio_scale",
+    "audio_layer_page",
+    "audio_compare_layer",
+    "audio_weights_layer",
+    f"audio_compare_b_{edited is not None}",
+)
+if st.session_state.get("link_layer") is not None:
+    st.session_state["audio_view_tab"] = VIEWS[1]
 layers_tab, hear_tab, compare_tab, weights_tab = st.tabs(
-    [
-        ":material/stacks: Every layer",
-        ":material/hearing: Hear a filter",
-        ":material/compare: Compare",
-        ":material/bar_chart: Weights",
-    ]
+    VIEWS, key="audio_view_tab", on_change="rerun"
 )
 
 frozen_cfg: dict[str, list[int]] = st.session_state.get("frozen", {}).get(lm.sha256, {})
 
 with layers_tab:
-    scale = st.radio(
-        "Colour scale",
-        ["shared", "per-channel"],
-        horizontal=True,
-        key="audio_scale",
-        help="shared: one scale per layer; per-channel: each filter stretched to its own range.",
-    )
-    st.caption(
-        "Time-frequency maps run left to right in time with low frequencies at the "
-        f"bottom (clip {current.name!r})."
-    )
-    types = lm.tracer.plan.layer_types()
-    for i, name in enumerate([n for n in tr if n != "input"], start=1):
-        a = tr[name]
-        st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
-        layer_output(
-            name,
-            a,
-            scale=scale,
-            key=f"audio_layer_{name}",
-            labels=lm.labels if name == lm.tracer.plan.output_name else None,
-            maps=oriented_maps(lm, name, a),
+    if layers_tab.open:
+        scale = st.radio(
+            "Colour scale",
+            ["shared", "per-channel"],
+            horizontal=True,
+            key="audio_scale",
+            help="shared: one scale per layer; per-channel: each filter stretched to its own range.",
         )
+        st.caption(
+            "Time-frequency maps run left to right in time with low frequencies at the "
+            f"bottom (clip {current.name!r})."
+        )
+        types = lm.tracer.plan.layer_types()
+        for i, name in layer_page([n for n in tr if n != "input"], key="audio_layer_page"):
+            a = tr[name]
+            st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
+            layer_output(
+                name,
+                a,
+                scale=scale,
+                key=f"audio_layer_{name}",
+                labels=lm.labels if name == lm.tracer.plan.output_name else None,
+                maps=oriented_maps(lm, name, a),
+            )
 
 with hear_tab:
-    if not tf_layers:
-        st.info(
-            "This model's card names no spectrogram layer, so its maps cannot be turned "
-            "back into sound."
-        )
-    else:
-        c1, c2, c3 = st.columns([2, 1, 2])
-        default = linked("link_layer", tf_layers) or hear_default
-        layer = c1.selectbox("Layer", tf_layers, index=tf_layers.index(default), key="hear_layer")
-        maps = tr[layer]
-        n_ch = int(maps.shape[-1])
-        if st.session_state.get("hear_channel", 0) >= n_ch:  # kept from a wider layer
-            st.session_state["hear_channel"] = 0
-        ch = int(
-            c2.number_input(
-                "Filter", 0, n_ch - 1, key="hear_channel", help="Or click a filter's tile below."
+    if hear_tab.open:
+        if not tf_layers:
+            st.info(
+                "This model's card names no spectrogram layer, so its maps cannot be turned "
+                "back into sound."
             )
-        )
-        method = c3.radio(
-            "Inversion",
-            list(METHODS),
-            format_func=METHODS.get,
-            key="hear_method",
-            horizontal=True,
-            help="ISTFT: the map masks the input's STFT, which is inverted with "
-            "the input's own phase (faithful). Griffin-Lim: the phase is "
-            "estimated from the masked magnitude alone.",
-        )
-        use_frozen = st.toggle(
-            f"With the frozen filters ({sum(map(len, frozen_cfg.values()))} set on the Freeze "
-            "page)",
-            value=bool(frozen_cfg),
-            disabled=not frozen_cfg,
-            key="hear_frozen",
-            help="Hear the mutated network: frozen filters are silent and later layers hear "
-            "what reaches them.",
-        )
-        fkey = cache.frozen_key(frozen_cfg, freeze_kinds(lm)) if use_frozen else ()
-        with st.spinner("Recomputing the layers with the frozen filters…", show_time=True):
-            shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
-        pics = oriented_maps(lm, layer, shown[layer])
-        dim = set(frozen_cfg.get(layer, [])) if fkey else set()
-        g1, g2 = st.columns([3, 2])
-        with g1:
-            lo, hi = tile_grid(
-                pics,
-                key="hear_tiles",
-                dim=dim,
-                cell=fit_cell(n_ch, 48, 640),
-                picked=ch,
-                on_pick=partial(st.session_state.__setitem__, "hear_channel"),
+        else:
+            c1, c2, c3 = st.columns([2, 1, 2])
+            default = linked("link_layer", tf_layers) or hear_default
+            layer = c1.selectbox(
+                "Layer", tf_layers, index=tf_layers.index(default), key="hear_layer"
             )
-            st.caption(
-                f"all {n_ch} filters of {layer}"
-                + (" (frozen ones grey)" if dim else "")
-                + ": click one to hear it"
+            maps = tr[layer]
+            n_ch = int(maps.shape[-1])
+            if st.session_state.get("hear_channel", 0) >= n_ch:  # kept from a wider layer
+                st.session_state["hear_channel"] = 0
+            ch = int(
+                c2.number_input(
+                    "Filter",
+                    0,
+                    n_ch - 1,
+                    key="hear_channel",
+                    help="Or click a filter's tile below.",
+                )
             )
-        with g2:
-            legend(lo, hi, "viridis", key="hear_legend")
-        fmap = shown[layer][..., ch]
-        m1, m2 = st.columns([3, 2], gap="large")
-        with m1:
-            map_chart(
-                lm,
-                fmap,
-                key="hear_map",
-                height=260,
-                title=f"{layer} · filter {ch}" + (" (frozen)" if ch in dim else ""),
+            method = c3.radio(
+                "Inversion",
+                list(METHODS),
+                format_func=METHODS.get,
+                key="hear_method",
+                horizontal=True,
+                help="ISTFT: the map masks the input's STFT, which is inverted with "
+                "the input's own phase (faithful). Griffin-Lim: the phase is "
+                "estimated from the masked magnitude alone.",
             )
-        with m2:
-            if method == "griffinlim":  # iterative: a heavy job on a shared server
-                with heavy_job(f"Griffin-Lim for filter {ch}"):
-                    sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
-            else:
-                with st.spinner(
-                    f"Turning filter {ch}'s map of {layer} into sound ({method})…", show_time=True
-                ):
-                    sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
-            st.markdown(f"**What filter {ch} hears**")
-            player(sound, SR)
-            st.download_button(
-                "Download WAV",
-                to_wav_bytes(sound, SR),
-                file_name=f"{layer}_filter{ch}_{method}.wav",
-                mime="audio/wav",
-                key="dl_filter_wav",
-                icon=":material/download:",
+            use_frozen = st.toggle(
+                f"With the frozen filters ({sum(map(len, frozen_cfg.values()))} set on the Freeze "
+                "page)",
+                value=bool(frozen_cfg),
+                disabled=not frozen_cfg,
+                key="hear_frozen",
+                help="Hear the mutated network: frozen filters are silent and later layers hear "
+                "what reaches them.",
             )
-            st.markdown("**The model's input**")
-            player(tr["input"], SR)
-            st.caption(
-                "The map is stretched onto the input's STFT grid (mel rows at their "
-                "frequencies), scaled to 0…1 and used as a mask; loudness is "
-                "normalised so quiet filters are audible and nothing clips."
-            )
+            fkey = cache.frozen_key(frozen_cfg, freeze_kinds(lm)) if use_frozen else ()
+            with st.spinner("Recomputing the layers with the frozen filters…", show_time=True):
+                shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
+            pics = oriented_maps(lm, layer, shown[layer])
+            dim = set(frozen_cfg.get(layer, [])) if fkey else set()
+            g1, g2 = st.columns([3, 2])
+            with g1:
+                lo, hi = tile_grid(
+                    pics,
+                    key="hear_tiles",
+                    dim=dim,
+                    cell=fit_cell(n_ch, 48, 640),
+                    picked=ch,
+                    on_pick=partial(st.session_state.__setitem__, "hear_channel"),
+                )
+                st.caption(
+                    f"all {n_ch} filters of {layer}"
+                    + (" (frozen ones grey)" if dim else "")
+                    + ": click one to hear it"
+                )
+            with g2:
+                legend(lo, hi, "viridis", key="hear_legend")
+            fmap = shown[layer][..., ch]
+            m1, m2 = st.columns([3, 2], gap="large")
+            with m1:
+                map_chart(
+                    lm,
+                    fmap,
+                    key="hear_map",
+                    height=260,
+                    title=f"{layer} · filter {ch}" + (" (frozen)" if ch in dim else ""),
+                )
+            with m2:
+                if method == "griffinlim":  # iterative: a heavy job on a shared server
+                    with heavy_job(f"Griffin-Lim for filter {ch}"):
+                        sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
+                else:
+                    with st.spinner(
+                        f"Turning filter {ch}'s map of {layer} into sound ({method})…",
+                        show_time=True,
+                    ):
+                        sound = cache.filter_audio(lm, current, fkey, layer, ch, method)
+                st.markdown(f"**What filter {ch} hears**")
+                player(sound, SR)
+                st.download_button(
+                    "Download WAV",
+                    to_wav_bytes(sound, SR),
+                    file_name=f"{layer}_filter{ch}_{method}.wav",
+                    mime="audio/wav",
+                    key="dl_filter_wav",
+                    icon=":material/download:",
+                )
+                st.markdown("**The model's input**")
+                player(tr["input"], SR)
+                st.caption(
+                    "The map is stretched onto the input's STFT grid (mel rows at their "
+                    "frequencies), scaled to 0…1 and used as a mask; loudness is "
+                    "normalised so quiet filters are audible and nothing clips."
+                )
 
 with compare_tab:
-    options = (["(the edited clip)"] if edited is not None else []) + [
-        n for n in usable_samples(lm) if n != sample.name
-    ]
-    if not options:
-        st.info("Apply an edit, or add a second clip, to compare.")
-    else:
-        b_name = st.selectbox(
-            f"Compare {sample.name!r} with", options, key=f"audio_compare_b_{edited is not None}"
-        )
-        b = edited if b_name == "(the edited clip)" else samples()[b_name]
-        comparison(lm, sample, b, key="audio_compare", export=False)
+    if compare_tab.open:
+        options = (["(the edited clip)"] if edited is not None else []) + [
+            n for n in usable_samples(lm) if n != sample.name
+        ]
+        if not options:
+            st.info("Apply an edit, or add a second clip, to compare.")
+        else:
+            b_name = st.selectbox(
+                f"Compare {sample.name!r} with",
+                options,
+                key=f"audio_compare_b_{edited is not None}",
+            )
+            b = edited if b_name == "(the edited clip)" else samples()[b_name]
+            comparison(lm, sample, b, key="audio_compare", export=False)
 
 with weights_tab:
-    weights_panel(lm, cache.structure(lm).table(), key="audio")
+    if weights_tab.open:
+        weights_panel(lm, cache.structure(lm).table(), key="audio")

@@ -11,7 +11,7 @@ from core import api, cache
 from core.errors import LayerLabError
 from core.models import builtin_card
 from pages._state import current_model, linked, run_trace, samples, selected_sample
-from pages._widgets import export_button, prediction, share_view
+from pages._widgets import altair, export_button, prediction, share_view
 
 UPLOAD_B = "Upload a second model…"
 
@@ -117,32 +117,37 @@ df = pd.DataFrame(
     ]
 )
 cell = 16 if max(len(res.layers_a), len(res.layers_b)) <= 40 else 10
-heat = (
-    alt.Chart(df)
-    .mark_rect()
-    .encode(
-        x=alt.X(
-            "layer B:N",
-            sort=res.layers_b,
-            title=f"B: {lm_b.name} (graph order)",
-            axis=alt.Axis(labelAngle=-50, labelLimit=120),
-        ),
-        y=alt.Y(
-            "layer A:N",
-            sort=res.layers_a,
-            title=f"A: {lm.name} (graph order)",
-            axis=alt.Axis(labelLimit=120),
-        ),
-        color=alt.Color(
-            "CKA:Q",
-            scale=alt.Scale(scheme="viridis", domain=[0, 1]),
-            legend=alt.Legend(orient="right"),
-        ),
-        tooltip=["layer A", "layer B", alt.Tooltip("CKA:Q", format=".3f")],
+
+
+def heat():
+    return (
+        alt.Chart(df)
+        .mark_rect()
+        .encode(
+            x=alt.X(
+                "layer B:N",
+                sort=res.layers_b,
+                title=f"B: {lm_b.name} (graph order)",
+                axis=alt.Axis(labelAngle=-50, labelLimit=120),
+            ),
+            y=alt.Y(
+                "layer A:N",
+                sort=res.layers_a,
+                title=f"A: {lm.name} (graph order)",
+                axis=alt.Axis(labelLimit=120),
+            ),
+            color=alt.Color(
+                "CKA:Q",
+                scale=alt.Scale(scheme="viridis", domain=[0, 1]),
+                legend=alt.Legend(orient="right"),
+            ),
+            tooltip=["layer A", "layer B", alt.Tooltip("CKA:Q", format=".3f")],
+        )
+        .properties(width=alt.Step(cell), height=alt.Step(cell))
     )
-    .properties(width=alt.Step(cell), height=alt.Step(cell))
-)
-st.altair_chart(heat, key="cmp_heat")
+
+
+altair(heat, key="cmp_heat", deps=(df, cell, lm.name, lm_b.name))
 if np.isnan(res.matrix).any():
     st.caption("Empty cells: a layer whose output is the same for every input (CKA undefined).")
 
@@ -156,21 +161,28 @@ best = pd.DataFrame(
     }
 )
 st.subheader("3 · Where they agree and where they part ways")
-line = (
-    alt.Chart(best)
-    .mark_line(point=True, color="#4c78a8")
-    .encode(
-        x=alt.X(
-            "layer A:N",
-            sort=res.layers_a,
-            title=f"layer of A ({lm.name})",
-            axis=alt.Axis(labelAngle=-40, labelLimit=110),
-        ),
-        y=alt.Y("CKA:Q", scale=alt.Scale(domain=[0, 1]), title="CKA with its closest layer of B"),
-        tooltip=["layer A", "closest layer of B", alt.Tooltip("CKA:Q", format=".3f")],
+
+
+def line():
+    return (
+        alt.Chart(best)
+        .mark_line(point=True, color="#4c78a8")
+        .encode(
+            x=alt.X(
+                "layer A:N",
+                sort=res.layers_a,
+                title=f"layer of A ({lm.name})",
+                axis=alt.Axis(labelAngle=-40, labelLimit=110),
+            ),
+            y=alt.Y(
+                "CKA:Q", scale=alt.Scale(domain=[0, 1]), title="CKA with its closest layer of B"
+            ),
+            tooltip=["layer A", "closest layer of B", alt.Tooltip("CKA:Q", format=".3f")],
+        )
     )
-)
-st.altair_chart(line.properties(height=240), width="stretch", key="cmp_best")
+
+
+altair(lambda: line().properties(height=240), key="cmp_best", deps=(best, lm.name), width="stretch")
 agree = best.nlargest(1, "CKA").iloc[0]
 apart = best.iloc[1:].nsmallest(1, "CKA")
 text = (

@@ -14,8 +14,9 @@ from core.errors import LayerLabError
 from core.image import to_display
 from core.render import apply_colormap
 from pages._audio_views import map_chart, player
+from pages._images import png
 from pages._state import current_model, linked, run_trace, selected_sample
-from pages._widgets import export_button, legend, share_view
+from pages._widgets import altair, export_button, legend, share_view
 
 DEFAULT_METHODS = ["integrated_gradients", "gradient", "grad_cam"]
 PER_ROW = 4  # maps per row (images); audio maps need axes, so two
@@ -182,7 +183,7 @@ for r in range(0, len(methods), per_row):
                 over = (base * (1 - alpha) + heat * alpha).astype(np.uint8)
                 up = max(1, 200 // max(over.shape[:2]))
                 images[m] = over.repeat(up, 0).repeat(up, 1)
-                st.image(images[m], width="stretch")
+                st.image(png(images[m]), width="stretch")
             st.caption(
                 f"deletion AUC **{dele.auc:.3f}** (random {dele.random_auc:.3f})  \n"
                 f"insertion AUC **{ins.auc:.3f}** (random {ins.random_auc:.3f})"
@@ -236,41 +237,47 @@ for m in methods:
                 }
             )
 curves = pd.DataFrame(rows)
-chart = (
-    alt.Chart(curves)
-    .mark_line(point=alt.OverlayMarkDef(size=18))
-    .encode(
-        x=alt.X("share:Q", title="share of cells changed", axis=alt.Axis(format="%")),
-        y=alt.Y(
-            "probability:Q",
-            title=f"probability of {lm.labels[target]}",
-            scale=alt.Scale(domain=[0, 1]),
-        ),
-        color=alt.Color(
-            "curve:N",
-            title=None,
-            scale=alt.Scale(domain=["deletion", "insertion"], range=["#e45756", "#4c78a8"]),
-        ),
-        strokeDash=alt.StrokeDash(
-            "order:N",
-            title=None,
-            legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#666"),
-            scale=alt.Scale(domain=["map", "random"], range=[[1, 0], [4, 3]]),
-        ),
-        tooltip=[
-            "method",
-            "curve",
-            "order",
-            alt.Tooltip("share:Q", format=".0%"),
-            alt.Tooltip("probability:Q", format=".3f"),
-        ],
-    )
-    .properties(height=170, width=220)
-    .facet(
-        facet=alt.Facet("method:N", title=None, sort=[METHODS[m].title for m in methods]), columns=3
-    )
-)  # 3 × 220 px and the legend fit the page
-st.altair_chart(chart, key="explain_curves")
+
+
+def chart():
+    return (
+        alt.Chart(curves)
+        .mark_line(point=alt.OverlayMarkDef(size=18))
+        .encode(
+            x=alt.X("share:Q", title="share of cells changed", axis=alt.Axis(format="%")),
+            y=alt.Y(
+                "probability:Q",
+                title=f"probability of {lm.labels[target]}",
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=alt.Color(
+                "curve:N",
+                title=None,
+                scale=alt.Scale(domain=["deletion", "insertion"], range=["#e45756", "#4c78a8"]),
+            ),
+            strokeDash=alt.StrokeDash(
+                "order:N",
+                title=None,
+                legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#666"),
+                scale=alt.Scale(domain=["map", "random"], range=[[1, 0], [4, 3]]),
+            ),
+            tooltip=[
+                "method",
+                "curve",
+                "order",
+                alt.Tooltip("share:Q", format=".0%"),
+                alt.Tooltip("probability:Q", format=".3f"),
+            ],
+        )
+        .properties(height=170, width=220)
+        .facet(
+            facet=alt.Facet("method:N", title=None, sort=[METHODS[m].title for m in methods]),
+            columns=3,
+        )
+    )  # 3 × 220 px and the legend fit the page
+
+
+altair(chart, key="explain_curves", deps=(curves, methods, lm.labels[target]))
 st.caption(
     f"Deletion: the share of cells removed, most attributed first; insertion: the "
     f"share copied onto the empty input. Solid: cells in the map's order; dashed: the mean of "
@@ -390,24 +397,32 @@ if got and got[0] == (lm.sha256, sample.key, rmethod, target, opts(rmethod)):
             "similarity": [1.0] + [s for _, s in rand],
         }
     )
-    line = (
-        alt.Chart(rdf)
-        .mark_line(point=True, color="#4c78a8")
-        .encode(
-            x=alt.X(
-                "layers randomised:Q",
-                title="layers re-initialised (from the output)",
-                axis=alt.Axis(tickMinStep=1),
-            ),
-            y=alt.Y(
-                "similarity:Q",
-                title="similarity to the trained map",
-                scale=alt.Scale(domain=[min(0.0, rdf.similarity.min()), 1]),
-            ),
-            tooltip=["layers randomised", "layer", alt.Tooltip("similarity:Q", format=".3f")],
+
+    def line():
+        return (
+            alt.Chart(rdf)
+            .mark_line(point=True, color="#4c78a8")
+            .encode(
+                x=alt.X(
+                    "layers randomised:Q",
+                    title="layers re-initialised (from the output)",
+                    axis=alt.Axis(tickMinStep=1),
+                ),
+                y=alt.Y(
+                    "similarity:Q",
+                    title="similarity to the trained map",
+                    scale=alt.Scale(domain=[min(0.0, rdf.similarity.min()), 1]),
+                ),
+                tooltip=["layers randomised", "layer", alt.Tooltip("similarity:Q", format=".3f")],
+            )
         )
+
+    altair(
+        lambda: line().properties(height=260),
+        key="explain_rand_chart",
+        deps=(rdf,),
+        width="stretch",
     )
-    st.altair_chart(line.properties(height=260), width="stretch", key="explain_rand_chart")
     st.caption(
         "How to read it: a map that explains *this network* should change as its "
         "weights are destroyed, so the line should fall well below 1 (towards 0) as "

@@ -6,7 +6,6 @@ Session keys: "filters_batch" (lm.sha256, ProbeSet, FilterIndex) of an uploaded 
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,9 +16,10 @@ from core.exemplar_view import grid, image_patch, index_table, spectrogram_patch
 from core.exemplars import indexable
 from core.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
 from pages._audio_views import player
+from pages._images import png
 from pages._jobs import heavy_job
 from pages._state import current_model, linked
-from pages._widgets import export_button, share_view
+from pages._widgets import export_button, share_view, vega
 
 PER_PAGE = 8
 K = 9
@@ -238,7 +238,7 @@ for c in shown:
     with ex_col:
         if patches[c]:
             for col, e, p in zip(st.columns(K, gap="xxsmall"), exs, patches[c]):
-                col.image(p, width="stretch", caption=f"{e.value:.2f} · {_cls(e)}")
+                col.image(png(p), width="stretch", caption=f"{e.value:.2f} · {_cls(e)}")
         if exs:
             whole = lm.kind == "image" and exs[0].box == (0, 0, *in_hw)
             st.caption(
@@ -259,14 +259,14 @@ for c in shown:
             v = vis[c]
             if lm.kind == "image":
                 st.image(
-                    image_patch(v.raw, (0, 0, *v.raw.shape[:2]), size=96),
+                    png(image_patch(v.raw, (0, 0, *v.raw.shape[:2]), size=96)),
                     width="stretch",
                     caption=f"synthesised: mean {v.value:.2f} (real best {li.best_mean[c]:.2f})",
                 )
             else:
                 spec = lm.tracer(v.raw[0][None])[lm.card["spectrogram_layer"]][0, ..., 0]
                 st.image(
-                    spectrogram_patch(spec, (0, 0, *spec.shape), size=96),
+                    png(spectrogram_patch(spec, (0, 0, *spec.shape), size=96)),
                     width="stretch",
                     caption=f"synthesised waveform: mean {v.value:.2f} (real best "
                     f"{li.best_mean[c]:.2f})",
@@ -275,26 +275,32 @@ for c in shown:
     with prof_col:
         prof = pd.DataFrame({"class": lm.labels, "mean": li.class_mean[:, c].astype(float)})
         short = max(map(len, lm.labels)) <= 2  # digits: columns; names: rows
-        cls = alt.X if short else alt.Y
-        val = alt.Y if short else alt.X
-        st.altair_chart(
-            alt.Chart(prof)
-            .mark_bar()
-            .encode(
-                cls(
-                    "class:N",
-                    sort=lm.labels,
-                    title=None,
-                    axis=alt.Axis(labelAngle=0, labelLimit=70, labelFontSize=10),
-                ),
-                val("mean:Q", title="mean activation"),
-                color=alt.condition(
-                    alt.datum.mean >= 0, alt.value("#4c78a8"), alt.value("#f58518")
-                ),
-                tooltip=["class", alt.Tooltip("mean:Q", format=".3g")],
-            )
-            .properties(height=120 if short else 150),
-            width="stretch",
+        cls = {
+            "field": "class",
+            "type": "nominal",
+            "sort": lm.labels,
+            "title": None,
+            "axis": {"labelAngle": 0, "labelLimit": 70, "labelFontSize": 10},
+        }
+        val = {"field": "mean", "type": "quantitative", "title": "mean activation"}
+        vega(
+            prof,
+            {
+                "mark": "bar",
+                "height": 120 if short else 150,
+                "encoding": {
+                    ("x" if short else "y"): cls,
+                    ("y" if short else "x"): val,
+                    "color": {
+                        "condition": {"test": "datum.mean >= 0", "value": "#4c78a8"},
+                        "value": "#f58518",
+                    },
+                    "tooltip": [
+                        {"field": "class", "type": "nominal"},
+                        {"field": "mean", "type": "quantitative", "format": ".3g"},
+                    ],
+                },
+            },
             key=f"prof_{layer}_{c}",
         )
 

@@ -20,9 +20,11 @@ from core.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
+from pages._images import png
 from pages._jobs import heavy_job
 from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
 from pages._widgets import (
+    altair,
     distance_chart,
     export_button,
     label_of,
@@ -244,18 +246,18 @@ else:
     cols = st.columns(3)
     if ma is not None:
         lo, hi = float(min(ma.min(), mb.min())), float(max(ma.max(), mb.max()))
-        cols[0].image(feature_grid(ma, vrange=(lo, hi))[0], caption="before", width="stretch")
+        cols[0].image(png(feature_grid(ma, vrange=(lo, hi))[0]), caption="before", width="stretch")
         # Grey: the channels an intervention acts on ("keep only": all the others).
         acted = set(config.get(show, []))
         if interventions.get(show, {}).get("kind") == "keep":
             acted = set(range(mb.shape[-1])) - acted
         cols[1].image(
-            feature_grid(mb, vrange=(lo, hi), dim=acted)[0],
+            png(feature_grid(mb, vrange=(lo, hi), dim=acted)[0]),
             caption="after (frozen filters grey)",
             width="stretch",
         )
         gd, dlo, dhi = feature_grid(mb - ma, cmap="diverging")
-        cols[2].image(gd, caption="after − before (red: higher, blue: lower)", width="stretch")
+        cols[2].image(png(gd), caption="after − before (red: higher, blue: lower)", width="stretch")
         with cols[0]:
             legend(lo, hi, "viridis", key="fl1", title="activation")
         with cols[2]:
@@ -356,26 +358,30 @@ with imp_tab:
         for col, m, colour in zip(
             st.columns(len(shown_m)), shown_m, ["#4c78a8", "#f58518", "#54a24b"]
         ):
-            col.altair_chart(
-                alt.Chart(top)
-                .mark_bar(color=colour)
-                .encode(
-                    y=alt.Y(
-                        "filter:N",
-                        sort=list(top["filter"]),
-                        title=f"filter of {imp_layer}",
-                        axis=alt.Axis(labelOverlap=False),
-                    ),
-                    x=alt.X(
-                        f"{m}:Q",
-                        title=f"drop in {names[m]}",
-                        axis=alt.Axis(format=".3~g", tickCount=4),
-                    ),
-                    tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
-                )
-                .properties(height=18 * len(top)),
-                width="stretch",
+            altair(
+                lambda m=m, colour=colour: (
+                    alt.Chart(top)
+                    .mark_bar(color=colour)
+                    .encode(
+                        y=alt.Y(
+                            "filter:N",
+                            sort=list(top["filter"]),
+                            title=f"filter of {imp_layer}",
+                            axis=alt.Axis(labelOverlap=False),
+                        ),
+                        x=alt.X(
+                            f"{m}:Q",
+                            title=f"drop in {names[m]}",
+                            axis=alt.Axis(format=".3~g", tickCount=4),
+                        ),
+                        tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
+                    )
+                    .properties(height=18 * len(top))
+                ),
                 key=f"imp_chart_{m}",
+                deps=(top, m, colour, imp_layer, names[m]),
+                where=col,
+                width="stretch",
             )
         flat_p, flat_z = all_negligible(df, "prob_drop"), all_negligible(df, "logit_drop")
         if flat_z:
@@ -520,13 +526,16 @@ with sal_tab:
                 "|waveform|": wave_b / (wave_b.max() or 1.0),
             }
         ).melt("time (s)", var_name="curve", value_name="normalised")
-        st.altair_chart(
-            alt.Chart(df)
-            .mark_line()
-            .encode(x="time (s):Q", y="normalised:Q", color="curve:N")
-            .properties(height=220),
-            width="stretch",
+        altair(
+            lambda: (
+                alt.Chart(df)
+                .mark_line()
+                .encode(x="time (s):Q", y="normalised:Q", color="curve:N")
+                .properties(height=220)
+            ),
             key="sal_profile",
+            deps=(df,),
+            width="stretch",
         )
         st.caption(
             f"{method} for class {target}"
@@ -546,13 +555,13 @@ with sal_tab:
     up = max(1, 280 // max(over.shape[:2]))
     c1, c2 = st.columns(2)
     c1.image(
-        over.repeat(up, 0).repeat(up, 1),
+        png(over.repeat(up, 0).repeat(up, 1)),
         width=280,
         caption=f"{method} for class {target}"
         + (f" at {cam_layer}" if cam_layer else "")
         + (" (with frozen filters)" if config else ""),
     )
-    c2.image(heat.repeat(up, 0).repeat(up, 1), width=280, caption="the map alone")
+    c2.image(png(heat.repeat(up, 0).repeat(up, 1)), width=280, caption="the map alone")
     if not sal.max() > 0:
         st.info(
             f"The {method} map is zero everywhere: at {cam_layer!r} nothing speaks *for* "

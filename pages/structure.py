@@ -14,10 +14,11 @@ from core import cache
 from core.card_view import training_history, validation_sets
 from core.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
+from pages._images import remember
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
 from pages._tiles import dark_theme, shrink_to_column
-from pages._widgets import export_button, layer_output, shape_text, share_view
+from pages._widgets import altair, export_button, layer_output, shape_text, share_view
 
 DEEP = 60  # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820  # px; a graph of more than TALL layers scrolls in a frame this high
@@ -124,24 +125,28 @@ if history is not None:
         part = history[history["panel"] == panel]
         if part.empty:
             continue
-        base = alt.Chart(part).encode(
-            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("value:Q", title=panel, scale=alt.Scale(zero=panel == "loss")),
-            color=alt.Color(
-                "measure:N",
-                title=None,
-                legend=alt.Legend(orient="bottom", columns=1, labelLimit=300),
-            ),
-            tooltip=["epoch", "measure", alt.Tooltip("value:Q", format=".4g")],
-        )
-        chart = base.mark_line() + base.mark_point(size=18, filled=True)
-        if best:
-            chart += (
-                alt.Chart(pd.DataFrame({"epoch": [best]}))
-                .mark_rule(strokeDash=[4, 3], color="#9ca3af")
-                .encode(x="epoch:Q")
+
+        def history_chart(part=part, panel=panel):
+            base = alt.Chart(part).encode(
+                x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+                y=alt.Y("value:Q", title=panel, scale=alt.Scale(zero=panel == "loss")),
+                color=alt.Color(
+                    "measure:N",
+                    title=None,
+                    legend=alt.Legend(orient="bottom", columns=1, labelLimit=300),
+                ),
+                tooltip=["epoch", "measure", alt.Tooltip("value:Q", format=".4g")],
             )
-        col.altair_chart(chart.properties(height=240), width="stretch", key=f"history_{panel}")
+            chart = base.mark_line() + base.mark_point(size=18, filled=True)
+            if best:
+                chart += (
+                    alt.Chart(pd.DataFrame({"epoch": [best]}))
+                    .mark_rule(strokeDash=[4, 3], color="#9ca3af")
+                    .encode(x="epoch:Q")
+                )
+            return chart.properties(height=240)
+
+        altair(history_chart, key=f"history_{panel}", deps=(part, best), where=col, width="stretch")
 if training:
     with st.expander("How it was trained"):
         lines = []
@@ -174,41 +179,45 @@ c4.metric(
     help="Held fixed during training, e.g. BatchNorm's moving mean and variance.",
 )
 
-layers_tab, graph_tab, weights_tab = st.tabs(["Layers", "Graph", "Weights"])
+# Only the open tab runs (the graph and the weight histograms cost a rerun otherwise).
+layers_tab, graph_tab, weights_tab = st.tabs(
+    ["Layers", "Graph", "Weights"], key="structure_tab", on_change="rerun"
+)
 
 # ---- layers ---------------------------------------------------------------------------------------
 with layers_tab:
-    blocks = [p for p in dict.fromkeys(table["parent"]) if p]
-    # Leave out columns that would say nothing: "In block" without nested models, "Trainable"
-    # when every parameter is trainable.
-    columns = [
-        c
-        for c in COLUMNS
-        if (c != "parent" or blocks) and (c != "trainable_params" or s.non_trainable_params)
-    ]
-    shown = table.assign(index=range(1, len(table) + 1))[columns]
-    if blocks:
-        st.caption(
-            f"Nested models ({', '.join(blocks)}) are flattened: their layers are named "
-            "block/layer and listed where the block runs, with the block in *In block*."
+    if layers_tab.open:
+        blocks = [p for p in dict.fromkeys(table["parent"]) if p]
+        # Leave out columns that would say nothing: "In block" without nested models, "Trainable"
+        # when every parameter is trainable.
+        columns = [
+            c
+            for c in COLUMNS
+            if (c != "parent" or blocks) and (c != "trainable_params" or s.non_trainable_params)
+        ]
+        shown = table.assign(index=range(1, len(table) + 1))[columns]
+        if blocks:
+            st.caption(
+                f"Nested models ({', '.join(blocks)}) are flattened: their layers are named "
+                "block/layer and listed where the block runs, with the block in *In block*."
+            )
+        st.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            column_config={c: COLUMNS[c] for c in columns},
+            height=min(36 + 35 * len(shown), 36 + 35 * 20),
+            key="structure_table",
         )
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config={c: COLUMNS[c] for c in columns},
-        height=min(36 + 35 * len(shown), 36 + 35 * 20),
-        key="structure_table",
-    )
-    st.download_button(
-        "Download the table (CSV)",
-        table.to_csv(index=False),
-        file_name=f"{stem}_layers.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
-        key="structure_csv",
-    )
+        st.download_button(
+            "Download the table (CSV)",
+            table.to_csv(index=False),
+            file_name=f"{stem}_layers.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+            key="structure_csv",
+        )
 
 
 # ---- graph --------------------------------------------------------------------------------------
@@ -256,8 +265,8 @@ def _pick_node(key: str) -> None:
         st.session_state["structure_node"] = points[0]["name"]
 
 
-def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
-    """The layer graph as a chart: drag to pan, scroll to zoom, click a layer to open it."""
+def graph_spec(nodes: pd.DataFrame, edges: pd.DataFrame, picked: str | None) -> dict:
+    """The layer graph's Vega-Lite spec, the picked layer outlined."""
     depth = int(nodes["rank"].max()) + 1
     lo, hi = float(nodes["slot"].min()), float(nodes["slot"].max())
     # One slot is about 200 px wide; a chain still gets room for the legend above it.
@@ -270,7 +279,6 @@ def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
     )
     view = alt.selection_interval(bind="scales", name="view")
     pick = alt.selection_point(name="node", fields=["name"], on="click", clear=False, toggle=False)
-    picked = st.session_state.get("structure_node")
     box = nodes.assign(
         x0=nodes.slot - 0.42,
         x1=nodes.slot + 0.42,
@@ -339,9 +347,21 @@ def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
         .properties(height=min(60 + 36 * min(depth, SHOWN_RANKS), 860), width=px)
         .configure_view(stroke=None)
     )
+    return chart.to_dict()
+
+
+def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
+    """The layer graph as a chart: drag to pan, scroll to zoom, click a layer to open it."""
+    picked = st.session_state.get("structure_node")
+    # Altair's schema validation costs ~0.25 s a graph: build each (model, picked) spec once.
+    spec = remember(
+        ("graph", lm.key, picked),
+        lambda: graph_spec(nodes, edges, picked),
+        size=lambda v: len(str(v)),
+    )
     shrink_to_column(key)
-    st.altair_chart(
-        chart, width="content", key=key, on_select=partial(_pick_node, key), selection_mode="node"
+    st.vega_lite_chart(
+        spec, width="content", key=key, on_select=partial(_pick_node, key), selection_mode="node"
     )
 
 
@@ -390,49 +410,51 @@ def layer_panel(name: str) -> None:
 
 
 with graph_tab:
-    names = list(table["name"])
-    nodes, edges = layout(s)
-    st.caption(
-        f"{len(names)} layers. Drag to pan, scroll to zoom (double-click resets); "
-        "click a layer to open it below: its configuration, weights and output for the "
-        "current sample."
-    )
-    graph_chart(nodes, edges, key="structure_graph")
-    if st.session_state.get("structure_node") not in names:
-        st.session_state["structure_node"] = next(
-            (n for n, p in zip(names, table["params"]) if p > 0), names[0]
+    if graph_tab.open:
+        names = list(table["name"])
+        nodes, edges = layout(s)
+        st.caption(
+            f"{len(names)} layers. Drag to pan, scroll to zoom (double-click resets); "
+            "click a layer to open it below: its configuration, weights and output for the "
+            "current sample."
         )
-    layer_panel(st.session_state["structure_node"])
-    with st.expander("The Graphviz picture (nested models framed, shapes on the arrows)"):
-        keep = set(range(len(names)))
-        dot = s.dot
-        if len(names) > DEEP:
-            lo, hi = st.slider(
-                "Layers (# as in the table)",
-                1,
-                len(names),
-                (1, min(len(names), 40)),
-                key="graph_range",
+        graph_chart(nodes, edges, key="structure_graph")
+        if st.session_state.get("structure_node") not in names:
+            st.session_state["structure_node"] = next(
+                (n for n, p in zip(names, table["params"]) if p > 0), names[0]
             )
-            keep = set(range(lo - 1, hi))
-            dot = dot_subset(s.dot, keep, names)
-        with st.container(height=GRAPH_HEIGHT if len(keep) > TALL else "content", border=True):
-            if dark_theme():  # the arrows' shape labels and frames: light on a dark page
-                dot = dot.replace("#374151", "#d1d5db").replace("#6b7280", "#9ca3af")
-            st.graphviz_chart(
-                dot, width="content", alt=f"Layer graph of {card.get('title', lm.name)}"
+        layer_panel(st.session_state["structure_node"])
+        with st.expander("The Graphviz picture (nested models framed, shapes on the arrows)"):
+            keep = set(range(len(names)))
+            dot = s.dot
+            if len(names) > DEEP:
+                lo, hi = st.slider(
+                    "Layers (# as in the table)",
+                    1,
+                    len(names),
+                    (1, min(len(names), 40)),
+                    key="graph_range",
+                )
+                keep = set(range(lo - 1, hi))
+                dot = dot_subset(s.dot, keep, names)
+            with st.container(height=GRAPH_HEIGHT if len(keep) > TALL else "content", border=True):
+                if dark_theme():  # the arrows' shape labels and frames: light on a dark page
+                    dot = dot.replace("#374151", "#d1d5db").replace("#6b7280", "#9ca3af")
+                st.graphviz_chart(
+                    dot, width="content", alt=f"Layer graph of {card.get('title', lm.name)}"
+                )
+            st.download_button(
+                "Download the whole graph (.dot)",
+                s.dot,
+                file_name=f"{stem}.dot",
+                mime="text/vnd.graphviz",
+                icon=":material/download:",
+                on_click="ignore",
+                key="structure_dot",
+                help="Graphviz source; render it with e.g. `dot -Tsvg model.dot`.",
             )
-        st.download_button(
-            "Download the whole graph (.dot)",
-            s.dot,
-            file_name=f"{stem}.dot",
-            mime="text/vnd.graphviz",
-            icon=":material/download:",
-            on_click="ignore",
-            key="structure_dot",
-            help="Graphviz source; render it with e.g. `dot -Tsvg model.dot`.",
-        )
 
 
 with weights_tab:
-    weights_panel(lm, table, key="structure")
+    if weights_tab.open:
+        weights_panel(lm, table, key="structure")

@@ -15,6 +15,7 @@ from core.errors import InputError
 from core.image import decode_image, mnist_style, paint_to_rgb, to_display
 from core.render import as_maps, channel_image, labelled_grid
 from core.samples import Sample, cifar10_test_images, gallery_kind, mnist_test_digits, thumbnail
+from pages._images import png
 from pages._state import (
     add_sample,
     current_model,
@@ -28,12 +29,11 @@ from pages._widgets import (
     export_button,
     freeze_note,
     layer_output,
+    layer_page,
     prediction,
     shape_text,
     share_view,
 )
-
-PAGE_SIZE = 12
 
 lm = current_model()
 st.title("Trace")
@@ -66,151 +66,161 @@ draw_tab, upload_tab, gallery_tab, real_tab = st.tabs(
         ":material/upload: Upload image",
         ":material/photo_library: Gallery",
         ":material/dataset: Real held-out images",
-    ]
+    ],
+    key="trace_input_tab",
+    on_change="rerun",  # only the open tab runs (the gallery's 60 buttons cost ~0.2 s)
 )
 with draw_tab:
-    c1, c2 = st.columns([1, 2])
-    digit_pad = lm.card["input"].get("digit_style") == "mnist"
-    with c1:
-        if digit_pad:
-            # Room for the canvas toolbar, which floats above the pad while the mouse is on it.
-            st.container(height=40, border=False)
-            canvas = st_canvas(
-                stroke_width=18,
-                stroke_color="#FFFFFF",
-                background_color="#000000",
-                height=280,
-                width=280,
-                drawing_mode="freedraw",
-                return_image_data=True,
-                key="sketchpad",
-            )
-        else:
-            p1, p2, p3 = st.columns(3)
-            ink_c = p1.color_picker("Ink", "#C0392B", key="ink_colour")
-            bg_c = p2.color_picker("Background", "#87B5E0", key="bg_colour")
-            width = p3.number_input("Brush", 4, 60, 24, key="brush")
-            st.container(height=40, border=False)  # room for the pad's floating toolbar
-            canvas = st_canvas(
-                stroke_width=int(width),
-                stroke_color=ink_c,
-                background_color=bg_c,
-                height=280,
-                width=280,
-                drawing_mode="freedraw",
-                return_image_data=True,
-                key=f"colourpad_{bg_c}",
-            )
-    with c2:
-        h, w = lm.card["input"]["shape"][:2]
-        if digit_pad:
-            st.markdown(
-                "Draw one digit with the mouse (or a finger). It is framed the way MNIST "
-                "digits were made: cropped to its bounding box, scaled into 20×20 and "
-                "centred by centre of mass in 28×28. Your drawing becomes the sample "
-                "**Sketch** and is traced at once; *Keep* stores a copy."
-            )
-        else:
-            st.markdown(
-                f"Paint a picture in colour: the whole 280×280 pad is scaled down to "
-                f"the model's {w}×{h} (a box filter, like CIFAR's downsampled photos). "
-                "It becomes the sample **Sketch** and is traced at once; *Keep* stores "
-                "a copy."
-            )
-        # image_data holds the strokes only (not the pad's background): on the digit pad ink
-        # is bright; on the colour pad any opaque pixel is paint (even black ink).
-        rgba = canvas.image_data
-        ink = rgba is not None and (
-            rgba[..., :3].max() > 0 if digit_pad else rgba[..., 3].max() > 0
-        )
-        if ink:
-            try:
-                raw = mnist_style(rgba[..., 0]) if digit_pad else paint_to_rgb(rgba, bg_c)
-            except InputError as e:
-                st.warning(str(e))
+    if draw_tab.open:
+        c1, c2 = st.columns([1, 2])
+        digit_pad = lm.card["input"].get("digit_style") == "mnist"
+        with c1:
+            if digit_pad:
+                # Room for the canvas toolbar, which floats above the pad while the mouse is on it.
+                st.container(height=40, border=False)
+                canvas = st_canvas(
+                    stroke_width=18,
+                    stroke_color="#FFFFFF",
+                    background_color="#000000",
+                    height=280,
+                    width=280,
+                    drawing_mode="freedraw",
+                    return_image_data=True,
+                    key="sketchpad",
+                )
             else:
-                note = (
-                    "drawn on the sketchpad, framed MNIST-style"
-                    if digit_pad
-                    else "painted on the sketchpad, 280×280 scaled to the model's size"
+                p1, p2, p3 = st.columns(3)
+                ink_c = p1.color_picker("Ink", "#C0392B", key="ink_colour")
+                bg_c = p2.color_picker("Background", "#87B5E0", key="bg_colour")
+                width = p3.number_input("Brush", 4, 60, 24, key="brush")
+                st.container(height=40, border=False)  # room for the pad's floating toolbar
+                canvas = st_canvas(
+                    stroke_width=int(width),
+                    stroke_color=ink_c,
+                    background_color=bg_c,
+                    height=280,
+                    width=280,
+                    drawing_mode="freedraw",
+                    return_image_data=True,
+                    key=f"colourpad_{bg_c}",
                 )
-                sketch = Sample("Sketch", "image", raw, source="drawn", note=note)
-                prev = samples().get("Sketch")
-                if prev is None or prev.key != sketch.key:
-                    add_sample(sketch, replace=True)
-                st.image(
-                    thumbnail(sketch, 112)
-                    if digit_pad
-                    else np.asarray(Image.fromarray(raw).resize((112, 112), Image.Resampling.BOX)),
-                    caption=f"model's view, {w}×{h}" if digit_pad else "your picture",
-                    width=112,
+        with c2:
+            h, w = lm.card["input"]["shape"][:2]
+            if digit_pad:
+                st.markdown(
+                    "Draw one digit with the mouse (or a finger). It is framed the way MNIST "
+                    "digits were made: cropped to its bounding box, scaled into 20×20 and "
+                    "centred by centre of mass in 28×28. Your drawing becomes the sample "
+                    "**Sketch** and is traced at once; *Keep* stores a copy."
                 )
-                n = sum(s.source == "drawn" for s in samples().values())
-                st.button(
-                    "Keep this drawing",
-                    key="keep_sketch",
-                    on_click=keep_sample,
-                    args=(Sample(f"Drawing {n}", "image", raw, source="drawn", note=sketch.note),),
-                    help="Store a copy in the sample list (the pad keeps drawing into 'Sketch').",
+            else:
+                st.markdown(
+                    f"Paint a picture in colour: the whole 280×280 pad is scaled down to "
+                    f"the model's {w}×{h} (a box filter, like CIFAR's downsampled photos). "
+                    "It becomes the sample **Sketch** and is traced at once; *Keep* stores "
+                    "a copy."
                 )
-        else:
-            st.caption("The pad is empty.")
+            # image_data holds the strokes only (not the pad's background): on the digit pad ink
+            # is bright; on the colour pad any opaque pixel is paint (even black ink).
+            rgba = canvas.image_data
+            ink = rgba is not None and (
+                rgba[..., :3].max() > 0 if digit_pad else rgba[..., 3].max() > 0
+            )
+            if ink:
+                try:
+                    raw = mnist_style(rgba[..., 0]) if digit_pad else paint_to_rgb(rgba, bg_c)
+                except InputError as e:
+                    st.warning(str(e))
+                else:
+                    note = (
+                        "drawn on the sketchpad, framed MNIST-style"
+                        if digit_pad
+                        else "painted on the sketchpad, 280×280 scaled to the model's size"
+                    )
+                    sketch = Sample("Sketch", "image", raw, source="drawn", note=note)
+                    prev = samples().get("Sketch")
+                    if prev is None or prev.key != sketch.key:
+                        add_sample(sketch, replace=True)
+                    st.image(
+                        thumbnail(sketch, 112)
+                        if digit_pad
+                        else np.asarray(
+                            Image.fromarray(raw).resize((112, 112), Image.Resampling.BOX)
+                        ),
+                        caption=f"model's view, {w}×{h}" if digit_pad else "your picture",
+                        width=112,
+                    )
+                    n = sum(s.source == "drawn" for s in samples().values())
+                    st.button(
+                        "Keep this drawing",
+                        key="keep_sketch",
+                        on_click=keep_sample,
+                        args=(
+                            Sample(f"Drawing {n}", "image", raw, source="drawn", note=sketch.note),
+                        ),
+                        help="Store a copy in the sample list (the pad keeps drawing into 'Sketch').",
+                    )
+            else:
+                st.caption("The pad is empty.")
 
 with upload_tab:
-    file = st.file_uploader(
-        "PNG or JPEG image", type=["png", "jpg", "jpeg", "bmp", "webp"], key="image_file"
-    )
-    if file is not None:
-        try:
-            raw, notes = decode_image(file.getvalue(), filename=file.name)
-        except InputError as e:
-            st.error(str(e))
-        else:
-            sample = Sample(file.name, "image", raw, source="upload", note="; ".join(notes))
-            if st.session_state.get("last_image_upload") != (file.file_id, lm.sha256):
-                st.session_state["last_image_upload"] = (file.file_id, lm.sha256)
-                add_sample(sample)
-            st.caption(
-                f"Uploaded {file.name}: {raw.shape[1]}×{raw.shape[0]}"
-                + (f" ({'; '.join(notes)})" if notes else "")
-                + ". How it was converted for the model is shown below the input."
-            )
+    if upload_tab.open:
+        file = st.file_uploader(
+            "PNG or JPEG image", type=["png", "jpg", "jpeg", "bmp", "webp"], key="image_file"
+        )
+        if file is not None:
+            try:
+                raw, notes = decode_image(file.getvalue(), filename=file.name)
+            except InputError as e:
+                st.error(str(e))
+            else:
+                sample = Sample(file.name, "image", raw, source="upload", note="; ".join(notes))
+                if st.session_state.get("last_image_upload") != (file.file_id, lm.sha256):
+                    st.session_state["last_image_upload"] = (file.file_id, lm.sha256)
+                    add_sample(sample)
+                st.caption(
+                    f"Uploaded {file.name}: {raw.shape[1]}×{raw.shape[0]}"
+                    + (f" ({'; '.join(notes)})" if notes else "")
+                    + ". How it was converted for the model is shown below the input."
+                )
 
 with gallery_tab:
-    gallery = cache.gallery(lm.card)
-    digits = gallery_kind(lm.card) == "digits"
-    st.caption(
-        (
-            "Digits drawn by this project (scripts/make_digit_samples.py): three styles of each."
-            if digits
-            else "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
-            "CIFAR-10 theme: pictures, not photos."
+    if gallery_tab.open:
+        gallery = cache.gallery(lm.card)
+        digits = gallery_kind(lm.card) == "digits"
+        st.caption(
+            (
+                "Digits drawn by this project (scripts/make_digit_samples.py): three styles of each."
+                if digits
+                else "Scenes drawn by this project (scripts/make_colour_samples.py), one per "
+                "CIFAR-10 theme: pictures, not photos."
+            )
+            + " Click one to add it and trace it."
         )
-        + " Click one to add it and trace it."
-    )
-    sample_buttons(gallery, key="gal")
-    more, loader = (
-        ("Load 30 real MNIST test digits (needs internet)", mnist_test_digits)
-        if digits
-        else ("Load 30 real CIFAR-10 test images (needs internet)", cifar10_test_images)
-    )
-    if st.button(more, key="dataset_test"):
-        try:
-            with st.spinner("Downloading through keras.datasets…"):
-                for s in loader():
-                    add_sample(s, select=False)
-            st.success("Added 30 test images to the samples.")
-        except OSError as e:
-            st.warning(str(e))
+        sample_buttons(gallery, key="gal")
+        more, loader = (
+            ("Load 30 real MNIST test digits (needs internet)", mnist_test_digits)
+            if digits
+            else ("Load 30 real CIFAR-10 test images (needs internet)", cifar10_test_images)
+        )
+        if st.button(more, key="dataset_test"):
+            try:
+                with st.spinner("Downloading through keras.datasets…"):
+                    for s in loader():
+                        add_sample(s, select=False)
+                st.success("Added 30 test images to the samples.")
+            except OSError as e:
+                st.warning(str(e))
 
 with real_tab:
-    real = cache.probe_samples(lm, 30)
-    st.caption(
-        f"Real images the model never trained on (its probe set: "
-        f"{cache.probe(lm).about}). Click one to add it and trace it; the Filters page "
-        "ranks all of them per filter."
-    )
-    sample_buttons(real, key="real")
+    if real_tab.open:
+        real = cache.probe_samples(lm, 30)
+        st.caption(
+            f"Real images the model never trained on (its probe set: "
+            f"{cache.probe(lm).about}). Click one to add it and trace it; the Filters page "
+            "ranks all of them per filter."
+        )
+        sample_buttons(real, key="real")
 
 # ---- one core call ---------------------------------------------------------------------------
 sample = selected_sample(lm)
@@ -226,7 +236,9 @@ with left:
     x = tr["input"]
     shown = to_display(x, lm.card)
     up = max(1, 196 // max(shown.shape[:2]))  # nearest-neighbour: keep pixels crisp
-    st.image(shown.repeat(up, 0).repeat(up, 1), caption=f"model input {shape_text(x)}", width=196)
+    st.image(
+        png(shown.repeat(up, 0).repeat(up, 1)), caption=f"model input {shape_text(x)}", width=196
+    )
 with mid:
     prediction(lm, probs, key="probs", true_label=sample.label, height=200)
 with right:
@@ -260,7 +272,7 @@ with right:
         )
         big = maps[..., int(ch)]
         st.image(
-            channel_image(big, size=240),
+            png(channel_image(big, size=240)),
             caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
             f"max {big.max():.3g}, mean {big.mean():.3g}",
             width=240,
@@ -315,19 +327,7 @@ if notes:
     st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")
 st.divider()
 st.subheader("Every layer")
-pages_n = (len(names) + PAGE_SIZE - 1) // PAGE_SIZE
-start = 0
-if pages_n > 1:
-    page = st.selectbox(
-        "Layers",
-        range(pages_n),
-        key="layer_page",
-        format_func=lambda p: (
-            f"{p * PAGE_SIZE + 1}–{min((p + 1) * PAGE_SIZE, len(names))} of {len(names)}"
-        ),
-    )
-    start = page * PAGE_SIZE
-for i, name in enumerate(names[start : start + PAGE_SIZE], start=start + 1):
+for i, name in layer_page(names, key="layer_page"):
     a = tr[name]
     st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
     layer_output(

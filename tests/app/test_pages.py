@@ -17,6 +17,9 @@ from streamlit.testing.v1 import AppTest
 from core.models import ASSETS, builtin_names
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
+# The Audio page's lazy view tabs (their labels are their values).
+HEAR_TAB = ":material/hearing: Hear a filter"
+COMPARE_TAB = ":material/compare: Compare"
 PAGES = [
     "pages/trace.py",
     "pages/compare.py",
@@ -218,8 +221,10 @@ def test_audio_page_predicts_edits_and_compares():
     assert [e.name for e in at.session_state["audio_edits"][key]] == ["gain"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Prediction (original)"] == "7" and metrics["Prediction (edited)"] == "7"
+    at.session_state["audio_view_tab"] = COMPARE_TAB  # lazy tabs: only the open one runs
+    at.run()
     assert at.selectbox(key="audio_compare_b_True").value == "(the edited clip)"
-    assert {"Prediction A", "Prediction B"} <= set(metrics)
+    assert {"Prediction A", "Prediction B"} <= set(m.label for m in at.metric)
     # undo empties the stack again
     at.button(key="undo_edit").click().run()
     assert at.session_state["audio_edits"][key] == []
@@ -246,6 +251,7 @@ def test_hear_a_filter_with_griffin_lim_and_with_frozen_filters():
     at = _app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
     sha = at.session_state["model"].sha256
     at.session_state["frozen"] = {sha: {"block1_relu": [0, 1]}}
+    at.session_state["audio_view_tab"] = HEAR_TAB
     at.switch_page("pages/audio.py")
     at.run()
     assert at.toggle(key="hear_frozen").value is True
@@ -319,8 +325,10 @@ def test_colour_model_starts_on_a_drawn_scene_and_shows_its_gallery():
     assert at.sidebar.selectbox(key="selected").value == "drawn airplane"
     metric = [m for m in at.metric if m.label == "Prediction"]
     assert metric and metric[0].value == "airplane"
-    assert any(b.label == "Load 30 real CIFAR-10 test images (needs internet)" for b in at.button)
     assert at.color_picker(key="ink_colour").value.lower() == "#c0392b"
+    at.session_state["trace_input_tab"] = ":material/photo_library: Gallery"
+    at.run()
+    assert any(b.label == "Load 30 real CIFAR-10 test images (needs internet)" for b in at.button)
 
 
 def _image_captions(at) -> list[str]:
@@ -353,3 +361,22 @@ def test_grad_cam_on_a_layer_without_positive_evidence_says_so():
     at.selectbox(key="sal_layer").set_value("block3_relu3").run()
     assert not at.exception, [e.value for e in at.exception]
     assert [i for i in at.info if "zero everywhere" in i.value and "block3_relu3" in i.value]
+
+
+def test_audio_hear_settings_survive_a_visit_to_another_tab():
+    """The view tabs are lazy (only the open one runs); the Hear tab's widgets keep their
+    values while another tab is open."""
+    at = _app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
+    at.session_state["audio_view_tab"] = HEAR_TAB
+    at.switch_page("pages/audio.py")
+    at.run()
+    at.number_input(key="hear_channel").set_value(5).run()
+    at.radio(key="hear_method").set_value("griffinlim").run()
+    at.session_state["audio_view_tab"] = ":material/stacks: Every layer"
+    at.run()
+    assert not at.get("number_input") or all(n.key != "hear_channel" for n in at.number_input)
+    at.session_state["audio_view_tab"] = HEAR_TAB
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="hear_channel").value == 5
+    assert at.radio(key="hear_method").value == "griffinlim"

@@ -1,0 +1,58 @@
+"""Pictures as PNG data URLs, memoised per session.
+
+st.image sends a data URL as it is, but encodes an array (and decodes and re-encodes PNG bytes)
+on every rerun: a page of tiles, patches and thumbnails spent most of a warm rerun doing that.
+The memo is one bounded LRU in the session ("_png_urls", pages/_state.py), keyed by the
+picture's content, so a user's pictures stay in their session and go with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+ENTRIES = 256  # pictures a session keeps
+BYTES = 8 * 1024 * 1024  # and at most about this much text
+
+
+def digest(a: np.ndarray) -> tuple:
+    """A content key for an array (16-byte BLAKE2b of its bytes, with shape and dtype)."""
+    h = hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
+    return h, a.shape, str(a.dtype)
+
+
+def remember(key: Hashable, make: Callable[[], Any], *, size: Callable[[Any], int] = len) -> Any:
+    """make() once per key in this session (LRU, ENTRIES and BYTES bounded); size(value) in bytes."""
+    memo: OrderedDict = st.session_state.setdefault("_png_urls", OrderedDict())
+    if key in memo:
+        memo.move_to_end(key)
+        return memo[key][0]
+    value = make()
+    memo[key] = (value, size(value))
+    total = sum(n for _, n in memo.values())
+    while len(memo) > 1 and (len(memo) > ENTRIES or total > BYTES):
+        _, (_, n) = memo.popitem(last=False)
+        total -= n
+    return value
+
+
+def encode(img: np.ndarray) -> str:
+    """(H, W) or (H, W, 3|4) uint8, or floats in [0, 1] (clipped), as a PNG data URL."""
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0.0, 1.0) * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def png(img: np.ndarray) -> str:
+    """encode(img), memoised on the picture's content: give st.image this instead of img."""
+    return remember(("png", *digest(img)), lambda: encode(img))
