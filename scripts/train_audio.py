@@ -515,6 +515,12 @@ def main(argv=None) -> int:
         help="only the k-fold runs: write <out>/cv_report.json, no model",
     )
     ap.add_argument(
+        "--cv-from",
+        default="",
+        help="take the k-fold numbers from this cv_report.json of an earlier --cv-only run "
+        "with the same settings (instead of training the fold models again)",
+    )
+    ap.add_argument(
         "--synth",
         default=str(Path.home() / ".cache" / "layerlab" / "synth"),
         help="scripts/synth_voices.py output folder ('' to train without it)",
@@ -773,7 +779,35 @@ def main(argv=None) -> int:
     fold_epochs = args.fold_epochs or args.epochs
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if folds is not None:
+    if folds is not None and args.cv_from:
+        prev = json.loads(Path(args.cv_from).read_text())
+
+        def settings(words: list[str]) -> list[str]:
+            """A command's arguments without those that do not change a fold model."""
+            out_, skip = [], False
+            for w in words:
+                if skip:
+                    skip = False
+                elif w in ("--out", "--cv-from"):
+                    skip = True
+                elif w != "--cv-only" and not w.startswith(("--out=", "--cv-from=")):
+                    out_.append(w)
+            return out_
+
+        if settings(shlex.split(prev["command"])[2:]) != settings(argv):
+            sys.exit(
+                f"error: --cv-from {args.cv_from}: its run had other settings "
+                f"({prev['command']!r}); run the folds with this command's settings"
+            )
+        report["cross_validation"] = prev["cross_validation"]
+        report["cv_command"] = prev["command"]
+        cv = prev["cross_validation"]["real_speakers"]
+        print(
+            f"k-fold held-out real speakers (from {args.cv_from}): {cv['correct']}/{cv['n']} "
+            f"= {cv['accuracy']:.4f}",
+            flush=True,
+        )
+    elif folds is not None:
         cv_pred = np.full(len(r_clips), -1)
         per_fold = []
         for k in range(1, args.folds + 1):
@@ -991,7 +1025,8 @@ def main(argv=None) -> int:
         },
         "metrics": metrics,
         "history": final["history"],
-        "retrain": report["command"],
+        "retrain": report["command"]
+        + (f"  (its fold models: {report['cv_command']})" if "cv_command" in report else ""),
     }
     card_path = out / "spoken_digits.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
