@@ -291,7 +291,13 @@ def sidebar_samples(lm) -> None:
         + (f" · label {cur.label}" if cur.label else "")
         + (f"\n\n{cur.note}" if cur.note else "")
     )
-    with st.sidebar.expander(f"All samples ({len(usable)})"):
+    # Lazy: its thumbnails and button run only while it is open.
+    every = st.sidebar.expander(
+        f"All samples ({len(usable)})", key="all_samples", on_change="rerun"
+    )
+    with every:
+        if not every.open:
+            return
         per_row = 4
         for i in range(0, len(usable), per_row):
             cols = st.columns(per_row)

@@ -12,6 +12,7 @@ from core.filter_audio import to_wav_bytes
 from core.models import LoadedModel
 from core.render import as_maps, colormap_hex
 from core.samples import Sample
+from pages._images import digest, remember
 from pages._widgets import vega
 
 MAX_POINTS = 600  # waveform columns drawn (min/max envelope per column)
@@ -253,7 +254,11 @@ def player(y: np.ndarray, sr: int, *, label: str | None = None) -> None:
     """An st.audio player for a float waveform (16-bit WAV, clipped at full scale)."""
     if label:
         st.caption(label)
-    st.audio(to_wav_bytes(np.asarray(y, np.float32), int(sr)), format="audio/wav")
+    y = np.asarray(y, np.float32)
+    # The WAV bytes are memoised in the session (pages._images): encoding them is most of a
+    # player's cost, paid on every rerun otherwise.
+    wav = remember(("wav", *digest(y), int(sr)), lambda: to_wav_bytes(y, int(sr)))
+    st.audio(wav, format="audio/wav")
 
 
 def clip_panel(

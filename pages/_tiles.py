@@ -11,10 +11,11 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.render import feature_grid, grid_layout
-from pages._images import digest, encode, remember
+from pages._images import arrow_bytes, digest, encode, remember
 
 BAND = 14  # px above each row of tiles for the channel numbers
 
@@ -148,7 +149,10 @@ def _spec(
         "height": height,
         "padding": 0,
         "config": {"view": {"stroke": None}},
-        "data": {"values": tiles},
+        # The tiles as Arrow bytes: Streamlit sends them as they are (values inline in a spec
+        # are converted to Arrow on every run).
+        "datasets": {"tiles": arrow_bytes(pd.DataFrame(tiles))},
+        "data": {"name": "tiles"},
         "layer": [picture, boxes_layer, numbers],
     }
     return spec, lo, hi
@@ -177,11 +181,12 @@ def tile_grid(
     spec, lo, hi = remember(
         (*key_, dark_theme()),
         lambda: _spec(maps, scale, cmap, vrange, frozenset(dim), cell, picked, value),
-        size=lambda v: len(v[0]["layer"][0]["data"]["values"][0]["url"]),
+        size=lambda v: (
+            len(v[0]["layer"][0]["data"]["values"][0]["url"]) + len(v[0]["datasets"]["tiles"])
+        ),
     )
     shrink_to_column(key)
     st.vega_lite_chart(
-        spec,
         spec,
         width="content",
         key=key,

@@ -13,7 +13,7 @@ from core import cache
 from core.models import LoadedModel
 from core.render import apply_colormap, as_maps, channel_image, feature_grid, grid_shape
 from core.samples import Sample
-from pages._images import digest, encode, png, remember
+from pages._images import arrow_bytes, dataset, digest, encode, frame_key, png, remember
 from pages._state import freeze_kinds
 from pages._tiles import tile_grid
 
@@ -174,18 +174,19 @@ def vega(df: pd.DataFrame, spec: dict, *, key: str) -> None:
     """A chart from a Vega-Lite spec (what Altair produces), drawn at the container's width.
 
     The shared charts are written as specs: building them with Altair costs its schema
-    validation on every rerun (about 100 ms a chart on this machine), a spec nothing."""
-    st.vega_lite_chart(df, spec, width="stretch", key=key)
+    validation on every rerun (about 100 ms a chart on this machine), a spec nothing. The
+    frame goes as a dataset of Arrow bytes memoised by content (pages._images.dataset)."""
+    st.vega_lite_chart(
+        {**spec, "datasets": {"table": dataset(df)}, "data": {"name": "table"}},
+        width="stretch",
+        key=key,
+    )
 
 
 def _dep(v: Any) -> Hashable:
     """A hashable stand-in for what a chart depends on (frames and arrays by content)."""
     if isinstance(v, pd.DataFrame):
-        return (
-            "frame",
-            tuple(map(str, v.columns)),
-            digest(pd.util.hash_pandas_object(v).to_numpy()),
-        )
+        return frame_key(v)
     if isinstance(v, np.ndarray):
         return digest(v)
     if isinstance(v, (list, tuple)):
@@ -198,9 +199,15 @@ def altair(build: Callable[[], Any], *, key: str, deps: tuple, where: Any = None
     chart against its schema when it is built and again when it is converted (50-250 ms a
     chart here), so a rerun that changed nothing reuses the spec. deps: everything build()
     reads (frames and arrays are keyed by content). where: the container (default st)."""
-    spec = remember(
-        ("altair", key, _dep(deps)), lambda: build().to_dict(), size=lambda v: len(str(v))
-    )
+
+    def make() -> dict:
+        spec = build().to_dict()
+        # Its datasets (records) as Arrow bytes, which Streamlit sends without converting.
+        for name, rows in spec.get("datasets", {}).items():
+            spec["datasets"][name] = arrow_bytes(pd.DataFrame(rows))
+        return spec
+
+    spec = remember(("altair", key, _dep(deps)), make, size=lambda v: len(str(v)))
     (where or st).vega_lite_chart(spec, key=key, **kwargs)
 
 

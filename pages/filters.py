@@ -247,13 +247,21 @@ for c in shown:
                 f"{'the whole input' if whole else _where(exs[0])}."
             )
         if lm.kind == "audio" and exs:
-            with st.popover("Listen to the top 3", icon=":material/volume_up:"):
-                for e in exs[:3]:
-                    player(
-                        xs[e.index],
-                        sr,
-                        label=f'input {e.index} · {e.value:.2f} · "{_cls(e)}" · {_where(e)}',
-                    )
+            # Lazy: the players (WAV encoding, 3 elements) run only while the popover is open.
+            pop = st.popover(
+                "Listen to the top 3",
+                icon=":material/volume_up:",
+                key=f"listen_{layer}_{c}",
+                on_change="rerun",
+            )
+            with pop:
+                if pop.open:
+                    for e in exs[:3]:
+                        player(
+                            xs[e.index],
+                            sr,
+                            label=f'input {e.index} · {e.value:.2f} · "{_cls(e)}" · {_where(e)}',
+                        )
     if show_vis:
         with vis_col[0]:
             v = vis[c]
