@@ -14,7 +14,7 @@ from core import cache
 from core.card_view import training_history, validation_sets
 from core.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
-from pages._images import remember
+from pages._images import arrow_bytes, remember
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
 from pages._tiles import dark_theme, shrink_to_column
@@ -266,19 +266,22 @@ def _pick_node(key: str) -> None:
 
 
 def graph_spec(nodes: pd.DataFrame, edges: pd.DataFrame, picked: str | None) -> dict:
-    """The layer graph's Vega-Lite spec, the picked layer outlined."""
+    """The layer graph's Vega-Lite spec, the picked layer outlined (a dict, not Altair
+    objects: a click on a layer builds a new one, and Altair's validation took ~0.25 s)."""
     depth = int(nodes["rank"].max()) + 1
     lo, hi = float(nodes["slot"].min()), float(nodes["slot"].max())
     # One slot is about 200 px wide; a chain still gets room for the legend above it.
     px = int(min(900, max(460, 200 * (hi - lo + 1.2))))
     half = px / 200 / 2
     mid = (lo + hi) / 2
-    x = alt.Scale(domain=[mid - half, mid + half], nice=False, zero=False)
-    y = alt.Scale(
-        domain=[-0.7, min(depth, SHOWN_RANKS) - 0.3], reverse=True, nice=False, zero=False
-    )
-    view = alt.selection_interval(bind="scales", name="view")
-    pick = alt.selection_point(name="node", fields=["name"], on="click", clear=False, toggle=False)
+    q = "quantitative"
+    xs = {"domain": [mid - half, mid + half], "nice": False, "zero": False}
+    ys = {
+        "domain": [-0.7, min(depth, SHOWN_RANKS) - 0.3],
+        "reverse": True,
+        "nice": False,
+        "zero": False,
+    }
     box = nodes.assign(
         x0=nodes.slot - 0.42,
         x1=nodes.slot + 0.42,
@@ -288,66 +291,85 @@ def graph_spec(nodes: pd.DataFrame, edges: pd.DataFrame, picked: str | None) -> 
         picked=nodes["name"] == picked,
         label=nodes["name"].str.rsplit("/", n=1).str[-1],
     )
-    wires = (
-        alt.Chart(edges)
-        .mark_rule(color="#9ca3af", strokeWidth=1.2)
-        .encode(
-            x=alt.X("x0:Q", scale=x, axis=None),
-            y=alt.Y("y0:Q", scale=y, axis=None),
-            x2="x1:Q",
-            y2="y1:Q",
-        )
-    )
-    boxes = (
-        alt.Chart(box)
-        .mark_rect(cornerRadius=5, cursor="pointer")
-        .encode(
-            x=alt.X("x0:Q", scale=x, axis=None),
-            x2="x1:Q",
-            y=alt.Y("y0:Q", scale=y, axis=None),
-            y2="y1:Q",
-            color=alt.Color(
-                "family:N",
-                scale=alt.Scale(domain=NODE_TYPES, range=NODE_COLOURS),
-                legend=alt.Legend(title=None, orient="top", columns=4),
-            ),
-            stroke=alt.condition(alt.datum.picked, alt.value("#e45756"), alt.value("#9ca3af")),
-            strokeWidth=alt.condition(alt.datum.picked, alt.value(3), alt.value(1)),
-            description="desc:N",
-            tooltip=[
-                alt.Tooltip("index:Q", title="#"),
-                alt.Tooltip("name:N", title="layer"),
-                alt.Tooltip("type:N"),
-                alt.Tooltip("output_shape:N", title="output"),
-                alt.Tooltip("params:Q", format=",d", title="parameters"),
+    at_slot = {
+        "x": {"field": "slot", "type": q, "scale": xs, "axis": None},
+        "y": {"field": "rank", "type": q, "scale": ys, "axis": None},
+    }
+    wires = {
+        "data": {"name": "edges"},
+        "mark": {"type": "rule", "color": "#9ca3af", "strokeWidth": 1.2},
+        "encoding": {
+            "x": {"field": "x0", "type": q, "scale": xs, "axis": None},
+            "y": {"field": "y0", "type": q, "scale": ys, "axis": None},
+            "x2": {"field": "x1"},
+            "y2": {"field": "y1"},
+        },
+    }
+    boxes = {
+        "mark": {"type": "rect", "cornerRadius": 5, "cursor": "pointer"},
+        "params": [
+            {"name": "view", "select": {"type": "interval"}, "bind": "scales"},
+            {
+                "name": "node",
+                "select": {
+                    "type": "point",
+                    "fields": ["name"],
+                    "on": "click",
+                    "clear": False,
+                    "toggle": False,
+                },
+            },
+        ],
+        "encoding": {
+            "x": {"field": "x0", "type": q, "scale": xs, "axis": None},
+            "x2": {"field": "x1"},
+            "y": {"field": "y0", "type": q, "scale": ys, "axis": None},
+            "y2": {"field": "y1"},
+            "color": {
+                "field": "family",
+                "type": "nominal",
+                "scale": {"domain": NODE_TYPES, "range": NODE_COLOURS},
+                "legend": {"title": None, "orient": "top", "columns": 4},
+            },
+            "stroke": {
+                "condition": {"test": "datum.picked", "value": "#e45756"},
+                "value": "#9ca3af",
+            },
+            "strokeWidth": {"condition": {"test": "datum.picked", "value": 3}, "value": 1},
+            "description": {"field": "desc", "type": "nominal"},
+            "tooltip": [
+                {"field": "index", "type": q, "title": "#"},
+                {"field": "name", "type": "nominal", "title": "layer"},
+                {"field": "type", "type": "nominal"},
+                {"field": "output_shape", "type": "nominal", "title": "output"},
+                {"field": "params", "type": q, "format": ",d", "title": "parameters"},
             ],
-        )
-        .add_params(view, pick)
-    )
-    names = (
-        alt.Chart(box)
-        .mark_text(baseline="bottom", dy=1, fontSize=11, fontWeight="bold", color="#1f2937")
-        .encode(
-            x=alt.X("slot:Q", scale=x, axis=None),
-            y=alt.Y("rank:Q", scale=y, axis=None),
-            text="label:N",
-        )
-    )
-    types = (
-        alt.Chart(box)
-        .mark_text(baseline="top", dy=2, fontSize=9, color="#374151")
-        .encode(
-            x=alt.X("slot:Q", scale=x, axis=None),
-            y=alt.Y("rank:Q", scale=y, axis=None),
-            text="type:N",
-        )
-    )
-    chart = (
-        alt.layer(wires, boxes, names, types)
-        .properties(height=min(60 + 36 * min(depth, SHOWN_RANKS), 860), width=px)
-        .configure_view(stroke=None)
-    )
-    return chart.to_dict()
+        },
+    }
+    names = {
+        "mark": {
+            "type": "text",
+            "baseline": "bottom",
+            "dy": 1,
+            "fontSize": 11,
+            "fontWeight": "bold",
+            "color": "#1f2937",
+        },
+        "encoding": {**at_slot, "text": {"field": "label", "type": "nominal"}},
+    }
+    types = {
+        "mark": {"type": "text", "baseline": "top", "dy": 2, "fontSize": 9, "color": "#374151"},
+        "encoding": {**at_slot, "text": {"field": "type", "type": "nominal"}},
+    }
+    return {
+        "height": min(60 + 36 * min(depth, SHOWN_RANKS), 860),
+        "width": px,
+        "config": {"view": {"stroke": None}},
+        # Arrow bytes, sent as they are (pages._images.dataset).
+        "datasets": {"boxes": arrow_bytes(box), "edges": arrow_bytes(edges)},
+        "data": {"name": "boxes"},
+        "layer": [wires, boxes, names, types],
+    }
 
 
 def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
@@ -357,7 +379,7 @@ def graph_chart(nodes: pd.DataFrame, edges: pd.DataFrame, *, key: str) -> None:
     spec = remember(
         ("graph", lm.key, picked),
         lambda: graph_spec(nodes, edges, picked),
-        size=lambda v: len(str(v)),
+        size=lambda v: sum(map(len, v["datasets"].values())),
     )
     shrink_to_column(key)
     st.vega_lite_chart(
