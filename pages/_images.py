@@ -45,18 +45,24 @@ def frame_key(df: pd.DataFrame) -> tuple:
     return "frame", df.shape, h.digest()
 
 
+class _Memo(OrderedDict):
+    """key -> (value, bytes), least recently used first; `nbytes` is their total."""
+
+    nbytes = 0
+
+
 def remember(key: Hashable, make: Callable[[], Any], *, size: Callable[[Any], int] = len) -> Any:
     """make() once per key in this session (LRU, ENTRIES and BYTES bounded); size(value) in bytes."""
-    memo: OrderedDict = st.session_state.setdefault("_png_urls", OrderedDict())
+    memo: _Memo = st.session_state.setdefault("_png_urls", _Memo())
     if key in memo:
         memo.move_to_end(key)
         return memo[key][0]
     value = make()
     memo[key] = (value, size(value))
-    total = sum(n for _, n in memo.values())
-    while len(memo) > 1 and (len(memo) > ENTRIES or total > BYTES):
+    memo.nbytes += memo[key][1]
+    while len(memo) > 1 and (len(memo) > ENTRIES or memo.nbytes > BYTES):
         _, (_, n) = memo.popitem(last=False)
-        total -= n
+        memo.nbytes -= n
     return value
 
 
