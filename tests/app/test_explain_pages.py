@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+# AppTest runs of the Explain and Freeze pages: not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 

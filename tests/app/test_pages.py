@@ -16,6 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from core.models import ASSETS, builtin_names
 
+# AppTest runs of every page with the real models (minutes): not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 # The Audio page's lazy view tabs (their labels are their values).
 HEAR_TAB = ":material/hearing: Hear a filter"

@@ -11,6 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import api
 
+# AppTest runs with uploaded models (sandboxed loads): not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = [
     "pages/trace.py",

@@ -121,6 +121,7 @@ def test_hear_filter_and_edit_on_the_spoken_digit_model():
     assert np.abs(heard).max() > 0
 
 
+@pytest.mark.slow
 def test_frozen_graphs_per_model_are_bounded(lenet, digit):
     """Which layers are frozen comes from a link: a model shared by every session keeps at most
     FROZEN_GRAPHS compiled graphs, however many sets of layers are asked for."""

@@ -13,6 +13,9 @@ from core.checks import OptionError
 from core.errors import LayerNameError
 from core.samples import colour_scenes, gallery_digits, speech_clips
 
+# attribution methods with their sanity checks: not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def lenet():

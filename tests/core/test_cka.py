@@ -11,6 +11,9 @@ from core.cka import centred_gram, cka_matrix, layer_grams
 from core.errors import InputError
 from core.samples import colour_scenes, gallery_digits
 
+# CKA against a reference on real activations: not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def lenet():

@@ -192,6 +192,7 @@ def test_change_speed_halves_length_and_doubles_pitch():
         E.change_speed(y, SR, factor=3)
 
 
+@pytest.mark.slow
 def test_change_pitch_keeps_length():
     y = tone(440)
     up = E.change_pitch(y, SR, semitones=12)

@@ -13,7 +13,10 @@ def _batch(model: keras.Model, rng: np.random.Generator, n: int = 2) -> np.ndarr
     return rng.random((n, *model.inputs[0].shape[1:]), dtype=np.float32)
 
 
-@pytest.mark.parametrize("fixture", ["sequential_cnn", "branchy", "nested", "mobilenet"])
+@pytest.mark.parametrize(
+    "fixture",
+    ["sequential_cnn", "branchy", "nested", pytest.param("mobilenet", marks=pytest.mark.slow)],
+)
 def test_trace_equals_one_submodel_per_layer(fixture, request, rng):
     model = request.getfixturevalue(fixture)
     x = _batch(model, rng)

@@ -12,6 +12,9 @@ from core.errors import InputError, LayerNameError
 from core.exemplars import K_MAX, scan
 from core.receptive import as_yxyx, receptive_field
 
+# receptive fields and exemplars on MobileNetV2 and the probe sets: not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def lenet():

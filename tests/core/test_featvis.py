@@ -10,6 +10,9 @@ from core import api
 from core.errors import InputError, LayerNameError
 from core.featvis import MAX_STEPS
 
+# feature visualisation by gradient ascent: not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 
 def _best_probe_mean(m, layer, channel):
     """The highest mean activation of the channel over the whole probe set."""

@@ -34,6 +34,7 @@ def test_builtin_lenet_loads_with_card():
     assert len(lm.sha256) == 64
 
 
+@pytest.mark.slow
 def test_upload_of_a_plain_model_loads(sequential_cnn, tmp_path):
     lm = load_bytes(_keras_bytes(sequential_cnn, tmp_path), "mine.keras")
     assert lm.source == "upload"
@@ -49,6 +50,7 @@ def test_upload_of_a_plain_model_loads(sequential_cnn, tmp_path):
     np.testing.assert_allclose(lm.model(x), sequential_cnn(x), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_legacy_h5_loads(sequential_cnn, tmp_path):
     path = tmp_path / "m.h5"
     sequential_cnn.save(path)
@@ -155,6 +157,7 @@ def test_weights_only_h5_is_refused(tmp_path):
         load_bytes(path.read_bytes(), "w.h5")
 
 
+@pytest.mark.slow
 def test_two_input_model_is_unsupported(tmp_path):
     a, b = keras.Input((8, 8, 1)), keras.Input((8, 8, 1))
     y = keras.layers.Flatten()(keras.layers.Add()([a, b]))
@@ -163,6 +166,7 @@ def test_two_input_model_is_unsupported(tmp_path):
         load_bytes(_keras_bytes(model, tmp_path), "two.keras")
 
 
+@pytest.mark.slow
 def test_text_model_is_unsupported(tmp_path):
     x = keras.Input((20,), dtype="int32")
     y = keras.layers.Embedding(100, 8)(x)

@@ -69,6 +69,7 @@ def test_mnist_probe_images_are_the_held_out_training_images():
     assert not _hashes(x) & _hashes(train[:n_train])  # no trained-on image, byte for byte
 
 
+@pytest.mark.slow
 def test_cifar_probe_images_are_the_held_out_training_images():
     import train_vgg_cifar
 

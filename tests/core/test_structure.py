@@ -141,6 +141,7 @@ def test_dot_draws_clusters_and_shapes(two_blocks: keras.Model, residual: keras.
     assert residual_dot.count("-> n4 ") == 2  # the Add node (5th row) has two incoming edges
 
 
+@pytest.mark.slow
 def test_mobilenetv2() -> None:
     model = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))
     s = summarize(model)

@@ -11,6 +11,9 @@ import pytest
 from core import api
 from core.safety.runtime import keras_settings
 
+# benign uploads through the sandbox, big ones included: not in the fast loop (CONTRIBUTING.md).
+pytestmark = pytest.mark.slow
+
 
 def _save(model: keras.Model, path: Path) -> bytes:
     model.save(path)

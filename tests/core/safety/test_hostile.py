@@ -39,6 +39,7 @@ def test_refusals_are_model_refused_errors():
             api.load_bytes(data, name, sandbox=False)  # the scan alone refuses these
 
 
+@pytest.mark.slow
 def test_the_sandbox_turns_a_memory_blowup_into_a_refusal(tmp_path, monkeypatch, sandbox):
     """A model within the config budget whose first trace exceeds the sandbox's address space:
     the child dies or raises MemoryError, the server gets a refusal and lives on."""
