@@ -75,7 +75,9 @@ def test_integrated_gradients_is_complete_over_the_spectrogram(spoken):
     )
     target = int(np.argmax(api.predict(spoken, raw)))
     s_x, s_b = (float(sub(v)["logits"][0, target]) for v in (spec, floor))
-    a = api.attribution(spoken, raw, method="integrated_gradients", steps=64, target=target)
+    # 256 steps: the Riemann sum's error on this model is 5 % at 64 steps, 0.9 % at 128 and
+    # 0.3 % at 256 (the shipped model of issue 18), well inside the 3 % asked.
+    a = api.attribution(spoken, raw, method="integrated_gradients", steps=256, target=target)
     assert a.sum() == pytest.approx(s_x - s_b, rel=0.03)
 
 
