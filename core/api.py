@@ -120,8 +120,11 @@ def trace(
     frozen: {layer: [channels]} zeroes those output channels (NeuralVis' freezing), or
     {layer: Intervention} (core.freeze: mean ablation, scaling, keep-only). Only layers from
     the earliest frozen one on are recomputed, by a compiled graph kept per set of frozen
-    layers; the rest is the unfrozen trace of this input, remembered for the last few inputs
-    (so its arrays are shared and read-only).
+    layers; the rest is the unfrozen trace of this input, remembered for the last few inputs.
+
+    Every array is read-only: a view of the engine's output buffer, not a copy (copying
+    MobileNetV2's 16 MB of outputs costs a tenth of its forward pass), and, when frozen,
+    shared with other callers. To edit one, copy it first: np.array(tr[name]).
     """
     x, _ = prepare(m, raw)
     return _trace(m, x, frozen)

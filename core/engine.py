@@ -166,6 +166,10 @@ class Plan:
         need = {p for n in later for p in self._by_name[n].parents}
         return [n for n in self.names[:start] if n in need]
 
+    def reads_input(self, start: int) -> bool:
+        """Whether a step from `start` on consumes the model input itself."""
+        return any("input" in self._by_name[n].parents for n in self.names[start:])
+
     def steps_by_name(self) -> dict[str, Step]:
         """{flattened name: Step} (a copy: the plan itself is shared by caches)."""
         return dict(self._by_name)
@@ -236,10 +240,51 @@ def _compiled(model: keras.Model) -> Callable[[np.ndarray], Any]:
     return tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
 
 
-def _numpy(y: Any) -> np.ndarray:
-    # An EagerTensor's own .numpy(): keras.ops.convert_to_numpy adds dispatch
-    # (tens of microseconds per output, which a 155-output trace feels).
-    return y.numpy() if hasattr(y, "numpy") else keras.ops.convert_to_numpy(y)
+# Below this many ms per plain graph call a model is overhead-bound (per-op dispatch, not
+# arithmetic): XLA's fused kernels may then halve it, and it compiles in about a second. Larger
+# models are not tried: XLA's compile time and memory grow with them and they gain little
+# (MobileNetV2 96x96, ~16 ms, runs 2x slower under XLA: its depthwise convolutions).
+XLA_TRY_MS = 10.0
+
+
+def fastest(plain: Callable[..., Any], build_xla: Callable[[], Callable[..., Any]], *args: Any):
+    """Whichever of two equivalent compiled functions runs these arguments faster: `plain` (a
+    TensorFlow graph) or the one `build_xla()` returns (the same graph under XLA, for these
+    argument shapes), by their medians over 9 interleaved calls after a warm-up (interleaved,
+    so load from other processes falls on both alike).
+
+    XLA is only tried where `plain` takes under XLA_TRY_MS; where it cannot compile the graph
+    (an op it lacks), `plain` is kept."""
+    import time
+
+    def ms(fn: Callable[..., Any]) -> float:
+        t = time.perf_counter()
+        fn(*args)
+        return (time.perf_counter() - t) * 1e3
+
+    ms(plain)  # warm-up
+    if sorted(ms(plain) for _ in range(3))[1] >= XLA_TRY_MS:
+        return plain
+    if keras.backend.backend() != "tensorflow":
+        return plain
+    try:
+        xla = build_xla()
+        ms(xla)  # XLA compiles on its first call
+    except Exception:  # noqa: BLE001 - XLA reports unsupported ops with many error types
+        return plain
+    pairs = [(ms(plain), ms(xla)) for _ in range(9)]
+    return xla if sorted(x for _, x in pairs)[4] < sorted(p for p, _ in pairs)[4] else plain
+
+
+def numpy_view(y: Any) -> np.ndarray:
+    """A read-only NumPy view of an eager output, without a copy.
+
+    np.asarray on an EagerTensor shares its buffer (about 2 us; .numpy() copies, ~40 us and
+    the bytes again, which a 155-output trace feels); the view keeps the tensor alive. Callers
+    that need to write copy first."""
+    if hasattr(y, "numpy"):
+        return np.asarray(y)
+    return keras.ops.convert_to_numpy(y)
 
 
 def _digest(x: np.ndarray) -> tuple:
@@ -282,6 +327,7 @@ class Tracer:
         self.flat = keras.Model(x, flat_outs, name=f"{model.name}_trace")
         self.dtype = np.dtype(keras.backend.standardize_dtype(inp.dtype))
         self._call = _compiled(self.flat)
+        self._one_calls: dict[bool, Callable[[np.ndarray], Any]] = {}  # batch 1, see _one
         self._forward = _compiled(model)
         self._lock = threading.RLock()
         self._owned: OrderedDict[tuple, Any] = OrderedDict()
@@ -309,15 +355,35 @@ class Tracer:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, *input_shape) -> the model's own output (N, ...), compiled."""
-        return _numpy(self._forward(np.asarray(x, dtype=self.dtype)))
+        x = np.asarray(x, dtype=self.dtype)
+        return numpy_view((self._one(x, forward=True) if len(x) == 1 else self._forward)(x))
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """x: (N, *input_shape) batch -> {"input": x, name: (N, ...) output} in graph order."""
         x = np.asarray(x, dtype=self.dtype)
         result: dict[str, np.ndarray] = {"input": x}
-        for name, y in zip(self.names, self._call(x)):
-            result[name] = _numpy(y)
+        call = self._one(x) if len(x) == 1 else self._call
+        for name, y in zip(self.names, call(x)):
+            result[name] = numpy_view(y)
         return result
+
+    def _one(self, x: np.ndarray, *, forward: bool = False) -> Callable[[np.ndarray], Any]:
+        """The trace (or forward) function for batch 1, what pages, api.trace and api.predict
+        of one input run: chosen by `fastest` on the first such call."""
+        with self._lock:
+            if forward not in self._one_calls:
+                import tensorflow as tf
+
+                model = self.plan.model if forward else self.flat
+                spec = tf.TensorSpec(x.shape, x.dtype)
+                self._one_calls[forward] = fastest(
+                    self._forward if forward else self._call,
+                    lambda: tf.function(
+                        lambda t: model(t, training=False), jit_compile=True
+                    ).get_concrete_function(spec),
+                    x,
+                )
+            return self._one_calls[forward]
 
     def recent(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The trace of one input x (*input_shape, no batch axis), remembered for the last few

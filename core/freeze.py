@@ -17,10 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import keras
 import numpy as np
 
-from core.engine import Plan
+from core.engine import Plan, fastest, numpy_view
 from core.errors import LayerLabError, LayerNameError
 
 Frozen = dict[str, tuple[int, ...]]
@@ -172,30 +171,59 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
 
     The (scale, shift) pairs are arguments, so changing which channels are frozen (or how)
     reuses the graph; only a different set of layers needs another one. Returns
-    fn(x, values, transforms) -> outputs of plan.names[start:], with values = the prefix
-    outputs {name: (1, ...)} (see run_frozen).
+    fn(x, values, transforms) -> outputs of plan.names[start:], with x the input batch (None
+    when no later step reads it), values the prefix outputs {name: (N, ...)} later steps read,
+    transforms those of the later frozen layers (see run_frozen).
     """
     import tensorflow as tf
 
     start = min(plan.index(n) for n in layers) + 1
-    graph = tf.function(
-        lambda x, values, tfs: plan.run(x, values=values, start=start, after=apply(tfs))[start:]
-    )
+
+    def tail(x, values, tfs):
+        return plan.run(x, values=values, start=start, after=apply(tfs))[start:]
+
+    graph = tf.function(tail)
     # One concrete function per input shape (batch axis None), called directly: that skips
-    # tf.function's per-call signature matching, which costs as much as a small tail.
+    # tf.function's per-call signature matching, which costs as much as a small tail. A
+    # batch of one (a page's input) gets the faster of that and XLA (engine.fastest): a
+    # small model's tail is dispatch-bound, and XLA fuses it.
     concrete: dict[tuple, Any] = {}
 
-    def spec(a: np.ndarray, batch: bool = True) -> Any:
-        a = np.asarray(a)
-        return tf.TensorSpec(((None,) if batch else ()) + a.shape[batch:], a.dtype)
+    def specs(x, values, tfs, batch: int | None) -> tuple:
+        def spec(a: Any, batched: bool = True) -> Any:
+            if a is None:  # x, when no later layer reads it
+                return None
+            a = np.asarray(a)
+            return tf.TensorSpec(((batch,) if batched else ()) + a.shape[batched:], a.dtype)
+
+        return (
+            spec(x),
+            {n: spec(v) for n, v in values.items()},
+            {n: (spec(a, False), spec(b, False)) for n, (a, b) in tfs.items()},
+        )
 
     def fn(x, values, tfs):
-        key = (np.shape(x)[1:], tuple((n, np.shape(v)[1:]) for n, v in values.items()))
+        one = len(x if x is not None else next(iter(values.values()))) == 1
+        key = (
+            one,
+            None if x is None else np.shape(x)[1:],
+            tuple((n, np.shape(v)[1:]) for n, v in values.items()),
+            tuple(tfs),
+        )
         if key not in concrete:
-            concrete[key] = graph.get_concrete_function(
-                spec(x),
-                {n: spec(v) for n, v in values.items()},
-                {n: (spec(a, False), spec(b, False)) for n, (a, b) in tfs.items()},
+            plain = graph.get_concrete_function(*specs(x, values, tfs, None))
+            concrete[key] = (
+                fastest(
+                    plain,
+                    lambda: tf.function(tail, jit_compile=True).get_concrete_function(
+                        *specs(x, values, tfs, 1)
+                    ),
+                    x,
+                    values,
+                    tfs,
+                )
+                if one
+                else plain
             )
         return concrete[key](x, values, tfs)
 
@@ -227,22 +255,25 @@ def run_frozen(
     tfs = transforms(base, frozen, means)
     scale, shift = tfs[name0]
     y0 = base[name0] * scale + shift  # (*spatial, C)
-    # Only the prefix outputs that later layers read go in (x too: a later layer may read it).
+    # Only what the later layers read goes in: the prefix outputs they consume, x only if one
+    # reads the model input, the transforms of later frozen layers (name0's is applied above).
+    # Each argument costs the compiled call a conversion and a signature check.
     values = {n: base[n][None] for n in plan.needed_before(start)}
     if name0 in values:
         values[name0] = y0[None]
-    xb = np.asarray(x, np.float32)
+    xb = np.asarray(x, np.float32) if plan.reads_input(start) else None
+    later = {n: pair for n, pair in tfs.items() if n != name0}
     if start == len(plan.names):
         tail: list[Any] = []
     elif compiled is not None:
-        tail = compiled(xb, values, tfs)
+        tail = compiled(xb, values, later)
     else:
-        tail = plan.run(xb, values=values, start=start, after=apply(tfs))[start:]
+        tail = plan.run(xb, values=values, start=start, after=apply(later))[start:]
     result = {"input": base["input"]}
     result.update({n: base[n] for n in plan.names[:first]})
     result[name0] = y0
     for name, y in zip(plan.names[start:], tail):
-        result[name] = (y.numpy() if hasattr(y, "numpy") else keras.ops.convert_to_numpy(y))[0]
+        result[name] = numpy_view(y)[0]
     return result
 
 

@@ -65,12 +65,16 @@ def test_interventions_through_api_trace(lenet, digit):
     np.testing.assert_allclose(mean["conv2"][..., 4], means[..., 4], rtol=1e-6)
 
 
-def test_remembered_traces_are_read_only_and_bounded(lenet, digit):
+def test_traces_are_read_only_views_and_remembered_ones_bounded(lenet, digit):
     shared = api.trace(lenet, digit, frozen={"conv2": [0]})["conv1"]
     with pytest.raises(ValueError, match="read-only"):
         shared[0, 0, 0] = 1.0
-    fresh = api.trace(lenet, digit)["conv1"]  # an unfrozen trace is the caller's own
-    fresh[0, 0, 0] = 1.0
+    fresh = api.trace(lenet, digit)["conv1"]  # a view of the engine's buffer, not a copy
+    with pytest.raises(ValueError, match="read-only"):
+        fresh[0, 0, 0] = 1.0
+    mine = np.array(fresh)  # the documented way to edit one
+    mine[0, 0, 0] = 1.0
+    assert api.trace(lenet, digit)["conv1"][0, 0, 0] == fresh[0, 0, 0]
     for i in range(40):
         api.trace(lenet, np.full((28, 28), i, np.uint8), frozen={"conv2": [0]})
     assert lenet.tracer._recent_bytes <= lenet.tracer.RECENT_BYTES

@@ -361,3 +361,20 @@ def test_prepare_clip_silent_wav():
     data = encode(np.zeros(8000, np.float32), 8000, "WAV", "PCM_16")
     with pytest.raises(InputError, match="silent"):
         prepare_clip(data, filename="quiet.wav")
+
+
+@pytest.mark.parametrize("n", [257, 300, 8000, 8001, 48000])
+def test_frame_rms_and_percentile_match_librosa_and_numpy(n):
+    # place_word's own frame RMS and percentile (faster on every prepared clip) must stay
+    # what librosa.feature.rms(center=True) and np.percentile compute.
+    import librosa
+
+    from core.audio import _frame_rms, _percentile
+
+    rng = np.random.default_rng(n)
+    y = (rng.standard_normal(n) * rng.uniform(0, 1, n)).astype(np.float32)
+    want = librosa.feature.rms(y=y, frame_length=256, hop_length=64, center=True)[0]
+    got = _frame_rms(y, 256, 64)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert _percentile(want, 10.0) == pytest.approx(float(np.percentile(want, 10)), rel=1e-6)

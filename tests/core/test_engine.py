@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bench.baseline import reference_trace
-from core.engine import Plan, Tracer
+from core.engine import XLA_TRY_MS, Plan, Tracer, fastest
 from core.errors import LayerNameError, UnsupportedModelError
 
 
@@ -17,9 +17,10 @@ def _batch(model: keras.Model, rng: np.random.Generator, n: int = 2) -> np.ndarr
     "fixture",
     ["sequential_cnn", "branchy", "nested", pytest.param("mobilenet", marks=pytest.mark.slow)],
 )
-def test_trace_equals_one_submodel_per_layer(fixture, request, rng):
+@pytest.mark.parametrize("n", [1, 2])  # batch 1 may run under XLA (engine.fastest)
+def test_trace_equals_one_submodel_per_layer(fixture, n, request, rng):
     model = request.getfixturevalue(fixture)
-    x = _batch(model, rng)
+    x = _batch(model, rng, n)
     got = Tracer(model)(x)
     want = reference_trace(model, x)
     assert list(got) == list(want)  # same names, same (graph) order, "input" first
@@ -104,3 +105,37 @@ def test_eager_run_from_cached_prefix_matches(branchy, rng):
     again = dict(zip(plan.names, plan.run(x, values=prefix)))
     for n in plan.names:
         np.testing.assert_allclose(again[n], full[n], rtol=1e-5, atol=1e-6)
+
+
+def test_fastest_keeps_the_graph_where_xla_cannot_compile_or_the_call_is_large():
+    calls = []
+
+    def plain(x):
+        calls.append(x)
+        return x
+
+    def no_xla():
+        raise RuntimeError("XLA lacks this op")
+
+    assert fastest(plain, no_xla, 1.0) is plain
+    assert len(calls) == 4  # a warm-up and three timed calls, then the failed build
+
+    def slow(x):
+        import time
+
+        time.sleep(XLA_TRY_MS / 1e3 * 1.5)
+        return x
+
+    built = []
+    assert fastest(slow, lambda: built.append(1) or plain, 1.0) is slow
+    assert built == []  # a call over XLA_TRY_MS never compiles under XLA
+
+
+def test_batch_one_forward_matches_the_batched_graph(sequential_cnn, rng):
+    tracer = Tracer(sequential_cnn)
+    x = _batch(sequential_cnn, rng, 3)
+    batched = tracer.forward(x)
+    for i in range(3):
+        np.testing.assert_allclose(
+            tracer.forward(x[i : i + 1]), batched[i : i + 1], rtol=1e-5, atol=1e-6
+        )
