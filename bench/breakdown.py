@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from bench.engine import _CONV, _models, _raw, paired
 from core import api
+from core.freeze import compile_frozen
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
             base = m.tracer.recent(x)
             y = base[last][None]
             ident = tf.function(lambda t: t).get_concrete_function(tf.TensorSpec(y.shape))
-            fn = m.tracer.owned(("frozen", (last,)), lambda: None)
+            # The tail api.trace built and chose (same key as core.api._trace).
+            fn = m.tracer.owned(("frozen", (last,)), lambda: compile_frozen(m.tracer.plan, (last,)))
             start = m.tracer.plan.index(last) + 1
             values = {n: base[n][None] for n in m.tracer.plan.needed_before(start)}
             xin = xb if m.tracer.plan.reads_input(start) else None

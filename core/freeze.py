@@ -202,8 +202,10 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
             {n: (spec(a, False), spec(b, False)) for n, (a, b) in tfs.items()},
         )
 
+    static = all(d is not None for d in plan.model.inputs[0].shape[1:])  # see Tracer.static
+
     def fn(x, values, tfs):
-        one = len(x if x is not None else next(iter(values.values()))) == 1
+        one = static and len(x if x is not None else next(iter(values.values()))) == 1
         key = (
             one,
             None if x is None else np.shape(x)[1:],

@@ -139,3 +139,26 @@ def test_batch_one_forward_matches_the_batched_graph(sequential_cnn, rng):
         np.testing.assert_allclose(
             tracer.forward(x[i : i + 1]), batched[i : i + 1], rtol=1e-5, atol=1e-6
         )
+
+
+def test_a_model_with_free_dimensions_traces_and_freezes_any_size_one_at_a_time(rng):
+    # XLA compiles for one shape: a model whose input has free dimensions must keep working
+    # when one input of another size follows (a corrected card, a script).
+    from core.freeze import compile_frozen, run_frozen
+
+    inp = keras.Input((None, None, 1))
+    y = keras.layers.Conv2D(4, 3, name="conv")(inp)
+    y = keras.layers.GlobalAveragePooling2D(name="pool")(y)
+    model = keras.Model(inp, keras.layers.Dense(3, name="out")(y))
+    tracer = Tracer(model)
+    assert not tracer.static
+    fn = compile_frozen(tracer.plan, ("conv",))
+    for size in (8, 12, 8):
+        x = rng.random((1, size, size, 1), dtype=np.float32)
+        got = tracer(x)
+        np.testing.assert_allclose(got["out"], model(x, training=False), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(tracer.forward(x), got["out"], rtol=1e-5, atol=1e-6)
+        base = {k: v[0] for k, v in got.items()}
+        frozen = run_frozen(tracer.plan, x, base, {"conv": (0,)}, compiled=fn)
+        assert frozen["conv"].shape == (size - 2, size - 2, 4)
+        assert not frozen["conv"][..., 0].any()
