@@ -8,7 +8,7 @@ bench.engine (tf.function(lambda x: model(x, training=False)) on the prepared in
                                   alone (what flattening itself costs)
   flat graph, every output        the same graph asked for every layer's output, as tensors
                                   (what exposing them costs: fusion lost, memory written)
-  the same under XLA              (the tracer keeps the faster of the two, engine.fastest)
+  the same under XLA              (what the tracer runs where engine.suits_xla says so)
   + read-only NumPy views         Tracer(x): the chosen graph plus conversion to arrays
   prepare(raw)                    raw input -> model input (resampling, word placement, ...)
   api.trace(raw)                  all of it

@@ -240,40 +240,55 @@ def _compiled(model: keras.Model) -> Callable[[np.ndarray], Any]:
     return tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
 
 
-# Below this many ms per plain graph call a model is overhead-bound (per-op dispatch, not
-# arithmetic): XLA's fused kernels may then halve it, and it compiles in about a second. Larger
-# models are not tried: XLA's compile time and memory grow with them and they gain little
-# (MobileNetV2 96x96, ~16 ms, runs 2x slower under XLA: its depthwise convolutions).
-XLA_TRY_MS = 10.0
+# Batch-1 calls (one input: what pages, api.trace and api.predict run) compile under XLA where
+# it suits the model. A small model's graph call is dispatch-bound and XLA fuses it (batch 1,
+# xla/graph on this machine: LeNet trace 0.65, VGG 0.73, spoken digits 0.97). Not suited:
+# depthwise or grouped convolutions (XLA's CPU kernels for them are slow: MobileNetV2 96x96
+# 1.9), deep or large graphs (over XLA_MAX_LAYERS or XLA_MAX_MACS: compile time and memory
+# grow, and the gain turns erratic: ResNet50 at 32/64/96 px 1.22/2.92/0.84), input shapes that
+# are not fixed (XLA compiles for one shape). The choice comes from the model alone, never from
+# timing, so every process computes the same bits for the same input (a page's export equals
+# api.trace in a notebook; a timed choice flips under load).
+XLA_MAX_LAYERS = 64
+XLA_MAX_MACS = 250e6
+_GROUPED = (
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+)
 
 
-def fastest(plain: Callable[..., Any], build_xla: Callable[[], Callable[..., Any]], *args: Any):
-    """Whichever of two equivalent compiled functions runs these arguments faster: `plain` (a
-    TensorFlow graph) or the one `build_xla()` returns (the same graph under XLA, for these
-    argument shapes), by their medians over 9 interleaved calls after a warm-up (interleaved,
-    so load from other processes falls on both alike).
-
-    XLA is only tried where `plain` takes under XLA_TRY_MS; where it cannot compile the graph
-    (an op it lacks), `plain` is kept."""
-    import time
-
-    def ms(fn: Callable[..., Any]) -> float:
-        t = time.perf_counter()
-        fn(*args)
-        return (time.perf_counter() - t) * 1e3
-
+def suits_xla(plan: Plan) -> bool:
+    """Whether this model's batch-1 calls compile under XLA (see XLA_MAX_LAYERS)."""
     if keras.backend.backend() != "tensorflow":
-        return plain
-    ms(plain)  # warm-up
-    if sorted(ms(plain) for _ in range(3))[1] >= XLA_TRY_MS:
-        return plain
+        return False
+    if any(d is None for d in plan.model.inputs[0].shape[1:]) or len(plan.names) > XLA_MAX_LAYERS:
+        return False
+    macs = 0
+    for step in plan.steps_by_name().values():
+        op = step.op
+        if isinstance(op, _GROUPED) or getattr(op, "groups", 1) > 1:
+            return False
+        kernel = getattr(op, "kernel", None)
+        if kernel is None:
+            continue
+        # Multiply-adds: each output position (N, *spatial, C) applies the whole kernel
+        # (a bound for transposed convolutions, which skip the strides' zeros).
+        out = step.node.output_tensors[0].shape
+        macs += int(np.prod(kernel.shape)) * int(np.prod([d or 1 for d in out[1:-1]]))
+    return macs <= XLA_MAX_MACS
+
+
+def xla_or(plain: Callable[..., Any], build_xla: Callable[[], Callable[..., Any]], *args: Any):
+    """The function build_xla() returns (the same graph under XLA, for these argument shapes),
+    compiled by one call on args; `plain` where XLA cannot compile it (an op it lacks)."""
     try:
         xla = build_xla()
-        ms(xla)  # XLA compiles on its first call
+        xla(*args)  # XLA compiles on the first call
     except Exception:  # noqa: BLE001 - XLA reports unsupported ops with many error types
         return plain
-    pairs = [(ms(plain), ms(xla)) for _ in range(9)]
-    return xla if sorted(x for _, x in pairs)[4] < sorted(p for p, _ in pairs)[4] else plain
+    return xla
 
 
 def numpy_view(y: Any) -> np.ndarray:
@@ -328,9 +343,7 @@ class Tracer:
         self.dtype = np.dtype(keras.backend.standardize_dtype(inp.dtype))
         self._call = _compiled(self.flat)
         self._one_calls: dict[bool, Callable[[np.ndarray], Any]] = {}  # batch 1, see _one
-        # XLA compiles for one input shape: only a model whose input shape is fixed gets it
-        # (a card can give a model with free dimensions any shape, and the tracer is shared).
-        self.static = all(d is not None for d in inp.shape[1:])
+        self.xla = suits_xla(self.plan)  # batch 1 runs under XLA (see XLA_MAX_LAYERS)
         self._forward = _compiled(model)
         self._lock = threading.RLock()
         self._owned: OrderedDict[tuple, Any] = OrderedDict()
@@ -359,28 +372,28 @@ class Tracer:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, *input_shape) -> the model's own output (N, ...), compiled."""
         x = np.asarray(x, dtype=self.dtype)
-        one = len(x) == 1 and self.static
+        one = len(x) == 1 and self.xla
         return numpy_view((self._one(x, forward=True) if one else self._forward)(x))
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """x: (N, *input_shape) batch -> {"input": x, name: (N, ...) output} in graph order."""
         x = np.asarray(x, dtype=self.dtype)
         result: dict[str, np.ndarray] = {"input": x}
-        call = self._one(x) if len(x) == 1 and self.static else self._call
+        call = self._one(x) if len(x) == 1 and self.xla else self._call
         for name, y in zip(self.names, call(x)):
             result[name] = numpy_view(y)
         return result
 
     def _one(self, x: np.ndarray, *, forward: bool = False) -> Callable[[np.ndarray], Any]:
-        """The trace (or forward) function for batch 1, what pages, api.trace and api.predict
-        of one input run: chosen by `fastest` on the first such call."""
+        """The trace (or forward) function for batch 1 under XLA, what pages, api.trace and
+        api.predict of one input run: compiled on the first such call."""
         with self._lock:
             if forward not in self._one_calls:
                 import tensorflow as tf
 
                 model = self.plan.model if forward else self.flat
                 spec = tf.TensorSpec(x.shape, x.dtype)
-                self._one_calls[forward] = fastest(
+                self._one_calls[forward] = xla_or(
                     self._forward if forward else self._call,
                     lambda: tf.function(
                         lambda t: model(t, training=False), jit_compile=True

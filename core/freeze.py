@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from core.engine import Plan, fastest, numpy_view
+from core.engine import Plan, numpy_view, suits_xla, xla_or
 from core.errors import LayerLabError, LayerNameError
 
 Frozen = dict[str, tuple[int, ...]]
@@ -185,8 +185,8 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
     graph = tf.function(tail)
     # One concrete function per input shape (batch axis None), called directly: that skips
     # tf.function's per-call signature matching, which costs as much as a small tail. A
-    # batch of one (a page's input) gets the faster of that and XLA (engine.fastest): a
-    # small model's tail is dispatch-bound, and XLA fuses it.
+    # batch of one (a page's input) runs under XLA where it suits the model
+    # (engine.suits_xla): a small model's tail is dispatch-bound, and XLA fuses it.
     concrete: dict[tuple, Any] = {}
 
     def specs(x, values, tfs, batch: int | None) -> tuple:
@@ -202,10 +202,10 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
             {n: (spec(a, False), spec(b, False)) for n, (a, b) in tfs.items()},
         )
 
-    static = all(d is not None for d in plan.model.inputs[0].shape[1:])  # see Tracer.static
+    xla = suits_xla(plan)
 
     def fn(x, values, tfs):
-        one = static and len(x if x is not None else next(iter(values.values()))) == 1
+        one = xla and len(x if x is not None else next(iter(values.values()))) == 1
         key = (
             one,
             None if x is None else np.shape(x)[1:],
@@ -215,7 +215,7 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
         if key not in concrete:
             plain = graph.get_concrete_function(*specs(x, values, tfs, None))
             concrete[key] = (
-                fastest(
+                xla_or(
                     plain,
                     lambda: tf.function(tail, jit_compile=True).get_concrete_function(
                         *specs(x, values, tfs, 1)

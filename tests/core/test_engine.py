@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bench.baseline import reference_trace
-from core.engine import XLA_TRY_MS, Plan, Tracer, fastest
+from core.engine import XLA_MAX_LAYERS, XLA_MAX_MACS, Plan, Tracer, suits_xla, xla_or
 from core.errors import LayerNameError, UnsupportedModelError
 
 
@@ -17,7 +17,7 @@ def _batch(model: keras.Model, rng: np.random.Generator, n: int = 2) -> np.ndarr
     "fixture",
     ["sequential_cnn", "branchy", "nested", pytest.param("mobilenet", marks=pytest.mark.slow)],
 )
-@pytest.mark.parametrize("n", [1, 2])  # batch 1 may run under XLA (engine.fastest)
+@pytest.mark.parametrize("n", [1, 2])  # batch 1 may run under XLA (engine.suits_xla)
 def test_trace_equals_one_submodel_per_layer(fixture, n, request, rng):
     model = request.getfixturevalue(fixture)
     x = _batch(model, rng, n)
@@ -107,28 +107,55 @@ def test_eager_run_from_cached_prefix_matches(branchy, rng):
         np.testing.assert_allclose(again[n], full[n], rtol=1e-5, atol=1e-6)
 
 
-def test_fastest_keeps_the_graph_where_xla_cannot_compile_or_the_call_is_large():
-    calls = []
+def test_xla_suits_small_fixed_shape_models_and_not_depthwise_large_or_free_ones(
+    sequential_cnn, branchy, nested
+):
+    assert suits_xla(Plan(sequential_cnn)) and suits_xla(Plan(nested))
+    assert not suits_xla(Plan(branchy))  # separable + depthwise convolutions
 
+    def conv(shape, filters):
+        inp = keras.Input(shape)
+        return keras.Model(inp, keras.layers.Conv2D(filters, 3, padding="same")(inp))
+
+    # 3*3*64*64 multiply-adds per output position: 64x64 of them is 151 M, 96x96 is 340 M.
+    assert 3 * 3 * 64 * 64 * 64 * 64 <= XLA_MAX_MACS < 3 * 3 * 64 * 64 * 96 * 96
+    assert suits_xla(Plan(conv((64, 64, 64), 64)))
+    assert not suits_xla(Plan(conv((96, 96, 64), 64)))
+    assert not suits_xla(Plan(conv((None, None, 64), 64)))  # XLA compiles for one shape
+
+    def chain(depth):
+        return keras.Sequential([keras.Input((8,))] + [keras.layers.Dense(8) for _ in range(depth)])
+
+    assert suits_xla(Plan(chain(XLA_MAX_LAYERS))) and not suits_xla(Plan(chain(XLA_MAX_LAYERS + 1)))
+
+
+def test_xla_or_keeps_the_graph_where_xla_cannot_build_or_compile():
     def plain(x):
-        calls.append(x)
         return x
 
-    def no_xla():
+    def cannot_build():
         raise RuntimeError("XLA lacks this op")
 
-    assert fastest(plain, no_xla, 1.0) is plain
-    assert len(calls) == 4  # a warm-up and three timed calls, then the failed build
+    def cannot_compile(x):
+        raise ValueError("unsupported op in XLA")
 
-    def slow(x):
-        import time
+    assert xla_or(plain, cannot_build, 1.0) is plain
+    assert xla_or(plain, lambda: cannot_compile, 1.0) is plain
 
-        time.sleep(XLA_TRY_MS / 1e3 * 1.5)
+    def fused(x):
         return x
 
-    built = []
-    assert fastest(slow, lambda: built.append(1) or plain, 1.0) is slow
-    assert built == []  # a call over XLA_TRY_MS never compiles under XLA
+    assert xla_or(plain, lambda: fused, 1.0) is fused
+
+
+def test_two_tracers_of_one_model_give_the_same_bits(sequential_cnn, rng):
+    # The XLA choice comes from the model, not from timing: a page's export (the server) and a
+    # notebook's api.trace (another process) must agree exactly.
+    x = _batch(sequential_cnn, rng, 1)
+    a, b = Tracer(sequential_cnn), Tracer(sequential_cnn)
+    assert a.xla and b.xla
+    for name, y in a(x).items():
+        np.testing.assert_array_equal(b(x)[name], y, err_msg=name)
 
 
 def test_batch_one_forward_matches_the_batched_graph(sequential_cnn, rng):
@@ -151,7 +178,7 @@ def test_a_model_with_free_dimensions_traces_and_freezes_any_size_one_at_a_time(
     y = keras.layers.GlobalAveragePooling2D(name="pool")(y)
     model = keras.Model(inp, keras.layers.Dense(3, name="out")(y))
     tracer = Tracer(model)
-    assert not tracer.static
+    assert not tracer.xla
     fn = compile_frozen(tracer.plan, ("conv",))
     for size in (8, 12, 8):
         x = rng.random((1, size, size, 1), dtype=np.float32)
