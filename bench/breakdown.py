@@ -1,6 +1,6 @@
 """Where api.trace's and a freeze's time goes, beyond a compiled forward pass (profile, no targets).
 
-    python -m bench.breakdown [--repeats 30] [--models lenet,vgg,audio,mobilenet]
+    python -m bench.breakdown [--repeats 30] [--models lenet,vgg,audio,mobilenet] (or resnet50)
 
 Per model, batch 1, medians of interleaved pairs, each divided by the compiled forward pass of
 bench.engine (tf.function(lambda x: model(x, training=False)) on the prepared input):

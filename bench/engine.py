@@ -1,6 +1,7 @@
 """The scripting API against the bare model, with the targets of issue 14.
 
     python -m bench.engine [--repeats 30] [--attack-repeats 3] [--models lenet,vgg,audio,mobilenet]
+    (also: resnet50, ResNet50 at 64x64 with random weights, not in the default list)
 
 Per model, batch 1, medians in this process ("compiled forward" = tf.function(lambda x:
 model(x, training=False)) on the same prepared input, the baseline every ratio divides by):
@@ -47,12 +48,23 @@ def _mobilenet(tmp: str):
     return api.load(path, card={"preprocessing": "-1-1"})
 
 
+def _resnet50(tmp: str):
+    # Not in the default list: a deep graph where XLA is erratic (engine.suits_xla keeps it on
+    # the TF graph; bench.breakdown's "the same under XLA" row shows why).
+    keras.utils.set_random_seed(0)
+    net = keras.applications.ResNet50(input_shape=(64, 64, 3), weights=None, classes=10)
+    path = os.path.join(tmp, "resnet50_64.keras")
+    net.save(path)
+    return api.load(path, card={"preprocessing": "caffe"})
+
+
 def _models(names: list[str], tmp: str) -> dict[str, api.LoadedModel]:
     build = {
         "lenet": lambda: api.load("lenet_mnist"),
         "vgg": lambda: api.load("vgg_cifar10"),
         "audio": lambda: api.load("spoken_digits"),
         "mobilenet": lambda: _mobilenet(tmp),
+        "resnet50": lambda: _resnet50(tmp),
     }
     return {n: build[n]() for n in names}
 
@@ -60,7 +72,8 @@ def _models(names: list[str], tmp: str) -> dict[str, api.LoadedModel]:
 def _raw(m: api.LoadedModel):
     if m.source == "builtin":
         return api.gallery(m)[0].raw
-    return np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    shape = m.tracer.plan.model.inputs[0].shape[1:]
+    return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
 
 
 def paired(fn, base, repeats: int, warm: int = 2) -> tuple[float, float, float]:
