@@ -40,22 +40,14 @@ _CONV = (
 TARGETS = {"trace": 1.2, "predict": 1.1, "freeze": 0.5, "attack": 1.2}
 
 
-def _mobilenet(tmp: str):
+def _application(tmp: str, app: str, size: int, preprocessing: str) -> api.LoadedModel:
+    """A keras.applications network at size x size, random weights (seed 0), loaded as a user's
+    upload would be."""
     keras.utils.set_random_seed(0)
-    net = keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None, classes=10)
-    path = os.path.join(tmp, "mobilenetv2_96.keras")
+    net = getattr(keras.applications, app)(input_shape=(size, size, 3), weights=None, classes=10)
+    path = os.path.join(tmp, f"{app.lower()}_{size}.keras")
     net.save(path)
-    return api.load(path, card={"preprocessing": "-1-1"})
-
-
-def _resnet50(tmp: str):
-    # Not in the default list: a deep graph where XLA is erratic (engine.suits_xla keeps it on
-    # the TF graph; bench.breakdown's "the same under XLA" row shows why).
-    keras.utils.set_random_seed(0)
-    net = keras.applications.ResNet50(input_shape=(64, 64, 3), weights=None, classes=10)
-    path = os.path.join(tmp, "resnet50_64.keras")
-    net.save(path)
-    return api.load(path, card={"preprocessing": "caffe"})
+    return api.load(path, card={"preprocessing": preprocessing})
 
 
 def _models(names: list[str], tmp: str) -> dict[str, api.LoadedModel]:
@@ -63,8 +55,10 @@ def _models(names: list[str], tmp: str) -> dict[str, api.LoadedModel]:
         "lenet": lambda: api.load("lenet_mnist"),
         "vgg": lambda: api.load("vgg_cifar10"),
         "audio": lambda: api.load("spoken_digits"),
-        "mobilenet": lambda: _mobilenet(tmp),
-        "resnet50": lambda: _resnet50(tmp),
+        "mobilenet": lambda: _application(tmp, "MobileNetV2", 96, "-1-1"),
+        # Not in the default list: a deep graph where XLA is erratic (engine.suits_xla keeps
+        # it on the TF graph; bench.breakdown's "the same under XLA" row shows why).
+        "resnet50": lambda: _application(tmp, "ResNet50", 64, "caffe"),
     }
     return {n: build[n]() for n in names}
 
