@@ -267,16 +267,17 @@ def suits_xla(plan: Plan) -> bool:
         return False
     macs = 0
     for step in plan.steps_by_name().values():
-        op = step.op
-        if isinstance(op, _GROUPED) or getattr(op, "groups", 1) > 1:
+        # An uploaded custom layer may carry any attributes: read them defensively.
+        op, groups = step.op, getattr(step.op, "groups", 1)
+        if isinstance(op, _GROUPED) or (isinstance(groups, int) and groups > 1):
             return False
-        kernel = getattr(op, "kernel", None)
-        if kernel is None:
+        kernel = getattr(getattr(op, "kernel", None), "shape", None)
+        if kernel is None or not step.node.output_tensors:
             continue
         # Multiply-adds: each output position (N, *spatial, C) applies the whole kernel
         # (a bound for transposed convolutions, which skip the strides' zeros).
         out = step.node.output_tensors[0].shape
-        macs += int(np.prod(kernel.shape)) * int(np.prod([d or 1 for d in out[1:-1]]))
+        macs += int(np.prod(kernel)) * int(np.prod([d or 1 for d in out[1:-1]]))
     return macs <= XLA_MAX_MACS
 
 

@@ -129,6 +129,18 @@ def test_xla_suits_small_fixed_shape_models_and_not_depthwise_large_or_free_ones
     assert suits_xla(Plan(chain(XLA_MAX_LAYERS))) and not suits_xla(Plan(chain(XLA_MAX_LAYERS + 1)))
 
 
+def test_xla_rule_reads_odd_custom_layer_attributes_without_failing():
+    class Odd(keras.layers.Layer):  # an upload's layer: "kernel" and "groups" not Keras'
+        kernel = "not a variable"
+        groups = "two"
+
+        def call(self, x):
+            return x * 2.0
+
+    inp = keras.Input((4,))
+    assert suits_xla(Plan(keras.Model(inp, keras.layers.Dense(2)(Odd()(inp)))))
+
+
 def test_xla_or_keeps_the_graph_where_xla_cannot_build_or_compile():
     def plain(x):
         return x
