@@ -74,6 +74,7 @@ SECONDS = 1.0
 N = int(SR * SECONDS)
 SEED = 1234
 BATCH = 64
+SWA_BN_BATCHES = 40  # batches of training data for the averaged model's BatchNorm statistics
 DEFAULT_EPOCHS = 40
 LABELS = [str(i) for i in range(10)]
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -320,10 +321,35 @@ def draw(rng: np.random.Generator, n_items: int, n: int) -> np.ndarray:
     return np.concatenate([rng.permutation(n_items) for _ in range(reps)])[:n]
 
 
-def make_sequence(keras, clips, labels, groups, batch: int, seed: int, steps: int | None = None):
-    """Batches of augmented clips. groups: [(first index, end index, clips per epoch), ...] into
-    clips; each epoch draws that many from each group (afresh) and shuffles them together, so a
-    small group (the real voices) can be oversampled and a big one (the synthetic) subsampled."""
+def mix(x: np.ndarray, y: np.ndarray, alpha: float, rng: np.random.Generator):
+    """Between-class mixing of waveforms (mixup, Zhang et al. 2018; for sound, Tokozume et al.
+    2018). x (B, 8000) placed clips, y (B, 10) one-hot -> each clip mixed with a random other
+    one, lambda ~ Beta(alpha, alpha), both at the same RMS first (the louder word would
+    otherwise drown the quieter whatever lambda says), the result at the first clip's RMS;
+    labels mixed by the same lambda."""
+    lam = rng.beta(alpha, alpha, size=(len(x), 1))
+    j = rng.permutation(len(x))
+    rms = np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=1, keepdims=True)) + 1e-8
+    unit = x / rms
+    out = (lam * unit + (1 - lam) * unit[j]) * rms
+    return np.clip(out, -1, 1).astype(np.float32), (lam * y + (1 - lam) * y[j]).astype(np.float32)
+
+
+def make_sequence(
+    keras,
+    clips,
+    labels,
+    groups,
+    batch: int,
+    seed: int,
+    steps: int | None = None,
+    *,
+    mixup: float = 0.0,
+):
+    """Batches of augmented clips and one-hot labels. groups: [(first index, end index, clips
+    per epoch), ...] into clips; each epoch draws that many from each group (afresh) and
+    shuffles them together, so a small group (the real voices) can be oversampled and a big one
+    (the synthetic) subsampled. mixup > 0: every batch mixed by mix() with that alpha."""
     per_epoch = sum(n for _, _, n in groups)
 
     class Augmented(keras.utils.PyDataset):
@@ -348,7 +374,8 @@ def make_sequence(keras, clips, labels, groups, batch: int, seed: int, steps: in
             rng = np.random.default_rng([seed, self.epoch, i + 1])
             idx = self.order[i * batch : (i + 1) * batch]
             x = np.stack([augment(clips[j], rng) for j in idx])
-            return x, labels[idx].astype(np.int32)
+            y = np.eye(10, dtype=np.float32)[labels[idx]]
+            return mix(x, y, mixup, rng) if mixup > 0 else (x, y)
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -452,6 +479,26 @@ def training_graph(keras, model, spec_mask=None):
     return keras.Model(model.inputs, x, name="train_logits")
 
 
+def average_weights(snapshots: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Stochastic weight averaging (Izmailov et al. 2018): the element-wise mean of weight lists
+    taken at the end of epochs of one run (same architecture, same order)."""
+    return [np.mean(np.stack(ws), axis=0).astype(ws[0].dtype) for ws in zip(*snapshots)]
+
+
+def refresh_batchnorm(keras, model, batches) -> None:
+    """Recompute every BatchNormalization layer's moving mean and variance as the plain average
+    over batches (x, y) of training data: averaged weights need their own statistics (those of
+    the snapshots do not belong to the mean of their weights)."""
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in bns]
+    for n, (x, _) in enumerate(batches):
+        for layer in bns:
+            layer.momentum = n / (n + 1)  # moving = (n * moving + batch) / (n + 1)
+        model(x, training=True)
+    for layer, m in zip(bns, saved):
+        layer.momentum = m
+
+
 def stft_card(frontend: str) -> dict:
     if frontend == "mel":
         return {
@@ -543,6 +590,26 @@ def main(argv=None) -> int:
         "(e.g. 2,12,2,8); '' for none",
     )
     ap.add_argument(
+        "--mixup",
+        type=float,
+        default=0.0,
+        help="between-class mixing of waveforms with lambda ~ Beta(alpha, alpha) (e.g. 0.2); "
+        "0 for none",
+    )
+    ap.add_argument(
+        "--swa",
+        type=int,
+        default=0,
+        help="the last this many epochs run at the constant --swa-lr and the model is the "
+        "average of the weights after each of them, BatchNorm statistics recomputed (0: none)",
+    )
+    ap.add_argument(
+        "--swa-lr",
+        type=float,
+        default=None,
+        help="learning rate of the --swa epochs (default: --lr / 5)",
+    )
+    ap.add_argument(
         "--init",
         default="",
         help="start every run from this .keras model's weights (same architecture)",
@@ -574,8 +641,14 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     if args.smoke:
-        args.epochs, args.fold_epochs = 1, None
+        args.epochs, args.fold_epochs = 1 + min(args.swa, 2), None  # --swa: 2 averaged
     args.out = args.out or ("/tmp/layerlab_smoke" if args.smoke else "assets/models")
+    shortest = min(args.epochs, args.fold_epochs or args.epochs)
+    if not args.smoke and not 0 <= args.swa < shortest:
+        sys.exit(
+            f"error: --swa {args.swa}: expected 0 <= swa < the epochs of every run ({shortest})"
+        )
+    swa_lr = args.swa_lr if args.swa_lr is not None else args.lr / 5
     mask = [int(v) for v in args.spec_mask.split(",")] if args.spec_mask else None
     if mask is not None and len(mask) != 4:
         sys.exit(
@@ -587,7 +660,7 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    ncpu = os.cpu_count() or 1
+    ncpu = len(os.sched_getaffinity(0))  # the cores this process may use (taskset)
     tf.config.threading.set_intra_op_parallelism_threads(ncpu)
     tf.config.threading.set_inter_op_parallelism_threads(min(2, ncpu))
 
@@ -630,7 +703,9 @@ def main(argv=None) -> int:
             if synth["val"][0]:
                 val_sets["synth_heldout"] = synth["val"][:2]
     real_dirs = [Path(d) for d in args.real.split(",") if d]
-    r_clips, r_digits, r_spk = load_real(real_dirs) if real_dirs else ([], np.zeros(0, int), [])
+    r_clips, r_digits, r_spk = (
+        load_real(real_dirs) if real_dirs else ([], np.zeros(0, int), np.zeros(0, str))
+    )
     if args.smoke:
         keep = rng.permutation(len(r_clips))[:60]
         r_clips, r_digits, r_spk = [r_clips[i] for i in keep], r_digits[keep], r_spk[keep]
@@ -677,31 +752,36 @@ def main(argv=None) -> int:
         ]
         per_epoch = sum(n for _, _, n in groups)
         steps = 8 if args.smoke else math.ceil(per_epoch / BATCH)
-        seq = make_sequence(keras, clips, labels, groups, BATCH, args.seed, steps)
+        seq = make_sequence(keras, clips, labels, groups, BATCH, args.seed, steps, mixup=args.mixup)
         model = build_model(args.frontend)
         if init_weights is not None:
             model.set_weights(init_weights)
         train_model = training_graph(keras, model, spec_mask_layer(keras, *mask) if mask else None)
-        total_steps = max(1, epochs * steps)
+        swa = min(args.swa, epochs - 1)  # --smoke: 1 epoch, no averaging
+        total_steps = max(1, (epochs - swa) * steps)  # the cosine's steps; then swa epochs
         warm = min(steps, total_steps // 4)
+        floor = swa_lr / args.lr if swa else 0.02
         train_model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=args.lr / 10),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
         run_start = time.time()
         deadline = run_start + 60 * args.max_minutes if args.max_minutes else None
-        state = {"history": [], "stopped": False, "step": 0}
+        state = {"history": [], "stopped": False, "step": 0, "snapshots": []}
 
         class Monitor(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 self.t0 = time.time()
 
             def on_train_batch_begin(self, batch, logs=None):
-                # Warm-up, then cosine decay to 2 % over the planned steps, or over the time
-                # budget if --max-minutes ends training first (so a time-limited run anneals).
+                # Warm-up, then cosine decay to 2 % (--swa: to --swa-lr, then constant) over
+                # the planned steps, or over the time budget if --max-minutes ends training
+                # first (so a time-limited run anneals).
                 step = state["step"]
-                if step < warm:
+                if step >= total_steps:
+                    lr = args.lr * floor
+                elif step < warm:
                     lr = args.lr * (0.1 + 0.9 * step / warm)
                 else:
                     progress = (step - warm) / max(1, total_steps - warm)
@@ -709,7 +789,8 @@ def main(argv=None) -> int:
                         progress = max(
                             progress, (time.time() - run_start) / max(1.0, deadline - run_start)
                         )
-                    lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1))))
+                    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
+                    lr = args.lr * (floor + (1 - floor) * cos)
                 self.model.optimizer.learning_rate.assign(lr)
                 state["step"] += 1
 
@@ -724,6 +805,8 @@ def main(argv=None) -> int:
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
                 el = time.time() - self.t0
+                if epoch >= epochs - swa:
+                    state["snapshots"].append(model.get_weights())
                 state["history"].append(
                     {
                         "epoch": epoch + 1,
@@ -740,6 +823,11 @@ def main(argv=None) -> int:
                 )
 
         train_model.fit(seq, epochs=epochs, verbose=0, callbacks=[Monitor()])
+        if len(state["snapshots"]) > 1:
+            model.set_weights(average_weights(state["snapshots"]))
+            bn = make_sequence(keras, clips, labels, groups, BATCH, args.seed + 1, SWA_BN_BATCHES)
+            refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
+            print(f"{tag}: averaged {len(state['snapshots'])} epochs' weights", flush=True)
         seconds = time.time() - run_start
         held = (
             {k: scores(val_y[k], predict(model, val_x[k]).argmax(1)) for k in val_x}
@@ -756,6 +844,7 @@ def main(argv=None) -> int:
             "epochs": len(state["history"]),
             "stopped_by_time_limit": state["stopped"],
             "clips_per_epoch": per_epoch,
+            "averaged_epochs": len(state["snapshots"]) if len(state["snapshots"]) > 1 else 0,
             "history": state["history"],
             "held_out": held,
         }
@@ -1007,9 +1096,24 @@ def main(argv=None) -> int:
             ),
             "optimizer": (
                 f"Adam, batch {BATCH}, learning rate warm-up to {args.lr:g} over one epoch "
-                f"then cosine decay to 2 % (over the epochs or the time limit); sparse "
-                f"cross-entropy on the logits; the last epoch is kept (no selection on "
-                f"a held-out set); seed {args.seed}"
+                + (
+                    f"then cosine decay to {swa_lr:g} over {args.epochs - args.swa} epochs, "
+                    f"then {args.swa} epochs at {swa_lr:g}; the model is the average of the "
+                    f"weights after each of those {args.swa} epochs (stochastic weight "
+                    f"averaging), BatchNorm statistics recomputed on {SWA_BN_BATCHES} batches "
+                    f"of training data"
+                    if args.swa
+                    else "then cosine decay to 2 % (over the epochs or the time limit); the "
+                    "last epoch is kept"
+                )
+                + "; cross-entropy on the logits"
+                + (
+                    f" of between-class mixed clips (mixup on the waveform, lambda ~ "
+                    f"Beta({args.mixup:g}, {args.mixup:g}), both clips at one RMS first)"
+                    if args.mixup
+                    else ""
+                )
+                + f"; no selection on a held-out set; seed {args.seed}"
             ),
             "epochs": final["epochs"],
             "epochs_planned": args.epochs,

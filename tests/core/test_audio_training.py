@@ -1,5 +1,5 @@
 """scripts/train_audio.py helpers: speaker folds, the Wilson interval, scores, per-epoch draws and
-the training-only SpecAugment masks."""
+the training-only SpecAugment masks, mixup and weight averaging."""
 
 from __future__ import annotations
 
@@ -66,3 +66,55 @@ def test_spec_mask_masks_bands_in_training_only():
 def test_a_bad_spec_mask_is_refused():
     with pytest.raises(SystemExit, match="expected 4 integers"):
         ta.main(["--spec-mask", "2,12"])
+
+
+def test_mix_keeps_the_first_clips_level_and_mixes_labels_by_the_same_lambda():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((16, 8000)) * rng.uniform(0.001, 0.1, (16, 1))).astype(np.float32)
+    labels = rng.integers(0, 10, 16)
+    y = np.eye(10, dtype=np.float32)[labels]
+    mx, my = ta.mix(x, y, 0.2, np.random.default_rng(1))
+    assert mx.shape == x.shape and mx.dtype == np.float32 and my.shape == y.shape
+    np.testing.assert_allclose(my.sum(1), 1, atol=1e-6)
+    assert ((my > 0).sum(1) <= 2).all()  # two classes at most in every mixed label
+    assert (my[np.arange(16), labels] > 0).all()  # the first clip's digit always keeps a share
+    # Same RMS before mixing, so the mix is as loud as the first clip whatever lambda is.
+    rms = lambda a: np.sqrt(np.mean(a.astype(np.float64) ** 2, axis=1))  # noqa: E731
+    assert np.all(rms(mx) < 1.5 * rms(x)) and np.all(rms(mx) > 0.5 * rms(x))
+    # Identical clips of one digit come back unchanged.
+    same, one = np.repeat(x[:1], 4, 0), np.repeat(y[:1], 4, 0)
+    sx, sy = ta.mix(same, one, 0.2, np.random.default_rng(2))
+    np.testing.assert_allclose(sx, same, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(sy, one)
+
+
+def test_average_weights_is_the_elementwise_mean_of_the_snapshots():
+    a = [np.zeros((2, 3), np.float32), np.array([1.0, 2.0], np.float32)]
+    b = [np.ones((2, 3), np.float32) * 4, np.array([3.0, 6.0], np.float32)]
+    avg = ta.average_weights([a, b])
+    np.testing.assert_allclose(avg[0], np.full((2, 3), 2.0))
+    np.testing.assert_allclose(avg[1], [2.0, 4.0])
+    assert all(w.dtype == np.float32 for w in avg)
+
+
+def test_refresh_batchnorm_gives_the_plain_average_of_the_batch_statistics():
+    inp = keras.Input((3,))
+    out = keras.layers.BatchNormalization(momentum=0.99, name="bn")(keras.layers.Dense(3)(inp))
+    model = keras.Model(inp, out)
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(k, 1 + k, (32, 3)).astype(np.float32), None) for k in range(4)]
+    ta.refresh_batchnorm(keras, model, iter(batches))
+    bn, dense = model.get_layer("bn"), model.layers[1]
+    h = [np.asarray(dense(x)) for x, _ in batches]
+    np.testing.assert_allclose(
+        np.asarray(bn.moving_mean), np.mean([a.mean(0) for a in h], 0), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.asarray(bn.moving_variance), np.mean([a.var(0) for a in h], 0), rtol=1e-3, atol=1e-5
+    )
+    assert bn.momentum == 0.99  # put back
+
+
+def test_a_bad_swa_is_refused():
+    with pytest.raises(SystemExit, match="expected 0 <= swa < the epochs of every run"):
+        ta.main(["--swa", "5", "--epochs", "10", "--fold-epochs", "5"])
