@@ -46,7 +46,10 @@ response, RT60 0.1-0.6 s), band-limiting, silence/room tone around the word with
 (white/pink/brown, SNR 5-40 dB), gain +-12 dB, then placement in a 1.3 s window and a random
 1 s crop (time shift +-0.15 s). ``--spec-mask`` adds SpecAugment-style time and frequency masks
 on the normalised spectrogram, in the training graph only (the saved model has no such layer).
-No epoch is selected on a held-out set: every run keeps its last epoch.
+``--mixup alpha`` mixes every clip with another of the batch (waveforms at one RMS, labels by the
+same lambda ~ Beta(alpha, alpha)). ``--swa k`` runs the last k epochs at a constant rate and keeps
+the average of their weights (stochastic weight averaging, BatchNorm statistics recomputed).
+No epoch is selected on a held-out set: every run keeps its last epoch (or that average).
 """
 
 from __future__ import annotations
