@@ -160,8 +160,9 @@ def load_fsdd(folder: Path):
 
 def load_real(folders: list[Path]):
     """Real recordings with a speaker column (sc09_more, sc09_mini manifests): clips, digits,
-    speakers. A speaker found in two folders is one speaker (their folds must agree)."""
-    clips, digits, speakers = [], [], []
+    speakers, names ("<folder>/<path>"). A speaker found in two folders is one speaker (their
+    folds must agree)."""
+    clips, digits, speakers, names = [], [], [], []
     for folder in folders:
         man = folder / "manifest.csv"
         if not man.is_file():
@@ -171,7 +172,8 @@ def load_real(folders: list[Path]):
                 clips.append(read_clip(folder / row["path"]))
                 digits.append(int(row["digit"]))
                 speakers.append(row["speaker"])
-    return clips, np.array(digits), np.array(speakers)
+                names.append(f"{folder.name}/{row['path']}")
+    return clips, np.array(digits), np.array(speakers), names
 
 
 def speaker_folds(speakers: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -706,12 +708,13 @@ def main(argv=None) -> int:
             if synth["val"][0]:
                 val_sets["synth_heldout"] = synth["val"][:2]
     real_dirs = [Path(d) for d in args.real.split(",") if d]
-    r_clips, r_digits, r_spk = (
-        load_real(real_dirs) if real_dirs else ([], np.zeros(0, int), np.zeros(0, str))
+    r_clips, r_digits, r_spk, r_names = (
+        load_real(real_dirs) if real_dirs else ([], np.zeros(0, int), np.zeros(0, str), [])
     )
     if args.smoke:
         keep = rng.permutation(len(r_clips))[:60]
         r_clips, r_digits, r_spk = [r_clips[i] for i in keep], r_digits[keep], r_spk[keep]
+        r_names = [r_names[i] for i in keep]
     if args.folds and not r_clips:
         sys.exit("error: --folds needs real recordings (--real)")
     folds = speaker_folds(r_spk, args.folds, args.seed) if args.folds else None
@@ -740,10 +743,10 @@ def main(argv=None) -> int:
             [np.asarray(m(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
         )
 
-    def train(real_idx: np.ndarray, tag: str, epochs: int, held_out: bool = True):
+    def train(real_idx: np.ndarray, tag: str, epochs: int):
         """One training run on FSDD + synthetic + the real clips real_idx; the last epoch's
-        model (no selection on any held-out set) and what happened; held_out: also score it on
-        the held-out FSDD speaker and synthetic voices."""
+        model (or --swa's average; no selection on any held-out set) and what happened, with
+        its scores on the held-out FSDD speaker and synthetic voices."""
         keras.utils.set_random_seed(args.seed)
         clips = fsdd_train[0] + [r_clips[i] for i in real_idx] + synth_train[0]
         labels = np.concatenate([fsdd_train[1], r_digits[real_idx], synth_train[1]]).astype(int)
@@ -832,11 +835,7 @@ def main(argv=None) -> int:
             refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
             print(f"{tag}: averaged {len(state['snapshots'])} epochs' weights", flush=True)
         seconds = time.time() - run_start
-        held = (
-            {k: scores(val_y[k], predict(model, val_x[k]).argmax(1)) for k in val_x}
-            if held_out
-            else {}
-        )
+        held = {k: scores(val_y[k], predict(model, val_x[k]).argmax(1)) for k in val_x}
         print(
             f"{tag}: {seconds:.0f}s, {len(state['history'])} epochs; "
             + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in held.items()),
@@ -903,9 +902,7 @@ def main(argv=None) -> int:
         per_fold = []
         for k in range(1, args.folds + 1):
             out_k = folds == k - 1
-            fold_model, info = train(
-                np.flatnonzero(~out_k), f"fold {k}/{args.folds}", fold_epochs, held_out=False
-            )
+            fold_model, info = train(np.flatnonzero(~out_k), f"fold {k}/{args.folds}", fold_epochs)
             cv_pred[out_k] = predict(fold_model, real_x[out_k]).argmax(1)
             fold_real = scores(r_digits[out_k], cv_pred[out_k])
             print(
@@ -918,6 +915,12 @@ def main(argv=None) -> int:
                     "fold": k,
                     "speakers": int(len(set(r_spk[out_k]))),
                     "real_speakers": {m: fold_real[m] for m in ("accuracy", "n", "correct")},
+                    # The fold model on the held-out FSDD speaker and synthetic voices: how a
+                    # setting moves them, without training its final model.
+                    **{
+                        k_: {m: v[m] for m in ("accuracy", "n")}
+                        for k_, v in info["held_out"].items()
+                    },
                     **{m: info[m] for m in ("seconds", "epochs", "clips_per_epoch")},
                 }
             )
@@ -933,6 +936,11 @@ def main(argv=None) -> int:
             "real_speakers": cv,
             "per_fold": per_fold,
             "seconds": round(sum(f["seconds"] for f in per_fold), 1),
+            # Every real clip's held-out prediction, so two settings compare clip by clip.
+            "clips": [
+                {"clip": n, "speaker": str(sp), "digit": int(t), "predicted": int(p_)}
+                for n, sp, t, p_ in zip(r_names, r_spk, r_digits, cv_pred)
+            ],
         }
     if args.cv_only:
         (out / "cv_report.json").write_text(json.dumps(report, indent=2) + "\n")
