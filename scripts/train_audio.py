@@ -646,14 +646,25 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     if args.smoke:
-        args.epochs, args.fold_epochs = 1 + min(args.swa, 2), None  # --swa: 2 averaged
+        args.swa = min(args.swa, 2)
+        args.epochs, args.fold_epochs = 1 + args.swa, None
     args.out = args.out or ("/tmp/layerlab_smoke" if args.smoke else "assets/models")
     shortest = min(args.epochs, args.fold_epochs or args.epochs)
-    if not args.smoke and not 0 <= args.swa < shortest:
+    if not 0 <= args.swa < shortest:
         sys.exit(
             f"error: --swa {args.swa}: expected 0 <= swa < the epochs of every run ({shortest})"
         )
+    if args.swa and args.max_minutes:
+        sys.exit(
+            "error: --swa with --max-minutes: averaging needs the whole planned schedule; "
+            "drop one of them"
+        )
     swa_lr = args.swa_lr if args.swa_lr is not None else args.lr / 5
+    if swa_lr <= 0 or args.mixup < 0:
+        sys.exit(
+            f"error: --swa-lr {swa_lr:g}, --mixup {args.mixup:g}: expected a rate > 0 and "
+            "an alpha >= 0 (0: no mixup)"
+        )
     mask = [int(v) for v in args.spec_mask.split(",")] if args.spec_mask else None
     if mask is not None and len(mask) != 4:
         sys.exit(
@@ -665,7 +676,8 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    ncpu = len(os.sched_getaffinity(0))  # the cores this process may use (taskset)
+    # The cores this process may use (taskset); sched_getaffinity is Linux-only.
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     tf.config.threading.set_intra_op_parallelism_threads(ncpu)
     tf.config.threading.set_inter_op_parallelism_threads(min(2, ncpu))
 
@@ -763,7 +775,7 @@ def main(argv=None) -> int:
         if init_weights is not None:
             model.set_weights(init_weights)
         train_model = training_graph(keras, model, spec_mask_layer(keras, *mask) if mask else None)
-        swa = min(args.swa, epochs - 1)  # --smoke: 1 epoch, no averaging
+        swa = args.swa
         total_steps = max(1, (epochs - swa) * steps)  # the cosine's steps; then swa epochs
         warm = min(steps, total_steps // 4)
         floor = swa_lr / args.lr if swa else 0.02
@@ -829,7 +841,7 @@ def main(argv=None) -> int:
                 )
 
         train_model.fit(seq, epochs=epochs, verbose=0, callbacks=[Monitor()])
-        if len(state["snapshots"]) > 1:
+        if state["snapshots"]:
             model.set_weights(average_weights(state["snapshots"]))
             bn = make_sequence(keras, clips, labels, groups, BATCH, args.seed + 1, SWA_BN_BATCHES)
             refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
@@ -846,7 +858,6 @@ def main(argv=None) -> int:
             "epochs": len(state["history"]),
             "stopped_by_time_limit": state["stopped"],
             "clips_per_epoch": per_epoch,
-            "averaged_epochs": len(state["snapshots"]) if len(state["snapshots"]) > 1 else 0,
             "history": state["history"],
             "held_out": held,
         }

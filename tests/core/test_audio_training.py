@@ -115,6 +115,16 @@ def test_refresh_batchnorm_gives_the_plain_average_of_the_batch_statistics():
     assert bn.momentum == 0.99  # put back
 
 
-def test_a_bad_swa_is_refused():
-    with pytest.raises(SystemExit, match="expected 0 <= swa < the epochs of every run"):
-        ta.main(["--swa", "5", "--epochs", "10", "--fold-epochs", "5"])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--swa", "5", "--epochs", "10", "--fold-epochs", "5"], "0 <= swa < the epochs"),
+        (["--swa", "-1"], "0 <= swa < the epochs"),
+        (["--swa", "3", "--max-minutes", "30"], "averaging needs the whole planned schedule"),
+        (["--mixup", "-0.2"], "an alpha >= 0"),
+        (["--swa", "2", "--swa-lr", "0"], "a rate > 0"),
+    ],
+)
+def test_bad_swa_or_mixup_settings_are_refused_before_any_work(argv, match):
+    with pytest.raises(SystemExit, match=match):
+        ta.main(argv)
