@@ -49,6 +49,8 @@ on the normalised spectrogram, in the training graph only (the saved model has n
 ``--mixup alpha`` mixes every clip with another of the batch (waveforms at one RMS, labels by the
 same lambda ~ Beta(alpha, alpha)). ``--swa k`` runs the last k epochs at a constant rate and keeps
 the average of their weights (stochastic weight averaging, BatchNorm statistics recomputed).
+``--widths`` sets the filters of the four blocks; a start (``--init``) narrower than that is
+widened first without changing its function (Net2WiderNet: extra filters copy existing ones).
 No epoch is selected on a held-out set: every run keeps its last epoch (or that average).
 """
 
@@ -392,7 +394,10 @@ def make_sequence(
 # ---------------------------------------------------------------------------- model
 
 
-def build_model(frontend: str = "mel", dropout: float = 0.2):
+BLOCKS = ((16, 7), (16, 5), (32, 3), (64, 3))  # d-DeVIS-style (filters, kernel size) per block
+
+
+def build_model(frontend: str = "mel", dropout: float = 0.2, widths=None):
     import keras
     from keras import layers
 
@@ -432,7 +437,8 @@ def build_model(frontend: str = "mel", dropout: float = 0.2):
         )(x)  # (frames, bins, 1)
     # Per-clip normalisation over time x frequency (no learned scale: block1_bn does that).
     x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="normalize")(x)
-    for i, (filters, k) in enumerate([(16, 7), (16, 5), (32, 3), (64, 3)], start=1):
+    widths = widths or [f for f, _ in BLOCKS]
+    for i, (filters, (_, k)) in enumerate(zip(widths, BLOCKS), start=1):
         x = layers.Conv2D(filters, k, padding="same", use_bias=False, name=f"block{i}_conv")(x)
         x = layers.BatchNormalization(name=f"block{i}_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_relu")(x)
@@ -444,6 +450,42 @@ def build_model(frontend: str = "mel", dropout: float = 0.2):
     logits = layers.Dense(10, name="logits")(x)
     probs = layers.Activation("softmax", name="probabilities")(logits)
     return keras.Model(inp, probs, name="spoken_digits")
+
+
+def net2wider(narrow, wide, rng: np.random.Generator, noise: float = 0.0) -> None:
+    """Give wide (build_model with more filters per block) narrow's function (Net2WiderNet,
+    Chen et al. 2016): each block's extra filters copy randomly chosen ones of the narrow
+    block (kernel and BatchNorm), and the next layer's weights from the copies of a filter are
+    divided by its number of copies, so the sum it reads is unchanged. noise > 0 adds Gaussian
+    noise of that fraction of the kernel's std to the extra copies (identical copies get
+    identical gradients and would never part). Other layers' weights are copied as they are."""
+    wide_names = {layer.name for layer in wide.layers}
+    prev = None  # (wide channel -> narrow channel, copies of each narrow channel)
+    for layer in narrow.layers:
+        if layer.name not in wide_names or not layer.weights:
+            continue
+        target = wide.get_layer(layer.name)
+        ws = [np.asarray(w) for w in layer.get_weights()]
+        if layer.name.endswith("_conv"):
+            k = ws[0]  # (kh, kw, c_in, c_out)
+            if prev is not None:
+                g_in, copies = prev
+                k = k[:, :, g_in, :] / copies[g_in][None, None, :, None]
+            n, q = k.shape[3], target.kernel.shape[3]
+            g = np.concatenate([np.arange(n), rng.integers(0, n, q - n)])
+            k = k[..., g]
+            if noise and q > n:
+                k[..., n:] += noise * k.std() * rng.standard_normal(k[..., n:].shape)
+            prev = (g, np.bincount(g, minlength=n))
+            ws = [k]
+        elif layer.name.endswith("_bn") and prev is not None:
+            ws = [w[prev[0]] for w in ws]  # gamma, beta, moving mean, moving variance
+        elif layer.name == "fc" and prev is not None:
+            g_in, copies = prev
+            kern = ws[0].reshape(-1, len(copies), ws[0].shape[1])  # (positions, c, units)
+            kern = kern[:, g_in, :] / copies[g_in][None, :, None]
+            ws = [kern.reshape(-1, ws[0].shape[1]), ws[1]]
+        target.set_weights(ws)
 
 
 def spec_mask_layer(keras, n_time: int, max_time: int, n_freq: int, max_freq: int):
@@ -619,6 +661,12 @@ def main(argv=None) -> int:
         default="",
         help="start every run from this .keras model's weights (same architecture)",
     )
+    ap.add_argument(
+        "--widths",
+        default=",".join(str(f) for f, _ in BLOCKS),
+        help="filters of the four conv blocks (default: 16,16,32,64); wider than --init's: "
+        "it is widened first, keeping its function (Net2WiderNet)",
+    )
     ap.add_argument("--frontend", choices=["mel", "stft"], default="mel")
     ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     ap.add_argument(
@@ -665,6 +713,14 @@ def main(argv=None) -> int:
             f"error: --swa-lr {swa_lr:g}, --mixup {args.mixup:g}: expected a rate > 0 and "
             "an alpha >= 0 (0: no mixup)"
         )
+    try:
+        widths = [int(v) for v in args.widths.split(",")]
+    except ValueError:
+        widths = []
+    if len(widths) != 4 or min(widths) < 1:
+        sys.exit(
+            f"error: --widths {args.widths!r}: expected 4 positive integers, e.g. 16,16,64,128"
+        )
     mask = [int(v) for v in args.spec_mask.split(",")] if args.spec_mask else None
     if mask is not None and len(mask) != 4:
         sys.exit(
@@ -678,8 +734,23 @@ def main(argv=None) -> int:
 
     # The cores this process may use (taskset); sched_getaffinity is Linux-only.
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    tf.config.threading.set_intra_op_parallelism_threads(ncpu)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, ncpu))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(ncpu)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, ncpu))
+    except RuntimeError:  # TensorFlow already started in this process (main() from a test)
+        pass
+
+    init_model = (
+        keras.saving.load_model(args.init, compile=False, safe_mode=True) if args.init else None
+    )
+    if init_model is not None:
+        init_widths = [init_model.get_layer(f"block{i}_conv").filters for i in (1, 2, 3, 4)]
+        if any(w < n for w, n in zip(widths, init_widths)):
+            sys.exit(
+                f"error: --widths {args.widths}: --init {args.init} has widths "
+                f"{','.join(map(str, init_widths))}; a run can only widen its start "
+                "(each block at least as wide)"
+            )
 
     # ---- data
     fsdd_dir = Path(args.fsdd)
@@ -744,12 +815,6 @@ def main(argv=None) -> int:
         flush=True,
     )
 
-    init_weights = None
-    if args.init:
-        init_weights = keras.saving.load_model(
-            args.init, compile=False, safe_mode=True
-        ).get_weights()
-
     def predict(m, x):
         return np.concatenate(
             [np.asarray(m(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
@@ -771,9 +836,10 @@ def main(argv=None) -> int:
         per_epoch = sum(n for _, _, n in groups)
         steps = 8 if args.smoke else math.ceil(per_epoch / BATCH)
         seq = make_sequence(keras, clips, labels, groups, BATCH, args.seed, steps, mixup=args.mixup)
-        model = build_model(args.frontend)
-        if init_weights is not None:
-            model.set_weights(init_weights)
+        model = build_model(args.frontend, widths=widths)
+        if init_model is not None:
+            # Same widths: an exact copy; wider: the same function, the copies nudged apart.
+            net2wider(init_model, model, np.random.default_rng([args.seed, 7]), noise=0.05)
         train_model = training_graph(keras, model, spec_mask_layer(keras, *mask) if mask else None)
         swa = args.swa
         total_steps = max(1, (epochs - swa) * steps)  # the cosine's steps; then swa epochs
@@ -864,9 +930,8 @@ def main(argv=None) -> int:
 
     # ---- the model we start from, on everything (its 'before' numbers)
     report: dict = {"command": "python scripts/train_audio.py " + shlex.join(argv)}
-    if init_weights is not None:
-        base = build_model(args.frontend)
-        base.set_weights(init_weights)
+    if init_model is not None:
+        base = init_model
         report["init"] = {k: scores(val_y[k], predict(base, val_x[k]).argmax(1)) for k in val_x}
         if real_x is not None:
             report["init"]["real_speakers"] = scores(r_digits, predict(base, real_x).argmax(1))
@@ -1067,7 +1132,9 @@ def main(argv=None) -> int:
                 else "log-magnitude spectrogram (keras STFTSpectrogram)"
             )
             + " inside the graph, normalises it per clip, then four Conv2D/BatchNorm/ReLU/"
-            "MaxPool/Dropout blocks (16 7x7, 16 5x5, 32 3x3, 64 3x3) and a dense layer."
+            "MaxPool/Dropout blocks ("
+            + ", ".join(f"{w} {k}x{k}" for w, (_, k) in zip(widths, BLOCKS))
+            + ") and a dense layer."
         ),
         "labels": LABELS,
         "words": WORDS,

@@ -1,5 +1,5 @@
 """scripts/train_audio.py helpers: speaker folds, the Wilson interval, scores, per-epoch draws and
-the training-only SpecAugment masks, mixup and weight averaging."""
+the training-only SpecAugment masks, mixup, weight averaging and Net2Wider widening."""
 
 from __future__ import annotations
 
@@ -128,3 +128,42 @@ def test_refresh_batchnorm_gives_the_plain_average_of_the_batch_statistics():
 def test_bad_swa_or_mixup_settings_are_refused_before_any_work(argv, match):
     with pytest.raises(SystemExit, match=match):
         ta.main(argv)
+
+
+def test_net2wider_keeps_the_function_and_noise_parts_the_copies():
+    rng = np.random.default_rng(0)
+    narrow = ta.build_model()
+    # Random weights and BatchNorm statistics, so a copy that drops a channel would show.
+    narrow.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in narrow.weights])
+    for layer in narrow.layers:
+        if layer.name.endswith("_bn"):
+            layer.moving_variance.assign(rng.uniform(0.5, 2, layer.moving_variance.shape))
+    x = rng.normal(0, 0.1, (8, ta.N)).astype(np.float32)
+    widths = [24, 32, 48, 80]
+    wide = ta.build_model(widths=widths)
+    ta.net2wider(narrow, wide, np.random.default_rng(1))
+    assert [wide.get_layer(f"block{i}_conv").filters for i in (1, 2, 3, 4)] == widths
+    np.testing.assert_allclose(np.asarray(wide(x)), np.asarray(narrow(x)), atol=1e-5)
+
+    nudged = ta.build_model(widths=widths)
+    ta.net2wider(narrow, nudged, np.random.default_rng(1), noise=0.05)
+    k_exact = np.asarray(wide.get_layer("block1_conv").kernel)
+    k_nudged = np.asarray(nudged.get_layer("block1_conv").kernel)
+    np.testing.assert_array_equal(k_nudged[..., :16], k_exact[..., :16])  # the originals
+    assert not np.allclose(k_nudged[..., 16:], k_exact[..., 16:])  # the copies move apart
+
+
+@pytest.mark.parametrize(
+    "widths,match",
+    [("16,16,64", "expected 4 positive integers"), ("16,0,32,64", "expected 4 positive")],
+)
+def test_bad_widths_are_refused(widths, match):
+    with pytest.raises(SystemExit, match=match):
+        ta.main(["--widths", widths])
+
+
+def test_a_run_cannot_narrow_its_start(tmp_path):
+    path = tmp_path / "narrow.keras"
+    ta.build_model().save(path)
+    with pytest.raises(SystemExit, match="can only widen its start"):
+        ta.main(["--init", str(path), "--widths", "16,8,32,64", "--out", str(tmp_path)])
