@@ -103,6 +103,7 @@ GAIN_DB = 12.0
 CONTEXT_S = 0.5  # up to this much silence/room tone on each side before placement
 SHIFT_S = 0.15
 P_SHIFT = 0.75
+P_EQ = 0.5  # with --eq: a random smooth microphone response, up to +-eq dB
 
 AUGMENTATION_TEXT = (
     f"NumPy, per clip and epoch, not in the model, before core.audio.place_word: speed/pitch "
@@ -270,8 +271,25 @@ def _noise(rng, n: int) -> np.ndarray:
     return x / (x.std() + 1e-12)
 
 
-def augment(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Raw mono 8 kHz clip (any length) -> an augmented (8000,) window, placed like the app."""
+def random_eq(y: np.ndarray, rng: np.random.Generator, max_db: float) -> np.ndarray:
+    """y through a random smooth frequency response (another microphone, Speech Commands'
+    many phones and laptops): the sum of 4 cosines over 0..4 kHz, lower ones stronger, scaled
+    to a peak of 0..max_db dB. The level is kept (RMS), so only the spectral shape changes."""
+    m = 1 << int(math.ceil(math.log2(max(y.size, 2))))
+    spec = np.fft.rfft(y, m)  # (m/2 + 1,)
+    f = np.linspace(0.0, 1.0, spec.size)  # 0..Nyquist
+    k = np.arange(1, 5)[:, None]
+    curve = (
+        rng.standard_normal((4, 1)) / k * np.cos(np.pi * k * f + rng.uniform(0, 2 * np.pi, (4, 1)))
+    ).sum(0)
+    curve *= rng.uniform(0, max_db) / (np.abs(curve).max() + 1e-12)  # (m/2 + 1,) dB
+    out = np.fft.irfft(spec * 10 ** (curve / 20), m)[: y.size]
+    return out * (np.sqrt(np.mean(y**2)) / (np.sqrt(np.mean(out**2)) + 1e-12))
+
+
+def augment(y: np.ndarray, rng: np.random.Generator, *, eq_db: float = 0.0) -> np.ndarray:
+    """Raw mono 8 kHz clip (any length) -> an augmented (8000,) window, placed like the app.
+    eq_db > 0: also a random microphone response (random_eq) with probability P_EQ."""
     import scipy.signal as ss
     import soxr
 
@@ -297,6 +315,8 @@ def augment(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             y = ss.sosfilt(_sos("highpass", 20 * int(rng.integers(4, 21))), y)
         if choice in (1, 2):
             y = ss.sosfilt(_sos("lowpass", 20 * int(rng.integers(90, 181))), y)
+    if eq_db > 0 and rng.random() < P_EQ:
+        y = random_eq(y, rng, eq_db)
     # Context around the word, then noise over everything (a recording, not a cut-out word).
     pre = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
     post = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
@@ -352,6 +372,7 @@ def make_sequence(
     steps: int | None = None,
     *,
     mixup: float = 0.0,
+    eq_db: float = 0.0,
 ):
     """Batches of augmented clips and one-hot labels. groups: [(first index, end index, clips
     per epoch), ...] into clips; each epoch draws that many from each group (afresh) and
@@ -380,7 +401,7 @@ def make_sequence(
         def __getitem__(self, i):
             rng = np.random.default_rng([seed, self.epoch, i + 1])
             idx = self.order[i * batch : (i + 1) * batch]
-            x = np.stack([augment(clips[j], rng) for j in idx])
+            x = np.stack([augment(clips[j], rng, eq_db=eq_db) for j in idx])
             y = np.eye(10, dtype=np.float32)[labels[idx]]
             return mix(x, y, mixup, rng) if mixup > 0 else (x, y)
 
@@ -644,6 +665,13 @@ def main(argv=None) -> int:
         "0 for none",
     )
     ap.add_argument(
+        "--eq",
+        type=float,
+        default=0.0,
+        help="a random smooth microphone response of up to this many dB on half the clips "
+        "(e.g. 8); 0 for none",
+    )
+    ap.add_argument(
         "--swa",
         type=int,
         default=0,
@@ -713,6 +741,8 @@ def main(argv=None) -> int:
             f"error: --swa-lr {swa_lr:g}, --mixup {args.mixup:g}: expected a rate > 0 and "
             "an alpha >= 0 (0: no mixup)"
         )
+    if not 0 <= args.eq <= 20:
+        sys.exit(f"error: --eq {args.eq:g}: expected 0 (none) to 20 dB")
     try:
         widths = [int(v) for v in args.widths.split(",")]
     except ValueError:
@@ -835,7 +865,9 @@ def main(argv=None) -> int:
         ]
         per_epoch = sum(n for _, _, n in groups)
         steps = 8 if args.smoke else math.ceil(per_epoch / BATCH)
-        seq = make_sequence(keras, clips, labels, groups, BATCH, args.seed, steps, mixup=args.mixup)
+        seq = make_sequence(
+            keras, clips, labels, groups, BATCH, args.seed, steps, mixup=args.mixup, eq_db=args.eq
+        )
         model = build_model(args.frontend, widths=widths)
         if init_model is not None:
             # Same widths: an exact copy; wider: the same function, the copies nudged apart.
@@ -909,7 +941,9 @@ def main(argv=None) -> int:
         train_model.fit(seq, epochs=epochs, verbose=0, callbacks=[Monitor()])
         if state["snapshots"]:
             model.set_weights(average_weights(state["snapshots"]))
-            bn = make_sequence(keras, clips, labels, groups, BATCH, args.seed + 1, SWA_BN_BATCHES)
+            bn = make_sequence(
+                keras, clips, labels, groups, BATCH, args.seed + 1, SWA_BN_BATCHES, eq_db=args.eq
+            )
             refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
             print(f"{tag}: averaged {len(state['snapshots'])} epochs' weights", flush=True)
         seconds = time.time() - run_start
@@ -975,11 +1009,13 @@ def main(argv=None) -> int:
         )
     elif folds is not None:
         cv_pred = np.full(len(r_clips), -1)
+        cv_prob = np.zeros((len(r_clips), 10))
         per_fold = []
         for k in range(1, args.folds + 1):
             out_k = folds == k - 1
             fold_model, info = train(np.flatnonzero(~out_k), f"fold {k}/{args.folds}", fold_epochs)
-            cv_pred[out_k] = predict(fold_model, real_x[out_k]).argmax(1)
+            cv_prob[out_k] = predict(fold_model, real_x[out_k])
+            cv_pred[out_k] = cv_prob[out_k].argmax(1)
             fold_real = scores(r_digits[out_k], cv_pred[out_k])
             print(
                 f"fold {k}/{args.folds}: held-out real speakers {fold_real['correct']}/"
@@ -1014,8 +1050,15 @@ def main(argv=None) -> int:
             "seconds": round(sum(f["seconds"] for f in per_fold), 1),
             # Every real clip's held-out prediction, so two settings compare clip by clip.
             "clips": [
-                {"clip": n, "speaker": str(sp), "digit": int(t), "predicted": int(p_)}
-                for n, sp, t, p_ in zip(r_names, r_spk, r_digits, cv_pred)
+                {
+                    "clip": n,
+                    "speaker": str(sp),
+                    "digit": int(t),
+                    "predicted": int(p_),
+                    # so two settings' fold models can also be averaged (an ensemble's score)
+                    "probabilities": [round(float(v), 4) for v in pr],
+                }
+                for n, sp, t, p_, pr in zip(r_names, r_spk, r_digits, cv_pred, cv_prob)
             ],
         }
     if args.cv_only:
@@ -1176,6 +1219,12 @@ def main(argv=None) -> int:
             },
             "init": init_text,
             "augmentation": AUGMENTATION_TEXT
+            + (
+                f"; a random smooth microphone response (4 cosines over 0-4 kHz, peak 0-{args.eq:g}"
+                f" dB, level kept; p={P_EQ:g}) after band-limiting"
+                if args.eq
+                else ""
+            )
             + (
                 f"; in the training graph only, SpecAugment-style masking of the normalised "
                 f"spectrogram: {mask[0]} time bands of 0-{mask[1]} frames and {mask[2]} "

@@ -167,3 +167,21 @@ def test_a_run_cannot_narrow_its_start(tmp_path):
     ta.build_model().save(path)
     with pytest.raises(SystemExit, match="can only widen its start"):
         ta.main(["--init", str(path), "--widths", "16,8,32,64", "--out", str(tmp_path)])
+
+
+def test_random_eq_keeps_the_level_and_bends_the_spectrum_within_its_limit():
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(4096)  # white: its spectrum shows the response
+    out = ta.random_eq(y, np.random.default_rng(1), 8.0)
+    assert out.shape == y.shape
+    np.testing.assert_allclose(np.sqrt(np.mean(out**2)), np.sqrt(np.mean(y**2)), rtol=1e-6)
+    gain = 20 * np.log10(np.abs(np.fft.rfft(out)) / np.abs(np.fft.rfft(y)))
+    gain -= np.median(gain)
+    assert 1.0 < np.abs(gain).max() < 2 * 8.0 + 1  # bent, within the peak (relative to median)
+    np.testing.assert_allclose(ta.random_eq(y, np.random.default_rng(1), 0.0), y, atol=1e-9)
+
+
+@pytest.mark.parametrize("eq", ["-1", "25"])
+def test_a_bad_eq_is_refused(eq):
+    with pytest.raises(SystemExit, match="expected 0 \\(none\\) to 20 dB"):
+        ta.main(["--eq", eq])
