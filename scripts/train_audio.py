@@ -104,6 +104,8 @@ CONTEXT_S = 0.5  # up to this much silence/room tone on each side before placeme
 SHIFT_S = 0.15
 P_SHIFT = 0.75
 P_EQ = 0.5  # with --eq: a random smooth microphone response, up to +-eq dB
+P_CUT_END = 0.75  # with --cut: of the cut clips, this many stop mid-word (the rest start mid-word)
+CUT_DB = 15.0  # a real clip whose first or last 32 ms are this close to its loudest: cut mid-word
 
 AUGMENTATION_TEXT = (
     f"NumPy, per clip and epoch, not in the model, before core.audio.place_word: speed/pitch "
@@ -287,13 +289,42 @@ def random_eq(y: np.ndarray, rng: np.random.Generator, max_db: float) -> np.ndar
     return out * (np.sqrt(np.mean(y**2)) / (np.sqrt(np.mean(out**2)) + 1e-12))
 
 
-def augment(y: np.ndarray, rng: np.random.Generator, *, eq_db: float = 0.0) -> np.ndarray:
+def cut_mid_word(y: np.ndarray) -> bool:
+    """Whether a recording starts or stops in the middle of its word: its first or last 32 ms
+    frame is within CUT_DB of its loudest (a 1 s Speech Commands take that cut the word, or
+    noise as loud as the word throughout). The recording alone decides, never a model."""
+    from core.audio import _frame_rms
+
+    db = 20 * np.log10(np.maximum(_frame_rms(np.asarray(y, np.float32), 256, 64), 1e-10))
+    return bool(max(db[0], db[-1]) >= db.max() - CUT_DB)
+
+
+def cut_word(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """y cut where its cumulative energy reaches a random 40-90 % (the recording stopped
+    mid-word, p=P_CUT_END), or from where it reaches 10-60 % on (it started mid-word): the
+    fragment and which end was cut ("end" or "start"); at least 50 ms is kept."""
+    e = np.cumsum(y.astype(np.float64) ** 2)
+    e /= e[-1] + 1e-20
+    keep = int(0.05 * SR)
+    if rng.random() < P_CUT_END:
+        return y[: max(keep, int(np.searchsorted(e, rng.uniform(0.4, 0.9))))], "end"
+    return y[min(y.size - keep, int(np.searchsorted(e, rng.uniform(0.1, 0.6)))) :], "start"
+
+
+def augment(
+    y: np.ndarray, rng: np.random.Generator, *, eq_db: float = 0.0, cut: float = 0.0
+) -> np.ndarray:
     """Raw mono 8 kHz clip (any length) -> an augmented (8000,) window, placed like the app.
-    eq_db > 0: also a random microphone response (random_eq) with probability P_EQ."""
+    eq_db > 0: also a random microphone response (random_eq) with probability P_EQ; cut > 0:
+    with that probability the word is cut (cut_word) and nothing follows (precedes) the cut,
+    as in a take that stopped (started) mid-word."""
     import scipy.signal as ss
     import soxr
 
     y = y.astype(np.float64)
+    cut_end = ""
+    if cut > 0 and rng.random() < cut:
+        y, cut_end = cut_word(y, rng)
     if rng.random() < P_SPEED:
         r = rng.uniform(1 - SPEED, 1 + SPEED)  # r > 1: faster and higher
         y = soxr.resample(y, SR * r, SR, quality="LQ")
@@ -318,8 +349,8 @@ def augment(y: np.ndarray, rng: np.random.Generator, *, eq_db: float = 0.0) -> n
     if eq_db > 0 and rng.random() < P_EQ:
         y = random_eq(y, rng, eq_db)
     # Context around the word, then noise over everything (a recording, not a cut-out word).
-    pre = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
-    post = int(rng.integers(0, int(CONTEXT_S * SR) + 1))
+    pre = 0 if cut_end == "start" else int(rng.integers(0, int(CONTEXT_S * SR) + 1))
+    post = 0 if cut_end == "end" else int(rng.integers(0, int(CONTEXT_S * SR) + 1))
     sig_power = float(np.mean(y**2)) + 1e-12
     buf = np.zeros(pre + y.size + post)
     buf[pre : pre + y.size] = y
@@ -373,6 +404,7 @@ def make_sequence(
     *,
     mixup: float = 0.0,
     eq_db: float = 0.0,
+    cut: float = 0.0,
 ):
     """Batches of augmented clips and one-hot labels. groups: [(first index, end index, clips
     per epoch), ...] into clips; each epoch draws that many from each group (afresh) and
@@ -401,7 +433,7 @@ def make_sequence(
         def __getitem__(self, i):
             rng = np.random.default_rng([seed, self.epoch, i + 1])
             idx = self.order[i * batch : (i + 1) * batch]
-            x = np.stack([augment(clips[j], rng, eq_db=eq_db) for j in idx])
+            x = np.stack([augment(clips[j], rng, eq_db=eq_db, cut=cut) for j in idx])
             y = np.eye(10, dtype=np.float32)[labels[idx]]
             return mix(x, y, mixup, rng) if mixup > 0 else (x, y)
 
@@ -672,6 +704,13 @@ def main(argv=None) -> int:
         "(e.g. 8); 0 for none",
     )
     ap.add_argument(
+        "--cut",
+        type=float,
+        default=0.0,
+        help="this fraction of the clips cut mid-word (a take that stopped or started too "
+        "soon, e.g. 0.1); 0 for none",
+    )
+    ap.add_argument(
         "--swa",
         type=int,
         default=0,
@@ -743,6 +782,8 @@ def main(argv=None) -> int:
         )
     if not 0 <= args.eq <= 20:
         sys.exit(f"error: --eq {args.eq:g}: expected 0 (none) to 20 dB")
+    if not 0 <= args.cut <= 0.5:
+        sys.exit(f"error: --cut {args.cut:g}: expected a fraction of the clips from 0 to 0.5")
     try:
         widths = [int(v) for v in args.widths.split(",")]
     except ValueError:
@@ -831,6 +872,16 @@ def main(argv=None) -> int:
     if args.folds and not r_clips:
         sys.exit("error: --folds needs real recordings (--real)")
     folds = speaker_folds(r_spk, args.folds, args.seed) if args.folds else None
+    r_cut = np.array([cut_mid_word(c) for c in r_clips], bool)  # (n_real,)
+
+    def not_cut_scores(pred: np.ndarray) -> dict:
+        """Context for the k-fold score (never instead of it): the takes not cut mid-word."""
+        return {
+            **scores(r_digits[~r_cut], pred[~r_cut]),
+            "cut_clips": int(r_cut.sum()),
+            "cut_correct": int((pred[r_cut] == r_digits[r_cut]).sum()),
+        }
+
     val_x = {k: np.stack([place(c) for c in clips]) for k, (clips, _) in val_sets.items()}
     val_y = {k: y for k, (_, y) in val_sets.items()}
     real_x = np.stack([place(c) for c in r_clips]) if r_clips else None
@@ -866,7 +917,16 @@ def main(argv=None) -> int:
         per_epoch = sum(n for _, _, n in groups)
         steps = 8 if args.smoke else math.ceil(per_epoch / BATCH)
         seq = make_sequence(
-            keras, clips, labels, groups, BATCH, args.seed, steps, mixup=args.mixup, eq_db=args.eq
+            keras,
+            clips,
+            labels,
+            groups,
+            BATCH,
+            args.seed,
+            steps,
+            mixup=args.mixup,
+            eq_db=args.eq,
+            cut=args.cut,
         )
         model = build_model(args.frontend, widths=widths)
         if init_model is not None:
@@ -942,7 +1002,15 @@ def main(argv=None) -> int:
         if state["snapshots"]:
             model.set_weights(average_weights(state["snapshots"]))
             bn = make_sequence(
-                keras, clips, labels, groups, BATCH, args.seed + 1, SWA_BN_BATCHES, eq_db=args.eq
+                keras,
+                clips,
+                labels,
+                groups,
+                BATCH,
+                args.seed + 1,
+                SWA_BN_BATCHES,
+                eq_db=args.eq,
+                cut=args.cut,
             )
             refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
             print(f"{tag}: averaged {len(state['snapshots'])} epochs' weights", flush=True)
@@ -1000,6 +1068,14 @@ def main(argv=None) -> int:
                 f"({prev['command']!r}); run the folds with this command's settings"
             )
         report["cross_validation"] = prev["cross_validation"]
+        if (
+            "clips" in prev["cross_validation"]
+            and "real_speakers_not_cut" not in prev["cross_validation"]
+        ):
+            by_name = {c["clip"]: c["predicted"] for c in prev["cross_validation"]["clips"]}
+            report["cross_validation"]["real_speakers_not_cut"] = not_cut_scores(
+                np.array([by_name[n] for n in r_names])
+            )
         report["cv_command"] = prev["command"]
         cv = prev["cross_validation"]["real_speakers"]
         print(
@@ -1046,6 +1122,7 @@ def main(argv=None) -> int:
             "folds": args.folds,
             "speakers": int(len(set(r_spk))),
             "real_speakers": cv,
+            "real_speakers_not_cut": not_cut_scores(cv_pred),
             "per_fold": per_fold,
             "seconds": round(sum(f["seconds"] for f in per_fold), 1),
             # Every real clip's held-out prediction, so two settings compare clip by clip.
@@ -1055,10 +1132,11 @@ def main(argv=None) -> int:
                     "speaker": str(sp),
                     "digit": int(t),
                     "predicted": int(p_),
+                    "cut_mid_word": bool(c_),
                     # so two settings' fold models can also be averaged (an ensemble's score)
                     "probabilities": [round(float(v), 4) for v in pr],
                 }
-                for n, sp, t, p_, pr in zip(r_names, r_spk, r_digits, cv_pred, cv_prob)
+                for n, sp, t, p_, pr, c_ in zip(r_names, r_spk, r_digits, cv_pred, cv_prob, r_cut)
             ],
         }
     if args.cv_only:
@@ -1139,6 +1217,20 @@ def main(argv=None) -> int:
             "per_fold": report["cross_validation"]["per_fold"],
             "label": f"real speakers ({args.folds}-fold by speaker)",
         }
+        nc = report["cross_validation"].get("real_speakers_not_cut")
+        if nc:
+            metrics["held_out_real_speakers_not_cut"] = {
+                **nc,
+                "method": (
+                    "context for the number above, not instead of it: the same held-out "
+                    f"predictions without the {nc['cut_clips']} takes that start or stop "
+                    f"mid-word (first or last 32 ms within {CUT_DB:g} dB of the take's "
+                    "loudest: a 1 s Speech Commands take that cut its word, or noise as loud "
+                    f"as the word; decided by the recording alone). On those {nc['cut_clips']}:"
+                    f" {nc['cut_correct']} right"
+                ),
+                "label": "real speakers, takes not cut mid-word (context)",
+            }
     set_names = {
         f"fsdd_{args.val_speaker}": f"FSDD speaker {args.val_speaker}",
         "synth_heldout": "unheard synthetic voices",
@@ -1223,6 +1315,13 @@ def main(argv=None) -> int:
                 f"; a random smooth microphone response (4 cosines over 0-4 kHz, peak 0-{args.eq:g}"
                 f" dB, level kept; p={P_EQ:g}) after band-limiting"
                 if args.eq
+                else ""
+            )
+            + (
+                f"; {args.cut:.0%} of the clips first cut mid-word (where the cumulative energy "
+                f"reaches 40-90 %, nothing after it, p={P_CUT_END:g}; else from 10-60 % on, "
+                "nothing before it)"
+                if args.cut
                 else ""
             )
             + (

@@ -185,3 +185,40 @@ def test_random_eq_keeps_the_level_and_bends_the_spectrum_within_its_limit():
 def test_a_bad_eq_is_refused(eq):
     with pytest.raises(SystemExit, match="expected 0 \\(none\\) to 20 dB"):
         ta.main(["--eq", eq])
+
+
+def _word(at: float, length: float, total: float = 1.0) -> np.ndarray:
+    """A 300 Hz 'word' (Hann-shaped) at `at` s in `total` s of faint noise, 8 kHz."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(0, 1e-3, int(total * ta.SR)).astype(np.float32)
+    n, a = int(length * ta.SR), int(at * ta.SR)
+    t = np.arange(n) / ta.SR
+    y[a : a + n] += (0.5 * np.sin(2 * np.pi * 300 * t) * np.hanning(n)).astype(np.float32)
+    return y
+
+
+def test_cut_mid_word_flags_takes_whose_word_runs_into_an_end():
+    assert not ta.cut_mid_word(_word(0.3, 0.4))  # silence on both sides
+    assert ta.cut_mid_word(_word(0.3, 0.4)[: int(0.5 * ta.SR)])  # stops mid-word
+    assert ta.cut_mid_word(_word(0.3, 0.4)[int(0.5 * ta.SR) :])  # starts mid-word
+
+
+def test_cut_word_keeps_a_fragment_from_one_end():
+    y = _word(0.3, 0.4)
+    ends = []
+    for seed in range(40):
+        frag, end = ta.cut_word(y, np.random.default_rng(seed))
+        ends.append(end)
+        assert int(0.05 * ta.SR) <= frag.size < y.size
+        if end == "end":
+            np.testing.assert_array_equal(frag, y[: frag.size])
+            assert ta.cut_mid_word(frag)  # what the flag calls cut
+        else:
+            np.testing.assert_array_equal(frag, y[y.size - frag.size :])
+    assert 0.5 < ends.count("end") / len(ends) < 0.95  # P_CUT_END = 0.75
+
+
+@pytest.mark.parametrize("cut", ["-0.1", "0.6"])
+def test_a_bad_cut_is_refused(cut):
+    with pytest.raises(SystemExit, match="expected a fraction of the clips from 0 to 0.5"):
+        ta.main(["--cut", cut])
