@@ -302,10 +302,11 @@ def cut_mid_word(y: np.ndarray) -> bool:
 def cut_word(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """y cut where its cumulative energy reaches a random 40-90 % (the recording stopped
     mid-word, p=P_CUT_END), or from where it reaches 10-60 % on (it started mid-word): the
-    fragment and which end was cut ("end" or "start"); at least 50 ms is kept."""
+    fragment and which end was cut ("end" or "start"); at least 100 ms is kept (a speed-up
+    after the cut must leave the 50 ms that place_word needs)."""
     e = np.cumsum(y.astype(np.float64) ** 2)
     e /= e[-1] + 1e-20
-    keep = int(0.05 * SR)
+    keep = int(0.1 * SR)
     if rng.random() < P_CUT_END:
         return y[: max(keep, int(np.searchsorted(e, rng.uniform(0.4, 0.9))))], "end"
     return y[min(y.size - keep, int(np.searchsorted(e, rng.uniform(0.1, 0.6)))) :], "start"
@@ -321,6 +322,7 @@ def augment(
     import scipy.signal as ss
     import soxr
 
+    y0 = y
     y = y.astype(np.float64)
     cut_end = ""
     if cut > 0 and rng.random() < cut:
@@ -369,7 +371,11 @@ def augment(
             return wide[off : off + N]
         return place(buf)
     except Exception:  # noqa: BLE001 - e.g. a word drowned by noise: use the clean clip
+        pass
+    try:
         return place(y.astype(np.float32))
+    except Exception:  # noqa: BLE001 - a cut fragment too short to place: the clip as given
+        return place(y0.astype(np.float32))
 
 
 def draw(rng: np.random.Generator, n_items: int, n: int) -> np.ndarray:

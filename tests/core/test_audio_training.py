@@ -209,13 +209,23 @@ def test_cut_word_keeps_a_fragment_from_one_end():
     for seed in range(40):
         frag, end = ta.cut_word(y, np.random.default_rng(seed))
         ends.append(end)
-        assert int(0.05 * ta.SR) <= frag.size < y.size
+        assert int(0.1 * ta.SR) <= frag.size < y.size
         if end == "end":
             np.testing.assert_array_equal(frag, y[: frag.size])
             assert ta.cut_mid_word(frag)  # what the flag calls cut
         else:
             np.testing.assert_array_equal(frag, y[y.size - frag.size :])
     assert 0.5 < ends.count("end") / len(ends) < 0.95  # P_CUT_END = 0.75
+
+
+def test_augment_places_every_cut_even_of_a_word_at_the_very_start():
+    # An 80 ms word from the first sample: a cut inside it kept 50 ms before, which a
+    # speed-up then shortens below the 50 ms place_word needs (a crash mid-run before).
+    y = _word(0.0, 0.08)
+    y[: int(0.08 * ta.SR)] = 0.5 * np.sign(y[: int(0.08 * ta.SR)])  # loud from the first sample
+    for seed in range(300):
+        x = ta.augment(y, np.random.default_rng(seed), eq_db=8.0, cut=1.0)
+        assert x.shape == (ta.N,) and np.all(np.isfinite(x))
 
 
 @pytest.mark.parametrize("cut", ["-0.1", "0.6"])
