@@ -49,6 +49,9 @@ on the normalised spectrogram, in the training graph only (the saved model has n
 ``--mixup alpha`` mixes every clip with another of the batch (waveforms at one RMS, labels by the
 same lambda ~ Beta(alpha, alpha)). ``--swa k`` runs the last k epochs at a constant rate and keeps
 the average of their weights (stochastic weight averaging, BatchNorm statistics recomputed).
+``--eq db`` gives half the clips a random smooth microphone response (peak up to db dB, level
+kept); ``--cut p`` cuts a fraction p of the words mid-word with nothing after (before) the cut,
+as in a take that stopped (started) too soon.
 ``--widths`` sets the filters of the four blocks; a start (``--init``) narrower than that is
 widened first without changing its function (Net2WiderNet: extra filters copy existing ones).
 No epoch is selected on a held-out set: every run keeps its last epoch (or that average).
