@@ -325,6 +325,8 @@ def augment(
     import scipy.signal as ss
     import soxr
 
+    from core.errors import InputError
+
     y0 = y
     y = y.astype(np.float64)
     cut_end = ""
@@ -373,11 +375,11 @@ def augment(
             off = int(rng.integers(0, int(2 * SHIFT_S * SR) + 1))
             return wide[off : off + N]
         return place(buf)
-    except Exception:  # noqa: BLE001 - e.g. a word drowned by noise: use the clean clip
+    except InputError:  # e.g. a word drowned by noise: use the clean clip
         pass
     try:
         return place(y.astype(np.float32))
-    except Exception:  # noqa: BLE001 - a cut fragment too short to place: the clip as given
+    except InputError:  # a cut fragment with too little standing out: the clip as given
         return place(y0.astype(np.float32))
 
 

@@ -228,6 +228,21 @@ def test_augment_places_every_cut_even_of_a_word_at_the_very_start():
         assert x.shape == (ta.N,) and np.all(np.isfinite(x))
 
 
+def test_augment_falls_back_to_the_whole_clip_when_a_cut_fragment_cannot_be_placed():
+    # A 55 ms burst: a cut from its start keeps 22-50 ms of it, less than the 50 ms that
+    # place_word needs to stand out, so (unless reverb or a slow-down lengthens it) neither
+    # the augmented nor the clean fragment places: about 6 % of seeds.
+    y = np.zeros(ta.SR, np.float32)
+    y[: int(0.055 * ta.SR)] = 0.5
+    whole = ta.place(y)
+    fell_back = 0
+    for seed in range(200):
+        x = ta.augment(y, np.random.default_rng(seed), cut=1.0)
+        assert x.shape == (ta.N,) and np.all(np.isfinite(x))
+        fell_back += np.array_equal(x, whole)
+    assert fell_back > 0
+
+
 @pytest.mark.parametrize("cut", ["-0.1", "0.6"])
 def test_a_bad_cut_is_refused(cut):
     with pytest.raises(SystemExit, match="expected a fraction of the clips from 0 to 0.5"):
