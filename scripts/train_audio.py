@@ -51,7 +51,9 @@ same lambda ~ Beta(alpha, alpha)). ``--swa k`` runs the last k epochs at a const
 the average of their weights (stochastic weight averaging, BatchNorm statistics recomputed).
 ``--eq db`` gives half the clips a random smooth microphone response (peak up to db dB, level
 kept); ``--cut p`` cuts a fraction p of the words mid-word with nothing after (before) the cut,
-as in a take that stopped (started) too soon.
+as in a take that stopped (started) too soon. ``--members n`` trains n models per run that
+differ only in seed and keeps the average of their weights (a model soup); the k-fold report also
+scores each member and their averaged probabilities (the ensemble the soup stands in for).
 ``--widths`` sets the filters of the four blocks; a start (``--init``) narrower than that is
 widened first without changing its function (Net2WiderNet: extra filters copy existing ones).
 No epoch is selected on a held-out set: every run keeps its last epoch (or that average).
@@ -735,6 +737,14 @@ def main(argv=None) -> int:
         help="learning rate of the --swa epochs (default: --lr / 5)",
     )
     ap.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="train this many models per run (seeds --seed, --seed+100, ...) and keep the "
+        "average of their weights, BatchNorm statistics recomputed (a model soup); the k-fold "
+        "report also scores each member and their averaged probabilities (1: one model)",
+    )
+    ap.add_argument(
         "--init",
         default="",
         help="start every run from this .keras model's weights (same architecture)",
@@ -791,6 +801,8 @@ def main(argv=None) -> int:
             f"error: --swa-lr {swa_lr:g}, --mixup {args.mixup:g}: expected a rate > 0 and "
             "an alpha >= 0 (0: no mixup)"
         )
+    if not 1 <= args.members <= 8:
+        sys.exit(f"error: --members {args.members}: expected 1 to 8 models per run")
     if not 0 <= args.eq <= 20:
         sys.exit(f"error: --eq {args.eq:g}: expected 0 (none) to 20 dB")
     if not 0 <= args.cut <= 0.5:
@@ -912,11 +924,9 @@ def main(argv=None) -> int:
             [np.asarray(m(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
         )
 
-    def train(real_idx: np.ndarray, tag: str, epochs: int):
-        """One training run on FSDD + synthetic + the real clips real_idx; the last epoch's
-        model (or --swa's average; no selection on any held-out set) and what happened, with
-        its scores on the held-out FSDD speaker and synthetic voices."""
-        keras.utils.set_random_seed(args.seed)
+    def training_mix(real_idx: np.ndarray):
+        """FSDD + the real clips real_idx + synthetic: clips, labels and the groups
+        (start, end, drawn per epoch) that make_sequence draws from."""
         clips = fsdd_train[0] + [r_clips[i] for i in real_idx] + synth_train[0]
         labels = np.concatenate([fsdd_train[1], r_digits[real_idx], synth_train[1]]).astype(int)
         a, b = len(fsdd_train[0]), len(fsdd_train[0]) + len(real_idx)
@@ -925,6 +935,30 @@ def main(argv=None) -> int:
             (a, b, args.real_repeat * len(real_idx)),
             (b, len(clips), n_synth),
         ]
+        return clips, labels, groups
+
+    def refresh_on_training_data(model, real_idx: np.ndarray) -> None:
+        """Averaged weights (--swa, --members) get BatchNorm statistics of their own."""
+        clips, labels, groups = training_mix(real_idx)
+        bn = make_sequence(
+            keras,
+            clips,
+            labels,
+            groups,
+            BATCH,
+            args.seed + 1,
+            SWA_BN_BATCHES,
+            eq_db=args.eq,
+            cut=args.cut,
+        )
+        refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
+
+    def train(real_idx: np.ndarray, tag: str, epochs: int, seed: int):
+        """One training run on FSDD + synthetic + the real clips real_idx; the last epoch's
+        model (or --swa's average; no selection on any held-out set) and what happened, with
+        its scores on the held-out FSDD speaker and synthetic voices."""
+        keras.utils.set_random_seed(seed)
+        clips, labels, groups = training_mix(real_idx)
         per_epoch = sum(n for _, _, n in groups)
         steps = 8 if args.smoke else math.ceil(per_epoch / BATCH)
         seq = make_sequence(
@@ -933,7 +967,7 @@ def main(argv=None) -> int:
             labels,
             groups,
             BATCH,
-            args.seed,
+            seed,
             steps,
             mixup=args.mixup,
             eq_db=args.eq,
@@ -942,7 +976,7 @@ def main(argv=None) -> int:
         model = build_model(args.frontend, widths=widths)
         if init_model is not None:
             # Same widths: an exact copy; wider: the same function, the copies nudged apart.
-            net2wider(init_model, model, np.random.default_rng([args.seed, 7]), noise=0.05)
+            net2wider(init_model, model, np.random.default_rng([seed, 7]), noise=0.05)
         train_model = training_graph(keras, model, spec_mask_layer(keras, *mask) if mask else None)
         swa = args.swa
         total_steps = max(1, (epochs - swa) * steps)  # the cosine's steps; then swa epochs
@@ -1012,18 +1046,7 @@ def main(argv=None) -> int:
         train_model.fit(seq, epochs=epochs, verbose=0, callbacks=[Monitor()])
         if state["snapshots"]:
             model.set_weights(average_weights(state["snapshots"]))
-            bn = make_sequence(
-                keras,
-                clips,
-                labels,
-                groups,
-                BATCH,
-                args.seed + 1,
-                SWA_BN_BATCHES,
-                eq_db=args.eq,
-                cut=args.cut,
-            )
-            refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
+            refresh_on_training_data(model, real_idx)
             print(f"{tag}: averaged {len(state['snapshots'])} epochs' weights", flush=True)
         seconds = time.time() - run_start
         held = {k: scores(val_y[k], predict(model, val_x[k]).argmax(1)) for k in val_x}
@@ -1040,6 +1063,44 @@ def main(argv=None) -> int:
             "history": state["history"],
             "held_out": held,
         }
+
+    def train_soup(real_idx: np.ndarray, tag: str, epochs: int):
+        """--members runs that differ only in seed (data order, augmentation, masks) and the
+        average of their weights (a model soup, Wortsman et al. 2022: one model's size; they
+        all start from --init, so they stay in one basin where averaging works), with what
+        happened; and the members themselves, for the k-fold report's context."""
+        n = args.members
+        runs = [
+            train(
+                real_idx, f"{tag} member {i + 1}/{n}" if n > 1 else tag, epochs, args.seed + 100 * i
+            )
+            for i in range(n)
+        ]
+        if n == 1:
+            return runs[0][0], runs[0][1], []
+        soup = build_model(args.frontend, widths=widths)
+        soup.set_weights(average_weights([m.get_weights() for m, _ in runs]))
+        refresh_on_training_data(soup, real_idx)
+        held = {k: scores(val_y[k], predict(soup, val_x[k]).argmax(1)) for k in val_x}
+        print(
+            f"{tag}: the soup of {n} members: "
+            + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in held.items()),
+            flush=True,
+        )
+        infos = [info for _, info in runs]
+        return (
+            soup,
+            {
+                "seconds": round(sum(i["seconds"] for i in infos), 1),
+                "epochs": infos[0]["epochs"],
+                "stopped_by_time_limit": any(i["stopped_by_time_limit"] for i in infos),
+                "clips_per_epoch": infos[0]["clips_per_epoch"],
+                "history": infos[0]["history"],
+                "held_out": held,
+                "members": [i["held_out"] for i in infos],
+            },
+            [m for m, _ in runs],
+        )
 
     # ---- the model we start from, on everything (its 'before' numbers)
     report: dict = {"command": "python scripts/train_audio.py " + shlex.join(argv)}
@@ -1097,16 +1158,38 @@ def main(argv=None) -> int:
     elif folds is not None:
         cv_pred = np.full(len(r_clips), -1)
         cv_prob = np.zeros((len(r_clips), 10))
+        member_prob = np.zeros((args.members, len(r_clips), 10))  # --members > 1: context
         per_fold = []
         for k in range(1, args.folds + 1):
             out_k = folds == k - 1
-            fold_model, info = train(np.flatnonzero(~out_k), f"fold {k}/{args.folds}", fold_epochs)
+            fold_model, info, members = train_soup(
+                np.flatnonzero(~out_k), f"fold {k}/{args.folds}", fold_epochs
+            )
             cv_prob[out_k] = predict(fold_model, real_x[out_k])
             cv_pred[out_k] = cv_prob[out_k].argmax(1)
+            for i, m in enumerate(members):
+                member_prob[i, out_k] = predict(m, real_x[out_k])
             fold_real = scores(r_digits[out_k], cv_pred[out_k])
+            context = {}
+            if members:
+                context = {
+                    "members_correct": [
+                        int((member_prob[i, out_k].argmax(1) == r_digits[out_k]).sum())
+                        for i in range(len(members))
+                    ],
+                    "ensemble_correct": int(
+                        (member_prob[:, out_k].mean(0).argmax(1) == r_digits[out_k]).sum()
+                    ),
+                }
             print(
                 f"fold {k}/{args.folds}: held-out real speakers {fold_real['correct']}/"
-                f"{fold_real['n']}",
+                f"{fold_real['n']}"
+                + (
+                    f" (members {context['members_correct']}, their ensemble "
+                    f"{context['ensemble_correct']})"
+                    if members
+                    else ""
+                ),
                 flush=True,
             )
             per_fold.append(
@@ -1121,6 +1204,7 @@ def main(argv=None) -> int:
                         for k_, v in info["held_out"].items()
                     },
                     **{m: info[m] for m in ("seconds", "epochs", "clips_per_epoch")},
+                    **context,
                 }
             )
         cv = scores(r_digits, cv_pred)
@@ -1129,11 +1213,26 @@ def main(argv=None) -> int:
             f"(Wilson 95 % {cv['wilson_95']})",
             flush=True,
         )
+        soup_context = {}
+        if args.members > 1:
+            # What the soup stands in for: each member alone, and their averaged probabilities
+            # (an ensemble of the members' size times n, which the soup approaches at best).
+            soup_context = {
+                "members": [scores(r_digits, p.argmax(1)) for p in member_prob],
+                "ensemble": scores(r_digits, member_prob.mean(0).argmax(1)),
+            }
+            print(
+                "members: "
+                + ", ".join(f"{m['correct']}/{m['n']}" for m in soup_context["members"])
+                + f"; their ensemble {soup_context['ensemble']['correct']}/{len(r_clips)}",
+                flush=True,
+            )
         report["cross_validation"] = {
             "folds": args.folds,
             "speakers": int(len(set(r_spk))),
             "real_speakers": cv,
             "real_speakers_not_cut": not_cut_scores(cv_pred),
+            **soup_context,
             "per_fold": per_fold,
             "seconds": round(sum(f["seconds"] for f in per_fold), 1),
             # Every real clip's held-out prediction, so two settings compare clip by clip.
@@ -1156,7 +1255,7 @@ def main(argv=None) -> int:
         return 0
 
     # ---- the final model: every real clip, the same schedule
-    model, final = train(np.arange(len(r_clips)), "final", args.epochs)
+    model, final, _ = train_soup(np.arange(len(r_clips)), "final", args.epochs)
     # ---- save, reload safely, same predictions, gradients reach the waveform
     model_path = out / "spoken_digits.keras"
     model.save(model_path)
@@ -1362,6 +1461,14 @@ def main(argv=None) -> int:
                     else ""
                 )
                 + f"; no selection on a held-out set; seed {args.seed}"
+                + (
+                    f"; the model is the average of the weights of {args.members} such runs "
+                    f"(seeds {', '.join(str(args.seed + 100 * i) for i in range(args.members))}"
+                    f"), BatchNorm statistics recomputed on {SWA_BN_BATCHES} batches of "
+                    "training data (a model soup: one model's size)"
+                    if args.members > 1
+                    else ""
+                )
             ),
             "epochs": final["epochs"],
             "epochs_planned": args.epochs,
@@ -1369,6 +1476,7 @@ def main(argv=None) -> int:
             "stopped_by_time_limit": final["stopped_by_time_limit"],
             "seconds": round(seconds, 1),
             "seconds_final_model": final["seconds"],
+            **({"members_held_out": final["members"]} if "members" in final else {}),
             "machine": machine + ", shared with other jobs, training under nice",
             "keras": keras.__version__,
             "tensorflow": tf.__version__,

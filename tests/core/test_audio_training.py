@@ -130,6 +130,12 @@ def test_bad_swa_or_mixup_settings_are_refused_before_any_work(argv, match):
         ta.main(argv)
 
 
+@pytest.mark.parametrize("members", ["0", "9"])
+def test_a_bad_number_of_members_is_refused_before_any_work(members):
+    with pytest.raises(SystemExit, match="expected 1 to 8 models per run"):
+        ta.main(["--members", members])
+
+
 def test_net2wider_keeps_the_function_and_noise_parts_the_copies():
     rng = np.random.default_rng(0)
     narrow = ta.build_model()
