@@ -54,6 +54,9 @@ kept); ``--cut p`` cuts a fraction p of the words mid-word with nothing after (b
 as in a take that stopped (started) too soon. ``--members n`` trains n models per run that
 differ only in seed and keeps the average of their weights (a model soup); the k-fold report also
 scores each member and their averaged probabilities (the ensemble the soup stands in for).
+``--distill T`` (with ``--members`` >= 2) keeps instead a student trained on the members' averaged
+probabilities softened at temperature T and the labels (knowledge distillation); the soup is
+then context in the k-fold report.
 ``--widths`` sets the filters of the four blocks; a start (``--init``) narrower than that is
 widened first without changing its function (Net2WiderNet: extra filters copy existing ones).
 No epoch is selected on a held-out set: every run keeps its last epoch (or that average).
@@ -592,6 +595,57 @@ def training_graph(keras, model, spec_mask=None):
     return keras.Model(model.inputs, x, name="train_logits")
 
 
+def logits_of(keras, model):
+    """The model up to its logits (before the softmax): what distillation softens."""
+    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+
+
+def distiller(keras, student, teachers: list, temperature: float, alpha: float):
+    """Knowledge distillation (Hinton et al. 2015): a model whose fit trains `student` (a
+    logits model: the training graph) on alpha * T^2 * KL(teachers' averaged softened
+    probabilities || the student's softened probabilities) + (1 - alpha) * cross-entropy to
+    the labels. The teachers (logits models, frozen, BatchNorm in inference) see the same
+    augmented batch, without the student's training-only masks."""
+    import tensorflow as tf
+
+    class Distiller(keras.Model):
+        def __init__(self):
+            super().__init__(name="distiller")
+            self.student = student
+            self.teachers = teachers
+            self.loss_mean = keras.metrics.Mean(name="loss")
+            self.accuracy_mean = keras.metrics.Mean(name="accuracy")
+
+        @property
+        def metrics(self):
+            return [self.loss_mean, self.accuracy_mean]  # reset at every epoch
+
+        def call(self, x, training=False):
+            return self.student(x, training=training)
+
+        def train_step(self, data):
+            x, y = data  # (batch, N) waveforms, (batch, 10) labels (soft under mixup)
+            t = tf.add_n(
+                [tf.nn.softmax(m(x, training=False) / temperature) for m in self.teachers]
+            ) / len(self.teachers)  # (batch, 10)
+            with tf.GradientTape() as tape:
+                z = self.student(x, training=True)  # (batch, 10) logits
+                kl = tf.reduce_sum(
+                    t * (tf.math.log(t + 1e-8) - tf.nn.log_softmax(z / temperature)), -1
+                )
+                ce = tf.nn.softmax_cross_entropy_with_logits(y, z)
+                loss = tf.reduce_mean(alpha * temperature**2 * kl + (1 - alpha) * ce)
+            weights = self.student.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            self.loss_mean.update_state(loss)
+            self.accuracy_mean.update_state(
+                tf.cast(tf.equal(tf.argmax(z, -1), tf.argmax(y, -1)), tf.float32)
+            )
+            return {m.name: m.result() for m in self.metrics}
+
+    return Distiller()
+
+
 def average_weights(snapshots: list[list[np.ndarray]]) -> list[np.ndarray]:
     """Stochastic weight averaging (Izmailov et al. 2018): the element-wise mean of weight lists
     taken at the end of epochs of one run (same architecture, same order)."""
@@ -745,6 +799,20 @@ def main(argv=None) -> int:
         "report also scores each member and their averaged probabilities (1: one model)",
     )
     ap.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="with --members >= 2: the model is a student distilled from the members at "
+        "temperature T (e.g. 2) instead of their weight average; 0: no distillation",
+    )
+    ap.add_argument(
+        "--distill-alpha",
+        type=float,
+        default=0.5,
+        help="weight of the distillation loss against the labels' cross-entropy (0..1)",
+    )
+    ap.add_argument(
         "--init",
         default="",
         help="start every run from this .keras model's weights (same architecture)",
@@ -803,6 +871,12 @@ def main(argv=None) -> int:
         )
     if not 1 <= args.members <= 8:
         sys.exit(f"error: --members {args.members}: expected 1 to 8 models per run")
+    if args.distill and (args.members < 2 or args.distill < 0 or not 0 < args.distill_alpha <= 1):
+        sys.exit(
+            f"error: --distill {args.distill:g} --distill-alpha {args.distill_alpha:g} "
+            f"--members {args.members}: expected a temperature > 0, an alpha in (0, 1] and "
+            "--members 2 or more (the teachers)"
+        )
     if not 0 <= args.eq <= 20:
         sys.exit(f"error: --eq {args.eq:g}: expected 0 (none) to 20 dB")
     if not 0 <= args.cut <= 0.5:
@@ -953,10 +1027,11 @@ def main(argv=None) -> int:
         )
         refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
 
-    def train(real_idx: np.ndarray, tag: str, epochs: int, seed: int):
-        """One training run on FSDD + synthetic + the real clips real_idx; the last epoch's
-        model (or --swa's average; no selection on any held-out set) and what happened, with
-        its scores on the held-out FSDD speaker and synthetic voices."""
+    def train(real_idx: np.ndarray, tag: str, epochs: int, seed: int, teachers=()):
+        """One training run on FSDD + synthetic + the real clips real_idx (with teachers:
+        distilled from them, --distill); the last epoch's model (or --swa's average; no
+        selection on any held-out set) and what happened, with its scores on the held-out
+        FSDD speaker and synthetic voices."""
         keras.utils.set_random_seed(seed)
         clips, labels, groups = training_mix(real_idx)
         per_epoch = sum(n for _, _, n in groups)
@@ -982,11 +1057,22 @@ def main(argv=None) -> int:
         total_steps = max(1, (epochs - swa) * steps)  # the cosine's steps; then swa epochs
         warm = min(steps, total_steps // 4)
         floor = swa_lr / args.lr if swa else 0.02
-        train_model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=args.lr / 10),
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+        if teachers:
+            fit_model = distiller(
+                keras,
+                train_model,
+                [logits_of(keras, t) for t in teachers],
+                args.distill,
+                args.distill_alpha,
+            )
+            fit_model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr / 10))
+        else:
+            fit_model = train_model
+            fit_model.compile(
+                optimizer=keras.optimizers.Adam(learning_rate=args.lr / 10),
+                loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+            )
         run_start = time.time()
         deadline = run_start + 60 * args.max_minutes if args.max_minutes else None
         state = {"history": [], "stopped": False, "step": 0, "snapshots": []}
@@ -1043,7 +1129,7 @@ def main(argv=None) -> int:
                     flush=True,
                 )
 
-        train_model.fit(seq, epochs=epochs, verbose=0, callbacks=[Monitor()])
+        fit_model.fit(seq, epochs=epochs, verbose=0, callbacks=[Monitor()])
         if state["snapshots"]:
             model.set_weights(average_weights(state["snapshots"]))
             refresh_on_training_data(model, real_idx)
@@ -1064,11 +1150,12 @@ def main(argv=None) -> int:
             "held_out": held,
         }
 
-    def train_soup(real_idx: np.ndarray, tag: str, epochs: int):
+    def train_members(real_idx: np.ndarray, tag: str, epochs: int):
         """--members runs that differ only in seed (data order, augmentation, masks) and the
         average of their weights (a model soup, Wortsman et al. 2022: one model's size; they
-        all start from --init, so they stay in one basin where averaging works), with what
-        happened; and the members themselves, for the k-fold report's context."""
+        all start from --init, so they stay in one basin where averaging works) or, with
+        --distill, a student distilled from them; with what happened, the members and the
+        soup (for the k-fold report's context)."""
         n = args.members
         runs = [
             train(
@@ -1077,7 +1164,7 @@ def main(argv=None) -> int:
             for i in range(n)
         ]
         if n == 1:
-            return runs[0][0], runs[0][1], []
+            return runs[0][0], runs[0][1], [], None
         soup = build_model(args.frontend, widths=widths)
         soup.set_weights(average_weights([m.get_weights() for m, _ in runs]))
         refresh_on_training_data(soup, real_idx)
@@ -1088,18 +1175,27 @@ def main(argv=None) -> int:
             flush=True,
         )
         infos = [info for _, info in runs]
+        members = [m for m, _ in runs]
+        model, first = soup, infos[0]
+        if args.distill:
+            model, first = train(
+                real_idx, f"{tag} student", epochs, args.seed + 100 * n, teachers=members
+            )
+            infos.append(first)
+            held = first["held_out"]
         return (
-            soup,
+            model,
             {
                 "seconds": round(sum(i["seconds"] for i in infos), 1),
-                "epochs": infos[0]["epochs"],
+                "epochs": first["epochs"],
                 "stopped_by_time_limit": any(i["stopped_by_time_limit"] for i in infos),
-                "clips_per_epoch": infos[0]["clips_per_epoch"],
-                "history": infos[0]["history"],
+                "clips_per_epoch": first["clips_per_epoch"],
+                "history": first["history"],
                 "held_out": held,
-                "members": [i["held_out"] for i in infos],
+                "members": [i["held_out"] for i in infos[:n]],
             },
-            [m for m, _ in runs],
+            members,
+            soup if args.distill else None,
         )
 
     # ---- the model we start from, on everything (its 'before' numbers)
@@ -1159,16 +1255,19 @@ def main(argv=None) -> int:
         cv_pred = np.full(len(r_clips), -1)
         cv_prob = np.zeros((len(r_clips), 10))
         member_prob = np.zeros((args.members, len(r_clips), 10))  # --members > 1: context
+        soup_prob = np.zeros((len(r_clips), 10))  # --distill: context
         per_fold = []
         for k in range(1, args.folds + 1):
             out_k = folds == k - 1
-            fold_model, info, members = train_soup(
+            fold_model, info, members, soup = train_members(
                 np.flatnonzero(~out_k), f"fold {k}/{args.folds}", fold_epochs
             )
             cv_prob[out_k] = predict(fold_model, real_x[out_k])
             cv_pred[out_k] = cv_prob[out_k].argmax(1)
             for i, m in enumerate(members):
                 member_prob[i, out_k] = predict(m, real_x[out_k])
+            if soup is not None:
+                soup_prob[out_k] = predict(soup, real_x[out_k])
             fold_real = scores(r_digits[out_k], cv_pred[out_k])
             context = {}
             if members:
@@ -1180,13 +1279,20 @@ def main(argv=None) -> int:
                     "ensemble_correct": int(
                         (member_prob[:, out_k].mean(0).argmax(1) == r_digits[out_k]).sum()
                     ),
+                    **(
+                        {"soup_correct": int((soup_prob[out_k].argmax(1) == r_digits[out_k]).sum())}
+                        if soup is not None
+                        else {}
+                    ),
                 }
             print(
                 f"fold {k}/{args.folds}: held-out real speakers {fold_real['correct']}/"
                 f"{fold_real['n']}"
                 + (
                     f" (members {context['members_correct']}, their ensemble "
-                    f"{context['ensemble_correct']})"
+                    f"{context['ensemble_correct']}"
+                    + (f", their soup {context['soup_correct']}" if soup is not None else "")
+                    + ")"
                     if members
                     else ""
                 ),
@@ -1220,11 +1326,13 @@ def main(argv=None) -> int:
             soup_context = {
                 "members": [scores(r_digits, p.argmax(1)) for p in member_prob],
                 "ensemble": scores(r_digits, member_prob.mean(0).argmax(1)),
+                **({"soup": scores(r_digits, soup_prob.argmax(1))} if args.distill else {}),
             }
             print(
                 "members: "
                 + ", ".join(f"{m['correct']}/{m['n']}" for m in soup_context["members"])
-                + f"; their ensemble {soup_context['ensemble']['correct']}/{len(r_clips)}",
+                + f"; their ensemble {soup_context['ensemble']['correct']}/{len(r_clips)}"
+                + (f"; their soup {soup_context['soup']['correct']}" if args.distill else ""),
                 flush=True,
             )
         report["cross_validation"] = {
@@ -1255,7 +1363,7 @@ def main(argv=None) -> int:
         return 0
 
     # ---- the final model: every real clip, the same schedule
-    model, final, _ = train_soup(np.arange(len(r_clips)), "final", args.epochs)
+    model, final, _, _ = train_members(np.arange(len(r_clips)), "final", args.epochs)
     # ---- save, reload safely, same predictions, gradients reach the waveform
     model_path = out / "spoken_digits.keras"
     model.save(model_path)
@@ -1363,6 +1471,7 @@ def main(argv=None) -> int:
         metrics["before"] = {
             k: {m: v[m] for m in ("accuracy", "n", "wilson_95")} for k, v in report["init"].items()
         }
+    seeds = ", ".join(str(args.seed + 100 * i) for i in range(args.members))
     card = {
         "name": "spoken_digits",
         "title": "Spoken digits (raw waveform, in-model log-mel spectrogram)"
@@ -1462,10 +1571,16 @@ def main(argv=None) -> int:
                 )
                 + f"; no selection on a held-out set; seed {args.seed}"
                 + (
-                    f"; the model is the average of the weights of {args.members} such runs "
-                    f"(seeds {', '.join(str(args.seed + 100 * i) for i in range(args.members))}"
-                    f"), BatchNorm statistics recomputed on {SWA_BN_BATCHES} batches of "
-                    "training data (a model soup: one model's size)"
+                    f"; the model is a student trained the same way (seed "
+                    f"{args.seed + 100 * args.members}) on {args.distill_alpha:g} x T^2 x "
+                    f"KL(the averaged probabilities at T = {args.distill:g} of {args.members} "
+                    f"such runs, seeds {seeds} || its own at T) + "
+                    f"{1 - args.distill_alpha:g} x cross-entropy to the labels (knowledge "
+                    "distillation: one model's size)"
+                    if args.distill
+                    else f"; the model is the average of the weights of {args.members} such "
+                    f"runs (seeds {seeds}), BatchNorm statistics recomputed on "
+                    f"{SWA_BN_BATCHES} batches of training data (a model soup: one model's size)"
                     if args.members > 1
                     else ""
                 )
@@ -1476,7 +1591,16 @@ def main(argv=None) -> int:
             "stopped_by_time_limit": final["stopped_by_time_limit"],
             "seconds": round(seconds, 1),
             "seconds_final_model": final["seconds"],
-            **({"members_held_out": final["members"]} if "members" in final else {}),
+            **(
+                {
+                    "members_held_out": [
+                        {k: {m: v[m] for m in ("accuracy", "n")} for k, v in held.items()}
+                        for held in final["members"]
+                    ]
+                }
+                if "members" in final
+                else {}
+            ),
             "machine": machine + ", shared with other jobs, training under nice",
             "keras": keras.__version__,
             "tensorflow": tf.__version__,

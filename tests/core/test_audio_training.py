@@ -136,6 +136,52 @@ def test_a_bad_number_of_members_is_refused_before_any_work(members):
         ta.main(["--members", members])
 
 
+def _logits_net(seed: int) -> keras.Model:
+    inp = keras.Input((8,))
+    out = keras.layers.Dense(10, name="logits")(inp)
+    model = keras.Model(inp, out)
+    model.set_weights(
+        [w + np.random.default_rng(seed).normal(0, 1, w.shape) for w in model.get_weights()]
+    )
+    return model
+
+
+def test_distillation_pulls_the_student_to_the_teachers_average_and_leaves_them_alone():
+    teachers = [_logits_net(1), _logits_net(2)]
+    before = [t.get_weights() for t in teachers]
+    student = _logits_net(3)
+    x = np.random.default_rng(0).normal(0, 1, (256, 8)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[np.zeros(256, int)]  # labels all 0: weight 0 with alpha 1
+    target = np.mean([keras.ops.softmax(t(x) / 2.0) for t in teachers], 0)  # (256, 10) at T=2
+
+    def kl() -> float:
+        p = np.asarray(keras.ops.softmax(student(x) / 2.0))
+        return float(np.mean(np.sum(target * (np.log(target) - np.log(p)), -1)))
+
+    start = kl()
+    d = ta.distiller(keras, student, teachers, temperature=2.0, alpha=1.0)
+    d.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05))
+    d.fit(x, y, batch_size=64, epochs=40, verbose=0)
+    assert kl() < 0.05 * start  # the student now matches the averaged softened teachers
+    for t, w0 in zip(teachers, before):
+        for a, b in zip(t.get_weights(), w0):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--distill", "2"],  # one member: no teachers
+        ["--distill", "-1", "--members", "2"],
+        ["--distill", "2", "--distill-alpha", "0", "--members", "2"],
+        ["--distill", "2", "--distill-alpha", "1.5", "--members", "2"],
+    ],
+)
+def test_bad_distillation_settings_are_refused_before_any_work(argv):
+    with pytest.raises(SystemExit, match="--members 2 or more"):
+        ta.main(argv)
+
+
 def test_net2wider_keeps_the_function_and_noise_parts_the_copies():
     rng = np.random.default_rng(0)
     narrow = ta.build_model()
