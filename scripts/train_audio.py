@@ -1353,8 +1353,21 @@ def main(argv=None) -> int:
                     "cut_mid_word": bool(c_),
                     # so two settings' fold models can also be averaged (an ensemble's score)
                     "probabilities": [round(float(v), 4) for v in pr],
+                    # --members > 1: each member's too (ensembles of members of several runs)
+                    **(
+                        {
+                            "member_probabilities": [
+                                [round(float(v), 4) for v in member_prob[m, i]]
+                                for m in range(args.members)
+                            ]
+                        }
+                        if args.members > 1
+                        else {}
+                    ),
                 }
-                for n, sp, t, p_, pr, c_ in zip(r_names, r_spk, r_digits, cv_pred, cv_prob, r_cut)
+                for i, (n, sp, t, p_, pr, c_) in enumerate(
+                    zip(r_names, r_spk, r_digits, cv_pred, cv_prob, r_cut)
+                )
             ],
         }
     if args.cv_only:
