@@ -595,11 +595,6 @@ def training_graph(keras, model, spec_mask=None):
     return keras.Model(model.inputs, x, name="train_logits")
 
 
-def logits_of(keras, model):
-    """The model up to its logits (before the softmax): what distillation softens."""
-    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
-
-
 def distiller(keras, student, teachers: list, temperature: float, alpha: float):
     """Knowledge distillation (Hinton et al. 2015): a model whose fit trains `student` (a
     logits model: the training graph) on alpha * T^2 * KL(teachers' averaged softened
@@ -1061,7 +1056,7 @@ def main(argv=None) -> int:
             fit_model = distiller(
                 keras,
                 train_model,
-                [logits_of(keras, t) for t in teachers],
+                [training_graph(keras, t) for t in teachers],  # logits, no masks
                 args.distill,
                 args.distill_alpha,
             )
