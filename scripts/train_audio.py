@@ -53,7 +53,9 @@ the average of their weights (stochastic weight averaging, BatchNorm statistics 
 kept); ``--cut p`` cuts a fraction p of the words mid-word with nothing after (before) the cut,
 as in a take that stopped (started) too soon. ``--members n`` trains n models per run that
 differ only in seed and keeps the average of their weights (a model soup); the k-fold report also
-scores each member and their averaged probabilities (the ensemble the soup stands in for).
+scores each member and their averaged probabilities (the ensemble the soup stands in for);
+``--first-member k`` numbers (and seeds) the members from k, so a second run on the same folds
+adds new members, and ``scripts/ensemble_cv.py`` scores the members of several runs together.
 ``--distill T`` (with ``--members`` >= 2) keeps instead a student trained on the members' averaged
 probabilities softened at temperature T and the labels (knowledge distillation); the soup is
 then context in the k-fold report.
@@ -794,6 +796,14 @@ def main(argv=None) -> int:
         "report also scores each member and their averaged probabilities (1: one model)",
     )
     ap.add_argument(
+        "--first-member",
+        type=int,
+        default=1,
+        metavar="K",
+        help="number the members from K (seeds --seed+100*(K-1), ...), so a second run adds "
+        "new members on the same folds to ensemble with a first run's (default: 1)",
+    )
+    ap.add_argument(
         "--distill",
         type=float,
         default=0.0,
@@ -866,6 +876,8 @@ def main(argv=None) -> int:
         )
     if not 1 <= args.members <= 8:
         sys.exit(f"error: --members {args.members}: expected 1 to 8 models per run")
+    if not 1 <= args.first_member <= 100:
+        sys.exit(f"error: --first-member {args.first_member}: expected 1 to 100")
     if args.distill and (args.members < 2 or args.distill < 0 or not 0 < args.distill_alpha <= 1):
         sys.exit(
             f"error: --distill {args.distill:g} --distill-alpha {args.distill_alpha:g} "
@@ -1145,6 +1157,10 @@ def main(argv=None) -> int:
             "held_out": held,
         }
 
+    def member_seed(i: int) -> int:
+        """Seed of member i (0-based) of this run; the student's is member_seed(members)."""
+        return args.seed + 100 * (args.first_member - 1 + i)
+
     def train_members(real_idx: np.ndarray, tag: str, epochs: int):
         """--members runs that differ only in seed (data order, augmentation, masks) and the
         average of their weights (a model soup, Wortsman et al. 2022: one model's size; they
@@ -1154,7 +1170,10 @@ def main(argv=None) -> int:
         n = args.members
         runs = [
             train(
-                real_idx, f"{tag} member {i + 1}/{n}" if n > 1 else tag, epochs, args.seed + 100 * i
+                real_idx,
+                f"{tag} member {args.first_member + i}" if n > 1 else tag,
+                epochs,
+                member_seed(i),
             )
             for i in range(n)
         ]
@@ -1174,7 +1193,7 @@ def main(argv=None) -> int:
         model, first = soup, infos[0]
         if args.distill:
             model, first = train(
-                real_idx, f"{tag} student", epochs, args.seed + 100 * n, teachers=members
+                real_idx, f"{tag} student", epochs, member_seed(n), teachers=members
             )
             infos.append(first)
             held = first["held_out"]
@@ -1479,7 +1498,7 @@ def main(argv=None) -> int:
         metrics["before"] = {
             k: {m: v[m] for m in ("accuracy", "n", "wilson_95")} for k, v in report["init"].items()
         }
-    seeds = ", ".join(str(args.seed + 100 * i) for i in range(args.members))
+    seeds = ", ".join(str(member_seed(i)) for i in range(args.members))
     card = {
         "name": "spoken_digits",
         "title": "Spoken digits (raw waveform, in-model log-mel spectrogram)"
@@ -1580,7 +1599,7 @@ def main(argv=None) -> int:
                 + f"; no selection on a held-out set; seed {args.seed}"
                 + (
                     f"; the model is a student trained the same way (seed "
-                    f"{args.seed + 100 * args.members}) on {args.distill_alpha:g} x T^2 x "
+                    f"{member_seed(args.members)}) on {args.distill_alpha:g} x T^2 x "
                     f"KL(the averaged probabilities at T = {args.distill:g} of {args.members} "
                     f"such runs, seeds {seeds} || its own at T) + "
                     f"{1 - args.distill_alpha:g} x cross-entropy to the labels (knowledge "

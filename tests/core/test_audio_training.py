@@ -4,6 +4,7 @@ the training-only SpecAugment masks, mixup, weight averaging and Net2Wider widen
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import keras
@@ -134,6 +135,12 @@ def test_bad_swa_or_mixup_settings_are_refused_before_any_work(argv, match):
 def test_a_bad_number_of_members_is_refused_before_any_work(members):
     with pytest.raises(SystemExit, match="expected 1 to 8 models per run"):
         ta.main(["--members", members])
+
+
+@pytest.mark.parametrize("first", ["0", "101"])
+def test_a_bad_first_member_is_refused_before_any_work(first):
+    with pytest.raises(SystemExit, match="--first-member .*expected 1 to 100"):
+        ta.main(["--first-member", first])
 
 
 def _logits_net(seed: int) -> keras.Model:
@@ -299,3 +306,55 @@ def test_augment_falls_back_to_the_whole_clip_when_a_cut_fragment_cannot_be_plac
 def test_a_bad_cut_is_refused(cut):
     with pytest.raises(SystemExit, match="expected a fraction of the clips from 0 to 0.5"):
         ta.main(["--cut", cut])
+
+
+_ens_spec = importlib.util.spec_from_file_location(
+    "ensemble_cv", Path(__file__).resolve().parents[2] / "scripts" / "ensemble_cv.py"
+)
+ens = importlib.util.module_from_spec(_ens_spec)
+_ens_spec.loader.exec_module(ens)
+
+
+def _cv_report(path: Path, probs: np.ndarray, digits: list[int], fold_sizes=(2, 2)) -> Path:
+    """A cv_report.json of models with these held-out probabilities (models, clips, 10)."""
+    clips = [
+        {"clip": f"c{i}.flac", "speaker": f"s{i}", "digit": d, "probabilities": list(probs[0, i])}
+        for i, d in enumerate(digits)
+    ]
+    if len(probs) > 1:
+        for i, c in enumerate(clips):
+            c["member_probabilities"] = [list(p[i]) for p in probs]
+    folds = [{"speakers": n, "real_speakers": {"n": n}} for n in fold_sizes]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"cross_validation": {"clips": clips, "per_fold": folds}}))
+    return path
+
+
+def test_ensemble_cv_averages_the_members_of_several_runs(tmp_path, capsys):
+    digits = [0, 1, 2, 3]
+    one_hot = np.eye(10)[digits]
+    # Run a: two members, each wrong on a different clip, but only just; run b: one model,
+    # wrong on both of those clips. Averaged, the right answers outvote the wrong ones.
+    a = np.stack([one_hot, one_hot])
+    a[0, 0] = 0.6 * np.eye(10)[5] + 0.4 * np.eye(10)[0]
+    a[1, 1] = 0.6 * np.eye(10)[5] + 0.4 * np.eye(10)[1]
+    b = one_hot[None].copy()
+    b[0, 0] = 0.7 * np.eye(10)[5] + 0.3 * np.eye(10)[0]
+    b[0, 1] = 0.7 * np.eye(10)[5] + 0.3 * np.eye(10)[1]
+    ra = _cv_report(tmp_path / "a" / "cv_report.json", a, digits)
+    rb = _cv_report(tmp_path / "b" / "cv_report.json", b, digits)
+    out = tmp_path / "ens.json"
+    assert ens.main([str(ra), str(rb), "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert [m["correct"] for m in rep["models"].values()] == [3, 3, 2]
+    assert rep["ensemble_of_all"]["correct"] == 4  # clip 0: "5" (0.6 + 0.7) / 3 < "0" 1.7 / 3
+    assert rep["ensembles_by_size"]["2"]["subsets"] == 3
+    assert "all 3: 4/4" in capsys.readouterr().out
+
+
+def test_ensemble_cv_refuses_runs_on_other_folds(tmp_path):
+    probs = np.eye(10)[[0, 1, 2, 3]][None]
+    ra = _cv_report(tmp_path / "a" / "cv_report.json", probs, [0, 1, 2, 3])
+    rb = _cv_report(tmp_path / "b" / "cv_report.json", probs, [0, 1, 2, 3], fold_sizes=(1, 3))
+    with pytest.raises(SystemExit, match="not on the same folds"):
+        ens.main([str(ra), str(rb)])
