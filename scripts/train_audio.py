@@ -466,9 +466,14 @@ def make_sequence(
 
 
 BLOCKS = ((16, 7), (16, 5), (32, 3), (64, 3))  # d-DeVIS-style (filters, kernel size) per block
+FC = 128  # units of the dense layer after the blocks
 
 
-def build_model(frontend: str = "mel", dropout: float = 0.2, widths=None):
+def build_model(frontend: str = "mel", dropout: float = 0.2, widths=None, members: int = 1):
+    """The spoken-digit CNN. members > 1: room for that many models side by side (pack_members),
+    each block `members` times as wide, its convolutions grouped so every member reads only its
+    own channels (block 1 reads the one shared spectrogram), and the fc a convolution over the
+    whole block-4 map, grouped the same way (a Dense on the flattened map would mix members)."""
     import keras
     from keras import layers
 
@@ -510,17 +515,60 @@ def build_model(frontend: str = "mel", dropout: float = 0.2, widths=None):
     x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="normalize")(x)
     widths = widths or [f for f, _ in BLOCKS]
     for i, (filters, (_, k)) in enumerate(zip(widths, BLOCKS), start=1):
-        x = layers.Conv2D(filters, k, padding="same", use_bias=False, name=f"block{i}_conv")(x)
+        x = layers.Conv2D(
+            filters * members,
+            k,
+            padding="same",
+            use_bias=False,
+            groups=1 if i == 1 else members,
+            name=f"block{i}_conv",
+        )(x)
         x = layers.BatchNormalization(name=f"block{i}_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_relu")(x)
         x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
         x = layers.Dropout(dropout * (0.5 if i < 3 else 1.0), name=f"block{i}_dropout")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(128, activation="relu", name="fc")(x)
+    if members == 1:
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.Dense(FC, activation="relu", name="fc")(x)
+    else:  # (7, 4, 64 K) -> (1, 1, 128 K) -> (128 K,)
+        x = layers.Conv2D(FC * members, x.shape[1:3], groups=members, activation="relu", name="fc")(
+            x
+        )
+        x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(0.4, name="fc_dropout")(x)
     logits = layers.Dense(10, name="logits")(x)
     probs = layers.Activation("softmax", name="probabilities")(logits)
     return keras.Model(inp, probs, name="spoken_digits")
+
+
+def pack_members(members: list, frontend: str = "mel", widths=None):
+    """One model that is the ensemble of same-architecture members, their logits averaged (a
+    geometric mean of their probabilities), built from the same blocks: build_model(members=K)
+    with each member's weights in its own group of channels. Exact up to float rounding."""
+    k = len(members)
+    packed = build_model(frontend, widths=widths, members=k)
+    by_layer = [{layer.name: layer.get_weights() for layer in m.layers} for m in members]
+    for layer in packed.layers:
+        ws = [b[layer.name] for b in by_layer]
+        if not ws[0]:
+            continue
+        if layer.name == "logits":  # (128, 10) each -> (128 K, 10): the mean of their logits
+            layer.set_weights(
+                [np.concatenate([w[0] for w in ws]) / k, np.mean([w[1] for w in ws], 0)]
+            )
+        elif layer.name == "fc":  # Dense (7*4*64, 128) on the flattened map -> conv (7, 4, 64, 128)
+            shape = layer.kernel.shape[:3] + (FC,)
+            layer.set_weights(
+                [
+                    np.concatenate([w[0].reshape(shape) for w in ws], axis=3),
+                    np.concatenate([w[1] for w in ws]),
+                ]
+            )
+        elif layer.name.startswith("block"):  # conv (kh, kw, c_in, c_out), BN (c,): by channel
+            layer.set_weights([np.concatenate(v, axis=-1) for v in zip(*ws)])
+        else:  # the front end: no learned weights, the same in every member
+            layer.set_weights(ws[0])
+    return packed
 
 
 def net2wider(narrow, wide, rng: np.random.Generator, noise: float = 0.0) -> None:
@@ -804,6 +852,13 @@ def main(argv=None) -> int:
         "new members on the same folds to ensemble with a first run's (default: 1)",
     )
     ap.add_argument(
+        "--pack",
+        action="store_true",
+        help="with --members >= 2: the model is the members packed side by side into one "
+        "(each block --members times as wide, convolutions grouped by member, their logits "
+        "averaged: an ensemble, --members times the size) instead of their weight average",
+    )
+    ap.add_argument(
         "--distill",
         type=float,
         default=0.0,
@@ -883,6 +938,12 @@ def main(argv=None) -> int:
             f"error: --distill {args.distill:g} --distill-alpha {args.distill_alpha:g} "
             f"--members {args.members}: expected a temperature > 0, an alpha in (0, 1] and "
             "--members 2 or more (the teachers)"
+        )
+    if args.pack and (args.members < 2 or args.distill):
+        sys.exit(
+            f"error: --pack with --members {args.members}"
+            + (f" and --distill {args.distill:g}" if args.distill else "")
+            + ": expected --members 2 or more and no --distill (one kept model per run)"
         )
     if not 0 <= args.eq <= 20:
         sys.exit(f"error: --eq {args.eq:g}: expected 0 (none) to 20 dB")
@@ -1197,6 +1258,14 @@ def main(argv=None) -> int:
             )
             infos.append(first)
             held = first["held_out"]
+        elif args.pack:
+            model = pack_members(members, args.frontend, widths)
+            held = {k: scores(val_y[k], predict(model, val_x[k]).argmax(1)) for k in val_x}
+            print(
+                f"{tag}: the {n} members packed: "
+                + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in held.items()),
+                flush=True,
+            )
         return (
             model,
             {
@@ -1209,7 +1278,7 @@ def main(argv=None) -> int:
                 "members": [i["held_out"] for i in infos[:n]],
             },
             members,
-            soup if args.distill else None,
+            soup if args.distill or args.pack else None,
         )
 
     # ---- the model we start from, on everything (its 'before' numbers)
@@ -1340,13 +1409,21 @@ def main(argv=None) -> int:
             soup_context = {
                 "members": [scores(r_digits, p.argmax(1)) for p in member_prob],
                 "ensemble": scores(r_digits, member_prob.mean(0).argmax(1)),
-                **({"soup": scores(r_digits, soup_prob.argmax(1))} if args.distill else {}),
+                **(
+                    {"soup": scores(r_digits, soup_prob.argmax(1))}
+                    if args.distill or args.pack
+                    else {}
+                ),
             }
             print(
                 "members: "
                 + ", ".join(f"{m['correct']}/{m['n']}" for m in soup_context["members"])
                 + f"; their ensemble {soup_context['ensemble']['correct']}/{len(r_clips)}"
-                + (f"; their soup {soup_context['soup']['correct']}" if args.distill else ""),
+                + (
+                    f"; their soup {soup_context['soup']['correct']}"
+                    if args.distill or args.pack
+                    else ""
+                ),
                 flush=True,
             )
         report["cross_validation"] = {
@@ -1367,13 +1444,22 @@ def main(argv=None) -> int:
                     "cut_mid_word": bool(c_),
                     # so two settings' fold models can also be averaged (an ensemble's score)
                     "probabilities": [round(float(v), 4) for v in pr],
-                    # --members > 1: each member's too (ensembles of members of several runs)
+                    # --members > 1: each member's too (ensembles of members of several runs),
+                    # and their logs, whose mean ranks the classes as the mean of the logits
+                    # does (a packed ensemble's decision), which rounded probabilities cannot
                     **(
                         {
                             "member_probabilities": [
                                 [round(float(v), 4) for v in member_prob[m, i]]
                                 for m in range(args.members)
-                            ]
+                            ],
+                            "member_log_probabilities": [
+                                [
+                                    round(float(v), 4)
+                                    for v in np.log(np.maximum(member_prob[m, i], 1e-38))
+                                ]
+                                for m in range(args.members)
+                            ],
                         }
                         if args.members > 1
                         else {}
@@ -1514,8 +1600,20 @@ def main(argv=None) -> int:
             )
             + " inside the graph, normalises it per clip, then four Conv2D/BatchNorm/ReLU/"
             "MaxPool/Dropout blocks ("
-            + ", ".join(f"{w} {k}x{k}" for w, (_, k) in zip(widths, BLOCKS))
+            + ", ".join(
+                f"{w * (args.members if args.pack else 1)} {k}x{k}"
+                for w, (_, k) in zip(widths, BLOCKS)
+            )
             + ") and a dense layer."
+            + (
+                f" It is an ensemble of {args.members} such networks packed side by side: "
+                f"filters 0-{widths[0] - 1} of block 1 (and the matching groups of later "
+                f"blocks) are the first network's, the next {widths[0]} the second's, and so "
+                "on; each block after the first is a grouped convolution, so a network reads "
+                "only its own filters; the logits are the mean of the networks' logits."
+                if args.pack
+                else ""
+            )
         ),
         "labels": LABELS,
         "words": WORDS,
@@ -1605,6 +1703,13 @@ def main(argv=None) -> int:
                     f"{1 - args.distill_alpha:g} x cross-entropy to the labels (knowledge "
                     "distillation: one model's size)"
                     if args.distill
+                    else f"; the model is {args.members} such runs (seeds {seeds}) packed side "
+                    "by side into one: each block's filters are the members' filters together, "
+                    "its convolutions grouped so each member reads only its own channels (block "
+                    "1 the shared spectrogram), the dense layer a grouped convolution over the "
+                    "block-4 map, and the logits the mean of the members' logits (an ensemble, "
+                    f"{args.members} times one model's size and compute)"
+                    if args.pack
                     else f"; the model is the average of the weights of {args.members} such "
                     f"runs (seeds {seeds}), BatchNorm statistics recomputed on "
                     f"{SWA_BN_BATCHES} batches of training data (a model soup: one model's size)"

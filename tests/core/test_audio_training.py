@@ -358,3 +358,38 @@ def test_ensemble_cv_refuses_runs_on_other_folds(tmp_path):
     rb = _cv_report(tmp_path / "b" / "cv_report.json", probs, [0, 1, 2, 3], fold_sizes=(1, 3))
     with pytest.raises(SystemExit, match="not on the same folds"):
         ens.main([str(ra), str(rb)])
+
+
+def _logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(keras.Model(model.input, model.get_layer("logits").output)(x))
+
+
+def test_pack_members_is_one_model_whose_logits_are_the_members_mean(tmp_path):
+    rng = np.random.default_rng(0)
+    members = []
+    for _ in range(3):
+        m = ta.build_model()
+        # Random weights and BatchNorm statistics, so a member's weights in another's channels
+        # (or a fc kernel flattened in the wrong order) would show.
+        m.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in m.weights])
+        for layer in m.layers:
+            if layer.name.endswith("_bn"):
+                g, b, mean, var = layer.get_weights()
+                layer.set_weights([g, b, mean, np.abs(var) + 0.5])
+        members.append(m)
+    packed = ta.pack_members(members)
+    assert packed.get_layer("block1_conv").filters == 3 * 16
+    assert packed.get_layer("block2_conv").groups == 3
+    x = rng.normal(0, 0.1, (4, ta.N)).astype(np.float32)
+    want = np.mean([_logits(m, x) for m in members], 0)  # (4, 10)
+    np.testing.assert_allclose(_logits(packed, x), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    # Only built-in layers: the app's safe loader takes it, and it predicts the same.
+    packed.save(tmp_path / "p.keras")
+    again = keras.saving.load_model(tmp_path / "p.keras", safe_mode=True, compile=False)
+    np.testing.assert_allclose(again.predict(x, verbose=0), packed.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("argv", [["--pack"], ["--pack", "--members", "2", "--distill", "2"]])
+def test_bad_pack_settings_are_refused_before_any_work(argv):
+    with pytest.raises(SystemExit, match="--pack with --members .*expected --members 2 or more"):
+        ta.main(argv)
