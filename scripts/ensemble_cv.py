@@ -9,6 +9,8 @@ and real data; checked by the clips, their order and the folds' sizes) score eac
 models that never heard its speaker, so averaging their probabilities is a fair k-fold score of
 the ensemble. Prints each model alone, then for every ensemble size the mean, lowest and highest
 score over all subsets of that size (one subset of all the models: their ensemble).
+``--logits`` averages the members' log-probabilities instead, which decides as the mean of their
+logits does (train_audio.py --pack); it needs reports with ``--members`` > 1.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_audio import scores  # noqa: E402
 
 
-def load_models(paths: list[Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def load_models(
+    paths: list[Path], logits: bool = False
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(model names, their probabilities (models, clips, 10), the clips' digits (clips,)).
 
-    Refuses reports whose clips, order or fold sizes differ (not the same k-fold split)."""
+    logits: their log-probabilities instead. Refuses reports whose clips, order or fold sizes
+    differ (not the same k-fold split)."""
     names: list[str] = []
     probs: list[np.ndarray] = []
     first = None
@@ -45,7 +50,14 @@ def load_models(paths: list[Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
                 f"error: {path} is not on the same folds as {paths[0]} (its clips, their order "
                 "or its folds' sizes differ): run both with the same --seed, --folds and --real"
             )
-        if "member_probabilities" in cv["clips"][0]:
+        if logits:
+            if "member_log_probabilities" not in cv["clips"][0]:
+                sys.exit(
+                    f"error: {path} has no member_log_probabilities (--logits needs a run with "
+                    "--members > 1 made by today's train_audio.py)"
+                )
+            p = np.array([c["member_log_probabilities"] for c in cv["clips"]]).transpose(1, 0, 2)
+        elif "member_probabilities" in cv["clips"][0]:
             p = np.array([c["member_probabilities"] for c in cv["clips"]]).transpose(1, 0, 2)
         else:
             p = np.array([[c["probabilities"] for c in cv["clips"]]])
@@ -58,12 +70,17 @@ def load_models(paths: list[Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("reports", nargs="+", type=Path, help="cv_report.json files")
+    ap.add_argument(
+        "--logits",
+        action="store_true",
+        help="average log-probabilities (as the mean of logits decides: train_audio.py --pack)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the scores here (JSON)")
     args = ap.parse_args(argv)
     missing = [str(p) for p in args.reports if not p.is_file()]
     if missing:
         sys.exit(f"error: no such report: {', '.join(missing)}")
-    names, probs, y = load_models(args.reports)  # probs: (models, clips, 10)
+    names, probs, y = load_models(args.reports, args.logits)  # probs: (models, clips, 10)
     n = len(y)
     alone = {nm: scores(y, p.argmax(1)) for nm, p in zip(names, probs)}
     for nm, s in alone.items():
@@ -92,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         report = {
             "reports": [str(p) for p in args.reports],
+            "averaged": "log-probabilities" if args.logits else "probabilities",
             "models": alone,
             "ensembles_by_size": sizes,
             "ensemble_of_all": every,

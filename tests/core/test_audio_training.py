@@ -324,6 +324,7 @@ def _cv_report(path: Path, probs: np.ndarray, digits: list[int], fold_sizes=(2, 
     if len(probs) > 1:
         for i, c in enumerate(clips):
             c["member_probabilities"] = [list(p[i]) for p in probs]
+            c["member_log_probabilities"] = [list(np.log(np.maximum(p[i], 1e-38))) for p in probs]
     folds = [{"speakers": n, "real_speakers": {"n": n}} for n in fold_sizes]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"cross_validation": {"clips": clips, "per_fold": folds}}))
@@ -350,6 +351,23 @@ def test_ensemble_cv_averages_the_members_of_several_runs(tmp_path, capsys):
     assert rep["ensemble_of_all"]["correct"] == 4  # clip 0: "5" (0.6 + 0.7) / 3 < "0" 1.7 / 3
     assert rep["ensembles_by_size"]["2"]["subsets"] == 3
     assert "all 3: 4/4" in capsys.readouterr().out
+
+
+def test_ensemble_cv_logits_average_log_probabilities_as_a_packed_model_decides(tmp_path):
+    # One clip of a "0": member a all but sure it is a "1" (1e-4 left for "0"), member b 60 %
+    # "0", 40 % "2". Mean probabilities: "1" (0.49995). Mean logs: "0" (b never says "1").
+    probs = np.zeros((2, 1, 10))
+    probs[0, 0, [0, 1]] = 1e-4, 1 - 1e-4
+    probs[1, 0, [0, 2]] = 0.6, 0.4
+    r = _cv_report(tmp_path / "a" / "cv_report.json", probs, [0], fold_sizes=(1,))
+    out = tmp_path / "ens.json"
+    assert ens.main([str(r), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["ensemble_of_all"]["correct"] == 0
+    assert ens.main([str(r), "--logits", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["ensemble_of_all"]["correct"] == 1
+    one = _cv_report(tmp_path / "b" / "cv_report.json", probs[:1], [0], fold_sizes=(1,))
+    with pytest.raises(SystemExit, match="has no member_log_probabilities"):
+        ens.main([str(one), "--logits"])
 
 
 def test_ensemble_cv_refuses_runs_on_other_folds(tmp_path):
