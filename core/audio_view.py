@@ -10,10 +10,13 @@ are (time, frequency, channels), rows earliest first and columns lowest frequenc
     display_maps(a)                    -> (freq, time, C) with low frequencies at the bottom
     hear_filter(lm, tr, layer, k, ...) -> what filter k of a layer hears, float32 audio
     hear_map(lm, wave, fmap)           -> what any (time, freq) map keeps of a clip
+    filter_owner(card, n, k)           -> (network, its filter, per network) in a packed ensemble
+    ensemble_note(card, n)             -> which filters of an n-channel layer are whose, or None
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -141,4 +144,41 @@ def hear_map(
         fft_length=int(stft.get("fft_length", 256)),
         method=method,
         freq_axis_hz=freq_axis,
+    )
+
+
+def _members(card: Mapping[str, Any], n_channels: int) -> int | None:
+    """K of a model packed from K networks (card["ensemble"]["members"], written by
+    scripts/train_audio.py --pack) when an n_channels layer splits into K equal groups; None
+    otherwise. An uploaded card may say anything here: it only labels filters, never fails."""
+    ens = card.get("ensemble")
+    k = ens.get("members") if isinstance(ens, Mapping) else None
+    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= n_channels:
+        return None
+    return k if n_channels % k == 0 else None
+
+
+def filter_owner(
+    card: Mapping[str, Any], n_channels: int, channel: int
+) -> tuple[int, int, int] | None:
+    """(network 1..K, that network's own filter, filters per network) of filter `channel` of a
+    layer of a packed ensemble, whose channels are the networks' in turn; None for one model
+    or a layer the networks share (the spectrogram: one channel)."""
+    k = _members(card, n_channels)
+    if k is None or not 0 <= channel < n_channels:
+        return None
+    per = n_channels // k
+    return channel // per + 1, channel % per, per
+
+
+def ensemble_note(card: Mapping[str, Any], n_channels: int) -> str | None:
+    """Which filters of an n_channels layer belong to which network of a packed ensemble."""
+    k = _members(card, n_channels)
+    if k is None:
+        return None
+    per = n_channels // k
+    spans = ", ".join(f"{i * per}–{(i + 1) * per - 1} network {i + 1}'s" for i in range(k))
+    return (
+        f"This model is {k} networks packed side by side (an ensemble: the logits are their "
+        f"mean); each hears only its own filters. Filters {spans}."
     )

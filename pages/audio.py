@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import api, cache
 from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
-from core.audio_view import hear_filter, time_freq_layers
+from core.audio_view import ensemble_note, filter_owner, hear_filter, time_freq_layers
 from core.edits import EDITS, Edit
 from core.errors import InputError
 from core.filter_audio import to_wav_bytes
@@ -487,11 +487,13 @@ with hear_tab:
                 st.caption(
                     f"all {n_ch} filters of {layer}"
                     + (" (frozen ones grey)" if dim else "")
-                    + ": click one to hear it"
+                    + ": click one to hear it. "
+                    + (ensemble_note(lm.card, n_ch) or "")
                 )
             with g2:
                 legend(lo, hi, "viridis", key="hear_legend")
             fmap = shown[layer][..., ch]
+            owner = filter_owner(lm.card, n_ch, ch)  # (network, its filter, per network) or None
             m1, m2 = st.columns([3, 2], gap="large")
             with m1:
                 map_chart(
@@ -499,7 +501,9 @@ with hear_tab:
                     fmap,
                     key="hear_map",
                     height=260,
-                    title=f"{layer} · filter {ch}" + (" (frozen)" if ch in dim else ""),
+                    title=f"{layer} · filter {ch}"
+                    + (f" (network {owner[0]}'s filter {owner[1]})" if owner else "")
+                    + (" (frozen)" if ch in dim else ""),
                 )
             with m2:
                 if method == "griffinlim":  # iterative: a heavy job on a shared server

@@ -1627,6 +1627,19 @@ def main(argv=None) -> int:
         "stft": stft_card(args.frontend),
         "output": "probabilities",
         "logits_layer": "logits",
+        **(
+            {
+                # core.audio_view labels each filter with its network from this
+                "ensemble": {
+                    "members": args.members,
+                    "seeds": [member_seed(i) for i in range(args.members)],
+                    "widths_per_member": widths,
+                    "combined": "the mean of the members' logits",
+                }
+            }
+            if args.pack
+            else {}
+        ),
         "spectrogram_layer": "spectrogram",
         "spectrogram_shape": spec_shape,
         "spectrogram_axes": ["time", "frequency", "channel"],

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from core import api
-from core.audio_view import display_maps, hear_filter, map_axes, spectrogram_db, time_freq_layers
+from core.audio_view import (
+    display_maps,
+    ensemble_note,
+    filter_owner,
+    hear_filter,
+    map_axes,
+    spectrogram_db,
+    time_freq_layers,
+)
 from core.errors import InputError, LayerNameError
 from core.samples import speech_clips
 
@@ -99,3 +107,30 @@ def test_hear_filter_refuses_unknown_layers_and_channels(spoken, seven_trace):
         hear_filter(spoken, seven_trace, "flatten", 0)
     with pytest.raises(InputError, match=r"filters 0\.\.15; got 16"):
         hear_filter(spoken, seven_trace, "block1_relu", 16)
+
+
+def test_filters_of_a_packed_ensemble_are_labelled_by_network():
+    card = {"ensemble": {"members": 4}}
+    assert filter_owner(card, 64, 0) == (1, 0, 16)
+    assert filter_owner(card, 64, 20) == (2, 4, 16)
+    assert filter_owner(card, 64, 63) == (4, 15, 16)
+    assert "Filters 0–15 network 1's, 16–31 network 2's" in ensemble_note(card, 64)
+    assert "48–63 network 4's." in ensemble_note(card, 64)
+    assert filter_owner(card, 1, 0) is None and ensemble_note(card, 1) is None  # shared input
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        {},
+        {"ensemble": {"members": 1}},
+        {"ensemble": {"members": True}},
+        {"ensemble": "4"},
+        {"ensemble": {"members": 5}},
+        {"ensemble": {"members": 4.0}},
+        {"ensemble": {"members": 99}},
+    ],
+)
+def test_a_card_without_a_sound_ensemble_labels_no_filter(card):
+    # an uploaded card may say anything: a label is dropped, never an error
+    assert filter_owner(card, 64, 3) is None and ensemble_note(card, 64) is None
