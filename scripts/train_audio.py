@@ -77,6 +77,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Unasked, TensorFlow 2.21 left its oneDNN kernels off on a 2-core AMD EPYC box, where a
+# training step then took 12.8 ms per clip against 5.3 ms with them on.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np  # noqa: E402
 
