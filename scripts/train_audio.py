@@ -37,7 +37,7 @@ Data (nothing is downloaded):
   models, each trained exactly like the final one but without one fifth of the speakers, score
   every real clip once (accuracy, Wilson interval, per class, confusion); then the final model
   trains on all of them. ``--fold-epochs`` gives the fold models a shorter schedule;
-  ``--cv-only`` stops after the folds (``<out>/cv_report.json``), for comparing settings.
+  ``--cv-only`` stops after the folds; their report is ``<out>/cv_report.json`` either way.
 
 Every clip goes through core.audio.to_mono and core.audio.place_word, exactly as the app
 prepares a recording. Augmentation happens in NumPy before word placement (not in the saved
@@ -56,6 +56,11 @@ differ only in seed and keeps the average of their weights (a model soup); the k
 scores each member and their averaged probabilities (the ensemble the soup stands in for);
 ``--first-member k`` numbers (and seeds) the members from k, so a second run on the same folds
 adds new members, and ``scripts/ensemble_cv.py`` scores the members of several runs together.
+``--pack`` keeps the members packed side by side in one model (an ensemble whose logits are
+their mean); ``--members-from PACKED`` takes the final model's first members from such a model
+(made by this command with fewer ``--members``) and trains only the rest, so an ensemble can grow a
+few members at a time: the new members' folds with ``--first-member``, their reports merged by
+``scripts/ensemble_cv.py --merge`` into the one ``--cv-from`` reads.
 ``--distill T`` (with ``--members`` >= 2) keeps instead a student trained on the members' averaged
 probabilities softened at temperature T and the labels (knowledge distillation); the soup is
 then context in the k-fold report.
@@ -574,6 +579,111 @@ def pack_members(members: list, frontend: str = "mel", widths=None):
     return packed
 
 
+def unpack_members(packed, frontend: str = "mel", widths=None) -> list:
+    """The K members of a pack_members model, as K single models, such that packing them gives
+    back the same model. Exact except each member's logits bias: a packed model keeps only the
+    mean of its members' biases, so every member gets that mean (which keeps every later pack's
+    mean exact: adding members to these averages the same biases)."""
+    widths = widths or [f for f, _ in BLOCKS]
+    k = packed.get_layer("block1_conv").filters // widths[0]
+    members = [build_model(frontend, widths=widths) for _ in range(k)]
+    for layer in packed.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        for i, m in enumerate(members):
+            target = m.get_layer(layer.name)
+            if layer.name == "logits":  # (128 K, 10) holds kernel_i / K; the bias is the mean
+                target.set_weights([k * ws[0][i * FC : (i + 1) * FC], ws[1]])
+            elif layer.name == "fc":  # grouped conv (7, 4, 64, 128 K) -> Dense (7*4*64, 128)
+                target.set_weights(
+                    [
+                        ws[0][..., i * FC : (i + 1) * FC].reshape(-1, FC),
+                        ws[1][i * FC : (i + 1) * FC],
+                    ]
+                )
+            elif layer.name.startswith("block"):  # conv (kh, kw, c_in, c_out K), BN (c K,)
+                c = target.get_weights()[0].shape[-1]  # this member's channels
+                target.set_weights([v[..., i * c : (i + 1) * c] for v in ws])
+            else:  # the front end: the same in every member
+                target.set_weights(ws)
+    return members
+
+
+def run_settings(words: list[str], drop: tuple[str, ...] = ()) -> list[str]:
+    """A command's arguments (after the script) without those that do not change what its
+    models learn (--out, --cv-from, --cv-only) and without the options in drop (with values)."""
+    out, skip = [], False
+    for w in words:
+        name = w.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif name in ("--out", "--cv-from", "--members-from", *drop):
+            skip = "=" not in w
+        elif w != "--cv-only":
+            out.append(w)
+    return out
+
+
+def command_settings(command: str, drop: tuple[str, ...] = ()) -> list[str]:
+    """run_settings of a recorded command ("python scripts/train_audio.py ...", as a report's
+    "command" or a card's "retrain" gives it, the latter perhaps followed by its fold command)."""
+    return run_settings(shlex.split(command.split("  (its fold models:")[0])[2:], drop)
+
+
+def load_members_from(keras, args, argv: list[str], widths: list[int]) -> list:
+    """--members-from: the j members of an earlier packed run of this command with --members j,
+    as (model, info) for train_members, once its card shows the same settings, widths and the
+    seeds of members 1..j; otherwise exits saying what differs."""
+    path = Path(args.members_from)
+    card_path = path.with_suffix(".json")
+    if not args.pack or args.first_member != 1:
+        sys.exit(
+            "error: --members-from needs --pack and --first-member 1 (its members are "
+            "members 1.. of the new pack)"
+        )
+    if not (path.is_file() and card_path.is_file()):
+        sys.exit(
+            f"error: --members-from {path}: expected a packed .keras model with its card "
+            f"{card_path.name} beside it"
+        )
+    card = json.loads(card_path.read_text())
+    ens = card.get("ensemble") if isinstance(card.get("ensemble"), dict) else {}
+    j = ens.get("members")
+    if not isinstance(j, int) or not 2 <= j < args.members:
+        sys.exit(
+            f"error: --members-from {path}: its card gives {j!r} packed members; expected 2 to "
+            f"{args.members - 1} (fewer than --members {args.members})"
+        )
+    seeds = [args.seed + 100 * i for i in range(j)]
+    if ens.get("seeds") != seeds or ens.get("widths_per_member") != widths:
+        sys.exit(
+            f"error: --members-from {path}: its members have seeds {ens.get('seeds')} and "
+            f"widths {ens.get('widths_per_member')}; expected seeds {seeds} and widths {widths} "
+            "(this command's members 1..j)"
+        )
+    drop = ("--members", "--first-member")
+    if command_settings(card.get("retrain", ""), drop) != run_settings(argv, drop):
+        sys.exit(
+            f"error: --members-from {path}: it was made by {card.get('retrain')!r}; expected "
+            "this command's settings, --members aside"
+        )
+    packed = keras.saving.load_model(path, compile=False, safe_mode=True)
+    training = card["training"]
+    held = training.get("members_held_out") or [{}] * j
+    info = {
+        "seconds": round(training["seconds_final_model"] / j, 1),
+        "epochs": training["epochs"],
+        "stopped_by_time_limit": training["stopped_by_time_limit"],
+        "clips_per_epoch": training["clips_per_epoch"],
+        "history": [],
+    }
+    return [
+        (m, {**info, "held_out": h})
+        for m, h in zip(unpack_members(packed, args.frontend, widths), held)
+    ]
+
+
 def net2wider(narrow, wide, rng: np.random.Generator, noise: float = 0.0) -> None:
     """Give wide (build_model with more filters per block) narrow's function (Net2WiderNet,
     Chen et al. 2016): each block's extra filters copy randomly chosen ones of the narrow
@@ -778,7 +888,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--cv-from",
         default="",
-        help="take the k-fold numbers from this cv_report.json of an earlier --cv-only run "
+        help="take the k-fold numbers from this cv_report.json of an earlier run "
         "with the same settings (instead of training the fold models again)",
     )
     ap.add_argument(
@@ -860,6 +970,14 @@ def main(argv=None) -> int:
         help="with --members >= 2: the model is the members packed side by side into one "
         "(each block --members times as wide, convolutions grouped by member, their logits "
         "averaged: an ensemble, --members times the size) instead of their weight average",
+    )
+    ap.add_argument(
+        "--members-from",
+        default="",
+        metavar="PACKED",
+        help="with --pack: the final model's first members are the members of this packed "
+        "model (and its card beside it), made by this command with fewer --members, instead of "
+        "training them again; the fold models are not affected",
     )
     ap.add_argument(
         "--distill",
@@ -990,6 +1108,9 @@ def main(argv=None) -> int:
                 f"{','.join(map(str, init_widths))}; a run can only widen its start "
                 "(each block at least as wide)"
             )
+    reused = []  # --members-from: (model, what its earlier run said of it) per member
+    if args.members_from:
+        reused = load_members_from(keras, args, argv, widths)
 
     # ---- data
     fsdd_dir = Path(args.fsdd)
@@ -1225,21 +1346,22 @@ def main(argv=None) -> int:
         """Seed of member i (0-based) of this run; the student's is member_seed(members)."""
         return args.seed + 100 * (args.first_member - 1 + i)
 
-    def train_members(real_idx: np.ndarray, tag: str, epochs: int):
+    def train_members(real_idx: np.ndarray, tag: str, epochs: int, reuse=()):
         """--members runs that differ only in seed (data order, augmentation, masks) and the
         average of their weights (a model soup, Wortsman et al. 2022: one model's size; they
         all start from --init, so they stay in one basin where averaging works) or, with
         --distill, a student distilled from them; with what happened, the members and the
-        soup (for the k-fold report's context)."""
+        soup (for the k-fold report's context). reuse: (model, info) of the first members,
+        already trained (--members-from); only the others are trained."""
         n = args.members
-        runs = [
+        runs = list(reuse) + [
             train(
                 real_idx,
                 f"{tag} member {args.first_member + i}" if n > 1 else tag,
                 epochs,
                 member_seed(i),
             )
-            for i in range(n)
+            for i in range(len(reuse), n)
         ]
         if n == 1:
             return runs[0][0], runs[0][1], [], None
@@ -1254,7 +1376,7 @@ def main(argv=None) -> int:
         )
         infos = [info for _, info in runs]
         members = [m for m, _ in runs]
-        model, first = soup, infos[0]
+        model, first = soup, infos[len(reuse)]  # the first member trained here
         if args.distill:
             model, first = train(
                 real_idx, f"{tag} student", epochs, member_seed(n), teachers=members
@@ -1303,20 +1425,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if folds is not None and args.cv_from:
         prev = json.loads(Path(args.cv_from).read_text())
-
-        def settings(words: list[str]) -> list[str]:
-            """A command's arguments without those that do not change a fold model."""
-            out_, skip = [], False
-            for w in words:
-                if skip:
-                    skip = False
-                elif w in ("--out", "--cv-from"):
-                    skip = True
-                elif w != "--cv-only" and not w.startswith(("--out=", "--cv-from=")):
-                    out_.append(w)
-            return out_
-
-        if settings(shlex.split(prev["command"])[2:]) != settings(argv):
+        if command_settings(prev["command"]) != run_settings(argv):
             sys.exit(
                 f"error: --cv-from {args.cv_from}: its run had other settings "
                 f"({prev['command']!r}); run the folds with this command's settings"
@@ -1473,13 +1582,15 @@ def main(argv=None) -> int:
                 )
             ],
         }
-    if args.cv_only:
+    if args.cv_only or (folds is not None and not args.cv_from):
+        # Kept before the final model trains: its own record, and --cv-from / ensemble_cv input.
         (out / "cv_report.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {out / 'cv_report.json'}; total {time.time() - t_start:.1f}s", flush=True)
+    if args.cv_only:
         return 0
 
     # ---- the final model: every real clip, the same schedule
-    model, final, _, _ = train_members(np.arange(len(r_clips)), "final", args.epochs)
+    model, final, _, _ = train_members(np.arange(len(r_clips)), "final", args.epochs, reused)
     # ---- save, reload safely, same predictions, gradients reach the waveform
     model_path = out / "spoken_digits.keras"
     model.save(model_path)
@@ -1732,6 +1843,17 @@ def main(argv=None) -> int:
                     if args.members > 1
                     else ""
                 )
+            ),
+            **(
+                {
+                    "members_from": (
+                        f"members 1-{len(reused)} are those of {args.members_from} (this "
+                        f"command with --members {len(reused)}), unpacked, not trained again; "
+                        "each keeps the mean of their logits biases, as that pack did"
+                    )
+                }
+                if reused
+                else {}
             ),
             "epochs": final["epochs"],
             "epochs_planned": args.epochs,

@@ -382,19 +382,24 @@ def _logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(keras.Model(model.input, model.get_layer("logits").output)(x))
 
 
-def test_pack_members_is_one_model_whose_logits_are_the_members_mean(tmp_path):
-    rng = np.random.default_rng(0)
+def _random_members(rng: np.random.Generator, n: int) -> list:
+    """n spoken-digit models with random weights and BatchNorm statistics (so a member's weights
+    in another's channels, or a kernel flattened in the wrong order, would show)."""
     members = []
-    for _ in range(3):
+    for _ in range(n):
         m = ta.build_model()
-        # Random weights and BatchNorm statistics, so a member's weights in another's channels
-        # (or a fc kernel flattened in the wrong order) would show.
         m.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in m.weights])
         for layer in m.layers:
             if layer.name.endswith("_bn"):
                 g, b, mean, var = layer.get_weights()
                 layer.set_weights([g, b, mean, np.abs(var) + 0.5])
         members.append(m)
+    return members
+
+
+def test_pack_members_is_one_model_whose_logits_are_the_members_mean(tmp_path):
+    rng = np.random.default_rng(0)
+    members = _random_members(rng, 3)
     packed = ta.pack_members(members)
     assert packed.get_layer("block1_conv").filters == 3 * 16
     assert packed.get_layer("block2_conv").groups == 3
@@ -411,3 +416,144 @@ def test_pack_members_is_one_model_whose_logits_are_the_members_mean(tmp_path):
 def test_bad_pack_settings_are_refused_before_any_work(argv):
     with pytest.raises(SystemExit, match="--pack with --members .*expected --members 2 or more"):
         ta.main(argv)
+
+
+def test_unpacked_members_pack_again_into_the_same_model_and_into_a_bigger_one():
+    rng = np.random.default_rng(1)
+    members = _random_members(rng, 3)
+    packed = ta.pack_members(members[:2])
+    back = ta.unpack_members(packed)
+    assert len(back) == 2
+    for m, b in zip(members, back):
+        for layer in m.layers:
+            if layer.name == "logits" or not layer.weights:
+                continue
+            for w, v in zip(layer.get_weights(), b.get_layer(layer.name).get_weights()):
+                np.testing.assert_allclose(v, w, atol=1e-6)
+        k_m, k_b = (x.get_layer("logits").get_weights()[0] for x in (m, b))
+        np.testing.assert_allclose(k_b, k_m, rtol=1e-5, atol=1e-6)
+    x = rng.normal(0, 0.1, (4, ta.N)).astype(np.float32)
+    np.testing.assert_allclose(
+        _logits(ta.pack_members(back), x), _logits(packed, x), rtol=1e-4, atol=1e-4
+    )
+    # Two unpacked members and a third, packed: exactly the pack of the three originals (the
+    # biases the unpacked members share average to the originals' mean).
+    want = _logits(ta.pack_members(members), x)
+    got = _logits(ta.pack_members([*back, members[2]]), x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def _members_report(path: Path, command: str, log_p: np.ndarray, digits, speakers, folds):
+    """A k-fold report of --members runs: member log-probabilities (clips, members, 10)."""
+    p = np.exp(log_p)
+    clips = [
+        {
+            "clip": f"c{i}.flac",
+            "speaker": s,
+            "digit": d,
+            "cut_mid_word": i == 0,
+            "member_probabilities": p[i].tolist(),
+            "member_log_probabilities": log_p[i].tolist(),
+        }
+        for i, (d, s) in enumerate(zip(digits, speakers))
+    ]
+    per_fold = [
+        {
+            "fold": k + 1,
+            "speakers": len(set(np.array(speakers)[folds == k])),
+            "real_speakers": {"n": int((folds == k).sum())},
+            "seconds": 10.0,
+            "epochs": 1,
+            "clips_per_epoch": 100,
+        }
+        for k in range(folds.max() + 1)
+    ]
+    cv = {"folds": len(per_fold), "speakers": len(set(speakers)), "clips": clips}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {"command": command, "cross_validation": {**cv, "per_fold": per_fold, "seconds": 20.0}}
+        )
+    )
+    return path
+
+
+def test_merge_writes_the_report_one_run_with_every_member_would(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    speakers = [f"s{i % 5}" for i in range(10)]
+    digits = [i % 10 for i in range(10)]
+    folds = ta.speaker_folds(np.array(speakers), 2, ta.SEED)
+    log_p = np.log(rng.dirichlet(np.ones(10), (10, 4)))  # (clips, 4 members, 10)
+    cmd = "python scripts/train_audio.py --folds 2 --pack --cv-only --members 2"
+    a = _members_report(
+        tmp_path / "a.json", cmd + " --out x", log_p[:, :2], digits, speakers, folds
+    )
+    b = _members_report(
+        tmp_path / "b.json",
+        cmd + " --first-member 3 --out y",
+        log_p[:, 2:],
+        digits,
+        speakers,
+        folds,
+    )
+    out = tmp_path / "m" / "cv_report.json"
+    assert ens.main([str(b), str(a), "--merge", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    want = log_p.mean(1).argmax(1)  # the packed model decides by the mean of the logits
+    cv = merged["cross_validation"]
+    assert [c["predicted"] for c in cv["clips"]] == want.tolist()
+    assert cv["real_speakers"]["correct"] == int((want == digits).sum())
+    assert len(cv["members"]) == 4 and cv["seconds"] == 40.0
+    assert sum(f["real_speakers"]["n"] for f in cv["per_fold"]) == 10
+    assert ta.command_settings(merged["command"]) == ta.run_settings(
+        ["--folds", "2", "--pack", "--members", "4"]
+    )
+    np.testing.assert_allclose(
+        np.array([c["member_log_probabilities"] for c in cv["clips"]]), log_p, atol=1e-12
+    )
+    assert "packed decision" in capsys.readouterr().out
+
+
+def test_merge_refuses_other_settings_and_members_with_a_gap(tmp_path):
+    speakers, digits = ["s0", "s1"], [0, 1]
+    folds = ta.speaker_folds(np.array(speakers), 2, ta.SEED)
+    log_p = np.log(np.full((2, 2, 10), 0.1))
+    cmd = "python scripts/train_audio.py --folds 2 --pack --members 2"
+    a = _members_report(tmp_path / "a.json", cmd, log_p, digits, speakers, folds)
+    gap = _members_report(
+        tmp_path / "g.json", cmd + " --first-member 4", log_p, digits, speakers, folds
+    )
+    other = _members_report(
+        tmp_path / "o.json", cmd + " --eq 8 --first-member 3", log_p, digits, speakers, folds
+    )
+    with pytest.raises(SystemExit, match="without a gap or overlap"):
+        ens.main([str(a), str(gap), "--merge", str(tmp_path / "m.json")])
+    with pytest.raises(
+        SystemExit, match="expected one command, --members and --first-member aside"
+    ):
+        ens.main([str(a), str(other), "--merge", str(tmp_path / "m.json")])
+
+
+def test_members_from_refuses_a_model_made_otherwise(tmp_path):
+    packed = ta.pack_members(_random_members(np.random.default_rng(3), 2))
+    packed.save(tmp_path / "p.keras")
+    card = {
+        "ensemble": {
+            "members": 2,
+            "seeds": [ta.SEED, ta.SEED + 100],
+            "widths_per_member": [16, 16, 32, 64],
+        },
+        "retrain": "python scripts/train_audio.py --members 2 --pack --eq 8 --out o",
+    }
+    (tmp_path / "p.json").write_text(json.dumps(card))
+    base = ["--members", "3", "--pack", "--members-from", str(tmp_path / "p.keras")]
+    with pytest.raises(SystemExit, match="it was made by .*expected this command's settings"):
+        ta.main(base)  # no --eq 8
+    with pytest.raises(SystemExit, match="gives 2 packed members; expected 2 to 1"):
+        ta.main([*base[:1], "2", *base[2:], "--eq", "8"])
+    with pytest.raises(SystemExit, match=r"expected seeds \[1235, 1335\]"):
+        ta.main([*base, "--eq", "8", "--seed", "1235"])
+    with pytest.raises(SystemExit, match="needs --pack and --first-member 1"):
+        ta.main([*base, "--eq", "8", "--first-member", "2"])
+    with pytest.raises(SystemExit, match="with its card nope.json beside it"):
+        ta.main([*base[:4], str(tmp_path / "nope.keras"), "--eq", "8"])
