@@ -27,6 +27,7 @@ from core.checks import OptionError, choice, integer, known_options, number
 from core.engine import Plan
 from core.errors import LayerLabError, LayerNameError
 from core.outputs import class_scores
+from core.saliency import auto_cam_layers
 
 
 class AttributionError(LayerLabError):
@@ -153,20 +154,11 @@ class Explainer:
         inp = plan.model.inputs[0]
         self.input_shape = tuple(int(d) for d in inp.shape[1:])
         self.domain_shape = self.input_shape if not audio else _shape_of(plan, self.domain)
-        types = plan.layer_types()
         start = plan.index(self.domain) + 1 if audio else 0
         later = plan.names[start:]
         steps = plan.steps_by_name()
         self.cam_layers: list[str] = [n for n in later if len(steps[n].node.outputs[0].shape) == 4]
-        convs = [n for n in self.cam_layers if "Conv" in types[n]]
-        # Grad-CAM's usual layer is the last convolution block, but which of its outputs shows
-        # positive evidence depends on the model and input (our VGG: sometimes only the conv).
-        # "auto" tries the block's activation, then the convolution, then the layers between.
-        block = self.cam_layers[self.cam_layers.index(convs[-1]) :][:4] if convs else []
-        acts = [n for n in block[1:] if types[n] in ("Activation", "ReLU")]
-        self.auto_cam_layers: list[str] = (
-            acts[:1] + [n for n in block if n not in acts[:1]] or self.cam_layers[-1:]
-        )
+        self.auto_cam_layers: list[str] = auto_cam_layers(plan, self.cam_layers)
         self._fns: dict[Any, Callable] = {}
         self._specs = [
             tf.TensorSpec((None, *self.input_shape), tf.float32),

@@ -145,7 +145,7 @@ def auto_cam_layers(plan: Plan, layers: list[str]) -> list[str]:
     first whose map is not all zero.
     """
     kinds = plan.layer_types()
-    convs = [n for n in layers if "Conv" in kinds[n]]
+    convs = plan.map_convs(layers)
     if not convs:
         return layers[-1:]
     block = layers[layers.index(convs[-1]) :][:4]  # conv, BN, activation, ...

@@ -36,7 +36,7 @@ st.caption(
 plan = lm.tracer.plan
 types = plan.layer_types()
 layers = [n for n in indexable(lm.tracer) if n in types]
-convs = [n for n in layers if "Conv" in types[n]]
+convs = plan.map_convs(layers)
 default = linked("link_layer", layers) or (convs[-1] if convs else layers[0])
 c1, c2, c3 = st.columns([3, 3, 2])
 layer = c1.selectbox(

@@ -17,6 +17,7 @@ from core.freeze import KINDS, kinds_of, parse_config, to_config, validate, with
 from core.image import to_display
 from core.importance import all_negligible
 from core.render import apply_colormap, feature_grid
+from core.saliency import auto_cam_layers
 from pages._audio_views import oriented_maps
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
@@ -74,7 +75,7 @@ st.subheader(f"1 · Choose filters  ·  input: {sample.name}")
 left, right = st.columns([3, 2])
 with left:
     # The default is the last convolution (what NeuralVis freezes), not a pooling or dropout.
-    convs = [n for n in spatial if "Conv" in lm.tracer.plan.layer_types().get(n, "")]
+    convs = lm.tracer.plan.map_convs(spatial)
     default = linked("link_layer", layers) or (convs or spatial or layers)[-1]
     layer = st.selectbox(
         "Layer",
@@ -466,17 +467,10 @@ with sal_tab:
         if lm.kind == "audio"
         else spatial
     )
-    # Grad-CAM's usual layer is the last convolution block, but which of its outputs shows
-    # positive evidence depends on the model (our VGG: the conv; the audio model: its ReLU).
-    # "auto" takes the first of them whose map for this input and class is not all zero.
-    kinds = lm.tracer.plan.layer_types()
-    convs = [n for n in cam_layers if "Conv" in kinds[n]]
-    if convs:
-        block = cam_layers[cam_layers.index(convs[-1]) :][:4]  # conv, BN, activation, ...
-        acts = [n for n in block[1:] if kinds[n] in ("Activation", "ReLU")]
-        candidates = acts[:1] + [n for n in block if n not in acts[:1]]
-    else:
-        candidates = cam_layers[-1:]
+    # "auto": the last convolution block's outputs, the first whose map for this input and
+    # class is not all zero (core.saliency.auto_cam_layers).
+    convs = lm.tracer.plan.map_convs(cam_layers)
+    candidates = auto_cam_layers(lm.tracer.plan, cam_layers)
     auto = f"auto ({convs[-1]} block)" if convs else "auto (last spatial layer)"
     cam_choice = (
         c2.selectbox(

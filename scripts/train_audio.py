@@ -1439,7 +1439,11 @@ def main(argv=None) -> int:
             report["cross_validation"]["real_speakers_not_cut"] = not_cut_scores(
                 np.array([by_name[n] for n in r_names])
             )
-        report["cv_command"] = prev["command"]
+        report["cv_command"] = (
+            " and ".join(prev["merged_from"]) + ", merged by scripts/ensemble_cv.py --merge"
+            if "merged_from" in prev
+            else prev["command"]
+        )
         cv = prev["cross_validation"]["real_speakers"]
         print(
             f"k-fold held-out real speakers (from {args.cv_from}): {cv['correct']}/{cv['n']} "

@@ -201,3 +201,22 @@ def test_a_model_with_free_dimensions_traces_and_freezes_any_size_one_at_a_time(
         frozen = run_frozen(tracer.plan, x, base, {"conv": (0,)}, compiled=fn)
         assert frozen["conv"].shape == (size - 2, size - 2, 4)
         assert not frozen["conv"][..., 0].any()
+
+
+def test_map_convs_leave_out_a_convolution_over_its_whole_input():
+    # A classifier head written as a conv (7x4 kernel on a 7x4 map -> 1x1), as the fc of a
+    # packed ensemble is: no map to show, so never "the last convolution" of a page or Grad-CAM.
+    from core.saliency import auto_cam_layers
+
+    inp = keras.Input((14, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp)
+    x = keras.layers.Activation("relu", name="relu")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Conv2D(6, (7, 4), activation="relu", name="head")(x)  # (1, 1, 6)
+    x = keras.layers.Flatten(name="flat")(x)
+    plan = Plan(keras.Model(inp, keras.layers.Dense(3, name="out")(x)))
+    assert plan.map_convs(plan.names) == ["conv"]
+    assert auto_cam_layers(plan, ["conv", "relu", "pool", "head"])[:2] == ["relu", "conv"]
+    free = keras.Input((None, None, 1))
+    free_plan = Plan(keras.Model(free, keras.layers.Conv2D(2, 3, name="c")(free)))
+    assert free_plan.map_convs(free_plan.names) == ["c"]
