@@ -215,7 +215,7 @@ def test_map_convs_leave_out_a_convolution_over_its_whole_input():
     x = keras.layers.Conv2D(6, (7, 4), activation="relu", name="head")(x)  # (1, 1, 6)
     x = keras.layers.Flatten(name="flat")(x)
     plan = Plan(keras.Model(inp, keras.layers.Dense(3, name="out")(x)))
-    assert plan.map_convs(plan.names) == ["conv"]
+    assert plan.map_convs(["input", *plan.names]) == ["conv"]  # trace keys start at "input"
     assert auto_cam_layers(plan, ["conv", "relu", "pool", "head"])[:2] == ["relu", "conv"]
     free = keras.Input((None, None, 1))
     free_plan = Plan(keras.Model(free, keras.layers.Conv2D(2, 3, name="c")(free)))
