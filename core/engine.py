@@ -179,13 +179,14 @@ class Plan:
         return {n: type(s.op).__name__ for n, s in self._by_name.items()}
 
     def map_convs(self, names: list[str]) -> list[str]:
-        """The convolutions among names (other names, e.g. "input", are skipped), in their
-        order, whose output is a map (more than one position, or a free size). A convolution over its whole input, a dense layer written as
-        a conv (a packed ensemble's fc: (7, 4, C) -> (1, 1, units)), is no map to show."""
+        """The convolutions among names, in their order, whose output is a map (more than one
+        position, or a free size); names that are no layer (the trace key "input") are skipped.
+        A convolution over its whole input, a dense layer written as a conv (a packed
+        ensemble's fc: (7, 4, C) -> (1, 1, units)), is no map to show."""
         out = []
         for n in names:
             step = self._by_name.get(n)
-            if step is None:  # "input": the model input is no layer
+            if step is None:
                 continue
             positions = tuple(step.node.outputs[0].shape)[1:-1]  # (H, W), (T,), ...
             if "Conv" in type(step.op).__name__ and any(d is None or d > 1 for d in positions):
