@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
         import train_audio
 
-        one = train_audio.build_model(widths=m.card["ensemble"]["widths_per_member"])
+        ens = m.card["ensemble"]
+        one = train_audio.build_model(
+            (ens.get("frontends") or ["mel"])[0], widths=ens["widths_per_member"]
+        )
         t_one = median_ms(lambda: one(x[None], training=False), r)
         print(
             f"  {members} networks packed: forward {t_forward:.2f} ms, one network alone "

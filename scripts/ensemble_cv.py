@@ -10,7 +10,8 @@ models that never heard its speaker, so averaging their probabilities is a fair 
 the ensemble. Prints each model alone, then for every ensemble size the mean, lowest and highest
 score over all subsets of that size (one subset of all the models: their ensemble).
 ``--logits`` averages the members' log-probabilities instead, which decides as the mean of their
-logits does (train_audio.py --pack); it needs reports with ``--members`` > 1.
+logits does (train_audio.py --pack); it needs reports that keep them (each member's with
+``--members`` > 1, else the one model's).
 
 ``--merge OUT`` writes the k-fold report that one run with all their members would have written
 (``--members`` their total; the packed decision, the mean of log-probabilities), from reports of
@@ -172,12 +173,16 @@ def load_models(
                 "or its folds' sizes differ): run both with the same --seed, --folds and --real"
             )
         if logits:
-            if "member_log_probabilities" not in cv["clips"][0]:
+            if "member_log_probabilities" in cv["clips"][0]:
+                p = np.array([c["member_log_probabilities"] for c in cv["clips"]])
+                p = p.transpose(1, 0, 2)
+            elif "log_probabilities" in cv["clips"][0]:  # one model per fold
+                p = np.array([[c["log_probabilities"] for c in cv["clips"]]])
+            else:
                 sys.exit(
-                    f"error: {path} has no member_log_probabilities (--logits needs a run with "
-                    "--members > 1 made by today's train_audio.py)"
+                    f"error: {path} has no log-probabilities (--logits needs a report made by "
+                    "today's train_audio.py; rounded probabilities cannot rank as logits do)"
                 )
-            p = np.array([c["member_log_probabilities"] for c in cv["clips"]]).transpose(1, 0, 2)
         elif "member_probabilities" in cv["clips"][0]:
             p = np.array([c["member_probabilities"] for c in cv["clips"]]).transpose(1, 0, 2)
         else:

@@ -19,7 +19,8 @@ Writes ``<out>/spoken_digits.keras`` and ``<out>/spoken_digits.json`` (the model
 
 The model takes the raw waveform (8000,) float32, mono, 8 kHz, 1 s, in [-1, 1], and computes its
 log-mel spectrogram inside the graph with ``keras.layers.MelSpectrogram`` (power in dB), or with
-``--frontend stft`` a log-magnitude ``keras.layers.STFTSpectrogram``; then a per-clip
+``--frontend stft`` a log-magnitude ``keras.layers.STFTSpectrogram`` (``--frontend mel-cmn``: the
+log-mel with each bin's mean over the clip subtracted, built-in layers too); then a per-clip
 ``LayerNormalization`` over time x frequency, then d-DeVIS-style blocks (Conv2D 16 7x7, 16 5x5,
 32 3x3, 64 3x3; each with BatchNorm, ReLU, 2x2 max pooling and dropout), a dense layer, the
 ``logits`` (Dense 10) and ``probabilities`` (softmax). Only built-in layers: it loads with
@@ -479,16 +480,39 @@ BLOCKS = ((16, 7), (16, 5), (32, 3), (64, 3))  # d-DeVIS-style (filters, kernel 
 FC = 128  # units of the dense layer after the blocks
 
 
+FRONTENDS = ("mel", "mel-cmn", "stft")
+
+
+def member_frontends(frontend: str, members: int = 1) -> list[str]:
+    """The front end of each of `members` models: one name for all of them, or one per member
+    (comma-separated, e.g. 'mel,mel-cmn': a pack whose members read the one mel spectrogram
+    normalised in different ways). Raises ValueError for anything else."""
+    names = frontend.split(",")
+    names = names * members if len(names) == 1 else names
+    if (
+        any(n not in FRONTENDS for n in names)
+        or len(names) != members
+        or ("stft" in names and len(set(names)) > 1)
+    ):
+        raise ValueError(
+            f"--frontend {frontend!r} for {members} member(s): expected one of "
+            f"{', '.join(FRONTENDS)}, or one mel front end per member, e.g. mel,mel-cmn"
+        )
+    return names
+
+
 def build_model(frontend: str = "mel", dropout: float = 0.2, widths=None, members: int = 1):
     """The spoken-digit CNN. members > 1: room for that many models side by side (pack_members),
     each block `members` times as wide, its convolutions grouped so every member reads only its
-    own channels (block 1 reads the one shared spectrogram), and the fc a convolution over the
-    whole block-4 map, grouped the same way (a Dense on the flattened map would mix members)."""
+    own channels (block 1 reads the one shared spectrogram, or with one front end per member
+    (member_frontends) its member's channel of them), and the fc a convolution over the whole
+    block-4 map, grouped the same way (a Dense on the flattened map would mix members)."""
     import keras
     from keras import layers
 
+    fronts = member_frontends(frontend, members)
     inp = keras.Input(shape=(N,), dtype="float32", name="waveform")
-    if frontend == "mel":
+    if fronts[0] != "stft":
         x = layers.MelSpectrogram(
             fft_length=FFT_LENGTH,
             sequence_stride=FRAME_STEP,
@@ -521,8 +545,25 @@ def build_model(frontend: str = "mel", dropout: float = 0.2, widths=None, member
             trainable=False,
             name="spectrogram",
         )(x)  # (frames, bins, 1)
-    # Per-clip normalisation over time x frequency (no learned scale: block1_bn does that).
-    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="normalize")(x)
+    spec, maps = x, {}
+    for variant in dict.fromkeys(fronts):  # each front end once, in member order
+        x = spec
+        if variant == "mel-cmn":  # each bin's mean over the clip subtracted: a fixed mic
+            # response (a dB offset per bin) cancels. (frames, bins, 1) -> (1, bins, 1) -> back
+            frames = x.shape[1]
+            m = layers.AveragePooling2D((frames, 1), name="bin_mean")(x)
+            m = layers.UpSampling2D((frames, 1), name="bin_mean_frames")(m)
+            x = layers.Subtract(name="cmn")([x, m])
+        # Per-clip normalisation over time x frequency (no learned scale: block1_bn does that).
+        name = "normalize_cmn" if variant == "mel-cmn" and len(set(fronts)) > 1 else "normalize"
+        maps[variant] = layers.LayerNormalization(
+            axis=[1, 2, 3], center=False, scale=False, name=name
+        )(x)
+    if len(maps) == 1:
+        x, first_groups = maps[fronts[0]], 1
+    else:  # (frames, bins, members): member i's block 1 reads channel i only
+        x = layers.Concatenate(name="member_inputs")([maps[f] for f in fronts])
+        first_groups = members
     widths = widths or [f for f, _ in BLOCKS]
     for i, (filters, (_, k)) in enumerate(zip(widths, BLOCKS), start=1):
         x = layers.Conv2D(
@@ -530,7 +571,7 @@ def build_model(frontend: str = "mel", dropout: float = 0.2, widths=None, member
             k,
             padding="same",
             use_bias=False,
-            groups=1 if i == 1 else members,
+            groups=first_groups if i == 1 else members,
             name=f"block{i}_conv",
         )(x)
         x = layers.BatchNormalization(name=f"block{i}_bn")(x)
@@ -559,9 +600,9 @@ def pack_members(members: list, frontend: str = "mel", widths=None):
     packed = build_model(frontend, widths=widths, members=k)
     by_layer = [{layer.name: layer.get_weights() for layer in m.layers} for m in members]
     for layer in packed.layers:
-        ws = [b[layer.name] for b in by_layer]
-        if not ws[0]:
+        if not layer.weights:  # e.g. a front end's normalisation, member_inputs
             continue
+        ws = [b[layer.name] for b in by_layer]
         if layer.name == "logits":  # (128, 10) each -> (128 K, 10): the mean of their logits
             layer.set_weights(
                 [np.concatenate([w[0] for w in ws]) / k, np.mean([w[1] for w in ws], 0)]
@@ -588,7 +629,7 @@ def unpack_members(packed, frontend: str = "mel", widths=None) -> list:
     mean exact: adding members to these averages the same biases)."""
     widths = widths or [f for f, _ in BLOCKS]
     k = packed.get_layer("block1_conv").filters // widths[0]
-    members = [build_model(frontend, widths=widths) for _ in range(k)]
+    members = [build_model(f, widths=widths) for f in member_frontends(frontend, k)]
     for layer in packed.layers:
         ws = layer.get_weights()
         if not ws:
@@ -682,7 +723,12 @@ def load_members_from(keras, args, argv: list[str], widths: list[int]) -> list:
     }
     return [
         (m, {**info, "held_out": h})
-        for m, h in zip(unpack_members(packed, args.frontend, widths), held)
+        for m, h in zip(
+            unpack_members(
+                packed, ",".join(member_frontends(args.frontend, args.members)[:j]), widths
+            ),
+            held,
+        )
     ]
 
 
@@ -826,8 +872,20 @@ def refresh_batchnorm(keras, model, batches) -> None:
         layer.momentum = m
 
 
+def normalisation_text(fronts: list[str]) -> str:
+    """How the model card describes what happens between spectrogram and block 1."""
+    cmn = [str(i + 1) for i, f in enumerate(fronts) if f == "mel-cmn"]
+    if not cmn:
+        return "normalises it per clip"
+    what = "subtracting each frequency bin's mean over the clip, so a fixed microphone response cancels"
+    if len(cmn) == len(fronts):
+        return f"normalises it per clip after {what}"
+    who = ("member " if len(cmn) == 1 else "members ") + ", ".join(cmn)
+    return f"normalises it per clip ({who}: after {what})"
+
+
 def stft_card(frontend: str) -> dict:
-    if frontend == "mel":
+    if "stft" not in frontend:
         return {
             "frame_length": FRAME_LENGTH,
             "frame_step": FRAME_STEP,
@@ -1006,7 +1064,14 @@ def main(argv=None) -> int:
         help="filters of the four conv blocks (default: 16,16,32,64); wider than --init's: "
         "it is widened first, keeping its function (Net2WiderNet)",
     )
-    ap.add_argument("--frontend", choices=["mel", "stft"], default="mel")
+    ap.add_argument(
+        "--frontend",
+        default="mel",
+        help="mel, mel-cmn or stft; mel-cmn: the log-mel spectrogram with each bin's mean over "
+        "the clip subtracted (cepstral mean normalisation: a fixed microphone response "
+        "cancels); with --members n --pack, n comma-separated mel front ends, one per member "
+        "(e.g. mel,mel-cmn)",
+    )
     ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     ap.add_argument(
         "--fold-epochs",
@@ -1072,6 +1137,15 @@ def main(argv=None) -> int:
         sys.exit(f"error: --eq {args.eq:g}: expected 0 (none) to 20 dB")
     if not 0 <= args.cut <= 0.5:
         sys.exit(f"error: --cut {args.cut:g}: expected a fraction of the clips from 0 to 0.5")
+    try:
+        fronts = member_frontends(args.frontend, args.members)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    if len(set(fronts)) > 1 and not args.pack:
+        sys.exit(
+            f"error: --frontend {args.frontend}: members with different front ends can only be "
+            "packed (--pack), not averaged or distilled"
+        )
     try:
         widths = [int(v) for v in args.widths.split(",")]
     except ValueError:
@@ -1221,7 +1295,9 @@ def main(argv=None) -> int:
         )
         refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
 
-    def train(real_idx: np.ndarray, tag: str, epochs: int, seed: int, teachers=()):
+    def train(
+        real_idx: np.ndarray, tag: str, epochs: int, seed: int, teachers=(), frontend: str = ""
+    ):
         """One training run on FSDD + synthetic + the real clips real_idx (with teachers:
         distilled from them, --distill); the last epoch's model (or --swa's average; no
         selection on any held-out set) and what happened, with its scores on the held-out
@@ -1242,7 +1318,7 @@ def main(argv=None) -> int:
             eq_db=args.eq,
             cut=args.cut,
         )
-        model = build_model(args.frontend, widths=widths)
+        model = build_model(frontend or fronts[0], widths=widths)
         if init_model is not None:
             # Same widths: an exact copy; wider: the same function, the copies nudged apart.
             net2wider(init_model, model, np.random.default_rng([seed, 7]), noise=0.05)
@@ -1362,20 +1438,23 @@ def main(argv=None) -> int:
                 f"{tag} member {args.first_member + i}" if n > 1 else tag,
                 epochs,
                 member_seed(i),
+                frontend=fronts[i],
             )
             for i in range(len(reuse), n)
         ]
         if n == 1:
             return runs[0][0], runs[0][1], [], None
-        soup = build_model(args.frontend, widths=widths)
-        soup.set_weights(average_weights([m.get_weights() for m, _ in runs]))
-        refresh_on_training_data(soup, real_idx)
-        held = {k: scores(val_y[k], predict(soup, val_x[k]).argmax(1)) for k in val_x}
-        print(
-            f"{tag}: the soup of {n} members: "
-            + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in held.items()),
-            flush=True,
-        )
+        soup, held = None, {}  # no soup of members with different front ends
+        if len(set(fronts)) == 1:
+            soup = build_model(fronts[0], widths=widths)
+            soup.set_weights(average_weights([m.get_weights() for m, _ in runs]))
+            refresh_on_training_data(soup, real_idx)
+            held = {k: scores(val_y[k], predict(soup, val_x[k]).argmax(1)) for k in val_x}
+            print(
+                f"{tag}: the soup of {n} members: "
+                + " ".join(f"{k} {v['accuracy']:.4f}" for k, v in held.items()),
+                flush=True,
+            )
         infos = [info for _, info in runs]
         members = [m for m, _ in runs]
         model, first = soup, infos[len(reuse)]  # the first member trained here
@@ -1529,7 +1608,7 @@ def main(argv=None) -> int:
                 "ensemble": scores(r_digits, member_prob.mean(0).argmax(1)),
                 **(
                     {"soup": scores(r_digits, soup_prob.argmax(1))}
-                    if args.distill or args.pack
+                    if (args.distill or args.pack) and len(set(fronts)) == 1
                     else {}
                 ),
             }
@@ -1539,7 +1618,7 @@ def main(argv=None) -> int:
                 + f"; their ensemble {soup_context['ensemble']['correct']}/{len(r_clips)}"
                 + (
                     f"; their soup {soup_context['soup']['correct']}"
-                    if args.distill or args.pack
+                    if "soup" in soup_context
                     else ""
                 ),
                 flush=True,
@@ -1580,7 +1659,11 @@ def main(argv=None) -> int:
                             ],
                         }
                         if args.members > 1
-                        else {}
+                        else {
+                            "log_probabilities": [
+                                round(float(v), 4) for v in np.log(np.maximum(pr, 1e-38))
+                            ]
+                        }
                     ),
                 }
                 for i, (n, sp, t, p_, pr, c_) in enumerate(
@@ -1624,7 +1707,7 @@ def main(argv=None) -> int:
 
     machine = f"{ncpu}-core CPU" + (" + GPU" if tf.config.list_physical_devices("GPU") else "")
     spec_shape = list(model.get_layer("spectrogram").output.shape[1:])
-    mel = args.frontend == "mel"
+    mel = "stft" not in args.frontend
     sources = [
         f"FSDD ({len(fsdd_train[0])} clips of {len(set(f_spk)) - 1} speakers, "
         f"{n_fsdd} drawn per epoch)"
@@ -1718,7 +1801,9 @@ def main(argv=None) -> int:
                 if mel
                 else "log-magnitude spectrogram (keras STFTSpectrogram)"
             )
-            + " inside the graph, normalises it per clip, then four Conv2D/BatchNorm/ReLU/"
+            + " inside the graph, "
+            + normalisation_text(fronts)
+            + ", then four Conv2D/BatchNorm/ReLU/"
             "MaxPool/Dropout blocks ("
             + ", ".join(
                 f"{w * (args.members if args.pack else 1)} {k}x{k}"
@@ -1754,6 +1839,7 @@ def main(argv=None) -> int:
                     "members": args.members,
                     "seeds": [member_seed(i) for i in range(args.members)],
                     "widths_per_member": widths,
+                    "frontends": fronts,
                     "combined": "the mean of the members' logits",
                 }
             }

@@ -315,12 +315,18 @@ ens = importlib.util.module_from_spec(_ens_spec)
 _ens_spec.loader.exec_module(ens)
 
 
-def _cv_report(path: Path, probs: np.ndarray, digits: list[int], fold_sizes=(2, 2)) -> Path:
-    """A cv_report.json of models with these held-out probabilities (models, clips, 10)."""
+def _cv_report(
+    path: Path, probs: np.ndarray, digits: list[int], fold_sizes=(2, 2), logs: bool = True
+) -> Path:
+    """A cv_report.json of models with these held-out probabilities (models, clips, 10);
+    logs=False: one model's report without its log-probabilities (as older runs wrote)."""
     clips = [
         {"clip": f"c{i}.flac", "speaker": f"s{i}", "digit": d, "probabilities": list(probs[0, i])}
         for i, d in enumerate(digits)
     ]
+    if len(probs) == 1 and logs:
+        for i, c in enumerate(clips):
+            c["log_probabilities"] = list(np.log(np.maximum(probs[0, i], 1e-38)))
     if len(probs) > 1:
         for i, c in enumerate(clips):
             c["member_probabilities"] = [list(p[i]) for p in probs]
@@ -365,9 +371,14 @@ def test_ensemble_cv_logits_average_log_probabilities_as_a_packed_model_decides(
     assert json.loads(out.read_text())["ensemble_of_all"]["correct"] == 0
     assert ens.main([str(r), "--logits", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["ensemble_of_all"]["correct"] == 1
-    one = _cv_report(tmp_path / "b" / "cv_report.json", probs[:1], [0], fold_sizes=(1,))
-    with pytest.raises(SystemExit, match="has no member_log_probabilities"):
-        ens.main([str(one), "--logits"])
+    # The same two models from two one-model runs decide alike.
+    ra = _cv_report(tmp_path / "ra" / "cv_report.json", probs[:1], [0], fold_sizes=(1,))
+    rb = _cv_report(tmp_path / "rb" / "cv_report.json", probs[1:], [0], fold_sizes=(1,))
+    assert ens.main([str(ra), str(rb), "--logits", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["ensemble_of_all"]["correct"] == 1
+    old = _cv_report(tmp_path / "b" / "cv_report.json", probs[:1], [0], (1,), logs=False)
+    with pytest.raises(SystemExit, match="has no log-probabilities"):
+        ens.main([str(old), "--logits"])
 
 
 def test_ensemble_cv_refuses_runs_on_other_folds(tmp_path):
@@ -382,12 +393,12 @@ def _logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(keras.Model(model.input, model.get_layer("logits").output)(x))
 
 
-def _random_members(rng: np.random.Generator, n: int) -> list:
+def _random_members(rng: np.random.Generator, n: int, frontend: str = "mel") -> list:
     """n spoken-digit models with random weights and BatchNorm statistics (so a member's weights
     in another's channels, or a kernel flattened in the wrong order, would show)."""
     members = []
-    for _ in range(n):
-        m = ta.build_model()
+    for f in ta.member_frontends(frontend, n):
+        m = ta.build_model(f)
         m.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in m.weights])
         for layer in m.layers:
             if layer.name.endswith("_bn"):
@@ -397,19 +408,38 @@ def _random_members(rng: np.random.Generator, n: int) -> list:
     return members
 
 
-def test_pack_members_is_one_model_whose_logits_are_the_members_mean(tmp_path):
+def _reloads_the_same(model: keras.Model, x: np.ndarray, path: Path) -> keras.Model:
+    """Only built-in layers: the app's safe loader takes it, and it predicts the same."""
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True, compile=False)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    return again
+
+
+# One front end for all (block 1 reads the one spectrogram), or one per member (member_inputs:
+# one spectrogram, two normalisations, member i's block 1 on channel i).
+@pytest.mark.parametrize("frontend, block1_groups", [("mel", 1), ("mel,mel-cmn,mel", 3)])
+def test_pack_members_is_one_model_whose_logits_are_the_members_mean(
+    tmp_path, frontend, block1_groups
+):
     rng = np.random.default_rng(0)
-    members = _random_members(rng, 3)
-    packed = ta.pack_members(members)
+    members = _random_members(rng, 3, frontend)
+    packed = ta.pack_members(members, frontend)
     assert packed.get_layer("block1_conv").filters == 3 * 16
+    assert packed.get_layer("block1_conv").groups == block1_groups
     assert packed.get_layer("block2_conv").groups == 3
     x = rng.normal(0, 0.1, (4, ta.N)).astype(np.float32)
     want = np.mean([_logits(m, x) for m in members], 0)  # (4, 10)
     np.testing.assert_allclose(_logits(packed, x), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
-    # Only built-in layers: the app's safe loader takes it, and it predicts the same.
-    packed.save(tmp_path / "p.keras")
-    again = keras.saving.load_model(tmp_path / "p.keras", safe_mode=True, compile=False)
-    np.testing.assert_allclose(again.predict(x, verbose=0), packed.predict(x, verbose=0), atol=1e-6)
+    again = _reloads_the_same(packed, x, tmp_path / "p.keras")
+    # Unpacked, each member has its own front end again, and packs back to the same model.
+    back = ta.unpack_members(again, frontend)
+    assert ["cmn" in [layer.name for layer in m.layers] for m in back] == [
+        f == "mel-cmn" for f in ta.member_frontends(frontend, 3)
+    ]
+    np.testing.assert_allclose(
+        _logits(ta.pack_members(back, frontend), x), _logits(packed, x), atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("argv", [["--pack"], ["--pack", "--members", "2", "--distill", "2"]])
@@ -557,3 +587,35 @@ def test_members_from_refuses_a_model_made_otherwise(tmp_path):
         ta.main([*base, "--eq", "8", "--first-member", "2"])
     with pytest.raises(SystemExit, match="with its card nope.json beside it"):
         ta.main([*base[:4], str(tmp_path / "nope.keras"), "--eq", "8"])
+
+
+def test_mel_cmn_front_end_cancels_a_fixed_offset_per_bin_and_reloads_safely(tmp_path):
+    model = ta.build_model("mel-cmn")
+    frames, bins = model.get_layer("spectrogram").output.shape[1:3]
+    # The layers after the spectrogram, applied to a spectrogram given directly (no weights).
+    spec = keras.Input((frames, bins, 1))
+    mean = model.get_layer("bin_mean_frames")(model.get_layer("bin_mean")(spec))
+    out = model.get_layer("normalize")(model.get_layer("cmn")([spec, mean]))
+    front = keras.Model(spec, out)
+    rng = np.random.default_rng(0)
+    s = rng.normal(-40, 10, (2, frames, bins, 1)).astype(np.float32)  # dB
+    offset = rng.uniform(-12, 12, (1, 1, bins, 1)).astype(np.float32)  # a microphone, in dB
+    np.testing.assert_allclose(front(s + offset), front(s), atol=1e-4)
+    # Without the cmn step the same offset does change what block 1 sees.
+    plain = keras.Model(spec, model.get_layer("normalize")(spec))
+    assert np.abs(np.asarray(plain(s + offset)) - np.asarray(plain(s))).max() > 0.1
+    _reloads_the_same(model, rng.normal(0, 0.1, (2, ta.N)).astype(np.float32), tmp_path / "c.keras")
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--frontend", "mfcc"], "expected one of mel, mel-cmn, stft"),
+        (["--frontend", "mel,mel-cmn"], r"for 1 member\(s\)"),
+        (["--frontend", "mel,stft", "--members", "2", "--pack"], "one mel front end per member"),
+        (["--frontend", "mel,mel-cmn", "--members", "2"], "can only be packed"),
+    ],
+)
+def test_bad_front_ends_are_refused_before_any_work(argv, match):
+    with pytest.raises(SystemExit, match=match):
+        ta.main(argv)
