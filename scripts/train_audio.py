@@ -58,7 +58,8 @@ scores each member and their averaged probabilities (the ensemble the soup stand
 ``--first-member k`` numbers (and seeds) the members from k, so a second run on the same folds
 adds new members, and ``scripts/ensemble_cv.py`` scores the members of several runs together.
 ``--pack`` keeps the members packed side by side in one model (an ensemble whose logits are
-their mean); ``--members-from PACKED`` takes the final model's first members from such a model
+their mean), whose members may each have their own front end (``--frontend mel,mel-cmn``:
+members that hear the clip differently err on different clips); ``--members-from PACKED`` takes the final model's first members from such a model
 (made by this command with fewer ``--members``) and trains only the rest, so an ensemble can grow a
 few members at a time: the new members' folds with ``--first-member``, their reports merged by
 ``scripts/ensemble_cv.py --merge`` into the one ``--cv-from`` reads. ``scripts/cv_reports/``
