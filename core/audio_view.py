@@ -177,7 +177,12 @@ def ensemble_note(card: Mapping[str, Any], n_channels: int) -> str | None:
     if k is None:
         return None
     per = n_channels // k
-    spans = ", ".join(f"{i * per}–{(i + 1) * per - 1} network {i + 1}'s" for i in range(k))
+    # One channel per network (a pack whose networks each normalise the spectrogram their way)
+    # is a single filter, not a span.
+    spans = ", ".join(
+        (f"{i}" if per == 1 else f"{i * per}–{(i + 1) * per - 1}") + f" network {i + 1}'s"
+        for i in range(k)
+    )
     return (
         f"This model is {k} networks packed side by side (an ensemble: the logits are their "
         f"mean); each hears only its own filters. Filters {spans}."

@@ -118,6 +118,10 @@ def test_filters_of_a_packed_ensemble_are_labelled_by_network():
     assert "Filters 0–15 network 1's, 16–31 network 2's" in ensemble_note(card, 64)
     assert "48–63 network 4's." in ensemble_note(card, 64)
     assert filter_owner(card, 1, 0) is None and ensemble_note(card, 1) is None  # shared input
+    # Each network's own normalised spectrogram (one channel each): single filters, no spans.
+    assert "Filters 0 network 1's, 1 network 2's, 2 network 3's, 3 network 4's." in ensemble_note(
+        card, 4
+    )
 
 
 @pytest.mark.parametrize(
