@@ -122,6 +122,11 @@ def test_filters_of_a_packed_ensemble_are_labelled_by_network():
     assert "Filters 0 network 1's, 1 network 2's, 2 network 3's, 3 network 4's." in ensemble_note(
         card, 4
     )
+    assert "mean over the clip subtracted" not in ensemble_note(card, 4)
+    mixed = {"ensemble": {**card["ensemble"], "frontends": ["mel", "mel-cmn", "mel", "mel"]}}
+    assert "Network 2 reads the spectrogram with each frequency bin's mean" in ensemble_note(
+        mixed, 64
+    )
 
 
 @pytest.mark.parametrize(
