@@ -1776,6 +1776,16 @@ def main(argv=None) -> int:
             "method": "the final model (this file), never trained on this set",
             "label": set_names[k],
         }
+    if "synth_heldout" in metrics:
+        # Per unheard voice: one voice's weak word can carry the whole synthetic score.
+        pred = predict(model, val_x["synth_heldout"]).argmax(1)
+        voice = np.array([v.split("+")[0] for v in synth["val"][2]])
+        metrics["synth_heldout"]["per_voice"] = {
+            str(name): scores(val_y["synth_heldout"][voice == name], pred[voice == name])[
+                "accuracy"
+            ]
+            for name in sorted(set(voice))
+        }
     metrics["validation_accuracy"] = {
         **(
             {"real_speakers_kfold": metrics["held_out_real_speakers"]["accuracy"]}
