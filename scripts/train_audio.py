@@ -59,9 +59,9 @@ scores each member and their averaged probabilities (the ensemble the soup stand
 adds new members, and ``scripts/ensemble_cv.py`` scores the members of several runs together.
 ``--pack`` keeps the members packed side by side in one model (an ensemble whose logits are
 their mean), whose members may each have their own front end (``--frontend mel,mel-cmn``:
-members that hear the clip differently err on different clips); ``--members-from PACKED`` takes the final model's first members from such a model
-(made by this command with fewer ``--members``) and trains only the rest, so an ensemble can grow a
-few members at a time: the new members' folds with ``--first-member``, their reports merged by
+members that hear the clip differently err on different clips); ``--members-from PACKED`` takes
+the final model's first members from such a model (made by this command with fewer
+``--members``) and trains only the rest, so an ensemble can grow a few members at a time: the new members' folds with ``--first-member``, their reports merged by
 ``scripts/ensemble_cv.py --merge`` into the one ``--cv-from`` reads. ``scripts/cv_reports/``
 keeps such k-fold reports (each real clip's held-out probabilities per member, a few hundred kB)
 for the members still to come; the fold models themselves are not kept.
@@ -878,7 +878,10 @@ def normalisation_text(fronts: list[str]) -> str:
     cmn = [str(i + 1) for i, f in enumerate(fronts) if f == "mel-cmn"]
     if not cmn:
         return "normalises it per clip"
-    what = "subtracting each frequency bin's mean over the clip, so a fixed microphone response cancels"
+    what = (
+        "subtracting each frequency bin's mean over the clip, so a fixed microphone response "
+        "cancels"
+    )
     if len(cmn) == len(fronts):
         return f"normalises it per clip after {what}"
     who = ("member " if len(cmn) == 1 else "members ") + ", ".join(cmn)
