@@ -61,7 +61,8 @@ adds new members, and ``scripts/ensemble_cv.py`` scores the members of several r
 their mean), whose members may each have their own front end (``--frontend mel,mel-cmn``:
 members that hear the clip differently err on different clips); ``--members-from PACKED`` takes
 the final model's first members from such a model (made by this command with fewer
-``--members``) and trains only the rest, so an ensemble can grow a few members at a time: the new members' folds with ``--first-member``, their reports merged by
+``--members``) and trains only the rest, so an ensemble can grow a few members at a time: the
+new members' folds with ``--first-member``, their reports merged by
 ``scripts/ensemble_cv.py --merge`` into the one ``--cv-from`` reads. ``scripts/cv_reports/``
 keeps such k-fold reports (each real clip's held-out probabilities per member, a few hundred kB)
 for the members still to come; the fold models themselves are not kept.
