@@ -187,7 +187,9 @@ def load_models(
             p = np.array([c["member_probabilities"] for c in cv["clips"]]).transpose(1, 0, 2)
         else:
             p = np.array([[c["probabilities"] for c in cv["clips"]]])
-        names += [f"{path.parent.name}[{i + 1}]" for i in range(len(p))]
+        # A run's folder names its cv_report.json; a kept report (scripts/cv_reports/) its file.
+        run = path.parent.name if path.stem == "cv_report" else path.stem
+        names += [f"{run}[{i + 1}]" for i in range(len(p))]
         probs.append(p)
     digits = np.array([d for _, _, d in first[0]])
     return names, np.concatenate(probs), digits

@@ -376,6 +376,11 @@ def test_ensemble_cv_logits_average_log_probabilities_as_a_packed_model_decides(
     rb = _cv_report(tmp_path / "rb" / "cv_report.json", probs[1:], [0], fold_sizes=(1,))
     assert ens.main([str(ra), str(rb), "--logits", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["ensemble_of_all"]["correct"] == 1
+    # Reports kept side by side in one folder are named by their files, each model listed.
+    ka = _cv_report(tmp_path / "kept" / "run_a.json", probs[:1], [0], fold_sizes=(1,))
+    kb = _cv_report(tmp_path / "kept" / "run_b.json", probs[1:], [0], fold_sizes=(1,))
+    assert ens.main([str(ka), str(kb), "--logits", "--out", str(out)]) == 0
+    assert list(json.loads(out.read_text())["models"]) == ["run_a[1]", "run_b[1]"]
     old = _cv_report(tmp_path / "b" / "cv_report.json", probs[:1], [0], (1,), logs=False)
     with pytest.raises(SystemExit, match="has no log-probabilities"):
         ens.main([str(old), "--logits"])
