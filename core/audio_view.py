@@ -183,13 +183,14 @@ def ensemble_note(card: Mapping[str, Any], n_channels: int) -> str | None:
         (f"{i}" if per == 1 else f"{i * per}–{(i + 1) * per - 1}") + f" network {i + 1}'s"
         for i in range(k)
     )
-    fronts = card["ensemble"].get("frontends")
-    cmn = [str(i + 1) for i, f in enumerate(fronts or []) if f == "mel-cmn"]
+    fronts = card["ensemble"].get("frontends")  # an uploaded card's may be anything
+    ok = isinstance(fronts, list) and len(fronts) == k
+    cmn = [str(i + 1) for i, f in enumerate(fronts) if f == "mel-cmn"] if ok else []
     own = (
         (f" Network {cmn[0]} reads" if len(cmn) == 1 else f" Networks {', '.join(cmn)} read")
         + " the spectrogram with each frequency bin's mean over the clip subtracted (a fixed "
         "microphone response cancels)."
-        if isinstance(fronts, list) and len(fronts) == k and cmn
+        if cmn
         else ""
     )
     return (

@@ -127,6 +127,9 @@ def test_filters_of_a_packed_ensemble_are_labelled_by_network():
     assert "Network 2 reads the spectrogram with each frequency bin's mean" in ensemble_note(
         mixed, 64
     )
+    for odd in (5, "mel-cmn", ["mel-cmn"], None):  # an uploaded card's: labels nothing more
+        note = ensemble_note({"ensemble": {**card["ensemble"], "frontends": odd}}, 64)
+        assert note is not None and "mean over the clip" not in note
 
 
 @pytest.mark.parametrize(
