@@ -1146,7 +1146,8 @@ def main(argv=None) -> int:
         fronts = member_frontends(args.frontend, args.members)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    if len(set(fronts)) > 1 and not args.pack:
+    mixed = len(set(fronts)) > 1  # members with different front ends: packed, never averaged
+    if mixed and not args.pack:
         sys.exit(
             f"error: --frontend {args.frontend}: members with different front ends can only be "
             "packed (--pack), not averaged or distilled"
@@ -1300,9 +1301,7 @@ def main(argv=None) -> int:
         )
         refresh_batchnorm(keras, model, (bn[i] for i in range(len(bn))))
 
-    def train(
-        real_idx: np.ndarray, tag: str, epochs: int, seed: int, teachers=(), frontend: str = ""
-    ):
+    def train(real_idx: np.ndarray, tag: str, epochs: int, seed: int, teachers=(), frontend=None):
         """One training run on FSDD + synthetic + the real clips real_idx (with teachers:
         distilled from them, --distill); the last epoch's model (or --swa's average; no
         selection on any held-out set) and what happened, with its scores on the held-out
@@ -1323,7 +1322,7 @@ def main(argv=None) -> int:
             eq_db=args.eq,
             cut=args.cut,
         )
-        model = build_model(frontend or fronts[0], widths=widths)
+        model = build_model(frontend or fronts[0], widths=widths)  # None: every member's one
         if init_model is not None:
             # Same widths: an exact copy; wider: the same function, the copies nudged apart.
             net2wider(init_model, model, np.random.default_rng([seed, 7]), noise=0.05)
@@ -1449,8 +1448,8 @@ def main(argv=None) -> int:
         ]
         if n == 1:
             return runs[0][0], runs[0][1], [], None
-        soup, held = None, {}  # no soup of members with different front ends
-        if len(set(fronts)) == 1:
+        soup, held = None, {}
+        if not mixed:
             soup = build_model(fronts[0], widths=widths)
             soup.set_weights(average_weights([m.get_weights() for m, _ in runs]))
             refresh_on_training_data(soup, real_idx)
@@ -1613,7 +1612,7 @@ def main(argv=None) -> int:
                 "ensemble": scores(r_digits, member_prob.mean(0).argmax(1)),
                 **(
                     {"soup": scores(r_digits, soup_prob.argmax(1))}
-                    if (args.distill or args.pack) and len(set(fronts)) == 1
+                    if (args.distill or args.pack) and not mixed
                     else {}
                 ),
             }
