@@ -16,15 +16,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
-from core.card import PREPROCESSING, PREPROCESSING_TEXT, card_from_text, labels_from_text  # noqa: E402
-from core.freeze import validate  # noqa: E402
-from core.models import builtin_card  # noqa: E402
-from core.outputs import KINDS as OUTPUT_KINDS  # noqa: E402
-from core.outputs import is_binary  # noqa: E402
-from core.outputs import kind_of as output_kind  # noqa: E402
-from core.permalink import decode_attack, decode_digit, decode_frozen, decode_kinds, decode_methods  # noqa: E402
-from core.samples import Sample, gallery_kind  # noqa: E402
+from core.graph.interventions import validate  # noqa: E402
+from core.inputs.samples import Sample, gallery_kind  # noqa: E402
+from core.model.card import PREPROCESSING, PREPROCESSING_TEXT, card_from_text, labels_from_text  # noqa: E402
+from core.model.load import builtin_card  # noqa: E402
+from core.model.outputs import KINDS as OUTPUT_KINDS  # noqa: E402
+from core.model.outputs import is_binary  # noqa: E402
+from core.model.outputs import kind_of as output_kind  # noqa: E402
 from core.settings import limits  # noqa: E402
+from core.share.permalink import (  # noqa: E402
+    decode_attack,
+    decode_digit,
+    decode_frozen,
+    decode_kinds,
+    decode_methods,
+)
 from pages._jobs import heavy_job  # noqa: E402
 from pages._state import add_sample, samples  # noqa: E402
 

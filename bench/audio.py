@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 
 from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
-from core.audio_view import hear_filter  # noqa: E402
-from core.samples import speech_clips  # noqa: E402
+from core.inputs.samples import speech_clips  # noqa: E402
+from core.show.audio_view import hear_filter  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:

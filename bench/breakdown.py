@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from bench.engine import _CONV, _models, _raw, paired
 from core import api
-from core.freeze import compile_frozen
+from core.graph.interventions import compile_frozen
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from core import api  # noqa: E402
-from core.attacks import attack_methods, bounds_of, method_info  # noqa: E402
+from core.analysis.attacks import attack_methods, bounds_of, method_info  # noqa: E402
 
 _CONV = (
     keras.layers.Conv2D,

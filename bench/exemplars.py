@@ -3,9 +3,9 @@
     python -m bench.exemplars [--repeats 3] [--models lenet_mnist,vgg_cifar10]
 
 For each built-in model, on its whole probe set (already converted to model inputs):
-  forward   the same number of batched forward passes (chunks of core.exemplars.CHUNK, the
+  forward   the same number of batched forward passes (chunks of core.analysis.exemplars.CHUNK, the
             model inside one tf.function, warm): the floor any scan must pay
-  scan      core.exemplars.scan: the index of every channel of every layer (one compiled
+  scan      core.analysis.exemplars.scan: the index of every channel of every layer (one compiled
             multi-output pass per chunk, reduced in the graph), its step compiled beforehand
   first     the first scan of a model, as the app runs it: compiling the step included
   query     api.top_inputs for one channel with the index (receptive fields included)
@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
-from core.exemplars import CHUNK, compile_scan, scan  # noqa: E402
+from core.analysis.exemplars import CHUNK, compile_scan, scan  # noqa: E402
 
 
 def _interleaved(a, b, repeats: int) -> tuple[float, float]:

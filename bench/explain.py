@@ -26,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
-from core.samples import colour_scenes, gallery_digits, speech_clips  # noqa: E402
+from core.inputs.samples import colour_scenes, gallery_digits, speech_clips  # noqa: E402
 
 MODELS = {
     "lenet_mnist": gallery_digits,

@@ -26,10 +26,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.trace import median_ms, models  # noqa: E402
-from core.card import infer_card  # noqa: E402
-from core.engine import Tracer  # noqa: E402
-from core.freeze import compile_frozen, run_frozen  # noqa: E402
-from core.importance import filter_importance  # noqa: E402
+from core.analysis.importance import filter_importance  # noqa: E402
+from core.graph.engine import Tracer  # noqa: E402
+from core.graph.interventions import compile_frozen, run_frozen  # noqa: E402
+from core.model.card import infer_card  # noqa: E402
 
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench.baseline import per_layer_submodels, reference_trace  # noqa: E402
-from core.engine import Tracer  # noqa: E402
+from core.graph.engine import Tracer  # noqa: E402
 
 
 def vgg_style() -> keras.Model:

@@ -13,10 +13,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from core.attacks import AttackResult, attack_methods, run_attack
-from core.audio import prepare_audio
+from core.analysis.attacks import AttackResult, attack_methods, run_attack
 from core.errors import InputError, LayerNameError
-from core.freeze import (
+from core.graph.interventions import (
     Intervention,
     as_intervention,
     compile_frozen,
@@ -24,9 +23,10 @@ from core.freeze import (
     transforms,
     validate,
 )
-from core.image import model_to_unit, prepare_image
-from core.models import LoadedModel, builtin_names, load, load_bytes
-from core.outputs import probabilities
+from core.inputs.audio import prepare_audio
+from core.inputs.image import model_to_unit, prepare_image
+from core.model.load import LoadedModel, builtin_names, load, load_bytes
+from core.model.outputs import probabilities
 
 __all__ = [
     "load",
@@ -118,7 +118,7 @@ def trace(
     """{"input": model input, layer: output, ...}: every layer, graph order, no batch axis.
 
     frozen: {layer: [channels]} zeroes those output channels (NeuralVis' freezing), or
-    {layer: Intervention} (core.freeze: mean ablation, scaling, keep-only). Only layers from
+    {layer: Intervention} (core.graph.interventions: mean ablation, scaling, keep-only). Only layers from
     the earliest frozen one on are recomputed, by a compiled graph kept per set of frozen
     layers; the rest is the unfrozen trace of this input, remembered for the last few inputs.
 
@@ -176,7 +176,7 @@ def probe_means(m: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray
     layers, which a link chooses), so a model holds at most one mean map per layer."""
     from functools import partial
 
-    from core.freeze import channel_means
+    from core.graph.interventions import channel_means
 
     def build(layer: str) -> np.ndarray:
         x = np.stack([prepare(m, r)[0] for r in _probe_raws(m, 200)])
@@ -189,8 +189,8 @@ def _probe_raws(m: LoadedModel, n: int) -> list[Any]:
     """n held-out raws, as many of each class as can be; the built-in gallery where no probe
     set of the model's kind ships."""
     from core.errors import LayerLabError
-    from core.probe import as_samples
-    from core.probe import probe_set as _probe
+    from core.inputs.probe import as_samples
+    from core.inputs.probe import probe_set as _probe
 
     try:
         return [s.raw for s in as_samples(m, _probe(m), n)]
@@ -200,7 +200,7 @@ def _probe_raws(m: LoadedModel, n: int) -> list[Any]:
 
 def gallery(m: LoadedModel) -> list:
     """The built-in samples that suit a model (digits, colour scenes or spoken digits)."""
-    from core import samples
+    from core.inputs import samples
 
     return {
         "digits": samples.gallery_digits,
@@ -226,8 +226,8 @@ def saliency(
     """Which input cells drive class `target` (default: the predicted class), under a freeze
     configuration: "gradient" (|d logit / d input|, max over channels; audio: over the
     spectrogram's cells) or "grad_cam" on `layer` ("auto": the last convolution block's first
-    output with positive evidence, see core.saliency.auto_cam_layers)."""
-    from core.saliency import auto_cam_layers, cam_layers, grad_cam, gradient_saliency
+    output with positive evidence, see core.analysis.saliency.auto_cam_layers)."""
+    from core.analysis.saliency import auto_cam_layers, cam_layers, grad_cam, gradient_saliency
 
     if method not in SALIENCY_METHODS:
         raise InputError(
@@ -271,15 +271,15 @@ def hear_filter(
     frozen: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """What one filter of an audio model hears in a clip (d-DeVIS), under a freeze
-    configuration: float32 audio as long as the model's input (core.audio_view.hear_filter)."""
-    from core.audio_view import hear_filter as _hear
+    configuration: float32 audio as long as the model's input (core.show.audio_view.hear_filter)."""
+    from core.show.audio_view import hear_filter as _hear
 
     return _hear(m, trace(m, raw, frozen), layer, channel, method=method)
 
 
 def edit(raw: tuple[np.ndarray, int], edits: list) -> tuple[np.ndarray, int]:
-    """A clip with an edit stack applied in order (core.edits: slice, cut, gain, ...)."""
-    from core.edits import apply_edits
+    """A clip with an edit stack applied in order (core.inputs.edits: slice, cut, gain, ...)."""
+    from core.inputs.edits import apply_edits
 
     y, sr = raw
     return apply_edits(y, sr, list(edits)), sr
@@ -316,8 +316,8 @@ def importance(
 ):
     """Rank the channels of `layer` by the damage freezing each one alone does (the drop in
     the predicted class's logit and probability for raws[0], the accuracy drop over the
-    labelled raws): a DataFrame sorted by logit_drop (core.importance)."""
-    from core.importance import filter_importance
+    labelled raws): a DataFrame sorted by logit_drop (core.analysis.importance)."""
+    from core.analysis.importance import filter_importance
 
     x, idx = batch(m, raws, labels)
     return filter_importance(m.tracer, x, layer, labels=idx, card=m.card, on_progress=on_progress)
@@ -325,38 +325,38 @@ def importance(
 
 def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float], on_progress=None):
     """Success rate of an untargeted attack against each epsilon (the attack space, see
-    core.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
+    core.analysis.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
     seconds)."""
-    from core.attacks import sweep as _sweep
+    from core.analysis.attacks import sweep as _sweep
 
     return _sweep(m, _batch(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
 
 
 def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):
     """Where two inputs part ways: per layer (graph order), the cosine distance and relative
-    L2 of their activations (core.compare.layer_distances), both traced under `frozen`."""
-    from core.compare import layer_distances
+    L2 of their activations (core.analysis.compare.layer_distances), both traced under `frozen`."""
+    from core.analysis.compare import layer_distances
 
     return layer_distances(trace(m, raw_a, frozen), trace(m, raw_b, frozen))
 
 
 def spectrogram(wave: np.ndarray, sr: int):
-    """(dB (frames, bins), times s, freqs Hz) of a clip for display (core.audio_view)."""
-    from core.audio_view import spectrogram_db
+    """(dB (frames, bins), times s, freqs Hz) of a clip for display (core.show.audio_view)."""
+    from core.show.audio_view import spectrogram_db
 
     return spectrogram_db(wave, sr)
 
 
 def structure(m: LoadedModel):
-    """Layer table, graph and weight statistics of a model (core.structure.summarize)."""
-    from core.structure import summarize
+    """Layer table, graph and weight statistics of a model (core.graph.structure.summarize)."""
+    from core.graph.structure import summarize
 
     return summarize(m.tracer.plan)
 
 
 def weight_summaries(m: LoadedModel, layer: str, *, bins: int = 40):
     """Shape, statistics and histogram of each weight array of one layer."""
-    from core.structure import weight_summaries as _ws
+    from core.graph.structure import weight_summaries as _ws
 
     return _ws(m.tracer.plan, layer, bins=bins)
 
@@ -370,7 +370,7 @@ def attack(
     target: int | None = None,
     steps: int | None = None,
 ) -> AttackResult:
-    """An adversarial version of one raw input (foolbox; see core.attacks).
+    """An adversarial version of one raw input (foolbox; see core.analysis.attacks).
 
     epsilon: images in the [0, 1] image scale whatever the model's own input scaling (8/255 =
     8 pixel levels); audio in waveform amplitude. The result's .adversarial has the raw input's format (DESIGN.md): an
@@ -405,7 +405,7 @@ def attack(
 
 # ---- explanations (attribution, faithfulness, sanity checks, model vs model) ----------------------
 def _explainer(m: LoadedModel):
-    from core.attribution import Explainer
+    from core.analysis.attribution import Explainer
 
     # What an Explainer reads from the card; a reloaded card with other values gets its own.
     keys = ("output", "logits_layer", "spectrogram_layer", "stft", "labels", "input")
@@ -415,7 +415,7 @@ def _explainer(m: LoadedModel):
 
 def attribution_methods() -> list[str]:
     """The attribution methods, by the names their papers use."""
-    from core.attribution import method_names
+    from core.analysis.attribution import method_names
 
     return method_names()
 
@@ -431,12 +431,12 @@ def attribution(
     """Which input cells drive class `target` (default: the predicted class): (H, W) float32.
 
     Images: at the model input's resolution. Audio: over the card's spectrogram layer,
-    (time frames, frequency bins). Methods and their keyword options: core.attribution.METHODS
+    (time frames, frequency bins). Methods and their keyword options: core.analysis.attribution.METHODS
     (gradient, gradient_x_input, integrated_gradients, smoothgrad, smoothgrad_squared, grad_cam,
     grad_cam_plus_plus, occlusion). Scores are the target's logit (card "logits_layer") or its
     log-probability.
     """
-    from core.attribution import attribute
+    from core.analysis.attribution import attribute
 
     x, _ = prepare(m, raw)
     return attribute(_explainer(m), x, method=method, target=target, **options)
@@ -453,7 +453,7 @@ def deletion_auc(
 ):
     """Deletion curve (most-attributed cells set to the baseline first) with its AUC in [0, 1]
     (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful."""
-    from core.attribution import faithfulness
+    from core.analysis.attribution import faithfulness
 
     x, _ = prepare(m, raw)
     return faithfulness(
@@ -472,7 +472,7 @@ def insertion_auc(
 ):
     """Insertion curve (most-attributed cells copied onto the baseline first) with its AUC
     (.auc) and a random order's (.random_auc): higher is more faithful."""
-    from core.attribution import faithfulness
+    from core.analysis.attribution import faithfulness
 
     x, _ = prepare(m, raw)
     return faithfulness(
@@ -486,7 +486,7 @@ def randomization_check(
     """[(layer, similarity), ...]: the map's Spearman similarity to the trained model's as
     layers are re-initialised, output first, cumulatively (Adebayo et al. 2018). Works on a
     clone; m is untouched."""
-    from core.attribution import randomization_check as _check
+    from core.analysis.attribution import randomization_check as _check
 
     x, _ = prepare(m, raw)
     return _check(m.model, m.card, x, method=method, target=target, **options)
@@ -496,7 +496,7 @@ def cka(m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], **options: Any):
     """Linear CKA (Kornblith et al. 2019) between every layer of m_a and every layer of m_b over
     the same raw inputs (each model converts them its own way): .matrix (layers_a × layers_b),
     .layers_a, .layers_b. At least 3 inputs; a few hundred are cheap."""
-    from core.cka import cka as _cka
+    from core.analysis.cka import cka as _cka
 
     xa = np.stack([prepare(m_a, r)[0] for r in inputs]) if inputs else None
     # The same model twice (its layers against each other): convert the inputs once.
@@ -513,7 +513,7 @@ def probe_set(m: LoadedModel) -> tuple[list[Any], np.ndarray]:
     labels are class indices into m.labels, -1 where a probe's class is not one of the model's
     (an uploaded model borrows the probe set of its input kind, matched by class name).
     """
-    from core.probe import probe_set as _probe
+    from core.inputs.probe import probe_set as _probe
 
     p = _probe(m)
     return p.raws, p.labels
@@ -536,8 +536,8 @@ def filter_index(
     on_progress=None,
 ):
     """Scan a batch (default: the probe set) once: an index of every channel of every layer
-    (core.exemplars.FilterIndex) for top_inputs, class profiles and dead filters."""
-    from core.exemplars import scan
+    (core.analysis.exemplars.FilterIndex) for top_inputs, class profiles and dead filters."""
+    from core.analysis.exemplars import scan
 
     if inputs is None:
         inputs, labels = probe_set(m)
@@ -562,7 +562,7 @@ def top_inputs(
     index: a FilterIndex from filter_index() over the same inputs, so that repeated queries
     do not scan again (the app caches it per model).
     """
-    from core.exemplars import top_inputs as _top
+    from core.analysis.exemplars import top_inputs as _top
 
     ix = index if index is not None else filter_index(m, inputs=inputs)
     local = m.card.get("spectrogram_layer") if m.kind == "audio" else None
@@ -576,8 +576,8 @@ def exemplars(
     {channel: [Exemplar]}, patches {channel: [uint8 RGB]}, model inputs {row: x},
     spectrograms {row: (T, F)} or None). index/probe: a filter_index and the ProbeSet it was
     built from (default: the model's probe set)."""
-    from core.exemplar_view import patches
-    from core.probe import probe_set as _probe
+    from core.inputs.probe import probe_set as _probe
+    from core.show.exemplar_view import patches
 
     probe = probe if probe is not None else _probe(m)
     ix = index if index is not None else filter_index(m, inputs=probe.raws, labels=probe.labels)
@@ -615,8 +615,8 @@ def visualize(
     max_seconds: float | None = None,
 ):
     """An input synthesised by gradient ascent to maximise the channel's mean activation
-    (core.featvis): .raw in the raw input's format, .value, .domain, .steps, .seconds."""
-    from core.featvis import MAX_SECONDS, synthesise
+    (core.analysis.featvis): .raw in the raw input's format, .value, .domain, .steps, .seconds."""
+    from core.analysis.featvis import MAX_SECONDS, synthesise
 
     return synthesise(
         m,

@@ -29,11 +29,11 @@ import numpy as np
 import streamlit as st
 
 from core import api
-from core.edits import Edit
-from core.models import LoadedModel
+from core.inputs.edits import Edit
+from core.inputs.samples import Sample
+from core.model.load import LoadedModel
 from core.safety.limiter import JobLimiter
 from core.safety.sandbox import Sandbox
-from core.samples import Sample
 from core.settings import limits
 
 _HASH: dict[str | type[Any], Callable[[Any], Any]] = {  # Streamlit's HashFuncsDict
@@ -165,7 +165,7 @@ def job_limiter() -> JobLimiter:
 @scoped
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def structure(lm: LoadedModel):
-    """Layer table, graph and weight statistics of a model (see core.structure.summarize)."""
+    """Layer table, graph and weight statistics of a model (see core.graph.structure.summarize)."""
     return api.structure(lm)
 
 
@@ -185,7 +185,7 @@ def distances(lm: LoadedModel, a: Sample, b: Sample, frozen: tuple[tuple, ...] =
 
 @st.cache_data(max_entries=1024, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def _shared_thumbnail(sample: Sample, size: int) -> str:
-    from core.samples import thumbnail_url
+    from core.inputs.samples import thumbnail_url
 
     return thumbnail_url(sample, size)
 
@@ -193,35 +193,35 @@ def _shared_thumbnail(sample: Sample, size: int) -> str:
 def thumbnail(sample: Sample, size: int) -> str:
     """A sample's thumbnail as a PNG data URL: encoded once for the built-in samples (a page
     shows dozens on every rerun); a user's own samples are few and not kept."""
-    from core.samples import thumbnail_url
+    from core.inputs.samples import thumbnail_url
 
     return _shared_thumbnail(sample, size) if is_shared(sample) else thumbnail_url(sample, size)
 
 
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
 def gallery_digits() -> list[Sample]:
-    from core.samples import gallery_digits as _g
+    from core.inputs.samples import gallery_digits as _g
 
     return _g()
 
 
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
 def colour_scenes() -> list[Sample]:
-    from core.samples import colour_scenes as _c
+    from core.inputs.samples import colour_scenes as _c
 
     return _c()
 
 
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)
 def speech_clips() -> list[Sample]:
-    from core.samples import speech_clips as _s
+    from core.inputs.samples import speech_clips as _s
 
     return _s()
 
 
 def gallery(card: dict) -> list[Sample]:
     """The built-in samples that suit a model (digits, colour scenes or spoken digits)."""
-    from core.samples import gallery_kind
+    from core.inputs.samples import gallery_kind
 
     return {"digits": gallery_digits, "scenes": colour_scenes, "speech": speech_clips}[
         gallery_kind(card)
@@ -246,7 +246,7 @@ def frozen_key(
 
 def _config(frozen: tuple[tuple, ...]) -> dict[str, Any]:
     """A frozen_key back to the {layer: Intervention} configuration api calls take."""
-    from core.freeze import intervention
+    from core.graph.interventions import intervention
 
     return {e[0]: intervention(*e[1:]) for e in frozen}
 
@@ -290,7 +290,7 @@ def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
-    """The sample with an edit stack applied (core.edits), as a new (unlisted) sample."""
+    """The sample with an edit stack applied (core.inputs.edits), as a new (unlisted) sample."""
     return Sample(
         name=f"{sample.name} (edited)",
         kind="audio",
@@ -304,7 +304,7 @@ def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
 @scoped
 @st.cache_data(max_entries=16, ttl=1800, show_spinner=False)
 def spectrogram(wave: np.ndarray, sr: int):
-    """(dB, times, freqs) of a clip for display (core.audio_view.spectrogram_db)."""
+    """(dB, times, freqs) of a clip for display (core.show.audio_view.spectrogram_db)."""
     return api.spectrogram(wave, sr)
 
 
@@ -318,7 +318,7 @@ def filter_audio(
     channel: int,
     method: str,
 ) -> np.ndarray:
-    """What one filter hears in a sample, under a freeze configuration (core.audio_view)."""
+    """What one filter hears in a sample, under a freeze configuration (core.show.audio_view)."""
     return api.hear_filter(lm, sample.raw, layer, channel, method=method, frozen=_config(frozen))
 
 
@@ -427,8 +427,8 @@ def with_progress(max_entries: int) -> Callable:
 @scoped
 @st.cache_resource(max_entries=4, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def probe(lm: LoadedModel):
-    """The model's held-out probe set (core.probe.ProbeSet)."""
-    from core.probe import probe_set
+    """The model's held-out probe set (core.inputs.probe.ProbeSet)."""
+    from core.inputs.probe import probe_set
 
     return probe_set(lm)
 
@@ -437,14 +437,14 @@ def probe(lm: LoadedModel):
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def probe_samples(lm: LoadedModel, n: int) -> list[Sample]:
     """n probe inputs as samples, the same number of each class (Gallery, Freeze, Attack)."""
-    from core.probe import as_samples
+    from core.inputs.probe import as_samples
 
     return as_samples(lm, probe(lm), n)
 
 
 @with_progress(max_entries=6)
 def filter_index(lm: LoadedModel, _on_progress=None):
-    """One scan of the probe set: the exemplar index of every channel (core.exemplars)."""
+    """One scan of the probe set: the exemplar index of every channel (core.analysis.exemplars)."""
     p = probe(lm)
     return api.filter_index(lm, inputs=p.raws, labels=p.labels, on_progress=_on_progress)
 
@@ -461,13 +461,13 @@ def exemplars(lm: LoadedModel, layer: str, channels: tuple[int, ...], k: int):
 def feature_vis(
     lm: LoadedModel, layer: str, channel: int, steps: int, seed: int = 0, _on_progress=None
 ):
-    """A channel's feature visualisation (core.featvis.FeatureVis)."""
+    """A channel's feature visualisation (core.analysis.featvis.FeatureVis)."""
     return api.visualize(lm, layer, channel, steps=steps, seed=seed, on_progress=_on_progress)
 
 
 @with_progress(max_entries=32)
 def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
-    """Filter importance (core.importance) of a layer's channels: the accuracy drop over n
+    """Filter importance (core.analysis.importance) of a layer's channels: the accuracy drop over n
     labelled probe inputs when each channel is frozen alone."""
     batch = probe_samples(lm, n)
     return api.importance(

@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.audio_view import display_maps, map_axes, time_freq_layers
-from core.filter_audio import to_wav_bytes
-from core.models import LoadedModel
-from core.render import as_maps, colormap_hex
-from core.samples import Sample
+from core.analysis.hearing import to_wav_bytes
+from core.inputs.samples import Sample
+from core.model.load import LoadedModel
+from core.show.audio_view import display_maps, map_axes, time_freq_layers
+from core.show.render import as_maps, colormap_hex
 from pages._images import digest, remember
 from pages._widgets import vega
 
@@ -236,7 +236,7 @@ def map_chart(
 
 def oriented_maps(lm: LoadedModel, name: str, a: np.ndarray) -> np.ndarray | None:
     """A layer output as pictures: time-frequency maps of audio models turned so time runs
-    left to right and low frequencies sit at the bottom; other layers as core.render.as_maps."""
+    left to right and low frequencies sit at the bottom; other layers as core.show.render.as_maps."""
     if lm.kind == "audio":
         if name in time_freq_layers(lm):
             return display_maps(a)

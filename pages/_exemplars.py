@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import cache
-from core.models import LoadedModel
+from core.model.load import LoadedModel
 from pages._images import png
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core.render import feature_grid
+from core.show.render import feature_grid
 
 _JS = """
 export default function(component) {

@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.compare import parting_layer
-from core.models import LoadedModel
-from core.render import channel_image, labelled_grid
-from core.samples import Sample
-from core.structure import WeightSummary
+from core.analysis.compare import parting_layer
+from core.graph.structure import WeightSummary
+from core.inputs.samples import Sample
+from core.model.load import LoadedModel
+from core.show.render import channel_image, labelled_grid
 from pages._audio_views import clip_panel, oriented_maps
 from pages._images import png
 from pages._state import linked, run_trace
@@ -89,7 +89,7 @@ def weight_chart(w: WeightSummary, colour: str, key: str) -> None:
 
 
 def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
-    """Pick a layer that holds weights; histograms of its kernel, bias, ... (core.structure)."""
+    """Pick a layer that holds weights; histograms of its kernel, bias, ... (core.graph.structure)."""
     weighted = table[table["params"] > 0]
     if weighted.empty:
         st.info("This model has no weights.")
@@ -117,7 +117,7 @@ def weights_panel(lm: LoadedModel, table: pd.DataFrame, *, key: str) -> None:
 
 
 def weight_charts(summaries: dict[str, WeightSummary], *, key: str) -> None:
-    """A layer's weight arrays (core.structure.weight_summaries), two histograms a row."""
+    """A layer's weight arrays (core.graph.structure.weight_summaries), two histograms a row."""
     items = list(summaries.items())
     for i in range(0, len(items), 2):
         if i:

@@ -37,8 +37,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import cache
-from core.models import LoadedModel
-from core.samples import Sample
+from core.inputs.samples import Sample
+from core.model.load import LoadedModel
 
 
 def current_model() -> LoadedModel:

@@ -1,6 +1,6 @@
 """A layer's channels as numbered tiles: one Vega-Lite chart, and a click on a tile picks it.
 
-The maps are one picture (core.render.feature_grid, enlarged nearest-neighbour in NumPy and
+The maps are one picture (core.show.render.feature_grid, enlarged nearest-neighbour in NumPy and
 drawn 1:1, so nothing is smoothed); the chart lays a transparent box over every tile (its
 click target, tooltip and aria-label "channel N") and writes the channel number above it.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.render import feature_grid, grid_layout
+from core.show.render import feature_grid, grid_layout
 from pages._images import arrow_bytes, digest, encode, remember
 
 BAND = 14  # px above each row of tiles for the channel numbers

@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.models import LoadedModel
-from core.render import apply_colormap, as_maps, channel_image, feature_grid, grid_shape
-from core.samples import Sample
+from core.inputs.samples import Sample
+from core.model.load import LoadedModel
+from core.show.render import apply_colormap, as_maps, channel_image, feature_grid, grid_shape
 from pages._images import arrow_bytes, dataset, digest, encode, frame_key, png, remember
 from pages._state import freeze_kinds
 from pages._tiles import tile_grid
@@ -30,14 +30,14 @@ def share_view(
     """Keep the URL in step with the view (st.query_params) and offer it as a link to copy;
     returns that link (for exports).
 
-    extra: a page's own settings (core.permalink names the keys), e.g. {"methods": "..."}.
+    extra: a page's own settings (core.share.permalink names the keys), e.g. {"methods": "..."}.
 
     What cannot travel in a URL (an uploaded model, uploads, recordings) is named, not dropped
     silently.
     """
     from urllib.parse import urlencode
 
-    from core.permalink import describe_missing, encode_digit, encode_frozen
+    from core.share.permalink import describe_missing, encode_digit, encode_frozen
 
     params: dict[str, str] = {}
     missing: list[str] = []
@@ -85,11 +85,11 @@ def share_view(
 
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
-    """One download per page: a ZIP (core.export) built only when clicked.
+    """One download per page: a ZIP (core.share.export) built only when clicked.
 
-    build() returns the keyword arguments of core.export.export_zip except page/model.
+    build() returns the keyword arguments of core.share.export.export_zip except page/model.
     """
-    from core.export import export_zip
+    from core.share.export import export_zip
 
     stamp = f"layerlab_{page.lower()}_{lm.name}.zip".replace(" ", "_")
     st.download_button(

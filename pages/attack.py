@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from core import api, cache
-from core.attacks import (
+from core.analysis.attacks import (
     MAX_EPSILONS,
     MAX_SECONDS,
     attack_methods,
@@ -17,12 +17,12 @@ from core.attacks import (
     run_attack,
     to_epsilon,
 )
-from core.compare import layer_distances
+from core.analysis.compare import layer_distances
 from core.errors import InputError
-from core.image import to_display
-from core.permalink import encode_attack
-from core.render import apply_colormap
-from core.samples import Sample
+from core.inputs.image import to_display
+from core.inputs.samples import Sample
+from core.share.permalink import encode_attack
+from core.show.render import apply_colormap
 from pages._audio_views import player, spectrogram_chart, waveform_chart
 from pages._images import png
 from pages._jobs import heavy_job

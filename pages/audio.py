@@ -9,14 +9,14 @@ from functools import partial
 import streamlit as st
 
 from core import api, cache
-from core.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
-from core.audio_view import ensemble_note, filter_owner, hear_filter, time_freq_layers
-from core.edits import EDITS, Edit
+from core.analysis.hearing import to_wav_bytes
 from core.errors import InputError
-from core.filter_audio import to_wav_bytes
-from core.models import builtin_card
-from core.render import labelled_grid
-from core.samples import Sample
+from core.inputs.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
+from core.inputs.edits import EDITS, Edit
+from core.inputs.samples import Sample
+from core.model.load import builtin_card
+from core.show.audio_view import ensemble_note, filter_owner, hear_filter, time_freq_layers
+from core.show.render import labelled_grid
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
 from pages._jobs import heavy_job
 from pages._panels import comparison, weights_panel

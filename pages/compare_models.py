@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import api, cache
 from core.errors import LayerLabError
-from core.models import builtin_card
+from core.model.load import builtin_card
 from pages._state import current_model, linked, run_trace, samples, selected_sample
 from pages._widgets import altair, export_button, prediction, share_view
 

@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from core import api, cache
-from core.attribution import METHODS
-from core.audio_view import hear_map
+from core.analysis.attribution import METHODS
 from core.errors import LayerLabError
-from core.image import to_display
-from core.render import apply_colormap
+from core.inputs.image import to_display
+from core.show.audio_view import hear_map
+from core.show.render import apply_colormap
 from pages._audio_views import map_chart, player
 from pages._images import png
 from pages._state import current_model, linked, run_trace, selected_sample

@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from core import api, cache
-from core.audio_view import map_axes
-from core.exemplar_view import grid, image_patch, index_table, spectrogram_patch
-from core.exemplars import indexable
-from core.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
+from core.analysis.exemplars import indexable
+from core.inputs.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
+from core.show.audio_view import map_axes
+from core.show.exemplar_view import grid, image_patch, index_table, spectrogram_patch
 from pages._audio_views import player
 from pages._images import png
 from pages._jobs import heavy_job

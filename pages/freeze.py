@@ -10,14 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from core import api, cache
-from core.audio_view import display_maps, time_freq_layers
-from core.compare import layer_distances
+from core.analysis.compare import layer_distances
+from core.analysis.importance import all_negligible
+from core.analysis.saliency import auto_cam_layers
 from core.errors import LayerLabError
-from core.freeze import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
-from core.image import to_display
-from core.importance import all_negligible
-from core.render import apply_colormap, feature_grid
-from core.saliency import auto_cam_layers
+from core.graph.interventions import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
+from core.inputs.image import to_display
+from core.show.audio_view import display_maps, time_freq_layers
+from core.show.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
@@ -468,7 +468,7 @@ with sal_tab:
         else spatial
     )
     # "auto": the last convolution block's outputs, the first whose map for this input and
-    # class is not all zero (core.saliency.auto_cam_layers).
+    # class is not all zero (core.analysis.saliency.auto_cam_layers).
     convs = lm.tracer.plan.map_convs(cam_layers)
     candidates = auto_cam_layers(lm.tracer.plan, cam_layers)
     auto = f"auto ({convs[-1]} block)" if convs else "auto (last spatial layer)"

@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.card_view import training_history, validation_sets
-from core.graph_layout import FAMILIES, OTHER, layer_config, layout
+from core.show.card_view import training_history, validation_sets
+from core.show.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
 from pages._images import arrow_bytes, remember
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
@@ -24,7 +24,7 @@ DEEP = 60  # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820  # px; a graph of more than TALL layers scrolls in a frame this high
 TALL = 14
 
-# Readable names and formats for the columns of core.structure's table.
+# Readable names and formats for the columns of core.graph.structure's table.
 COLUMNS = {
     "index": st.column_config.NumberColumn(
         "#", format="%d", width=44, help="Execution order (as in the Graph tab)."

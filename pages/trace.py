@@ -12,9 +12,15 @@ from streamlit_drawable_canvas import st_canvas
 
 from core import cache
 from core.errors import InputError
-from core.image import decode_image, mnist_style, paint_to_rgb, to_display
-from core.render import as_maps, channel_image, labelled_grid
-from core.samples import Sample, cifar10_test_images, gallery_kind, mnist_test_digits, thumbnail
+from core.inputs.image import decode_image, mnist_style, paint_to_rgb, to_display
+from core.inputs.samples import (
+    Sample,
+    cifar10_test_images,
+    gallery_kind,
+    mnist_test_digits,
+    thumbnail,
+)
+from core.show.render import as_maps, channel_image, labelled_grid
 from pages._images import png
 from pages._state import (
     add_sample,

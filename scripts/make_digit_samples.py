@@ -9,7 +9,7 @@ Reads ``assets/samples/digit_strokes.json`` ({"0": [variant, ...], ...}; a varia
 strokes, a stroke a list of [x, y] points in a unit box, y down) and writes
 ``assets/samples/digits/{digit}_{variant}.png``: each variant is drawn like a person drawing on a
 280×280 sketchpad (white round-capped brush of 20-26 px on black, with a little seeded jitter:
-rotation, scale, slant, wobble), then framed MNIST-style by ``core.image.mnist_style`` into a
+rotation, scale, slant, wobble), then framed MNIST-style by ``core.inputs.image.mnist_style`` into a
 28×28 8-bit greyscale PNG (white ink on black). Deterministic: the same templates give the
 same files.
 """
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.image import mnist_style  # noqa: E402
+from core.inputs.image import mnist_style  # noqa: E402
 
 SEED = 2024
 PAD = 280  # sketchpad side in pixels

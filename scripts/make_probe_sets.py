@@ -103,7 +103,7 @@ def lenet(data: Path, n: int) -> None:
 def vgg(data: Path, n: int) -> None:
     xt, yt, xv, yv, x_test, y_test, source = train_vgg_cifar.load_data(data / "cifar10")
     x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
-    from core.samples import CIFAR10_LABELS
+    from core.inputs.samples import CIFAR10_LABELS
 
     image_set(
         "vgg_cifar10",

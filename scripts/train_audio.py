@@ -40,7 +40,7 @@ Data (nothing is downloaded):
   trains on all of them. ``--fold-epochs`` gives the fold models a shorter schedule;
   ``--cv-only`` stops after the folds; their report is ``<out>/cv_report.json`` either way.
 
-Every clip goes through core.audio.to_mono and core.audio.place_word, exactly as the app
+Every clip goes through core.inputs.audio.to_mono and core.inputs.audio.place_word, exactly as the app
 prepares a recording. Augmentation happens in NumPy before word placement (not in the saved
 model): speed/pitch +-15 % by resampling, reverberation (exponentially decaying noise impulse
 response, RT60 0.1-0.6 s), band-limiting, silence/room tone around the word with additive noise
@@ -131,7 +131,7 @@ P_CUT_END = 0.75  # with --cut: of the cut clips, this many stop mid-word (the r
 CUT_DB = 15.0  # a real clip whose first or last 32 ms are this close to its loudest: cut mid-word
 
 AUGMENTATION_TEXT = (
-    f"NumPy, per clip and epoch, not in the model, before core.audio.place_word: speed/pitch "
+    f"NumPy, per clip and epoch, not in the model, before core.inputs.audio.place_word: speed/pitch "
     f"x(1 +- {SPEED:g}) by resampling (p={P_SPEED:g}); reverberation with an exponentially decaying "
     f"noise impulse response, RT60 {RT60[0]:g}-{RT60[1]:g} s, direct-to-reverberant -3..15 dB "
     f"(p={P_REVERB:g}); band-limiting (Butterworth high-pass 80-400 Hz and/or low-pass 1.8-3.6 kHz, "
@@ -147,14 +147,14 @@ AUGMENTATION_TEXT = (
 
 def prepare(y: np.ndarray, sr: int) -> np.ndarray:
     """What the app does to a recording: mono at 8 kHz (no window yet)."""
-    from core.audio import to_mono
+    from core.inputs.audio import to_mono
 
     y, _ = to_mono(y, sr, target_sr=SR)
     return y
 
 
 def place(y: np.ndarray, seconds: float = SECONDS) -> np.ndarray:
-    from core.audio import place_word
+    from core.inputs.audio import place_word
 
     return place_word(y, SR, seconds=seconds)[0]
 
@@ -316,7 +316,7 @@ def cut_mid_word(y: np.ndarray) -> bool:
     """Whether a recording starts or stops in the middle of its word: its first or last 32 ms
     frame is within CUT_DB of its loudest (a 1 s Speech Commands take that cut the word, or
     noise as loud as the word throughout). The recording alone decides, never a model."""
-    from core.audio import _frame_rms
+    from core.inputs.audio import _frame_rms
 
     db = 20 * np.log10(np.maximum(_frame_rms(np.asarray(y, np.float32), 256, 64), 1e-10))
     return bool(max(db[0], db[-1]) >= db.max() - CUT_DB)
@@ -1848,7 +1848,7 @@ def main(argv=None) -> int:
         "logits_layer": "logits",
         **(
             {
-                # core.audio_view labels each filter with its network from this
+                # core.show.audio_view labels each filter with its network from this
                 "ensemble": {
                     "members": args.members,
                     "seeds": [member_seed(i) for i in range(args.members)],
@@ -1869,7 +1869,7 @@ def main(argv=None) -> int:
         "preprocessing": (
             "Any recording -> mono (channels averaged) -> 8 kHz (soxr_hq) -> the spoken word "
             "found (frames within 35 dB of the loudest, above the noise floor) and placed in a 1 s "
-            "window centred on its energy centroid, zero-padded or cut (core.audio.to_mono + "
+            "window centred on its energy centroid, zero-padded or cut (core.inputs.audio.to_mono + "
             "place_word). float32 samples in [-1, 1], no gain normalisation: the model's "
             "per-clip LayerNormalization makes it level-independent."
         ),

@@ -31,7 +31,7 @@ def run(path: str, trace_limit: int, extra: int) -> dict:
     import keras
     import numpy as np
 
-    from core.engine import Tracer
+    from core.graph.engine import Tracer
     from core.safety.runtime import keras_settings
 
     _cap_address_space(extra)

@@ -67,7 +67,7 @@ def _serve(req: dict) -> dict:
 def main() -> None:
     import keras  # noqa: F401 - imported once here, inherited by every forked child
 
-    import core.engine  # noqa: F401
+    import core.graph.engine  # noqa: F401
     import core.safety.child  # noqa: F401
 
     sys.stdout.write("ready\n")

@@ -81,8 +81,8 @@ def test_freeze_page_mean_ablation_changes_the_prediction_like_the_core_does():
     import numpy as np
 
     from core import api
-    from core.freeze import Intervention, channel_means, run_frozen
-    from core.samples import gallery_digits
+    from core.graph.interventions import Intervention, channel_means, run_frozen
+    from core.inputs.samples import gallery_digits
 
     at = _page("pages/freeze.py", selected="digit 7 (style 1)")
     at.selectbox(key="freeze_layer").set_value("pool2").run()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.models import ASSETS, builtin_names
+from core.model.load import ASSETS, builtin_names
 
 # AppTest runs of every page with the real models (minutes): not in the fast loop (CONTRIBUTING.md).
 pytestmark = pytest.mark.slow
@@ -162,7 +162,7 @@ def test_freeze_defaults_to_a_convolution_and_top_k_adds_to_the_hand_picked_filt
 
 def test_trace_and_compare_apply_the_freeze_configuration_and_say_so_attack_says_it_does_not():
     from core import api
-    from core.samples import gallery_digits
+    from core.inputs.samples import gallery_digits
 
     m = api.load("lenet_mnist")
     raw = next(s for s in gallery_digits() if s.name == "digit 7 (style 1)").raw
@@ -291,7 +291,7 @@ def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
     assert added.source == "adversarial" and added.raw.shape == (28, 28, 1)
     # The sweep's default range stays within the page's ε units (Streamlit would silently
     # widen the slider to a default beyond its max).
-    from core.attacks import epsilon_units
+    from core.analysis.attacks import epsilon_units
 
     units = epsilon_units(at.session_state["model"], "Linf")
     sw = at.slider(key="sw_range_image_Linf")

@@ -217,7 +217,7 @@ def spoken_digit_wav(
     import soundfile as sf
     import soxr
 
-    from core.samples import speech_clips
+    from core.inputs.samples import speech_clips
 
     y, clip_sr = next(c.raw for c in speech_clips() if c.label == digit and "en-gb" in c.name)
     word = soxr.resample(np.asarray(y, np.float64), clip_sr, sr)

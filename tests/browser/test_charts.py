@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.models import ASSETS
+from core.model.load import ASSETS
 
 from ._helpers import expect, open_app, wait_for_app
 

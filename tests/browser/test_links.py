@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from core.permalink import encode_digit
-from core.samples import gallery_digits
+from core.inputs.samples import gallery_digits
+from core.share.permalink import encode_digit
 
 from ._helpers import expect, metric_value, open_app, shot, wait_for_app
 

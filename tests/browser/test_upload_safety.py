@@ -9,8 +9,8 @@ import keras
 import numpy as np
 
 from core import api
-from core.card import PREPROCESSING_TEXT
-from core.samples import colour_scenes
+from core.inputs.samples import colour_scenes
+from core.model.card import PREPROCESSING_TEXT
 from tests.hostile_files import function_activation, huge_trace
 
 from ._helpers import TIMEOUT_MS, expect, metric_value, open_app, wait_for_app

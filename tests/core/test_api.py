@@ -7,7 +7,7 @@ import pytest
 
 from core import api
 from core.errors import InputError
-from core.samples import gallery_digits
+from core.inputs.samples import gallery_digits
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_bad_shape_is_refused(lenet):
 
 
 def test_audio_raw_is_mixed_resampled_and_placed():
-    from core.audio import prepare_audio
+    from core.inputs.audio import prepare_audio
 
     card = {"input": {"kind": "audio", "shape": [8000], "sample_rate": 8000}}
     sr = 16000
@@ -86,7 +86,7 @@ def test_audio_raw_is_mixed_resampled_and_placed():
 
 
 def test_builtin_speech_clips_are_recognised(spoken):
-    from core.samples import speech_clips
+    from core.inputs.samples import speech_clips
 
     clips = speech_clips()
     assert len(clips) == 20
@@ -97,7 +97,7 @@ def test_builtin_speech_clips_are_recognised(spoken):
 def test_audio_at_any_rate_and_channel_count_gives_the_same_prediction(spoken):
     import soxr
 
-    from core.samples import speech_clips
+    from core.inputs.samples import speech_clips
 
     clip = next(c for c in speech_clips() if c.label == "6")
     y, sr = clip.raw
@@ -110,7 +110,7 @@ def test_audio_at_any_rate_and_channel_count_gives_the_same_prediction(spoken):
 
 
 def test_attack_returns_the_adversarial_in_the_raw_format(lenet, spoken):
-    from core.samples import speech_clips
+    from core.inputs.samples import speech_clips
 
     assert {"FGSM", "LinfPGD", "L2CarliniWagner", "BoundaryAttack"} <= set(api.attack_methods())
     raw = next(s for s in gallery_digits() if s.label == "7").raw  # uint8 (28, 28)

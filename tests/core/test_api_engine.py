@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from core import api
-from core.edits import Edit
 from core.errors import InputError, LayerNameError
-from core.freeze import Intervention
-from core.samples import gallery_digits
+from core.graph.interventions import Intervention
+from core.inputs.edits import Edit
+from core.inputs.samples import gallery_digits
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_run_is_trace_probabilities_and_notes(lenet, digit):
 
 
 def test_saliency_auto_picks_a_layer_with_evidence(lenet, digit):
-    from core.saliency import auto_cam_layers, cam_layers
+    from core.analysis.saliency import auto_cam_layers, cam_layers
 
     s = api.saliency(lenet, digit, method="grad_cam")
     plan = lenet.tracer.plan
@@ -114,7 +114,7 @@ def test_saliency_auto_picks_a_layer_with_evidence(lenet, digit):
 
 def test_hear_filter_and_edit_on_the_spoken_digit_model():
     m = api.load("spoken_digits")
-    from core.samples import speech_clips
+    from core.inputs.samples import speech_clips
 
     raw = speech_clips()[0].raw
     wave, sr = api.edit(raw, [Edit("reverse", {})])

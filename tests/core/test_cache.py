@@ -7,8 +7,8 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from core import cache
-from core.models import LoadedModel
-from core.samples import Sample
+from core.inputs.samples import Sample
+from core.model.load import LoadedModel
 
 # How often the test's cached function really ran, across AppTest sessions (same process).
 CALLS: list[str] = []
@@ -36,8 +36,8 @@ def _session_script():
     import streamlit as st
 
     from core import cache
-    from core.models import LoadedModel
-    from core.samples import Sample
+    from core.inputs.samples import Sample
+    from core.model.load import LoadedModel
     from tests.core import test_cache as t
 
     @cache.scoped

@@ -9,8 +9,8 @@ import pytest
 
 from core import api
 from core.errors import LayerLabError, ModelRefusedError
+from core.inputs.samples import colour_scenes
 from core.safety.runtime import keras_settings
-from core.samples import colour_scenes
 from tests.hostile_files import hostile_models
 
 HOSTILE = hostile_models()

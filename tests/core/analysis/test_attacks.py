@@ -1,0 +1,130 @@
+"""core.analysis.attacks: every offered foolbox method, on LeNet and on the spoken-digit model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import api
+from core.analysis.attacks import attack_methods, bounds_of, method_info, run_attack, sweep
+from core.errors import InputError
+from core.inputs.samples import gallery_digits, speech_clips
+
+SMALL_STEPS = {
+    "LinfPGD": 5,
+    "L2PGD": 5,
+    "LinfBasicIterative": 3,
+    "L2DeepFool": 5,
+    "LinfDeepFool": 5,
+    "L2CarliniWagner": 5,
+    "BoundaryAttack": 5,
+    "SaltAndPepperNoise": 5,
+}
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return api.load("lenet_mnist")
+
+
+@pytest.fixture(scope="module")
+def seven(lenet):
+    s = next(s for s in gallery_digits() if s.label == "7")
+    return api.prepare(lenet, s.raw)[0]
+
+
+@pytest.fixture(scope="module")
+def spoken_two(spoken):
+    clip = next(c for c in speech_clips() if c.label == "2")
+    return api.prepare(spoken, clip.raw)[0]
+
+
+def _well_formed(r, m, x, method):
+    assert r.method == method and r.adversarial.shape == x.shape
+    assert r.adversarial.dtype == np.float32 and np.isfinite(r.adversarial).all()
+    lo, hi = bounds_of(m)
+    assert lo - 1e-6 <= r.adversarial.min() and r.adversarial.max() <= hi + 1e-6
+    assert r.probabilities_before.shape == r.probabilities_after.shape == (len(m.labels),)
+    assert r.original_label == int(np.argmax(r.probabilities_before))
+    assert r.adversarial_label == int(np.argmax(r.probabilities_after))
+    assert r.success == (r.adversarial_label != r.original_label)
+    d = (r.adversarial - x).ravel()
+    assert r.l2 == pytest.approx(float(np.linalg.norm(d)), rel=1e-4, abs=1e-6)
+    assert r.linf == pytest.approx(float(np.abs(d).max()), rel=1e-4, abs=1e-6)
+    assert r.success or r.message  # a failure says so
+
+
+@pytest.mark.parametrize("method", attack_methods())
+def test_every_method_on_lenet(lenet, seven, method):
+    eps = 0.1 if method_info(method).norm == "Linf" else 1.0
+    r = run_attack(lenet, seven, method=method, epsilon=eps, steps=SMALL_STEPS.get(method))
+    _well_formed(r, lenet, seven, method)
+    if method_info(method).norm == "Linf":
+        assert r.linf <= eps + 1e-5
+    else:
+        assert r.l2 <= eps * (1 + 1e-3) + 1e-5
+
+
+@pytest.mark.parametrize("method", attack_methods())
+def test_every_method_on_the_audio_model(spoken, spoken_two, method):
+    eps = 0.01 if method_info(method).norm == "Linf" else 0.5
+    r = run_attack(spoken, spoken_two, method=method, epsilon=eps, steps=SMALL_STEPS.get(method))
+    _well_formed(r, spoken, spoken_two, method)
+
+
+@pytest.mark.parametrize("method", ["FGSM", "LinfPGD"])
+def test_gradient_attacks_at_a_generous_epsilon_succeed(lenet, seven, method):
+    r = run_attack(lenet, seven, method=method, epsilon=0.5)
+    assert r.original_label == 7 and r.success and r.adversarial_label != 7
+
+
+def test_pgd_on_audio_changes_the_word(spoken, spoken_two):
+    r = run_attack(spoken, spoken_two, method="LinfPGD", epsilon=0.05, steps=20)
+    assert r.original_label == 2 and r.success
+
+
+def test_targeted_pgd_reaches_its_target(lenet, seven):
+    r = run_attack(lenet, seven, method="LinfPGD", epsilon=0.4, target=3, steps=40)
+    assert r.success and r.adversarial_label == 3 and r.target == 3
+
+
+def test_a_failing_attack_is_a_result_not_an_exception(lenet, seven):
+    r = run_attack(lenet, seven, method="FGSM", epsilon=1e-4)
+    assert r.success is False and r.adversarial_label == 7
+    assert "No adversarial within epsilon" in r.message
+
+
+def test_the_time_limit_stops_an_attack_with_a_message(lenet, seven):
+    r = run_attack(
+        lenet, seven, method="L2CarliniWagner", epsilon=1.0, steps=1000, max_seconds=0.05
+    )
+    assert r.success is False and "time limit" in r.message
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(method="Nope", epsilon=0.1), "Unknown attack 'Nope'; choose one of FGSM"),
+        (dict(method="FGSM", epsilon=0), "epsilon must be a positive number"),
+        (dict(method="FGSM", epsilon=0.1, target=3), "FGSM is untargeted.*LinfPGD"),
+        (dict(method="LinfPGD", epsilon=0.1, target=10), r"class index 0\.\.9; got 10"),
+        (dict(method="LinfPGD", epsilon=0.1, steps=5000), "steps must be a whole number from 1"),
+        (dict(method="LinfPGD", epsilon=0.1, steps=10**7), r"from 1 to 1000; got 10000000"),
+        (dict(method="FGSM", epsilon=float("nan")), "epsilon must be a positive number"),
+        (dict(method="FGSM", epsilon=-0.1), "epsilon must be a positive number"),
+        (dict(method="FGSM", epsilon=0.1, steps=3), "FGSM takes no steps"),
+    ],
+)
+def test_bad_settings_are_refused(lenet, seven, kw, match):
+    with pytest.raises(InputError, match=match):
+        run_attack(lenet, seven, **kw)
+
+
+def test_sweep_success_grows_with_epsilon(lenet):
+    xs = np.stack([api.prepare(lenet, s.raw)[0] for s in gallery_digits()[:12]])
+    df, seconds = sweep(lenet, xs, method="FGSM", epsilons=[0.01, 0.2, 0.5])
+    assert list(df["epsilon"]) == [0.01, 0.2, 0.5] and (df["n"] == 12).all()
+    assert df["success_rate"].is_monotonic_increasing
+    assert df["success_rate"].iloc[0] < df["success_rate"].iloc[-1] and seconds > 0
+    with pytest.raises(InputError, match="Give 1 to 12 positive epsilons"):
+        sweep(lenet, xs, method="FGSM", epsilons=[0.1] * 13)
