@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from core.analysis.attacks import AttackResult, attack_methods, run_attack
-from core.errors import InputError, LayerNameError
+from core.errors import LayerNameError, choice
 from core.graph.interventions import (
     Intervention,
     as_intervention,
@@ -23,8 +23,8 @@ from core.graph.interventions import (
     transforms,
     validate,
 )
-from core.inputs.audio import prepare_audio
-from core.inputs.image import model_to_unit, prepare_image
+from core.inputs.image import model_to_unit
+from core.inputs.prepare import labelled, prepare, probe_raws, stack
 from core.model.load import LoadedModel, builtin_names, load, load_bytes
 from core.model.outputs import probabilities
 
@@ -32,20 +32,12 @@ __all__ = [
     "load",
     "load_bytes",
     "builtin_names",
-    "prepare",
     "predict",
     "trace",
     "run",
-    "interventions",
-    "probe_means",
-    "gallery",
     "saliency",
     "hear_filter",
-    "edit",
     "structure",
-    "weight_summaries",
-    "spectrogram",
-    "batch",
     "importance",
     "sweep",
     "distances",
@@ -54,6 +46,7 @@ __all__ = [
     "LoadedModel",
     "attribution_methods",
     "grad_cam_layers",
+    "auto_cam_layers",
     "attribution",
     "deletion_auc",
     "insertion_auc",
@@ -69,21 +62,6 @@ __all__ = [
 
 _BATCH = 256
 FROZEN_GRAPHS = 16  # compiled downstream graphs kept per model (sets of frozen layers)
-
-
-def prepare(m: LoadedModel, raw: Any) -> tuple[np.ndarray, list[str]]:
-    """Raw input -> model input without batch axis, and notes of the conversions made."""
-    kind = m.card["input"]["kind"]
-    if kind == "image":
-        if isinstance(raw, tuple):
-            raise InputError(f"Model {m.name!r} takes images; got a (waveform, sample_rate) tuple.")
-        x, notes = prepare_image(raw, m.card)
-        if m.card["input"].get("squeeze_channel"):
-            x = x[..., 0]
-        return x, notes
-    if kind == "audio":
-        return prepare_audio(raw, m.card)
-    raise InputError(f"Unknown input kind {kind!r} in the card of {m.name!r}.")
 
 
 class Run(NamedTuple):
@@ -113,7 +91,7 @@ def predict(m: LoadedModel, raw: Any) -> np.ndarray:
 
 
 def trace(
-    m: LoadedModel, raw: Any, frozen: Mapping[str, Any] | None = None
+    m: LoadedModel, raw: Any, *, frozen: Mapping[str, Any] | None = None
 ) -> dict[str, np.ndarray]:
     """{"input": model input, layer: output, ...}: every layer, graph order, no batch axis.
 
@@ -179,34 +157,10 @@ def probe_means(m: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray
     from core.graph.interventions import channel_means
 
     def build(layer: str) -> np.ndarray:
-        x = np.stack([prepare(m, r)[0] for r in _probe_raws(m, 200)])
+        x = np.stack([prepare(m, r)[0] for r in probe_raws(m, 200)])
         return channel_means(m.tracer, x, [layer])[layer]
 
     return {n: m.tracer.owned(("probe_means", m.key, n), partial(build, n)) for n in layers}
-
-
-def _probe_raws(m: LoadedModel, n: int) -> list[Any]:
-    """n held-out raws, as many of each class as can be; the built-in gallery where no probe
-    set of the model's kind ships."""
-    from core.errors import LayerLabError
-    from core.inputs.probe import as_samples
-    from core.inputs.probe import probe_set as _probe
-
-    try:
-        return [s.raw for s in as_samples(m, _probe(m), n)]
-    except LayerLabError:
-        return [s.raw for s in gallery(m)]
-
-
-def gallery(m: LoadedModel) -> list:
-    """The built-in samples that suit a model (digits, colour scenes or spoken digits)."""
-    from core.inputs import samples
-
-    return {
-        "digits": samples.gallery_digits,
-        "scenes": samples.colour_scenes,
-        "speech": samples.speech_clips,
-    }[samples.gallery_kind(m.card)]()
 
 
 def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
@@ -223,42 +177,23 @@ def saliency(
     layer: str | None = "auto",
     frozen: Mapping[str, Any] | None = None,
 ) -> Saliency:
-    """Which input cells drive class `target` (default: the predicted class), under a freeze
-    configuration: "gradient" (|d logit / d input|, max over channels; audio: over the
-    spectrogram's cells) or "grad_cam" on `layer` ("auto": the last convolution block's first
-    output with positive evidence, see core.analysis.saliency.auto_cam_layers)."""
-    from core.analysis.saliency import auto_cam_layers, cam_layers, grad_cam, gradient_saliency
+    """The Freeze page's two maps, through api.attribution: "gradient" (|d score / d input|,
+    max over channels; audio: over the spectrogram's cells) or "grad_cam" on `layer` ("auto":
+    the last convolution block's first output with positive evidence), normalised to [0, 1],
+    with the layer it used. Under a freeze configuration, of the frozen model."""
+    from core.analysis.attribution.methods import grad_cam
 
-    if method not in SALIENCY_METHODS:
-        raise InputError(
-            f"Unknown saliency method {method!r}; expected one of "
-            f"{', '.join(SALIENCY_METHODS)} (api.attribution has more)."
-        )
-    x, _ = prepare(m, raw)
-    base = m.tracer.recent(x)
-    ivs = interventions(m, base, frozen or {})
-    tr = _trace(m, x, ivs) if ivs else base
-    cls = int(np.argmax(probabilities_from_trace(m, tr))) if target is None else int(target)
-    if not 0 <= cls < len(m.labels):
-        raise InputError(f"target must be a class index 0..{len(m.labels) - 1}; got {target!r}.")
-    plan = m.tracer.plan
-    kw = dict(card=m.card, transforms=transforms(base, ivs, _means(m, ivs)))
-    # Audio: saliency over the model's spectrogram cells, not raw samples.
-    spec = m.card.get("spectrogram_layer") if m.kind == "audio" else None
+    choice("saliency method", method, SALIENCY_METHODS, fix="api.attribution has more.")
     if method == "gradient":
-        return Saliency(gradient_saliency(plan, base["input"], cls, wrt=spec, **kw), None)
-    size = tuple(base[spec].shape[:2]) if spec else None
-    layers = cam_layers(plan, m.card, base)
+        return Saliency(attribution(m, raw, method="gradient", target=target, frozen=frozen), None)
     if layer is None:
         raise LayerNameError(
-            f"Grad-CAM needs a layer: 'auto' or one of {', '.join(layers)}; got None."
+            f"Grad-CAM needs a layer: 'auto' or one of {', '.join(grad_cam_layers(m))}; got None."
         )
-    candidates = auto_cam_layers(plan, layers) if layer == "auto" else [layer]
-    for name in candidates:
-        cam = grad_cam(plan, base["input"], cls, name, size=size, **kw)
-        if cam.max() > 0:
-            break
-    return Saliency(cam, name)
+    ex, x, z, t, tfs = _explain_input(m, raw, target, frozen)
+    cam, name = grad_cam(ex, x, z, t, layer=layer, frozen=tfs)
+    top = cam.max()
+    return Saliency(cam / top if top > 0 else cam, name)
 
 
 def hear_filter(
@@ -274,7 +209,7 @@ def hear_filter(
     configuration: float32 audio as long as the model's input (core.show.audio_view.hear_filter)."""
     from core.show.audio_view import hear_filter as _hear
 
-    return _hear(m, trace(m, raw, frozen), layer, channel, method=method)
+    return _hear(m, trace(m, raw, frozen=frozen), layer, channel, method=method)
 
 
 def edit(raw: tuple[np.ndarray, int], edits: list) -> tuple[np.ndarray, int]:
@@ -283,27 +218,6 @@ def edit(raw: tuple[np.ndarray, int], edits: list) -> tuple[np.ndarray, int]:
 
     y, sr = raw
     return apply_edits(y, sr, list(edits)), sr
-
-
-def batch(
-    m: LoadedModel, raws: list[Any], labels: list[Any] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Raw inputs -> (model inputs (N, *input), class indices (N,), -1 where unknown).
-
-    labels: class names or indices, None for an unlabelled input; a name the model does not
-    have counts as unknown (an uploaded model borrowing another model's samples)."""
-    x = _batch(m, raws)
-    idx = [
-        -1
-        if y is None
-        else int(y)
-        if isinstance(y, (int, np.integer))
-        else m.labels.index(y)
-        if y in m.labels
-        else -1
-        for y in (labels or [None] * len(x))
-    ]
-    return x, np.asarray(idx, np.int64)
 
 
 def importance(
@@ -319,7 +233,7 @@ def importance(
     labelled raws): a DataFrame sorted by logit_drop (core.analysis.importance)."""
     from core.analysis.importance import filter_importance
 
-    x, idx = batch(m, raws, labels)
+    x, idx = labelled(m, raws, labels)
     return filter_importance(m.tracer, x, layer, labels=idx, card=m.card, on_progress=on_progress)
 
 
@@ -329,7 +243,7 @@ def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float]
     seconds)."""
     from core.analysis.attacks import sweep as _sweep
 
-    return _sweep(m, _batch(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
+    return _sweep(m, stack(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
 
 
 def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):
@@ -337,7 +251,7 @@ def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, An
     L2 of their activations (core.analysis.compare.layer_distances), both traced under `frozen`."""
     from core.analysis.compare import layer_distances
 
-    return layer_distances(trace(m, raw_a, frozen), trace(m, raw_b, frozen))
+    return layer_distances(trace(m, raw_a, frozen=frozen), trace(m, raw_b, frozen=frozen))
 
 
 def spectrogram(wave: np.ndarray, sr: int):
@@ -421,12 +335,38 @@ def attribution_methods() -> list[str]:
 
 
 def grad_cam_layers(m: LoadedModel) -> list[str]:
-    """Layers Grad-CAM can use: (height, width, channels) outputs after the attribution domain."""
+    """Layers Grad-CAM can use: (height, width, channels) outputs after the attribution domain
+    ((time, channels) ones for a waveform model without a spectrogram layer)."""
     return list(_explainer(m).cam_layers)
 
 
+def auto_cam_layers(m: LoadedModel) -> list[str]:
+    """Grad-CAM's "auto" layer as candidates in order: the last convolution block's outputs
+    (activation first); a map uses the first whose map is not all zero."""
+    return list(_explainer(m).auto_cam_layers)
+
+
+def _explain_input(m: LoadedModel, raw: Any, target: int | None, frozen: Mapping[str, Any] | None):
+    """(Explainer, model input, domain value, target class, freeze transforms or None)."""
+    ex = _explainer(m)
+    x, _ = prepare(m, raw)
+    tfs = None
+    if frozen:
+        base = m.tracer.recent(x)
+        ivs = interventions(m, base, frozen)
+        tfs = transforms(base, ivs, _means(m, ivs)) if ivs else None
+    z = ex.domain_value(x)
+    return ex, x, z, ex.check_target(target, x, z, frozen=tfs), tfs
+
+
 def attribution(
-    m: LoadedModel, raw: Any, *, method: str, target: int | None = None, **options: Any
+    m: LoadedModel,
+    raw: Any,
+    *,
+    method: str,
+    target: int | None = None,
+    frozen: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> np.ndarray:
     """Which input cells drive class `target` (default: the predicted class): (H, W) float32.
 
@@ -434,12 +374,13 @@ def attribution(
     (time frames, frequency bins). Methods and their keyword options: core.analysis.attribution.METHODS
     (gradient, gradient_x_input, integrated_gradients, smoothgrad, smoothgrad_squared, grad_cam,
     grad_cam_plus_plus, occlusion). Scores are the target's logit (card "logits_layer") or its
-    log-probability.
+    log-probability. frozen: a freeze configuration (as api.trace's): the map of the frozen
+    model, its predicted class the default target.
     """
     from core.analysis.attribution import attribute
 
-    x, _ = prepare(m, raw)
-    return attribute(_explainer(m), x, method=method, target=target, **options)
+    ex, x, _, t, tfs = _explain_input(m, raw, target, frozen)
+    return attribute(ex, x, method=method, target=t, frozen=tfs, **options)
 
 
 def deletion_auc(
@@ -519,15 +460,6 @@ def probe_set(m: LoadedModel) -> tuple[list[Any], np.ndarray]:
     return p.raws, p.labels
 
 
-def _batch(m: LoadedModel, raws: list[Any]) -> np.ndarray:
-    if not isinstance(raws, list) or not raws:
-        raise InputError(
-            f"inputs must be a non-empty list of raw inputs; got "
-            f"{type(raws).__name__}{' (empty)' if isinstance(raws, list) else ''}."
-        )
-    return np.stack([prepare(m, r)[0] for r in raws])
-
-
 def filter_index(
     m: LoadedModel,
     *,
@@ -542,7 +474,7 @@ def filter_index(
     if inputs is None:
         inputs, labels = probe_set(m)
     return scan(
-        m.tracer, _batch(m, inputs), labels=labels, n_classes=len(m.labels), on_progress=on_progress
+        m.tracer, stack(m, inputs), labels=labels, n_classes=len(m.labels), on_progress=on_progress
     )
 
 
@@ -616,7 +548,8 @@ def visualize(
 ):
     """An input synthesised by gradient ascent to maximise the channel's mean activation
     (core.analysis.featvis): .raw in the raw input's format, .value, .domain, .steps, .seconds."""
-    from core.analysis.featvis import MAX_SECONDS, synthesise
+    from core.analysis.featvis import synthesise
+    from core.settings import MAX_JOB_SECONDS
 
     return synthesise(
         m,
@@ -625,5 +558,5 @@ def visualize(
         steps=steps,
         seed=seed,
         on_progress=on_progress,
-        max_seconds=MAX_SECONDS if max_seconds is None else max_seconds,
+        max_seconds=MAX_JOB_SECONDS if max_seconds is None else max_seconds,
     )

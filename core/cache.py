@@ -267,9 +267,10 @@ def saliency(
     class_index: int,
     layer: str | None,
     frozen: tuple[tuple, ...],
-) -> np.ndarray:
-    """Gradient saliency or Grad-CAM map (H, W) of a sample, under a freeze configuration
-    (api.saliency; method as the Freeze page names it, "Gradient" or "Grad-CAM")."""
+) -> api.Saliency:
+    """Gradient saliency or Grad-CAM map (H, W) of a sample and Grad-CAM's layer, under a
+    freeze configuration (api.saliency; method as the Freeze page names it, "Gradient" or
+    "Grad-CAM")."""
     return api.saliency(
         lm,
         sample.raw,
@@ -277,7 +278,7 @@ def saliency(
         target=class_index,
         layer=layer or "auto",
         frozen=_config(frozen),
-    ).map
+    )
 
 
 @scoped

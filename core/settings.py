@@ -26,6 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 _STREAMLIT_CONFIG = ROOT / ".streamlit" / "config.toml"
 MB = 2**20
+# Fixed caps (not environment variables: they shape what users may ask for, not the server).
+MAX_CLIP_SECONDS = 30.0  # an uploaded or edited clip: an edit stack cannot grow it without bound
+MAX_JOB_SECONDS = 60.0  # wall time of one attack or feature visualisation (checked every step)
 
 
 def _number(name: str, default: float) -> float:

@@ -9,7 +9,6 @@ import streamlit as st
 from core import api, cache
 from core.analysis.attacks import (
     MAX_EPSILONS,
-    MAX_SECONDS,
     attack_methods,
     epsilon_units,
     from_epsilon,
@@ -21,6 +20,7 @@ from core.analysis.compare import layer_distances
 from core.errors import InputError
 from core.inputs.image import to_display
 from core.inputs.samples import Sample
+from core.settings import MAX_JOB_SECONDS
 from core.share.permalink import encode_attack
 from core.show.render import apply_colormap
 from pages._audio_views import player, spectrogram_chart, waveform_chart
@@ -109,7 +109,7 @@ st.caption(
         if lm.kind == "audio"
         else "the [0, 1] image scale, whatever scaling the model applies itself"
     )
-    + f"; at most {MAX_SECONDS:g} s per attack."
+    + f"; at most {MAX_JOB_SECONDS:g} s per attack."
 )
 
 controls = {
@@ -362,7 +362,7 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
         st.session_state["sweep_result"] = (lm.key, sw_method, df, secs)
         if int(df["n"].iloc[0]) < len(raws):
             st.warning(
-                f"Stopped at the {MAX_SECONDS:g} s limit after {int(df['n'].iloc[0])} of "
+                f"Stopped at the {MAX_JOB_SECONDS:g} s limit after {int(df['n'].iloc[0])} of "
                 f"{len(raws)} inputs; the rates are over those. Fewer inputs or a faster "
                 "method will finish."
             )

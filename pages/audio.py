@@ -11,10 +11,11 @@ import streamlit as st
 from core import api, cache
 from core.analysis.hearing import to_wav_bytes
 from core.errors import InputError
-from core.inputs.audio import ACCEPTED, MAX_SECONDS, decode_audio, place_word, to_mono
+from core.inputs.audio import ACCEPTED, decode_audio, place_word, to_mono
 from core.inputs.edits import EDITS, Edit
 from core.inputs.samples import Sample
 from core.model.load import builtin_card
+from core.settings import MAX_CLIP_SECONDS
 from core.show.audio_view import ensemble_note, filter_owner, hear_filter, time_freq_layers
 from core.show.render import labelled_grid
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
@@ -146,7 +147,7 @@ with rec_tab:
 with up_tab:
     if up_tab.open:
         file = st.file_uploader(
-            f"Audio file ({ACCEPTED}), at most {MAX_SECONDS:g} s",
+            f"Audio file ({ACCEPTED}), at most {MAX_CLIP_SECONDS:g} s",
             type=["wav", "flac", "ogg", "oga", "opus", "mp3"],
             key="audio_file",
         )

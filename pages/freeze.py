@@ -12,11 +12,10 @@ import streamlit as st
 from core import api, cache
 from core.analysis.compare import layer_distances
 from core.analysis.importance import all_negligible
-from core.analysis.saliency import auto_cam_layers
 from core.errors import LayerLabError
 from core.graph.interventions import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
 from core.inputs.image import to_display
-from core.show.audio_view import display_maps, time_freq_layers
+from core.show.audio_view import display_maps
 from core.show.render import apply_colormap, feature_grid
 from pages._audio_views import oriented_maps
 from pages._exemplars import top_filters_exemplars
@@ -461,17 +460,9 @@ with sal_tab:
         "weighted by the score's mean gradient (Selvaraju et al. 2017).",
     )
     spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
-    # Waveform models without a spectrogram layer: Grad-CAM on (time, channels) maps.
-    cam_layers = (
-        (time_freq_layers(lm) if spec else [n for n in layers if np.ndim(tr[n]) == 2])
-        if lm.kind == "audio"
-        else spatial
-    )
-    # "auto": the last convolution block's outputs, the first whose map for this input and
-    # class is not all zero (core.analysis.saliency.auto_cam_layers).
-    convs = lm.tracer.plan.map_convs(cam_layers)
-    candidates = auto_cam_layers(lm.tracer.plan, cam_layers)
-    auto = f"auto ({convs[-1]} block)" if convs else "auto (last spatial layer)"
+    cam_layers = api.grad_cam_layers(lm)
+    auto_block = api.auto_cam_layers(lm)
+    auto = f"auto ({auto_block[-1]} block)" if auto_block else "auto"
     cam_choice = (
         c2.selectbox(
             "Grad-CAM layer",
@@ -488,7 +479,6 @@ with sal_tab:
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
     cls = lm.labels.index(target)
-    cam_layer = None
     try:
         with st.spinner(
             f"{method} saliency for class {target}"
@@ -496,13 +486,9 @@ with sal_tab:
             + "…",
             show_time=True,
         ):
-            if method == "Grad-CAM" and cam_choice is not None:
-                for cam_layer in candidates if cam_choice == auto else [cam_choice]:
-                    sal = cache.saliency(lm, sample, method, cls, cam_layer, fkey)
-                    if sal.max() > 0:
-                        break
-            else:
-                sal = cache.saliency(lm, sample, method, cls, None, fkey)
+            grad_cam = method == "Grad-CAM" and cam_choice is not None
+            layer = None if not grad_cam or cam_choice == auto else cam_choice
+            sal, cam_layer = cache.saliency(lm, sample, method, cls, layer, fkey)
     except LayerLabError as e:
         st.error(str(e))
         st.stop()

@@ -25,10 +25,10 @@ from core.errors import InputError
 from core.inputs.image import model_to_unit, unit_to_model
 from core.model.load import LoadedModel
 from core.model.outputs import class_scores, probabilities
+from core.settings import MAX_JOB_SECONDS
 
 MAX_STEPS = 1000  # iterations of an iterative attack
 MAX_EPSILONS = 12  # epsilons in one sweep
-MAX_SECONDS = 60.0  # wall time of one attack call (checked at every model call)
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def _logits_fn(m: LoadedModel) -> Callable[[Any], Any]:
 
     def build() -> Callable[[Any], Any]:
         def f(u: Any) -> Any:
-            outs = dict(zip(plan.names, plan.run(from_attack_space(m, u), training=False)))
+            outs = plan.outputs(from_attack_space(m, u), training=False)
             return class_scores(m.card, plan, outs)
 
         return tf.function(f, reduce_retracing=True)
@@ -294,7 +294,7 @@ def run_attack(
     epsilon: float,
     target: int | None = None,
     steps: int | None = None,
-    max_seconds: float = MAX_SECONDS,
+    max_seconds: float = MAX_JOB_SECONDS,
     on_step: Callable[[], None] | None = None,
 ) -> AttackResult:
     """Attack one model input (no batch axis). Untargeted: any other class than the
@@ -397,7 +397,7 @@ def sweep(
     method: str,
     epsilons: list[float],
     steps: int | None = None,
-    max_seconds: float = MAX_SECONDS,
+    max_seconds: float = MAX_JOB_SECONDS,
     on_progress: Callable[[int, int], None] | None = None,
 ):
     """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input)

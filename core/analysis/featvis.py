@@ -23,9 +23,9 @@ import numpy as np
 from core.analysis.exemplars import indexable
 from core.errors import InputError
 from core.model.load import LoadedModel
+from core.settings import MAX_JOB_SECONDS
 
 MAX_STEPS = 1024
-MAX_SECONDS = 60.0
 LEARNING_RATE = 0.05
 # Lucid's colour correlation (ImageNet RGB), square root of its covariance via SVD.
 _COLOUR = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
@@ -158,7 +158,7 @@ def synthesise(
     steps: int = 256,
     seed: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
-    max_seconds: float = MAX_SECONDS,
+    max_seconds: float = MAX_JOB_SECONDS,
 ) -> FeatureVis:
     """Gradient ascent on the channel's mean activation (over positions) of `layer`."""
     import tensorflow as tf

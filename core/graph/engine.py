@@ -240,6 +240,10 @@ class Plan:
             outs.append(y)
         return outs
 
+    def outputs(self, x: Any, **options: Any) -> dict[str, Any]:
+        """`run` as {step name: output}, in graph order (options as run's)."""
+        return dict(zip(self.names, self.run(x, **options)))
+
 
 def _compiled(model: keras.Model) -> Callable[[np.ndarray], Any]:
     """model(x, training=False) as one graph function for any batch size (the batch axis is

@@ -19,8 +19,8 @@ import os
 import numpy as np
 
 from core.errors import InputError
+from core.settings import MAX_CLIP_SECONDS
 
-MAX_SECONDS = 30.0
 # The duration cap is checked from the header; this only stops absurd uploads before parsing.
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 ACCEPTED = "WAV, FLAC, OGG (Vorbis/Opus) or MP3"
@@ -67,24 +67,27 @@ def _decode_with_soundfile(data: bytes, filename: str) -> tuple[np.ndarray, int,
             "the header is broken. Export the recording again."
         )
     # Refuse from the header, before decoding: a 1-hour file never reaches memory as floats.
-    if info.frames > MAX_SECONDS * sr:
+    if info.frames > MAX_CLIP_SECONDS * sr:
         raise InputError(
-            f"{filename!r} is {info.frames / sr:.1f} s long; at most {MAX_SECONDS:.0f} s are "
+            f"{filename!r} is {info.frames / sr:.1f} s long; at most {MAX_CLIP_SECONDS:.0f} s are "
             "accepted (one spoken word is about 1 s). Cut the part with the word and upload that."
         )
     try:
         # frames= caps the read even if the header under-declares its length.
         y, sr = sf.read(
-            io.BytesIO(data), dtype="float32", always_2d=False, frames=int(MAX_SECONDS * sr) + 1
+            io.BytesIO(data),
+            dtype="float32",
+            always_2d=False,
+            frames=int(MAX_CLIP_SECONDS * sr) + 1,
         )
     except Exception as e:
         raise InputError(
             f"{filename!r} has a valid {info.format} header but its audio could not be decoded "
             f"({_first_line(e)}); the file may be truncated. Export it again."
         ) from None
-    if len(y) > MAX_SECONDS * sr:
+    if len(y) > MAX_CLIP_SECONDS * sr:
         raise InputError(
-            f"{filename!r} is longer than {MAX_SECONDS:.0f} s (the cap). "
+            f"{filename!r} is longer than {MAX_CLIP_SECONDS:.0f} s (the cap). "
             "Cut the part with the word and upload that."
         )
     kind = info.format if info.format != "WAVEX" else "WAV"
@@ -110,7 +113,7 @@ def _decode_with_pydub(data: bytes, filename: str) -> tuple[np.ndarray, int, lis
         # codec= skips pydub's ffprobe call (one process, not two); duration= passes -t to
         # ffmpeg so a long file is never decoded past the cap.
         seg = AudioSegment.from_file(
-            io.BytesIO(data), format="mp3", codec="mp3", duration=MAX_SECONDS + 0.5
+            io.BytesIO(data), format="mp3", codec="mp3", duration=MAX_CLIP_SECONDS + 0.5
         )
     except Exception as e:  # CouldntDecodeError, IndexError on garbage, OSError
         raise InputError(
@@ -122,9 +125,9 @@ def _decode_with_pydub(data: bytes, filename: str) -> tuple[np.ndarray, int, lis
             f"{filename!r} decoded to no audio at all; the MP3 is empty or corrupt. "
             "Export it again."
         )
-    if seg.duration_seconds > MAX_SECONDS:
+    if seg.duration_seconds > MAX_CLIP_SECONDS:
         raise InputError(
-            f"{filename!r} is longer than {MAX_SECONDS:.0f} s (the cap); one spoken "
+            f"{filename!r} is longer than {MAX_CLIP_SECONDS:.0f} s (the cap); one spoken "
             "word is about 1 s. Cut the part with the word and upload that."
         )
     width = seg.sample_width
@@ -143,7 +146,7 @@ def decode_audio(data: bytes, *, filename: str) -> tuple[np.ndarray, int, list[s
     """Bytes of an uploaded/recorded file -> (float32 samples (n,) or (n, ch), sample rate, notes).
 
     WAV/FLAC/OGG go through soundfile (libsndfile); MP3 through pydub + ffmpeg. Refuses empty,
-    unknown or corrupt files, files longer than MAX_SECONDS (checked from the header before
+    unknown or corrupt files, files longer than MAX_CLIP_SECONDS (checked from the header before
     decoding) and non-finite samples.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -157,7 +160,7 @@ def decode_audio(data: bytes, *, filename: str) -> tuple[np.ndarray, int, list[s
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(
             f"{filename!r} is {len(data) / 2**20:.0f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB "
-            f"(and {MAX_SECONDS:.0f} s) are accepted. Upload a short clip with the word."
+            f"(and {MAX_CLIP_SECONDS:.0f} s) are accepted. Upload a short clip with the word."
         )
     if _looks_like_mp3(data, filename):
         y, sr, notes = _decode_with_pydub(data, filename)
@@ -324,8 +327,8 @@ def place_word(
             f"place_word expects a mono waveform (samples,); got shape {y.shape}. "
             "Call to_mono first."
         )
-    if not (isinstance(seconds, (int, float)) and 0 < seconds <= MAX_SECONDS):
-        raise InputError(f"seconds must be in (0, {MAX_SECONDS:.0f}]; got {seconds!r}.")
+    if not (isinstance(seconds, (int, float)) and 0 < seconds <= MAX_CLIP_SECONDS):
+        raise InputError(f"seconds must be in (0, {MAX_CLIP_SECONDS:.0f}]; got {seconds!r}.")
     if not (isinstance(top_db, (int, float)) and 5 <= top_db <= 100):
         raise InputError(f"top_db must be between 5 and 100 dB; got {top_db!r}.")
     if not np.isfinite(y).all():

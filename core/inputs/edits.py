@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InputError
-
-MAX_SECONDS = 30.0  # same cap as uploads: an edit stack cannot grow a clip without bound
-
+from core.settings import MAX_CLIP_SECONDS
 
 # ---------------------------------------------------------------- validation helpers
 
@@ -132,7 +130,7 @@ def ramp(y: np.ndarray, sr: int, *, start_db: float, end_db: float) -> np.ndarra
 def repeat(y: np.ndarray, sr: int, *, times: int) -> np.ndarray:
     """The clip played `times` times in a row (times=1: unchanged). Done with pydub."""
     y, sr = _wave(y, sr)
-    max_times = max(1, int(MAX_SECONDS * sr // y.size))
+    max_times = max(1, int(MAX_CLIP_SECONDS * sr // y.size))
     if (
         isinstance(times, bool)
         or not isinstance(times, (int, np.integer))
@@ -140,7 +138,7 @@ def repeat(y: np.ndarray, sr: int, *, times: int) -> np.ndarray:
     ):
         raise InputError(
             f"times must be a whole number from 1 to {min(10, max_times)} (the result "
-            f"may last at most {MAX_SECONDS:.0f} s); got {times!r}."
+            f"may last at most {MAX_CLIP_SECONDS:.0f} s); got {times!r}."
         )
     if times == 1:
         return y.copy()
@@ -198,10 +196,10 @@ def change_speed(y: np.ndarray, sr: int, *, factor: float) -> np.ndarray:
     y, sr = _wave(y, sr)
     factor = _num("factor", factor, 0.5, 2.0, "x")
     n_out = int(round(y.size / factor))
-    if n_out / sr > MAX_SECONDS:
+    if n_out / sr > MAX_CLIP_SECONDS:
         raise InputError(
             f"Slowing down by {factor:g}x would make the clip {n_out / sr:.1f} s, "
-            f"over the {MAX_SECONDS:.0f} s cap; use a factor closer to 1."
+            f"over the {MAX_CLIP_SECONDS:.0f} s cap; use a factor closer to 1."
         )
     if factor == 1.0:
         return y.copy()
@@ -237,10 +235,10 @@ def time_stretch(y: np.ndarray, sr: int, *, rate: float) -> np.ndarray:
     y, sr = _wave(y, sr)
     rate = _num("rate", rate, 0.5, 2.0, "x")
     n_out = int(round(y.size / rate))
-    if n_out / sr > MAX_SECONDS:
+    if n_out / sr > MAX_CLIP_SECONDS:
         raise InputError(
             f"Stretching by {rate:g}x would make the clip {n_out / sr:.1f} s, over "
-            f"the {MAX_SECONDS:.0f} s cap; use a rate closer to 1."
+            f"the {MAX_CLIP_SECONDS:.0f} s cap; use a rate closer to 1."
         )
     if rate == 1.0:
         return y.copy()
@@ -348,7 +346,7 @@ class EditSpec:
         return out
 
 
-def _t(name: str, label: str, default: float, maximum: float = MAX_SECONDS) -> Param:
+def _t(name: str, label: str, default: float, maximum: float = MAX_CLIP_SECONDS) -> Param:
     return Param(name, label, 0.0, maximum, default, "s", 0.01, False, True)
 
 

@@ -100,9 +100,9 @@ def test_eager_run_from_cached_prefix_matches(branchy, rng):
     """Re-running only downstream of a layer (freezing's strategy) gives the same outputs."""
     x = _batch(branchy, rng)
     plan = Plan(branchy)
-    full = dict(zip(plan.names, plan.run(x)))
+    full = plan.outputs(x)
     prefix = {n: full[n] for n in plan.names[: plan.index("residual")]}
-    again = dict(zip(plan.names, plan.run(x, values=prefix)))
+    again = plan.outputs(x, values=prefix)
     for n in plan.names:
         np.testing.assert_allclose(again[n], full[n], rtol=1e-5, atol=1e-6)
 
@@ -206,7 +206,7 @@ def test_a_model_with_free_dimensions_traces_and_freezes_any_size_one_at_a_time(
 def test_map_convs_leave_out_a_convolution_over_its_whole_input():
     # A classifier head written as a conv (7x4 kernel on a 7x4 map -> 1x1), as the fc of a
     # packed ensemble is: no map to show, so never "the last convolution" of a page or Grad-CAM.
-    from core.analysis.saliency import auto_cam_layers
+    from core.analysis.attribution.explainer import auto_cam_layers
 
     inp = keras.Input((14, 8, 1))
     x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp)

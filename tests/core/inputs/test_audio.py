@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from core.errors import InputError
-from core.inputs.audio import MAX_SECONDS, decode_audio, place_word, prepare_clip, to_mono
+from core.inputs.audio import decode_audio, place_word, prepare_clip, to_mono
+from core.settings import MAX_CLIP_SECONDS
 
 RNG = np.random.default_rng(0)
 
@@ -127,7 +128,7 @@ def test_long_mp3_is_refused_without_decoding_it_all():
 
     buf = io.BytesIO()
     AudioSegment.silent(duration=40_000, frame_rate=8000).export(buf, format="mp3")
-    with pytest.raises(InputError, match=f"longer than {MAX_SECONDS:.0f} s"):
+    with pytest.raises(InputError, match=f"longer than {MAX_CLIP_SECONDS:.0f} s"):
         decode_audio(buf.getvalue(), filename="long.mp3")
 
 
@@ -154,7 +155,7 @@ def test_one_hour_wav_is_refused_from_the_header():
         + struct.pack("<I", n_bytes)
     )
     data = header + bytes(n_bytes)  # 57.6 MB of zeros: cheap, and never decoded
-    with pytest.raises(InputError, match=rf"3600\.0 s long; at most {MAX_SECONDS:.0f} s"):
+    with pytest.raises(InputError, match=rf"3600\.0 s long; at most {MAX_CLIP_SECONDS:.0f} s"):
         decode_audio(data, filename="hour.wav")
 
 

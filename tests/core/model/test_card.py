@@ -10,7 +10,6 @@ import pytest
 
 from core import api
 from core.analysis.attacks import run_attack
-from core.analysis.saliency import grad_cam
 from core.errors import CardError
 
 
@@ -100,7 +99,7 @@ def test_conv1d_audio_at_16_khz(tmp_path):
     np.testing.assert_allclose(
         api.predict(m, (wave, 16000)), model(xin[None]).numpy()[0], rtol=1e-5
     )
-    cam = grad_cam(m.tracer.plan, xin, 0, "c1", card=m.card)
+    cam = api.saliency(m, (wave, 16000), method="grad_cam", layer="c1", target=0).map
     assert cam.shape == (16000,) and np.isfinite(cam).all()
 
 
