@@ -30,6 +30,7 @@ import tensorflow as tf  # noqa: E402
 
 from core import api  # noqa: E402
 from core.analysis.attacks import attack_methods, bounds_of, method_info  # noqa: E402
+from core.inputs.prepare import gallery  # noqa: E402
 
 _CONV = (
     keras.layers.Conv2D,
@@ -65,7 +66,7 @@ def _models(names: list[str], tmp: str) -> dict[str, api.LoadedModel]:
 
 def _raw(m: api.LoadedModel):
     if m.source == "builtin":
-        return api.gallery(m)[0].raw
+        return gallery(m)[0].raw
     shape = m.tracer.plan.model.inputs[0].shape[1:]
     return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
 

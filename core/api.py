@@ -14,6 +14,22 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from core.analysis.attacks import AttackResult, attack_methods, run_attack
+from core.analysis.attacks import sweep as _sweep
+from core.analysis.attribution import (
+    Curve,
+    Explainer,
+    attribute,
+    faithfulness,
+    method_names,
+)
+from core.analysis.attribution import randomization_check as _randomization_check
+from core.analysis.attribution.methods import grad_cam
+from core.analysis.cka import cka as _cka
+from core.analysis.compare import layer_distances
+from core.analysis.exemplars import scan
+from core.analysis.exemplars import top_inputs as _top
+from core.analysis.featvis import synthesise
+from core.analysis.importance import filter_importance
 from core.errors import LayerNameError, choice
 from core.graph.interventions import (
     Intervention,
@@ -23,10 +39,13 @@ from core.graph.interventions import (
     transforms,
     validate,
 )
+from core.graph.structure import summarize
 from core.inputs.image import model_to_unit
-from core.inputs.prepare import labelled, prepare, probe_raws, stack
+from core.inputs.prepare import labelled, prepare, probe_means, stack
+from core.inputs.probe import probe_set as _probe
 from core.model.load import LoadedModel, builtin_names, load, load_bytes
 from core.model.outputs import probabilities
+from core.show.audio_view import hear_filter as _hear
 
 __all__ = [
     "load",
@@ -148,21 +167,6 @@ def _means(m: LoadedModel, ivs: Mapping[str, Intervention]) -> dict[str, np.ndar
     return probe_means(m, layers) if layers else {}
 
 
-def probe_means(m: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Each layer's mean output over 200 held-out inputs (the probe set, or the built-in
-    samples where none ships): what mean ablation substitutes. Kept per layer (not per set of
-    layers, which a link chooses), so a model holds at most one mean map per layer."""
-    from functools import partial
-
-    from core.graph.interventions import channel_means
-
-    def build(layer: str) -> np.ndarray:
-        x = np.stack([prepare(m, r)[0] for r in probe_raws(m, 200)])
-        return channel_means(m.tracer, x, [layer])[layer]
-
-    return {n: m.tracer.owned(("probe_means", m.key, n), partial(build, n)) for n in layers}
-
-
 def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
     """The model's prediction, read off a trace (no second forward pass)."""
     return probabilities(m.card, tr[m.tracer.plan.output_name][None])[0]
@@ -181,8 +185,6 @@ def saliency(
     max over channels; audio: over the spectrogram's cells) or "grad_cam" on `layer` ("auto":
     the last convolution block's first output with positive evidence), normalised to [0, 1],
     with the layer it used. Under a freeze configuration, of the frozen model."""
-    from core.analysis.attribution.methods import grad_cam
-
     choice("saliency method", method, SALIENCY_METHODS, fix="api.attribution has more.")
     if method == "gradient":
         return Saliency(attribution(m, raw, method="gradient", target=target, frozen=frozen), None)
@@ -207,17 +209,7 @@ def hear_filter(
 ) -> np.ndarray:
     """What one filter of an audio model hears in a clip (d-DeVIS), under a freeze
     configuration: float32 audio as long as the model's input (core.show.audio_view.hear_filter)."""
-    from core.show.audio_view import hear_filter as _hear
-
     return _hear(m, trace(m, raw, frozen=frozen), layer, channel, method=method)
-
-
-def edit(raw: tuple[np.ndarray, int], edits: list) -> tuple[np.ndarray, int]:
-    """A clip with an edit stack applied in order (core.inputs.edits: slice, cut, gain, ...)."""
-    from core.inputs.edits import apply_edits
-
-    y, sr = raw
-    return apply_edits(y, sr, list(edits)), sr
 
 
 def importance(
@@ -231,8 +223,6 @@ def importance(
     """Rank the channels of `layer` by the damage freezing each one alone does (the drop in
     the predicted class's logit and probability for raws[0], the accuracy drop over the
     labelled raws): a DataFrame sorted by logit_drop (core.analysis.importance)."""
-    from core.analysis.importance import filter_importance
-
     x, idx = labelled(m, raws, labels)
     return filter_importance(m.tracer, x, layer, labels=idx, card=m.card, on_progress=on_progress)
 
@@ -241,38 +231,18 @@ def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float]
     """Success rate of an untargeted attack against each epsilon (the attack space, see
     core.analysis.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
     seconds)."""
-    from core.analysis.attacks import sweep as _sweep
-
     return _sweep(m, stack(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
 
 
 def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):
     """Where two inputs part ways: per layer (graph order), the cosine distance and relative
     L2 of their activations (core.analysis.compare.layer_distances), both traced under `frozen`."""
-    from core.analysis.compare import layer_distances
-
     return layer_distances(trace(m, raw_a, frozen=frozen), trace(m, raw_b, frozen=frozen))
-
-
-def spectrogram(wave: np.ndarray, sr: int):
-    """(dB (frames, bins), times s, freqs Hz) of a clip for display (core.show.audio_view)."""
-    from core.show.audio_view import spectrogram_db
-
-    return spectrogram_db(wave, sr)
 
 
 def structure(m: LoadedModel):
     """Layer table, graph and weight statistics of a model (core.graph.structure.summarize)."""
-    from core.graph.structure import summarize
-
     return summarize(m.tracer.plan)
-
-
-def weight_summaries(m: LoadedModel, layer: str, *, bins: int = 40):
-    """Shape, statistics and histogram of each weight array of one layer."""
-    from core.graph.structure import weight_summaries as _ws
-
-    return _ws(m.tracer.plan, layer, bins=bins)
 
 
 def attack(
@@ -319,8 +289,6 @@ def attack(
 
 # ---- explanations (attribution, faithfulness, sanity checks, model vs model) ----------------------
 def _explainer(m: LoadedModel):
-    from core.analysis.attribution import Explainer
-
     # What an Explainer reads from the card; a reloaded card with other values gets its own.
     keys = ("output", "logits_layer", "spectrogram_layer", "stft", "labels", "input")
     ident = repr([m.card.get(k) for k in keys])
@@ -329,8 +297,6 @@ def _explainer(m: LoadedModel):
 
 def attribution_methods() -> list[str]:
     """The attribution methods, by the names their papers use."""
-    from core.analysis.attribution import method_names
-
     return method_names()
 
 
@@ -377,48 +343,27 @@ def attribution(
     log-probability. frozen: a freeze configuration (as api.trace's): the map of the frozen
     model, its predicted class the default target.
     """
-    from core.analysis.attribution import attribute
-
     ex, x, _, t, tfs = _explain_input(m, raw, target, frozen)
     return attribute(ex, x, method=method, target=t, frozen=tfs, **options)
 
 
 def deletion_auc(
-    m: LoadedModel,
-    raw: Any,
-    attribution: np.ndarray,
-    *,
-    target: int | None = None,
-    steps: int = 20,
-    **options: Any,
-):
+    m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None, **options: Any
+) -> Curve:
     """Deletion curve (most-attributed cells set to the baseline first) with its AUC in [0, 1]
-    (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful."""
-    from core.analysis.attribution import faithfulness
-
+    (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful.
+    Options (steps=20, baseline, ...): core.analysis.attribution.faithfulness."""
     x, _ = prepare(m, raw)
-    return faithfulness(
-        _explainer(m), x, attribution, kind="deletion", target=target, steps=steps, **options
-    )
+    return faithfulness(_explainer(m), x, attribution, kind="deletion", target=target, **options)
 
 
 def insertion_auc(
-    m: LoadedModel,
-    raw: Any,
-    attribution: np.ndarray,
-    *,
-    target: int | None = None,
-    steps: int = 20,
-    **options: Any,
-):
+    m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None, **options: Any
+) -> Curve:
     """Insertion curve (most-attributed cells copied onto the baseline first) with its AUC
-    (.auc) and a random order's (.random_auc): higher is more faithful."""
-    from core.analysis.attribution import faithfulness
-
+    (.auc) and a random order's (.random_auc): higher is more faithful. Options as deletion_auc."""
     x, _ = prepare(m, raw)
-    return faithfulness(
-        _explainer(m), x, attribution, kind="insertion", target=target, steps=steps, **options
-    )
+    return faithfulness(_explainer(m), x, attribution, kind="insertion", target=target, **options)
 
 
 def randomization_check(
@@ -427,35 +372,27 @@ def randomization_check(
     """[(layer, similarity), ...]: the map's Spearman similarity to the trained model's as
     layers are re-initialised, output first, cumulatively (Adebayo et al. 2018). Works on a
     clone; m is untouched."""
-    from core.analysis.attribution import randomization_check as _check
-
     x, _ = prepare(m, raw)
-    return _check(m.model, m.card, x, method=method, target=target, **options)
+    return _randomization_check(m.model, m.card, x, method=method, target=target, **options)
 
 
 def cka(m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], **options: Any):
     """Linear CKA (Kornblith et al. 2019) between every layer of m_a and every layer of m_b over
     the same raw inputs (each model converts them its own way): .matrix (layers_a × layers_b),
     .layers_a, .layers_b. At least 3 inputs; a few hundred are cheap."""
-    from core.analysis.cka import cka as _cka
-
     xa = np.stack([prepare(m_a, r)[0] for r in inputs]) if inputs else None
     # The same model twice (its layers against each other): convert the inputs once.
     xb = xa if m_b is m_a else np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
     return _cka(m_a.tracer, m_b.tracer, xa, xb, **options)
 
 
-# ---- second round: what a filter responds to (issue 16) ---------------------------------------
-
-
+# ---- what a filter responds to ------------------------------------------------------------------
 def probe_set(m: LoadedModel) -> tuple[list[Any], np.ndarray]:
     """(raws, labels): held-out inputs the model never trained on (assets/models/*.probe.npz).
 
     labels are class indices into m.labels, -1 where a probe's class is not one of the model's
     (an uploaded model borrows the probe set of its input kind, matched by class name).
     """
-    from core.inputs.probe import probe_set as _probe
-
     p = _probe(m)
     return p.raws, p.labels
 
@@ -469,8 +406,6 @@ def filter_index(
 ):
     """Scan a batch (default: the probe set) once: an index of every channel of every layer
     (core.analysis.exemplars.FilterIndex) for top_inputs, class profiles and dead filters."""
-    from core.analysis.exemplars import scan
-
     if inputs is None:
         inputs, labels = probe_set(m)
     return scan(
@@ -494,8 +429,6 @@ def top_inputs(
     index: a FilterIndex from filter_index() over the same inputs, so that repeated queries
     do not scan again (the app caches it per model).
     """
-    from core.analysis.exemplars import top_inputs as _top
-
     ix = index if index is not None else filter_index(m, inputs=inputs)
     local = m.card.get("spectrogram_layer") if m.kind == "audio" else None
     return _top(m.tracer, ix, layer, channel, k=k, local_origin=local)
@@ -508,7 +441,6 @@ def exemplars(
     {channel: [Exemplar]}, patches {channel: [uint8 RGB]}, model inputs {row: x},
     spectrograms {row: (T, F)} or None). index/probe: a filter_index and the ProbeSet it was
     built from (default: the model's probe set)."""
-    from core.inputs.probe import probe_set as _probe
     from core.show.exemplar_view import patches
 
     probe = probe if probe is not None else _probe(m)
@@ -548,7 +480,6 @@ def visualize(
 ):
     """An input synthesised by gradient ascent to maximise the channel's mean activation
     (core.analysis.featvis): .raw in the raw input's format, .value, .domain, .steps, .seconds."""
-    from core.analysis.featvis import synthesise
     from core.settings import MAX_JOB_SECONDS
 
     return synthesise(

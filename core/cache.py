@@ -29,12 +29,14 @@ import numpy as np
 import streamlit as st
 
 from core import api
-from core.inputs.edits import Edit
+from core.graph.structure import weight_summaries as weight_summaries_of
+from core.inputs.edits import Edit, apply_edits
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 from core.safety.limiter import JobLimiter
 from core.safety.sandbox import Sandbox
 from core.settings import limits
+from core.show.audio_view import spectrogram_db
 
 _HASH: dict[str | type[Any], Callable[[Any], Any]] = {  # Streamlit's HashFuncsDict
     LoadedModel: lambda lm: lm.key,
@@ -285,7 +287,7 @@ def saliency(
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
 def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
     """Shape, statistics and histogram of each weight array of one layer."""
-    return api.weight_summaries(lm, layer_name, bins=bins)
+    return weight_summaries_of(lm.tracer.plan, layer_name, bins=bins)
 
 
 @scoped
@@ -295,7 +297,7 @@ def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
     return Sample(
         name=f"{sample.name} (edited)",
         kind="audio",
-        raw=api.edit(sample.raw, list(edits)),
+        raw=(apply_edits(sample.raw[0], sample.raw[1], list(edits)), sample.raw[1]),
         source="edited",
         label=sample.label,
         note="; ".join(e.describe() for e in edits),
@@ -306,7 +308,7 @@ def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
 @st.cache_data(max_entries=16, ttl=1800, show_spinner=False)
 def spectrogram(wave: np.ndarray, sr: int):
     """(dB, times, freqs) of a clip for display (core.show.audio_view.spectrogram_db)."""
-    return api.spectrogram(wave, sr)
+    return spectrogram_db(wave, sr)
 
 
 @scoped

@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from core.errors import InputError, LayerLabError
+from core.graph.interventions import channel_means
 from core.inputs import samples
 from core.inputs.audio import prepare_audio
 from core.inputs.image import prepare_image
@@ -81,3 +83,15 @@ def gallery(m: LoadedModel) -> list:
         "scenes": samples.colour_scenes,
         "speech": samples.speech_clips,
     }[samples.gallery_kind(m.card)]()
+
+
+def probe_means(m: LoadedModel, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each layer's mean output over 200 held-out inputs (the probe set, or the built-in
+    samples where none ships): what mean ablation substitutes. Kept per layer (not per set of
+    layers, which a link chooses), so a model holds at most one mean map per layer."""
+
+    def build(layer: str) -> np.ndarray:
+        x = np.stack([prepare(m, r)[0] for r in probe_raws(m, 200)])
+        return channel_means(m.tracer, x, [layer])[layer]
+
+    return {n: m.tracer.owned(("probe_means", m.key, n), partial(build, n)) for n in layers}

@@ -9,7 +9,8 @@ import pytest
 from core import api
 from core.errors import LayerNameError, OptionError
 from core.graph.interventions import Intervention
-from core.inputs.edits import Edit
+from core.inputs.edits import Edit, apply_edits
+from core.inputs.prepare import probe_means
 from core.inputs.samples import gallery_digits
 
 
@@ -61,7 +62,7 @@ def test_interventions_through_api_trace(lenet, digit):
     kept = api.trace(lenet, digit, frozen={"conv2": {"kind": "keep", "channels": [7]}})
     assert np.count_nonzero(kept["conv2"][..., np.arange(64) != 7]) == 0
     mean = api.trace(lenet, digit, frozen={"conv2": Intervention((4,), "mean")})
-    means = api.probe_means(lenet, ("conv2",))["conv2"]
+    means = probe_means(lenet, ("conv2",))["conv2"]
     np.testing.assert_allclose(mean["conv2"][..., 4], means[..., 4], rtol=1e-6)
 
 
@@ -111,7 +112,7 @@ def test_hear_filter_and_edit_on_the_spoken_digit_model():
     from core.inputs.samples import speech_clips
 
     raw = speech_clips()[0].raw
-    wave, sr = api.edit(raw, [Edit("reverse", {})])
+    wave = apply_edits(raw[0], raw[1], [Edit("reverse", {})])
     np.testing.assert_array_equal(wave, raw[0][::-1])
     layer = m.card["spectrogram_layer"]
     heard = api.hear_filter(m, raw, layer, 0)
