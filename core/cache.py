@@ -18,7 +18,6 @@ sandbox (core.safety.sandbox.Sandbox) and the heavy-job limiter (core.safety.lim
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 import weakref
 from collections import OrderedDict
@@ -29,14 +28,17 @@ import numpy as np
 import streamlit as st
 
 from core import api
+from core.graph.engine import digest
 from core.graph.structure import weight_summaries as weight_summaries_of
 from core.inputs.edits import Edit, apply_edits
 from core.inputs.samples import Sample
+from core.inputs.samples import thumbnail as thumbnail_of
 from core.model.load import LoadedModel
 from core.safety.limiter import JobLimiter
 from core.safety.sandbox import Sandbox
 from core.settings import limits
 from core.show.audio_view import spectrogram_db
+from core.show.render import png_url
 
 _HASH: dict[str | type[Any], Callable[[Any], Any]] = {  # Streamlit's HashFuncsDict
     LoadedModel: lambda lm: lm.key,
@@ -69,11 +71,7 @@ def _key(value: Any) -> Any:
     if isinstance(value, (LoadedModel, Sample, Edit)):
         return _HASH[type(value)](value)
     if isinstance(value, np.ndarray):
-        return (
-            value.shape,
-            str(value.dtype),
-            hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(),
-        )
+        return digest(value)
     if isinstance(value, (tuple, list)):
         return tuple(_key(v) for v in value)
     return value
@@ -187,17 +185,17 @@ def distances(lm: LoadedModel, a: Sample, b: Sample, frozen: tuple[tuple, ...] =
 
 @st.cache_data(max_entries=1024, ttl=3600, show_spinner=False, hash_funcs=_HASH)
 def _shared_thumbnail(sample: Sample, size: int) -> str:
-    from core.inputs.samples import thumbnail_url
-
-    return thumbnail_url(sample, size)
+    return png_url(thumbnail_of(sample, size))
 
 
 def thumbnail(sample: Sample, size: int) -> str:
     """A sample's thumbnail as a PNG data URL: encoded once for the built-in samples (a page
     shows dozens on every rerun); a user's own samples are few and not kept."""
-    from core.inputs.samples import thumbnail_url
-
-    return _shared_thumbnail(sample, size) if is_shared(sample) else thumbnail_url(sample, size)
+    return (
+        _shared_thumbnail(sample, size)
+        if is_shared(sample)
+        else png_url(thumbnail_of(sample, size))
+    )
 
 
 @st.cache_resource(max_entries=1, ttl=3600, show_spinner=False)

@@ -9,15 +9,12 @@ aria-label "freeze filter N", keyboard: Tab then Space), so nothing sits between
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
-from core.show.render import feature_grid
+from core.show.render import feature_grid, png_url
 
 _JS = """
 export default function(component) {
@@ -77,12 +74,6 @@ _CSS = """
 _grid = st.components.v2.component("layerlab_filter_grid", html="<div></div>", css=_CSS, js=_JS)
 
 
-def _png_url(rgb: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def _clicked(key: str, on_toggle: Callable[[int], None]) -> None:
     """Runs before the rerun a click starts, so that run already draws the new choice."""
     value = (st.session_state.get(key) or {}).get("toggled")
@@ -108,7 +99,7 @@ def filter_picker(
         {
             "n": c,
             "on": c in chosen,
-            "src": _png_url(
+            "src": png_url(
                 feature_grid(
                     maps[..., c : c + 1],
                     vrange=(lo, hi),

@@ -8,9 +8,7 @@ picture's content, so a user's pictures stay in their session and go with it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -19,16 +17,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import streamlit as st
-from PIL import Image
+
+from core.graph.engine import digest
+from core.show.render import png_url
 
 ENTRIES = 256  # pictures a session keeps
 BYTES = 8 * 1024 * 1024  # and at most about this much text
-
-
-def digest(a: np.ndarray) -> tuple:
-    """A content key for an array (16-byte BLAKE2b of its bytes, with shape and dtype)."""
-    h = hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
-    return h, a.shape, str(a.dtype)
 
 
 def frame_key(df: pd.DataFrame) -> tuple:
@@ -66,15 +60,6 @@ def remember(key: Hashable, make: Callable[[], Any], *, size: Callable[[Any], in
     return value
 
 
-def encode(img: np.ndarray) -> str:
-    """(H, W) or (H, W, 3|4) uint8, or floats in [0, 1] (clipped), as a PNG data URL."""
-    if img.dtype != np.uint8:
-        img = (np.clip(img, 0.0, 1.0) * 255).round().astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def arrow_bytes(df: pd.DataFrame) -> bytes:
     """df as Arrow IPC stream bytes, the form in which Streamlit sends a chart's data."""
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -92,5 +77,5 @@ def dataset(df: pd.DataFrame) -> bytes:
 
 
 def png(img: np.ndarray) -> str:
-    """encode(img), memoised on the picture's content: give st.image this instead of img."""
-    return remember(("png", *digest(img)), lambda: encode(img))
+    """png_url(img) (core.show.render), memoised on the picture's content: give st.image this instead of img."""
+    return remember(("png", *digest(img)), lambda: png_url(img))

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.show.render import feature_grid, grid_layout
-from pages._images import arrow_bytes, digest, encode, remember
+from core.show.render import feature_grid, grid_layout, png_url
+from pages._images import arrow_bytes, digest, remember
 
 BAND = 14  # px above each row of tiles for the channel numbers
 
@@ -85,7 +85,7 @@ def _spec(
     x = {"field": "x0", "type": q, "scale": xs, "axis": None}
     ink = "#e6e6e6" if dark_theme() else "#31333f"
     picture = {
-        "data": {"values": [{"url": encode(img)}]},
+        "data": {"values": [{"url": png_url(img)}]},
         "mark": {
             "type": "image",
             "width": width,

@@ -12,8 +12,15 @@ import streamlit as st
 from core import cache
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
-from core.show.render import apply_colormap, as_maps, channel_image, feature_grid, grid_shape
-from pages._images import arrow_bytes, dataset, digest, encode, frame_key, png, remember
+from core.show.render import (
+    apply_colormap,
+    as_maps,
+    channel_image,
+    feature_grid,
+    grid_shape,
+    png_url,
+)
+from pages._images import arrow_bytes, dataset, digest, frame_key, png, remember
 from pages._state import freeze_kinds
 from pages._tiles import tile_grid
 
@@ -215,7 +222,7 @@ def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activ
     """A colour-scale legend: the gradient as an image, with its end and middle values."""
     bar = remember(
         ("legend", cmap),
-        lambda: encode(apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)),
+        lambda: png_url(apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)),
     )
     st.image(bar, width=240)
     mid = (vmin + vmax) / 2

@@ -322,7 +322,9 @@ def numpy_view(y: Any) -> np.ndarray:
     return keras.ops.convert_to_numpy(y)
 
 
-def _digest(x: np.ndarray) -> tuple:
+def digest(x: np.ndarray) -> tuple:
+    """A content key for an array: shape, dtype and a 16-byte BLAKE2b of its bytes (the one
+    array digest: the tracer's memory, the caches and the pages' picture memo use it)."""
     return (
         x.shape,
         x.dtype.str,
@@ -426,7 +428,7 @@ class Tracer:
         """The trace of one input x (*input_shape, no batch axis), remembered for the last few
         inputs (RECENT_BYTES in all): freezing re-runs only what is downstream of a frozen
         layer and reads the rest from here. The arrays are read-only (shared by every caller)."""
-        key = _digest(np.asarray(x, dtype=self.dtype))
+        key = digest(np.asarray(x, dtype=self.dtype))
         with self._lock:
             if key in self._recent:
                 self._recent.move_to_end(key)

@@ -180,17 +180,6 @@ def mnist_test_digits(n: int = 30, seed: int = 0) -> list[Sample]:
     )
 
 
-def thumbnail_url(sample: Sample, size: int = 56) -> str:
-    """thumbnail() as a PNG data URL: st.image sends a data URL as it is, without decoding and
-    re-encoding it (as it does bytes), and a cache can keep it."""
-    import base64
-    import io
-
-    buf = io.BytesIO()
-    Image.fromarray(thumbnail(sample, size)).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def thumbnail(sample: Sample, size: int = 56) -> np.ndarray:
     """A small uint8 picture of a sample (images: the image; audio: its waveform envelope)."""
     if sample.kind == "audio":

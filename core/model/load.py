@@ -17,7 +17,7 @@ from core.errors import CardError, ModelRefusedError, ModelUnreadableError, Unsu
 from core.graph.engine import Tracer
 from core.model.card import infer_card, merge_card
 from core.safety.budget import check_budget
-from core.safety.runtime import keras_settings, restore_keras_settings
+from core.safety.runtime import settings_kept
 from core.safety.sandbox import Sandbox, first_load
 from core.safety.scan import scan
 from core.settings import Limits, human_bytes
@@ -75,32 +75,27 @@ def sha256_bytes(data: bytes) -> str:
 def _load_file(path: Path, filename: str) -> keras.Model:
     """Keras' own load, with its process-wide settings guarded (restored and refused if the
     file changed them)."""
-    before = keras_settings()
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with settings_kept(filename, "loading"):
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ModelRefusedError:
+        raise
     except Exception as e:  # noqa: BLE001 - any loader failure is the file's, say Keras' reason
         msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise ModelUnreadableError(
             f"Keras could not read {filename!r}: {msg}. Try loading it where it was made and "
             "saving it again with Keras 3 as .keras (model.save('name.keras'))."
         ) from None
-    finally:
-        changed = restore_keras_settings(before)
-    if changed:
-        raise ModelRefusedError(
-            f"{filename!r} changed Keras' process-wide settings while "
-            f"loading ({'; '.join(changed)}); restored and refused."
-        )
     if not isinstance(model, keras.Model):
         raise UnsupportedModelError(f"{filename!r} holds a {type(model).__name__}, not a model.")
     return model
 
 
 def _tracer(model: keras.Model, filename: str) -> Tracer:
-    before = keras_settings()
     try:
-        return Tracer(model)
-    except UnsupportedModelError:
+        with settings_kept(filename, "being traced"):
+            return Tracer(model)
+    except (UnsupportedModelError, ModelRefusedError):
         raise
     except Exception as e:  # noqa: BLE001 - a graph we cannot replay is unsupported, say why
         raise UnsupportedModelError(
@@ -108,13 +103,6 @@ def _tracer(model: keras.Model, filename: str) -> Tracer:
             f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
             "Layer Lab supports Sequential and functional models built from Keras layers."
         ) from None
-    finally:
-        changed = restore_keras_settings(before)
-        if changed:
-            raise ModelRefusedError(
-                f"{filename!r} changed Keras' process-wide settings while "
-                f"being traced ({'; '.join(changed)}); restored and refused."
-            )
 
 
 def _from_bytes(

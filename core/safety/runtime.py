@@ -6,9 +6,13 @@ change every other user's results). Snapshot before a load, compare after, resto
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import keras
+
+from core.errors import ModelRefusedError
 
 
 def keras_settings() -> dict[str, Any]:
@@ -35,3 +39,19 @@ def restore_keras_settings(saved: dict[str, Any]) -> list[str]:
     if now["dtype_policy"] != saved["dtype_policy"]:
         keras.config.set_dtype_policy(saved["dtype_policy"])
     return changed
+
+
+@contextmanager
+def settings_kept(filename: str, doing: str) -> Iterator[None]:
+    """A block that must leave Keras' settings as they were (loading or tracing a model file):
+    restored afterwards, and a ModelRefusedError naming what `filename` changed while `doing`."""
+    before = keras_settings()
+    try:
+        yield
+    finally:
+        changed = restore_keras_settings(before)
+        if changed:
+            raise ModelRefusedError(
+                f"{filename!r} changed Keras' process-wide settings while "
+                f"{doing} ({'; '.join(changed)}); restored and refused."
+            )

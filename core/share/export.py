@@ -26,23 +26,11 @@ import numpy as np
 from core.analysis.hearing import to_wav_bytes
 from core.errors import InputError
 from core.model.load import LoadedModel
+from core.show.render import png_bytes
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_")[:80] or "item"
-
-
-def _png(a: np.ndarray) -> bytes:
-    from PIL import Image
-
-    a = np.asarray(a)
-    if a.dtype != np.uint8 or a.ndim not in (2, 3):
-        raise InputError(
-            f"Images to export must be uint8 (H, W) or (H, W, 3); got {a.dtype} {a.shape}."
-        )
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _jsonable(v: Any) -> Any:
@@ -75,8 +63,13 @@ def export_zip(
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name, img in (images or {}).items():
+            a = np.asarray(img)
+            if a.dtype != np.uint8 or a.ndim not in (2, 3):
+                raise InputError(
+                    f"Images to export must be uint8 (H, W) or (H, W, 3); got {a.dtype} {a.shape}."
+                )
             path = f"images/{_safe(name)}.png"
-            z.writestr(path, _png(img))
+            z.writestr(path, png_bytes(a))
             files.append(path)
         for name, (y, sr) in (audio or {}).items():
             path = f"audio/{_safe(name)}.wav"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
+from PIL import Image
+
+from core.errors import InputError
 
 # Anchor colours of matplotlib's viridis and a blue-white-red diverging map (RdBu reversed),
 # interpolated in numpy so we need no matplotlib.
@@ -210,3 +215,21 @@ def channel_image(
     norm = (ch - lo) / (hi - lo) if hi > lo else np.zeros_like(ch)
     up = max(1, size // max(ch.shape))
     return apply_colormap(norm, cmap).repeat(up, 0).repeat(up, 1)
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    """(H, W) or (H, W, 3|4) uint8, or floats in [0, 1] (clipped), as PNG file bytes."""
+    a = np.asarray(img)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (1, 3, 4)):
+        raise InputError(f"A picture must be (H, W) or (H, W, 3|4); got shape {a.shape}.")
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_url(img: np.ndarray) -> str:
+    """png_bytes(img) as a data URL: st.image sends one as it is (bytes it decodes and
+    re-encodes on every run), and HTML exports embed it."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(img)).decode()
