@@ -72,22 +72,33 @@ def choice(what: str, value: Any, options: Iterable[str], *, fix: str = "") -> s
     return value
 
 
-def integer(what: str, value: Any, lo: int, hi: int) -> int:
-    """A whole number in [lo, hi] (bools and floats refused)."""
+def integer(
+    what: str, value: Any, lo: int, hi: int, *, error: type[LayerLabError] = OptionError
+) -> int:
+    """A whole number in [lo, hi] (bools and floats refused), else `error` giving the range."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise OptionError(f"{what} must be a whole number from {lo} to {hi}; got {value!r}.")
+        raise error(f"{what} must be a whole number from {lo} to {hi}; got {value!r}.")
     return int(value)
 
 
-def number(what: str, value: Any, lo: float, hi: float) -> float:
-    """A finite number in [lo, hi]."""
+def number(
+    what: str,
+    value: Any,
+    lo: float,
+    hi: float,
+    *,
+    unit: str = "",
+    error: type[LayerLabError] = OptionError,
+) -> float:
+    """A finite number in [lo, hi] (bools refused), else `error` giving the range and unit."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float, np.integer, np.floating))
         or not np.isfinite(value)
         or not lo <= value <= hi
     ):
-        raise OptionError(f"{what} must be a number from {lo:g} to {hi:g}; got {value!r}.")
+        u = f" {unit}" if unit else ""
+        raise error(f"{what} must be a number from {lo:g} to {hi:g}{u}; got {value!r}.")
     return float(value)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, integer
 from core.inputs.image import model_to_unit, unit_to_model
 from core.model.load import LoadedModel
 from core.model.outputs import class_scores, probabilities
@@ -266,23 +266,11 @@ def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -
                 f"{method} is untargeted in foolbox; for a target class use one "
                 f"of {', '.join(targeted)}, or leave target empty."
             )
-        if (
-            isinstance(target, bool)
-            or not isinstance(target, (int, np.integer))
-            or not 0 <= target < len(m.labels)
-        ):
-            raise InputError(
-                f"target must be a class index 0..{len(m.labels) - 1}; got {target!r}."
-            )
+        integer("target (a class index)", target, 0, len(m.labels) - 1, error=InputError)
     if steps is not None:
         if info.default_steps is None:
             raise InputError(f"{method} takes no steps; leave steps empty.")
-        if (
-            isinstance(steps, bool)
-            or not isinstance(steps, (int, np.integer))
-            or not 1 <= steps <= MAX_STEPS
-        ):
-            raise InputError(f"steps must be a whole number from 1 to {MAX_STEPS}; got {steps!r}.")
+        integer("steps", steps, 1, MAX_STEPS, error=InputError)
     return info
 
 

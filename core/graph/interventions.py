@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import FreezeConfigError, LayerNameError
+from core.errors import FreezeConfigError, LayerNameError, number
 from core.graph.engine import Plan, numpy_view, suits_xla, xla_or
 
 Frozen = dict[str, tuple[int, ...]]
@@ -46,16 +46,8 @@ def intervention(chans: Any, kind: str = "zero", factor: float = 1.0) -> Interve
         raise FreezeConfigError(
             f"Unknown intervention {kind!r}; expected one of {', '.join(KINDS)}."
         )
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, (int, float))
-        or not np.isfinite(factor)
-        or abs(factor) > 1e6
-    ):
-        raise FreezeConfigError(
-            f"The scale factor must be a finite number (|factor| <= 1e6); got {factor!r}."
-        )
-    return Intervention(tuple(chans), kind, float(factor))
+    factor = number("The scale factor", factor, -1e6, 1e6, error=FreezeConfigError)
+    return Intervention(tuple(chans), kind, factor)
 
 
 def as_intervention(v: Any) -> Intervention:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, number
 from core.settings import MAX_CLIP_SECONDS
 
 # ---------------------------------------------------------------- validation helpers
@@ -39,15 +39,6 @@ def _wave(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
     return y, int(sr)
 
 
-def _num(name: str, value: Any, lo: float, hi: float, unit: str = "") -> float:
-    """A finite real number in [lo, hi], or an InputError that gives the range."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(float(value)) or not lo <= float(value) <= hi:
-        u = f" {unit}" if unit else ""
-        raise InputError(f"{name} must be a number between {lo:g} and {hi:g}{u}; got {value!r}.")
-    return float(value)
-
-
 def _duration(y: np.ndarray, sr: int) -> float:
     return y.size / sr
 
@@ -59,8 +50,8 @@ def slice_clip(y: np.ndarray, sr: int, *, start: float, end: float) -> np.ndarra
     """Keep [start, end) seconds."""
     y, sr = _wave(y, sr)
     dur = _duration(y, sr)
-    start = _num("start", start, 0.0, dur, "s")
-    end = _num("end", end, 0.0, dur, "s")
+    start = number("start", start, 0.0, dur, unit="s", error=InputError)
+    end = number("end", end, 0.0, dur, unit="s", error=InputError)
     a, b = int(round(start * sr)), int(round(end * sr))
     if b <= a:
         raise InputError(
@@ -80,9 +71,9 @@ def crossfade_cut(y: np.ndarray, sr: int, *, start: float, end: float, fade: flo
     """
     y, sr = _wave(y, sr)
     dur = _duration(y, sr)
-    start = _num("start", start, 0.0, dur, "s")
-    end = _num("end", end, 0.0, dur, "s")
-    fade = _num("fade", fade, 0.0, dur, "s")
+    start = number("start", start, 0.0, dur, unit="s", error=InputError)
+    end = number("end", end, 0.0, dur, unit="s", error=InputError)
+    fade = number("fade", fade, 0.0, dur, unit="s", error=InputError)
     a, b, f = int(round(start * sr)), int(round(end * sr)), int(round(fade * sr))
     if b <= a:
         raise InputError(
@@ -111,7 +102,7 @@ def crossfade_cut(y: np.ndarray, sr: int, *, start: float, end: float, fade: flo
 def gain(y: np.ndarray, sr: int, *, db: float) -> np.ndarray:
     """Multiply by 10**(db/20): +6.02 dB doubles the amplitude."""
     y, sr = _wave(y, sr)
-    db = _num("db", db, -60.0, 40.0, "dB")
+    db = number("db", db, -60.0, 40.0, unit="dB", error=InputError)
     return (y * np.float32(10.0 ** (db / 20.0))).astype(np.float32)
 
 
@@ -121,8 +112,8 @@ def ramp(y: np.ndarray, sr: int, *, start_db: float, end_db: float) -> np.ndarra
     start_db=+6, end_db=-6 is d-DeVIS' "louder start, quieter end".
     """
     y, sr = _wave(y, sr)
-    start_db = _num("start_db", start_db, -60.0, 40.0, "dB")
-    end_db = _num("end_db", end_db, -60.0, 40.0, "dB")
+    start_db = number("start_db", start_db, -60.0, 40.0, unit="dB", error=InputError)
+    end_db = number("end_db", end_db, -60.0, 40.0, unit="dB", error=InputError)
     curve_db = np.linspace(start_db, end_db, y.size)
     return (y * 10.0 ** (curve_db / 20.0)).astype(np.float32)
 
@@ -157,8 +148,8 @@ def fade(y: np.ndarray, sr: int, *, fade_in: float, fade_out: float) -> np.ndarr
     (to exactly 0)."""
     y, sr = _wave(y, sr)
     dur = _duration(y, sr)
-    fade_in = _num("fade_in", fade_in, 0.0, dur, "s")
-    fade_out = _num("fade_out", fade_out, 0.0, dur, "s")
+    fade_in = number("fade_in", fade_in, 0.0, dur, unit="s", error=InputError)
+    fade_out = number("fade_out", fade_out, 0.0, dur, unit="s", error=InputError)
     fi, fo = int(round(fade_in * sr)), int(round(fade_out * sr))
     if fi + fo > y.size:
         raise InputError(
@@ -176,7 +167,7 @@ def fade(y: np.ndarray, sr: int, *, fade_in: float, fade_out: float) -> np.ndarr
 def add_noise(y: np.ndarray, sr: int, *, snr_db: float, seed: int = 0) -> np.ndarray:
     """Add white Gaussian noise at `snr_db` relative to the clip's mean power (whole clip)."""
     y, sr = _wave(y, sr)
-    snr_db = _num("snr_db", snr_db, -20.0, 80.0, "dB")
+    snr_db = number("snr_db", snr_db, -20.0, 80.0, unit="dB", error=InputError)
     power = float(np.mean(y.astype(np.float64) ** 2))
     if power == 0.0:
         raise InputError(
@@ -191,16 +182,22 @@ def add_noise(y: np.ndarray, sr: int, *, snr_db: float, seed: int = 0) -> np.nda
     return (y + noise).astype(np.float32)
 
 
+def _length_after(y: np.ndarray, sr: int, ratio: float, doing: str, what: str) -> int:
+    """Samples after playing `ratio` times faster, refused past the clip cap."""
+    n_out = int(round(y.size / ratio))
+    if n_out / sr > MAX_CLIP_SECONDS:
+        raise InputError(
+            f"{doing} by {ratio:g}x would make the clip {n_out / sr:.1f} s, over the "
+            f"{MAX_CLIP_SECONDS:.0f} s cap; use a {what} closer to 1."
+        )
+    return n_out
+
+
 def change_speed(y: np.ndarray, sr: int, *, factor: float) -> np.ndarray:
     """Play `factor` times faster (tape-style): duration / factor, pitch * factor."""
     y, sr = _wave(y, sr)
-    factor = _num("factor", factor, 0.5, 2.0, "x")
-    n_out = int(round(y.size / factor))
-    if n_out / sr > MAX_CLIP_SECONDS:
-        raise InputError(
-            f"Slowing down by {factor:g}x would make the clip {n_out / sr:.1f} s, "
-            f"over the {MAX_CLIP_SECONDS:.0f} s cap; use a factor closer to 1."
-        )
+    factor = number("factor", factor, 0.5, 2.0, unit="x", error=InputError)
+    n_out = _length_after(y, sr, factor, "Slowing down", "factor")
     if factor == 1.0:
         return y.copy()
     import librosa
@@ -218,7 +215,7 @@ def _n_fft(sr: int) -> int:
 def change_pitch(y: np.ndarray, sr: int, *, semitones: float) -> np.ndarray:
     """Shift pitch by `semitones`, keeping the duration (librosa phase vocoder + resampling)."""
     y, sr = _wave(y, sr)
-    semitones = _num("semitones", semitones, -12.0, 12.0, "semitones")
+    semitones = number("semitones", semitones, -12.0, 12.0, unit="semitones", error=InputError)
     if semitones == 0.0:
         return y.copy()
     import librosa
@@ -233,13 +230,8 @@ def change_pitch(y: np.ndarray, sr: int, *, semitones: float) -> np.ndarray:
 def time_stretch(y: np.ndarray, sr: int, *, rate: float) -> np.ndarray:
     """Play `rate` times faster keeping the pitch: duration / rate (phase vocoder)."""
     y, sr = _wave(y, sr)
-    rate = _num("rate", rate, 0.5, 2.0, "x")
-    n_out = int(round(y.size / rate))
-    if n_out / sr > MAX_CLIP_SECONDS:
-        raise InputError(
-            f"Stretching by {rate:g}x would make the clip {n_out / sr:.1f} s, over "
-            f"the {MAX_CLIP_SECONDS:.0f} s cap; use a rate closer to 1."
-        )
+    rate = number("rate", rate, 0.5, 2.0, unit="x", error=InputError)
+    n_out = _length_after(y, sr, rate, "Stretching", "rate")
     if rate == 1.0:
         return y.copy()
     import librosa

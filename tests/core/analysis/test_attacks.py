@@ -107,7 +107,10 @@ def test_the_time_limit_stops_an_attack_with_a_message(lenet, seven):
         (dict(method="Nope", epsilon=0.1), "Unknown attack 'Nope'; choose one of FGSM"),
         (dict(method="FGSM", epsilon=0), "epsilon must be a positive number"),
         (dict(method="FGSM", epsilon=0.1, target=3), "FGSM is untargeted.*LinfPGD"),
-        (dict(method="LinfPGD", epsilon=0.1, target=10), r"class index 0\.\.9; got 10"),
+        (
+            dict(method="LinfPGD", epsilon=0.1, target=10),
+            r"target \(a class index\) must be a whole number from 0 to 9; got 10",
+        ),
         (dict(method="LinfPGD", epsilon=0.1, steps=5000), "steps must be a whole number from 1"),
         (dict(method="LinfPGD", epsilon=0.1, steps=10**7), r"from 1 to 1000; got 10000000"),
         (dict(method="FGSM", epsilon=float("nan")), "epsilon must be a positive number"),
