@@ -75,6 +75,7 @@ __all__ = [
     "filter_index",
     "top_inputs",
     "exemplars",
+    "Exemplars",
     "class_profile",
     "visualize",
 ]
@@ -434,13 +435,21 @@ def top_inputs(
     return _top(m.tracer, ix, layer, channel, k=k, local_origin=local)
 
 
+class Exemplars(NamedTuple):
+    """What api.exemplars finds for some channels of a layer."""
+
+    tops: dict[int, list]  # channel -> [Exemplar], best first (top_inputs)
+    patches: dict[int, list[np.ndarray]]  # channel -> uint8 RGB cut to each receptive field
+    inputs: dict[int, np.ndarray]  # probe row -> model input
+    spectrograms: dict[int, np.ndarray] | None  # probe row -> (T, F); None for images
+
+
 def exemplars(
     m: LoadedModel, layer: str, channels: list[int], *, k: int = 9, index=None, probe=None
-):
-    """top_inputs for several channels and each exemplar cut to its receptive field: (tops
-    {channel: [Exemplar]}, patches {channel: [uint8 RGB]}, model inputs {row: x},
-    spectrograms {row: (T, F)} or None). index/probe: a filter_index and the ProbeSet it was
-    built from (default: the model's probe set)."""
+) -> Exemplars:
+    """top_inputs for several channels, each exemplar cut to its receptive field.
+    index/probe: a filter_index and the ProbeSet it was built from (default: the model's
+    probe set)."""
     from core.show.exemplar_view import patches
 
     probe = probe if probe is not None else _probe(m)
@@ -453,7 +462,7 @@ def exemplars(
     if spec_layer and rows:  # one batched trace for every exemplar shown
         spec_all = m.tracer(np.stack([xs[i] for i in rows]))[spec_layer][..., 0]
         specs = dict(zip(rows, spec_all))
-    return tops, patches(m.card, xs, specs, tops), xs, specs
+    return Exemplars(tops, patches(m.card, xs, specs, tops), xs, specs)
 
 
 def class_profile(m: LoadedModel, layer: str, *, index=None):

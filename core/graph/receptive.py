@@ -166,26 +166,11 @@ def _parent_box(
 
 # Layers whose output channel c reads only channel c of each parent (the field of one channel
 # can then be followed through a Concatenate into the branch that made it).
-_PER_CHANNEL = _POOL | {
-    "Activation",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Dropout",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "BatchNormalization",
-    "Rescaling",
-    "Identity",
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Minimum",
-    "ActivityRegularization",
-}
+_PER_CHANNEL = _POOL | (
+    _POINTWISE  # less those that mix channels (softmax, dense, masking) or are not followed
+    - {"PReLU", "Softmax", "Normalization", "Dense", "EinsumDense", "Masking"}
+    - {f"SpatialDropout{d}D" for d in (1, 2, 3)}
+)
 
 
 def _parent_channels(op: Any, channel: int | None, in_shapes: list[tuple]) -> list[int | None]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.inputs.samples import CIFAR10_LABELS
+
 from ._helpers import expect, metric_value, open_app, shot, wait_for_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,20 +190,8 @@ def test_upload_a_colour_image_to_the_colour_model(page, tmp_path):
     note = page.locator('[data-testid="stAlert"]').filter(has_text="Converted")
     expect(note).to_contain_text("resized from 200×150 to 32×32")
     wait_for_app(page)
-    labels = [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ]
     expect(metric_value(page, "Prediction")).to_have_text(
-        re.compile("^(" + "|".join(labels) + ")$")
+        re.compile("^(" + "|".join(CIFAR10_LABELS) + ")$")
     )
     expect(metric_value(page, "Prediction")).to_have_text("ship")
     shot(page, "trace_colour_upload")
