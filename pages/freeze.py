@@ -14,14 +14,13 @@ from core.analysis.compare import layer_distances
 from core.analysis.importance import all_negligible
 from core.errors import LayerLabError
 from core.graph.interventions import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
-from core.inputs.image import to_display
-from core.show.audio_view import display_maps
-from core.show.render import apply_colormap, feature_grid
+from core.show.render import feature_grid
 from pages._audio_views import oriented_maps
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
 from pages._images import png
 from pages._jobs import heavy_job
+from pages._saliency import saliency_tab
 from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
 from pages._widgets import (
     altair,
@@ -451,108 +450,4 @@ with imp_tab:
         top_filters_exemplars(lm, imp_layer, [int(c) for c in df["channel"].head(5)], key="imp_ex")
 
 with sal_tab:
-    c1, c2, c3, c4 = st.columns(4)
-    method = c1.radio(
-        "Method",
-        ["Gradient", "Grad-CAM"],
-        key="sal_method",
-        help="Gradient: |∂score/∂pixel|. Grad-CAM: a convolutional layer's maps "
-        "weighted by the score's mean gradient (Selvaraju et al. 2017).",
-    )
-    spec = lm.card.get("spectrogram_layer") if lm.kind == "audio" else None
-    cam_layers = api.grad_cam_layers(lm)
-    auto_block = api.auto_cam_layers(lm)
-    auto = f"auto ({auto_block[-1]} block)" if auto_block else "auto"
-    cam_choice = (
-        c2.selectbox(
-            "Grad-CAM layer",
-            [auto] + cam_layers,
-            key="sal_layer",
-            disabled=method != "Grad-CAM",
-            help="auto: the last convolution's activation, the convolution "
-            "itself or the layers between, whichever first shows "
-            "positive evidence for the class.",
-        )
-        if cam_layers
-        else None
-    )
-    target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
-    alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
-    cls = lm.labels.index(target)
-    try:
-        with st.spinner(
-            f"{method} saliency for class {target}"
-            + (" with the frozen filters" if config else "")
-            + "…",
-            show_time=True,
-        ):
-            grad_cam = method == "Grad-CAM" and cam_choice is not None
-            layer = None if not grad_cam or cam_choice == auto else cam_choice
-            sal, cam_layer = cache.saliency(lm, sample, method, cls, layer, fkey)
-    except LayerLabError as e:
-        st.error(str(e))
-        st.stop()
-    if lm.kind == "audio" and not spec:  # a waveform model: a time profile over the clip
-        profile = np.abs(np.asarray(sal, np.float64)).reshape(len(sal), -1).max(axis=1)
-        sr = int(lm.card["input"]["sample_rate"])
-        step = max(1, len(profile) // 800)  # at most ~800 points on screen (max per bin)
-        binned = profile[: len(profile) // step * step].reshape(-1, step).max(axis=1)
-        wave = np.asarray(tr["input"], np.float64).reshape(-1)
-        wave_b = np.abs(wave[: len(wave) // step * step]).reshape(-1, step).max(axis=1)
-        df = pd.DataFrame(
-            {
-                "time (s)": np.arange(len(binned)) * step / sr,
-                method: binned / (binned.max() or 1.0),
-                "|waveform|": wave_b / (wave_b.max() or 1.0),
-            }
-        ).melt("time (s)", var_name="curve", value_name="normalised")
-        altair(
-            lambda: (
-                alt.Chart(df)
-                .mark_line()
-                .encode(x="time (s):Q", y="normalised:Q", color="curve:N")
-                .properties(height=220)
-            ),
-            key="sal_profile",
-            deps=(df,),
-            width="stretch",
-        )
-        st.caption(
-            f"{method} for class {target}"
-            + (f" at {cam_layer}" if cam_layer else "")
-            + " over the clip's time, with the waveform's envelope for reference."
-        )
-        st.stop()
-    if spec:  # audio: saliency over the model's own spectrogram, time left to right
-        s_img = display_maps(tr[spec])[..., 0]
-        base_img = (255 * (s_img - s_img.min()) / (np.ptp(s_img) or 1.0)).astype(np.uint8)
-        sal = display_maps(sal)[..., 0]
-    else:
-        base_img = to_display(tr["input"], lm.card)
-    rgb = base_img[..., None].repeat(3, -1) if base_img.ndim == 2 else base_img
-    heat = apply_colormap(sal / (sal.max() or 1.0), "viridis")
-    over = (rgb * (1 - alpha) + heat * alpha).astype(np.uint8)
-    up = max(1, 280 // max(over.shape[:2]))
-    c1, c2 = st.columns(2)
-    c1.image(
-        png(over.repeat(up, 0).repeat(up, 1)),
-        width=280,
-        caption=f"{method} for class {target}"
-        + (f" at {cam_layer}" if cam_layer else "")
-        + (" (with frozen filters)" if config else ""),
-    )
-    c2.image(png(heat.repeat(up, 0).repeat(up, 1)), width=280, caption="the map alone")
-    if not sal.max() > 0:
-        st.info(
-            f"The {method} map is zero everywhere: at {cam_layer!r} nothing speaks *for* "
-            f"class {target} (Grad-CAM keeps only positive evidence). Try another layer "
-            "or class."
-        )
-    with c2:
-        legend(
-            0.0,
-            float(sal.max()),
-            "viridis",
-            key="sal_leg",
-            title="|gradient|" if method == "Gradient" else "Grad-CAM (normalised)",
-        )
+    saliency_tab(lm, sample, tr, fprobs, config=config, fkey=fkey)

@@ -197,3 +197,18 @@ def ensemble_note(card: Mapping[str, Any], n_channels: int) -> str | None:
         f"This model is {k} networks packed side by side (an ensemble: the logits are their "
         f"mean); each hears only its own filters. Filters {spans}.{own}"
     )
+
+
+def time_profile(
+    sal: np.ndarray, wave: np.ndarray, sr: int, *, points: int = 800
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """A waveform model's saliency (T,) or (T, C) and its input (T,) as at most ~`points`
+    bins over time (max per bin, so a short peak survives): (bin start times in s,
+    (saliency, |waveform|), each normalised to a maximum of 1)."""
+    profile = np.abs(np.asarray(sal, np.float64)).reshape(len(sal), -1).max(axis=1)
+    step = max(1, len(profile) // points)
+    binned = profile[: len(profile) // step * step].reshape(-1, step).max(axis=1)
+    w = np.abs(np.asarray(wave, np.float64).reshape(-1))
+    wave_b = w[: len(w) // step * step].reshape(-1, step).max(axis=1)
+    times = np.arange(len(binned)) * step / sr
+    return times, (binned / (binned.max() or 1.0), wave_b / (wave_b.max() or 1.0))

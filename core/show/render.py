@@ -233,3 +233,8 @@ def png_url(img: np.ndarray) -> str:
     """png_bytes(img) as a data URL: st.image sends one as it is (bytes it decodes and
     re-encodes on every run), and HTML exports embed it."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(img)).decode()
+
+
+def overlay(rgb: np.ndarray, heat: np.ndarray, *, alpha: float) -> np.ndarray:
+    """A heat map (H, W, 3) uint8 laid over a picture (H, W, 3) uint8 with opacity alpha."""
+    return (rgb * (1 - alpha) + heat * alpha).astype(np.uint8)
