@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.audio.augment import Augmented, augment, draw
-from training.audio.recipe import N, SR
+from training.audio.recipe import SR, N
 
 
 def _word(at: float, length: float, total: float = 1.0) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_an_epoch_draws_each_group_its_count_and_batches_carry_their_labels():
     groups = [(0, 4, 8), (4, 6, 6), (6, 12, 2)]  # 4 clips x2, 2 real clips x3, 2 of 6 drawn
     seq = Augmented(clips, labels, groups, batch=4, seed=1)
     assert len(seq) == 4  # 16 clips an epoch
-    for epoch in range(2):
+    for _ in range(2):  # two epochs
         counts = np.bincount(seq.order[:16], minlength=12)
         assert counts[:4].tolist() == [2] * 4 and counts[4:6].tolist() == [3, 3]
         assert counts[6:].sum() == 2 and counts[6:].max() == 1
