@@ -147,7 +147,8 @@ class Schedule(keras.callbacks.Callback):
         self.tag, self.select_best = tag, select_best
         self.total = max(1, epochs * steps)
         self.warm = min(steps, self.total // 4)
-        self.step, self.history, self.t0 = 0, [], 0.0
+        self.step, self.t0 = 0, 0.0
+        self.history: list[dict] = []  # one entry per epoch, as the card's history
         self.best: tuple[float, int, list[np.ndarray]] | None = None  # (score, epoch, weights)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
