@@ -9,8 +9,6 @@ On the built-in spoken-digit model and one built-in 1 s clip, batch 1:
   istft     one filter's audio with the input's phase (hear_filter, method="phase")
   gl32      one filter's audio by Griffin-Lim, 32 iterations (method="griffinlim")
   stft      a bare librosa STFT + ISTFT round trip of the clip (the inversion's floor)
-  one net   for a model packed from K networks (card "ensemble"): the forward pass of one
-            of them alone (scripts/train_audio.build_model; timing needs no trained weights)
 Filters are taken from block1_relu (full resolution) and block3_relu (pooled 4x).
 Ratios are against `forward` (trace) and `trace` (filter audio), measured in the same run.
 """
@@ -19,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -71,23 +67,6 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         f"   trace/forward {t_trace / t_forward:5.2f}   stft+istft {t_stft:6.2f} ms"
     )
     summary = [("audio", "spoken_digits", "trace / eager forward", t_trace / t_forward)]
-    members = (m.card.get("ensemble") or {}).get("members")
-    if members:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-        import train_audio
-
-        ens = m.card["ensemble"]
-        one = train_audio.build_model(
-            (ens.get("frontends") or ["mel"])[0], widths=ens["widths_per_member"]
-        )
-        t_one = median_ms(lambda: one(x[None], training=False), r)
-        print(
-            f"  {members} networks packed: forward {t_forward:.2f} ms, one network alone "
-            f"{t_one:.2f} ms: packed / one {t_forward / t_one:.2f}"
-        )
-        summary.append(
-            ("audio", "spoken_digits", f"packed ({members}) / one forward", t_forward / t_one)
-        )
     print(
         f"  {'layer':14} {'istft':>9} {'gl32':>9} {'istft/trace':>12} {'gl32/trace':>11} "
         f"{'gl32/istft':>11}"

@@ -8,10 +8,10 @@ Run from the repository root:
 
 What each set holds, and why the model never trained on it:
 - lenet_mnist: N images drawn (seeded) from the LAST 5,000 MNIST training images (indices
-  55,000..59,999), which scripts/train_lenet.py holds out for validation (N_VAL).
+  55,000..59,999), which training/lenet.py holds out for validation (N_VAL).
 - vgg_cifar10: N images drawn from the LAST 5,000 CIFAR-10 training images (45,000..49,999),
-  which scripts/train_vgg_cifar.py holds out (N_VAL).
-- spoken_digits: FSDD clips of speaker "theo" (scripts/train_audio.py --val-speaker, never
+  which training/vgg.py holds out (N_VAL).
+- spoken_digits: FSDD clips of speaker "theo" (training/audio/recipe.py VAL_SPEAKER, never
   trained on) and espeak-ng clips of held-out voices/variants (scripts/synth_voices.py
   HELD_VOICES / HELD_VARIANTS: split "val", synthesized here with the same job list).
 The "index" array of an image set is each image's position in the training split, so anyone
@@ -35,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import synth_voices  # noqa: E402
-import train_lenet  # noqa: E402
-import train_vgg_cifar  # noqa: E402
+
+from training import lenet as lenet_recipe  # noqa: E402
+from training import vgg as vgg_recipe  # noqa: E402
+from training.data import load_cifar10, load_mnist  # noqa: E402
 
 SEED = 1234
 OUT = ROOT / "assets" / "models"
@@ -86,35 +88,36 @@ def image_set(
 
 
 def lenet(data: Path, n: int) -> None:
-    x, y, test, source = train_lenet.load_data(data / "mnist")
+    images = load_mnist(data / "mnist")
+    x, y, test = images.train.x, images.train.y, images.test
     image_set(
         "lenet_mnist",
         x,
         y,
-        train_lenet.N_VAL,
+        lenet_recipe.N_VAL,
         n,
         [str(i) for i in range(10)],
-        f"{min(n, train_lenet.N_VAL)} real MNIST digits from the 5,000 training images "
+        f"{min(n, lenet_recipe.N_VAL)} real MNIST digits from the 5,000 training images "
         "held out from LeNet's training (indices 55,000-59,999)",
         test,
     )
 
 
 def vgg(data: Path, n: int) -> None:
-    xt, yt, xv, yv, x_test, y_test, source = train_vgg_cifar.load_data(data / "cifar10")
-    x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
+    images = load_cifar10(data / "cifar10")
+    x, y, test = images.train.x, images.train.y, images.test
     from core.inputs.samples import CIFAR10_LABELS
 
     image_set(
         "vgg_cifar10",
         x,
         y,
-        train_vgg_cifar.N_VAL,
+        vgg_recipe.N_VAL,
         n,
         CIFAR10_LABELS,
-        f"{min(n, train_vgg_cifar.N_VAL)} real CIFAR-10 photos from the 5,000 training "
+        f"{min(n, vgg_recipe.N_VAL)} real CIFAR-10 photos from the 5,000 training "
         "images held out from the VGG's training (indices 45,000-49,999)",
-        None if x_test is None else (x_test, y_test),
+        test,
     )
 
 

@@ -1,7 +1,7 @@
 """What the audio pages show: spectrograms with real axes, time-frequency maps, filter audio.
 
 Pure Python (no Streamlit). A model card of an audio model names its spectrogram layer and
-STFT settings (see scripts/train_audio.py); maps of that layer and every later rank-3 layer
+STFT settings (see training/audio/model.py); maps of that layer and every later rank-3 layer
 are (time, frequency, channels), rows earliest first and columns lowest frequency first.
 
     spectrogram_db(y, sr)              -> (dB (freqs, frames), times s, freqs Hz)
@@ -148,8 +148,8 @@ def hear_map(
 
 
 def _members(card: Mapping[str, Any], n_channels: int) -> int | None:
-    """K of a model packed from K networks (card["ensemble"]["members"], written by
-    scripts/train_audio.py --pack) when an n_channels layer splits into K equal groups; None
+    """K of a model packed from K networks (card["ensemble"]["members"], as the packs of the
+    experiments in training/EXPERIMENTS.md wrote it) when an n_channels layer splits into K equal groups; None
     otherwise. An uploaded card may say anything here: it only labels filters, never fails."""
     ens = card.get("ensemble")
     k = ens.get("members") if isinstance(ens, Mapping) else None

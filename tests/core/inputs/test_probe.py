@@ -17,6 +17,8 @@ from PIL import Image
 from core import api
 from core.errors import InputError
 from core.inputs.probe import probe_path, read_labelled_zip
+from training import lenet as lenet_recipe
+from training import vgg as vgg_recipe
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT.parent / "shared" / "data"
@@ -55,11 +57,9 @@ def _hashes(x) -> set[bytes]:
 
 
 def test_mnist_probe_images_are_the_held_out_training_images():
-    import train_lenet
-
     with np.load(probe_path("lenet_mnist")) as z:
         x, idx = z["x"], z["index"]
-    n_train = 60000 - train_lenet.N_VAL
+    n_train = 60000 - lenet_recipe.N_VAL
     assert idx.min() >= n_train and idx.max() < 60000 and len(set(idx)) == len(idx)
     path = DATA / "mnist" / "train-images-idx3-ubyte.gz"
     if not path.exists():
@@ -71,11 +71,9 @@ def test_mnist_probe_images_are_the_held_out_training_images():
 
 @pytest.mark.slow
 def test_cifar_probe_images_are_the_held_out_training_images():
-    import train_vgg_cifar
-
     with np.load(probe_path("vgg_cifar10")) as z:
         x, idx = z["x"], z["index"]
-    n_train = 50000 - train_vgg_cifar.N_VAL
+    n_train = 50000 - vgg_recipe.N_VAL
     assert idx.min() >= n_train and idx.max() < 50000
     if not (DATA / "cifar10").is_dir():
         pytest.skip("shared/data/cifar10 is not here")
