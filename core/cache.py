@@ -89,14 +89,48 @@ def _nbytes(value: Any) -> int:
     return 0
 
 
-class _Memo(OrderedDict):
-    """One session's memo: key -> (value, bytes); `nbytes` is kept up to date."""
+class SessionMemo(OrderedDict):
+    """One session's LRU memo: key -> (value, bytes); `nbytes` is kept up to date."""
 
     nbytes = 0
 
+    def get_or_make(
+        self,
+        key: Any,
+        make: Callable[[], Any],
+        *,
+        size: Callable[[Any], int],
+        entries: int,
+        max_bytes: int,
+        over: Callable[[], bool] = lambda: False,
+    ) -> Any:
+        """make() once per key; the least recently used go first past entries or max_bytes
+        (or while over() says a wider budget is exceeded)."""
+        if key in self:
+            self.move_to_end(key)
+            return self[key][0]
+        value = make()
+        n = size(value)
+        self[key] = (value, n)
+        self.nbytes += n
+        while len(self) > 1 and (len(self) > entries or self.nbytes > max_bytes or over()):
+            _, (_, dropped) = self.popitem(last=False)
+            self.nbytes -= dropped
+        return value
+
+
+def session_memo(name: str, *, counted: bool = True) -> SessionMemo:
+    """This session's memo under st.session_state[name]; counted: in total_cached_bytes."""
+    memo = st.session_state.get(name)
+    if memo is None:
+        memo = st.session_state[name] = SessionMemo()
+        if counted:
+            _ledger()[id(memo)] = memo
+    return memo
+
 
 @st.cache_resource(show_spinner=False)
-def _ledger() -> weakref.WeakValueDictionary[int, _Memo]:
+def _ledger() -> weakref.WeakValueDictionary[int, SessionMemo]:
     """Every live session memo by id (a memo leaves with its session: weak references)."""
     return weakref.WeakValueDictionary()
 
@@ -104,15 +138,6 @@ def _ledger() -> weakref.WeakValueDictionary[int, _Memo]:
 def total_cached_bytes() -> int:
     """Bytes held by all sessions' memos in this process."""
     return sum(m.nbytes for m in list(_ledger().values()))
-
-
-def _evict(memo: _Memo) -> None:
-    cap = limits().cache_bytes
-    while len(memo) > 1 and (
-        len(memo) > SESSION_ENTRIES or memo.nbytes > SESSION_BYTES or total_cached_bytes() > cap
-    ):
-        _, (_, n) = memo.popitem(last=False)
-        memo.nbytes -= n
 
 
 def scoped(cached: Callable) -> Callable:
@@ -127,20 +152,15 @@ def scoped(cached: Callable) -> Callable:
         keyed = {k: v for k, v in kwargs.items() if not k.startswith("_")}
         if is_shared(args) and is_shared(tuple(keyed.values())):
             return cached(*args, **kwargs)
-        memo = st.session_state.get(_MEMO)
-        if memo is None:
-            memo = st.session_state[_MEMO] = _Memo()
-            _ledger()[id(memo)] = memo
         key = (fn.__name__, _key(args), _key(tuple(sorted(keyed.items()))))
-        if key in memo:
-            memo.move_to_end(key)
-            return memo[key][0]
-        value = fn(*args, **kwargs)
-        n = _nbytes(value)
-        memo[key] = (value, n)
-        memo.nbytes += n
-        _evict(memo)
-        return value
+        return session_memo(_MEMO).get_or_make(
+            key,
+            lambda: fn(*args, **kwargs),
+            size=_nbytes,
+            entries=SESSION_ENTRIES,
+            max_bytes=SESSION_BYTES,
+            over=lambda: total_cached_bytes() > limits().cache_bytes,
+        )
 
     return call
 

@@ -9,15 +9,14 @@ picture's content, so a user's pictures stay in their session and go with it.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import streamlit as st
 
+from core import cache
 from core.graph.engine import digest
 from core.show.render import png_url
 
@@ -39,25 +38,11 @@ def frame_key(df: pd.DataFrame) -> tuple:
     return "frame", df.shape, h.digest()
 
 
-class _Memo(OrderedDict):
-    """key -> (value, bytes), least recently used first; `nbytes` is their total."""
-
-    nbytes = 0
-
-
 def remember(key: Hashable, make: Callable[[], Any], *, size: Callable[[Any], int] = len) -> Any:
     """make() once per key in this session (LRU, ENTRIES and BYTES bounded); size(value) in bytes."""
-    memo: _Memo = st.session_state.setdefault("_png_urls", _Memo())
-    if key in memo:
-        memo.move_to_end(key)
-        return memo[key][0]
-    value = make()
-    memo[key] = (value, size(value))
-    memo.nbytes += memo[key][1]
-    while len(memo) > 1 and (len(memo) > ENTRIES or memo.nbytes > BYTES):
-        _, (_, n) = memo.popitem(last=False)
-        memo.nbytes -= n
-    return value
+    return cache.session_memo("_png_urls", counted=False).get_or_make(
+        key, make, size=size, entries=ENTRIES, max_bytes=BYTES
+    )
 
 
 def arrow_bytes(df: pd.DataFrame) -> bytes:

@@ -90,17 +90,24 @@ def test_all_sessions_memos_stay_under_the_global_cap(monkeypatch):
     mb = 2**20
     others = cache.total_cached_bytes()  # memos of earlier AppTest sessions in this process
     monkeypatch.setenv("LAYERLAB_CACHE_MB", str((others + 10 * mb) / mb))
-    a, b = cache._Memo(), cache._Memo()
+    a, b = cache.SessionMemo(), cache.SessionMemo()
     for memo in (a, b):
         cache._ledger()[id(memo)] = memo
+
+    def add(memo: cache.SessionMemo, key: tuple) -> None:
+        memo.get_or_make(
+            key,
+            lambda: None,
+            size=lambda _: 2 * mb,
+            entries=cache.SESSION_ENTRIES,
+            max_bytes=cache.SESSION_BYTES,
+            over=lambda: cache.total_cached_bytes() > cache.limits().cache_bytes,
+        )
+
     for i in range(4):
-        a[("a", i)] = (None, 2 * mb)
-        a.nbytes += 2 * mb
-    cache._evict(a)
+        add(a, ("a", i))
     assert a.nbytes == 8 * mb
     for i in range(3):
-        b[("b", i)] = (None, 2 * mb)
-        b.nbytes += 2 * mb
-        cache._evict(b)
+        add(b, ("b", i))
     assert cache.total_cached_bytes() == others + 10 * mb  # at the cap, not over it
     assert len(b) == 1 and a.nbytes == 8 * mb  # b paid for its own additions
