@@ -21,7 +21,7 @@ import functools
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ import streamlit as st
 
 from core import api
 from core.graph.engine import digest
+from core.graph.interventions import Freeze
 from core.graph.structure import weight_summaries as weight_summaries_of
 from core.inputs.edits import Edit, apply_edits
 from core.inputs.samples import Sample
@@ -44,6 +45,7 @@ _HASH: dict[str | type[Any], Callable[[Any], Any]] = {  # Streamlit's HashFuncsD
     LoadedModel: lambda lm: lm.key,
     Sample: lambda s: s.key,
     Edit: lambda e: (e.name, tuple(sorted(e.params.items()))),
+    Freeze: repr,  # its items in layer order: equal configurations hash alike
 }
 # Samples every user has (shipped with the app, or public test sets): safe to share results of.
 SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test", "probe"}
@@ -198,9 +200,9 @@ def trace(lm: LoadedModel, sample: Sample) -> api.Run:
 
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def distances(lm: LoadedModel, a: Sample, b: Sample, frozen: tuple[tuple, ...] = ()):
+def distances(lm: LoadedModel, a: Sample, b: Sample, frozen: Freeze = Freeze()):
     """Per-layer distances between two samples' traces (api.distances), under a freeze key."""
-    return api.distances(lm, a.raw, b.raw, frozen=_config(frozen))
+    return api.distances(lm, a.raw, b.raw, frozen=frozen)
 
 
 @st.cache_data(max_entries=1024, ttl=3600, show_spinner=False, hash_funcs=_HASH)
@@ -249,33 +251,18 @@ def gallery(card: dict) -> list[Sample]:
 
 
 def frozen_key(
-    frozen: dict[str, list[int]], kinds: dict[str, dict[str, Any]] | None = None
-) -> tuple[tuple, ...]:
-    """A hashable, order-independent form of a freeze configuration: (layer, channels) for
-    zeroed channels, (layer, channels, kind, factor) for the other interventions."""
-
-    def entry(k: str, v: list[int]) -> tuple:
-        chans = tuple(sorted(set(v)))
-        kind = (kinds or {}).get(k, {})
-        if kind.get("kind", "zero") == "zero":
-            return (k, chans)
-        return (k, chans, kind["kind"], float(kind.get("factor", 1.0)))
-
-    return tuple(sorted(entry(k, v) for k, v in frozen.items() if v))
-
-
-def _config(frozen: tuple[tuple, ...]) -> dict[str, Any]:
-    """A frozen_key back to the {layer: Intervention} configuration api calls take."""
-    from core.graph.interventions import intervention
-
-    return {e[0]: intervention(*e[1:]) for e in frozen}
+    frozen: Mapping[str, list[int]], kinds: Mapping[str, Mapping[str, Any]] | None = None
+) -> Freeze:
+    """The Freeze page's channels and kinds as one hashable Freeze: what the cached calls
+    below take and key on, and pass to core.api as it is."""
+    return Freeze(frozen, kinds)
 
 
 @scoped
 @st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
-def trace_frozen(lm: LoadedModel, sample: Sample, frozen: tuple[tuple, ...]):
+def trace_frozen(lm: LoadedModel, sample: Sample, frozen: Freeze):
     """(trace, probabilities) with those filters frozen (or intervened on, see frozen_key)."""
-    return api.run(lm, sample.raw, frozen=_config(frozen))[:2]
+    return api.run(lm, sample.raw, frozen=frozen)[:2]
 
 
 @scoped
@@ -286,7 +273,7 @@ def saliency(
     method: str,
     class_index: int,
     layer: str | None,
-    frozen: tuple[tuple, ...],
+    frozen: Freeze,
 ) -> api.Saliency:
     """Gradient saliency or Grad-CAM map (H, W) of a sample and Grad-CAM's layer, under a
     freeze configuration (api.saliency; method as the Freeze page names it, "Gradient" or
@@ -297,7 +284,7 @@ def saliency(
         method=method.lower().replace("-", "_"),
         target=class_index,
         layer=layer or "auto",
-        frozen=_config(frozen),
+        frozen=frozen,
     )
 
 
@@ -334,13 +321,13 @@ def spectrogram(wave: np.ndarray, sr: int):
 def filter_audio(
     lm: LoadedModel,
     sample: Sample,
-    frozen: tuple[tuple, ...],
+    frozen: Freeze,
     layer: str,
     channel: int,
     method: str,
 ) -> np.ndarray:
     """What one filter hears in a sample, under a freeze configuration (core.show.audio_view)."""
-    return api.hear_filter(lm, sample.raw, layer, channel, method=method, frozen=_config(frozen))
+    return api.hear_filter(lm, sample.raw, layer, channel, method=method, frozen=frozen)
 
 
 # ---- explanations (pages/explain.py, pages/compare_models.py) ---------------------------------------

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import cache
 from core.analysis.compare import parting_layer
+from core.graph.interventions import Freeze
 from core.graph.structure import WeightSummary
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
@@ -131,7 +132,13 @@ def weight_charts(summaries: dict[str, WeightSummary], *, key: str) -> None:
 
 
 def comparison(
-    lm: LoadedModel, a: Sample, b: Sample, *, key: str, export: bool = True, frozen: tuple = ()
+    lm: LoadedModel,
+    a: Sample,
+    b: Sample,
+    *,
+    key: str,
+    export: bool = True,
+    frozen: Freeze = Freeze(),
 ) -> str:
     """NeuralVis' comparison panel: two predictions, the per-layer distance chart (where the
     inputs part ways, CSV download), one layer's maps side by side with their difference.

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import api, cache
 from core.errors import LayerLabError
+from core.graph.interventions import Freeze
 from core.inputs.image import to_display
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
@@ -28,7 +29,7 @@ def saliency_tab(
     fprobs: np.ndarray,
     *,
     config: dict[str, Any],
-    fkey: tuple,
+    fkey: Freeze,
 ) -> None:
     """Widgets, one cached core call (cache.saliency), the map."""
     c1, c2, c3, c4 = st.columns(4)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import cache
+from core.graph.interventions import Freeze
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 
@@ -139,7 +140,7 @@ def selected_sample(lm: LoadedModel) -> Sample:
     return samples()[name if name in names else names[0]]
 
 
-def run_trace(lm: LoadedModel, sample: Sample, frozen: tuple = ()):
+def run_trace(lm: LoadedModel, sample: Sample, frozen: Freeze = Freeze()):
     """(trace, probabilities, notes), or an error message on the page and a stop.
 
     frozen: a cache.frozen_key (pages._widgets.freeze_note gives the one that applies):

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
+from core.graph.interventions import Freeze
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 from core.show.render import (
@@ -481,4 +482,4 @@ def freeze_note(lm: LoadedModel, *, applies: bool, key: str, what: str = "this p
             )
         )
         st.page_link("pages/freeze.py", label="Change", icon=":material/tune:")
-    return () if off else cache.frozen_key(config, kinds)
+    return Freeze() if off else cache.frozen_key(config, kinds)

@@ -10,6 +10,7 @@ import streamlit as st
 from core import api, cache
 from core.analysis.hearing import to_wav_bytes
 from core.errors import InputError
+from core.graph.interventions import Freeze
 from core.inputs.edits import EDITS, Edit
 from core.inputs.samples import Sample
 from core.model.load import builtin_card
@@ -360,7 +361,7 @@ with hear_tab:
                 help="Hear the mutated network: frozen filters are silent and later layers hear "
                 "what reaches them.",
             )
-            fkey = cache.frozen_key(frozen_cfg, freeze_kinds(lm)) if use_frozen else ()
+            fkey = cache.frozen_key(frozen_cfg, freeze_kinds(lm)) if use_frozen else Freeze()
             with st.spinner("Recomputing the layers with the frozen filters…", show_time=True):
                 shown = cache.trace_frozen(lm, current, fkey)[0] if fkey else tr
             pics = oriented_maps(lm, layer, shown[layer])

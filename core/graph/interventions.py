@@ -13,7 +13,7 @@ an affine map of the layer's output, y -> y * scale + shift, with scale (C,) and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,58 @@ def as_intervention(v: Any) -> Intervention:
             )
         return intervention(v["channels"], v.get("kind", "zero"), v.get("factor", 1.0))
     return Intervention(tuple(v))
+
+
+class Freeze(Mapping[str, Intervention]):
+    """A freeze configuration as one immutable, hashable value: {layer: Intervention}, layers
+    in name order, channels sorted and unique, layers without channels left out.
+
+    The pages build it (from the Freeze page's channels and kinds), the caches key on it, and
+    the engine takes it as the mapping it is (api.trace(m, raw, frozen=Freeze(...)))."""
+
+    __slots__ = ("_items",)
+
+    def __init__(
+        self,
+        frozen: Mapping[str, Any] | None = None,
+        kinds: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        items: list[tuple[str, Intervention]] = []
+        for name, value in (frozen or {}).items():
+            iv = as_intervention(value)
+            kind = (kinds or {}).get(name)
+            if kind:  # the Freeze page keeps kinds apart from the ticked channels
+                iv = intervention(iv.channels, kind.get("kind", "zero"), kind.get("factor", 1.0))
+            try:
+                chans = tuple(sorted({int(c) for c in iv.channels}))
+            except (TypeError, ValueError):
+                raise FreezeConfigError(
+                    f"Channels for {name!r} must be a list of integers; got {iv.channels!r}."
+                ) from None
+            if chans:
+                items.append((name, Intervention(chans, iv.kind, iv.factor)))
+        self._items = tuple(sorted(items, key=lambda item: item[0]))
+
+    def __getitem__(self, name: str) -> Intervention:
+        for n, iv in self._items:
+            if n == name:
+                return iv
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Freeze) and other._items == self._items
+
+    def __repr__(self) -> str:
+        return f"Freeze({dict(self._items)!r})"
 
 
 def channels_of(trace: Mapping[str, np.ndarray], name: str) -> int:

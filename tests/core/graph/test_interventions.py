@@ -189,3 +189,22 @@ def test_configs_with_interventions_round_trip_and_old_ones_still_load():
         match="Unknown intervention 'halve'; expected one of zero, mean, scale, keep",
     ):
         parse_config({"c": {"kind": "halve", "channels": [1]}})
+
+
+def test_freeze_is_one_hashable_value_the_engine_takes_as_it_is():
+    from core import api
+    from core.graph.interventions import Freeze, Intervention
+    from core.inputs.samples import gallery_digits
+
+    a = Freeze({"conv2": [3, 1, 1], "conv1": [0]}, {"conv2": {"kind": "scale", "factor": 0.5}})
+    b = Freeze({"conv1": (0,), "conv2": Intervention((1, 3), "scale", 0.5), "fc1": []})
+    assert a == b and hash(a) == hash(b) and list(a) == ["conv1", "conv2"]  # fc1: no channels
+    assert a["conv2"] == Intervention((1, 3), "scale", 0.5) and not Freeze({"fc1": []})
+    assert a != Freeze({"conv1": [0], "conv2": [1, 3]})  # same channels, another kind
+    m = api.load("lenet_mnist")
+    raw = gallery_digits()[5].raw
+    got, want = api.trace(m, raw, frozen=a), api.trace(m, raw, frozen=dict(a))
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    with pytest.raises(FreezeConfigError, match="must be a list of integers"):
+        Freeze({"conv1": ["x"]})
