@@ -131,3 +131,41 @@ def test_sweep_success_grows_with_epsilon(lenet):
     assert df["success_rate"].iloc[0] < df["success_rate"].iloc[-1] and seconds > 0
     with pytest.raises(InputError, match="Give 1 to 12 positive epsilons"):
         sweep(lenet, xs, method="FGSM", epsilons=[0.1] * 13)
+
+
+def _zero_f3():
+    return next(c for c in speech_clips() if c.label == "0" and "en-us-f3" in c.name)
+
+
+def test_an_audio_adversarial_is_traced_in_its_originals_window(spoken):
+    """Issue 35 item 1: the adversarial clip was placed in the window again, so Compare saw
+    the original against a shifted clip (input cosine distance 1.00 on 'zero', FGSM -30 dB)."""
+    from core.analysis.attacks import to_epsilon
+
+    raw = _zero_f3().raw
+    x = np.asarray(api.trace(spoken, raw)["input"])
+    r = api.attack(spoken, raw, method="FGSM", epsilon=to_epsilon(spoken, x, "Linf", -30.0))
+    xb = np.asarray(api.trace(spoken, r.adversarial)["input"])
+    np.testing.assert_array_equal(xb, r.adversarial_input)
+    # A -30 dB perturbation keeps the two windows close: same word, same place.
+    cos = float(x @ xb / np.linalg.norm(x) / np.linalg.norm(xb))
+    assert cos > 0.95, cos
+    # A window traced again is the same window (an exported model input comes back unmoved).
+    np.testing.assert_array_equal(api.trace(spoken, (x, 8000))["input"], x)
+
+
+def test_a_recording_that_resampling_pushes_past_full_scale_is_attackable(spoken):
+    """Issue 35 item 1: a full-scale 16 kHz recording resampled to 8 kHz overshoots [-1, 1]
+    a little; the attack refused it ('must be ... within the model's bounds')."""
+    import librosa
+
+    from core.inputs.audio import to_mono
+
+    y, sr = next(c for c in speech_clips() if c.label == "3" and "en-gb-m1" in c.name).raw
+    y16 = librosa.resample(np.asarray(y), orig_sr=sr, target_sr=16000)
+    y16 = (y16 / np.abs(y16).max()).astype(np.float32)  # full scale, as a recorder normalises
+    assert np.abs(to_mono(y16, 16000, target_sr=8000)[0]).max() > 1.0  # the overshoot is real
+    x, notes = api.prepare(spoken, (y16, 16000))
+    assert np.abs(x).max() <= 1.0 and any("clipped" in n for n in notes), notes
+    r = api.attack(spoken, (y16, 16000), method="FGSM", epsilon=0.01)
+    assert np.isfinite(r.l2) and r.adversarial_input.shape == x.shape
