@@ -40,7 +40,7 @@ from core.graph.interventions import (
     validate,
 )
 from core.graph.structure import summarize
-from core.inputs.image import model_to_unit
+from core.inputs.image import model_to_raw
 from core.inputs.prepare import labelled, prepare, probe_means, stack
 from core.inputs.probe import probe_set as _probe
 from core.model.load import LoadedModel, builtin_names, load, load_bytes
@@ -260,7 +260,7 @@ def attack(
     epsilon: images in the [0, 1] image scale whatever the model's own input scaling (8/255 =
     8 pixel levels); audio in waveform amplitude. The result's .adversarial has the raw input's format (DESIGN.md): an
     image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was 2-D),
-    else float in the model's range; audio as (waveform, sample_rate) at the model's rate.
+    else float in [0, 1] whatever the model's scaling; audio as (waveform, sample_rate) at the model's rate.
     For a uint8 image the prediction after, the label and success are those of the rounded
     pixels (what a saved PNG gives); .adversarial_input keeps the exact float model input.
     A failed attack returns success=False with the best attempt; it does not raise.
@@ -271,10 +271,11 @@ def attack(
     if m.kind == "audio":
         r.adversarial = (adv.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
         return r
-    if np.ndim(raw) == 2 and adv.ndim == 3 and adv.shape[-1] == 1:
-        adv = adv[..., 0]
+    adv = model_to_raw(adv, m.card["input"])  # [0, 1] RGB, (H, W) for one channel
+    if np.ndim(raw) == 3 and adv.ndim == 2:
+        adv = adv[..., None]
     if np.asarray(raw).dtype == np.uint8:
-        adv = np.clip(np.rint(model_to_unit(adv, m.card["input"]) * 255), 0, 255).astype(np.uint8)
+        adv = np.clip(np.rint(adv * 255), 0, 255).astype(np.uint8)
         p = predict(m, adv)
         label = int(np.argmax(p))
         ok = (label == target) if target is not None else (label != r.original_label)

@@ -169,3 +169,62 @@ def test_a_recording_that_resampling_pushes_past_full_scale_is_attackable(spoken
     assert np.abs(x).max() <= 1.0 and any("clipped" in n for n in notes), notes
     r = api.attack(spoken, (y16, 16000), method="FGSM", epsilon=0.01)
     assert np.isfinite(r.l2) and r.adversarial_input.shape == x.shape
+
+
+@pytest.fixture(scope="module")
+def colour_models(tmp_path_factory):
+    """A small colour classifier under every scaling a card knows, and one that normalises
+    0-255 pixels itself (a leading Normalization layer: the card infers 0-255)."""
+    import keras
+
+    from core.model.card import PREPROCESSING
+
+    def net(first=None):
+        keras.utils.set_random_seed(5)
+        x = keras.Input((16, 16, 3))
+        y = first(x) if first is not None else x
+        y = keras.layers.Conv2D(6, 3, activation="relu")(y)
+        y = keras.layers.GlobalAveragePooling2D()(y)
+        return keras.Model(x, keras.layers.Dense(4, activation="softmax")(y))
+
+    out = {}
+    d = tmp_path_factory.mktemp("scalings")
+    net().save(d / "plain.keras")
+    for key in PREPROCESSING:
+        out[key] = api.load(d / "plain.keras", card={"input": {"preprocessing": key}})
+    norm = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0] * 3)
+    net(norm).save(d / "norm.keras")
+    out["Normalization"] = api.load(d / "norm.keras")
+    return out
+
+
+@pytest.mark.parametrize("scaling", ["0-1", "0-255", "-1-1", "caffe", "torch", "Normalization"])
+def test_an_image_adversarial_round_trips_under_every_scaling(colour_models, scaling):
+    """Issue 35 item 2: under caffe scaling the adversarial came back in the model's scale
+    ([-124, 151]) where a raw image ([0, 1]) is expected, and could not be traced."""
+    from core.inputs.image import model_to_raw
+
+    m = colour_models[scaling]
+    scene = np.random.default_rng(0).uniform(0.1, 0.9, (16, 16, 3)).astype(np.float32)
+    x = api.prepare(m, scene)[0]
+    # The page's path: run_attack on the model input, the sample's raw from model_to_raw.
+    r = run_attack(m, x, method="FGSM", epsilon=8 / 255)
+    raw = model_to_raw(r.adversarial, m.card["input"])
+    assert raw.dtype == np.float32 and 0 <= raw.min() and raw.max() <= 1
+    np.testing.assert_allclose(api.prepare(m, raw)[0], r.adversarial, atol=1e-4 * m_scale(m))
+    assert r.linf <= 8 / 255 + 1e-6  # in the [0, 1] image scale whatever the model's scale
+    # The API's path, from a float raw and from uint8 pixels.
+    a = api.attack(m, scene, method="FGSM", epsilon=8 / 255)
+    assert a.adversarial.dtype == np.float32 and a.adversarial.shape == scene.shape
+    assert np.abs(a.adversarial - scene).max() <= 8 / 255 + 1e-5
+    tr = api.trace(m, a.adversarial)  # compare: trace the adversarial as B
+    np.testing.assert_allclose(tr["input"], a.adversarial_input, atol=1e-4 * m_scale(m))
+    u8 = api.attack(m, (scene * 255).astype(np.uint8), method="FGSM", epsilon=8 / 255)
+    assert (
+        u8.adversarial.dtype == np.uint8 and api.trace(m, u8.adversarial)["input"].shape == x.shape
+    )
+
+
+def m_scale(m) -> float:
+    lo, hi = m.card["input"].get("range", [0.0, 1.0])
+    return float(hi - lo) / float(np.min(m.card["input"].get("std", [1.0])))
