@@ -18,11 +18,13 @@ from core.analysis.attacks import sweep as _sweep
 from core.analysis.attribution import (
     Curve,
     Explainer,
+    Similarity,
     attribute,
     faithfulness,
     method_names,
 )
 from core.analysis.attribution import randomization_check as _randomization_check
+from core.analysis.attribution.faithfulness import model_baselines
 from core.analysis.attribution.methods import grad_cam
 from core.analysis.cka import cka as _cka
 from core.analysis.compare import layer_distances
@@ -41,7 +43,7 @@ from core.graph.interventions import (
 )
 from core.graph.structure import summarize
 from core.inputs.image import model_to_raw
-from core.inputs.prepare import labelled, prepare, probe_means, stack
+from core.inputs.prepare import labelled, prepare, probe_means, probe_raws, stack
 from core.inputs.probe import probe_set as _probe
 from core.model.load import LoadedModel, builtin_names, load, load_bytes
 from core.model.outputs import probabilities
@@ -258,10 +260,9 @@ def attack(
     """An adversarial version of one raw input (foolbox; see core.analysis.attacks).
 
     epsilon: images in the [0, 1] image scale whatever the model's own input scaling (8/255 =
-    8 pixel levels); audio in waveform amplitude. The result's .adversarial has the raw input's format (DESIGN.md): an
-    image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was 2-D),
-    else float in [0, 1] whatever the model's scaling; audio as (waveform, sample_rate) at the model's rate.
-    For a uint8 image the prediction after, the label and success are those of the rounded
+    8 pixel levels); audio in waveform amplitude. .adversarial has the raw input's format: an
+    image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was 2-D), else
+    float in [0, 1]; audio as (waveform, sample_rate), the model's window. For a uint8 image the prediction after, the label and success are those of the rounded
     pixels (what a saved PNG gives); .adversarial_input keeps the exact float model input.
     A failed attack returns success=False with the best attempt; it does not raise.
     """
@@ -349,31 +350,36 @@ def attribution(
     return attribute(ex, x, method=method, target=t, frozen=tfs, **options)
 
 
-def deletion_auc(
-    m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None, **options: Any
-) -> Curve:
+def faithfulness_baselines(m: LoadedModel) -> tuple[dict[str, np.ndarray], str]:
+    """({name: baseline over the attribution domain}, the default's name) for deletion and
+    insertion, from 200 held-out inputs, once per model (faithfulness.model_baselines)."""
+    return m.tracer.owned(
+        ("faithfulness_baselines", m.key),
+        lambda: model_baselines(_explainer(m), stack(m, probe_raws(m, 200))),
+    )
+
+
+def deletion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, **options: Any) -> Curve:
     """Deletion curve (most-attributed cells set to the baseline first) with its AUC in [0, 1]
     (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful.
-    Options (steps=20, baseline, ...): core.analysis.attribution.faithfulness."""
-    x, _ = prepare(m, raw)
-    return faithfulness(_explainer(m), x, attribution, kind="deletion", target=target, **options)
+    Options (target=None, steps=20, baseline="auto": faithfulness_baselines' default, one of
+    its names, "blurred input", a number or an array; .baseline names it): faithfulness()."""
+    x, named = prepare(m, raw)[0], faithfulness_baselines(m)
+    return faithfulness(_explainer(m), x, attribution, kind="deletion", named=named, **options)
 
 
-def insertion_auc(
-    m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None, **options: Any
-) -> Curve:
-    """Insertion curve (most-attributed cells copied onto the baseline first) with its AUC
-    (.auc) and a random order's (.random_auc): higher is more faithful. Options as deletion_auc."""
-    x, _ = prepare(m, raw)
-    return faithfulness(_explainer(m), x, attribution, kind="insertion", target=target, **options)
+def insertion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, **options: Any) -> Curve:
+    """Insertion curve (most-attributed cells copied onto the baseline first): as deletion_auc's,
+    but a higher .auc is more faithful."""
+    x, named = prepare(m, raw)[0], faithfulness_baselines(m)
+    return faithfulness(_explainer(m), x, attribution, kind="insertion", named=named, **options)
 
 
 def randomization_check(
     m: LoadedModel, raw: Any, *, method: str, target: int | None = None, **options: Any
-) -> list[tuple[str, float]]:
-    """[(layer, similarity), ...]: the map's Spearman similarity to the trained model's as
-    layers are re-initialised, output first, cumulatively (Adebayo et al. 2018). Works on a
-    clone; m is untouched."""
+) -> list[Similarity]:
+    """[Similarity(layer, spearman, ssim, hog)]: the map against the trained model's as layers
+    are re-initialised, output first, cumulatively, on a clone (attribution.sanity)."""
     x, _ = prepare(m, raw)
     return _randomization_check(m.model, m.card, x, method=method, target=target, **options)
 
