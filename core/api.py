@@ -27,7 +27,7 @@ from core.analysis.attribution import randomization_check as _randomization_chec
 from core.analysis.attribution.faithfulness import model_baselines
 from core.analysis.attribution.methods import grad_cam
 from core.analysis.cka import cka as _cka
-from core.analysis.compare import layer_distances
+from core.analysis.compare import layer_distances, substantive_layers
 from core.analysis.exemplars import scan
 from core.analysis.exemplars import top_inputs as _top
 from core.analysis.featvis import synthesise
@@ -238,9 +238,10 @@ def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float]
 
 
 def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):
-    """Where two inputs part ways: per layer (graph order), the cosine distance and relative
-    L2 of their activations (core.analysis.compare.layer_distances), both traced under `frozen`."""
-    return layer_distances(trace(m, raw_a, frozen=frozen), trace(m, raw_b, frozen=frozen))
+    """Where two inputs part ways, both traced under `frozen`: compare.layer_distances, the
+    substantive layers marked (compare.substantive_layers: what parting_layer looks at)."""
+    ta, tb = trace(m, raw_a, frozen=frozen), trace(m, raw_b, frozen=frozen)
+    return layer_distances(ta, tb, substantive=substantive_layers(m.tracer.plan, m.card))
 
 
 def structure(m: LoadedModel):
@@ -360,10 +361,9 @@ def faithfulness_baselines(m: LoadedModel) -> tuple[dict[str, np.ndarray], str]:
 
 
 def deletion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, **options: Any) -> Curve:
-    """Deletion curve (most-attributed cells set to the baseline first) with its AUC in [0, 1]
-    (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful.
-    Options (target=None, steps=20, baseline="auto": faithfulness_baselines' default, one of
-    its names, "blurred input", a number or an array; .baseline names it): faithfulness()."""
+    """Deletion curve (most-attributed cells set to the baseline first): .auc in [0, 1], lower
+    is more faithful, beside .random_auc. Options (target, steps=20, baseline="auto": the
+    default of faithfulness_baselines, one of its names, "blurred input", ...): faithfulness()."""
     x, named = prepare(m, raw)[0], faithfulness_baselines(m)
     return faithfulness(_explainer(m), x, attribution, kind="deletion", named=named, **options)
 
