@@ -268,7 +268,12 @@ def comparison(
             vector_chart(tb[layer], key=f"{key}_vb", labels=labels)
         with cols[2]:
             st.markdown("A − B")
-            vector_chart(np.ravel(ta[layer]) - np.ravel(tb[layer]), key=f"{key}_vd", labels=labels)
+            vector_chart(
+                np.ravel(ta[layer]) - np.ravel(tb[layer]),
+                key=f"{key}_vd",
+                labels=labels,
+                difference=True,
+            )
 
     def build():
         images, audio = {}, {}
