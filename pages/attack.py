@@ -10,6 +10,7 @@ from core import api, cache
 from core.analysis.attacks import (
     MAX_EPSILONS,
     attack_methods,
+    default_method,
     epsilon_units,
     from_epsilon,
     method_info,
@@ -57,7 +58,7 @@ method = c1.selectbox(
     "Method",
     methods,
     key="atk_method",
-    index=methods.index(link["method"]) if link.get("method") in methods else methods.index("FGSM"),
+    index=methods.index(link["method"] if link.get("method") in methods else default_method(lm)),
 )
 info = method_info(method)
 units = epsilon_units(lm, info.norm)
@@ -156,7 +157,10 @@ if r.success:
         + "."
     )
 else:
-    st.warning(r.message)
+    st.warning(
+        r.message + " The robustness sweep (section 4 below) shows how large an ε this method "
+        "needs over many inputs."
+    )
 size_l2 = from_epsilon(lm, x, "L2", r.l2)
 size_inf = from_epsilon(lm, x, "Linf", r.linf)
 unit = "dB" if lm.kind == "audio" else "levels"

@@ -228,3 +228,26 @@ def test_an_image_adversarial_round_trips_under_every_scaling(colour_models, sca
 def m_scale(m) -> float:
     lo, hi = m.card["input"].get("range", [0.0, 1.0])
     return float(hi - lo) / float(np.min(m.card["input"].get("std", [1.0])))
+
+
+@pytest.mark.slow
+def test_the_audio_default_attack_works_on_the_built_in_clips(spoken):
+    """Issue 35 item 11: FGSM at -30 dB (the page's default) fooled 1 of the 20 built-in clips,
+    the first one not. The default method at its default epsilon fools nearly all (PGD starts
+    at random: measured 20 of 20, asked 17), and L2PGD at the L2 default most (18 of 20)."""
+    from core.analysis.attacks import default_method, epsilon_units, to_epsilon
+
+    def fooled(method: str) -> list[bool]:
+        norm = method_info(method).norm
+        db = epsilon_units(spoken, norm).default
+        out = []
+        for clip in speech_clips():
+            x = api.prepare(spoken, clip.raw)[0]
+            eps = to_epsilon(spoken, x, norm, db)
+            out.append(run_attack(spoken, x, method=method, epsilon=eps).success)
+        return out
+
+    default = fooled(default_method(spoken))
+    assert sum(default) >= 17, default
+    l2 = fooled("L2PGD")
+    assert sum(l2) >= 14, l2
