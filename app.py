@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import streamlit as st  # noqa: E402
 
 from core import api, cache  # noqa: E402
+from core.errors import CardError  # noqa: E402
 from core.graph.interventions import validate  # noqa: E402
 from core.inputs.samples import Sample, gallery_kind  # noqa: E402
 from core.model.card import PREPROCESSING, PREPROCESSING_TEXT, card_from_text, labels_from_text  # noqa: E402
@@ -48,27 +49,37 @@ def _card_from_file(file) -> dict | None:
     """A card JSON or a labels file uploaded beside the model -> a partial card."""
     if file is None:
         return None
+    if not file.name.lower().endswith((".json", ".txt")):
+        raise CardError(
+            f"The card {file.name!r} is neither .json nor .txt: give the model card as JSON, or "
+            "the class names as a .txt file with one name per line (or leave it empty)."
+        )
     return card_from_text(file.getvalue().decode("utf-8", "replace"), file.name)
 
 
 def _uploaded_model():
     """The model this session uploaded (kept in its own session state, never shared)."""
     lim = limits()
+    # Any file is taken and checked here: Streamlit's own type filter refuses silently (a red
+    # icon, a tooltip), while our refusal says what is accepted and what to do.
+    version = st.session_state.get("model_file_version", 0)
     file = st.sidebar.file_uploader(
         "Keras model (.keras or .h5)",
-        type=["keras", "h5"],
-        key="model_file",
+        key=f"model_file_{version}",
         help=f"Checked before loading: at most {lim.upload_bytes // 2**20} MB, built-in Keras "
         "layers only (no Lambda or custom code), one image or audio input; then loaded "
         "and traced once in a sandbox.",
     )
     card_file = st.sidebar.file_uploader(
         "Optional: its card (.json) or class names (.txt, one per line)",
-        type=["json", "txt"],
-        key="card_file",
+        key=f"card_file_{version}",
     )
     if file is None:
-        st.sidebar.caption("Your upload stays in your browser session; nobody else sees it.")
+        refused = st.session_state.get("upload_refused")
+        if refused:
+            st.sidebar.error(refused, icon=":material/block:")
+        else:
+            st.sidebar.caption("Your upload stays in your browser session; nobody else sees it.")
         return None
     data = file.getvalue()
     ident = (file.name, len(data), file.file_id, card_file.file_id if card_file else None)
@@ -76,19 +87,21 @@ def _uploaded_model():
     if done is None or done[0] != ident:
         try:
             with heavy_job(f"Checking and loading {file.name}", where=st.sidebar):
-                lm, error = (
-                    api.load_bytes(
-                        data, file.name, card=_card_from_file(card_file), sandbox=cache.sandbox()
-                    ),
-                    None,
+                lm = api.load_bytes(
+                    data, file.name, card=_card_from_file(card_file), sandbox=cache.sandbox()
                 )
         except ValueError as e:  # refused or unsupported: say why, keep the session going
-            lm, error = None, str(e) if file.name in str(e) else f"{file.name}: {e}"
-        st.session_state["upload"] = (ident, lm, error)
-    _, lm, error = st.session_state["upload"]
-    if error:
-        st.sidebar.error(error, icon=":material/block:")
-        return None
+            # The refused file leaves the uploader (listed, it would look taken); the message
+            # stays until the next upload.
+            st.session_state["upload_refused"] = (
+                str(e) if file.name in str(e) else f"{file.name}: {e}"
+            )
+            st.session_state["model_file_version"] = version + 1
+            st.session_state.pop("upload", None)
+            st.rerun()
+        st.session_state.pop("upload_refused", None)
+        st.session_state["upload"] = (ident, lm, None)
+    _, lm, _ = st.session_state["upload"]
     return _card_form(ident, lm)
 
 

@@ -18,14 +18,16 @@ from core.analysis.attacks import sweep as _sweep
 from core.analysis.attribution import (
     Curve,
     Explainer,
+    Similarity,
     attribute,
     faithfulness,
     method_names,
 )
 from core.analysis.attribution import randomization_check as _randomization_check
+from core.analysis.attribution.faithfulness import model_baselines
 from core.analysis.attribution.methods import grad_cam
 from core.analysis.cka import cka as _cka
-from core.analysis.compare import layer_distances
+from core.analysis.compare import layer_distances, substantive_layers
 from core.analysis.exemplars import scan
 from core.analysis.exemplars import top_inputs as _top
 from core.analysis.featvis import synthesise
@@ -40,8 +42,8 @@ from core.graph.interventions import (
     validate,
 )
 from core.graph.structure import summarize
-from core.inputs.image import model_to_unit
-from core.inputs.prepare import labelled, prepare, probe_means, stack
+from core.inputs.image import model_to_raw
+from core.inputs.prepare import labelled, prepare, probe_means, probe_raws, stack
 from core.inputs.probe import probe_set as _probe
 from core.model.load import LoadedModel, builtin_names, load, load_bytes
 from core.model.outputs import probabilities
@@ -236,9 +238,10 @@ def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float]
 
 
 def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):
-    """Where two inputs part ways: per layer (graph order), the cosine distance and relative
-    L2 of their activations (core.analysis.compare.layer_distances), both traced under `frozen`."""
-    return layer_distances(trace(m, raw_a, frozen=frozen), trace(m, raw_b, frozen=frozen))
+    """Where two inputs part ways, both traced under `frozen`: compare.layer_distances, the
+    substantive layers marked (compare.substantive_layers: what parting_layer looks at)."""
+    ta, tb = trace(m, raw_a, frozen=frozen), trace(m, raw_b, frozen=frozen)
+    return layer_distances(ta, tb, substantive=substantive_layers(m.tracer.plan, m.card))
 
 
 def structure(m: LoadedModel):
@@ -258,10 +261,9 @@ def attack(
     """An adversarial version of one raw input (foolbox; see core.analysis.attacks).
 
     epsilon: images in the [0, 1] image scale whatever the model's own input scaling (8/255 =
-    8 pixel levels); audio in waveform amplitude. The result's .adversarial has the raw input's format (DESIGN.md): an
-    image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was 2-D),
-    else float in the model's range; audio as (waveform, sample_rate) at the model's rate.
-    For a uint8 image the prediction after, the label and success are those of the rounded
+    8 pixel levels); audio in waveform amplitude. .adversarial has the raw input's format: an
+    image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was 2-D), else
+    float in [0, 1]; audio as (waveform, sample_rate), the model's window. For a uint8 image the prediction after, the label and success are those of the rounded
     pixels (what a saved PNG gives); .adversarial_input keeps the exact float model input.
     A failed attack returns success=False with the best attempt; it does not raise.
     """
@@ -271,10 +273,11 @@ def attack(
     if m.kind == "audio":
         r.adversarial = (adv.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
         return r
-    if np.ndim(raw) == 2 and adv.ndim == 3 and adv.shape[-1] == 1:
-        adv = adv[..., 0]
+    adv = model_to_raw(adv, m.card["input"])  # [0, 1] RGB, (H, W) for one channel
+    if np.ndim(raw) == 3 and adv.ndim == 2:
+        adv = adv[..., None]
     if np.asarray(raw).dtype == np.uint8:
-        adv = np.clip(np.rint(model_to_unit(adv, m.card["input"]) * 255), 0, 255).astype(np.uint8)
+        adv = np.clip(np.rint(adv * 255), 0, 255).astype(np.uint8)
         p = predict(m, adv)
         label = int(np.argmax(p))
         ok = (label == target) if target is not None else (label != r.original_label)
@@ -348,31 +351,35 @@ def attribution(
     return attribute(ex, x, method=method, target=t, frozen=tfs, **options)
 
 
-def deletion_auc(
-    m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None, **options: Any
-) -> Curve:
-    """Deletion curve (most-attributed cells set to the baseline first) with its AUC in [0, 1]
-    (.auc; float(result) too) and a random order's (.random_auc): lower is more faithful.
-    Options (steps=20, baseline, ...): core.analysis.attribution.faithfulness."""
-    x, _ = prepare(m, raw)
-    return faithfulness(_explainer(m), x, attribution, kind="deletion", target=target, **options)
+def faithfulness_baselines(m: LoadedModel) -> tuple[dict[str, np.ndarray], str]:
+    """({name: baseline over the attribution domain}, the default's name) for deletion and
+    insertion, from 200 held-out inputs, once per model (faithfulness.model_baselines)."""
+    return m.tracer.owned(
+        ("faithfulness_baselines", m.key),
+        lambda: model_baselines(_explainer(m), stack(m, probe_raws(m, 200))),
+    )
 
 
-def insertion_auc(
-    m: LoadedModel, raw: Any, attribution: np.ndarray, *, target: int | None = None, **options: Any
-) -> Curve:
-    """Insertion curve (most-attributed cells copied onto the baseline first) with its AUC
-    (.auc) and a random order's (.random_auc): higher is more faithful. Options as deletion_auc."""
-    x, _ = prepare(m, raw)
-    return faithfulness(_explainer(m), x, attribution, kind="insertion", target=target, **options)
+def deletion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, **options: Any) -> Curve:
+    """Deletion curve (most-attributed cells set to the baseline first): .auc in [0, 1], lower
+    is more faithful, beside .random_auc. Options (target, steps=20, baseline="auto": the
+    default of faithfulness_baselines, one of its names, "blurred input", ...): faithfulness()."""
+    x, named = prepare(m, raw)[0], faithfulness_baselines(m)
+    return faithfulness(_explainer(m), x, attribution, kind="deletion", named=named, **options)
+
+
+def insertion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, **options: Any) -> Curve:
+    """Insertion curve (most-attributed cells copied onto the baseline first): as deletion_auc's,
+    but a higher .auc is more faithful."""
+    x, named = prepare(m, raw)[0], faithfulness_baselines(m)
+    return faithfulness(_explainer(m), x, attribution, kind="insertion", named=named, **options)
 
 
 def randomization_check(
     m: LoadedModel, raw: Any, *, method: str, target: int | None = None, **options: Any
-) -> list[tuple[str, float]]:
-    """[(layer, similarity), ...]: the map's Spearman similarity to the trained model's as
-    layers are re-initialised, output first, cumulatively (Adebayo et al. 2018). Works on a
-    clone; m is untouched."""
+) -> list[Similarity]:
+    """[Similarity(layer, spearman, ssim, hog)]: the map against the trained model's as layers
+    are re-initialised, output first, cumulatively, on a clone (attribution.sanity)."""
     x, _ = prepare(m, raw)
     return _randomization_check(m.model, m.card, x, method=method, target=target, **options)
 

@@ -352,13 +352,15 @@ def explanation(
     target: int,
     options: tuple[tuple[str, Any], ...],
     steps: int,
+    baseline: str = "auto",
 ):
-    """(map, deletion curve, insertion curve) of one attribution method on one sample."""
+    """(map, deletion curve, insertion curve) of one attribution method on one sample; the
+    curves' baseline by name (api.faithfulness_baselines)."""
     a = api.attribution(lm, sample.raw, method=method, target=target, **dict(options))
     return (
         a,
-        api.deletion_auc(lm, sample.raw, a, target=target, steps=steps),
-        api.insertion_auc(lm, sample.raw, a, target=target, steps=steps),
+        api.deletion_auc(lm, sample.raw, a, target=target, steps=steps, baseline=baseline),
+        api.insertion_auc(lm, sample.raw, a, target=target, steps=steps, baseline=baseline),
     )
 
 

@@ -170,8 +170,11 @@ def comparison(
     st.caption(
         f"Cosine distance is 1 − cos(A, B) of a layer's flattened activations (0: same "
         f"direction, 1: orthogonal, 2: opposite); relative L2 is ‖A−B‖ over their mean "
-        f"norm. The dashed line marks the largest rise: **{split}**. The model puts A and B "
-        f"in {verdict}."
+        f"norm. The dashed line marks where the network parts them: **{split}**, the largest "
+        "rise in cosine distance from one learned layer (convolution or dense) to the next. "
+        "The input's own scaling, normalisations (they re-centre activations, so the distance "
+        "jumps there for any two inputs) and the output (it only restates the two "
+        f"predictions) are not candidates. The model puts A and B in {verdict}."
     )
     st.download_button(
         "Download distances (CSV)",
@@ -265,7 +268,12 @@ def comparison(
             vector_chart(tb[layer], key=f"{key}_vb", labels=labels)
         with cols[2]:
             st.markdown("A − B")
-            vector_chart(np.ravel(ta[layer]) - np.ravel(tb[layer]), key=f"{key}_vd", labels=labels)
+            vector_chart(
+                np.ravel(ta[layer]) - np.ravel(tb[layer]),
+                key=f"{key}_vd",
+                labels=labels,
+                difference=True,
+            )
 
     def build():
         images, audio = {}, {}

@@ -6,7 +6,9 @@ viewer shares one process.
 Shared by every page (set by app.py's sidebar, or through the accessors below):
   "model"          LoadedModel  the current model (set by app.py on every run)
   "model_choice"   str          the sidebar's model picker (a built-in name or the upload entry)
-  "upload"         (ident, LoadedModel | None, error | None)  this session's uploaded model
+  "upload"         (ident, LoadedModel, None)  this session's uploaded model
+  "upload_refused" str          why the last upload was refused (shown until the next one)
+  "model_file_version" int      the uploaders' key suffix: bumped to clear a refused file
   "samples"        dict[str, Sample]  the sample list, in insertion order
   "selected"       str          the current sample's name (owned by the sidebar's selectbox)
   "pending_select" str          a sample to select on the next run (the selectbox is drawn

@@ -241,9 +241,16 @@ def shape_text(a: np.ndarray) -> str:
 
 
 def vector_chart(
-    v: np.ndarray, *, key: str, labels: list[str] | None = None, height: int = 140
+    v: np.ndarray,
+    *,
+    key: str,
+    labels: list[str] | None = None,
+    height: int = 140,
+    difference: bool = False,
 ) -> None:
-    """A dense layer's output: a bar chart (few units) or a heat strip (many)."""
+    """A dense layer's output: a bar chart (few units) or a heat strip (many). difference: v
+    is a difference (A − B, after − before): the strip is diverging, centred on zero, so "no
+    change" is neutral (a sequential map drew it as its brightest colour)."""
     v = np.ravel(v).astype(float)
     if v.size <= 128:
         named = labels is not None and len(labels) == v.size
@@ -290,12 +297,23 @@ def vector_chart(
         grid = np.full(int(np.ceil(v.size / cols)) * cols, np.nan)
         grid[: v.size] = v
         grid = grid.reshape(-1, cols)
-        img, vmin, vmax = feature_grid(
-            np.nan_to_num(grid, nan=np.nanmin(v))[..., None], cell=max(cols * 4, 200)
-        )
+        if difference:
+            top = float(np.abs(v).max()) or 1.0
+            img, vmin, vmax = feature_grid(
+                np.nan_to_num(grid, nan=0.0)[..., None],
+                cell=max(cols * 4, 200),
+                cmap="diverging",
+                vrange=(-top, top),
+            )
+            what = "red +, blue −, white 0"
+        else:
+            img, vmin, vmax = feature_grid(
+                np.nan_to_num(grid, nan=np.nanmin(v))[..., None], cell=max(cols * 4, 200)
+            )
+            what = "range"
         st.image(
             png(img),
-            caption=f"{v.size} units as a heat strip, row by row (range {vmin:.3g} … {vmax:.3g})",
+            caption=f"{v.size} units as a heat strip, row by row ({what} {vmin:.3g} … {vmax:.3g})",
         )
 
 

@@ -10,6 +10,7 @@ from core import api, cache
 from core.analysis.attacks import (
     MAX_EPSILONS,
     attack_methods,
+    default_method,
     epsilon_units,
     from_epsilon,
     method_info,
@@ -18,7 +19,7 @@ from core.analysis.attacks import (
 )
 from core.analysis.compare import layer_distances
 from core.errors import InputError
-from core.inputs.image import to_display
+from core.inputs.image import model_to_raw, model_to_unit, to_display
 from core.inputs.samples import Sample
 from core.settings import MAX_JOB_SECONDS
 from core.share.permalink import encode_attack
@@ -57,7 +58,7 @@ method = c1.selectbox(
     "Method",
     methods,
     key="atk_method",
-    index=methods.index(link["method"]) if link.get("method") in methods else methods.index("FGSM"),
+    index=methods.index(link["method"] if link.get("method") in methods else default_method(lm)),
 )
 info = method_info(method)
 units = epsilon_units(lm, info.norm)
@@ -156,12 +157,19 @@ if r.success:
         + "."
     )
 else:
-    st.warning(r.message)
+    st.warning(
+        r.message + " The robustness sweep (section 4 below) shows how large an ε this method "
+        "needs over many inputs."
+    )
 size_l2 = from_epsilon(lm, x, "L2", r.l2)
 size_inf = from_epsilon(lm, x, "Linf", r.linf)
 unit = "dB" if lm.kind == "audio" else "levels"
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("L2 of the perturbation", f"{r.l2:.4g}", help="In the model input's units.")
+m1.metric(
+    "L2 of the perturbation",
+    f"{r.l2:.4g}",
+    help="In the waveform's units." if lm.kind == "audio" else "In the [0, 1] image scale.",
+)
 m2.metric("L∞ of the perturbation", f"{r.linf:.4g}")
 m3.metric(
     "L2 as " + ("dB re signal" if lm.kind == "audio" else "RMS pixel levels"),
@@ -173,16 +181,17 @@ m4.metric(
 )
 st.caption(f"{r.method}, ε {r.epsilon:.4g} ({r.norm}), steps {r.steps or '—'}, {r.seconds:.2f} s.")
 
-delta = r.adversarial - x
+delta = r.adversarial - x  # model-input units (what the export keeps)
 if lm.kind == "image":
     big = max(1, 196 // max(x.shape[:2]))
     show = lambda a: to_display(a, lm.card).repeat(big, 0).repeat(big, 1)  # noqa: E731
-    top = float(np.abs(delta).max())
-    d = (
-        delta
-        if delta.ndim == 2
-        else (delta.mean(axis=-1) if delta.shape[-1] > 1 else delta[..., 0])
+    # The perturbation in the [0, 1] image scale (the attack's), whatever the model's scaling:
+    # caffe's 0-255 would read 255 times too large as levels.
+    du = np.asarray(
+        model_to_unit(r.adversarial, lm.card["input"]) - model_to_unit(x, lm.card["input"])
     )
+    top = float(np.abs(du).max())
+    d = du if du.ndim == 2 else (du.mean(axis=-1) if du.shape[-1] > 1 else du[..., 0])
     heat = apply_colormap(0.5 + 0.5 * d / (top or 1.0), "diverging").repeat(big, 0).repeat(big, 1)
     i1, i2, i3 = st.columns(3)
     i1.image(png(show(x)), caption="original", width=196)
@@ -190,9 +199,8 @@ if lm.kind == "image":
     i3.image(
         png(heat),
         width=196,
-        caption=f"perturbation, stretched to ±{top:.3g} "
-        f"(±{from_epsilon(lm, x, 'Linf', top):.1f} levels): "
-        "red +, blue −",
+        caption=f"perturbation, stretched to ±{from_epsilon(lm, x, 'Linf', top):.1f} pixel "
+        "levels of 255: red +, blue −",
     )
 else:
     a1, a2, a3 = st.columns(3)
@@ -228,7 +236,11 @@ with p2:
     prediction(lm, r.probabilities_after, key="atk_after", title="Prediction after", height=150)
 
 adv_name = f"{sample.name} · {r.method} {shown_value:g}{unit if lm.kind == 'audio' else ''}"
-adv_raw = (r.adversarial, SR) if lm.kind == "audio" else r.adversarial
+# The raw format (audio: the model's window, kept as it is; images: [0, 1] RGB), so the sample
+# is prepared back into exactly r.adversarial whatever the card's scaling.
+adv_raw = (
+    (r.adversarial, SR) if lm.kind == "audio" else model_to_raw(r.adversarial, lm.card["input"])
+)
 adv = Sample(
     adv_name,
     lm.kind,

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import api, cache
 from core.errors import LayerLabError
+from core.inputs.samples import gallery_kind
 from core.model.load import builtin_card
 from pages._state import current_model, linked, run_trace, samples, selected_sample
 from pages._widgets import altair, export_button, prediction, share_view
@@ -27,10 +28,12 @@ st.caption(
 sample = selected_sample(lm)
 
 # ---- widgets ----------------------------------------------------------------------------------------
-# Another model first (the default B), then A's own built-in (to see CKA of a model with itself).
+# B defaults to a model made for the same inputs as A (the same gallery: digits, scenes or
+# speech), else A's own built-in (CKA of a model with itself); then the other models.
+made_for = gallery_kind(lm.card)
 same_kind = sorted(
     (n for n in api.builtin_names() if builtin_card(n)["input"]["kind"] == lm.kind),
-    key=lambda n: n == lm.name,
+    key=lambda n: (gallery_kind(builtin_card(n)) != made_for, n == lm.name),
 )
 c1, c2 = st.columns(2)
 c1.markdown(f"**Model A:** {lm.card.get('title', lm.name)}  \n(the sidebar's model)")
@@ -74,14 +77,25 @@ if lm_b.kind != lm.kind:
     )
     st.stop()
 
-pool = {s.key: s for s in cache.probe_batch(lm) + cache.probe_batch(lm_b)}
+# Inputs both models were made for: B's built-in samples join A's only when B was made for the
+# same kind of input (digits and CIFAR scenes mixed made even unrelated layers look alike).
+both = gallery_kind(lm_b.card) == made_for
+pool = {s.key: s for s in cache.probe_batch(lm) + (cache.probe_batch(lm_b) if both else [])}
 mine = {s.key: s for s in samples().values() if s.kind == lm.kind}
 which = st.radio(
     "Inputs",
-    [f"built-in samples of both models ({len(pool)})", f"the sample list ({len(mine)})"],
+    [
+        f"built-in samples of {'both models' if both else 'model A'} ({len(pool)})",
+        f"the sample list ({len(mine)})",
+    ],
     horizontal=True,
     key="cmp_inputs",
-    help="The same inputs go to both models, each converting them its own way (size, channels).",
+    help="The same inputs go to both models, each converting them its own way (size, channels)."
+    + (
+        ""
+        if both
+        else " B was made for other inputs than A, so only A's built-in samples are used."
+    ),
 )
 inputs = tuple((pool if which.startswith("built-in") else mine).values())
 
@@ -116,7 +130,8 @@ df = pd.DataFrame(
         for j, b in enumerate(res.layers_b)
     ]
 )
-cell = 16 if max(len(res.layers_a), len(res.layers_b)) <= 40 else 10
+# Every layer labelled: a cell fits a label's line; a long model scrolls rather than thins.
+cell = 16 if max(len(res.layers_a), len(res.layers_b)) <= 60 else 13
 
 
 def heat():
@@ -128,13 +143,15 @@ def heat():
                 "layer B:N",
                 sort=res.layers_b,
                 title=f"B: {lm_b.name} (graph order)",
-                axis=alt.Axis(labelAngle=-50, labelLimit=120),
+                axis=alt.Axis(
+                    labelAngle=-50, labelLimit=120, labelOverlap=False, labelFontSize=cell - 5
+                ),
             ),
             y=alt.Y(
                 "layer A:N",
                 sort=res.layers_a,
                 title=f"A: {lm.name} (graph order)",
-                axis=alt.Axis(labelLimit=120),
+                axis=alt.Axis(labelLimit=120, labelOverlap=False, labelFontSize=cell - 5),
             ),
             color=alt.Color(
                 "CKA:Q",

@@ -9,12 +9,15 @@ import streamlit as st
 
 from core import api, cache
 from core.analysis.attribution import METHODS
+from core.analysis.attribution.faithfulness import BLUR
+from core.analysis.attribution.sanity import MEASURES
 from core.errors import LayerLabError
 from core.inputs.image import to_display
 from core.show.audio_view import hear_map
 from core.show.render import apply_colormap
 from pages._audio_views import map_chart, player
 from pages._images import png
+from pages._sanity import randomisation_check
 from pages._state import current_model, linked, run_trace, selected_sample
 from pages._widgets import altair, export_button, legend, share_view
 
@@ -59,7 +62,7 @@ target = lm.labels.index(
         help="Default: the predicted class.",
     )
 )
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 scale = c1.radio(
     "Colour scale",
     ["each map its own", "one for all maps"],
@@ -77,6 +80,18 @@ steps = c3.slider(
     5,
     key="explain_steps",
     help="Deletion/insertion points: the share of cells changed goes 0 → 100 % in this many steps.",
+)
+named, auto = api.faithfulness_baselines(lm)
+choices = ["auto", *named, BLUR]
+baseline = c4.selectbox(
+    "Deletion baseline",
+    choices,
+    key="explain_baseline",
+    format_func=lambda n: f"auto: {auto}" if n == "auto" else n,
+    help="What removed cells are set to (and what insertion starts from). It must not be a "
+    "feature itself: auto picks, among black (audio: silence), the dataset mean and the mean "
+    "held-out input, the one the model is least sure about. A blurred copy keeps colours "
+    "and the overall level, and removes shapes.",
 )
 with st.expander("Method options"):
     o1, o2, o3, o4 = st.columns(4)
@@ -124,7 +139,7 @@ bar = st.progress(0.0, text="Computing the maps and their curves…")
 try:
     for i, m in enumerate(methods):
         bar.progress(i / len(methods), text=f"{METHODS[m].title} ({i + 1} of {len(methods)})…")
-        results[m] = cache.explanation(lm, sample, m, target, opts(m), steps)
+        results[m] = cache.explanation(lm, sample, m, target, opts(m), steps, baseline)
 except LayerLabError as e:
     bar.empty()
     st.error(str(e))
@@ -282,7 +297,9 @@ st.caption(
     f"Deletion: the share of cells removed, most attributed first; insertion: the "
     f"share copied onto the empty input. Solid: cells in the map's order; dashed: the mean of "
     f"{results[methods[0]][1].random_orders} random orders. Removed cells are set to "
-    "the baseline (" + ("the spectrogram's floor, silence" if audio else "black") + ")."
+    f"the baseline: **{results[methods[0]][1].baseline}**"
+    + (" (chosen as the one the model is least sure about)" if baseline == "auto" else "")
+    + "."
 )
 
 ranking = (
@@ -321,7 +338,7 @@ st.markdown(
     f"**Over a batch**: the same for the {len(batch)} built-in samples, each "
     "explained for its own predicted class."
 )
-bkey = (lm.sha256, tuple(methods), tuple(opts(m) for m in methods), steps)
+bkey = (lm.sha256, tuple(methods), tuple(opts(m) for m in methods), steps, baseline)
 if st.button(f"Rank over {len(batch)} samples", key="explain_batch"):
     bar = st.progress(0.0, text="Explaining the batch…")
     rows = []
@@ -333,7 +350,7 @@ if st.button(f"Rank over {len(batch)} samples", key="explain_batch"):
                 (i * len(methods) + j) / total,
                 text=f"{s.name}: {METHODS[m].title} ({i * len(methods) + j + 1} of {total})",
             )
-            _, d, n = cache.explanation(lm, s, m, t, opts(m), steps)
+            _, d, n = cache.explanation(lm, s, m, t, opts(m), steps, baseline)
             rows.append(
                 {
                     "method": METHODS[m].title,
@@ -365,73 +382,7 @@ if got and got[0] == bkey:
     st.caption(f"Means over {len(batch)} samples.")
 
 # ---- display: randomisation check ------------------------------------------------------------------
-st.subheader("3 · Randomisation check")
-r1, r2 = st.columns([2, 3])
-rmethod = r1.selectbox(
-    "Method to check", methods, key="explain_rand_method", format_func=lambda n: METHODS[n].title
-)
-r2.caption(
-    "The layers with weights are re-initialised one more at a time, from the output "
-    "towards the input (on a copy; the model itself is not changed), and the map is "
-    "recomputed each time."
-)
-rand = None
-if st.button("Run the randomisation check", key="explain_rand"):
-    with st.spinner(
-        f"Re-initialising the layers one at a time and recomputing "
-        f"{METHODS[rmethod].title} after each…",
-        show_time=True,
-    ):
-        rand = cache.randomization(lm, sample, rmethod, target, opts(rmethod))
-    st.session_state["explain_rand_result"] = (
-        (lm.sha256, sample.key, rmethod, target, opts(rmethod)),
-        rand,
-    )
-got = st.session_state.get("explain_rand_result")
-if got and got[0] == (lm.sha256, sample.key, rmethod, target, opts(rmethod)):
-    rand = got[1]
-    rdf = pd.DataFrame(
-        {
-            "layers randomised": range(len(rand) + 1),
-            "layer": ["none (trained)"] + [n for n, _ in rand],
-            "similarity": [1.0] + [s for _, s in rand],
-        }
-    )
-
-    def line():
-        return (
-            alt.Chart(rdf)
-            .mark_line(point=True, color="#4c78a8")
-            .encode(
-                x=alt.X(
-                    "layers randomised:Q",
-                    title="layers re-initialised (from the output)",
-                    axis=alt.Axis(tickMinStep=1),
-                ),
-                y=alt.Y(
-                    "similarity:Q",
-                    title="similarity to the trained map",
-                    scale=alt.Scale(domain=[min(0.0, rdf.similarity.min()), 1]),
-                ),
-                tooltip=["layers randomised", "layer", alt.Tooltip("similarity:Q", format=".3f")],
-            )
-        )
-
-    altair(
-        lambda: line().properties(height=260),
-        key="explain_rand_chart",
-        deps=(rdf,),
-        width="stretch",
-    )
-    st.caption(
-        "How to read it: a map that explains *this network* should change as its "
-        "weights are destroyed, so the line should fall well below 1 (towards 0) as "
-        "more layers are randomised. A line that stays high means the map mostly shows "
-        "the input itself (edges, loud cells) whatever the weights are — Adebayo et al. "
-        "2018 found this for several popular methods. Similarity is the rank "
-        "correlation of the absolute maps."
-    )
-    st.dataframe(rdf, hide_index=True, width="stretch")
+rand = randomisation_check(lm, sample, methods, target, opts)
 
 # ---- audio: hear the attributed cells --------------------------------------------------------------
 heard: dict[str, tuple[np.ndarray, int]] = {}
@@ -476,7 +427,7 @@ def _export():
     if batch_table is not None:
         tables["ranking_batch"] = batch_table
     if rand is not None:
-        tables["randomization"] = pd.DataFrame(rand, columns=["layer", "similarity"])
+        tables["randomization"] = pd.DataFrame(rand, columns=["layer", *MEASURES])
     return dict(
         settings={
             "sample": sample.name,
@@ -485,6 +436,7 @@ def _export():
             "options": {m: options.get(m, {}) for m in methods},
             "curve_steps": steps,
             "colour_scale": scale,
+            "deletion_baseline": results[methods[0]][1].baseline,
         },
         predictions={"sample": probs},
         images=images,

@@ -23,6 +23,7 @@ from pages._widgets import export_button, share_view, vega
 
 PER_PAGE = 8
 K = 9
+MANY_CLASSES, TOP_CLASSES = 20, 10  # more classes than this: profiles show the top ones
 
 lm = current_model()
 st.title("Filters")
@@ -155,6 +156,18 @@ st.caption(
     f"{probe.about}. Class profiles group inputs by **{index.grouped_by}**. "
     f"{layer}: {n_ch} channels, map {'×'.join(map(str, li.map_shape)) or 'a vector'}."
 )
+if len(lm.labels) > MANY_CLASSES:
+    st.download_button(
+        f"Class profiles of every channel, all {len(lm.labels)} classes (CSV)",
+        # Built when clicked (a 1000 × channels table on every rerun would cost each touch).
+        lambda: (
+            pd.DataFrame(li.class_mean, index=pd.Index(lm.labels, name="class")).to_csv().encode()
+        ),
+        file_name=f"class_profiles_{layer}.csv",
+        mime="text/csv",
+        key=f"prof_all_{layer}",
+        icon=":material/download:",
+    )
 if dead:
     st.warning(
         f"{len(dead)} of {n_ch} channels of {layer} never fire (never > 0) on these "
@@ -286,11 +299,19 @@ for c in shown:
                 player(v.raw[0], v.raw[1])
     with prof_col:
         prof = pd.DataFrame({"class": lm.labels, "mean": li.class_mean[:, c].astype(float)})
-        short = max(map(len, lm.labels)) <= 2  # digits: columns; names: rows
+        order = lm.labels
+        if len(prof) > MANY_CLASSES:  # as prediction charts: the top 10, highest first
+            prof = prof.nlargest(TOP_CLASSES, "mean")
+            order = list(prof["class"])
+            st.caption(
+                f"The {TOP_CLASSES} classes of {len(lm.labels)} with the highest mean "
+                "(every class: the download above)."
+            )
+        short = max(map(len, order)) <= 2  # digits: columns; names: rows
         cls = {
             "field": "class",
             "type": "nominal",
-            "sort": lm.labels,
+            "sort": order,
             "title": None,
             "axis": {"labelAngle": 0, "labelLimit": 70, "labelFontSize": 10, "labelOverlap": False},
         }
@@ -299,7 +320,7 @@ for c in shown:
             prof,
             {
                 "mark": "bar",
-                "height": 120 if short else max(150, 16 * len(lm.labels) + 10),
+                "height": 120 if short else max(150, 16 * len(order) + 10),
                 "encoding": {
                     ("x" if short else "y"): cls,
                     ("y" if short else "x"): val,

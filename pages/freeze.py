@@ -268,7 +268,7 @@ else:
         with cols[1]:
             vector_chart(b, key="fb", labels=labels)
         with cols[2]:
-            vector_chart(np.ravel(b) - np.ravel(a), key="fd", labels=labels)
+            vector_chart(np.ravel(b) - np.ravel(a), key="fd", labels=labels, difference=True)
 
 
 def _freeze_export():

@@ -429,7 +429,10 @@ def prepare_audio(raw: object, card: dict) -> tuple[np.ndarray, list[str]]:
     """(waveform, sample_rate) -> model input shaped like the card's input, and notes.
 
     Mono at the card's rate, the word placed in the model's window (what api.predict/trace
-    and the pages all do, so a clip means the same thing everywhere).
+    and the pages all do, so a clip means the same thing everywhere). A clip at the card's
+    rate that is exactly the window's length is taken as the window, unmoved: trace(m, (
+    trace(m, raw)["input"], sr)) is the same trace, and an adversarial keeps its original's
+    window. Samples past the card's range (a resampling overshoot) are clipped, with a note.
     """
     spec = card["input"]
     if not (isinstance(raw, tuple) and len(raw) == 2):
@@ -439,5 +442,22 @@ def prepare_audio(raw: object, card: dict) -> tuple[np.ndarray, list[str]]:
     target_sr = int(spec.get("sample_rate", 8000))
     n = int(spec["shape"][0])
     y, notes = to_mono(raw[0], raw[1], target_sr=target_sr)
-    y, more = place_word(y, target_sr, seconds=n / target_sr)
-    return y[:n].reshape(spec["shape"]).astype(np.float32), notes + more
+    if _check_rate(raw[1]) == target_sr and y.size == n and np.abs(y).max() >= SILENCE_PEAK:
+        # Already the model's window (an attacked, edited or exported model input comes back
+        # this way): placing it again would move the word, and a comparison with the clip it
+        # came from would compare shifted windows.
+        more: list[str] = []
+    else:
+        y, more = place_word(y, target_sr, seconds=n / target_sr)
+    y = y[:n]
+    lo, hi = (float(v) for v in spec.get("range", [-1.0, 1.0]))
+    over = int(np.count_nonzero((y < lo) | (y > hi)))
+    if over:
+        # Resampling a full-scale recording overshoots a little (Gibbs ringing): the model's
+        # range holds, and the user did not make the overshoot, so clip rather than refuse.
+        more.append(
+            f"clipped {over} sample{'s' if over > 1 else ''} that resampling carried past "
+            f"the model's range [{lo:g}, {hi:g}] (peak {float(np.abs(y).max()):.3g})"
+        )
+        y = np.clip(y, lo, hi)
+    return y.reshape(spec["shape"]).astype(np.float32), notes + more

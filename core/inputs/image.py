@@ -328,6 +328,14 @@ def model_to_unit(x: Any, spec: dict) -> Any:
     return (x - lo) / (hi - lo)
 
 
+def model_to_raw(x: np.ndarray, spec: dict) -> np.ndarray:
+    """A model input (H, W[, C]) in the card's scaling -> the raw image it came from: float32
+    in [0, 1], RGB, (H, W) for one channel, so prepare_image gives x back (an adversarial
+    added to the samples is traced, compared and exported like any other image)."""
+    u = np.clip(np.asarray(model_to_unit(np.asarray(x, np.float32), spec), np.float32), 0, 1)
+    return u[..., 0] if u.ndim == 3 and u.shape[-1] == 1 else u
+
+
 def to_display(x: np.ndarray, card: dict) -> np.ndarray:
     """Model input (H, W, C) in the card's scaling -> uint8 (H, W) or (H, W, 3) for showing."""
     a = np.clip(model_to_unit(np.asarray(x, np.float32), card["input"]), 0, 1)

@@ -36,6 +36,21 @@ ACCEPTED = (
 )
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
+# What to do with a model saved by another framework (until those formats open directly).
+_TORCH = (
+    " PyTorch files cannot be loaded: export the model to ONNX (torch.onnx.export), convert that "
+    "to Keras as for an .onnx file, and upload the .keras file."
+)
+EXPORT_HINTS = {
+    ".onnx": " ONNX files do not open yet: convert it to a Keras model first, e.g. with onnx2tf "
+    "(pip install onnx2tf; onnx2tf -i model.onnx -okv3), and upload the .keras file it writes.",
+    ".pt": _TORCH,
+    ".pth": _TORCH,
+    ".pb": " That is a TensorFlow graph: if it came from Keras, load the Keras model where it was "
+    "made and save it with model.save('name.keras').",
+    ".tflite": " TensorFlow Lite files cannot be inspected layer by layer: upload the Keras model "
+    "it was converted from (.keras).",
+}
 
 # Built-in layers that run code, load other programs or read paths named in the config.
 REFUSED_LAYERS = {
@@ -379,6 +394,7 @@ def scan(data: bytes, filename: str, limits: Limits) -> ScannedFile:
         ) from None
     raise ModelRefusedError(
         f"{filename!r} has extension {suffix or '(none)'!r}; expected .keras or .h5. {ACCEPTED}"
+        + (EXPORT_HINTS.get(suffix, "") if isinstance(suffix, str) else "")
     )
 
 

@@ -49,10 +49,24 @@ def test_explain_runs_the_randomisation_check_and_the_batch_ranking():
     assert not at.exception, [e.value for e in at.exception]
     rand = at.dataframe[-1].value
     assert list(rand["layer"]) == ["none (trained)", "logits", "fc2", "fc1", "conv2", "conv1"]
+    # Adebayo et al.'s three measures, each explained (issue 35 item 3).
+    assert {"spearman", "ssim", "hog"} <= set(rand.columns)
+    assert any("cells that carry signal" in c.value for c in at.caption)
     at.button(key="explain_batch").click().run()
     assert not at.exception, [e.value for e in at.exception]
     batch = [d.value for d in at.dataframe if "faithfulness" in d.value.columns]
     assert len(batch) == 2 and set(batch[1]["method"]) == {"Gradient", "Gradient × input"}
+
+
+def test_explain_says_which_deletion_baseline_it_used():
+    """Issue 35 item 3: removed cells were always black, unsaid; the VGG reads black as a
+    class. The default is named on the page, and another can be chosen."""
+    at = _page("pages/explain.py", model_choice="vgg_cifar10")
+    assert at.selectbox(key="explain_baseline").value == "auto"
+    assert any("the baseline: **probe-set mean**" in c.value for c in at.caption)
+    at.selectbox(key="explain_baseline").set_value("blurred input").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("the baseline: **blurred input**" in c.value for c in at.caption)
 
 
 def test_explain_on_audio_plays_the_top_cells():

@@ -104,3 +104,41 @@ def test_freeze_ranking_shows_the_top_filters_exemplars():
         f"filter {int(c)}" for c in df["channel"].head(5)
     ]
     assert np.isfinite(df["accuracy_drop"]).all()
+
+
+@pytest.fixture(scope="module")
+def thousand_classes(tmp_path_factory):
+    """A small colour model with 1000 classes (an ImageNet-style head)."""
+    import keras
+
+    from core import api
+
+    keras.utils.set_random_seed(1)
+    x = keras.Input((32, 32, 3))
+    y = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(x)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    path = tmp_path_factory.mktemp("k") / "thousand.keras"
+    keras.Model(x, keras.layers.Dense(1000, activation="softmax")(y)).save(path)
+    return api.load(path)
+
+
+def test_a_1000_class_models_profiles_show_the_top_classes(thousand_classes):
+    """Issue 35 item 6: each channel's profile drew all 1000 classes (a 130,000 px page)."""
+    import json
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.session_state["model"] = thousand_classes
+    at.switch_page("pages/filters.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    charts = at.get("vega_lite_chart")
+    assert charts
+    for ch in charts:
+        spec = json.loads(ch.proto.spec)
+        assert spec["height"] <= 16 * 10 + 10, spec["height"]
+        assert len(spec["encoding"]["y"]["sort"]) == 10
+    assert sum(
+        "The 10 classes of 1000 with the highest mean" in c.value for c in at.caption
+    ) == len(charts)
+    assert any("all 1000 classes" in b.proto.label for b in at.get("download_button"))

@@ -15,7 +15,7 @@ from core.errors import (
 )
 from core.graph.engine import Plan
 from core.graph.interventions import apply
-from core.model.outputs import class_scores
+from core.model.outputs import class_scores, probabilities
 
 
 def class_score(
@@ -222,24 +222,31 @@ class Explainer:
             a = np.abs(a)
         return a.astype(np.float32)
 
-    def predicted(
-        self, x: np.ndarray, z: np.ndarray, *, frozen: Mapping[str, Any] | None = None
-    ) -> int:
-        """The class the model predicts for x (with its domain value z), frozen or not."""
+    def _output(self, frozen: Mapping[str, Any] | None) -> Callable:
+        """(x (1, *input), z (N, *domain)) -> the model's output (N, units), frozen or not."""
 
         def fn(x, z):
             return self._run(x, z, frozen=frozen)[self.plan.output_name]
 
-        run = (
-            fn
-            if frozen
-            else self._compiled(
-                "output",
-                lambda: tf.function(fn, input_signature=self._specs[:2], reduce_retracing=True),
-            )
+        if frozen:
+            return fn
+        return self._compiled(
+            "output",
+            lambda: tf.function(fn, input_signature=self._specs[:2], reduce_retracing=True),
         )
-        y = run(np.asarray(x, np.float32)[None], np.asarray(z, np.float32)[None])
+
+    def predicted(
+        self, x: np.ndarray, z: np.ndarray, *, frozen: Mapping[str, Any] | None = None
+    ) -> int:
+        """The class the model predicts for x (with its domain value z), frozen or not."""
+        y = self._output(frozen)(np.asarray(x, np.float32)[None], np.asarray(z, np.float32)[None])
         return int(np.argmax(np.asarray(y)[0]))
+
+    def probabilities(self, x: np.ndarray, zs: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes) of x with its domain replaced by each of zs (N,
+        *domain): what the model makes of a baseline itself."""
+        y = self._output(None)(np.asarray(x, np.float32)[None], np.asarray(zs, np.float32))
+        return probabilities(self.card, np.asarray(y))
 
     def check_target(
         self, target: Any, x: np.ndarray, z: np.ndarray, *, frozen: Mapping | None = None

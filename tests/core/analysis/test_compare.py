@@ -42,3 +42,35 @@ def test_parting_layer_is_the_largest_rise_not_the_largest_distance():
     assert parting_layer(df) == "l2"
     assert parting_layer(df.assign(cosine_distance=[0.0, 0.6, 0.7, 0.8])) == "l1"
     assert parting_layer(layer_distances({"input": np.ones(2)}, {"input": np.ones(2)})) is None
+
+
+def test_the_parting_layer_skips_normalisations_and_the_decision():
+    # Raw distances peak at the normalisation (n) and the output (out); the parting is l2's.
+    names = ["input", "n", "l1", "bn", "l2", "logits", "out"]
+    t = {k: np.ones(2) for k in names}
+    df = layer_distances(t, t, substantive=["l1", "l2"]).assign(
+        cosine_distance=[0.1, 0.9, 0.8, 0.95, 0.9, 1.2, 1.0]
+    )
+    assert list(df["substantive"]) == [False, False, True, False, True, False, False]
+    assert parting_layer(df) == "l2"  # 0.8 -> 0.9; l1 fell from 0.9 (after n)
+
+
+@pytest.mark.parametrize(
+    "name, pairs, allowed",
+    [
+        ("vgg_cifar10", [(0, 1), (2, 3), (0, 5)], ("conv", "fc")),
+        ("lenet_mnist", [(0, 3), (3, 6), (1, 22)], ("conv", "fc")),
+    ],
+)
+def test_the_parting_layer_of_real_pairs_is_a_learned_layer(name, pairs, allowed):
+    """Issue 35 item 4: on the VGG the marker sat on `normalize`, on LeNet on `logits` or
+    `probabilities`."""
+    from core import api
+    from core.inputs.samples import colour_scenes, gallery_digits
+
+    m = api.load(name)
+    samples = colour_scenes() if name.startswith("vgg") else gallery_digits()
+    for a, b in pairs:
+        split = parting_layer(api.distances(m, samples[a].raw, samples[b].raw))
+        assert split.split("_")[-1].startswith(allowed), split  # block3_conv3, conv2, fc1
+        assert split not in ("normalize", "logits", "probabilities")

@@ -1,0 +1,46 @@
+"""AppTest: Compare models' defaults (issue 35, item 10): B is a model made for A's inputs,
+the inputs are ones both models were made for, and every layer of the heatmap is labelled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow  # CKA over two models' traces
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _page(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("pages/compare_models.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_colour_model_is_compared_with_a_colour_model_on_colour_inputs():
+    at = _page(model_choice="vgg_cifar10")
+    assert at.selectbox(key="cmp_model_b").value == "vgg_cifar10"  # was LeNet (digits)
+    assert at.radio(key="cmp_inputs").value.startswith("built-in samples of both models")
+    heat = next(c for c in at.get("vega_lite_chart") if "layer A" in c.proto.spec)
+    spec = json.loads(heat.proto.spec)
+    for axis in ("x", "y"):
+        assert spec["encoding"][axis]["axis"]["labelOverlap"] is False
+
+
+def test_a_model_made_for_other_inputs_is_given_only_as_own_inputs():
+    """Digits and CIFAR scenes mixed (CKA 0.76 at the input) are no longer the default."""
+    at = _page(model_choice="vgg_cifar10")
+    own = int(at.radio(key="cmp_inputs").value.rsplit("(", 1)[1].rstrip(")"))
+    at.selectbox(key="cmp_model_b").set_value("lenet_mnist").run()
+    assert not at.exception, [e.value for e in at.exception]
+    choice = at.radio(key="cmp_inputs").value
+    assert choice == f"built-in samples of model A ({own})", choice
+    assert any(f"{own} inputs" in s.value for s in at.subheader)
