@@ -55,12 +55,13 @@ def _uploaded_model():
     """The model this session uploaded (kept in its own session state, never shared)."""
     lim = limits()
     file = st.sidebar.file_uploader(
-        "Keras model (.keras or .h5)",
-        type=["keras", "h5"],
+        "Keras model (.keras or .h5) or ONNX (.onnx, e.g. from PyTorch)",
+        type=["keras", "h5", "onnx"],
         key="model_file",
         help=f"Checked before loading: at most {lim.upload_bytes // 2**20} MB, built-in Keras "
         "layers only (no Lambda or custom code), one image or audio input; then loaded "
-        "and traced once in a sandbox.",
+        "and traced once in a sandbox. An .onnx file is converted there to Keras layers "
+        "(named after its nodes) and checked against onnxruntime.",
     )
     card_file = st.sidebar.file_uploader(
         "Optional: its card (.json) or class names (.txt, one per line)",
@@ -75,7 +76,12 @@ def _uploaded_model():
     done = st.session_state.get("upload")
     if done is None or done[0] != ident:
         try:
-            with heavy_job(f"Checking and loading {file.name}", where=st.sidebar):
+            what = (
+                "Converting (ONNX -> Keras, checked against onnxruntime) and loading"
+                if file.name.lower().endswith(".onnx")
+                else "Checking and loading"
+            )
+            with heavy_job(f"{what} {file.name}", where=st.sidebar):
                 lm, error = (
                     api.load_bytes(
                         data, file.name, card=_card_from_file(card_file), sandbox=cache.sandbox()

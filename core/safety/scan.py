@@ -32,7 +32,8 @@ from core.settings import Limits, human_bytes
 
 ACCEPTED = (
     "Accepted: a Sequential or functional Keras model saved with model.save('name.keras') "
-    "(or legacy .h5) that uses only built-in Keras layers."
+    "(or legacy .h5) that uses only built-in Keras layers, or an ONNX file (.onnx) of a CNN, "
+    "e.g. from torch.onnx.export(model, x, 'model.onnx', external_data=False)."
 )
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
@@ -378,7 +379,7 @@ def scan(data: bytes, filename: str, limits: Limits) -> ScannedFile:
             f"{filename!r} is malformed ({type(e).__name__}: {str(e)[:200]}). {ACCEPTED}"
         ) from None
     raise ModelRefusedError(
-        f"{filename!r} has extension {suffix or '(none)'!r}; expected .keras or .h5. {ACCEPTED}"
+        f"{filename!r} has extension {suffix or '(none)'!r}; expected .keras, .h5 or .onnx. {ACCEPTED}"
     )
 
 

@@ -18,7 +18,7 @@ def convert_bytes(data: bytes, filename: str, limits: Limits) -> Converted:
     onnxruntime, or a refusal (core.errors) naming the operator, node or limit."""
     parsed = parse(data, filename, limits)
     conv = convert(parsed, max_elements=limits.params)
-    check(conv, parsed.proto, filename)
+    conv.relative_error = check(conv, parsed.proto, filename)
     return conv
 
 

@@ -98,7 +98,21 @@ class Converted:
     input_dims: tuple[int, ...]  # ONNX input shape, batch 1
     final_op: str  # the last computing operator before the output (Softmax, Gemm...)
     output_perm: tuple[int, ...]  # Keras axis j of the output holds ONNX axis output_perm[j]
-    seconds: float = 0.0
+    seconds: float = 0.0  # conversion time
+    relative_error: float = float("nan")  # against onnxruntime, once checked
+
+    def facts(self) -> dict[str, Any]:
+        """What a card and a note say about the conversion (JSON: it crosses the sandbox)."""
+        return {
+            "opset": self.opset,
+            "producer": self.producer,
+            "input_dims": list(self.input_dims),
+            "final_op": self.final_op,
+            "nodes": len(self.nodes),
+            "layers": len(self.model.layers) - 1,
+            "seconds": self.seconds,
+            "relative_error": self.relative_error,
+        }
 
 
 # Operators that only pass a tensor on or reorder its axes: the output kind of a model is read
