@@ -44,17 +44,18 @@ def randomise_bn(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def narrow_resnet18(num_classes: int = 10) -> nn.Module:
-    """torchvision's ResNet-18 (BasicBlock, [2, 2, 2, 2]) at a quarter of its width."""
+def narrow_resnet18(width: int = 16, num_classes: int = 10) -> nn.Module:
+    """torchvision's ResNet-18 (BasicBlock, [2, 2, 2, 2]), its first stage `width` channels
+    wide instead of 64."""
     m = resnet.ResNet(resnet.BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
-    m.inplanes = 16
-    m.conv1 = nn.Conv2d(3, 16, kernel_size=7, stride=2, padding=3, bias=False)
-    m.bn1 = nn.BatchNorm2d(16)
-    m.layer1 = m._make_layer(resnet.BasicBlock, 16, 2)
-    m.layer2 = m._make_layer(resnet.BasicBlock, 32, 2, stride=2)
-    m.layer3 = m._make_layer(resnet.BasicBlock, 64, 2, stride=2)
-    m.layer4 = m._make_layer(resnet.BasicBlock, 128, 2, stride=2)
-    m.fc = nn.Linear(128, num_classes)
+    m.inplanes = width
+    m.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    m.bn1 = nn.BatchNorm2d(width)
+    m.layer1 = m._make_layer(resnet.BasicBlock, width, 2)
+    m.layer2 = m._make_layer(resnet.BasicBlock, 2 * width, 2, stride=2)
+    m.layer3 = m._make_layer(resnet.BasicBlock, 4 * width, 2, stride=2)
+    m.layer4 = m._make_layer(resnet.BasicBlock, 8 * width, 2, stride=2)
+    m.fc = nn.Linear(8 * width, num_classes)
     return m
 
 
@@ -92,7 +93,7 @@ def small_zoo() -> dict[str, tuple[nn.Module, tuple[int, ...], bool]]:
     tv = torchvision.models
     return {
         "resnet18_narrow": (narrow_resnet18(), (1, 3, 64, 64), False),
-        "resnet18_narrow_torchscript": (narrow_resnet18(), (1, 3, 64, 64), True),
+        "resnet18_narrow_torchscript": (narrow_resnet18(8), (1, 3, 64, 64), True),
         "mobilenet_v3_small": (tv.mobilenet_v3_small(width_mult=0.5, num_classes=10), (1, 3, 96, 96), False),
         "squeezenet1_1": (tv.squeezenet1_1(num_classes=10), (1, 3, 96, 96), True),
         "efficientnet_b0_narrow": (narrow_efficientnet_b0(), (1, 3, 64, 64), False),
