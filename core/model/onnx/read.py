@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+import onnx.inliner
 from google.protobuf.message import DecodeError
 
 from core.errors import BudgetError, ModelUnreadableError, OnnxUnsupportedError
