@@ -60,7 +60,9 @@ def narrow_resnet18(width: int = 16, num_classes: int = 10) -> nn.Module:
 
 
 def narrow_efficientnet_b0(num_classes: int = 10) -> nn.Module:
-    setting, last = efficientnet._efficientnet_conf("efficientnet_b0", width_mult=0.5, depth_mult=0.5)
+    setting, last = efficientnet._efficientnet_conf(
+        "efficientnet_b0", width_mult=0.5, depth_mult=0.5
+    )
     return efficientnet.EfficientNet(setting, 0.2, last_channel=last, num_classes=num_classes)
 
 
@@ -94,11 +96,17 @@ def small_zoo() -> dict[str, tuple[nn.Module, tuple[int, ...], bool]]:
     return {
         "resnet18_narrow": (narrow_resnet18(), (1, 3, 64, 64), False),
         "resnet18_narrow_torchscript": (narrow_resnet18(8), (1, 3, 64, 64), True),
-        "mobilenet_v3_small": (tv.mobilenet_v3_small(width_mult=0.5, num_classes=10), (1, 3, 96, 96), False),
+        "mobilenet_v3_small": (
+            tv.mobilenet_v3_small(width_mult=0.5, num_classes=10),
+            (1, 3, 96, 96),
+            False,
+        ),
         "squeezenet1_1": (tv.squeezenet1_1(num_classes=10), (1, 3, 96, 96), True),
         "efficientnet_b0_narrow": (narrow_efficientnet_b0(), (1, 3, 64, 64), False),
         "densenet121_narrow": (
-            tv.DenseNet(growth_rate=8, block_config=(6, 12, 24, 16), num_init_features=16, num_classes=10),
+            tv.DenseNet(
+                growth_rate=8, block_config=(6, 12, 24, 16), num_init_features=16, num_classes=10
+            ),
             (1, 3, 64, 64),
             False,
         ),
@@ -132,8 +140,13 @@ def export(name: str, model: nn.Module, shape: tuple[int, ...], legacy: bool, ou
     with torch.no_grad():
         assert np.allclose(model(x).numpy(), y, rtol=1e-3, atol=1e-4), name
     np.savez_compressed(out / f"{name}.npz", x=x.numpy(), y=y)
-    return {"file": path.name, "input": list(shape), "bytes": path.stat().st_size,
-            "exporter": "torchscript" if legacy else "dynamo", "torch": torch.__version__}
+    return {
+        "file": path.name,
+        "input": list(shape),
+        "bytes": path.stat().st_size,
+        "exporter": "torchscript" if legacy else "dynamo",
+        "torch": torch.__version__,
+    }
 
 
 def main() -> None:

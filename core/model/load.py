@@ -115,7 +115,9 @@ def _from_bytes(
     sandbox: Sandbox | bool,
     limits: Limits,
 ) -> LoadedModel:
-    original, facts, notes = data, None, []
+    original = data
+    facts: dict[str, Any] | None = None
+    notes: list[str] = []
     if is_onnx(filename):  # converted (and, for an upload, loaded and traced) in the sandbox
         data, facts, notes = to_keras(data, filename, limits, sandbox)
     scanned = scan(data, f"{filename}.keras" if facts else filename, limits)

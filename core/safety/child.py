@@ -60,7 +60,12 @@ def run(
             try:
                 facts = _convert(path, onnx_out, filename or "model.onnx")
             except LayerLabError as e:  # a refusal that names the operator, node or limit
-                return {"ok": False, "stage": stage, "error": str(e)[:4000], "type": type(e).__name__}
+                return {
+                    "ok": False,
+                    "stage": stage,
+                    "error": str(e)[:4000],
+                    "type": type(e).__name__,
+                }
             path, stage = onnx_out, "load"
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         changed = [k for k, v in keras_settings().items() if before[k] != v]

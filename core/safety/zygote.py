@@ -74,7 +74,6 @@ def _serve(req: dict) -> dict:
 
 def main() -> None:
     import keras  # noqa: F401 - imported once here, inherited by every forked child
-
     import onnxruntime  # noqa: F401 - an .onnx upload is converted and checked in a child
 
     import core.graph.engine  # noqa: F401

@@ -29,6 +29,8 @@ def test_upload_an_onnx_export_and_see_its_layers_on_trace(page):
     expect(metric_value(page, "Prediction")).to_have_text(re.compile(r"^\d$"))
     main = page.locator('[data-testid="stMain"]')
     # '/layer1/layer1.0/conv1/Conv' in the ONNX file: its layer, with its Keras type
-    expect(main.get_by_text(re.compile(r"layer1\.layer1\.0\.conv1\.Conv\*?\*? · Conv2D"))).to_be_visible()
+    expect(
+        main.get_by_text(re.compile(r"layer1\.layer1\.0\.conv1\.Conv\*?\*? · Conv2D"))
+    ).to_be_visible()
     expect(main.get_by_text(re.compile(r"maxpool\.MaxPool\*?\*? · MaxPooling2D"))).to_be_visible()
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)

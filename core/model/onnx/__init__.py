@@ -22,4 +22,13 @@ def convert_bytes(data: bytes, filename: str, limits: Limits) -> Converted:
     return conv
 
 
-__all__ = ["Converted", "NodeCheck", "Parsed", "check", "compare_nodes", "convert", "convert_bytes", "parse"]
+__all__ = [
+    "Converted",
+    "NodeCheck",
+    "Parsed",
+    "check",
+    "compare_nodes",
+    "convert",
+    "convert_bytes",
+    "parse",
+]

@@ -74,9 +74,7 @@ def onnxruntime_outputs(
     opts.intra_op_num_threads = 2
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(
-        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0].name
     return dict(zip(names, sess.run(names, {inp: x})))
 

@@ -84,9 +84,7 @@ def onnx_card(card: dict[str, Any], facts: dict[str, Any], model: keras.Model) -
     )
     units = int(model.outputs[0].shape[-1])
     op = facts["final_op"]
-    kind = FINAL_KIND.get(op) or (
-        "binary_probability" if op == "Sigmoid" and units == 1 else None
-    )
+    kind = FINAL_KIND.get(op) or ("binary_probability" if op == "Sigmoid" and units == 1 else None)
     if kind and card.get("output") != kind:
         card["output"] = kind
         how["output"] = f"the ONNX graph ends in {op}: {kind.replace('_', ' ')}"

@@ -302,7 +302,9 @@ def batch_norm(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> li
     x = _sym(cv, ins[0])
     if at.get("training_mode", 0):
         raise cv.refuse("training_mode=1", "Export the model in eval mode (model.eval()).")
-    gamma, beta, mean, var = (cv.constant(v, n) for v, n in zip(ins[1:5], "scale B mean var".split()))
+    gamma, beta, mean, var = (
+        cv.constant(v, n) for v, n in zip(ins[1:5], "scale B mean var".split())
+    )
     layer = keras.layers.BatchNormalization(
         axis=x.axis(1), epsilon=float(at.get("epsilon", 1e-5)), name=cv.name()
     )
@@ -339,7 +341,7 @@ def affine(cv: Converter, x: Sym, scale: Any, offset: Any, suffix: str = "") -> 
             "per-channel constants (one axis)"
         )
     a = varying[0]
-    idx = [0] * x.rank
+    idx: list[int | slice] = [0] * x.rank
     idx[a] = slice(None)
     g, bb = sc[tuple(idx)], of[tuple(idx)]
     layer = keras.layers.BatchNormalization(axis=x.axis(a), epsilon=0.0, name=cv.name(suffix))

@@ -118,9 +118,11 @@ def _axes(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[in
 def squeeze(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
     x = _sym(cv, ins[0])
     axes = _axes(cv, ins, at)
-    drop = {a % x.rank for a in axes} if axes is not None else {
-        i for i, d in enumerate(x.shape) if d == 1 and i > 0
-    }
+    drop = (
+        {a % x.rank for a in axes}
+        if axes is not None
+        else {i for i, d in enumerate(x.shape) if d == 1 and i > 0}
+    )
     if 0 in drop:
         raise cv.refuse("squeezes the batch axis; supported: squeezing other axes")
     return [reshape_to(cv, x, tuple(d for i, d in enumerate(x.shape) if i not in drop))]
@@ -236,10 +238,10 @@ def resize(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[V
             scales = cv.constant(ins[1], "scales").tolist()
     else:  # Resize: X, roi, scales, sizes (opset 11+); X, scales (opset 10)
         rest = ins[1:] if cv.parsed.opset >= 11 else [None, *ins[1:]]
-        if len(rest) > 1 and rest[1] is not None and np.size(rest[1]):
-            scales = cv.constant(rest[1], "scales").tolist()
-        if len(rest) > 2 and rest[2] is not None and np.size(rest[2]):
-            sizes = cv.constant(rest[2], "sizes").astype(np.int64).tolist()
+        if len(rest) > 1 and rest[1] is not None:
+            scales = cv.constant(rest[1], "scales").tolist() or None  # empty: not given
+        if len(rest) > 2 and rest[2] is not None:
+            sizes = cv.constant(rest[2], "sizes").astype(np.int64).tolist() or None
     shape = x.shape
     if sizes is None:
         if scales is None or len(scales) != r:
@@ -248,7 +250,9 @@ def resize(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[V
     if list(sizes[:2]) != list(shape[:2]):
         raise cv.refuse(f"resizes the batch or channel axis ({shape} -> {sizes})")
     src, dst = shape[2:], sizes[2:]
-    ctm = at.get("coordinate_transformation_mode", "half_pixel" if cv.parsed.opset >= 11 else "asymmetric")
+    ctm = at.get(
+        "coordinate_transformation_mode", "half_pixel" if cv.parsed.opset >= 11 else "asymmetric"
+    )
     whole = all(d % s == 0 and d >= s for s, d in zip(src, dst))
     factors = tuple(d // s for s, d in zip(src, dst)) if whole else None
     nd = r - 2

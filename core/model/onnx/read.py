@@ -62,7 +62,9 @@ def _tensors(graph: onnx.GraphProto):
 
 def _dims(vi: onnx.ValueInfoProto) -> tuple[int | None, ...]:
     shape = vi.type.tensor_type.shape
-    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in shape.dim)
+    return tuple(
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in shape.dim
+    )
 
 
 def parse(data: bytes, filename: str, limits: Limits) -> Parsed:

@@ -130,8 +130,13 @@ def conv_1d():
 def conv_transpose_2d():
     g = img(c=4, h=6, w=5)
     g.op(
-        "ConvTranspose", "x", g.rand(4, 3, 3, 3), g.rand(3),
-        strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1],
+        "ConvTranspose",
+        "x",
+        g.rand(4, 3, 3, 3),
+        g.rand(3),
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+        output_padding=[1, 1],
     )
     return g.model()
 
@@ -447,8 +452,13 @@ def resize_nearest_and_linear():
 def resize_pytorch_nearest_asymmetric():
     g = img(c=2, h=3, w=3)
     g.op(
-        "Resize", "x", "", g.const([1, 1, 3, 2]),
-        mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor",
+        "Resize",
+        "x",
+        "",
+        g.const([1, 1, 3, 2]),
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
     )
     return g.model(opset=13)
 

@@ -53,7 +53,9 @@ def test_an_operator_used_in_a_way_that_cannot_be_mapped_says_so():
     a = g.op("Relu", "x")
     b = g.op("Sigmoid", "x")
     g.op("Div", a, b)
-    with pytest.raises(OnnxUnsupportedError, match=r"'Div' \(node '/block/Div_3'\).*tensor divided"):
+    with pytest.raises(
+        OnnxUnsupportedError, match=r"'Div' \(node '/block/Div_3'\).*tensor divided"
+    ):
         convert_bytes(_bytes(g.model()), "div.onnx", limits())
 
 
@@ -121,7 +123,10 @@ def test_local_functions_are_inlined():
     m = _small_cnn()
     relu = m.graph.node[1]
     fn = helper.make_function(
-        "local.fns", "MyAct", ["a"], ["b"],
+        "local.fns",
+        "MyAct",
+        ["a"],
+        ["b"],
         [helper.make_node("Relu", ["a"], ["t"]), helper.make_node("Identity", ["t"], ["b"])],
         [helper.make_opsetid("", 17)],
     )

@@ -58,8 +58,14 @@ def _raw(m, seed: int = 0):
 def test_zoo_is_small_and_complete():
     sizes = {p.name: p.stat().st_size for p in ZOO.glob("*.onnx")}
     assert {f"{n}.onnx" for n in NAMES} == set(sizes)
-    assert {"resnet18", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0",
-            "densenet121", "audio_cnn"} <= {n.replace("_narrow", "").split("_torch")[0] for n in NAMES}
+    assert {
+        "resnet18",
+        "mobilenet_v3_small",
+        "squeezenet1_1",
+        "efficientnet_b0",
+        "densenet121",
+        "audio_cnn",
+    } <= {n.replace("_narrow", "").split("_torch")[0] for n in NAMES}
     assert max(sizes.values()) < 4 * 2**20 and sum(sizes.values()) < 20 * 2**20
 
 
@@ -82,7 +88,9 @@ def test_predictions_equal_onnxruntime(loaded, name):
     # api.predict through the card: the same class as onnxruntime on the prepared input
     raw = _raw(m)
     xin, _ = api.prepare(m, raw)
-    ref = onnxruntime_outputs(proto, to_onnx_layout(xin[None], _input_perm(xin.ndim + 1)), [out])[out]
+    ref = onnxruntime_outputs(proto, to_onnx_layout(xin[None], _input_perm(xin.ndim + 1)), [out])[
+        out
+    ]
     assert int(np.argmax(api.predict(m, raw))) == int(np.argmax(ref[0]))
 
 
@@ -161,8 +169,13 @@ def test_full_size_zoo(tmp_path):
         timeout=3600,
     )
     index = json.loads((tmp_path / "index.json").read_text())
-    assert set(index) == {"resnet18", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0",
-                          "densenet121"}
+    assert set(index) == {
+        "resnet18",
+        "mobilenet_v3_small",
+        "squeezenet1_1",
+        "efficientnet_b0",
+        "densenet121",
+    }
     for name in index:
         m = api.load(tmp_path / f"{name}.onnx")
         z = np.load(tmp_path / f"{name}.npz")
