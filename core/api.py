@@ -302,7 +302,9 @@ def compare_onnx(source: str | os.PathLike | bytes, *, seed: int = 0) -> list[No
 
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     lim = replace(settings_limits(), upload_bytes=2**62)
-    parsed = parse(data, "model.onnx" if isinstance(source, bytes) else str(source), lim)
+    folder = None if isinstance(source, bytes) else Path(source).parent
+    name = "model.onnx" if isinstance(source, bytes) else str(source)
+    parsed = parse(data, name, lim, folder=folder)
     return compare_nodes(convert(parsed, max_elements=lim.params), parsed.proto, seed=seed)
 
 

@@ -114,12 +114,13 @@ def _from_bytes(
     source: str,
     sandbox: Sandbox | bool,
     limits: Limits,
+    folder: Path | None = None,
 ) -> LoadedModel:
     original = data
     facts: dict[str, Any] | None = None
     notes: list[str] = []
     if is_onnx(filename):  # converted (and, for an upload, loaded and traced) in the sandbox
-        data, facts, notes = to_keras(data, filename, limits, sandbox)
+        data, facts, notes = to_keras(data, filename, limits, sandbox, folder)
     scanned = scan(data, f"{filename}.keras" if facts else filename, limits)
     budget = check_budget(scanned.config, scanned.weights.elements, limits, filename)
     notes.append(f"Checked: built-in Keras objects only; {budget.describe()}.")
@@ -223,5 +224,6 @@ def load(name_or_path: str | os.PathLike, *, card: Mapping[str, Any] | None = No
         source="file",
         sandbox=False,
         limits=lim,
+        folder=path.parent,
     )
     return lm.with_card(card) if card else lm

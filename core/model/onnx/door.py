@@ -10,7 +10,10 @@ any Keras upload.
 from __future__ import annotations
 
 import copy
+import hashlib
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,12 @@ import keras
 
 from core.model.card import PREPROCESSING
 from core.settings import Limits
+
+# Converting is a one-time cost per file: the last few sandboxed conversions, by the file's
+# sha256 (and the limits they passed), as (.keras bytes, facts). Only the same bytes find one.
+KEEP = 4
+_DONE: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
+_LOCK = threading.Lock()
 
 # A final activation -> the card's output kind (a classifier's output, read from the graph).
 FINAL_KIND = {"Softmax": "probabilities", "LogSoftmax": "log_probabilities"}
@@ -27,11 +36,13 @@ def is_onnx(filename: str) -> bool:
     return Path(filename).suffix.lower() == ".onnx"
 
 
-def convert_here(data: bytes, filename: str, limits: Limits) -> tuple[bytes, dict[str, Any]]:
+def convert_here(
+    data: bytes, filename: str, limits: Limits, folder: Path | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """Convert and check in this process: the .keras bytes and the conversion's facts."""
     from core.model.onnx import convert_bytes
 
-    conv = convert_bytes(data, filename, limits)
+    conv = convert_bytes(data, filename, limits, folder=folder)
     with tempfile.TemporaryDirectory(prefix="layerlab_onnx_") as tmp:
         path = Path(tmp) / "converted.keras"
         conv.model.save(path)
@@ -39,20 +50,32 @@ def convert_here(data: bytes, filename: str, limits: Limits) -> tuple[bytes, dic
 
 
 def to_keras(
-    data: bytes, filename: str, limits: Limits, sandbox: Any
+    data: bytes, filename: str, limits: Limits, sandbox: Any, folder: Path | None = None
 ) -> tuple[bytes, dict[str, Any], list[str]]:
-    """(.keras bytes, conversion facts, notes). sandbox: False converts here; True or a
-    core.safety.sandbox.Sandbox converts in a sandboxed child (which also loads and traces)."""
+    """(.keras bytes, conversion facts, notes). sandbox: False converts here (a file on your
+    own machine, in `folder`); True or a core.safety.sandbox.Sandbox converts in a sandboxed
+    child, which also loads and traces the result."""
     if sandbox is False:
-        out, facts = convert_here(data, filename, limits)
+        out, facts = convert_here(data, filename, limits, folder)
         return out, facts, [_note(facts)]
     from core.safety.sandbox import Sandbox, first_load
 
+    key = hashlib.sha256(data).hexdigest() + repr(limits)
+    with _LOCK:
+        done = _DONE.get(key)
+        if done is not None:
+            _DONE.move_to_end(key)
+    if done is not None:  # the same bytes under the same limits: the same conversion
+        return done[0], done[1], [_note(done[1]) + " (converted before: kept by the file's hash)"]
     report = first_load(
         data, "onnx", filename, limits, sandbox if isinstance(sandbox, Sandbox) else None
     )
     assert report.converted is not None and report.onnx is not None
     facts = report.onnx
+    with _LOCK:
+        _DONE[key] = (report.converted, facts)
+        while len(_DONE) > KEEP:
+            _DONE.popitem(last=False)
     return report.converted, facts, [_note(facts) + f" (in a sandbox, {report.seconds:.1f} s)"]
 
 

@@ -8,6 +8,7 @@ declares a 2 GB tensor is refused before any array is made.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -67,8 +68,12 @@ def _dims(vi: onnx.ValueInfoProto) -> tuple[int | None, ...]:
     )
 
 
-def parse(data: bytes, filename: str, limits: Limits) -> Parsed:
-    """The checked ModelProto of an .onnx file, or a refusal saying what is wrong and what to do."""
+def parse(data: bytes, filename: str, limits: Limits, *, folder: Path | None = None) -> Parsed:
+    """The checked ModelProto of an .onnx file, or a refusal saying what is wrong and what to do.
+
+    folder: where the file lies on your own machine (api.load(path)): external data files
+    there (PyTorch's default export writes model.onnx.data beside model.onnx) are read, once
+    the declared sizes fit the budget. Without it (an upload) external data is refused."""
     cap = min(limits.upload_bytes, PROTOBUF_MAX)
     if len(data) > cap:
         raise BudgetError(
@@ -97,7 +102,7 @@ def parse(data: bytes, filename: str, limits: Limits) -> Parsed:
                 "without export_modules_as_functions."
             ) from None
     _refuse_custom(proto, filename)
-    weights = _refuse_external_and_budget(proto, filename, limits)
+    weights = _refuse_external_and_budget(proto, filename, limits, folder)
     opset = next(o.version for o in proto.opset_import if o.domain in STANDARD_DOMAINS)
     if opset < MIN_OPSET:
         raise OnnxUnsupportedError(
@@ -149,17 +154,15 @@ def _refuse_custom(proto: onnx.ModelProto, filename: str) -> None:
             )
 
 
-def _refuse_external_and_budget(proto: onnx.ModelProto, filename: str, limits: Limits) -> int:
+def _refuse_external_and_budget(
+    proto: onnx.ModelProto, filename: str, limits: Limits, folder: Path | None
+) -> int:
     total = 0
     nbytes = 0
+    external = []
     for t in _tensors(proto.graph):
         if t.data_location == onnx.TensorProto.EXTERNAL or t.external_data:
-            raise OnnxUnsupportedError(
-                f"{filename!r} keeps tensor {t.name!r} in an external data file; Layer Lab "
-                "opens one self-contained .onnx file. Export with "
-                "torch.onnx.export(..., external_data=False) (models under 2 GB), or "
-                "onnx.save(onnx.load(path), 'one.onnx', save_as_external_data=False)."
-            )
+            external.append(t)
         n = int(np.prod(t.dims, dtype=np.float64)) if t.dims else 1
         total += n
         nbytes += n * _ITEMSIZE.get(t.data_type, 8)
@@ -169,4 +172,44 @@ def _refuse_external_and_budget(proto: onnx.ModelProto, filename: str, limits: L
             f"here is {limits.params:,} parameters (LAYERLAB_MAX_PARAMS). Export a smaller "
             "model (fewer channels, a narrower variant)."
         )
+    if external:
+        _read_external(proto, external, filename, folder)
     return total
+
+
+def _read_external(
+    proto: onnx.ModelProto, tensors: list[onnx.TensorProto], filename: str, folder: Path | None
+) -> None:
+    """Read external data from files beside the model (plain names in its folder only)."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    for t in tensors:
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        if folder is None or not loc or Path(loc).name != loc or loc in (".", ".."):
+            raise OnnxUnsupportedError(
+                f"{filename!r} keeps tensor {t.name!r} in an external data file; Layer Lab "
+                "opens one self-contained .onnx file. Export with "
+                "torch.onnx.export(..., external_data=False) (models under 2 GB), or "
+                "onnx.save(onnx.load(path), 'one.onnx', save_as_external_data=False)."
+                + (
+                    ""
+                    if folder is None
+                    else f" (Its location {loc!r} is not a file name beside it.)"
+                )
+            )
+        path = folder / loc
+        end = int(info.get("offset", 0)) + int(info.get("length", 0))
+        if not path.is_file() or path.stat().st_size < end:
+            raise OnnxUnsupportedError(
+                f"{filename!r} keeps tensor {t.name!r} in {loc!r}, which is missing or shorter "
+                f"than it says ({end:,} bytes) in {str(folder)!r}. Keep the .onnx file and "
+                "its data file together, or export with external_data=False."
+            )
+    try:
+        load_external_data_for_model(proto, str(folder))
+    except Exception as e:  # noqa: BLE001 - a data file that does not match its tensors
+        raise ModelUnreadableError(
+            f"{filename!r}: its external data could not be read ({e}). Export again with "
+            "external_data=False."
+        ) from None

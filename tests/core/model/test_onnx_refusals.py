@@ -171,3 +171,42 @@ def test_a_random_input_check_uses_the_whole_output():
 
     ref = np.array([10.0, -20.0, 0.001])
     assert relative_error(ref + np.array([0, 0, 0.002]), ref)[1] == pytest.approx(1e-4)
+
+
+def test_external_data_beside_a_file_on_your_own_machine_is_read(tmp_path):
+    """PyTorch's default export writes model.onnx.data beside model.onnx: api.load(path)
+    reads it; the same .onnx alone (an upload) is refused, as is a location outside its folder."""
+    m = _small_cnn()
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path, save_as_external_data=True, location="m.onnx.data", size_threshold=0)
+    assert (tmp_path / "m.onnx.data").is_file()
+    lm = api.load(path)
+    assert lm.model.count_params() == 4 * 27 + 4 + 5 * 4 + 5
+    with pytest.raises(OnnxUnsupportedError, match=r"external data file.*external_data=False"):
+        convert_bytes(path.read_bytes(), "m.onnx", limits())
+    evil = onnx.load(path, load_external_data=False)
+    for t in evil.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = "../m.onnx.data"
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    onnx.save(evil, sub / "evil.onnx")
+    with pytest.raises(OnnxUnsupportedError, match=r"location '\.\./m\.onnx\.data' is not a file"):
+        api.load(sub / "evil.onnx")
+
+
+@pytest.mark.slow
+def test_an_upload_converts_once_per_file():
+    from core.safety.sandbox import Sandbox
+
+    box = Sandbox()
+    try:
+        data = _bytes(_small_cnn())
+        first = api.load_bytes(data, "a.onnx", sandbox=box)
+        again = api.load_bytes(data, "b.onnx", sandbox=box)
+    finally:
+        box.close()
+    assert "in a sandbox" in first.notes[0] and "kept by the file's hash" in again.notes[0]
+    assert first.sha256 == again.sha256
+    assert again.model is not first.model  # each session its own model
