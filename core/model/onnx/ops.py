@@ -177,98 +177,6 @@ def conv_transpose(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -
     return [y]
 
 
-def _pool(cv: Converter, ins: list[Value | None], at: dict[str, Any], kind: str) -> Sym:
-    x = cv.nhwc(_sym(cv, ins[0]))
-    nd = _spatial(cv, x)
-    k = list(at["kernel_shape"])
-    s = list(at.get("strides", [1] * nd))
-    if any(v != 1 for v in at.get("dilations", [1] * nd)):
-        raise cv.refuse(f"dilations {at['dilations']}; supported: 1")
-    size = x.shape[2:]
-    pads = pads_of(cv, at, size, k, s)
-    ceil = bool(at.get("ceil_mode", 0))
-    outs, ends = [], []
-    for n, kk, ss, (lo, hi) in zip(size, k, s, pads):
-        o = (math.ceil if ceil else math.floor)((n + lo + hi - kk) / ss) + 1
-        if ceil and (o - 1) * ss >= n + lo:  # PyTorch: the last window starts inside
-            o -= 1
-        outs.append(o)
-        ends.append(max((o - 1) * ss + kk - n - lo, 0))  # end padding giving o windows
-    cls2, cls1 = (
-        (keras.layers.MaxPooling2D, keras.layers.MaxPooling1D)
-        if kind == "max"
-        else (keras.layers.AveragePooling2D, keras.layers.AveragePooling1D)
-    )
-    exact = [(lo, e) for (lo, _), e in zip(pads, ends)]
-    if not any(a or b for a, b in exact):
-        padding = "valid"
-    elif all(tf_same(n, kk, ss, p) for n, kk, ss, p in zip(size, k, s, pads)) and outs == [
-        math.ceil(n / ss) for n, ss in zip(size, s)
-    ]:
-        padding = "same"  # Keras' same pooling ignores the padding, as ONNX max and avg do
-        if kind == "avg" and at.get("count_include_pad", 0):
-            x, padding = _zero_pad(cv, x, exact), "valid"
-    elif kind == "max":  # pad with copies of the border: a window's max is unchanged
-        x, padding = border_pad(cv, x, exact, "edge"), "valid"
-    elif at.get("count_include_pad", 0) and ends == [hi for _, hi in pads]:
-        x, padding = _zero_pad(cv, x, exact), "valid"
-    else:
-        raise cv.refuse(
-            f"average pooling with pads {pads}, ceil_mode={int(ceil)}, count_include_pad="
-            f"{at.get('count_include_pad', 0)}: windows that Keras pooling cannot reproduce",
-            "Supported: no padding, padding that keeps the size, or count_include_pad=1.",
-        )
-    cls = cls2 if nd == 2 else cls1
-    layer = cls(pool_size=k, strides=s, padding=padding, name=cv.name())
-    return cv.apply(layer, x, x.perm)
-
-
-def max_pool(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    return [_pool(cv, ins, at, "max")]
-
-
-def avg_pool(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    return [_pool(cv, ins, at, "avg")]
-
-
-def _global(cv: Converter, x: Sym, kind: str, keepdims: bool) -> Sym:
-    x = cv.nhwc(x)
-    nd = _spatial(cv, x)
-    cls = {
-        ("avg", 2): keras.layers.GlobalAveragePooling2D,
-        ("avg", 1): keras.layers.GlobalAveragePooling1D,
-        ("max", 2): keras.layers.GlobalMaxPooling2D,
-        ("max", 1): keras.layers.GlobalMaxPooling1D,
-    }[(kind, nd)]
-    perm = x.perm if keepdims else (0, 1)
-    return cv.apply(cls(keepdims=keepdims, name=cv.name()), x, perm)
-
-
-def global_avg(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    return [_global(cv, _sym(cv, ins[0]), "avg", True)]
-
-
-def global_max(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    return [_global(cv, _sym(cv, ins[0]), "max", True)]
-
-
-def _reduce(kind: str) -> Handler:
-    def handler(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-        x = _sym(cv, ins[0])
-        axes = at.get("axes")
-        if axes is None and len(ins) > 1 and ins[1] is not None:
-            axes = cv.constant(ins[1], "axes").tolist()
-        spatial = set(range(2, x.rank))
-        if axes is None or {a % x.rank for a in axes} != spatial or not spatial:
-            raise cv.refuse(
-                f"reduction over axes {axes} of a rank-{x.rank} tensor; supported: the "
-                "spatial axes (2, 3) or (2,) (a global pooling)"
-            )
-        return [_global(cv, x, kind, bool(at.get("keepdims", 1)))]
-
-    return handler
-
-
 def gemm(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
     """Gemm: alpha * A (N, K) @ B (K, M) (B transposed if transB) + beta * C -> Dense."""
     x = _sym(cv, ins[0])
@@ -452,12 +360,6 @@ OPS: dict[str, Handler] = {
     "BatchNormalization": batch_norm,
     "Gemm": gemm,
     "MatMul": matmul,
-    "MaxPool": max_pool,
-    "AveragePool": avg_pool,
-    "GlobalAveragePool": global_avg,
-    "GlobalMaxPool": global_max,
-    "ReduceMean": _reduce("avg"),
-    "ReduceMax": _reduce("max"),
     "Relu": _act(lambda at, n: keras.layers.ReLU(name=n)),
     "LeakyRelu": _act(lambda at, n: keras.layers.LeakyReLU(at.get("alpha", 0.01), name=n)),
     "Elu": _act(lambda at, n: keras.layers.ELU(at.get("alpha", 1.0), name=n)),
@@ -478,9 +380,10 @@ OPS: dict[str, Handler] = {
 
 
 def _register() -> None:
-    from core.model.onnx import ops_shape
+    from core.model.onnx import ops_pool, ops_shape
 
     OPS.update(ops_shape.OPS)
+    OPS.update(ops_pool.OPS)
 
 
 def supported() -> list[str]:

@@ -329,6 +329,28 @@ def reduce_mean_axes_input_opset18():
 
 
 @case
+def spatial_attention_channel_mean_and_max():
+    """CBAM's spatial attention: mean and max over the channels, concatenated, a conv."""
+    g = img(c=4)
+    a = g.op("ReduceMean", "x", axes=[1], keepdims=1)
+    b = g.op("ReduceMax", "x", axes=[1], keepdims=1)
+    g.op("Concat", a, b, axis=1)
+    g.op("Conv", g.last, g.rand(1, 2, 3, 3), pads=[1, 1, 1, 1])
+    g.op("Sigmoid")
+    g.op("Mul", g.last, "x")
+    return g.model()
+
+
+@case
+def reduce_sum_and_over_last_axis():
+    g = G([1, 3, 6])
+    a = g.op("ReduceSum", "x", g.const([2], np.int64), keepdims=0)
+    b = g.op("ReduceMean", "x", g.const([-1], np.int64), keepdims=0)
+    g.op("Mul", a, b)
+    return g.model(opset=18)
+
+
+@case
 def squeeze_excitation():
     g = img(c=4)
     s = g.op("GlobalAveragePool", "x")
