@@ -279,6 +279,96 @@ def resize(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[V
     raise cv.refuse(f"mode {mode!r} on a {nd}-D input; supported: nearest, 2-D linear")
 
 
+def select(cv: Converter, x: Sym, axis: int, idx: list[int], suffix: str = "") -> Sym:
+    """x with only the entries `idx` along ONNX `axis`: a Cropping of a spatial axis when they
+    are a run, else a Dense layer over that axis (moved last) whose kernel picks them (weights
+    1 and 0: exact)."""
+    n = x.shape[axis]
+    if axis == 0:
+        raise cv.refuse("slices the batch axis; supported: slicing other axes")
+    if not idx:
+        raise cv.refuse(f"an empty slice of an axis of size {n}")
+    k = x.axis(axis)
+    run = idx == list(range(idx[0], idx[0] + len(idx)))
+    crop = (0, 0) if not run else (idx[0], n - idx[0] - len(idx))
+    if run and x.rank == 4 and k in (1, 2):
+        c = (crop, (0, 0)) if k == 1 else ((0, 0), crop)
+        return cv.apply(keras.layers.Cropping2D(c, name=cv.name(suffix)), x, x.perm)
+    if run and x.rank == 3 and k == 1:
+        return cv.apply(keras.layers.Cropping1D(crop, name=cv.name(suffix)), x, x.perm)
+    if k != x.rank - 1:
+        order = (*[p for p in x.perm if p != axis], axis)
+        x = cv.reorder(x, order, f"{suffix}_order" if suffix else "order")
+    kernel = np.zeros((n, len(idx)), np.float32)
+    kernel[idx, np.arange(len(idx))] = 1.0
+    layer = keras.layers.Dense(len(idx), use_bias=False, name=cv.name(suffix))
+    return cv.apply(layer, x, x.perm, [kernel])
+
+
+def _ints(cv: Converter, v: Value | None, what: str) -> list[int] | None:
+    return None if v is None else cv.constant(v, what).astype(np.int64).reshape(-1).tolist()
+
+
+def slice_(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
+    """Slice (starts, ends, axes, steps) of a tensor, one axis after another."""
+    x = _sym(cv, ins[0])
+    if "starts" in at:  # opset < 10: attributes
+        starts, ends, axes, steps = at["starts"], at["ends"], at.get("axes"), None
+    else:
+        get = [ins[i] if len(ins) > i else None for i in range(1, 5)]
+        starts, ends = _ints(cv, get[0], "starts"), _ints(cv, get[1], "ends")
+        axes, steps = _ints(cv, get[2], "axes"), _ints(cv, get[3], "steps")
+    assert starts is not None and ends is not None
+    axes = axes or list(range(len(starts)))
+    steps = steps or [1] * len(starts)
+    todo = []
+    for a, b, e, st in zip(axes, starts, ends, steps):
+        a %= x.rank
+        idx = list(range(x.shape[a]))[slice(b, e, st)]
+        if idx != list(range(x.shape[a])):
+            todo.append((a, idx))
+    if not todo:
+        return [cv.identity(x)]
+    for i, (a, idx) in enumerate(todo):
+        x = select(cv, x, a, idx, "" if i == len(todo) - 1 else f"axis{a}")
+    return [x]
+
+
+def split(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
+    """Split into parts along an axis (torch.chunk / torch.split): one selection per part."""
+    x = _sym(cv, ins[0])
+    axis = int(at.get("axis", 0)) % x.rank
+    n = x.shape[axis]
+    sizes = at.get("split") or _ints(cv, ins[1] if len(ins) > 1 else None, "split")
+    assert cv.node is not None
+    if not sizes:
+        parts = int(at.get("num_outputs", len(cv.node.output)))
+        size = -(-n // parts)
+        sizes = [min(size, n - i * size) for i in range(parts)]
+    outs: list[Value] = []
+    start = 0
+    for i, size in enumerate(sizes):
+        outs.append(
+            select(cv, x, axis, list(range(start, start + size)), "" if i == 0 else f"part{i}")
+        )
+        start += size
+    return outs
+
+
+def gather(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
+    """Gather of a tensor at constant indices (x[:, 3], x[:, [0, 2]])."""
+    x = _sym(cv, ins[0])
+    axis = int(at.get("axis", 0)) % x.rank
+    ind = cv.constant(ins[1], "indices").astype(np.int64)
+    if ind.ndim > 1:
+        raise cv.refuse(f"indices of shape {ind.shape}; supported: a scalar or a list")
+    idx = [int(i) % x.shape[axis] for i in ind.reshape(-1)]
+    if ind.ndim == 1:
+        return [select(cv, x, axis, idx)]
+    y = select(cv, x, axis, idx, "pick")
+    return [reshape_to(cv, y, tuple(d for a, d in enumerate(y.shape) if a != axis))]
+
+
 OPS: dict[str, Handler] = {
     "Add": _binary("Add"),
     "Sub": _binary("Sub"),
@@ -300,4 +390,7 @@ OPS: dict[str, Handler] = {
     "Pad": pad,
     "Resize": resize,
     "Upsample": resize,
+    "Slice": slice_,
+    "Split": split,
+    "Gather": gather,
 }

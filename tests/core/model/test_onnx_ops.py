@@ -351,6 +351,43 @@ def reduce_sum_and_over_last_axis():
 
 
 @case
+def channel_split_and_shuffle():
+    """ShuffleNet's unit: chunk the channels, a branch, concatenate, shuffle the channels."""
+    g = img(c=4, h=6, w=6)
+    a, b = g.op("Split", "x", g.const([2, 2], np.int64), axis=1, outputs=2), "v1_1"
+    b = g.op("Conv", b, g.rand(2, 2, 3, 3), pads=[1, 1, 1, 1])
+    g.op("Concat", a, b, axis=1)
+    g.op("Reshape", g.last, g.const([1, 2, 2, 6, 6], np.int64))
+    g.op("Transpose", perm=[0, 2, 1, 3, 4])
+    g.op("Reshape", g.last, g.const([1, 4, 6, 6], np.int64))
+    return g.model()
+
+
+@case
+def slices_and_gathers():
+    g = img(c=5, h=7, w=6)
+    g.op(
+        "Slice",
+        "x",
+        g.const([1, 2], np.int64),
+        g.const([4, 100], np.int64),
+        g.const([1, 2], np.int64),
+    )
+    g.op(
+        "Slice",
+        g.last,
+        g.const([0], np.int64),
+        g.const([6], np.int64),
+        g.const([3], np.int64),
+        g.const([2], np.int64),
+    )
+    g.op("Split", g.last, axis=2, num_outputs=2, outputs=2)
+    a = g.op("Gather", g.last, g.const([2, 0], np.int64), axis=1)
+    g.op("Gather", a, g.const(1, np.int64), axis=1)
+    return g.model(opset=18)
+
+
+@case
 def squeeze_excitation():
     g = img(c=4)
     s = g.op("GlobalAveragePool", "x")
