@@ -50,7 +50,16 @@ class Sym:
         return self.perm.index(onnx_axis % self.rank)
 
 
-Value = Sym | np.ndarray
+@dataclass(frozen=True)
+class Flat:
+    """A tensor reshaped to one axis together with its batch axis (how torch.export writes
+    as_strided: Reshape to (-1,), then Gather at constant indices): only such a Gather may
+    read it, and it becomes a reshape or a selection of the tensor's own values."""
+
+    src: Sym
+
+
+Value = Sym | Flat | np.ndarray
 
 
 def channels_last(rank: int) -> tuple[int, ...]:
@@ -221,7 +230,7 @@ class Converter:
 
     # -- the graph ---------------------------------------------------------------------------
     def constant(self, v: Value | None, what: str) -> np.ndarray:
-        if isinstance(v, Sym) or v is None:
+        if not isinstance(v, np.ndarray):
             raise self.refuse(
                 f"its {what} must be a constant (an initializer), not a computed tensor",
                 "Layer Lab maps operators whose weights are stored in the file.",
@@ -253,7 +262,7 @@ class Converter:
                 ins.append(self.values[n] if n else None)
             if node.op_type == "Constant":
                 outs: list[Value] = list(self.fold(node, ins))
-            elif all(not isinstance(v, Sym) for v in ins):
+            elif all(v is None or isinstance(v, np.ndarray) for v in ins):
                 outs = list(self.fold(node, ins))
             else:
                 handler = OPS.get(node.op_type)

@@ -15,12 +15,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from core.model.onnx.convert import Converter, Sym, Value, plain
+from core.model.onnx.convert import Converter, Flat, Sym, Value, plain
 
 Handler = Callable[[Converter, list[Value | None], dict[str, Any]], list[Value]]
 
 
 def _sym(cv: Converter, v: Value | None) -> Sym:
+    if isinstance(v, Flat):
+        raise cv.refuse(
+            "its input is a tensor flattened together with its batch axis; supported: "
+            "reshapes that keep the batch first (or as_strided's Reshape -> Gather)"
+        )
     if not isinstance(v, Sym):
         raise cv.refuse("its first input must be a tensor computed from the model's input")
     return v
@@ -219,6 +224,28 @@ def batch_norm(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> li
     return [cv.apply(layer, x, x.perm, [gamma, beta, mean, var])]
 
 
+def layer_norm(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
+    """LayerNormalization over ONNX axes axis..rank-1 (ConvNeXt's over the channels of an NHWC
+    view): Keras' LayerNormalization over the same axes, scale and bias in its axis order."""
+    x = _sym(cv, ins[0])
+    if int(at.get("stash_type", 1)) != 1:
+        raise cv.refuse("stash_type other than float32")
+    first = int(at.get("axis", -1)) % x.rank
+    if first == 0:
+        raise cv.refuse("normalisation over the batch axis")
+    onnx_axes = list(range(first, x.rank))
+    keras_axes = sorted(x.axis(a) for a in onnx_axes)
+    shape = tuple(x.shape[a] for a in onnx_axes)
+    gamma = np.broadcast_to(cv.constant(ins[1], "scale"), shape)
+    beta = cv.constant(ins[2], "B") if len(ins) > 2 and ins[2] is not None else np.zeros(shape)
+    beta = np.broadcast_to(beta, shape)
+    order = [onnx_axes.index(x.perm[k]) for k in keras_axes]  # ONNX param axes in Keras order
+    layer = keras.layers.LayerNormalization(
+        axis=keras_axes, epsilon=float(at.get("epsilon", 1e-5)), name=cv.name()
+    )
+    return [cv.apply(layer, x, x.perm, [gamma.transpose(order), beta.transpose(order)])]
+
+
 def affine(cv: Converter, x: Sym, scale: Any, offset: Any, suffix: str = "") -> Sym:
     """x * scale + offset for constants that are scalars (Rescaling) or vary along one ONNX
     axis (a BatchNormalization with mean 0 and variance 1: a per-channel affine map)."""
@@ -358,6 +385,7 @@ OPS: dict[str, Handler] = {
     "Conv": conv,
     "ConvTranspose": conv_transpose,
     "BatchNormalization": batch_norm,
+    "LayerNormalization": layer_norm,
     "Gemm": gemm,
     "MatMul": matmul,
     "Relu": _act(lambda at, n: keras.layers.ReLU(name=n)),

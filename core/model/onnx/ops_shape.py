@@ -11,7 +11,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from core.model.onnx.convert import Converter, Sym, Value, channels_last, plain, same_memory
+from core.model.onnx.convert import (
+    Converter,
+    Flat,
+    Sym,
+    Value,
+    channels_last,
+    plain,
+    same_memory,
+)
 from core.model.onnx.ops import Handler, _sym, affine, border_pad
 
 
@@ -67,7 +75,7 @@ def _variadic(kind: str) -> Handler:
     return handler
 
 
-def reshape_to(cv: Converter, x: Sym, out: tuple[int, ...]) -> Sym:
+def reshape_to(cv: Converter, x: Sym, out: tuple[int, ...], suffix: str = "") -> Sym:
     """x reshaped to the ONNX shape `out` (batch 1), in ONNX's (row-major, NCHW) element
     order: reordered to ONNX's axis order first unless only size-1 axes differ. The result is
     channels-last when that keeps the same memory, else in ONNX order."""
@@ -81,9 +89,9 @@ def reshape_to(cv: Converter, x: Sym, out: tuple[int, ...]) -> Sym:
     cl = channels_last(len(out))
     perm = cl if same_memory(out, plain(len(out)), cl) else plain(len(out))
     target = tuple(out[i] for i in perm[1:])
-    if tuple(int(d) for d in x.t.shape[1:]) == target:
+    if tuple(int(d) for d in x.t.shape[1:]) == target and not suffix:
         return cv.identity(x, perm)
-    return cv.apply(keras.layers.Reshape(target, name=cv.name()), x, perm)
+    return cv.apply(keras.layers.Reshape(target, name=cv.name(suffix)), x, perm)
 
 
 def reshape(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
@@ -96,6 +104,8 @@ def reshape(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[
         out = np.empty(x.shape, np.bool_).reshape(dims).shape  # -1 resolved as ONNX does
     except ValueError:
         raise cv.refuse(f"shape {shape} does not fit a tensor of shape {x.shape}") from None
+    if len(out) == 1:  # with the batch axis: as_strided's first half (see Flat)
+        return [Flat(x)]
     return [reshape_to(cv, x, tuple(int(d) for d in out))]
 
 
@@ -356,10 +366,24 @@ def split(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Va
 
 
 def gather(cv: Converter, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    """Gather of a tensor at constant indices (x[:, 3], x[:, [0, 2]])."""
+    """Gather of a tensor at constant indices (x[:, 3], x[:, [0, 2]]), or as_strided's second
+    half: the values of a Flat tensor at indices shaped like the result (batch 1)."""
+    ind = cv.constant(ins[1], "indices").astype(np.int64)
+    if isinstance(ins[0], Flat) and int(at.get("axis", 0)) == 0:
+        src = ins[0].src
+        size = int(np.prod(src.shape))
+        if ind.ndim < 2 or ind.shape[0] != 1:
+            raise cv.refuse(f"as_strided indices of shape {ind.shape}; supported: (1, ...)")
+        flat = ind.reshape(-1) % size
+        if np.array_equal(flat, np.arange(size)):
+            return [reshape_to(cv, src, tuple(ind.shape))]
+        if size * flat.size > 2**24:
+            raise cv.refuse(f"a gather of {flat.size:,} of {size:,} values is too large a table")
+        rows = reshape_to(cv, src, (1, size), "flat")
+        picked = select(cv, rows, 1, flat.tolist(), "pick")
+        return [reshape_to(cv, picked, tuple(ind.shape))]
     x = _sym(cv, ins[0])
     axis = int(at.get("axis", 0)) % x.rank
-    ind = cv.constant(ins[1], "indices").astype(np.int64)
     if ind.ndim > 1:
         raise cv.refuse(f"indices of shape {ind.shape}; supported: a scalar or a list")
     idx = [int(i) % x.shape[axis] for i in ind.reshape(-1)]
