@@ -64,11 +64,12 @@ def _uploaded_model():
     # icon, a tooltip), while our refusal says what is accepted and what to do.
     version = st.session_state.get("model_file_version", 0)
     file = st.sidebar.file_uploader(
-        "Keras model (.keras or .h5)",
+        "Keras model (.keras or .h5) or ONNX (.onnx, e.g. from PyTorch)",
         key=f"model_file_{version}",
         help=f"Checked before loading: at most {lim.upload_bytes // 2**20} MB, built-in Keras "
         "layers only (no Lambda or custom code), one image or audio input; then loaded "
-        "and traced once in a sandbox.",
+        "and traced once in a sandbox. An .onnx file is converted there to Keras layers "
+        "(named after its nodes) and checked against onnxruntime.",
     )
     card_file = st.sidebar.file_uploader(
         "Optional: its card (.json) or class names (.txt, one per line)",
@@ -86,7 +87,12 @@ def _uploaded_model():
     done = st.session_state.get("upload")
     if done is None or done[0] != ident:
         try:
-            with heavy_job(f"Checking and loading {file.name}", where=st.sidebar):
+            what = (
+                "Converting (ONNX -> Keras, checked against onnxruntime) and loading"
+                if file.name.lower().endswith(".onnx")
+                else "Checking and loading"
+            )
+            with heavy_job(f"{what} {file.name}", where=st.sidebar):
                 lm = api.load_bytes(
                     data, file.name, card=_card_from_file(card_file), sandbox=cache.sandbox()
                 )

@@ -8,7 +8,10 @@ api.trace(m, raw)     # {"input": ..., layer: output, ...} in graph order, no ba
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,7 +49,9 @@ from core.inputs.image import model_to_raw
 from core.inputs.prepare import labelled, prepare, probe_means, probe_raws, stack
 from core.inputs.probe import probe_set as _probe
 from core.model.load import LoadedModel, builtin_names, load, load_bytes
+from core.model.onnx.check import NodeCheck
 from core.model.outputs import probabilities
+from core.settings import limits as settings_limits
 from core.show.audio_view import hear_filter as _hear
 
 __all__ = [
@@ -80,6 +85,7 @@ __all__ = [
     "Exemplars",
     "class_profile",
     "visualize",
+    "compare_onnx",
 ]
 
 _BATCH = 256
@@ -289,6 +295,20 @@ def attack(
         r.probabilities_after, r.adversarial_label, r.success = p, label, ok
     r.adversarial = adv
     return r
+
+
+def compare_onnx(source: str | os.PathLike | bytes, *, seed: int = 0) -> list[NodeCheck]:
+    """Every node of an .onnx file converted (as api.load does) and run by Keras and by
+    onnxruntime on one random input: one NodeCheck per node (.node .op .layer .shape .max_abs
+    .relative .ok), in graph order, the Keras output moved back to ONNX's axis order."""
+    from core.model.onnx import compare_nodes, convert, parse
+
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    lim = replace(settings_limits(), upload_bytes=2**62)
+    folder = None if isinstance(source, bytes) else Path(source).parent
+    name = "model.onnx" if isinstance(source, bytes) else str(source)
+    parsed = parse(data, name, lim, folder=folder)
+    return compare_nodes(convert(parsed, max_elements=lim.params), parsed.proto, seed=seed)
 
 
 # ---- explanations (attribution, faithfulness, sanity checks, model vs model) ----------------------

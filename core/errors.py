@@ -61,6 +61,15 @@ class OptionError(LayerLabError):
     """A keyword option with a value (or a name) that the function does not take."""
 
 
+class OnnxUnsupportedError(ModelRefusedError):
+    """An ONNX file uses something the converter does not map (an operator, an attribute, a
+    shape, external data, a custom domain): named with its node, with what is supported."""
+
+
+class OnnxMismatchError(ModelRefusedError):
+    """A converted ONNX model disagrees with onnxruntime: the first node that differs is named."""
+
+
 def choice(what: str, value: Any, options: Iterable[str], *, fix: str = "") -> str:
     """`value` if it is one of `options`, else an OptionError that lists them."""
     opts = list(options)

@@ -49,7 +49,7 @@ b_choice = c2.selectbox(
 lm_b = None
 if b_choice == UPLOAD_B:
     file = c2.file_uploader(
-        "Model B file (.keras or .h5)", type=["keras", "h5"], key="cmp_model_file"
+        "Model B file (.keras, .h5 or .onnx)", type=["keras", "h5", "onnx"], key="cmp_model_file"
     )
     if file is not None:
         data = file.getvalue()

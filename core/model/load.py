@@ -16,6 +16,7 @@ import keras
 from core.errors import CardError, ModelRefusedError, ModelUnreadableError, UnsupportedModelError
 from core.graph.engine import Tracer
 from core.model.card import infer_card, merge_card
+from core.model.onnx.door import is_onnx, onnx_card, to_keras
 from core.safety.budget import check_budget
 from core.safety.runtime import settings_kept
 from core.safety.sandbox import Sandbox, first_load
@@ -113,11 +114,17 @@ def _from_bytes(
     source: str,
     sandbox: Sandbox | bool,
     limits: Limits,
+    folder: Path | None = None,
 ) -> LoadedModel:
-    scanned = scan(data, filename, limits)
+    original = data
+    facts: dict[str, Any] | None = None
+    notes: list[str] = []
+    if is_onnx(filename):  # converted (and, for an upload, loaded and traced) in the sandbox
+        data, facts, notes = to_keras(data, filename, limits, sandbox, folder)
+    scanned = scan(data, f"{filename}.keras" if facts else filename, limits)
     budget = check_budget(scanned.config, scanned.weights.elements, limits, filename)
-    notes = [f"Checked: built-in Keras objects only; {budget.describe()}."]
-    if sandbox is not False:
+    notes.append(f"Checked: built-in Keras objects only; {budget.describe()}.")
+    if sandbox is not False and facts is None:
         report = first_load(
             scanned.data,
             scanned.fmt,
@@ -134,11 +141,13 @@ def _from_bytes(
         path.write_bytes(scanned.data)
         model = _load_file(path, filename)
     inferred = infer_card(model, filename)
+    if facts is not None:
+        inferred = onnx_card(inferred, facts, model)
     return LoadedModel(
         model=model,
         card=merge_card(inferred, card, model),
         name=filename,
-        sha256=sha256_bytes(data),
+        sha256=sha256_bytes(original),
         source=source,
         tracer=_tracer(model, filename),
         notes=tuple(notes),
@@ -153,7 +162,8 @@ def load_bytes(
     sandbox: Sandbox | None = None,
 ) -> LoadedModel:
     """Check and load an untrusted uploaded model file: scanned (allowlist), budgeted from its
-    config, loaded and traced first in a sandboxed child process, then loaded here.
+    config, loaded and traced first in a sandboxed child process, then loaded here. An .onnx
+    file is parsed, converted and checked against onnxruntime in that child first.
 
     card: a partial model card over the inferred one, e.g. {"labels": [...],
     "input": {"sample_rate": 16000}} or {"input": {"preprocessing": "0-255"}}.
@@ -171,9 +181,10 @@ def load_bytes(
 
 
 def load(name_or_path: str | os.PathLike, *, card: Mapping[str, Any] | None = None) -> LoadedModel:
-    """A built-in model by name, or a .keras/.h5 file by path.
+    """A built-in model by name, or a .keras/.h5/.onnx file by path.
 
-    A file is scanned and budgeted like an upload, without the upload size cap (it is on your
+    An .onnx file is converted to a Keras model of built-in layers and checked against
+    onnxruntime first (core.model.onnx). A file is scanned and budgeted like an upload, without the upload size cap (it is on your
     own machine) and without the sandbox; a card JSON beside it (model.json next to
     model.keras) is read, and `card` goes over both.
     """
@@ -194,7 +205,7 @@ def load(name_or_path: str | os.PathLike, *, card: Mapping[str, Any] | None = No
         raise ModelRefusedError(
             f"{s!r} is neither a built-in model ({', '.join(builtin_names())}) "
             "nor an existing file. Pass a built-in name or a path to a "
-            ".keras/.h5 file."
+            ".keras/.h5/.onnx file."
         )
     beside = path.with_suffix(".json")
     file_card: dict[str, Any] = {}
@@ -213,5 +224,6 @@ def load(name_or_path: str | os.PathLike, *, card: Mapping[str, Any] | None = No
         source="file",
         sandbox=False,
         limits=lim,
+        folder=path.parent,
     )
     return lm.with_card(card) if card else lm

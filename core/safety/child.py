@@ -27,10 +27,25 @@ def _cap_address_space(extra: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def run(path: str, trace_limit: int, extra: int) -> dict:
+def _convert(path: str, onnx_out: str, filename: str) -> dict:
+    """An .onnx file parsed, converted, checked against onnxruntime and saved as .keras."""
+    from pathlib import Path
+
+    from core.model.onnx import convert_bytes
+    from core.settings import limits
+
+    conv = convert_bytes(Path(path).read_bytes(), filename, limits())
+    conv.model.save(onnx_out)
+    return conv.facts()
+
+
+def run(
+    path: str, trace_limit: int, extra: int, onnx_out: str | None = None, filename: str = ""
+) -> dict:
     import keras
     import numpy as np
 
+    from core.errors import LayerLabError
     from core.graph.engine import Tracer
     from core.safety.runtime import keras_settings
 
@@ -38,7 +53,20 @@ def run(path: str, trace_limit: int, extra: int) -> dict:
     t0 = time.monotonic()
     before = keras_settings()
     stage = "load"
+    facts = None
     try:
+        if onnx_out:
+            stage = "convert"
+            try:
+                facts = _convert(path, onnx_out, filename or "model.onnx")
+            except LayerLabError as e:  # a refusal that names the operator, node or limit
+                return {
+                    "ok": False,
+                    "stage": stage,
+                    "error": str(e)[:4000],
+                    "type": type(e).__name__,
+                }
+            path, stage = onnx_out, "load"
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         changed = [k for k, v in keras_settings().items() if before[k] != v]
         if changed:
@@ -49,6 +77,7 @@ def run(path: str, trace_limit: int, extra: int) -> dict:
                 "params": 0,
                 "trace_bytes": 0,
                 "skipped_trace": True,
+                "onnx": facts,
                 "seconds": time.monotonic() - t0,
             }
         stage = "tracer"
@@ -70,6 +99,7 @@ def run(path: str, trace_limit: int, extra: int) -> dict:
                 "params": int(model.count_params()),
                 "trace_bytes": trace_bytes,
                 "skipped_trace": True,
+                "onnx": facts,
                 "seconds": time.monotonic() - t0,
             }
         stage = "trace"
@@ -82,6 +112,7 @@ def run(path: str, trace_limit: int, extra: int) -> dict:
             "params": int(model.count_params()),
             "trace_bytes": trace_bytes,
             "seconds": time.monotonic() - t0,
+            "onnx": facts,
         }
     except MemoryError:
         return {"ok": False, "stage": stage, "memory": True, "error": "out of memory"}

@@ -17,14 +17,33 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from core.errors import ModelRefusedError, ModelUnreadableError
+from core.errors import (
+    BudgetError,
+    ModelRefusedError,
+    ModelUnreadableError,
+    OnnxMismatchError,
+    OnnxUnsupportedError,
+)
 from core.settings import ROOT, Limits, human_bytes
 
 _START_S = 180.0  # a zygote importing TensorFlow on a busy 2-core machine
+
+
+# Refusals of an ONNX conversion in the child, raised here as the same classes.
+_CONVERT_ERRORS: dict[str, type[ModelRefusedError]] = {
+    c.__name__: c
+    for c in (
+        BudgetError,
+        ModelRefusedError,
+        ModelUnreadableError,
+        OnnxMismatchError,
+        OnnxUnsupportedError,
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,8 @@ class SandboxReport:
     params: int
     trace_bytes: int
     seconds: float
+    converted: bytes | None = None  # an .onnx upload: the .keras file the child converted it to
+    onnx: dict[str, Any] | None = None  # and the conversion's facts (core.model.onnx.door)
 
 
 class Sandbox:
@@ -75,8 +96,11 @@ class Sandbox:
         self._proc = proc
         return proc
 
-    def verdict(self, path: Path, limits: Limits) -> dict[str, Any]:
-        """The zygote's reply for one file: {"verdict", "code", "timeout"}."""
+    def verdict(
+        self, path: Path, limits: Limits, *, onnx_out: Path | None = None, filename: str = ""
+    ) -> dict[str, Any]:
+        """The zygote's reply for one file: {"verdict", "code", "timeout"}. onnx_out: path is
+        an .onnx file, to be converted (and saved there as .keras) before the load."""
         with self._lock:
             stdin, stdout = self._pipes(self._zygote())
             req = {
@@ -84,6 +108,8 @@ class Sandbox:
                 "trace_limit": limits.trace_bytes,
                 "extra": limits.sandbox_bytes,
                 "seconds": limits.sandbox_seconds,
+                "onnx_out": str(onnx_out) if onnx_out else None,
+                "filename": filename,
             }
             stdin.write((json.dumps(req) + "\n").encode())
             stdin.flush()
@@ -111,16 +137,25 @@ def first_load(
     box = sandbox if sandbox is not None else Sandbox()
     try:
         with tempfile.TemporaryDirectory(prefix="layerlab_sandbox_") as tmp:
-            path = Path(tmp) / ("model.keras" if fmt == "keras" else "model.h5")
+            path = Path(tmp) / {"keras": "model.keras", "onnx": "model.onnx"}.get(fmt, "model.h5")
             path.write_bytes(data)
+            out = Path(tmp) / "converted.keras" if fmt == "onnx" else None
             try:
-                reply = box.verdict(path, limits)
+                reply = box.verdict(path, limits, onnx_out=out, filename=filename)
             except ModelRefusedError as e:
                 raise ModelRefusedError(f"{filename!r} {e}; try again in a minute.") from None
+            report = _report(reply, filename, limits)
+            if out is not None:
+                converted = out.read_bytes() if out.is_file() else None
+                if converted is None:
+                    raise ModelRefusedError(
+                        f"{filename!r}: the sandbox converted it but wrote no Keras file; refused."
+                    )
+                report = replace(report, converted=converted, onnx=reply["verdict"].get("onnx"))
     finally:
         if own:
             box.close()
-    return _report(reply, filename, limits)
+    return report
 
 
 def _report(reply: dict[str, Any], filename: str, limits: Limits) -> SandboxReport:
@@ -150,6 +185,8 @@ def _report(reply: dict[str, Any], filename: str, limits: Limits) -> SandboxRepo
             float(verdict.get("seconds", 0.0)),
         )
     stage = verdict.get("stage")
+    if stage == "convert" and verdict.get("type") in _CONVERT_ERRORS:
+        raise _CONVERT_ERRORS[verdict["type"]](verdict.get("error"))
     if stage == "trace_size":
         raise ModelRefusedError(
             f"{filename!r}: this model's trace needs {human_bytes(verdict['trace_bytes'])} "

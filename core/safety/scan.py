@@ -32,18 +32,17 @@ from core.settings import Limits, human_bytes
 
 ACCEPTED = (
     "Accepted: a Sequential or functional Keras model saved with model.save('name.keras') "
-    "(or legacy .h5) that uses only built-in Keras layers."
+    "(or legacy .h5) that uses only built-in Keras layers, or an ONNX file (.onnx) of a CNN, "
+    "e.g. from torch.onnx.export(model, x, 'model.onnx', external_data=False)."
 )
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
 # What to do with a model saved by another framework (until those formats open directly).
 _TORCH = (
-    " PyTorch files cannot be loaded: export the model to ONNX (torch.onnx.export), convert that "
-    "to Keras as for an .onnx file, and upload the .keras file."
+    " PyTorch files cannot be loaded: export the model to ONNX "
+    "(torch.onnx.export(model, x, 'model.onnx')) and upload the .onnx file."
 )
 EXPORT_HINTS = {
-    ".onnx": " ONNX files do not open yet: convert it to a Keras model first, e.g. with onnx2tf "
-    "(pip install onnx2tf; onnx2tf -i model.onnx -okv3), and upload the .keras file it writes.",
     ".pt": _TORCH,
     ".pth": _TORCH,
     ".pb": " That is a TensorFlow graph: if it came from Keras, load the Keras model where it was "
@@ -393,8 +392,8 @@ def scan(data: bytes, filename: str, limits: Limits) -> ScannedFile:
             f"{filename!r} is malformed ({type(e).__name__}: {str(e)[:200]}). {ACCEPTED}"
         ) from None
     raise ModelRefusedError(
-        f"{filename!r} has extension {suffix or '(none)'!r}; expected .keras or .h5. {ACCEPTED}"
-        + (EXPORT_HINTS.get(suffix, "") if isinstance(suffix, str) else "")
+        f"{filename!r} has extension {suffix or '(none)'!r}; expected .keras, .h5 or .onnx. "
+        f"{ACCEPTED}" + (EXPORT_HINTS.get(suffix, "") if isinstance(suffix, str) else "")
     )
 
 

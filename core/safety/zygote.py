@@ -25,7 +25,15 @@ def _serve(req: dict) -> dict:
     if pid == 0:  # the child: one check, then exit without running any cleanup of the zygote
         os.close(r)
         try:
-            out = json.dumps(run(req["path"], int(req["trace_limit"]), int(req["extra"])))
+            out = json.dumps(
+                run(
+                    req["path"],
+                    int(req["trace_limit"]),
+                    int(req["extra"]),
+                    req.get("onnx_out"),
+                    req.get("filename", ""),
+                )
+            )
         except BaseException as e:  # noqa: BLE001 - anything at all becomes a verdict
             out = json.dumps(
                 {
@@ -66,8 +74,10 @@ def _serve(req: dict) -> dict:
 
 def main() -> None:
     import keras  # noqa: F401 - imported once here, inherited by every forked child
+    import onnxruntime  # noqa: F401 - an .onnx upload is converted and checked in a child
 
     import core.graph.engine  # noqa: F401
+    import core.model.onnx  # noqa: F401
     import core.safety.child  # noqa: F401
 
     sys.stdout.write("ready\n")

@@ -19,19 +19,21 @@ def _give(page, label: str, path) -> None:
     wait_for_app(page, TIMEOUT_MS * 2)
 
 
-def test_an_onnx_upload_is_refused_with_a_visible_way_forward(page, tmp_path):
-    onnx = tmp_path / "resnet18.onnx"
-    onnx.write_bytes(b"\x08\x07\x12\x07pytorch\x1a\x052.1.0")  # an ONNX protobuf's first bytes
+def test_a_pytorch_upload_is_refused_with_a_visible_way_forward(page, tmp_path):
+    pt = tmp_path / "resnet18.pt"
+    pt.write_bytes(b"PK\x03\x04archive/data.pkl")  # a torch.save file starts as a ZIP
     open_app(page)
     _choose_upload(page)
-    _give(page, "Keras model", onnx)
+    _give(page, "Keras model", pt)
     sidebar = page.locator('[data-testid="stSidebar"]')
     alert = sidebar.locator('[data-testid="stAlertContentError"]')
-    expect(alert).to_contain_text("'resnet18.onnx' has extension '.onnx'; expected .keras or .h5")
-    expect(alert).to_contain_text("onnx2tf")
+    expect(alert).to_contain_text(
+        "'resnet18.pt' has extension '.pt'; expected .keras, .h5 or .onnx"
+    )
+    expect(alert).to_contain_text("torch.onnx.export")
     # The refused file is not listed in the uploader any more (it would look taken).
     expect(sidebar.locator('[data-testid="stFileUploaderFileName"]')).to_have_count(0)
-    shot(page, "refused_onnx")
+    shot(page, "refused_pytorch")
 
 
 def test_a_card_of_the_wrong_type_is_refused_visibly(page, tmp_path):

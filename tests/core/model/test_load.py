@@ -121,7 +121,7 @@ def test_empty_file_is_refused():
 
 
 def test_wrong_extension_is_refused():
-    with pytest.raises(ModelRefusedError, match=r"extension '.pt'; expected .keras or .h5"):
+    with pytest.raises(ModelRefusedError, match=r"extension '.pt'; expected .keras, .h5 or .onnx"):
         load_bytes(b"abc", "model.pt")
 
 
