@@ -210,3 +210,19 @@ def test_an_upload_converts_once_per_file():
     assert "in a sandbox" in first.notes[0] and "kept by the file's hash" in again.notes[0]
     assert first.sha256 == again.sha256
     assert again.model is not first.model  # each session its own model
+
+
+def test_the_per_node_script_lists_every_node(tmp_path, capsys):
+    import importlib.util
+
+    from core.settings import ROOT
+
+    spec = importlib.util.spec_from_file_location("onnx_compare", ROOT / "scripts/onnx_compare.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    path = tmp_path / "cnn.onnx"
+    path.write_bytes(_bytes(_small_cnn()))
+    assert script.main([str(path), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "ok  /block/Conv_1" in out and "5 nodes converted, 0 over the tolerance" in out
