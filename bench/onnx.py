@@ -6,7 +6,8 @@ what converting each zoo model costs.
 trace      api's engine: every converted layer's output for one input (batch 1), as Trace runs
 forward    the converted Keras model's forward pass alone (the tracer's compiled forward)
 ort        onnxruntime's forward pass of the same .onnx file on the same input: the baseline,
-           measured in the same run (default session options)
+           measured in the same run, in turns with the others (the faster of its default
+           options and one thread per usable core without spinning)
 Conversion (tests/data/onnx_zoo and --model): parse + convert, then the check against
 onnxruntime; seconds, median of 3. The default model is the zoo's narrow resnet18 (64x64);
 give a full-size export with --model (scripts/export_onnx_zoo.py --full DIR).
@@ -25,7 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
 from core.model.onnx import check, convert, parse  # noqa: E402
 from core.model.onnx.check import to_keras_layout  # noqa: E402
@@ -34,18 +34,39 @@ from core.settings import limits  # noqa: E402
 ZOO = Path(__file__).resolve().parents[1] / "tests" / "data" / "onnx_zoo"
 
 
+def _sessions(path: Path) -> list[ort.InferenceSession]:
+    """onnxruntime as it comes, and with one thread per usable core without spinning (faster
+    on a shared machine): the baseline is whichever is faster in this run."""
+    tuned = ort.SessionOptions()
+    tuned.intra_op_num_threads = len(os.sched_getaffinity(0))
+    tuned.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return [
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]),
+        ort.InferenceSession(str(path), tuned, providers=["CPUExecutionProvider"]),
+    ]
+
+
 def trace_ratio(path: Path, repeats: int) -> tuple[float, float, float]:
-    """(trace ms, forward ms, onnxruntime ms) on one random input, batch 1."""
+    """(trace ms, forward ms, onnxruntime ms) on one random input, batch 1: medians of calls
+    taken in turns, so that all three see the same load."""
     m = api.load(path)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    dims = [1, *inp.shape[1:]]
-    x = np.random.default_rng(0).standard_normal(dims).astype(np.float32)
+    sessions = _sessions(path)
+    inp = sessions[0].get_inputs()[0]
+    x = np.random.default_rng(0).standard_normal([1, *inp.shape[1:]]).astype(np.float32)
     xk = to_keras_layout(x, x.ndim)
-    t_ort = median_ms(lambda: sess.run(None, {inp.name: x}), repeats)
-    t_trace = median_ms(lambda: m.tracer(xk), repeats)
-    t_fwd = median_ms(lambda: m.tracer.forward(xk), repeats)
-    return t_trace, t_fwd, t_ort
+    calls = [lambda s=s: s.run(None, {inp.name: x}) for s in sessions]
+    calls += [lambda: m.tracer(xk), lambda: m.tracer.forward(xk)]
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(3):  # warm-up: compiled graphs, arenas
+        for fn in calls:
+            fn()
+    for _ in range(repeats):
+        for fn, ts in zip(calls, times):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    ms = [statistics.median(ts) * 1e3 for ts in times]
+    return ms[2], ms[3], min(ms[0], ms[1])
 
 
 def conversion_seconds(path: Path) -> tuple[float, float]:
