@@ -200,3 +200,14 @@ def _converted(path: Path):
     lim = limits()
     parsed = parse(path.read_bytes(), path.name, lim)
     return convert(parsed, max_elements=lim.params), parsed.proto
+
+
+@pytest.mark.parametrize("name", ["resnet18_narrow", "audio_cnn"])
+def test_a_batch_predicts_what_each_input_does(loaded, name):
+    """The ONNX graph was converted at batch 1 (its shape arithmetic too); Keras' batch is free."""
+    m = _load(loaded, name)
+    raws = [_raw(m, seed=s) for s in (3, 4, 5)]
+    many = api.predict(m, raws)
+    assert many.shape == (3, 10)
+    for raw, p in zip(raws, many):
+        np.testing.assert_allclose(p, api.predict(m, raw), rtol=1e-4, atol=1e-6)
