@@ -40,7 +40,8 @@ KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
 # What to do with a model saved by another framework (until those formats open directly).
 _TORCH = (
     " PyTorch files cannot be loaded: export the model to ONNX "
-    "(torch.onnx.export(model, x, 'model.onnx')) and upload the .onnx file."
+    "(torch.onnx.export(model, x, 'model.onnx', external_data=False): one file with its "
+    "weights) and upload the .onnx file."
 )
 EXPORT_HINTS = {
     ".pt": _TORCH,
