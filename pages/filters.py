@@ -299,19 +299,19 @@ for c in shown:
                 player(v.raw[0], v.raw[1])
     with prof_col:
         prof = pd.DataFrame({"class": lm.labels, "mean": li.class_mean[:, c].astype(float)})
-        order = lm.labels
+        class_order = lm.labels
         if len(prof) > MANY_CLASSES:  # as prediction charts: the top 10, highest first
             prof = prof.nlargest(TOP_CLASSES, "mean")
-            order = list(prof["class"])
+            class_order = list(prof["class"])
             st.caption(
                 f"The {TOP_CLASSES} classes of {len(lm.labels)} with the highest mean "
                 "(every class: the download above)."
             )
-        short = max(map(len, order)) <= 2  # digits: columns; names: rows
+        short = max(map(len, class_order)) <= 2  # digits: columns; names: rows
         cls = {
             "field": "class",
             "type": "nominal",
-            "sort": order,
+            "sort": class_order,
             "title": None,
             "axis": {"labelAngle": 0, "labelLimit": 70, "labelFontSize": 10, "labelOverlap": False},
         }
@@ -320,7 +320,7 @@ for c in shown:
             prof,
             {
                 "mark": "bar",
-                "height": 120 if short else max(150, 16 * len(order) + 10),
+                "height": 120 if short else max(150, 16 * len(class_order) + 10),
                 "encoding": {
                     ("x" if short else "y"): cls,
                     ("y" if short else "x"): val,
