@@ -44,7 +44,8 @@ KEPT_SOURCES = {
     "mnist-test",
     "cifar10-test",
 }
-SETTING_KEYS = ("frozen", "layer", "b", "attack", "methods", "model_b", "sample", "digit")
+# The view's link settings a share keeps (its samples travel as samples, not as sample=/digit=).
+SETTING_KEYS = ("frozen", "layer", "b", "attack", "methods", "model_b")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class SharedView:
     created: float = 0.0
     expires: float = 0.0
     gallery: list[str] = field(default_factory=list)  # built-in samples named by the view
+    model_file: bytes | None = field(default=None, repr=False)  # an uploaded model's bytes
 
     @property
     def frozen(self) -> dict[str, list[int]]:
@@ -251,4 +253,5 @@ def unpack(stored: Stored, *, sandbox: Sandbox | None = None) -> SharedView:
         created=stored.created,
         expires=stored.expires,
         gallery=[str(g) for g in man.get("gallery", [])][:MAX_SAMPLES],
+        model_file=stored.files.get("model"),
     )

@@ -22,6 +22,7 @@ from core.errors import (
 )
 from core.settings import ShareLimits
 from core.share.store import SCHEMA_VERSION, Store, blobs, meta_table, shares
+from tests.postgres import admin
 
 ROOT = Path(__file__).resolve().parents[3]
 BIG = ShareLimits(share_bytes=10**9, store_bytes=10**10, days=90, per_minute=1000)
@@ -330,40 +331,31 @@ def test_postgres_nobody_listening(tmp_path):
         Store(f"postgresql://u:secret@127.0.0.1:{port}/db")
 
 
-def _pg_admin(sql: str) -> None:
-    from .conftest import admin_engine
-
-    eng = admin_engine()
-    with eng.connect() as c:
-        c.execute(sa.text(sql))
-    eng.dispose()
-
-
 def test_postgres_down_and_read_only_at_share_and_open_time(pg_url):
     db = sa.make_url(pg_url).database
     s = Store(pg_url)
     r = put(s, {"x": b"kept"})
     kick = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
     # Down: the server refuses this database's connections (and drops the open ones).
-    _pg_admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
-    _pg_admin(kick)
+    admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+    admin(kick)
     try:
         with pytest.raises(StoreUnavailableError, match="not currently accepting connections"):
             put(s, {"y": b"new"})
         with pytest.raises(StoreUnavailableError, match="cannot be read now"):
             s.get(r.id)
     finally:
-        _pg_admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
     assert s.get(r.id).files == {"x": b"kept"}
     # Read-only (a replica, or a hosted database over its quota): shares refused, opens work.
-    _pg_admin(f'ALTER DATABASE "{db}" SET default_transaction_read_only = on')
-    _pg_admin(kick)
+    admin(f'ALTER DATABASE "{db}" SET default_transaction_read_only = on')
+    admin(kick)
     with pytest.raises(StoreUnavailableError, match="read-only transaction"):
         put(s, {"y": b"new"})
     assert s.get(r.id).files == {"x": b"kept"}
     assert Store(pg_url).get(r.id).files == {"x": b"kept"}
-    _pg_admin(f'ALTER DATABASE "{db}" SET default_transaction_read_only = off')
-    _pg_admin(kick)
+    admin(f'ALTER DATABASE "{db}" SET default_transaction_read_only = off')
+    admin(kick)
     assert s.get(put(s, {"y": b"new"}).id).files == {"y": b"new"}
 
 
