@@ -23,19 +23,20 @@ import streamlit as st
 from core import api, cache
 from core.errors import StoreUnavailableError
 from core.model.load import LoadedModel, sha256_bytes
-from pages._state import add_sample, samples
+from pages._state import add_sample, freeze_kinds, samples
 
 SHARED = "Model from a shared link"
 
 
-def model_file(lm: LoadedModel) -> bytes | None:
-    """The uploaded model's own bytes (the uploader's file, or an opened share's), else None."""
+def model_file(lm: LoadedModel, shared: Any = None, uploaded: Any = None) -> bytes | None:
+    """The uploaded model's own bytes (an opened share's, or the uploader's file), else None.
+    shared, uploaded: st.session_state's "shared_model" and "model_file" (read now if None)."""
     if lm.source == "builtin":
         return None
-    shared = st.session_state.get("shared_model")
+    shared = shared or st.session_state.get("shared_model")
     if shared is not None and shared[0].sha256 == lm.sha256:
         return shared[1]
-    f = st.session_state.get("model_file")
+    f = uploaded or st.session_state.get("model_file")
     data = f.getvalue() if f is not None else None
     return data if data is not None and sha256_bytes(data) == lm.sha256 else None
 
@@ -69,6 +70,90 @@ def share_box(lm: LoadedModel, *, params: dict[str, str], url: str, view: dict[s
     if last is not None and not go:
         st.caption("Your last share's link:")
         st.code(last[1], language=None, wrap_lines=True)
+    _downloads(lm, params=params, page=page or "trace", url=url, view=view)
+
+
+def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
+    """Download as HTML / as notebook: built only when clicked, from what is captured now
+    (references, no copies: a rerun that does not click pays nothing)."""
+    from core.graph.interventions import intervention
+    from core.share.offline import notebook_zip, view_html
+
+    pool = samples()
+    sample = view.get("sample") or pool.get(st.session_state.get("selected", ""))
+    if sample is None or sample.kind != lm.kind:
+        return
+    own = [s for s in pool.values() if s.kind == lm.kind]
+    config = dict(st.session_state.get("frozen", {}).get(lm.sha256, {}))
+    kinds = dict(freeze_kinds(lm))
+    title = st.session_state.get("share_title", "")
+    last = st.session_state.get("last_share")
+    link = last[1] if last is not None else url
+    shared, uploaded = st.session_state.get("shared_model"), st.session_state.get("model_file")
+    ivs = {
+        k: intervention(
+            v, kinds.get(k, {}).get("kind", "zero"), kinds.get(k, {}).get("factor", 1.0)
+        )
+        for k, v in config.items()
+        if v
+    }
+
+    def html() -> str:
+        plain = api.run(lm, sample.raw)
+        frozen = api.run(lm, sample.raw, frozen=ivs) if ivs else None
+        return view_html(
+            lm,
+            name=sample.name,
+            raw=sample.raw,
+            probabilities=plain.probabilities,
+            frozen_probabilities=frozen.probabilities if frozen else None,
+            trace=(frozen or plain).trace,
+            layer=params.get("layer"),
+            frozen=config,
+            kinds=kinds,
+            page=page,
+            title=title,
+            link=link,
+        )
+
+    def notebook() -> bytes:
+        return notebook_zip(
+            lm,
+            model_file=model_file(lm, shared, uploaded),
+            samples=own,
+            selected=sample.name,
+            frozen=config,
+            kinds=kinds,
+            page=page,
+            settings=params,
+            title=title,
+            link=link,
+        )
+
+    stem = f"layerlab_{page}_{lm.name}".replace(" ", "_").rsplit(".", 1)[0]
+    left, right = st.columns(2)
+    left.download_button(
+        "Download as HTML",
+        data=html,
+        file_name=f"{stem}.html",
+        mime="text/html",
+        key="share_html",
+        on_click="ignore",
+        icon=":material/html:",
+        help="One file that opens offline in any browser: the input, the prediction, the "
+        "page's layer, the freeze, the model card and the link.",
+    )
+    right.download_button(
+        "Download as notebook",
+        data=notebook,
+        file_name=f"{stem}_notebook.zip",
+        mime="application/zip",
+        key="share_notebook",
+        on_click="ignore",
+        icon=":material/description:",
+        help="A Jupyter notebook that reproduces this view through core.api, with the model "
+        "(an upload) and the samples beside it.",
+    )
 
 
 def _share(lm: LoadedModel, *, params, page, url, title, note, view) -> None:

@@ -97,7 +97,7 @@ def share_view(
             lm,
             params=params,
             url=url,
-            view={"selected": sample.name if sample else None, "b": b.name if b else None},
+            view={"selected": sample.name if sample else None, "sample": sample},
         )
     return url
 

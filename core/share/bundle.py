@@ -80,7 +80,7 @@ class SharedView:
         return pick.raw if pick is not None else None
 
 
-def _encode_sample(s: Sample) -> tuple[bytes, str]:
+def encode_sample(s: Sample) -> tuple[bytes, str]:
     """(bytes, format): uint8 images as PNG, float images as .npy, audio as float32 WAV."""
     if s.kind == "audio":
         import soundfile as sf
@@ -174,7 +174,7 @@ def pack(
         )
     entries = []
     for i, s in enumerate(own):
-        data, fmt = _encode_sample(s)
+        data, fmt = encode_sample(s)
         files[f"sample/{i}"] = data
         entries.append(
             {

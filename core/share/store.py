@@ -9,10 +9,7 @@ default) or PostgreSQL (a URL: a deployment whose disk does not persist, as on C
     got = store.get(r.id)                        # .manifest, .files {role: bytes}, .created ...
     store.delete(r.id, r.delete_token); store.shelf(); store.stats()
 
-Tables (schema versioned in layerlab_meta, created and migrated by the app itself):
-    layerlab_blobs   sha256 -> bytes (the same model shared by five students is kept once)
-    layerlab_shares  one row per share (immutable; only its state goes live -> deleted/expired)
-    layerlab_refs    which blobs a share holds (a blob lives while a live share refers to it)
+Tables: core.share.schema (versioned in layerlab_meta, created and migrated by the app).
 Every write is one transaction, serialized between sessions and processes (SQLite: BEGIN
 IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so a killed writer leaves nothing
 and two writers never both see room in a full store. Blobs are hashed again on every read: the
@@ -49,58 +46,11 @@ from core.errors import (
     StoreUnavailableError,
 )
 from core.settings import ShareLimits, data_dir, human_bytes, share_limits
+from core.share.schema import MIGRATIONS, SCHEMA_VERSION, blobs, meta_table, metadata, refs, shares
 
-SCHEMA_VERSION = 1
 _LOCK_KEY = 0x1A7E5_5A9E  # PostgreSQL advisory lock that serializes writers
 _ID = re.compile(r"[0-9a-f]{32}")
 DAY = 86400.0
-
-_meta = sa.MetaData()
-meta_table = sa.Table(
-    "layerlab_meta",
-    _meta,
-    sa.Column("key", sa.String(32), primary_key=True),
-    sa.Column("value", sa.String(200), nullable=False),
-)
-blobs = sa.Table(
-    "layerlab_blobs",
-    _meta,
-    sa.Column("sha256", sa.String(64), primary_key=True),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("data", sa.LargeBinary, nullable=False),
-)
-shares = sa.Table(
-    "layerlab_shares",
-    _meta,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("delete_hash", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(8), nullable=False),  # live | deleted | expired
-    sa.Column("created", sa.Float, nullable=False),  # UNIX seconds
-    sa.Column("expires", sa.Float, nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),  # its blobs' bytes
-    sa.Column("session", sa.String(64), nullable=False),  # a hash of the sharing session
-    sa.Column("title", sa.String(200), nullable=False),
-    sa.Column("model", sa.String(200), nullable=False),
-    sa.Column("page", sa.String(64), nullable=False),
-    sa.Column("manifest", sa.Text, nullable=False),
-    sa.Index("layerlab_shares_created", "state", "created"),
-    sa.Index("layerlab_shares_session", "session", "created"),
-)
-refs = sa.Table(
-    "layerlab_refs",
-    _meta,
-    sa.Column("share_id", sa.String(32), sa.ForeignKey(shares.c.id), primary_key=True),
-    sa.Column("sha256", sa.String(64), sa.ForeignKey(blobs.c.sha256), primary_key=True),
-    sa.Index("layerlab_refs_blob", "sha256"),
-)
-
-
-def _migrate_1(conn: Connection) -> None:
-    _meta.create_all(conn, tables=[blobs, shares, refs])
-
-
-# version -> the step from the one before; a new schema appends a step, never edits one.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1}
 
 
 class Receipt(NamedTuple):
@@ -256,7 +206,7 @@ class Store:
         if self._version(write=False) == SCHEMA_VERSION:
             return
         with self._tx(write=True) as conn:
-            _meta.create_all(conn, tables=[meta_table])
+            metadata.create_all(conn, tables=[meta_table])
             have = self._version_in(conn)
             for v in range(have + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[v](conn)

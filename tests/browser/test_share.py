@@ -222,3 +222,44 @@ def test_the_store_down_says_so_at_share_time_and_the_app_works(browser, tmp_pat
         ctx.close()
     finally:
         server.stop()
+
+
+def test_the_html_download_opens_offline_with_pictures_and_the_prediction(browser, page, tmp_path):
+    open_app(
+        page,
+        "freeze?model=lenet_mnist&sample="
+        + quote("digit 3 (style 1)")
+        + "&frozen=conv2%3A1.5&layer=conv2",
+    )
+    want = metric_value(page, "Prediction with frozen filters").inner_text().strip()
+    page.get_by_role("button", name="Share this view").click()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download as HTML").click()
+    path = tmp_path / "view.html"
+    info.value.save_as(path)
+    # A browser with the network off, and every request that is not the file refused.
+    ctx = browser.new_context(offline=True, viewport={"width": 1100, "height": 1800})
+    asked: list[str] = []
+
+    def refuse(route):
+        asked.append(route.request.url)
+        route.abort()
+
+    ctx.route(re.compile(r"^(?!file:|data:).*"), refuse)
+    try:
+        pg = ctx.new_page()
+        pg.goto(path.as_uri())
+        imgs = pg.locator("img")
+        expect(imgs).to_have_count(2)  # the input and conv2's channels
+        pg.wait_for_function(
+            "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        expect(pg.locator("[data-prediction]").nth(1)).to_have_text(want)
+        expect(
+            pg.locator("div.muted").filter(has_text="Prediction with frozen filters")
+        ).to_be_visible()
+        expect(pg.locator("svg")).to_have_count(2)
+        shot(pg, "share_html_offline")
+        assert asked == []
+    finally:
+        ctx.close()

@@ -21,7 +21,8 @@ from core.errors import (
     StoreUnavailableError,
 )
 from core.settings import ShareLimits
-from core.share.store import SCHEMA_VERSION, Store, blobs, meta_table, shares
+from core.share.schema import SCHEMA_VERSION, blobs, meta_table, shares
+from core.share.store import Store
 from tests.postgres import admin
 
 ROOT = Path(__file__).resolve().parents[3]
