@@ -76,7 +76,7 @@ def share_box(lm: LoadedModel, *, params: dict[str, str], url: str, view: dict[s
 def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
     """Download as HTML / as notebook: built only when clicked, from what is captured now
     (references, no copies: a rerun that does not click pays nothing)."""
-    from core.graph.interventions import intervention
+    from core.graph.interventions import Freeze
     from core.share.offline import notebook_zip, view_html
 
     pool = samples()
@@ -90,13 +90,7 @@ def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
     last = st.session_state.get("last_share")
     link = last[1] if last is not None else url
     shared, uploaded = st.session_state.get("shared_model"), st.session_state.get("model_file")
-    ivs = {
-        k: intervention(
-            v, kinds.get(k, {}).get("kind", "zero"), kinds.get(k, {}).get("factor", 1.0)
-        )
-        for k, v in config.items()
-        if v
-    }
+    ivs = Freeze(config, kinds)
 
     def html() -> str:
         plain = api.run(lm, sample.raw)
