@@ -205,7 +205,12 @@ def open_link(link: dict[str, str]) -> dict[str, str]:
         st.session_state["pending_delete"] = (link["share"], link["delete"])
     try:
         with st.spinner("Opening the shared view…", show_time=True):
-            view = api.open_share(link["share"], store=cache.share_store(), sandbox=cache.sandbox())
+            view = api.open_share(
+                link["share"],
+                store=cache.share_store(),
+                sandbox=cache.sandbox(),
+                builtin=cache.builtin_model,
+            )
     except ValueError as e:  # a malformed, unknown, expired or damaged share; the store down
         notes.append(f"The shared link could not be opened: {e}")
         return {}

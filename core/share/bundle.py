@@ -17,7 +17,7 @@ Files: "model" (the uploaded file's bytes), "sample/<i>" (PNG, float32 WAV or .n
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,8 +201,14 @@ def pack(
     return manifest, files
 
 
-def unpack(stored: Stored, *, sandbox: Sandbox | None = None) -> SharedView:
-    """An opened share, every part through the door it would come through as an upload."""
+def unpack(
+    stored: Stored,
+    *,
+    sandbox: Sandbox | None = None,
+    builtin: Callable[[str], LoadedModel] = load,
+) -> SharedView:
+    """An opened share, every part through the door it would come through as an upload.
+    builtin: how a built-in model is loaded (the app passes its process-wide cache)."""
     man = stored.manifest
     try:
         if man.get("format") != FORMAT:
@@ -217,7 +223,7 @@ def unpack(stored: Stored, *, sandbox: Sandbox | None = None) -> SharedView:
                     f"Share {stored.id} uses the built-in model {spec['builtin']!r}, which this "
                     f"server does not have ({', '.join(builtin_names())})."
                 )
-            lm = load(spec["builtin"])
+            lm = builtin(spec["builtin"])
         else:
             lm = load_bytes(
                 stored.files["model"],

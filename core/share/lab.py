@@ -6,13 +6,13 @@ the same store (core.share.store) and the same checks (core.share.bundle).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from core.inputs.prepare import gallery, prepare
 from core.inputs.samples import Sample
-from core.model.load import LoadedModel
+from core.model.load import LoadedModel, load
 from core.safety.sandbox import Sandbox
 from core.share import bundle
 from core.share.permalink import encode_frozen
@@ -72,12 +72,17 @@ def share(
 
 
 def open_share(
-    share_id: str, *, store: Store | str | None = None, sandbox: Sandbox | None = None
+    share_id: str,
+    *,
+    store: Store | str | None = None,
+    sandbox: Sandbox | None = None,
+    builtin: Callable[[str], LoadedModel] = load,
 ) -> bundle.SharedView:
     """A shared view (.model .samples .selected .raw .page .settings .frozen .kinds .title
     .note), every part checked as an upload would be (an uploaded model: scan, budget and a
-    first load in `sandbox`, or a one-off sandbox)."""
-    view = bundle.unpack(_store(store).get(share_id), sandbox=sandbox)
+    first load in `sandbox`, or a one-off sandbox). builtin: how a built-in model is loaded
+    (default api.load; the app passes its cached one)."""
+    view = bundle.unpack(_store(store).get(share_id), sandbox=sandbox, builtin=builtin)
     pool = {s.name: s for s in gallery(view.model)}
     view.samples.extend(pool[n] for n in view.gallery if n in pool)
     return view

@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -151,7 +152,13 @@ class Store:
                 connect_args={"connect_timeout": 10},
             )
             # A forked child (the upload sandbox) must not share the parent's sockets.
-            os.register_at_fork(after_in_child=lambda: eng.dispose(close=False))
+            ref = weakref.ref(eng)
+
+            def _forgotten_in_child() -> None:
+                if (e := ref()) is not None:
+                    e.dispose(close=False)
+
+            os.register_at_fork(after_in_child=_forgotten_in_child)
             return eng
         if u.database and u.database != ":memory:" and "mode=ro" not in self.url:
             os.makedirs(os.path.dirname(os.path.abspath(u.database)), exist_ok=True)

@@ -263,3 +263,41 @@ def test_the_html_download_opens_offline_with_pictures_and_the_prediction(browse
         assert asked == []
     finally:
         ctx.close()
+
+
+@pytest.mark.slow
+def test_the_lab_shelf_lists_shares_only_when_turned_on(browser, page, tmp_path):
+    from core import api
+
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    open_app(page)
+    expect(nav.get_by_role("link", name="Trace")).to_be_visible()
+    expect(nav.get_by_role("link", name="Lab shelf")).to_have_count(0)  # a public app: nothing
+    data = tmp_path / "data"
+    raw = np.asarray(gallery_digits()[2].raw)
+    r = api.share(
+        api.load("lenet_mnist"),
+        samples=[raw],
+        title="shelf test",
+        store=f"sqlite:///{data / 'shares.sqlite3'}",
+    )
+    server = Server(tmp_path, {"LAYERLAB_DATA_DIR": str(data), "LAYERLAB_SHELF": "1"})
+    try:
+        ctx, pg = _session(browser, server.url)
+        open_app(pg)
+        pg.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Lab shelf").click()
+        wait_for_app(pg)
+        table = pg.locator('[data-testid="stDataFrame"]')
+        expect(table).to_contain_text("shelf test")
+        expect(table).to_contain_text("LeNet-5 on MNIST")
+        shot(pg, "share_shelf")
+        pg.get_by_label("Delete link").fill(f"{server.url}/?share={r.id}&delete={r.delete_token}")
+        pg.get_by_role("button", name="Delete").click()
+        wait_for_app(pg)
+        expect(pg.get_by_text("Deleted.")).to_be_visible()
+        pg.reload()
+        wait_for_app(pg)
+        expect(pg.get_by_text(re.compile("Nothing shared yet"))).to_be_visible()
+        ctx.close()
+    finally:
+        server.stop()
