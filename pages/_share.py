@@ -28,15 +28,21 @@ from pages._state import add_sample, freeze_kinds, samples
 SHARED = "Model from a shared link"
 
 
+def _uploader_file() -> Any:
+    """app.py's model uploader's file (its key carries a version: a refused file leaves it)."""
+    return st.session_state.get(f"model_file_{st.session_state.get('model_file_version', 0)}")
+
+
 def model_file(lm: LoadedModel, shared: Any = None, uploaded: Any = None) -> bytes | None:
     """The uploaded model's own bytes (an opened share's, or the uploader's file), else None.
-    shared, uploaded: st.session_state's "shared_model" and "model_file" (read now if None)."""
+    shared, uploaded: st.session_state's "shared_model" and the uploader's file (read now if
+    None)."""
     if lm.source == "builtin":
         return None
     shared = shared or st.session_state.get("shared_model")
     if shared is not None and shared[0].sha256 == lm.sha256:
         return shared[1]
-    f = uploaded or st.session_state.get("model_file")
+    f = uploaded or _uploader_file()
     data = f.getvalue() if f is not None else None
     return data if data is not None and sha256_bytes(data) == lm.sha256 else None
 
@@ -89,7 +95,8 @@ def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
     title = st.session_state.get("share_title", "")
     last = st.session_state.get("last_share")
     link = last[1] if last is not None else url
-    shared, uploaded = st.session_state.get("shared_model"), st.session_state.get("model_file")
+    shared = st.session_state.get("shared_model")
+    uploaded = _uploader_file()
     ivs = Freeze(config, kinds)
 
     def html() -> str:

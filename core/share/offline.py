@@ -19,6 +19,7 @@ import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -286,7 +287,8 @@ def notebook_zip(
         else:
             if model_file is None:
                 raise InputError(f"Model {m.name!r} is an upload: its file's bytes are needed.")
-            path = "model.keras" if model_file[:2] == b"PK" else "model.h5"
+            suffix = Path(m.name).suffix.lower()
+            path = "model" + (suffix if suffix in (".keras", ".h5", ".onnx") else ".keras")
             z.writestr(path, model_file)
             spec = {"file": path, "card": m.card, "sha256": m.sha256}
         entries = []
