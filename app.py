@@ -24,7 +24,7 @@ from core.model.load import builtin_card  # noqa: E402
 from core.model.outputs import KINDS as OUTPUT_KINDS  # noqa: E402
 from core.model.outputs import is_binary  # noqa: E402
 from core.model.outputs import kind_of as output_kind  # noqa: E402
-from core.settings import limits  # noqa: E402
+from core.settings import limits, shelf_enabled  # noqa: E402
 from core.share.permalink import (  # noqa: E402
     decode_attack,
     decode_digit,
@@ -33,6 +33,7 @@ from core.share.permalink import (  # noqa: E402
     decode_methods,
 )
 from pages._jobs import heavy_job  # noqa: E402
+from pages._share import SHARED, open_link, sidebar_notes  # noqa: E402
 from pages._state import add_sample, samples  # noqa: E402
 
 st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
@@ -182,6 +183,8 @@ def read_link() -> None:
     link = st.query_params.to_dict()
     if not link:
         return
+    if "share" in link:  # a view kept in the lab store: what it holds replaces the rest
+        link = open_link(link)
     if "model" in link:
         if link["model"] in api.builtin_names():
             st.session_state["model_choice"] = link["model"]
@@ -240,20 +243,25 @@ def apply_link(lm) -> None:
             )
         if "model_b" in link:
             st.session_state["link_model_b"] = link["model_b"]
+        if link.get("select") in samples():  # an opened share's own sample
+            st.session_state["pending_select"] = link["select"]
     except ValueError as e:  # a damaged or foreign link: say so, open the plain view
         notes.append(f"Part of the link could not be used: {e}")
 
 
 def sidebar_model():
     names = api.builtin_names()
+    shared = [SHARED] if "shared_model" in st.session_state else []
     choice = st.sidebar.selectbox(
         "Model",
-        names + [UPLOAD],
-        format_func=lambda n: n if n == UPLOAD else _builtin_title(n),
+        names + [UPLOAD] + shared,
+        format_func=lambda n: n if n in (UPLOAD, SHARED) else _builtin_title(n),
         key="model_choice",
     )
     lm = None
-    if choice == UPLOAD:
+    if choice == SHARED:
+        lm = st.session_state["shared_model"][0]
+    elif choice == UPLOAD:
         lm = _uploaded_model()
         if lm is None:
             st.sidebar.info("Until a model is loaded, the built-in one is shown.")
@@ -356,6 +364,8 @@ pages = [
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]
+if shelf_enabled():  # a private deployment's list of every share (README)
+    pages.append(st.Page("pages/shelf.py", title="Lab shelf", icon=":material/shelves:"))
 accept_default_page_name("trace")
 nav = st.navigation(pages)
 st.sidebar.title(":material/biotech: Layer Lab")
@@ -365,7 +375,14 @@ seed_samples(model)
 apply_link(model)
 for note in st.session_state.pop("link_notes", []):
     st.sidebar.warning(note, icon=":material/link_off:")
+sidebar_notes()
 sidebar_samples(model)
+# An opened share shows its page: once, before any page runs (its link settings wait for it).
+target = st.session_state.pop("link_page", None)
+if target not in (None, nav.url_path) and not (target == "trace" and nav.url_path == ""):
+    match = [p for p in pages if p.url_path == target]
+    if match:
+        st.switch_page(match[0])
 try:
     nav.run()
 finally:

@@ -52,6 +52,7 @@ from core.model.load import LoadedModel, builtin_names, load, load_bytes
 from core.model.onnx.check import NodeCheck
 from core.model.outputs import probabilities
 from core.settings import limits as settings_limits
+from core.share.lab import delete_share, open_share, share
 from core.show.audio_view import hear_filter as _hear
 
 __all__ = [
@@ -86,6 +87,9 @@ __all__ = [
     "class_profile",
     "visualize",
     "compare_onnx",
+    "share",
+    "open_share",
+    "delete_share",
 ]
 
 _BATCH = 256

@@ -38,6 +38,7 @@ from core.model.load import LoadedModel
 from core.safety.limiter import JobLimiter
 from core.safety.sandbox import Sandbox
 from core.settings import limits
+from core.share.store import Store, default_url, open_store
 from core.show.audio_view import spectrogram_db
 from core.show.render import png_url
 
@@ -176,6 +177,27 @@ def builtin_model(name: str) -> LoadedModel:
 def sandbox() -> Sandbox:
     """The process's upload sandbox (one zygote, started on the first upload)."""
     return Sandbox()
+
+
+def store_url() -> str:
+    """The lab store's database: Streamlit secrets' [connections.layerlab] url (a deployment's
+    PostgreSQL, e.g. on Community Cloud), else LAYERLAB_STORE_URL, else the SQLite file."""
+    try:
+        url = st.secrets.get("connections", {}).get("layerlab", {}).get("url", "")
+    except (FileNotFoundError, KeyError, AttributeError, ValueError):
+        url = ""  # no secrets file: the environment decides
+    return str(url).strip() or default_url()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _store(url: str) -> Store:
+    return open_store(url)
+
+
+def share_store() -> Store:
+    """The process's store (one engine per database); opened on the first Share or open, and
+    again after a failure (a failure is not cached)."""
+    return _store(store_url())
 
 
 @st.cache_resource(show_spinner=False)

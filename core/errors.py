@@ -70,6 +70,30 @@ class OnnxMismatchError(ModelRefusedError):
     """A converted ONNX model disagrees with onnxruntime: the first node that differs is named."""
 
 
+class ShareError(LayerLabError):
+    """A share that cannot be made or opened (the store's refusals and faults)."""
+
+
+class ShareIdError(ShareError):
+    """A share id that is not one Layer Lab makes (32 hexadecimal characters)."""
+
+
+class ShareNotFoundError(ShareError):
+    """A well-formed share id that is unknown, expired or deleted."""
+
+
+class ShareDamagedError(ShareError):
+    """A stored blob whose bytes no longer match their sha256, or a manifest that does not parse."""
+
+
+class ShareLimitError(ShareError):
+    """A share over a limit (its size, the store's size, shares per minute); says the numbers."""
+
+
+class StoreUnavailableError(ShareError):
+    """The share store cannot be reached or written (down, read-only, a newer schema)."""
+
+
 def choice(what: str, value: Any, options: Iterable[str], *, fix: str = "") -> str:
     """`value` if it is one of `options`, else an OptionError that lists them."""
     opts = list(options)

@@ -14,6 +14,13 @@ raises it without touching code (e.g. `LAYERLAB_MAX_TRACE_MB=4000 streamlit run 
 | LAYERLAB_SANDBOX_MEMORY_MB    | 2048                   | address space the sandbox may add after imports  |
 | LAYERLAB_HEAVY_JOBS           | CPU cores − 1 (≥ 1)    | attacks, sweeps, scans running at once           |
 | LAYERLAB_CACHE_MB             | 1024                   | all sessions' cached results together            |
+| LAYERLAB_DATA_DIR             | ~/.layerlab            | the folder of the embedded share store (SQLite)  |
+| LAYERLAB_STORE_URL            | (SQLite in the folder) | the share store's database (e.g. PostgreSQL)     |
+| LAYERLAB_SHARE_MB             | 256                    | one share (model + samples)                      |
+| LAYERLAB_STORE_MB             | 4096                   | the store; oldest shares expire first when full  |
+| LAYERLAB_SHARE_DAYS           | 90                     | how long a share lives                           |
+| LAYERLAB_SHARES_PER_MINUTE    | 6                      | shares one session may make per minute           |
+| LAYERLAB_SHELF                | off                    | 1: the Lab shelf page lists every share          |
 """
 
 from __future__ import annotations
@@ -87,6 +94,35 @@ def limits() -> Limits:
         heavy_jobs=int(_number("LAYERLAB_HEAVY_JOBS", max(1, (os.cpu_count() or 2) - 1))),
         cache_bytes=int(_number("LAYERLAB_CACHE_MB", 1024) * MB),
     )
+
+
+@dataclass(frozen=True)
+class ShareLimits:
+    share_bytes: int
+    store_bytes: int
+    days: float
+    per_minute: int
+
+
+def share_limits() -> ShareLimits:
+    """The share store's limits in force now (environment variables over defaults)."""
+    return ShareLimits(
+        share_bytes=int(_number("LAYERLAB_SHARE_MB", 256) * MB),
+        store_bytes=int(_number("LAYERLAB_STORE_MB", 4096) * MB),
+        days=_number("LAYERLAB_SHARE_DAYS", 90),
+        per_minute=int(_number("LAYERLAB_SHARES_PER_MINUTE", 6)),
+    )
+
+
+def data_dir() -> Path:
+    """Where the embedded store keeps its SQLite file: LAYERLAB_DATA_DIR, else ~/.layerlab."""
+    raw = os.environ.get("LAYERLAB_DATA_DIR", "").strip()
+    return Path(raw).expanduser() if raw else Path.home() / ".layerlab"
+
+
+def shelf_enabled() -> bool:
+    """LAYERLAB_SHELF=1: a private deployment lists every share on the Lab shelf page."""
+    return os.environ.get("LAYERLAB_SHELF", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def human_bytes(n: float) -> str:

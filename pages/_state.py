@@ -21,7 +21,8 @@ Shared by every page (set by app.py's sidebar, or through the accessors below):
 A shared link (app.py reads it once per session):
   "link_read" bool; "link" the decoded query; "link_notes" messages about what it could not
   carry; "link_b", "link_layer", "link_attack", "link_methods", "link_model_b": settings a page
-  consumes once through `linked()`.
+  consumes once through `linked()`. A ?share=<id> link (pages/_share.py documents its keys:
+  "shared_model", "opened_share", "link_page", "pending_delete", "share_session", "last_share").
 One page's results, kept with the inputs that made them (key first, so a stale one is ignored):
   "attack_result", "sweep_result" (Attack), "importance" (Freeze), "explain_batch_result",
   "explain_rand_result" (Explain), "filters_batch" (Filters), "cmp_upload" (Compare models),

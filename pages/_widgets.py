@@ -46,6 +46,7 @@ def share_view(
     from urllib.parse import urlencode
 
     from core.share.permalink import describe_missing, encode_digit, encode_frozen
+    from pages._share import share_box
 
     params: dict[str, str] = {}
     missing: list[str] = []
@@ -89,6 +90,15 @@ def share_view(
         st.code(url, language=None, wrap_lines=True)
         for m in missing:
             st.caption(f":material/info: {m}")
+        if missing:
+            st.caption(":material/cloud_upload: **Share** below carries them, on this server.")
+        st.divider()
+        share_box(
+            lm,
+            params=params,
+            url=url,
+            view={"selected": sample.name if sample else None, "sample": sample},
+        )
     return url
 
 

@@ -55,7 +55,7 @@ def _unavailable(reason: str) -> None:
 
 
 # ---- the app as a real server ------------------------------------------------------------------
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -69,15 +69,15 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """`streamlit run app.py` on a free port; yields its base URL, stops its process group."""
-    port = _free_port()
-    logs = tmp_path_factory.mktemp("streamlit-server")
+def start_server(logs: Path, *, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` on `port` with `env` over the environment; returns once it
+    answers its health check (its output in logs/)."""
     out_path, err_path = logs / "stdout.log", logs / "stderr.log"
     # An upload cap below Streamlit's own (128 MB) so the 64 MB+ file meets ours, in a test
     # that need not push 128 MB through the browser.
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", LAYERLAB_MAX_UPLOAD_MB="64")
+    full_env = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", LAYERLAB_MAX_UPLOAD_MB="64", **(env or {})
+    )
     cmd = [
         sys.executable,
         "-m",
@@ -91,39 +91,54 @@ def app_url(tmp_path_factory):
         "--browser.gatherUsageStats",
         "false",
     ]
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+    with open(out_path, "ab") as out, open(err_path, "ab") as err:
         proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
-            env=env,
+            env=full_env,
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_S
+    while not _healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            why = (
+                f"exited with code {proc.returncode}"
+                if proc.poll() is not None
+                else f"did not answer {url}/_stcore/health within {STARTUP_S} s"
+            )
+            stop_server(proc)
+            pytest.fail(
+                f"Streamlit server {why}.\ncommand: {' '.join(cmd)}\n"
+                f"--- stderr ---\n{err_path.read_text(errors='replace')[-6000:]}\n"
+                f"--- stdout ---\n{out_path.read_text(errors='replace')[-2000:]}",
+                pytrace=False,
+            )
+        time.sleep(0.5)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """`streamlit run app.py` on a free port; yields its base URL, stops its process group.
+    Its lab store is a SQLite file in a temp data folder (never the user's own)."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("layerlab-data")
+    proc = start_server(
+        tmp_path_factory.mktemp("streamlit-server"),
+        port=port,
+        env={"LAYERLAB_DATA_DIR": str(data), "LAYERLAB_STORE_URL": ""},
+    )
     try:
-        deadline = time.monotonic() + STARTUP_S
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                why = (
-                    f"exited with code {proc.returncode}"
-                    if proc.poll() is not None
-                    else f"did not answer {url}/_stcore/health within {STARTUP_S} s"
-                )
-                pytest.fail(
-                    f"Streamlit server {why}.\ncommand: {' '.join(cmd)}\n"
-                    f"--- stderr ---\n{err_path.read_text(errors='replace')[-6000:]}\n"
-                    f"--- stdout ---\n{out_path.read_text(errors='replace')[-2000:]}",
-                    pytrace=False,
-                )
-            time.sleep(0.5)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
     try:
