@@ -86,6 +86,8 @@ __all__ = [
     "class_profile",
     "visualize",
     "compare_onnx",
+    "unit",
+    "tcav",
 ]
 
 _BATCH = 256
@@ -527,3 +529,17 @@ def visualize(
         on_progress=on_progress,
         max_seconds=MAX_JOB_SECONDS if max_seconds is None else max_seconds,
     )
+
+
+# ---- third round: concepts and the arithmetic of one unit (issue 39) ----------------------------
+
+
+def unit(m: LoadedModel, raw: Any, layer: str, channel: int, position: Any):
+    """How the value api.trace holds at one unit came about (core.analysis.unit.Unit):
+    .contributions (one per input channel) + .bias = .pre_activation, the activation applied
+    (.activation, equal to .traced to float32 rounding), .patch .kernel, and .upstream, the
+    input unit that contributed most. position: the map's spatial indices ((y, x), (t,), or
+    () for a vector). A layer kind it cannot explain raises UnitError."""
+    from core.analysis.unit import explain_unit
+
+    return explain_unit(m.tracer.plan, trace(m, raw), layer, channel, position)
