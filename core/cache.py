@@ -483,3 +483,34 @@ def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
     return api.importance(
         lm, [s.raw for s in batch], layer, labels=[s.label for s in batch], on_progress=_on_progress
     )
+
+
+# ---- concepts and the arithmetic of one unit (issue 39) -----------------------------------------
+@with_progress(max_entries=16)
+def tcav(
+    lm: LoadedModel,
+    concept: tuple[Sample, ...],
+    target: int,
+    layers: tuple[str, ...],
+    runs: int,
+    random: tuple[Sample, ...] = (),
+    _on_progress=None,
+):
+    """TCAV of a concept (samples) for one class on some layers (api.tcav); random () draws the
+    counterexamples from the probe set."""
+    return api.tcav(
+        lm,
+        [s.raw for s in concept],
+        layers=list(layers),
+        target=target,
+        runs=runs,
+        random=[s.raw for s in random] or None,
+        on_progress=_on_progress,
+    )
+
+
+@scoped
+@st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def unit(lm: LoadedModel, sample: Sample, layer: str, channel: int, position: tuple[int, ...]):
+    """The arithmetic of one unit of a sample's trace (api.unit)."""
+    return api.unit(lm, sample.raw, layer, channel, position)
