@@ -35,6 +35,8 @@ from core.analysis.exemplars import scan
 from core.analysis.exemplars import top_inputs as _top
 from core.analysis.featvis import synthesise
 from core.analysis.importance import filter_importance
+from core.analysis.tcav import tcav  # issue 39: concepts (TCAV) and one unit's arithmetic
+from core.analysis.unit import unit
 from core.errors import LayerNameError, choice
 from core.graph.interventions import (
     Intervention,
@@ -529,106 +531,3 @@ def visualize(
         on_progress=on_progress,
         max_seconds=MAX_JOB_SECONDS if max_seconds is None else max_seconds,
     )
-
-
-# ---- third round: concepts and the arithmetic of one unit (issue 39) ----------------------------
-
-
-def unit(m: LoadedModel, raw: Any, layer: str, channel: int, position: Any):
-    """How the value api.trace holds at one unit came about (core.analysis.unit.Unit):
-    .contributions (one per input channel) + .bias = .pre_activation, the activation applied
-    (.activation, equal to .traced to float32 rounding), .patch .kernel, and .upstream, the
-    input unit that contributed most. position: the map's spatial indices ((y, x), (t,), or
-    () for a vector). A layer kind it cannot explain raises UnitError."""
-    from core.analysis.unit import explain_unit
-
-    return explain_unit(m.tracer.plan, trace(m, raw), layer, channel, position)
-
-
-def _raws(m: LoadedModel, what: str, given: Any) -> list[Any]:
-    """A list of raw inputs, or a path to a ZIP/folder of them (core.inputs.probe.read_inputs)."""
-    import os
-
-    from core.inputs.probe import read_inputs
-
-    if isinstance(given, (str, os.PathLike)):
-        return read_inputs(given, m)
-    if not isinstance(given, list) or not given:
-        raise InputError(
-            f"{what} must be a non-empty list of raw inputs or a path to a ZIP or folder of "
-            f"{m.kind} files; got {type(given).__name__}{' (empty)' if given == [] else ''}."
-        )
-    return given
-
-
-def _stack(m: LoadedModel, what: str, raws: list[Any]) -> np.ndarray:
-    xs = []
-    for i, r in enumerate(raws):
-        try:
-            xs.append(prepare(m, r)[0])
-        except ValueError as e:
-            raise InputError(f"{what} input {i}: {e}") from None
-    return np.stack(xs)
-
-
-def tcav(
-    m: LoadedModel,
-    concept: Any,
-    *,
-    layers: list[str],
-    target: int | str,
-    random: Any = None,
-    inputs: list[Any] | None = None,
-    runs: int = 10,
-    seed: int = 0,
-    executor: Any = None,
-    on_progress=None,
-) -> dict:
-    """Does class `target` use a concept? {layer: TCAVResult} (core.analysis.tcav, Kim et al.
-    2018): .scores (one per run) .mean .random_scores .p_value .cav_accuracy .significant.
-
-    concept, random: lists of raw inputs, or paths to a ZIP or folder of image/audio files;
-    random None draws the counterexamples from the model's probe set. inputs: the class's
-    inputs to score (default: the probe set's inputs of that class). target: a class index or
-    name. executor: a concurrent.futures.Executor (or a Dask client) to run it on."""
-    from core.analysis.tcav import run_tcav
-    from core.errors import ConceptError, OptionError, integer
-
-    plan = m.tracer.plan
-    if isinstance(layers, str) or not isinstance(layers, list) or not layers:
-        raise OptionError(
-            f"layers must be a non-empty list of layer names, e.g. [{plan.names[0]!r}]; "
-            f"got {layers!r}."
-        )
-    for name in layers:
-        plan.index(name)  # unknown names list the valid ones
-    if isinstance(target, str) and target in m.labels:
-        target = m.labels.index(target)
-    target = integer("target (a class index)", target, 0, len(m.labels) - 1)
-    runs = integer("runs", runs, 2, 200)
-    cx = _stack(m, "concept", _raws(m, "concept", concept))
-    if random is None or inputs is None:
-        probe_raws, probe_labels = probe_set(m)
-    rx = _stack(m, "random", probe_raws if random is None else _raws(m, "random", random))
-    # A random counterexample that is one of the concept's inputs would argue with itself.
-    seen = {x.tobytes() for x in cx}
-    rx = rx[[x.tobytes() not in seen for x in rx]] if len(rx) else rx
-    if not len(rx):
-        raise ConceptError(
-            "The random counterexamples are the concept's own inputs, so no CAV can separate "
-            "them. Draw the random inputs from other data (random=None: the probe set)."
-        )
-    if inputs is None:
-        mine = [r for r, y in zip(probe_raws, probe_labels) if y == target]
-        if not mine:
-            raise ConceptError(
-                f"The probe set has no inputs of class {m.labels[target]!r} to score; pass "
-                "inputs=[...] (raw inputs of that class)."
-            )
-        inputs = mine
-    tx = _stack(m, "target", _raws(m, "inputs", inputs))
-    kw: dict[str, Any] = dict(layers=list(layers), target=target, runs=runs, seed=seed)
-    if executor is None:
-        return run_tcav(m, cx, rx, tx, on_progress=on_progress, **kw)
-    # A progress callback draws on this process's page: it does not travel to a worker.
-    return executor.submit(run_tcav, m, cx, rx, tx, **kw).result()

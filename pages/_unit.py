@@ -17,8 +17,8 @@ from core import cache
 from core.errors import LayerLabError
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
-from core.show.render import channel_image
-from pages._images import arrow_bytes, digest, encode, png, remember
+from core.show.render import channel_image, png_url
+from pages._images import arrow_bytes, digest, png, remember
 from pages._widgets import vega
 
 TOP = 16  # contributions drawn as bars (the largest by size)
@@ -46,6 +46,7 @@ def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
             "y1": (ys.ravel() + 1) * ch,
             "value": m.ravel().astype(float),
             "picked": [(int(a), int(b)) == picked for a, b in zip(ys.ravel(), xs.ravel())],
+            "desc": [f"row {a}, column {b}" for a, b in zip(ys.ravel(), xs.ravel())],
         }
     )
     q = "quantitative"
@@ -60,7 +61,7 @@ def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
         "data": {"name": "cells"},
         "layer": [
             {
-                "data": {"values": [{"url": encode(img)}]},
+                "data": {"values": [{"url": png_url(img)}]},
                 "mark": {
                     "type": "image",
                     "width": img.shape[1],
@@ -105,6 +106,7 @@ def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
                         "value": None,
                     },
                     "strokeWidth": {"value": 2},
+                    "description": {"field": "desc", "type": "nominal"},
                     "tooltip": [
                         {"field": "y", "type": q, "title": "row"},
                         {"field": "x", "type": q, "title": "column"},

@@ -13,21 +13,25 @@ same is done for random sets against random sets (CAVs that mean nothing); a two
 t-test compares the two lists of scores. Testing several layers is testing several hypotheses:
 a result is called significant at alpha / number of layers (Bonferroni).
 
-Everything here is a function of (model, arrays), so a worker process can run it
-(run_tcav(lm, concept_x, random_x, target_x, ...)); core.api.tcav turns raw inputs into arrays.
+The computation is a function of (model, arrays), so a worker process can run it
+(run_tcav(lm, concept_x, random_x, target_x, ...)); tcav() (api.tcav) turns raw inputs into arrays.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from core.errors import ConceptError
+from core.errors import ConceptError, InputError, OptionError, integer
 from core.graph.engine import Plan, Tracer
+from core.inputs.prepare import prepare
+from core.inputs.probe import probe_set, read_inputs
 from core.model.load import LoadedModel
 from core.model.outputs import class_scores
 
@@ -250,6 +254,89 @@ def run_tcav(
                 n_target=len(target_x),
             )
     return out
+
+
+def _raws(m: LoadedModel, what: str, given: Any) -> list[Any]:
+    """A list of raw inputs, or a path to a ZIP/folder of them (core.inputs.probe.read_inputs)."""
+    if isinstance(given, (str, os.PathLike)):
+        return read_inputs(given, m)
+    if not isinstance(given, list) or not given:
+        raise InputError(
+            f"{what} must be a non-empty list of raw inputs or a path to a ZIP or folder of "
+            f"{m.kind} files; got {type(given).__name__}{' (empty)' if given == [] else ''}."
+        )
+    return given
+
+
+def _stack(m: LoadedModel, what: str, raws: list[Any]) -> np.ndarray:
+    xs = []
+    for i, r in enumerate(raws):
+        try:
+            xs.append(prepare(m, r)[0])
+        except ValueError as e:
+            raise InputError(f"{what} input {i}: {e}") from None
+    return np.stack(xs)
+
+
+def tcav(
+    m: LoadedModel,
+    concept: Any,
+    *,
+    layers: list[str],
+    target: int | str,
+    random: Any = None,
+    inputs: list[Any] | None = None,
+    runs: int = 10,
+    seed: int = 0,
+    executor: Any = None,
+    on_progress=None,
+) -> dict[str, TCAVResult]:
+    """Does class `target` use a concept? {layer: TCAVResult} (core.analysis.tcav, Kim et al.
+    2018): .scores (one per run) .mean .random_scores .p_value .cav_accuracy .significant.
+
+    concept, random: lists of raw inputs, or paths to a ZIP or folder of image/audio files;
+    random None draws the counterexamples from the model's probe set. inputs: the class's
+    inputs to score (default: the probe set's inputs of that class). target: a class index or
+    name. executor: a concurrent.futures.Executor (or a Dask client) to run it on."""
+    plan = m.tracer.plan
+    if isinstance(layers, str) or not isinstance(layers, list) or not layers:
+        raise OptionError(
+            f"layers must be a non-empty list of layer names, e.g. [{plan.names[0]!r}]; "
+            f"got {layers!r}."
+        )
+    for name in layers:
+        plan.index(name)  # unknown names list the valid ones
+    if isinstance(target, str) and target in m.labels:
+        target = m.labels.index(target)
+    target = integer("target (a class index)", target, 0, len(m.labels) - 1)
+    runs = integer("runs", runs, 2, 200)
+    cx = _stack(m, "concept", _raws(m, "concept", concept))
+    if random is None or inputs is None:
+        probe = probe_set(m)
+        probe_raws, probe_labels = probe.raws, probe.labels
+    rx = _stack(m, "random", probe_raws if random is None else _raws(m, "random", random))
+    # A random counterexample that is one of the concept's inputs would argue with itself.
+    seen = {x.tobytes() for x in cx}
+    rx = rx[[x.tobytes() not in seen for x in rx]] if len(rx) else rx
+    if not len(rx):
+        raise ConceptError(
+            "The random counterexamples are the concept's own inputs, so no CAV can separate "
+            "them. Draw the random inputs from other data (random=None: the probe set)."
+        )
+    if inputs is None:
+        mine = [r for r, y in zip(probe_raws, probe_labels) if y == target]
+        if not mine:
+            raise ConceptError(
+                f"The probe set has no inputs of class {m.labels[target]!r} to score; pass "
+                "inputs=[...] (raw inputs of that class)."
+            )
+        inputs = mine
+    tx = _stack(m, "target", _raws(m, "inputs", inputs))
+    kw: dict[str, Any] = dict(layers=list(layers), target=target, runs=runs, seed=seed)
+    if executor is None:
+        return run_tcav(m, cx, rx, tx, on_progress=on_progress, **kw)
+    # A progress callback draws on this process's page: it does not travel to a worker.
+    return executor.submit(run_tcav, m, cx, rx, tx, **kw).result()
 
 
 def results_table(results: dict[str, TCAVResult]):

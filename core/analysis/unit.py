@@ -32,6 +32,8 @@ import numpy as np
 from core.analysis import unit_ops as ops
 from core.errors import OptionError, UnitError
 from core.graph.engine import Plan
+from core.inputs.prepare import prepare
+from core.model.load import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -199,3 +201,11 @@ def _activation(
     vec = r.pre_all if r.pre_all is not None else np.array([r.pre])
     y = keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(vec[None], dtype="float64")))
     return name, float(y[0, idx[-1]] if r.pre_all is not None else y[0, 0])
+
+
+def unit(m: LoadedModel, raw: Any, layer: str, channel: int, position: Any) -> Unit:
+    """api.unit: the arithmetic of one unit of the trace of a raw input (the same trace as
+    api.trace). position: the map's spatial indices ((y, x), (t,), or () for a vector)."""
+    x, _ = prepare(m, raw)
+    tr = {k: v[0] for k, v in m.tracer(x[None]).items()}
+    return explain_unit(m.tracer.plan, tr, layer, channel, position)

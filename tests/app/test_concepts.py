@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import api
+from core.inputs.prepare import gallery
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ def _app(**state) -> AppTest:
 
 def test_a_picked_position_shows_its_arithmetic_and_walks_upstream():
     m = api.load("lenet_mnist")
-    raw = next(s for s in api.gallery(m) if s.name == "digit 7 (style 1)").raw
+    raw = next(s for s in gallery(m) if s.name == "digit 7 (style 1)").raw
     # What a click on row 9, column 12 of conv2's channel 5 sets (pages._unit._clicked).
     at = _app(selected="digit 7 (style 1)", unit_at=(m.key, "conv2", 5, (4, 6)))
     assert not at.error, [e.value for e in at.error]
@@ -52,7 +53,7 @@ def test_a_picked_position_shows_its_arithmetic_and_walks_upstream():
 
 def test_a_vector_layer_unit_shows_its_function():
     m = api.load("lenet_mnist")
-    raw = next(s for s in api.gallery(m) if s.name == "digit 7 (style 1)").raw
+    raw = next(s for s in gallery(m) if s.name == "digit 7 (style 1)").raw
     at = _app(selected="digit 7 (style 1)", unit_at=(m.key, "probabilities", 7, ()))
     metrics = {x.label: x.value for x in at.metric}
     assert metrics["softmax(pre-activation)"] == f"{api.predict(m, raw)[7]:.5g}"

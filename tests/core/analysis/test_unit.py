@@ -12,6 +12,7 @@ from core.analysis.unit import explain_unit
 from core.analysis.unit_ops import explained_kinds
 from core.errors import OptionError, UnitError
 from core.graph.engine import Tracer
+from core.inputs.prepare import gallery
 
 
 def _scale(u) -> float:
@@ -89,7 +90,7 @@ def test_every_layer_of_the_builtin_models_is_exact(name):
 @pytest.mark.slow
 def test_walking_upstream_from_a_logit_reaches_the_pixels():
     m = api.load("lenet_mnist")
-    raw = api.gallery(m)[7].raw
+    raw = gallery(m)[7].raw
     u = api.unit(m, raw, "logits", 3, ())
     path = [u.layer]
     while u.upstream is not None and u.upstream.layer != "input":
@@ -204,7 +205,7 @@ def test_mobilenet_is_exact(mobilenet, rng):
 @pytest.mark.slow
 def test_wrong_units_and_unexplained_kinds_are_refused(spoken):
     m = api.load("lenet_mnist")
-    raw = api.gallery(m)[0].raw
+    raw = gallery(m)[0].raw
     with pytest.raises(OptionError, match="2 indices"):
         api.unit(m, raw, "conv1", 0, (1,))
     with pytest.raises(OptionError, match="channel index 32 is out of range.*0 to 31"):
@@ -216,4 +217,4 @@ def test_wrong_units_and_unexplained_kinds_are_refused(spoken):
     with pytest.raises(UnitError, match="no arithmetic"):
         api.unit(m, raw, "input", 0, (1, 1))
     with pytest.raises(UnitError, match="MelSpectrogram; Layer Lab cannot explain"):
-        api.unit(spoken, api.gallery(spoken)[0].raw, "mel_spectrogram", 0, (0,))
+        api.unit(spoken, gallery(spoken)[0].raw, "mel_spectrogram", 0, (0,))
