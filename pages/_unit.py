@@ -152,8 +152,9 @@ def _small(a: np.ndarray, caption: str, *, cmap: str = "viridis") -> None:
     st.image(png(channel_image(a2, size=96, cmap=cmap)), caption=caption, width=96)
 
 
-def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str]) -> None:
-    """How the value of the unit in "unit_at" came about, and the walk upstream."""
+def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str], frozen: bool) -> None:
+    """How the value of the unit in "unit_at" came about, and the walk upstream (of the model
+    as trained: frozen filters are not applied here)."""
     at = st.session_state.get("unit_at")
     if not at or at[0] != lm.key:
         st.caption("Click a position on the large map above to see how its value is computed.")
@@ -173,6 +174,10 @@ def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str]) -> None:
     c[3].metric(f"{u.activation_name}(pre-activation)", f"{u.activation:.5g}")
     c[4].metric("traced value", f"{u.traced:.5g}", help=f"|recomputed − traced| = {u.error:.2g}")
     st.caption(u.note)
+    if frozen:
+        st.caption(
+            "This is the arithmetic of the model without freezing: the maps above are frozen."
+        )
     order = np.argsort(-np.abs(u.contributions))[:TOP]
     bars = pd.DataFrame(
         {
@@ -198,7 +203,7 @@ def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str]) -> None:
                         "type": "nominal",
                         "sort": {"field": "rank"},
                         "title": None,
-                        "axis": {"labelLimit": 220},
+                        "axis": {"labelLimit": 220, "labelOverlap": False},
                     },
                     "x": {"field": "contribution", "type": "quantitative"},
                     "color": {
@@ -228,9 +233,8 @@ def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str]) -> None:
                     _small(u.kernel[..., j], "kernel", cmap="diverging")
                 with cols[2]:
                     _small(u.products[..., j], "products", cmap="diverging")
-            cols[3].caption(
-                f"sum of products: {float(u.contributions[j] if len(u.contributions) > j else u.pre_activation):.5g}"
-            )
+            if u.kernel is not None:
+                cols[3].caption(f"sum of products: {float(u.contributions[j]):.5g}")
     up = u.upstream
     if up is None:
         return

@@ -135,26 +135,15 @@ _, res, what = kept
 table = results_table(res)
 rows = []
 for r in res.values():
-    rows.append(
-        {
-            "layer": r.layer,
-            "set": "concept",
-            "score": r.mean,
-            "lo": r.mean - r.std,
-            "hi": r.mean + r.std,
-            "star": "*" if r.significant else "",
-        }
-    )
-    rows.append(
-        {
-            "layer": r.layer,
-            "set": "random",
-            "score": r.random_mean,
-            "lo": r.random_mean - r.random_std,
-            "hi": r.random_mean + r.random_std,
-            "star": "",
-        }
-    )
+    for name, mean, std, star in (
+        ("concept", r.mean, r.std, "*" if r.significant else ""),
+        ("random", r.random_mean, r.random_std, ""),
+    ):
+        # Scores are fractions: the ± one standard deviation whisker stays inside [0, 1].
+        lo, hi = max(0.0, mean - std), min(1.0, mean + std)
+        rows.append(
+            {"layer": r.layer, "set": name, "score": mean, "lo": lo, "hi": hi, "star": star}
+        )
 bars = pd.DataFrame(rows)
 order = list(res)
 
@@ -179,8 +168,10 @@ def _chart():
             color=colour,
             tooltip=["layer", "set", alt.Tooltip("score:Q", format=".2f")],
         )
-        + base.mark_errorbar(ticks=True).encode(y="lo:Q", y2="hi:Q")
-        + base.mark_text(dy=-12, fontSize=16).encode(y="hi:Q", text="star:N")
+        + base.mark_errorbar(ticks=True, color="#31333f").encode(
+            y=alt.Y("lo:Q", title=f"TCAV score for {lm.labels[target]}"), y2="hi:Q"
+        )
+        + base.mark_text(dy=-14, fontSize=22, fontWeight="bold").encode(y="hi:Q", text="star:N")
     ).properties(height=300)
 
 

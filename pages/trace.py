@@ -333,7 +333,7 @@ if notes:
     st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")
 if spatial:
     with st.expander("The arithmetic of one unit", expanded=True, icon=":material/calculate:"):
-        unit_panel(lm, sample, spatial=spatial)
+        unit_panel(lm, sample, spatial=spatial, frozen=bool(fkey))
 st.divider()
 st.subheader("Every layer")
 for i, name in layer_page(names, key="layer_page"):

@@ -47,6 +47,7 @@ def test_the_concepts_page_runs_tcav_on_lenet_with_a_probe_class(page):
     wait_for_app(page)
     table = page.locator('[data-testid="stDataFrame"]')
     expect(table).to_be_visible()
-    expect(page.locator(".st-key-tcav_chart canvas, .st-key-tcav_chart svg").first).to_be_visible()
+    expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()
+    expect(page.get_by_text("TCAV on 4 layers × 10 runs: done in", exact=False)).to_be_visible()
     expect(page.get_by_text("(Bonferroni)", exact=False)).to_be_visible()
     shot(page, "concepts_lenet")

@@ -135,6 +135,7 @@ def test_branches_separable_depthwise_add_concat_and_global_pooling(branchy, rng
     )
 
 
+@pytest.mark.slow
 def test_nested_models(nested, rng):
     plan, tr = _trace(nested, rng.random((10, 10, 1), np.float32))
     kinds = _check_all(plan, tr)
@@ -144,6 +145,7 @@ def test_nested_models(nested, rng):
     assert explain_unit(plan, tr, "head/squeeze", 0, (2, 2)).input_layer == "pool"
 
 
+@pytest.mark.slow
 def test_strides_dilations_padding_groups_and_1d_audio_convs(rng):
     keras.utils.set_random_seed(3)
     x = keras.Input((17, 15, 4))
