@@ -485,28 +485,11 @@ def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
     )
 
 
-# ---- concepts and the arithmetic of one unit (issue 39) -----------------------------------------
 @with_progress(max_entries=16)
-def tcav(
-    lm: LoadedModel,
-    concept: tuple[Sample, ...],
-    target: int,
-    layers: tuple[str, ...],
-    runs: int,
-    random: tuple[Sample, ...] = (),
-    _on_progress=None,
-):
-    """TCAV of a concept (samples) for one class on some layers (api.tcav); random () draws the
-    counterexamples from the probe set."""
-    return api.tcav(
-        lm,
-        [s.raw for s in concept],
-        layers=list(layers),
-        target=target,
-        runs=runs,
-        random=[s.raw for s in random] or None,
-        on_progress=_on_progress,
-    )
+def tcav(lm: LoadedModel, concept: tuple, random: tuple, options: tuple, _on_progress=None):
+    """api.tcav on samples (random (): the probe set); options: ((name, value), ...)."""
+    raws, rand = [s.raw for s in concept], [s.raw for s in random] or None
+    return api.tcav(lm, raws, random=rand, on_progress=_on_progress, **dict(options))
 
 
 @scoped

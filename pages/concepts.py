@@ -120,7 +120,11 @@ if st.button(
     try:
         with heavy_job(f"TCAV on {len(chosen)} layers × {runs} runs") as job:
             res = cache.tcav(
-                lm, concept, target, tuple(chosen), runs, random, _on_progress=job.progress
+                lm,
+                concept,
+                random,
+                (("target", target), ("layers", tuple(chosen)), ("runs", runs)),
+                _on_progress=job.progress,
             )
         st.session_state["tcav_result"] = (ident, res, what)
     except LayerLabError as e:

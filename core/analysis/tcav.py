@@ -282,7 +282,7 @@ def tcav(
     m: LoadedModel,
     concept: Any,
     *,
-    layers: list[str],
+    layers: list[str] | tuple[str, ...],
     target: int | str,
     random: Any = None,
     inputs: list[Any] | None = None,
@@ -299,7 +299,7 @@ def tcav(
     inputs to score (default: the probe set's inputs of that class). target: a class index or
     name. executor: a concurrent.futures.Executor (or a Dask client) to run it on."""
     plan = m.tracer.plan
-    if isinstance(layers, str) or not isinstance(layers, list) or not layers:
+    if not isinstance(layers, (list, tuple)) or not layers:
         raise OptionError(
             f"layers must be a non-empty list of layer names, e.g. [{plan.names[0]!r}]; "
             f"got {layers!r}."
