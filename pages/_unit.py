@@ -17,8 +17,9 @@ from core import cache
 from core.errors import LayerLabError
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
-from core.show.render import channel_image, png_url
+from core.show.render import channel_image
 from pages._images import arrow_bytes, digest, png, remember
+from pages._tiles import picture_layer
 from pages._widgets import vega
 
 TOP = 16  # contributions drawn as bars (the largest by size)
@@ -60,23 +61,7 @@ def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
         "datasets": {"cells": arrow_bytes(cells)},
         "data": {"name": "cells"},
         "layer": [
-            {
-                "data": {"values": [{"url": png_url(img)}]},
-                "mark": {
-                    "type": "image",
-                    "width": img.shape[1],
-                    "height": img.shape[0],
-                    "align": "left",
-                    "baseline": "top",
-                    "smooth": False,
-                    "aspect": False,
-                },
-                "encoding": {
-                    "x": {"value": 0},
-                    "y": {"value": 0},
-                    "url": {"field": "url", "type": "nominal"},
-                },
-            },
+            picture_layer(img),
             {
                 "mark": {
                     "type": "rect",
