@@ -33,11 +33,12 @@ from core.graph.engine import Plan, Tracer
 from core.inputs.prepare import prepare
 from core.inputs.probe import probe_set, read_inputs
 from core.model.load import LoadedModel
-from core.model.outputs import class_scores
+from core.model.outputs import class_scores, probabilities
 
 ALPHA = 0.05
 MIN_INPUTS = 6  # per set: a third is held out to measure the CAV's accuracy
 BATCH = 32
+MAX_PREDICTED = 200  # probe inputs scored for a class the probe set does not label
 
 
 @dataclass(frozen=True, eq=False)
@@ -296,7 +297,8 @@ def tcav(
 
     concept, random: lists of raw inputs, or paths to a ZIP or folder of image/audio files;
     random None draws the counterexamples from the model's probe set. inputs: the class's
-    inputs to score (default: the probe set's inputs of that class). target: a class index or
+    inputs to score (default: the probe set's inputs of that class, or where it names none,
+    those the model classifies as it). target: a class index or
     name. executor: a concurrent.futures.Executor (or a Dask client) to run it on."""
     plan = m.tracer.plan
     if not isinstance(layers, (list, tuple)) or not layers:
@@ -324,13 +326,19 @@ def tcav(
             "them. Draw the random inputs from other data (random=None: the probe set)."
         )
     if inputs is None:
-        mine = [r for r, y in zip(probe_raws, probe_labels) if y == target]
-        if not mine:
-            raise ConceptError(
-                f"The probe set has no inputs of class {m.labels[target]!r} to score; pass "
-                "inputs=[...] (raw inputs of that class)."
+        inputs = [r for r, y in zip(probe_raws, probe_labels) if y == target]
+        if not inputs:  # a model whose classes the probe set does not name (an upload)
+            px = _stack(m, "probe", probe_raws)
+            y = np.concatenate(
+                [m.tracer.forward(px[i : i + BATCH]) for i in range(0, len(px), BATCH)]
             )
-        inputs = mine
+            pred = probabilities(m.card, y).argmax(-1)
+            inputs = [r for r, k in zip(probe_raws, pred) if k == target][:MAX_PREDICTED]
+        if not inputs:
+            raise ConceptError(
+                f"The probe set has no inputs of class {m.labels[target]!r} (by label or by "
+                "the model's prediction) to score; pass inputs=[...] (raw inputs of that class)."
+            )
     tx = _stack(m, "target", _raws(m, "inputs", inputs))
     kw: dict[str, Any] = dict(layers=list(layers), target=target, runs=runs, seed=seed)
     if executor is None:

@@ -137,3 +137,20 @@ def test_a_folder_concept_and_an_executor_give_the_local_answer(red_model, rng, 
     for r in (folder, remote):
         assert np.array_equal(r.scores, local.scores)
         assert np.array_equal(r.cav_accuracies, local.cav_accuracies)
+
+
+@pytest.mark.slow
+def test_an_uploaded_model_scores_the_inputs_it_classifies_as_the_class(branchy, tmp_path):
+    """A model file whose classes the probe set does not name: the class's inputs are the
+    probe inputs the model classifies as it; api.unit explains it as well."""
+    path = tmp_path / "branchy.keras"
+    branchy.save(path)
+    m = api.load(str(path))
+    raws, labels = api.probe_set(m)
+    assert (labels == -1).all()  # borrowed CIFAR-10 scenes, none of branchy's 5 classes
+    pred = api.predict(m, raws[:200]).argmax(-1)
+    k = int(np.bincount(pred, minlength=5).argmax())
+    res = api.tcav(m, raws[:20], layers=["stem", "concat"], target=k, runs=3)
+    assert set(res) == {"stem", "concat"} and res["stem"].n_target > 0
+    u = api.unit(m, raws[0], "sep", 2, (0, 11))
+    assert u.kind == "SeparableConv2D" and u.error <= 1e-5 * (np.abs(u.products).sum() + 1)
