@@ -60,7 +60,13 @@ with c1:
         ["a class of held-out inputs", "samples from the sample list", "a ZIP of examples"],
         key="tcav_source",
     )
-    if source == "a class of held-out inputs":
+    if source == "a class of held-out inputs" and not present:
+        st.caption(
+            f"The held-out inputs ({probe.about}) name none of this model's classes: pick "
+            "samples from the sample list or upload a ZIP of examples."
+        )
+        concept, what = (), "nothing"
+    elif source == "a class of held-out inputs":
         cls = st.selectbox(
             "Held-out inputs of class",
             present,

@@ -4,6 +4,9 @@ LeNet with a class of held-out digits as the concept."""
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from urllib.parse import quote
 
 from ._helpers import expect, metric_value, open_app, shot, wait_for_app
@@ -51,3 +54,12 @@ def test_the_concepts_page_runs_tcav_on_lenet_with_a_probe_class(page):
     expect(page.get_by_text("TCAV on 4 layers × 10 runs: done in", exact=False)).to_be_visible()
     expect(page.get_by_text("(Bonferroni)", exact=False)).to_be_visible()
     shot(page, "concepts_lenet")
+    with page.expect_download() as dl:  # the results, exported
+        page.get_by_role("button", name="Export (ZIP)").click()
+    z = zipfile.ZipFile(io.BytesIO(open(dl.value.path(), "rb").read()))
+    man = json.loads(z.read("manifest.json"))
+    assert man["page"] == "Concepts" and man["settings"]["class"] == "0"
+    assert man["settings"]["layers"] == ["conv1", "conv2", "fc1", "fc2"]
+    table = z.read("tables/tcav.csv").decode()
+    assert table.startswith("layer,TCAV score") and table.count("\n") == 5
+    assert z.read("tables/runs.csv").decode().count("\n") == 41  # 4 layers × 10 runs
