@@ -79,3 +79,21 @@ def test_the_concepts_page_runs_tcav_with_a_probe_class_as_the_concept():
     assert table["TCAV score"].between(0, 1).all() and table["p value"].between(0, 1).all()
     assert table["CAV accuracy"].min() > 0.8  # ones are easy to tell from other digits
     assert any("0.05 / 2 = 0.025 (Bonferroni)" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    ("model", "layers"),
+    [("spoken_digits", ["block2_pool", "fc"]), ("vgg_cifar10", ["block3_pool", "fc1"])],
+)
+def test_the_concepts_page_runs_on_the_other_builtin_models(model, layers):
+    at = _app(model_choice=model)
+    at.switch_page("pages/concepts.py").run()
+    at.selectbox(key="tcav_concept_class").set_value(3)
+    at.selectbox(key="tcav_target").set_value(3)
+    at.multiselect(key="tcav_layers").set_value(layers)
+    at.slider(key="tcav_runs").set_value(5)
+    at.button(key="tcav_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == layers and table["CAV accuracy"].min() > 0.6

@@ -220,3 +220,23 @@ def test_wrong_units_and_unexplained_kinds_are_refused(spoken):
         api.unit(m, raw, "input", 0, (1, 1))
     with pytest.raises(UnitError, match="MelSpectrogram; Layer Lab cannot explain"):
         api.unit(spoken, gallery(spoken)[0].raw, "mel_spectrogram", 0, (0,))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "bottom"), [("vgg_cifar10", "input"), ("spoken_digits", "mel_spectrogram")]
+)
+def test_the_walk_upstream_reaches_pixels_or_spectrogram_cells(name, bottom):
+    """From a logit down, each step exact, to the picture (VGG, through BatchNorm and
+    Normalization) or to a mel spectrogram cell (the audio model's STFT is not explained)."""
+    m = api.load(name)
+    raw = gallery(m)[3].raw
+    ref, steps = api.unit(m, raw, "logits", 3, ()).upstream, 0
+    while ref.layer != "input":
+        try:
+            u = api.unit(m, raw, ref.layer, ref.channel, ref.position)
+        except UnitError:
+            break
+        assert u.error <= 1e-5 * _scale(u) + 1e-6, (u.layer, u.activation, u.traced)
+        ref, steps = u.upstream, steps + 1
+    assert ref.layer == bottom and steps > 10
