@@ -13,8 +13,9 @@ contribution per input channel, the window read with its padding, the kernel sli
 (one contribution per input unit), pooling (max: which input wins; average: the mean; global
 ones too), BatchNormalization, LayerNormalization and Normalization (the affine they apply),
 activation layers (the function of one input), layers that only move numbers (Dropout at
-inference, Flatten, Reshape, Permute, ZeroPadding, Concatenate: where the number comes from)
-and Add/Subtract/Average/Maximum/Minimum (one part per input). Anything else raises UnitError.
+inference, Flatten, Reshape, Permute, ZeroPadding, Cropping, Concatenate: where the number
+comes from) and Add/Subtract/Average/Maximum/Minimum/Multiply (one part per input). Anything
+else raises UnitError.
 
 `upstream` is the input unit that contributed most (the largest product in the direction of
 the pre-activation's sign; the winner of a max): following it walks down to the pixels.
@@ -57,7 +58,7 @@ class Unit:
     parts: tuple[str, ...]  # (P,) what each contribution is
     sources: tuple[UnitRef | None, ...]  # (P,) the strongest input unit of each part
     bias: float
-    pre_activation: float  # sum(contributions) + bias (a pooling's max or mean)
+    pre_activation: float  # sum(contributions) + bias (a max/min pool or merge's winner, a product)
     activation_name: str  # "relu", "linear", "identity (at inference)", ...
     activation: float  # the activation function applied to pre_activation, recomputed
     traced: float  # the value api.trace holds at this unit

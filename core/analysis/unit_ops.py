@@ -403,6 +403,14 @@ def zero_padding(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> 
     )
 
 
+def cropping(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Parts:
+    (src, x) = parents[0]
+    crop = op.cropping
+    lows = [crop[0]] if isinstance(crop[0], int) else [c[0] for c in crop]
+    p = tuple(i + lo for i, lo in zip(idx[:-1], lows)) + (idx[-1],)
+    return _moved(src, x, p, f"{type(op).__name__}: the value of {src} at {p}, moved.")
+
+
 def concatenate(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Parts:
     rank = len(out_shape)
     axis = op.axis - 1 if op.axis > 0 else op.axis + rank
@@ -417,7 +425,8 @@ def concatenate(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> P
 
 
 def merge(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Parts:
-    """Add, Subtract, Average, Maximum, Minimum: one part per input (broadcast ones read at 0)."""
+    """Add, Subtract, Average, Maximum, Minimum, Multiply: one part per input (broadcast ones
+    read at 0); pre_activation is their sum (mean, max, min, product)."""
     kind = type(op).__name__
     refs, vals = [], []
     for src, x in parents:
@@ -429,7 +438,11 @@ def merge(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Parts:
         v[1:] *= -1
     if kind == "Average":
         v /= len(v)
-    if kind in ("Maximum", "Minimum"):
+    if kind == "Multiply":  # e.g. a squeeze-excitation gate: the map times its weight
+        full = [i for i, (_, x) in enumerate(parents) if x.shape == tuple(out_shape)]
+        win = full[0] if full else 0
+        pre, note = float(np.prod(v)), f"Multiply of {len(v)} inputs: their product."
+    elif kind in ("Maximum", "Minimum"):
         win = int(np.argmax(v) if kind == "Maximum" else np.argmin(v))
         pre, note = float(v[win]), f"{kind}: {refs[win][0]} wins."
     else:
@@ -465,8 +478,9 @@ EXPLAINERS: dict[str, Callable[..., Parts]] = {
     **{k: activation for k in ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")},
     **{k: reshape for k in ("Flatten", "Reshape", "Permute")},
     **{f"ZeroPadding{d}D": zero_padding for d in (1, 2, 3)},
+    **{f"Cropping{d}D": cropping for d in (1, 2, 3)},
     "Concatenate": concatenate,
-    **{k: merge for k in ("Add", "Subtract", "Average", "Maximum", "Minimum")},
+    **{k: merge for k in ("Add", "Subtract", "Average", "Maximum", "Minimum", "Multiply")},
 }
 
 

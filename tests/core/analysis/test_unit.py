@@ -45,7 +45,7 @@ def _check_all(plan, tr, *, skip: tuple[str, ...] = ()) -> set[str]:
             u = explain_unit(plan, tr, layer, idx[-1], idx[:-1])
             assert u.traced == pytest.approx(float(tr[layer][idx]))
             assert u.error <= 1e-5 * _scale(u) + 1e-6, (layer, idx, u.activation, u.traced)
-            if u.kind not in ("MaxPooling2D", "Maximum", "Minimum") and "Max" not in u.kind:
+            if "Max" not in u.kind and u.kind not in ("Minimum", "Multiply"):
                 assert u.pre_activation == pytest.approx(
                     u.contributions.sum() + u.bias, rel=1e-9, abs=1e-9
                 )
@@ -240,3 +240,24 @@ def test_the_walk_upstream_reaches_pixels_or_spectrogram_cells(name, bottom):
         assert u.error <= 1e-5 * _scale(u) + 1e-6, (u.layer, u.activation, u.traced)
         ref, steps = u.upstream, steps + 1
     assert ref.layer == bottom and steps > 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18_narrow", "mobilenet_v3_small", "audio_cnn"])
+def test_torchvision_and_audio_exports_through_onnx_are_exact(name):
+    """PyTorch models exported to ONNX and converted (tests/data/onnx_zoo): Cropping,
+    squeeze-excitation Multiply, hard-swish Activation, Conv1D audio front ends, all exact."""
+    from pathlib import Path
+
+    m = api.load(Path(__file__).resolve().parents[2] / "data" / "onnx_zoo" / f"{name}.onnx")
+    rng = np.random.default_rng(2)
+    if m.kind == "image":
+        raw = (rng.random(m.card["input"]["shape"]) * 255).astype(np.uint8)
+    else:
+        raw = (
+            rng.standard_normal(16000).astype(np.float32) * 0.1,
+            int(m.card["input"]["sample_rate"]),
+        )
+    kinds = _check_all(m.tracer.plan, api.trace(m, raw))
+    assert kinds >= {"Conv2D", "Dense"} or kinds >= {"Conv1D", "Dense"}
+    assert set(m.tracer.plan.layer_types().values()) <= set(explained_kinds())
