@@ -109,6 +109,10 @@ def test_wrong_inputs_and_options_are_refused_with_a_message(red_model, rng):
     clip = (np.zeros(8000, np.float32), 8000)
     with pytest.raises(InputError, match="concept input 1: .*takes images"):
         api.tcav(red_model, [_images(rng, 1)[0], clip], **ok)
+    with pytest.raises(InputError, match=r"random input 2: Got an array of shape \(8, 8, 7\)"):
+        api.tcav(
+            red_model, _images(rng, 10), **{**ok, "random": [*_images(rng, 2), np.zeros((8, 8, 7))]}
+        )
     with pytest.raises(InputError, match="concept must be a non-empty list"):
         api.tcav(red_model, [], **ok)
     with pytest.raises(InputError, match="neither a ZIP file nor a folder"):
