@@ -361,6 +361,7 @@ pages = [
     st.Page("pages/explain.py", title="Explain", icon=":material/lightbulb:"),
     st.Page("pages/compare_models.py", title="Compare models", icon=":material/join_inner:"),
     st.Page("pages/filters.py", title="Filters", icon=":material/filter_alt:"),
+    st.Page("pages/concepts.py", title="Concepts", icon=":material/category:"),
     st.Page("pages/audio.py", title="Audio", icon=":material/graphic_eq:"),
     st.Page("pages/structure.py", title="Structure", icon=":material/account_tree:"),
 ]

@@ -35,6 +35,8 @@ from core.analysis.exemplars import scan
 from core.analysis.exemplars import top_inputs as _top
 from core.analysis.featvis import synthesise
 from core.analysis.importance import filter_importance
+from core.analysis.tcav import tcav  # issue 39: concepts (TCAV) and one unit's arithmetic
+from core.analysis.unit import unit
 from core.errors import LayerNameError, choice
 from core.graph.interventions import (
     Intervention,
@@ -90,6 +92,8 @@ __all__ = [
     "share",
     "open_share",
     "delete_share",
+    "unit",
+    "tcav",
 ]
 
 _BATCH = 256

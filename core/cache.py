@@ -505,3 +505,17 @@ def probe_importance(lm: LoadedModel, layer: str, n: int, _on_progress=None):
     return api.importance(
         lm, [s.raw for s in batch], layer, labels=[s.label for s in batch], on_progress=_on_progress
     )
+
+
+@with_progress(max_entries=16)
+def tcav(lm: LoadedModel, concept: tuple, random: tuple, options: tuple, _on_progress=None):
+    """api.tcav on samples (random (): the probe set); options: ((name, value), ...)."""
+    raws, rand = [s.raw for s in concept], [s.raw for s in random] or None
+    return api.tcav(lm, raws, random=rand, on_progress=_on_progress, **dict(options))
+
+
+@scoped
+@st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+def unit(lm: LoadedModel, sample: Sample, layer: str, channel: int, position: tuple[int, ...]):
+    """The arithmetic of one unit of a sample's trace (api.unit)."""
+    return api.unit(lm, sample.raw, layer, channel, position)

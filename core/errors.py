@@ -57,6 +57,14 @@ class AttributionError(LayerLabError):
     """An attribution method, option or map that does not fit the model."""
 
 
+class UnitError(LayerLabError):
+    """A unit whose arithmetic cannot be explained (its layer kind, or its axis)."""
+
+
+class ConceptError(LayerLabError):
+    """A concept test (TCAV) whose inputs cannot give an answer (too few, identical sets)."""
+
+
 class OptionError(LayerLabError):
     """A keyword option with a value (or a name) that the function does not take."""
 

@@ -27,11 +27,13 @@ One page's results, kept with the inputs that made them (key first, so a stale o
   "attack_result", "sweep_result" (Attack), "importance" (Freeze), "explain_batch_result",
   "explain_rand_result" (Explain), "filters_batch" (Filters), "cmp_upload" (Compare models),
   "last_image_upload" (Trace), "audio_edits" (Audio: the edit stack per sample),
-  "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets).
+  "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets),
+  "tcav_result" (Concepts: ident, {layer: TCAVResult}, what the concept was).
 One page's selections that outlive a rerun:
   "structure_node" str          the layer whose panel the Structure page shows (a graph click)
   "confirm_replace" (layer, channels)  Freeze: "freeze the top k" waiting for its confirmation
   "big_layer" str, "big_channel_<layer>" int  Trace: the channel opened large, per layer
+  "unit_at" (model key, layer, channel, position)  Trace: the unit whose arithmetic is shown
 Per-session memos of display work (bounded LRUs, so a rerun that changed nothing re-encodes
 nothing): "_png_urls" (pages._images: PNG data URLs of tiles, patches and legends by
 content).

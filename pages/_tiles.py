@@ -34,6 +34,28 @@ def shrink_to_column(key: str) -> None:
     )
 
 
+def picture_layer(img: np.ndarray) -> dict:
+    """A Vega-Lite layer that draws a picture 1:1 from the top left (pixel coordinates; its
+    clickable boxes go on layers above it)."""
+    return {
+        "data": {"values": [{"url": png_url(img)}]},
+        "mark": {
+            "type": "image",
+            "width": img.shape[1],
+            "height": img.shape[0],
+            "align": "left",
+            "baseline": "top",
+            "smooth": False,
+            "aspect": False,
+        },
+        "encoding": {
+            "x": {"value": 0},
+            "y": {"value": 0},
+            "url": {"field": "url", "type": "nominal"},
+        },
+    }
+
+
 def _picked(key: str, on_pick: Callable[[int], None]) -> None:
     """on_select callback (runs before the rerun): hand the clicked channel to on_pick."""
     points = st.session_state[key]["selection"].get("tile") or []
@@ -84,23 +106,7 @@ def _spec(
     ys = {"domain": [0, height], "range": [0, height], "nice": False, "zero": False}
     x = {"field": "x0", "type": q, "scale": xs, "axis": None}
     ink = "#e6e6e6" if dark_theme() else "#31333f"
-    picture = {
-        "data": {"values": [{"url": png_url(img)}]},
-        "mark": {
-            "type": "image",
-            "width": width,
-            "height": height,
-            "align": "left",
-            "baseline": "top",
-            "smooth": False,
-            "aspect": False,
-        },
-        "encoding": {
-            "x": {"value": 0},
-            "y": {"value": 0},
-            "url": {"field": "url", "type": "nominal"},
-        },
-    }
+    picture = picture_layer(img)
     boxes_layer = {
         "mark": {"type": "rect", "fill": "#ffffff", "fillOpacity": 0.01, "cursor": "pointer"},
         "params": [

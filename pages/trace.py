@@ -20,7 +20,7 @@ from core.inputs.samples import (
     mnist_test_digits,
     thumbnail,
 )
-from core.show.render import as_maps, channel_image, labelled_grid
+from core.show.render import as_maps, labelled_grid
 from pages._images import png
 from pages._state import (
     add_sample,
@@ -31,6 +31,7 @@ from pages._state import (
     samples,
     selected_sample,
 )
+from pages._unit import position_map, unit_panel
 from pages._widgets import (
     export_button,
     freeze_note,
@@ -277,11 +278,10 @@ with right:
             help="Or click a channel's tile under Every layer.",
         )
         big = maps[..., int(ch)]
-        st.image(
-            png(channel_image(big, size=240)),
-            caption=f"{big_layer} channel {int(ch)}: min {big.min():.3g}, "
-            f"max {big.max():.3g}, mean {big.mean():.3g}",
-            width=240,
+        position_map(lm, big_layer, int(ch), big)
+        st.caption(
+            f"{big_layer} channel {int(ch)}: min {big.min():.3g}, max {big.max():.3g}, "
+            f"mean {big.mean():.3g}. Click a position to see how its value is computed."
         )
 
 
@@ -331,6 +331,9 @@ with st.container(horizontal=True):
     export_button(lm, "Trace", _trace_export, key="export_trace")
 if notes:
     st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")
+if spatial:
+    with st.expander("The arithmetic of one unit", expanded=True, icon=":material/calculate:"):
+        unit_panel(lm, sample, spatial=spatial, frozen=bool(fkey))
 st.divider()
 st.subheader("Every layer")
 for i, name in layer_page(names, key="layer_page"):

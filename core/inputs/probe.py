@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -107,15 +108,9 @@ def _label_of(member: str) -> str:
     return stem.split("_", 1)[0]  # cat_1.png
 
 
-def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet:
-    """A user's labelled batch for model m: ZIP bytes -> ProbeSet (labels matched by name).
-
-    Refuses what is not a ZIP, too large, too many members, zip bombs, members of the wrong
-    kind, undecodable files and labels that are none of the model's classes.
-    """
-    from core.inputs.audio import decode_audio
-    from core.inputs.image import decode_image
-
+def _zip_members(data: bytes, filename: str, m: LoadedModel) -> list[tuple[str, bytes]]:
+    """(member name, bytes) of every file of an uploaded ZIP, after the checks every upload
+    gets: a ZIP at all, its size, member count, zip bombs, members of the model's kind."""
     if not data:
         raise InputError(f"{filename!r} is empty (0 bytes). Upload a ZIP of class folders.")
     if len(data) > MAX_BATCH_BYTES:
@@ -165,8 +160,7 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
             + f"; at most {MAX_BATCH_UNPACKED // 2**20} MB unpacked are accepted."
         )
     ext_ok = IMAGE_EXT if m.kind == "image" else AUDIO_EXT
-    raws: list[Any] = []
-    names: list[str] = []
+    out: list[tuple[str, bytes]] = []
     read = 0
     for info in infos:
         ext = PurePosixPath(info.filename).suffix.lower()
@@ -190,13 +184,29 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
                 f"{info.filename!r} in {filename!r} is larger than its header "
                 "says; the archive was refused."
             )
-        label = _label_of(info.filename)
-        if m.kind == "image":
-            raws.append(decode_image(blob, filename=info.filename)[0])
-        else:
-            y, sr, _ = decode_audio(blob, filename=info.filename)
-            raws.append((y, sr))
-        names.append(label)
+        out.append((info.filename, blob))
+    return out
+
+
+def _decode(m: LoadedModel, blob: bytes, name: str) -> Any:
+    from core.inputs.audio import decode_audio
+    from core.inputs.image import decode_image
+
+    if m.kind == "image":
+        return decode_image(blob, filename=name)[0]
+    y, sr, _ = decode_audio(blob, filename=name)
+    return (y, sr)
+
+
+def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet:
+    """A user's labelled batch for model m: ZIP bytes -> ProbeSet (labels matched by name).
+
+    Refuses what is not a ZIP, too large, too many members, zip bombs, members of the wrong
+    kind, undecodable files and labels that are none of the model's classes.
+    """
+    members = _zip_members(data, filename, m)
+    names = [_label_of(name) for name, _ in members]
+    raws = [_decode(m, blob, name) for name, blob in members]
     labels = _match_labels(names, m.labels)
     unknown = sorted({n for n, i in zip(names, labels) if i < 0})
     if unknown:
@@ -210,6 +220,38 @@ def read_labelled_zip(data: bytes, *, filename: str, m: LoadedModel) -> ProbeSet
         f"{filename}: {len(raws)} labelled files you uploaded",
         key=f"zip:{hashlib.sha256(data).hexdigest()[:16]}",
     )
+
+
+def read_inputs(
+    source: str | os.PathLike | bytes, m: LoadedModel, *, filename: str = ""
+) -> list[Any]:
+    """Unlabelled raw inputs for model m (a concept's examples): a ZIP (bytes or a path) or a
+    folder of image or audio files (sorted by name), checked like an uploaded batch."""
+    if isinstance(source, bytes):
+        return [_decode(m, b, n) for n, b in _zip_members(source, filename or "upload.zip", m)]
+    path = Path(source)
+    if path.is_file():
+        return read_inputs(path.read_bytes(), m, filename=path.name)
+    if not path.is_dir():
+        raise InputError(
+            f"{str(path)!r} is neither a ZIP file nor a folder. Pass a list of raw inputs, "
+            "a ZIP of image or audio files, or a folder of them."
+        )
+    ext_ok = IMAGE_EXT if m.kind == "image" else AUDIO_EXT
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    wrong = [p.name for p in files if p.suffix.lower() not in ext_ok]
+    if wrong or not files:
+        raise InputError(
+            f"The folder {str(path)!r} holds "
+            + (f"{wrong[0]!r}, not an {m.kind} file" if wrong else "no files")
+            + f"; expected {', '.join(sorted(ext_ok))} files for {m.name!r}."
+        )
+    if len(files) > MAX_BATCH_MEMBERS or sum(p.stat().st_size for p in files) > MAX_BATCH_UNPACKED:
+        raise InputError(
+            f"The folder {str(path)!r} holds {len(files)} files; at most {MAX_BATCH_MEMBERS} "
+            f"files and {MAX_BATCH_UNPACKED // 2**20} MB are read. Pass a smaller sample."
+        )
+    return [_decode(m, p.read_bytes(), p.name) for p in files]
 
 
 def as_samples(m: LoadedModel, probe: ProbeSet, n: int) -> list[Sample]:

@@ -24,6 +24,7 @@ PAGES = [
     "pages/explain.py",
     "pages/compare_models.py",
     "pages/filters.py",
+    "pages/concepts.py",
     "pages/audio.py",
     "pages/structure.py",
 ]

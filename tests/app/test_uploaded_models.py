@@ -21,6 +21,7 @@ PAGES = [
     "pages/freeze.py",
     "pages/attack.py",
     "pages/audio.py",
+    "pages/concepts.py",
     "pages/structure.py",
 ]
 

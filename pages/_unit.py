@@ -1,0 +1,241 @@
+"""The arithmetic of one unit (Trace page): a channel's map whose positions can be clicked, and
+the panel that shows how the clicked unit's value came about (core.analysis.unit), with a
+button to walk to the input unit that contributed most.
+
+Session key: "unit_at" (model key, layer, channel, position) of the unit shown.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import cache
+from core.errors import LayerLabError
+from core.inputs.samples import Sample
+from core.model.load import LoadedModel
+from core.show.render import channel_image
+from pages._images import arrow_bytes, digest, png, remember
+from pages._tiles import picture_layer
+from pages._widgets import vega
+
+TOP = 16  # contributions drawn as bars (the largest by size)
+
+
+def _clicked(key: str, lm: LoadedModel, layer: str, channel: int) -> None:
+    points = st.session_state[key]["selection"].get("cell") or []
+    if points:
+        pos = (int(points[0]["y"]), int(points[0]["x"]))
+        st.session_state["unit_at"] = (lm.key, layer, channel, pos)
+
+
+def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
+    h, w = m.shape
+    img = channel_image(m, size=size)
+    ch, cw = img.shape[0] / h, img.shape[1] / w
+    ys, xs = np.mgrid[0:h, 0:w]
+    cells = pd.DataFrame(
+        {
+            "y": ys.ravel(),
+            "x": xs.ravel(),
+            "x0": xs.ravel() * cw,
+            "x1": (xs.ravel() + 1) * cw,
+            "y0": ys.ravel() * ch,
+            "y1": (ys.ravel() + 1) * ch,
+            "value": m.ravel().astype(float),
+            "picked": [(int(a), int(b)) == picked for a, b in zip(ys.ravel(), xs.ravel())],
+            "desc": [f"row {a}, column {b}" for a, b in zip(ys.ravel(), xs.ravel())],
+        }
+    )
+    q = "quantitative"
+    xs_ = {"domain": [0, img.shape[1]], "range": [0, img.shape[1]], "nice": False, "zero": False}
+    ys_ = {"domain": [0, img.shape[0]], "range": [0, img.shape[0]], "nice": False, "zero": False}
+    return {
+        "width": img.shape[1],
+        "height": img.shape[0],
+        "padding": 0,
+        "config": {"view": {"stroke": None}},
+        "datasets": {"cells": arrow_bytes(cells)},
+        "data": {"name": "cells"},
+        "layer": [
+            picture_layer(img),
+            {
+                "mark": {
+                    "type": "rect",
+                    "fill": "#ffffff",
+                    "fillOpacity": 0.01,
+                    "cursor": "crosshair",
+                },
+                "params": [
+                    {
+                        "name": "cell",
+                        "select": {
+                            "type": "point",
+                            "fields": ["y", "x"],
+                            "on": "click",
+                            "clear": False,
+                            "toggle": False,
+                        },
+                    }
+                ],
+                "encoding": {
+                    "x": {"field": "x0", "type": q, "scale": xs_, "axis": None},
+                    "x2": {"field": "x1"},
+                    "y": {"field": "y0", "type": q, "scale": ys_, "axis": None},
+                    "y2": {"field": "y1"},
+                    "stroke": {
+                        "condition": {"test": "datum.picked", "value": "#e45756"},
+                        "value": None,
+                    },
+                    "strokeWidth": {"value": 2},
+                    "description": {"field": "desc", "type": "nominal"},
+                    "tooltip": [
+                        {"field": "y", "type": q, "title": "row"},
+                        {"field": "x", "type": q, "title": "column"},
+                        {"field": "value", "type": q, "format": ".4g", "title": "activation"},
+                    ],
+                },
+            },
+        ],
+    }
+
+
+def position_map(
+    lm: LoadedModel, layer: str, channel: int, m: np.ndarray, *, size: int = 240
+) -> None:
+    """One channel's (H, W) map; a click on a position shows that unit's arithmetic."""
+    at = st.session_state.get("unit_at")
+    picked = at[3] if at and at[:3] == (lm.key, layer, channel) and len(at[3]) == 2 else None
+    spec = remember(
+        ("unit_map", *digest(m), size, picked),
+        lambda: _map_spec(m, size, picked),
+        size=lambda v: len(v["layer"][0]["data"]["values"][0]["url"]) + len(v["datasets"]["cells"]),
+    )
+    key = f"unit_map_{layer}_{channel}"
+    st.vega_lite_chart(
+        spec,
+        width="content",
+        key=key,
+        on_select=partial(_clicked, key, lm, layer, channel),
+        selection_mode="cell",
+    )
+
+
+def _go(lm: LoadedModel, ref, spatial: list[str]) -> None:
+    st.session_state["unit_at"] = (lm.key, ref.layer, ref.channel, ref.position)
+    if ref.layer in spatial:  # the large map follows the walk
+        st.session_state["big_layer"] = ref.layer
+        st.session_state[f"big_channel_{ref.layer}"] = ref.channel
+
+
+def _small(a: np.ndarray, caption: str, *, cmap: str = "viridis") -> None:
+    a = np.asarray(a, np.float32)
+    a2 = a if a.ndim == 2 else a[None] if a.ndim == 1 else a.reshape(a.shape[0], -1)
+    st.image(png(channel_image(a2, size=96, cmap=cmap)), caption=caption, width=96)
+
+
+def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str], frozen: bool) -> None:
+    """How the value of the unit in "unit_at" came about, and the walk upstream (of the model
+    as trained: frozen filters are not applied here)."""
+    at = st.session_state.get("unit_at")
+    if not at or at[0] != lm.key:
+        st.caption("Click a position on the large map above to see how its value is computed.")
+        return
+    _, layer, channel, pos = at
+    try:
+        u = cache.unit(lm, sample, layer, channel, tuple(pos))
+    except LayerLabError as e:
+        st.info(str(e), icon=":material/calculate:")
+        return
+    where = f"at ({', '.join(map(str, u.position))})" if u.position else ""
+    st.markdown(f"**{u.layer}** · {u.kind} · channel {u.channel} {where}")
+    c = st.columns(5)
+    c[0].metric("Σ contributions", f"{u.contributions.sum():.5g}")
+    c[1].metric("bias", f"{u.bias:.5g}")
+    c[2].metric("pre-activation", f"{u.pre_activation:.5g}")
+    c[3].metric(f"{u.activation_name}(pre-activation)", f"{u.activation:.5g}")
+    c[4].metric("traced value", f"{u.traced:.5g}", help=f"|recomputed − traced| = {u.error:.2g}")
+    st.caption(u.note)
+    if frozen:
+        st.caption(
+            "This is the arithmetic of the model without freezing: the maps above are frozen."
+        )
+    order = np.argsort(-np.abs(u.contributions))[:TOP]
+    bars = pd.DataFrame(
+        {
+            "part": [u.parts[i] for i in order],
+            "contribution": u.contributions[order],
+            "rank": range(len(order)),
+        }
+    )
+    if len(u.contributions) > 1:
+        st.markdown(
+            f"**Contributions** ({len(order)} largest of {len(u.contributions)})"
+            if len(u.contributions) > TOP
+            else "**Contributions**"
+        )
+        vega(
+            bars,
+            {
+                "mark": "bar",
+                "height": max(120, 18 * len(bars)),
+                "encoding": {
+                    "y": {
+                        "field": "part",
+                        "type": "nominal",
+                        "sort": {"field": "rank"},
+                        "title": None,
+                        "axis": {"labelLimit": 220, "labelOverlap": False},
+                    },
+                    "x": {"field": "contribution", "type": "quantitative"},
+                    "color": {
+                        "condition": {"test": "datum.contribution >= 0", "value": "#4c78a8"},
+                        "value": "#f58518",
+                    },
+                    "tooltip": [
+                        {"field": "part", "type": "nominal"},
+                        {"field": "contribution", "type": "quantitative", "format": ".5g"},
+                    ],
+                },
+            },
+            key="unit_contributions",
+        )
+    if u.patch is not None and u.patch.ndim >= 2:
+        st.markdown(
+            "**Window, kernel and products** of the strongest input channels (0 where padding)"
+        )
+        for j in (
+            order[:4] if u.channels is not None and len(u.channels) == len(u.contributions) else [0]
+        ):
+            cols = st.columns(4)
+            with cols[0]:
+                _small(u.patch[..., j], f"{u.input_layer} ch {int(u.channels[j])}: window")
+            if u.kernel is not None:
+                with cols[1]:
+                    _small(u.kernel[..., j], "kernel", cmap="diverging")
+                with cols[2]:
+                    _small(u.products[..., j], "products", cmap="diverging")
+            if u.kernel is not None:
+                cols[3].caption(f"sum of products: {float(u.contributions[j]):.5g}")
+    up = u.upstream
+    if up is None:
+        return
+    if up.layer == "input":
+        st.success(
+            f"The strongest contribution comes from the model input itself: channel {up.channel} "
+            f"at {up.position}.",
+            icon=":material/image:",
+        )
+        return
+    st.button(
+        f"Walk upstream: {up.layer} channel {up.channel}"
+        + (f" at {up.position}" if up.position else ""),
+        key="unit_upstream",
+        icon=":material/arrow_upward:",
+        on_click=_go,
+        args=(lm, up, spatial),
+        help="The input unit that contributed most to this one; its own arithmetic.",
+    )

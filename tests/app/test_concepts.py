@@ -1,0 +1,99 @@
+"""AppTest: the arithmetic of one unit on the Trace page, and the Concepts page's TCAV on LeNet
+(see test_pages.py for the AppTest notes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import api
+from core.inputs.prepare import gallery
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _app(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_picked_position_shows_its_arithmetic_and_walks_upstream():
+    m = api.load("lenet_mnist")
+    raw = next(s for s in gallery(m) if s.name == "digit 7 (style 1)").raw
+    # What a click on row 9, column 12 of conv2's channel 5 sets (pages._unit._clicked).
+    at = _app(selected="digit 7 (style 1)", unit_at=(m.key, "conv2", 5, (4, 6)))
+    assert not at.error, [e.value for e in at.error]
+    metrics = {x.label: x.value for x in at.metric}
+    u = api.unit(m, raw, "conv2", 5, (4, 6))
+    assert metrics["traced value"] == f"{u.traced:.5g}"
+    assert metrics["relu(pre-activation)"] == f"{u.activation:.5g}"
+    assert metrics["bias"] == f"{u.bias:.5g}"
+    assert any("Conv2D: a 5×5 kernel" in c.value for c in at.caption)
+    up = u.upstream
+    assert up.layer == "pool1"
+    at.button(key="unit_upstream").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["unit_at"] == (m.key, "pool1", up.channel, up.position)
+    assert at.session_state["big_layer"] == "pool1"  # the large map follows the walk
+    metrics = {x.label: x.value for x in at.metric}
+    assert (
+        metrics["traced value"]
+        == f"{api.unit(m, raw, 'pool1', up.channel, up.position).traced:.5g}"
+    )
+    assert any("MaxPooling2D: the largest of 4 inputs wins" in c.value for c in at.caption)
+
+
+def test_a_vector_layer_unit_shows_its_function():
+    m = api.load("lenet_mnist")
+    raw = next(s for s in gallery(m) if s.name == "digit 7 (style 1)").raw
+    at = _app(selected="digit 7 (style 1)", unit_at=(m.key, "probabilities", 7, ()))
+    metrics = {x.label: x.value for x in at.metric}
+    assert metrics["softmax(pre-activation)"] == f"{api.predict(m, raw)[7]:.5g}"
+    at.button(key="unit_upstream").click().run()  # to the logit
+    assert at.session_state["unit_at"][1:] == ("logits", 7, ())
+    assert any("Dense: 128 inputs of dropout2" in c.value for c in at.caption)
+
+
+def test_the_concepts_page_runs_tcav_with_a_probe_class_as_the_concept():
+    at = _app()
+    at.switch_page("pages/concepts.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Concepts"
+    at.selectbox(key="tcav_concept_class").set_value(1)
+    at.selectbox(key="tcav_target").set_value(1)
+    at.multiselect(key="tcav_layers").set_value(["pool2", "fc1"])
+    at.slider(key="tcav_runs").set_value(5)
+    at.button(key="tcav_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == ["pool2", "fc1"]
+    assert table["TCAV score"].between(0, 1).all() and table["p value"].between(0, 1).all()
+    assert table["CAV accuracy"].min() > 0.8  # ones are easy to tell from other digits
+    assert any("0.05 / 2 = 0.025 (Bonferroni)" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    ("model", "layers"),
+    [("spoken_digits", ["block2_pool", "fc"]), ("vgg_cifar10", ["block3_pool", "fc1"])],
+)
+def test_the_concepts_page_runs_on_the_other_builtin_models(model, layers):
+    at = _app(model_choice=model)
+    at.switch_page("pages/concepts.py").run()
+    at.selectbox(key="tcav_concept_class").set_value(3)
+    at.selectbox(key="tcav_target").set_value(3)
+    at.multiselect(key="tcav_layers").set_value(layers)
+    at.slider(key="tcav_runs").set_value(5)
+    at.button(key="tcav_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == layers and table["CAV accuracy"].min() > 0.6
