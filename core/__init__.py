@@ -1,1 +1,1 @@
-"""Layer Lab core: pure Python + Keras/NumPy. Only core/cache.py imports streamlit."""
+"""Layer Lab core: pure Python + Keras/NumPy. Only core/cache/ imports streamlit."""
