@@ -1,4 +1,4 @@
-"""Widgets and displays shared by the pages: charts, legends, the share link, the export button."""
+"""Widgets and displays shared by the pages: charts, legends, layer outputs, the export button."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import streamlit as st
 
 from core import cache
 from core.graph.interventions import Freeze
-from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 from core.show.render import (
     apply_colormap,
@@ -24,82 +23,6 @@ from core.show.render import (
 from pages._images import arrow_bytes, dataset, digest, frame_key, png, remember
 from pages._state import freeze_kinds
 from pages._tiles import tile_grid
-
-
-def share_view(
-    lm: LoadedModel,
-    sample: Sample | None,
-    *,
-    layer: str | None = None,
-    b: Sample | None = None,
-    attack: str | None = None,
-    extra: dict[str, str] | None = None,
-) -> str:
-    """Keep the URL in step with the view (st.query_params) and offer it as a link to copy;
-    returns that link (for exports).
-
-    extra: a page's own settings (core.share.permalink names the keys), e.g. {"methods": "..."}.
-
-    What cannot travel in a URL (an uploaded model, uploads, recordings) is named, not dropped
-    silently.
-    """
-    from urllib.parse import urlencode
-
-    from core.share.permalink import describe_missing, encode_digit, encode_frozen
-    from pages._share import share_box
-
-    params: dict[str, str] = {}
-    missing: list[str] = []
-    if lm.source == "builtin":
-        params["model"] = lm.name
-    else:
-        missing.append(
-            f"The model {lm.name!r} is an upload: the link opens the built-in one; "
-            "send the model file along."
-        )
-    raw = np.asarray(sample.raw) if sample is not None and sample.kind == "image" else None
-    if sample is None:
-        pass  # a page about the model alone (Structure)
-    elif sample.source == "gallery":
-        params["sample"] = sample.name
-    elif sample.source == "drawn" and raw is not None and raw.shape == (28, 28):
-        params["digit"] = encode_digit(raw)
-    else:
-        missing.append(
-            describe_missing(sample.source, sample.name)
-            or f"{sample.name!r} cannot travel in a link (only built-in samples and "
-            "drawn digits can)."
-        )
-    frozen = encode_frozen(st.session_state.get("frozen", {}).get(lm.sha256, {}), freeze_kinds(lm))
-    if frozen:
-        params["frozen"] = frozen
-    if layer:
-        params["layer"] = layer
-    if b is not None and b.source == "gallery":
-        params["b"] = b.name
-    elif b is not None:
-        missing.append(f"The second sample {b.name!r} cannot travel in a link.")
-    if attack:
-        params["attack"] = attack
-    params.update({k: v for k, v in (extra or {}).items() if v})
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
-    url = f"{(st.context.url or '').split('?')[0]}?{urlencode(params)}"
-    with st.popover("Share this view", icon=":material/link:"):
-        st.caption("The address bar always holds this view; copy it from here:")
-        st.code(url, language=None, wrap_lines=True)
-        for m in missing:
-            st.caption(f":material/info: {m}")
-        if missing:
-            st.caption(":material/cloud_upload: **Share** below carries them, on this server.")
-        st.divider()
-        share_box(
-            lm,
-            params=params,
-            url=url,
-            view={"selected": sample.name if sample else None, "sample": sample},
-        )
-    return url
 
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:

@@ -27,9 +27,10 @@ from core.show.render import apply_colormap
 from pages._audio_views import player, spectrogram_chart, waveform_chart
 from pages._images import png
 from pages._jobs import heavy_job
+from pages._links import share_view
 from pages._panels import comparison
 from pages._state import current_model, keep_sample, linked, run_trace, samples, selected_sample
-from pages._widgets import altair, export_button, freeze_note, prediction, share_view
+from pages._widgets import altair, export_button, freeze_note, prediction
 
 lm = current_model()
 st.title("Attack lab")

@@ -19,6 +19,7 @@ from core.show.render import labelled_grid
 from pages._audio_inputs import audio_inputs
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
 from pages._jobs import heavy_job
+from pages._links import share_view
 from pages._panels import comparison, weights_panel
 from pages._state import (
     add_sample,
@@ -40,7 +41,6 @@ from pages._widgets import (
     legend,
     prediction,
     shape_text,
-    share_view,
 )
 
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._links import share_view
 from pages._panels import comparison
 from pages._state import current_model, linked, samples, selected_sample, usable_samples
-from pages._widgets import freeze_note, share_view
+from pages._widgets import freeze_note
 
 lm = current_model()
 st.title("Compare two inputs")

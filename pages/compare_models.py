@@ -11,8 +11,9 @@ from core import api, cache
 from core.errors import LayerLabError
 from core.inputs.samples import gallery_kind
 from core.model.load import builtin_card
+from pages._links import share_view
 from pages._state import current_model, linked, run_trace, samples, selected_sample
-from pages._widgets import altair, export_button, prediction, share_view
+from pages._widgets import altair, export_button, prediction
 
 UPLOAD_B = "Upload a second model…"
 

@@ -16,8 +16,9 @@ from core.errors import LayerLabError
 from core.inputs.probe import read_inputs
 from core.inputs.samples import Sample
 from pages._jobs import heavy_job
+from pages._links import share_view
 from pages._state import current_model, samples
-from pages._widgets import altair, export_button, share_view
+from pages._widgets import altair, export_button
 
 lm = current_model()
 st.title("Concepts")

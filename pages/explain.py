@@ -17,9 +17,10 @@ from core.show.audio_view import hear_map
 from core.show.render import apply_colormap
 from pages._audio_views import map_chart, player
 from pages._images import png
+from pages._links import share_view
 from pages._sanity import randomisation_check
 from pages._state import current_model, linked, run_trace, selected_sample
-from pages._widgets import altair, export_button, legend, share_view
+from pages._widgets import altair, export_button, legend
 
 DEFAULT_METHODS = ["integrated_gradients", "gradient", "grad_cam"]
 PER_ROW = 4  # maps per row (images); audio maps need axes, so two

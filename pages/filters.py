@@ -18,8 +18,9 @@ from core.show.exemplar_view import grid, image_patch, index_table, spectrogram_
 from pages._audio_views import player
 from pages._images import png
 from pages._jobs import heavy_job
+from pages._links import share_view
 from pages._state import current_model, linked
-from pages._widgets import export_button, share_view, vega
+from pages._widgets import export_button, vega
 
 PER_PAGE = 8
 K = 9

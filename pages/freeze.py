@@ -20,6 +20,7 @@ from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
 from pages._images import png
 from pages._jobs import heavy_job
+from pages._links import share_view
 from pages._saliency import saliency_tab
 from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
 from pages._widgets import (
@@ -30,7 +31,6 @@ from pages._widgets import (
     legend,
     prediction,
     shape_text,
-    share_view,
     vector_chart,
 )
 

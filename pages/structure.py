@@ -15,10 +15,11 @@ from core.show.card_view import training_history, validation_sets
 from core.show.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
 from pages._images import arrow_bytes, remember
+from pages._links import share_view
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
 from pages._tiles import dark_theme, shrink_to_column
-from pages._widgets import altair, export_button, layer_output, shape_text, share_view
+from pages._widgets import altair, export_button, layer_output, shape_text
 
 DEEP = 60  # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820  # px; a graph of more than TALL layers scrolls in a frame this high

@@ -22,6 +22,7 @@ from core.inputs.samples import (
 )
 from core.show.render import as_maps, labelled_grid
 from pages._images import png
+from pages._links import share_view
 from pages._state import (
     add_sample,
     current_model,
@@ -39,7 +40,6 @@ from pages._widgets import (
     layer_page,
     prediction,
     shape_text,
-    share_view,
 )
 
 lm = current_model()
