@@ -85,14 +85,19 @@ def prediction(
                     "type": "nominal",
                     "sort": order,
                     "title": None,
-                    "axis": {"labelOverlap": False, "labelLimit": 160, "labelPadding": 4},
+                    "axis": {
+                        "labelOverlap": False,
+                        "labelLimit": 160,
+                        "labelPadding": 4,
+                        "labelFlush": False,
+                    },
                 },
                 "x": {
                     "field": "probability",
                     "type": "quantitative",
                     "scale": {"domain": [0, 1]},
                     "title": "probability",
-                    "axis": {"format": "%", "tickCount": 4},
+                    "axis": {"format": "%", "values": [0, 0.25, 0.5, 0.75, 1], "labelFlush": False},
                 },
                 "color": {
                     "condition": {
@@ -212,7 +217,10 @@ def vector_chart(
                 "encoding": {
                     **enc,
                     "x": value,
-                    "y": {**unit, "axis": {"labelOverlap": False, "labelLimit": 160}},
+                    "y": {
+                        **unit,
+                        "axis": {"labelOverlap": False, "labelLimit": 160, "labelFlush": False},
+                    },
                 },
             }
         else:  # unit numbers: columns, thinned where they would overlap
@@ -361,7 +369,7 @@ def distance_chart(
         "type": "nominal",
         "sort": order,
         "title": "layer (graph order)",
-        "axis": {"labelAngle": -40, "labelOverlap": False, "labelLimit": 110},
+        "axis": {"labelAngle": -40, "labelOverlap": False, "labelLimit": 110, "labelFlush": False},
     }
     enc = {
         "x": x,

@@ -145,14 +145,20 @@ def heat():
                 sort=res.layers_b,
                 title=f"B: {lm_b.name} (graph order)",
                 axis=alt.Axis(
-                    labelAngle=-50, labelLimit=120, labelOverlap=False, labelFontSize=cell - 5
+                    labelAngle=-50,
+                    labelLimit=120,
+                    labelOverlap=False,
+                    labelFontSize=cell - 5,
+                    labelFlush=False,
                 ),
             ),
             y=alt.Y(
                 "layer A:N",
                 sort=res.layers_a,
                 title=f"A: {lm.name} (graph order)",
-                axis=alt.Axis(labelLimit=120, labelOverlap=False, labelFontSize=cell - 5),
+                axis=alt.Axis(
+                    labelLimit=120, labelOverlap=False, labelFontSize=cell - 5, labelFlush=False
+                ),
             ),
             color=alt.Color(
                 "CKA:Q",

@@ -314,7 +314,13 @@ for c in shown:
             "type": "nominal",
             "sort": class_order,
             "title": None,
-            "axis": {"labelAngle": 0, "labelLimit": 70, "labelFontSize": 10, "labelOverlap": False},
+            "axis": {
+                "labelAngle": 0,
+                "labelLimit": 70,
+                "labelFontSize": 10,
+                "labelOverlap": False,
+                "labelFlush": False,
+            },
         }
         val = {"field": "mean", "type": "quantitative", "title": "mean activation"}
         vega(

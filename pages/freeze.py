@@ -366,7 +366,7 @@ with imp_tab:
                             "filter:N",
                             sort=list(top["filter"]),
                             title=f"filter of {imp_layer}",
-                            axis=alt.Axis(labelOverlap=False),
+                            axis=alt.Axis(labelOverlap=False, labelFlush=False),
                         ),
                         x=alt.X(
                             f"{m}:Q",

@@ -32,3 +32,23 @@ def test_every_cifar_class_label_is_in_the_prediction_charts(page):
     for i in (0, 1):  # before and after freezing
         texts = _chart_texts(charts.nth(i))
         assert set(CIFAR) <= set(texts), (i, sorted(set(CIFAR) - set(texts)))
+
+
+_LABELS = """(el) => Array.from(el.querySelectorAll('g.role-axis-label text')).map(t => {
+  const r = t.getBoundingClientRect(); return [t.textContent.trim(), r.top + r.height / 2]; })"""
+
+
+def test_class_labels_are_evenly_spaced_and_the_axis_reaches_100_percent(page):
+    """Issue 35 item 7: the first two class labels were squashed together ("0"/"1",
+    "airplane"/"automobile": Vega's labelFlush pulls the first label inside the axis)."""
+    for model, first in (("lenet_mnist", "0"), ("vgg_cifar10", "airplane")):
+        open_app(page, f"?model={model}")
+        chart = page.locator('[data-testid="stVegaLiteChart"]').first
+        chart.scroll_into_view_if_needed()
+        expect(chart.locator("svg text").first).to_be_attached()
+        labels = dict(chart.evaluate(_LABELS))
+        assert "100%" in labels, labels
+        ys = [y for t, y in chart.evaluate(_LABELS) if not t.endswith("%")]
+        gaps = [b - a for a, b in zip(ys, ys[1:])]
+        assert first in labels and len(gaps) == 9, labels
+        assert min(gaps) > 0.9 * max(gaps), (model, gaps)
