@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -65,8 +66,15 @@ def builtin_names() -> list[str]:
 
 
 def builtin_card(name: str) -> dict[str, Any]:
-    """A built-in model's card, without loading the model."""
-    return json.loads((ASSETS / f"{name}.json").read_text())
+    """A built-in model's card, without loading the model (a fresh dict: callers may edit it;
+    the file is read once per version, not on every page run that labels a picker)."""
+    path = ASSETS / f"{name}.json"
+    return json.loads(_card_text(path, path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _card_text(path: Path, mtime_ns: int) -> str:
+    return path.read_text()
 
 
 def sha256_bytes(data: bytes) -> str:

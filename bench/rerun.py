@@ -1,0 +1,138 @@
+"""What a rerun costs the browser: from the rerun request leaving Chromium to the last
+`script_finished` arriving, timed on the page's own websocket, against an empty page.
+
+    python -m bench.rerun [--reruns 5] [--models lenet_mnist,vgg_cifar10,spoken_digits]
+
+bench.pages times app.py's own run on the server; this times what the person waits for: the
+Chrome DevTools Protocol stamps every websocket frame with the browser's clock, so the cost
+includes the server's queueing, the frame, the deltas' transfer and any rerun a run
+triggers (a component sending its value, st.rerun): the clock stops at the last
+script_finished before the app is quiet again. Each page is opened with each model, then "r"
+(rerun, nothing changed) is pressed --reruns times; the median is the page's warm rerun, minus
+the same on bench/empty_page.py (its own server). Target (issue 35): <= 100 ms over the empty
+page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import statistics
+import time
+
+from bench.memory import ARGS, CHROMIUM, start_server
+from bench.pages import PAGES
+
+TARGET_MS = 100.0
+QUIET_S = 0.6  # no frame for this long after a script_finished: the app is idle
+
+
+class Wire:
+    """The websocket frames of one page, with the browser's timestamps (seconds)."""
+
+    def __init__(self, page):
+        self.sent: list[float] = []
+        self.finished: list[float] = []
+        self.deltas = 0  # element messages received (each one a hand-off on the server)
+        self.last: float = 0.0
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.on("Network.webSocketFrameSent", self._sent)
+        cdp.on("Network.webSocketFrameReceived", self._received)
+
+    def _sent(self, ev: dict) -> None:
+        self.sent.append(ev["timestamp"])
+        self.last = time.monotonic()
+
+    def _received(self, ev: dict) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self.last = time.monotonic()
+        frame = ev["response"]
+        if frame.get("opcode") != 2:
+            return
+        try:
+            msg = ForwardMsg.FromString(base64.b64decode(frame["payloadData"]))
+        except Exception:  # noqa: BLE001 - not a ForwardMsg (never, but not ours to crash on)
+            return
+        kind = msg.WhichOneof("type")
+        if kind == "script_finished":
+            self.finished.append(ev["timestamp"])
+        elif kind in ("delta", "ref_hash"):
+            self.deltas += 1
+
+
+def _rerun_ms(page, wire: Wire) -> float:
+    """Press "r" and return the browser's time from the request to the last script_finished."""
+    n_sent, n_done = len(wire.sent), len(wire.finished)
+    page.locator("body").press("r")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # lets Playwright deliver the CDP events
+        if len(wire.finished) > n_done and time.monotonic() - wire.last > QUIET_S:
+            break
+    if len(wire.sent) == n_sent or len(wire.finished) == n_done:
+        raise RuntimeError("no rerun was seen on the websocket")
+    return (wire.finished[-1] - wire.sent[n_sent]) * 1e3
+
+
+def _warm(page, wire: Wire, url: str, reruns: int) -> tuple[list[float], float]:
+    """The page's warm reruns (ms) and the elements one rerun sends."""
+    from tests.browser._helpers import wait_for_app
+
+    page.goto(url)
+    wait_for_app(page, 300_000)
+    page.wait_for_timeout(1000)
+    _rerun_ms(page, wire)  # the first rerun warms what the first run did not
+    before = wire.deltas
+    times = [_rerun_ms(page, wire) for _ in range(reruns)]
+    return times, (wire.deltas - before) / reruns
+
+
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reruns", type=int, default=5)
+    ap.add_argument("--models", default="lenet_mnist,vgg_cifar10,spoken_digits")
+    ap.add_argument("--pages", default=",".join(PAGES))
+    args = ap.parse_args(argv)
+    rows = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1600})
+        page = ctx.new_page()
+        wire = Wire(page)
+        proc, url = start_server("bench/empty_page.py")
+        try:
+            empty = statistics.median(_warm(page, wire, url, args.reruns * 2)[0])
+        finally:
+            os.killpg(proc.pid, 15)
+        print(f"empty page: {empty:.1f} ms (median of {args.reruns * 2} reruns)", flush=True)
+        proc, url = start_server("app.py")
+        try:
+            print(
+                f"{'model':15} {'page':15} {'rerun ms':>9} {'- empty':>8}  target <= {TARGET_MS:g}"
+            )
+            for model in args.models.split(","):
+                for name in args.pages.split(","):
+                    path = "" if name == "trace" else name
+                    times, n = _warm(page, wire, f"{url}/{path}?model={model}", args.reruns)
+                    t = statistics.median(times)
+                    mark = "ok" if t - empty <= TARGET_MS else "OVER"
+                    print(
+                        f"{model:15} {name:15} {t:9.1f} {t - empty:8.1f} {n:8.0f}  {mark}",
+                        flush=True,
+                    )
+                    rows.append(
+                        ("rerun", f"{model} {name}", "browser rerun - empty (ms)", t - empty)
+                    )
+        finally:
+            os.killpg(proc.pid, 15)
+        browser.close()
+    return rows
+
+
+if __name__ == "__main__":
+    main()
