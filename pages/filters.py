@@ -169,6 +169,13 @@ if len(lm.labels) > MANY_CLASSES:
         key=f"prof_all_{layer}",
         icon=":material/download:",
     )
+st.caption(
+    "How to read a row: **peak** is the channel's largest activation at any one position over "
+    "these inputs (what ranks the exemplars, whose numbers are their peaks); **fires on** the "
+    "share of inputs where it is ever above 0. The synthesised input is scored by the "
+    "channel's **map mean** (the mean over all its positions, what gradient ascent maximises), "
+    "beside the best map mean of a real input: a different statistic from the peak."
+)
 if dead:
     st.warning(
         f"{len(dead)} of {n_ch} channels of {layer} never fire (never > 0) on these "
@@ -287,14 +294,14 @@ for c in shown:
                 st.image(
                     png(image_patch(v.raw, (0, 0, *v.raw.shape[:2]), size=96)),
                     width="stretch",
-                    caption=f"synthesised: mean {v.value:.2f} (real best {li.best_mean[c]:.2f})",
+                    caption=f"synthesised: map mean {v.value:.2f} (best real {li.best_mean[c]:.2f})",
                 )
             else:
                 spec = lm.tracer(v.raw[0][None])[lm.card["spectrogram_layer"]][0, ..., 0]
                 st.image(
                     png(spectrogram_patch(spec, (0, 0, *spec.shape), size=96)),
                     width="stretch",
-                    caption=f"synthesised waveform: mean {v.value:.2f} (real best "
+                    caption=f"synthesised waveform: map mean {v.value:.2f} (best real "
                     f"{li.best_mean[c]:.2f})",
                 )
                 player(v.raw[0], v.raw[1])
@@ -322,7 +329,8 @@ for c in shown:
                 "labelFlush": False,
             },
         }
-        val = {"field": "mean", "type": "quantitative", "title": "mean activation"}
+        # A short title: the column is narrow and a long one was clipped.
+        val = {"field": "mean", "type": "quantitative", "title": "class mean"}
         vega(
             prof,
             {

@@ -48,6 +48,8 @@ def test_filters_page_shows_exemplars_of_a_conv_layer():
     assert sum(" · " in c for c in caps) == 8 * 9, caps[:12]
     assert any("2000 real MNIST digits" in c.value for c in at.caption)
     assert len(at.get("vega_lite_chart")) == 8  # class profiles
+    # Peak and map mean are different statistics, said once (issue 35 item 12).
+    assert any("**peak**" in c.value and "**map mean**" in c.value for c in at.caption)
 
 
 def test_filters_sorted_by_selectivity_and_paged():
@@ -71,7 +73,7 @@ def test_filters_sorted_by_importance_and_with_feature_visualisation():
     at.session_state["filters_steps"] = 64  # the slider is enabled by the toggle's rerun
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert sum(c.startswith("synthesised: mean") for c in _captions(at)) == 8
+    assert sum(c.startswith("synthesised: map mean") for c in _captions(at)) == 8
 
 
 def test_filters_page_on_the_audio_model_has_spectrogram_patches():
