@@ -325,10 +325,12 @@ with hear_tab:
             )
         else:
             c1, c2, c3 = st.columns([2, 1, 2])
-            default = linked("link_layer", tf_layers) or hear_default
-            layer = c1.selectbox(
-                "Layer", tf_layers, index=tf_layers.index(default), key="hear_layer"
-            )
+            # The layer lives in the session state only (keep_widget_state keeps it there):
+            # a default index beside it made Streamlit warn on every run.
+            link = linked("link_layer", tf_layers)
+            if link or st.session_state.get("hear_layer") not in tf_layers:
+                st.session_state["hear_layer"] = link or hear_default
+            layer = c1.selectbox("Layer", tf_layers, key="hear_layer")
             maps = tr[layer]
             n_ch = int(maps.shape[-1])
             if st.session_state.get("hear_channel", 0) >= n_ch:  # kept from a wider layer
@@ -352,10 +354,11 @@ with hear_tab:
                 "the input's own phase (faithful). Griffin-Lim: the phase is "
                 "estimated from the masked magnitude alone.",
             )
+            if "hear_frozen" not in st.session_state:  # on by default when filters are frozen
+                st.session_state["hear_frozen"] = bool(frozen_cfg)
             use_frozen = st.toggle(
                 f"With the frozen filters ({sum(map(len, frozen_cfg.values()))} set on the Freeze "
                 "page)",
-                value=bool(frozen_cfg),
                 disabled=not frozen_cfg,
                 key="hear_frozen",
                 help="Hear the mutated network: frozen filters are silent and later layers hear "

@@ -250,7 +250,18 @@ def test_an_edit_that_does_not_fit_the_clip_is_refused_with_a_message():
     assert at.session_state["audio_edits"][key] == []
 
 
-def test_hear_a_filter_with_griffin_lim_and_with_frozen_filters():
+def test_hear_a_filter_with_griffin_lim_and_with_frozen_filters(monkeypatch):
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    # Streamlit logs "created with a default value but also had its value set via the Session
+    # State API" once per process (issue 35 item 13: hear_layer did, on every run).
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    policies._LOGGER.addHandler(handler)
     at = _app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
     sha = at.session_state["model"].sha256
     at.session_state["frozen"] = {sha: {"block1_relu": [0, 1]}}
@@ -261,6 +272,9 @@ def test_hear_a_filter_with_griffin_lim_and_with_frozen_filters():
     at.radio(key="hear_method").set_value("griffinlim").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(b.label == "Download WAV" for b in at.get("download_button"))
+    at.selectbox(key="hear_layer").set_value(at.selectbox(key="hear_layer").options[0]).run()
+    policies._LOGGER.removeHandler(handler)
+    assert not [r.args for r in records if "default value" in r.getMessage()]
 
 
 def test_audio_page_offers_the_audio_model_when_an_image_model_is_picked():
