@@ -139,22 +139,29 @@ def comparison(
     key: str,
     export: bool = True,
     frozen: Freeze = Freeze(),
+    predictions: bool = True,
 ) -> str:
     """NeuralVis' comparison panel: two predictions, the per-layer distance chart (where the
     inputs part ways, CSV download), one layer's maps side by side with their difference.
 
     export: an Export (ZIP) button of its own (off on pages that have one for the whole page).
     frozen: a cache.frozen_key both inputs are traced with (pages._widgets.freeze_note).
+    predictions: A's and B's prediction charts (off where the page shows them already).
     """
     ta, pa, _ = run_trace(lm, a, frozen)
     tb, pb, _ = run_trace(lm, b, frozen)
     dist = cache.distances(lm, a, b, frozen)
 
-    p1, p2 = st.columns(2)
-    with p1:
-        prediction(lm, pa, key=f"{key}_pa", title="Prediction A", true_label=a.label, height=150)
-    with p2:
-        prediction(lm, pb, key=f"{key}_pb", title="Prediction B", true_label=b.label, height=150)
+    if predictions:
+        p1, p2 = st.columns(2)
+        with p1:
+            prediction(
+                lm, pa, key=f"{key}_pa", title="Prediction A", true_label=a.label, height=150
+            )
+        with p2:
+            prediction(
+                lm, pb, key=f"{key}_pb", title="Prediction B", true_label=b.label, height=150
+            )
 
     if lm.kind == "audio":
         c1, c2 = st.columns(2)

@@ -322,7 +322,8 @@ export_button(lm, "Attack", _attack_export, key="export_attack")
 # ---- inside the network -------------------------------------------------------------------------------
 st.subheader("3 · Inside the network")
 st.caption("The original (A) against the adversarial (B): where their activations part ways.")
-comparison(lm, sample, adv, key="atk_cmp", export=False)
+# Both predictions are in section 2 already.
+comparison(lm, sample, adv, key="atk_cmp", export=False, predictions=False)
 
 # ---- robustness sweep ---------------------------------------------------------------------------------
 st.subheader("4 · Robustness sweep")

@@ -302,7 +302,11 @@ def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
     at.button(key="atk_add").click().run()
     assert len(at.session_state["samples"]) == n + 1
     added = list(at.session_state["samples"].values())[-1]
-    assert added.source == "adversarial" and added.raw.shape == (28, 28, 1)
+    # The raw format (issue 35 item 2): [0, 1] floats, one channel as (H, W).
+    assert added.source == "adversarial" and added.raw.shape == (28, 28)
+    assert added.raw.dtype == np.float32 and 0 <= added.raw.min() <= added.raw.max() <= 1
+    # Section 3 compares A and B without repeating section 2's predictions (item 13).
+    assert [m.label for m in at.metric].count("Prediction A") == 0
     # The sweep's default range stays within the page's ε units (Streamlit would silently
     # widen the slider to a default beyond its max).
     from core.analysis.attacks import epsilon_units
