@@ -112,8 +112,9 @@ with left:
         interventions[layer] = {"kind": kind, "factor": float(factor)}
     maps = oriented_maps(lm, layer, tr[layer])
 
-    def _toggle(c: int) -> None:
-        """A tile was clicked (runs before the rerun): freeze or release filter c."""
+    def _toggle(c: int, layer: str = layer) -> None:
+        """A tile was clicked (runs before the rerun): freeze or release filter c. The layer is
+        bound now: the callback runs before the next run, when this run's names may be gone."""
         now = set(config.get(layer, [])) ^ {c}
         if now:
             config[layer] = sorted(now)
