@@ -65,16 +65,18 @@ def layer_grams(
     done = 0
     passes = len(groups) * int(np.ceil(n / batch_size))
     for group in groups:
-        acts: dict[str, list[np.ndarray]] = {k: [] for k in group}
+        # Filled pass by pass (a group's activations are held once, not gathered and joined).
+        acts = {k: np.empty((n, *first[k].shape[1:]), np.float32) for k in group}
         for i in range(0, n, batch_size):
             out = tracer(x[i : i + batch_size])
             for k in group:
-                acts[k].append(out[k])
+                acts[k][i : i + batch_size] = out[k]
+            del out
             done += 1
             if on_progress is not None:
                 on_progress(done, passes)
         for k in group:
-            grams[names.index(k)] = centred_gram(np.concatenate(acts[k]))
+            grams[names.index(k)] = centred_gram(acts[k])
         del acts
     return names, grams
 
@@ -98,10 +100,13 @@ def cka(
     x_b: np.ndarray | None,
     *,
     batch_size: int = 50,
+    max_bytes: int = 256 * 2**20,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> CKAResult:
     """Linear CKA between every layer of model A and of model B. x_a, x_b: the same inputs,
-    each prepared for its model ((n, *input_a), (n, *input_b)); "input" rows are included."""
+    each prepared for its model ((n, *input_a), (n, *input_b)); "input" rows are included.
+    batch_size inputs per pass and max_bytes of activations per group of layers bound the
+    peak memory (core.work.budget.cka_plan picks them)."""
     n = 0 if x_a is None else len(x_a)
     if x_a is None or x_b is None or n < MIN_INPUTS or len(x_b) != n:
         raise InputError(
@@ -114,6 +119,7 @@ def cka(
         tracer_a,
         x_a,
         batch_size=batch_size,
+        max_bytes=max_bytes,
         on_progress=None if on_progress is None else lambda i, k: on_progress(i, 2 * k),
     )
     if tracer_b is tracer_a and np.array_equal(x_a, x_b):
@@ -123,6 +129,7 @@ def cka(
             tracer_b,
             x_b,
             batch_size=batch_size,
+            max_bytes=max_bytes,
             on_progress=None if on_progress is None else lambda i, k: on_progress(k + i, 2 * k),
         )
     if on_progress is not None:

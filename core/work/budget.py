@@ -1,0 +1,132 @@
+"""Budgets for heavy jobs, checked before anything is allocated.
+
+Each job's peak is estimated from the plan's recorded shapes (every layer's output bytes for
+one input, read off the tracer's graph, as the upload sandbox does) times the inputs it holds
+at once, then the job is streamed in chunks that fit the per-job limit (LAYERLAB_JOB_MB), or
+refused with the numbers and a way out. The factors are what a step keeps alive: a forward
+pass of the multi-output graph holds every layer's output once; a gradient holds the forward
+activations and their gradients (about 3x).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from core.errors import JobBudgetError
+from core.graph.engine import Tracer
+from core.settings import human_bytes, limits
+
+GRAD = 3  # a backward pass: activations, their gradients, the input's
+CHUNK = 128  # the exemplar scan's largest chunk (core.analysis.exemplars.CHUNK)
+
+
+def layer_bytes(tracer: Tracer) -> dict[str, int]:
+    """Bytes of each layer's output for one input (unknown dimensions count as 1)."""
+    out = {}
+    for name, y in zip(tracer.names, tracer.flat.outputs):
+        dims = [d for d in y.shape[1:] if d is not None]
+        out[name] = int(np.prod(dims, dtype=np.float64)) * np.dtype(y.dtype).itemsize
+    return out
+
+
+def trace_bytes(tracer: Tracer) -> int:
+    """Every layer's output for one input: what one input of a forward pass holds."""
+    return sum(layer_bytes(tracer).values())
+
+
+def limit() -> int:
+    return limits().job_bytes
+
+
+def refuse(what: str, need: float, fix: str) -> JobBudgetError:
+    return JobBudgetError(
+        f"{what} needs about {human_bytes(need)} at its peak; one job may use "
+        f"{human_bytes(limit())} here (LAYERLAB_JOB_MB). {fix}"
+    )
+
+
+def chunk(what: str, per_input: int, n: int, *, most: int | None = None, fixed: int = 0) -> int:
+    """Inputs per chunk so that fixed + chunk * per_input fits the limit (at most `most`, n);
+    refused when not even one input fits."""
+    room = limit() - fixed
+    if room < per_input:
+        raise refuse(
+            what,
+            fixed + per_input,
+            "Even one input at a time is over it: a smaller model, or a lab "
+            "server with a larger LAYERLAB_JOB_MB.",
+        )
+    return int(max(1, min(n, most or n, room // max(per_input, 1))))
+
+
+def scan_chunk(tracer: Tracer, n: int) -> int:
+    """Inputs per pass of an exemplar scan (index of every channel of every layer)."""
+    return chunk("Indexing every filter", trace_bytes(tracer), n, most=CHUNK)
+
+
+def gradient_batch(what: str, tracer: Tracer, n: int) -> int:
+    """Inputs per batch of a gradient computation (attribution paths, attacks, sweeps)."""
+    return chunk(what, GRAD * trace_bytes(tracer), n)
+
+
+def attribution_options(
+    tracer: Tracer, method: str, options: dict[str, Any], *, fixed: int = 0
+) -> dict[str, Any]:
+    """An attribution's options with its batch of paths or noisy copies (batch_size, where the
+    method has one) no larger than fits beside `fixed` bytes."""
+    from core.analysis.attribution import METHODS
+
+    info = METHODS.get(method)
+    if info is None or "batch_size" not in info.options:
+        chunk(f"{method}", GRAD * trace_bytes(tracer), 1, fixed=fixed)
+        return options
+    most = options.get("batch_size", info.options["batch_size"])
+    most = most if isinstance(most, int) and most > 0 else 1
+    return {**options, "batch_size": chunk(method, GRAD * trace_bytes(tracer), most, fixed=fixed)}
+
+
+def forward_options(tracer: Tracer, options: dict[str, Any]) -> dict[str, Any]:
+    """A deletion/insertion curve's options with its forward batch fitting the limit."""
+    most = options.get("batch_size", 64)
+    most = most if isinstance(most, int) and most > 0 else 1
+    return {**options, "batch_size": chunk("A deletion/insertion curve", trace_bytes(tracer), most)}
+
+
+def sweep_chunk(tracer: Tracer) -> int:
+    """Inputs per foolbox call of an attack sweep (at most 10, as the attacks page's)."""
+    return gradient_batch("An attack sweep", tracer, 10)
+
+
+def importance_chunk(tracer: Tracer, n: int) -> int:
+    """Rows per pass of filter importance: the chunk's trace, and the re-run after a freeze."""
+    return chunk("Ranking filters", 2 * trace_bytes(tracer), n)
+
+
+def cka_plan(a: Tracer, b: Tracer, n: int) -> tuple[int, int]:
+    """(inputs per pass, activation bytes per group of layers) for CKA over n inputs: the Gram
+    matrices ((layers_a + layers_b) x n x n float64) are held throughout, one group of layers'
+    activations for all n inputs, and one pass's trace."""
+    la, lb = layer_bytes(a), layer_bytes(b)
+    grams = (len(la) + len(lb)) * n * n * 8
+    biggest = n * max(max(la.values()), max(lb.values()))
+    group = max(biggest, min(256 * 2**20, (limit() - grams) // 4))
+    per_pass = max(sum(la.values()), sum(lb.values()))
+    fixed = grams + group
+    if fixed + per_pass > limit():
+        most = n
+        while most > 3:
+            most = most * 3 // 4
+            g = (len(la) + len(lb)) * most * most * 8
+            big = most * max(max(la.values()), max(lb.values()))
+            if g + big + per_pass <= limit():
+                break
+        raise refuse(
+            f"CKA of {len(la)} × {len(lb)} layers over {n} inputs",
+            fixed + per_pass,
+            f"Use fewer inputs (about {most} fit)"
+            if most >= 3 and most < n
+            else "Compare smaller models, or fewer layers.",
+        )
+    return chunk("CKA", per_pass, n, fixed=fixed), int(group)
