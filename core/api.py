@@ -268,8 +268,9 @@ def sweep(
     """Success rate of an untargeted attack against each epsilon (the attack space, see
     core.analysis.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
     seconds)."""
-    kw = dict(method=method, epsilons=epsilons, chunk=budget.sweep_chunk(m.tracer))
-    return _sweep(m, stack(m, raws), on_progress=on_progress, **kw)
+    chunk = budget.sweep_chunk(m.tracer)
+    xs = stack(m, raws)
+    return _sweep(m, xs, method=method, epsilons=epsilons, chunk=chunk, on_progress=on_progress)
 
 
 def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):

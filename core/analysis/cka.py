@@ -9,6 +9,8 @@ product of the normalised, flattened Grams: cheap for a few hundred inputs, what
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,38 +48,40 @@ def layer_grams(
     """Every traced layer's centred Gram over the inputs x (n, *input): (names, (L, n, n)).
 
     A Gram needs all n rows of a layer at once; holding every layer of n inputs can take
-    gigabytes (a VGG: ~700k values per input), so layers are taken in groups of at most
-    max_bytes of activations, one pass of the tracer over the inputs per group.
+    gigabytes (a VGG: ~700k values per input; a ResNet50: 141 MB per input). Within max_bytes
+    they are held in memory; past it, each pass of the tracer appends every layer's rows to a
+    file of its own, and the Grams are then made one layer at a time from the files, so memory
+    holds one pass's trace or one layer's activations, and the inputs pass through once.
     """
     n = len(x)
     first = tracer(x[:1])
     names = list(first)
-    sizes = {k: int(np.prod(v.shape[1:])) * 4 * n for k, v in first.items()}
-    groups: list[list[str]] = [[]]
-    used = 0
-    for k in names:
-        if groups[-1] and used + sizes[k] > max_bytes:
-            groups.append([])
-            used = 0
-        groups[-1].append(k)
-        used += sizes[k]
+    total = sum(int(np.prod(v.shape[1:])) * 4 * n for v in first.values())
     grams = np.empty((len(names), n, n))
-    done = 0
-    passes = len(groups) * int(np.ceil(n / batch_size))
-    for group in groups:
-        # Filled pass by pass (a group's activations are held once, not gathered and joined).
-        acts = {k: np.empty((n, *first[k].shape[1:]), np.float32) for k in group}
-        for i in range(0, n, batch_size):
+    passes = int(np.ceil(n / batch_size))
+    with tempfile.TemporaryDirectory(prefix="layerlab_cka_") as tmp:
+        spill = total > max_bytes
+        files = [os.path.join(tmp, f"{i}.f32") for i in range(len(names))]
+        acts = {} if spill else {k: np.empty((n, *first[k].shape[1:]), np.float32) for k in names}
+        for done, i in enumerate(range(0, n, batch_size), 1):
             out = tracer(x[i : i + batch_size])
-            for k in group:
-                acts[k][i : i + batch_size] = out[k]
+            for j, k in enumerate(names):
+                if spill:  # written, not memory-mapped: the page cache is not this process's
+                    with open(files[j], "ab") as f:
+                        f.write(np.ascontiguousarray(out[k], np.float32).tobytes())
+                else:
+                    acts[k][i : i + batch_size] = out[k]
             del out
-            done += 1
             if on_progress is not None:
                 on_progress(done, passes)
-        for k in group:
-            grams[names.index(k)] = centred_gram(acts[k])
-        del acts
+        for j, k in enumerate(names):
+            a = (
+                np.fromfile(files[j], np.float32).reshape(n, *first[k].shape[1:])
+                if spill
+                else acts.pop(k)
+            )
+            grams[j] = centred_gram(a)
+            del a
     return names, grams
 
 

@@ -5,7 +5,7 @@ one input, read off the tracer's graph, as the upload sandbox does) times the in
 at once, then the job is streamed in chunks that fit the per-job limit (LAYERLAB_JOB_MB), or
 refused with the numbers and a way out. The factors are what a step keeps alive: a forward
 pass of the multi-output graph holds every layer's output once; a gradient holds the forward
-activations and their gradients (about 3x).
+activations and, layer by layer as they are made, their gradients (about 2x).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from core.errors import JobBudgetError
 from core.graph.engine import Tracer
 from core.settings import human_bytes, limits
 
-GRAD = 3  # a backward pass: activations, their gradients, the input's
+GRAD = 2  # a backward pass: the forward activations kept, and their gradients
 CHUNK = 128  # the exemplar scan's largest chunk (core.analysis.exemplars.CHUNK)
 
 
@@ -105,28 +105,28 @@ def importance_chunk(tracer: Tracer, n: int) -> int:
 
 
 def cka_plan(a: Tracer, b: Tracer, n: int) -> tuple[int, int]:
-    """(inputs per pass, activation bytes per group of layers) for CKA over n inputs: the Gram
-    matrices ((layers_a + layers_b) x n x n float64) are held throughout, one group of layers'
-    activations for all n inputs, and one pass's trace."""
+    """(inputs per pass, bytes of activations held in memory before they go to files) for CKA
+    over n inputs (core.analysis.cka.layer_grams): the Gram matrices ((layers_a + layers_b) x
+    n x n float64) are held throughout, then one pass's trace or one layer's activations for
+    all n inputs (the biggest layer's, when the rest waits in files)."""
     la, lb = layer_bytes(a), layer_bytes(b)
     grams = (len(la) + len(lb)) * n * n * 8
     biggest = n * max(max(la.values()), max(lb.values()))
-    group = max(biggest, min(256 * 2**20, (limit() - grams) // 4))
     per_pass = max(sum(la.values()), sum(lb.values()))
-    fixed = grams + group
-    if fixed + per_pass > limit():
+    held = max(biggest, min(n * per_pass, (limit() - grams) // 2))  # in memory when all fit
+    if grams + biggest + per_pass > limit():
         most = n
         while most > 3:
             most = most * 3 // 4
             g = (len(la) + len(lb)) * most * most * 8
-            big = most * max(max(la.values()), max(lb.values()))
-            if g + big + per_pass <= limit():
+            if g + most * biggest // n + per_pass <= limit():
                 break
         raise refuse(
             f"CKA of {len(la)} × {len(lb)} layers over {n} inputs",
-            fixed + per_pass,
-            f"Use fewer inputs (about {most} fit)"
-            if most >= 3 and most < n
+            grams + biggest + per_pass,
+            f"Use fewer inputs (about {most} fit)."
+            if 3 <= most < n
             else "Compare smaller models, or fewer layers.",
         )
-    return chunk("CKA", per_pass, n, fixed=fixed), int(group)
+    fixed = grams + (held if held >= n * per_pass else biggest)
+    return chunk("CKA", per_pass, n, fixed=fixed), int(held)

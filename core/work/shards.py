@@ -83,12 +83,12 @@ IMPORTANCE = Shard(_split_importance, _fold_importance)
 # ---- the exemplar scan: consecutive rows, in multiples of the scan's chunk --------------------
 def scan_piece(m: Any, inputs: list[Any], labels: Any, first_row: int, chunk: int) -> Any:
     """One piece of api.filter_index: a core.analysis.exemplars.ScanPart."""
-    from core import api
     from core.analysis.exemplars import scan_part
+    from core.inputs.prepare import stack
 
     return scan_part(
         m.tracer,
-        api.batch(m, inputs)[0],
+        stack(m, inputs),
         labels=labels,
         n_classes=len(m.labels),
         first_row=first_row,
