@@ -21,8 +21,8 @@ raises it without touching code (e.g. `LAYERLAB_MAX_TRACE_MB=4000 streamlit run 
 | LAYERLAB_SHARE_DAYS           | 90                     | how long a share lives                           |
 | LAYERLAB_SHARES_PER_MINUTE    | 6                      | shares one session may make per minute           |
 | LAYERLAB_SHELF                | off                    | 1: the Lab shelf page lists every share          |
-| LAYERLAB_JOB_MB               | 512                    | one heavy job's estimated peak (core.work.budget)|
-| LAYERLAB_WORKER_MEMORY_MB     | 2048                   | address space a pool worker may add after imports|
+| LAYERLAB_JOB_MB               | 384                    | one heavy job's estimated peak (core.work.budget)|
+| LAYERLAB_WORKER_MEMORY_MB     | 4096                   | address space a pool worker may add after imports|
 | LAYERLAB_WORK                 | pool                   | where heavy api calls run by default: pool/inline|
 | LAYERLAB_DASK_SCHEDULER       | (none)                 | tcp://host:8786: heavy calls go to that cluster  |
 """
@@ -99,8 +99,8 @@ def limits() -> Limits:
         sandbox_bytes=int(_number("LAYERLAB_SANDBOX_MEMORY_MB", 2048) * MB),
         heavy_jobs=int(_number("LAYERLAB_HEAVY_JOBS", max(1, (os.cpu_count() or 2) - 1))),
         cache_bytes=int(_number("LAYERLAB_CACHE_MB", 1024) * MB),
-        job_bytes=int(_number("LAYERLAB_JOB_MB", 512) * MB),
-        worker_bytes=int(_number("LAYERLAB_WORKER_MEMORY_MB", 2048) * MB),
+        job_bytes=int(_number("LAYERLAB_JOB_MB", 384) * MB),
+        worker_bytes=int(_number("LAYERLAB_WORKER_MEMORY_MB", 4096) * MB),
     )
 
 

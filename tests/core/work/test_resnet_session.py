@@ -72,9 +72,10 @@ def test_resnet50_session_stays_within_budget_and_memory(resnet_file):
         outcomes: dict[str, str] = {}
 
         def job(name: str, fn) -> None:
+            t = time.monotonic()
             try:
                 fn()
-                outcomes[name] = "done"
+                outcomes[name] = f"done in {time.monotonic() - t:.0f} s"
             except JobBudgetError as e:  # refused before allocating: the numbers are there
                 assert "LAYERLAB_JOB_MB" in str(e) and "MB" in str(e)
                 outcomes[name] = f"refused: {e}"
@@ -98,8 +99,8 @@ def test_resnet50_session_stays_within_budget_and_memory(resnet_file):
             )
         stop.set()
         sampler.join()
-        print(outcomes, f"start {start / MB:.0f} MB, peak {peak[0] / MB:.0f} MB")
-        assert outcomes["CKA vs LeNet (40 inputs)"] == "done"  # within budget at the default
+        print(*outcomes.items(), f"start {start / MB:.0f} MB, peak {peak[0] / MB:.0f} MB", sep="\n")
+        assert outcomes["CKA vs LeNet (40 inputs)"].startswith("done")  # fits the default
         assert peak[0] <= 2 * GB
         after = pss(os.getpid())
         for _ in range(60):  # idle workers retire after idle_s
@@ -107,6 +108,7 @@ def test_resnet50_session_stays_within_budget_and_memory(resnet_file):
                 break
             time.sleep(1)
             after = pss(os.getpid())
+        print(f"after {after / MB:.0f} MB")
         assert after <= start + 200 * MB, (start / MB, after / MB)
         assert np.isfinite(peak[0])
     finally:
