@@ -171,7 +171,6 @@ def test_workers_and_zygote_end_when_the_server_is_killed(tmp_path):
         """
         import sys, time
         from core.work.pool import WorkerPool
-        from core.work.run import remote
         from core.safety import spawn
         p = WorkerPool(slots=1)
         p.submit(time.sleep, 0).result()
