@@ -131,6 +131,8 @@ def data_dir() -> Path:
 def shelf_enabled() -> bool:
     """LAYERLAB_SHELF=1: a private deployment lists every share on the Lab shelf page."""
     return os.environ.get("LAYERLAB_SHELF", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def work_mode() -> str:
     """Where heavy api calls run when no executor is given (LAYERLAB_WORK): "pool" (worker
     processes) or "inline" (this process)."""
