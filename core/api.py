@@ -497,7 +497,7 @@ def filter_index(
     (core.analysis.exemplars.FilterIndex) for top_inputs, class profiles and dead filters."""
     if inputs is None:
         inputs, labels = probe_set(m)
-    chunk = budget.scan_chunk(m.tracer, len(inputs))
+    chunk = budget.scan_chunk(m.tracer, len(inputs), len(m.labels))
     kw = dict(labels=labels, n_classes=len(m.labels), on_progress=on_progress, chunk=chunk)
     return scan(m.tracer, stack(m, inputs), **kw)
 

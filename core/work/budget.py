@@ -61,9 +61,21 @@ def chunk(what: str, per_input: int, n: int, *, most: int | None = None, fixed: 
     return int(max(1, min(n, most or n, room // max(per_input, 1))))
 
 
-def scan_chunk(tracer: Tracer, n: int) -> int:
-    """Inputs per pass of an exemplar scan (index of every channel of every layer)."""
-    return chunk("Indexing every filter", trace_bytes(tracer), n, most=CHUNK)
+def scan_chunk(tracer: Tracer, n: int, n_classes: int = 1) -> int:
+    """Inputs per pass of an exemplar scan (index of every channel of every layer). The index
+    itself is held throughout: per channel its K_MAX best inputs and, per class, float64 sums
+    (merged into new arrays) and the float32 means it returns."""
+    channels = sum(int(y.shape[-1]) for y in tracer.flat.outputs if len(y.shape) >= 2)
+    index = channels * (64 * 12 * 2 + n_classes * (8 * 2 + 4))
+    if index + trace_bytes(tracer) > limit():
+        raise refuse(
+            f"Indexing every filter ({channels:,} channels, class profiles over {n_classes} "
+            "classes)",
+            index + trace_bytes(tracer),
+            "The class profiles grow with the number of classes: index a model with fewer "
+            "classes, or raise LAYERLAB_JOB_MB on a server with the memory.",
+        )
+    return chunk("Indexing every filter", trace_bytes(tracer), n, most=CHUNK, fixed=index)
 
 
 def gradient_batch(what: str, tracer: Tracer, n: int) -> int:

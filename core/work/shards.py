@@ -110,7 +110,7 @@ def _split_scan(args: tuple, kwargs: dict, workers: int) -> list[Task]:
 
     m = args[0]
     inputs, labels = _scan_inputs(m, kwargs)
-    chunk = scan_chunk(m.tracer, len(inputs))
+    chunk = scan_chunk(m.tracer, len(inputs), len(m.labels))
     lab = None if labels is None else np.asarray(labels, np.int64)
     return [
         (scan_piece, (m, inputs[a:b], None if lab is None else lab[a:b], a, chunk), {})

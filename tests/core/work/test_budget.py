@@ -27,10 +27,18 @@ def test_trace_bytes_are_the_layers_outputs(lenet):
 def test_chunks_shrink_with_the_limit(lenet, monkeypatch):
     per = budget.trace_bytes(lenet.tracer)
     monkeypatch.setenv("LAYERLAB_JOB_MB", str(10 * per / 2**20))
-    assert budget.scan_chunk(lenet.tracer, 1000) == 10
     assert budget.gradient_batch("x", lenet.tracer, 64) == 10 // budget.GRAD
-    monkeypatch.setenv("LAYERLAB_JOB_MB", "640")
-    assert budget.scan_chunk(lenet.tracer, 1000) == budget.CHUNK
+    monkeypatch.setenv("LAYERLAB_JOB_MB", "8")
+    assert 1 <= budget.scan_chunk(lenet.tracer, 1000, 10) < budget.CHUNK
+    monkeypatch.setenv("LAYERLAB_JOB_MB", "384")
+    assert budget.scan_chunk(lenet.tracer, 1000, 10) == budget.CHUNK
+
+
+def test_an_index_of_many_classes_is_refused_with_its_numbers(lenet, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_JOB_MB", "2")
+    with pytest.raises(JobBudgetError, match=r"class profiles over 1000 classes") as e:
+        budget.scan_chunk(lenet.tracer, 100, 1000)
+    assert "LAYERLAB_JOB_MB" in str(e.value) and "fewer" in str(e.value)
 
 
 def test_importance_streams_in_chunks_that_fit(lenet, monkeypatch):
