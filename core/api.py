@@ -4,6 +4,10 @@ from core import api
 m = api.load("lenet_mnist")
 api.predict(m, raw)   # (n_classes,) probabilities
 api.trace(m, raw)     # {"input": ..., layer: output, ...} in graph order, no batch axis
+
+Heavy calls (@heavy) take executor=: None (the local worker pool, or LAYERLAB_DASK_SCHEDULER's
+cluster), a concurrent.futures.Executor, core.work.INLINE or a dask.distributed.Client (core.work);
+core.work.budget sizes their chunks to LAYERLAB_JOB_MB before anything is allocated.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ from core.model.outputs import probabilities
 from core.settings import limits as settings_limits
 from core.share.lab import delete_share, open_share, share
 from core.show.audio_view import hear_filter as _hear
+from core.work import budget, shards
+from core.work.run import heavy
 
 __all__ = [
     "load",
@@ -229,26 +235,42 @@ def hear_filter(
     return _hear(m, trace(m, raw, frozen=frozen), layer, channel, method=method)
 
 
+@heavy(shard=shards.IMPORTANCE)
 def importance(
     m: LoadedModel,
     raws: list[Any],
     layer: str,
     *,
     labels: list[Any] | None = None,
+    channels: list[int] | None = None,
     on_progress=None,
+    executor: Any = None,
 ):
-    """Rank the channels of `layer` by the damage freezing each one alone does (the drop in
-    the predicted class's logit and probability for raws[0], the accuracy drop over the
-    labelled raws): a DataFrame sorted by logit_drop (core.analysis.importance)."""
+    """Rank the channels of `layer` (or only `channels`) by the damage freezing each one alone
+    does (the drop in the predicted class's logit and probability for raws[0], the accuracy
+    drop over the labelled raws): a DataFrame sorted by logit_drop (core.analysis.importance)."""
     x, idx = labelled(m, raws, labels)
-    return filter_importance(m.tracer, x, layer, labels=idx, card=m.card, on_progress=on_progress)
+    chunk = budget.importance_chunk(m.tracer, len(x))
+    kw = dict(labels=idx, card=m.card, channels=channels, chunk=chunk, on_progress=on_progress)
+    return filter_importance(m.tracer, x, layer, **kw)
 
 
-def sweep(m: LoadedModel, raws: list[Any], *, method: str, epsilons: list[float], on_progress=None):
+@heavy(shard=shards.SWEEP)
+def sweep(
+    m: LoadedModel,
+    raws: list[Any],
+    *,
+    method: str,
+    epsilons: list[float],
+    on_progress=None,
+    executor: Any = None,
+):
     """Success rate of an untargeted attack against each epsilon (the attack space, see
     core.analysis.attacks.to_epsilon) over a batch of raws: (DataFrame epsilon, success_rate, n;
     seconds)."""
-    return _sweep(m, stack(m, raws), method=method, epsilons=epsilons, on_progress=on_progress)
+    chunk = budget.sweep_chunk(m.tracer)
+    xs = stack(m, raws)
+    return _sweep(m, xs, method=method, epsilons=epsilons, chunk=chunk, on_progress=on_progress)
 
 
 def distances(m: LoadedModel, raw_a: Any, raw_b: Any, *, frozen: Mapping[str, Any] | None = None):
@@ -271,6 +293,7 @@ def attack(
     epsilon: float,
     target: int | None = None,
     steps: int | None = None,
+    executor: Any = None,
 ) -> AttackResult:
     """An adversarial version of one raw input (foolbox; see core.analysis.attacks).
 
@@ -282,7 +305,8 @@ def attack(
     A failed attack returns success=False with the best attempt; it does not raise.
     """
     x, _ = prepare(m, raw)
-    r = run_attack(m, x, method=method, epsilon=epsilon, target=target, steps=steps)
+    kw = dict(method=method, epsilon=epsilon, target=target, steps=steps, executor=executor)
+    r = run_attack(m, x, **kw)
     adv = r.adversarial_input = np.asarray(r.adversarial)  # run_attack's: the model input
     if m.kind == "audio":
         r.adversarial = (adv.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
@@ -357,6 +381,7 @@ def _explain_input(m: LoadedModel, raw: Any, target: int | None, frozen: Mapping
     return ex, x, z, ex.check_target(target, x, z, frozen=tfs), tfs
 
 
+@heavy(progress=None)
 def attribution(
     m: LoadedModel,
     raw: Any,
@@ -364,6 +389,7 @@ def attribution(
     method: str,
     target: int | None = None,
     frozen: Mapping[str, Any] | None = None,
+    executor: Any = None,
     **options: Any,
 ) -> np.ndarray:
     """Which input cells drive class `target` (default: the predicted class): (H, W) float32.
@@ -376,6 +402,7 @@ def attribution(
     model, its predicted class the default target.
     """
     ex, x, _, t, tfs = _explain_input(m, raw, target, frozen)
+    options = budget.attribution_options(m.tracer, method, options)
     return attribute(ex, x, method=method, target=t, frozen=tfs, **options)
 
 
@@ -388,38 +415,62 @@ def faithfulness_baselines(m: LoadedModel) -> tuple[dict[str, np.ndarray], str]:
     )
 
 
-def deletion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, **options: Any) -> Curve:
+@heavy(progress=None)
+def deletion_auc(
+    m: LoadedModel, raw: Any, attribution: np.ndarray, *, executor: Any = None, **options: Any
+) -> Curve:
     """Deletion curve (most-attributed cells set to the baseline first): .auc in [0, 1], lower
     is more faithful, beside .random_auc. Options (target, steps=20, baseline="auto": the
     default of faithfulness_baselines, one of its names, "blurred input", ...): faithfulness()."""
     x, named = prepare(m, raw)[0], faithfulness_baselines(m)
+    options = budget.forward_options(m.tracer, options)
     return faithfulness(_explainer(m), x, attribution, kind="deletion", named=named, **options)
 
 
-def insertion_auc(m: LoadedModel, raw: Any, attribution: np.ndarray, **options: Any) -> Curve:
+@heavy(progress=None)
+def insertion_auc(
+    m: LoadedModel, raw: Any, attribution: np.ndarray, *, executor: Any = None, **options: Any
+) -> Curve:
     """Insertion curve (most-attributed cells copied onto the baseline first): as deletion_auc's,
     but a higher .auc is more faithful."""
     x, named = prepare(m, raw)[0], faithfulness_baselines(m)
+    options = budget.forward_options(m.tracer, options)
     return faithfulness(_explainer(m), x, attribution, kind="insertion", named=named, **options)
 
 
+@heavy()
 def randomization_check(
-    m: LoadedModel, raw: Any, *, method: str, target: int | None = None, **options: Any
+    m: LoadedModel,
+    raw: Any,
+    *,
+    method: str,
+    target: int | None = None,
+    executor: Any = None,
+    **options: Any,
 ) -> list[Similarity]:
     """[Similarity(layer, spearman, ssim, hog)]: the map against the trained model's as layers
     are re-initialised, output first, cumulatively, on a clone (attribution.sanity)."""
+    # Two copies of the weights (trained, re-initialised) besides the map's own batches.
+    weights = 2 * 4 * int(m.model.count_params())
+    options = budget.attribution_options(m.tracer, method, options, fixed=weights)
     x, _ = prepare(m, raw)
     return _randomization_check(m.model, m.card, x, method=method, target=target, **options)
 
 
-def cka(m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], **options: Any):
+@heavy()
+def cka(
+    m_a: LoadedModel, m_b: LoadedModel, inputs: list[Any], *, on_progress=None, executor: Any = None
+):
     """Linear CKA (Kornblith et al. 2019) between every layer of m_a and every layer of m_b over
     the same raw inputs (each model converts them its own way): .matrix (layers_a × layers_b),
-    .layers_a, .layers_b. At least 3 inputs; a few hundred are cheap."""
+    .layers_a, .layers_b. At least 3 inputs; passes and groups of layers fit LAYERLAB_JOB_MB."""
+    n = len(inputs) if isinstance(inputs, list) else 0
+    batch, group = budget.cka_plan(m_a.tracer, m_b.tracer, n) if n >= 3 else (50, 2**28)
     xa = np.stack([prepare(m_a, r)[0] for r in inputs]) if inputs else None
     # The same model twice (its layers against each other): convert the inputs once.
     xb = xa if m_b is m_a else np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
-    return _cka(m_a.tracer, m_b.tracer, xa, xb, **options)
+    kw = dict(batch_size=batch, max_bytes=group, on_progress=on_progress)
+    return _cka(m_a.tracer, m_b.tracer, xa, xb, **kw)
 
 
 # ---- what a filter responds to ------------------------------------------------------------------
@@ -433,20 +484,22 @@ def probe_set(m: LoadedModel) -> tuple[list[Any], np.ndarray]:
     return p.raws, p.labels
 
 
+@heavy(shard=shards.SCAN)
 def filter_index(
     m: LoadedModel,
     *,
     inputs: list[Any] | None = None,
     labels: np.ndarray | None = None,
     on_progress=None,
+    executor: Any = None,
 ):
     """Scan a batch (default: the probe set) once: an index of every channel of every layer
     (core.analysis.exemplars.FilterIndex) for top_inputs, class profiles and dead filters."""
     if inputs is None:
         inputs, labels = probe_set(m)
-    return scan(
-        m.tracer, stack(m, inputs), labels=labels, n_classes=len(m.labels), on_progress=on_progress
-    )
+    chunk = budget.scan_chunk(m.tracer, len(inputs), len(m.labels))
+    kw = dict(labels=labels, n_classes=len(m.labels), on_progress=on_progress, chunk=chunk)
+    return scan(m.tracer, stack(m, inputs), **kw)
 
 
 def top_inputs(
@@ -457,6 +510,7 @@ def top_inputs(
     inputs: list[Any] | None = None,
     k: int = 9,
     index=None,
+    executor: Any = None,
 ) -> list:
     """The k inputs (default: the probe set) whose largest activation of the channel (max over
     positions) is highest, best first: .index .value .position .box (receptive field in
@@ -465,7 +519,7 @@ def top_inputs(
     index: a FilterIndex from filter_index() over the same inputs, so that repeated queries
     do not scan again (the app caches it per model).
     """
-    ix = index if index is not None else filter_index(m, inputs=inputs)
+    ix = index if index is not None else filter_index(m, inputs=inputs, executor=executor)
     local = m.card.get("spectrogram_layer") if m.kind == "audio" else None
     return _top(m.tracer, ix, layer, channel, k=k, local_origin=local)
 
@@ -480,7 +534,14 @@ class Exemplars(NamedTuple):
 
 
 def exemplars(
-    m: LoadedModel, layer: str, channels: list[int], *, k: int = 9, index=None, probe=None
+    m: LoadedModel,
+    layer: str,
+    channels: list[int],
+    *,
+    k: int = 9,
+    index=None,
+    probe=None,
+    executor: Any = None,
 ) -> Exemplars:
     """top_inputs for several channels, each exemplar cut to its receptive field.
     index/probe: a filter_index and the ProbeSet it was built from (default: the model's
@@ -488,7 +549,7 @@ def exemplars(
     from core.show.exemplar_view import patches
 
     probe = probe if probe is not None else _probe(m)
-    ix = index if index is not None else filter_index(m, inputs=probe.raws, labels=probe.labels)
+    ix = index or filter_index(m, inputs=probe.raws, labels=probe.labels, executor=executor)
     tops = {c: top_inputs(m, layer, c, k=k, index=ix) for c in channels}
     rows = sorted({e.index for exs in tops.values() for e in exs})
     xs = {i: prepare(m, probe.raws[i])[0] for i in rows}
@@ -512,6 +573,7 @@ def class_profile(m: LoadedModel, layer: str, *, index=None):
     return df, [int(c) for c in li.dead]
 
 
+@heavy()
 def visualize(
     m: LoadedModel,
     layer: str,
@@ -521,11 +583,13 @@ def visualize(
     seed: int = 0,
     on_progress=None,
     max_seconds: float | None = None,
+    executor: Any = None,
 ):
     """An input synthesised by gradient ascent to maximise the channel's mean activation
     (core.analysis.featvis): .raw in the raw input's format, .value, .domain, .steps, .seconds."""
     from core.settings import MAX_JOB_SECONDS
 
+    budget.gradient_batch(f"Feature visualisation on {m.name}", m.tracer, 1)
     return synthesise(
         m,
         layer,

@@ -65,6 +65,16 @@ class ConceptError(LayerLabError):
     """A concept test (TCAV) whose inputs cannot give an answer (too few, identical sets)."""
 
 
+class JobBudgetError(LayerLabError):
+    """A heavy job whose estimated peak memory is over the per-job limit (LAYERLAB_JOB_MB) even
+    in the smallest chunks: the message gives the numbers and what to make smaller."""
+
+
+class JobError(LayerLabError):
+    """A heavy job that did not finish in its worker: the worker died (killed, out of memory)
+    or the job was cancelled. Only that job is lost; the next one gets a fresh worker."""
+
+
 class OptionError(LayerLabError):
     """A keyword option with a value (or a name) that the function does not take."""
 

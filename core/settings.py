@@ -21,6 +21,10 @@ raises it without touching code (e.g. `LAYERLAB_MAX_TRACE_MB=4000 streamlit run 
 | LAYERLAB_SHARE_DAYS           | 90                     | how long a share lives                           |
 | LAYERLAB_SHARES_PER_MINUTE    | 6                      | shares one session may make per minute           |
 | LAYERLAB_SHELF                | off                    | 1: the Lab shelf page lists every share          |
+| LAYERLAB_JOB_MB               | 384                    | one heavy job's estimated peak (core.work.budget)|
+| LAYERLAB_WORKER_MEMORY_MB     | 4096                   | address space a pool worker may add after imports|
+| LAYERLAB_WORK                 | pool                   | where heavy api calls run by default: pool/inline|
+| LAYERLAB_DASK_SCHEDULER       | (none)                 | tcp://host:8786: heavy calls go to that cluster  |
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class Limits:
     sandbox_bytes: int
     heavy_jobs: int
     cache_bytes: int
+    job_bytes: int
+    worker_bytes: int
     # Fixed structural bounds of a model file (not settings: no real model comes near them).
     config_bytes: int = 16 * MB
     json_depth: int = 200
@@ -93,6 +99,8 @@ def limits() -> Limits:
         sandbox_bytes=int(_number("LAYERLAB_SANDBOX_MEMORY_MB", 2048) * MB),
         heavy_jobs=int(_number("LAYERLAB_HEAVY_JOBS", max(1, (os.cpu_count() or 2) - 1))),
         cache_bytes=int(_number("LAYERLAB_CACHE_MB", 1024) * MB),
+        job_bytes=int(_number("LAYERLAB_JOB_MB", 384) * MB),
+        worker_bytes=int(_number("LAYERLAB_WORKER_MEMORY_MB", 4096) * MB),
     )
 
 
@@ -123,6 +131,20 @@ def data_dir() -> Path:
 def shelf_enabled() -> bool:
     """LAYERLAB_SHELF=1: a private deployment lists every share on the Lab shelf page."""
     return os.environ.get("LAYERLAB_SHELF", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def work_mode() -> str:
+    """Where heavy api calls run when no executor is given (LAYERLAB_WORK): "pool" (worker
+    processes) or "inline" (this process)."""
+    mode = os.environ.get("LAYERLAB_WORK", "").strip() or "pool"
+    if mode not in ("pool", "inline"):
+        raise ValueError(f"LAYERLAB_WORK={mode!r}; expected 'pool' or 'inline' (or unset).")
+    return mode
+
+
+def dask_scheduler() -> str | None:
+    """LAYERLAB_DASK_SCHEDULER: the address of an existing Dask scheduler, or None."""
+    return os.environ.get("LAYERLAB_DASK_SCHEDULER", "").strip() or None
 
 
 def human_bytes(n: float) -> str:

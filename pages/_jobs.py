@@ -1,11 +1,14 @@
 """Heavy work on a shared server: every attack, sweep, importance scan and upload check waits
-for a slot of the process-wide limiter (core.cache.job_limiter), showing its place in line.
+for a slot of the process-wide limiter (core.cache.job_limiter), showing its place in line;
+the work itself then runs in a worker process of the local pool (core.work), whose progress
+comes back to this page's thread.
 
     with heavy_job("LinfPGD on the current sample") as job:
         r = run_attack(..., on_step=job.step)
 
 Any click while it waits or runs (the Cancel button, or another widget) makes Streamlit rerun
-the page, which stops this run at its next status update; the slot is released on the way out.
+the page, which stops this run at its next status update; the slot is released on the way out
+and a running job's worker is stopped (core.work.run), so its place and memory are freed.
 """
 
 from __future__ import annotations

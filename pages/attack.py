@@ -18,7 +18,7 @@ from core.analysis.attacks import (
     to_epsilon,
 )
 from core.analysis.compare import layer_distances
-from core.errors import InputError
+from core.errors import InputError, JobBudgetError, JobError
 from core.inputs.image import model_to_raw, model_to_unit, to_display
 from core.inputs.samples import Sample
 from core.settings import MAX_JOB_SECONDS
@@ -126,7 +126,7 @@ if st.button("Run attack", key="atk_run", type="primary", icon=":material/bolt:"
             r = run_attack(
                 lm, x, method=method, epsilon=epsilon, target=target, steps=steps, on_step=job.step
             )
-    except InputError as e:
+    except (InputError, JobBudgetError, JobError) as e:
         st.error(str(e))
         st.stop()
     st.session_state["attack_result"] = res = (key, value, r, controls)
@@ -380,7 +380,7 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
                 f"{len(raws)} inputs; the rates are over those. Fewer inputs or a faster "
                 "method will finish."
             )
-    except InputError as e:
+    except (InputError, JobBudgetError, JobError) as e:
         st.error(str(e))
 res = st.session_state.get("sweep_result")
 if res and res[0] == lm.key:

@@ -26,6 +26,8 @@ from core.inputs.image import model_to_unit, unit_to_model
 from core.model.load import LoadedModel
 from core.model.outputs import class_scores, probabilities
 from core.settings import MAX_JOB_SECONDS
+from core.work import budget
+from core.work.run import heavy
 
 MAX_STEPS = 1000  # iterations of an iterative attack
 MAX_EPSILONS = 12  # epsilons in one sweep
@@ -280,6 +282,7 @@ def _check(m: LoadedModel, method: str, epsilon: Any, target: Any, steps: Any) -
     return info
 
 
+@heavy(progress="on_step")
 def run_attack(
     m: LoadedModel,
     x_model: np.ndarray,
@@ -290,14 +293,17 @@ def run_attack(
     steps: int | None = None,
     max_seconds: float = MAX_JOB_SECONDS,
     on_step: Callable[[], None] | None = None,
+    executor: Any = None,
 ) -> AttackResult:
     """Attack one model input (no batch axis). Untargeted: any other class than the
     model's prediction; targeted: class `target`. Never raises for a failed attack.
-    The result's .adversarial is a model input; norms are in the attack space."""
+    The result's .adversarial is a model input; norms are in the attack space.
+    executor: where it runs (core.work; None: the default: the local worker pool)."""
     import foolbox as fb
     import tensorflow as tf
 
     info = _check(m, method, epsilon, target, steps)
+    budget.gradient_batch(f"{method} on {m.name}", m.tracer, 1)
     lo, hi = bounds_of(m)
     x = np.asarray(to_attack_space(m, np.asarray(x_model, np.float32)), np.float32)
     if not np.isfinite(x).all() or x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
@@ -392,6 +398,7 @@ def sweep(
     epsilons: list[float],
     steps: int | None = None,
     max_seconds: float = MAX_JOB_SECONDS,
+    chunk: int = 10,
     on_progress: Callable[[int, int], None] | None = None,
 ):
     """Success rate of an untargeted attack against each epsilon over a batch xs (N, *input)
@@ -417,7 +424,6 @@ def sweep(
     attack = info.make(steps if steps is not None else info.default_steps)
     hits = np.zeros(len(eps))
     done = 0
-    chunk = 10
     for i in range(0, len(xs), chunk):
         xb = tf.convert_to_tensor(xs[i : i + chunk])
         crit = fb.criteria.Misclassification(tf.constant(labels[i : i + chunk]))

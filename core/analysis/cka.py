@@ -9,6 +9,8 @@ product of the normalised, flattened Grams: cheap for a few hundred inputs, what
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,36 +48,40 @@ def layer_grams(
     """Every traced layer's centred Gram over the inputs x (n, *input): (names, (L, n, n)).
 
     A Gram needs all n rows of a layer at once; holding every layer of n inputs can take
-    gigabytes (a VGG: ~700k values per input), so layers are taken in groups of at most
-    max_bytes of activations, one pass of the tracer over the inputs per group.
+    gigabytes (a VGG: ~700k values per input; a ResNet50: 141 MB per input). Within max_bytes
+    they are held in memory; past it, each pass of the tracer appends every layer's rows to a
+    file of its own, and the Grams are then made one layer at a time from the files, so memory
+    holds one pass's trace or one layer's activations, and the inputs pass through once.
     """
     n = len(x)
     first = tracer(x[:1])
     names = list(first)
-    sizes = {k: int(np.prod(v.shape[1:])) * 4 * n for k, v in first.items()}
-    groups: list[list[str]] = [[]]
-    used = 0
-    for k in names:
-        if groups[-1] and used + sizes[k] > max_bytes:
-            groups.append([])
-            used = 0
-        groups[-1].append(k)
-        used += sizes[k]
+    total = sum(int(np.prod(v.shape[1:])) * 4 * n for v in first.values())
     grams = np.empty((len(names), n, n))
-    done = 0
-    passes = len(groups) * int(np.ceil(n / batch_size))
-    for group in groups:
-        acts: dict[str, list[np.ndarray]] = {k: [] for k in group}
-        for i in range(0, n, batch_size):
+    passes = int(np.ceil(n / batch_size))
+    with tempfile.TemporaryDirectory(prefix="layerlab_cka_") as tmp:
+        spill = total > max_bytes
+        files = [os.path.join(tmp, f"{i}.f32") for i in range(len(names))]
+        acts = {} if spill else {k: np.empty((n, *first[k].shape[1:]), np.float32) for k in names}
+        for done, i in enumerate(range(0, n, batch_size), 1):
             out = tracer(x[i : i + batch_size])
-            for k in group:
-                acts[k].append(out[k])
-            done += 1
+            for j, k in enumerate(names):
+                if spill:  # written, not memory-mapped: the page cache is not this process's
+                    with open(files[j], "ab") as f:
+                        f.write(np.ascontiguousarray(out[k], np.float32).tobytes())
+                else:
+                    acts[k][i : i + batch_size] = out[k]
+            del out
             if on_progress is not None:
                 on_progress(done, passes)
-        for k in group:
-            grams[names.index(k)] = centred_gram(np.concatenate(acts[k]))
-        del acts
+        for j, k in enumerate(names):
+            a = (
+                np.fromfile(files[j], np.float32).reshape(n, *first[k].shape[1:])
+                if spill
+                else acts.pop(k)
+            )
+            grams[j] = centred_gram(a)
+            del a
     return names, grams
 
 
@@ -98,10 +104,13 @@ def cka(
     x_b: np.ndarray | None,
     *,
     batch_size: int = 50,
+    max_bytes: int = 256 * 2**20,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> CKAResult:
     """Linear CKA between every layer of model A and of model B. x_a, x_b: the same inputs,
-    each prepared for its model ((n, *input_a), (n, *input_b)); "input" rows are included."""
+    each prepared for its model ((n, *input_a), (n, *input_b)); "input" rows are included.
+    batch_size inputs per pass and max_bytes of activations per group of layers bound the
+    peak memory (core.work.budget.cka_plan picks them)."""
     n = 0 if x_a is None else len(x_a)
     if x_a is None or x_b is None or n < MIN_INPUTS or len(x_b) != n:
         raise InputError(
@@ -114,6 +123,7 @@ def cka(
         tracer_a,
         x_a,
         batch_size=batch_size,
+        max_bytes=max_bytes,
         on_progress=None if on_progress is None else lambda i, k: on_progress(i, 2 * k),
     )
     if tracer_b is tracer_a and np.array_equal(x_a, x_b):
@@ -123,6 +133,7 @@ def cka(
             tracer_b,
             x_b,
             batch_size=batch_size,
+            max_bytes=max_bytes,
             on_progress=None if on_progress is None else lambda i, k: on_progress(k + i, 2 * k),
         )
     if on_progress is not None:

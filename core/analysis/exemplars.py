@@ -195,6 +195,142 @@ def compile_scan(tracer: Tracer) -> CompiledScan:
     return CompiledScan(names, same, reduced, _reducer(tracer, reduced))
 
 
+@dataclass
+class ScanPart:
+    """What a scan of some consecutive rows gathered (its rows numbered in the whole batch);
+    parts of consecutive row ranges merge (merge_parts) into what one scan of them gives."""
+
+    n: int  # rows scanned
+    top: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # (values, rows, positions)
+    sums: dict[str, np.ndarray]  # (n_classes, C) float64 sums of spatial means per class
+    fires: dict[str, np.ndarray]  # (C,) inputs whose max is > 0
+    best: dict[str, np.ndarray]  # (C,) highest spatial mean
+    preds: np.ndarray  # (n,) int64 predicted classes
+    counts: np.ndarray  # (n_classes,) int64 inputs per class group
+
+
+def _merge_top(kept, new):
+    """Best K_MAX of kept (earlier rows) then new, ties kept in row order (a stable sort)."""
+    if kept is None:
+        v, r, p = new
+    else:
+        v, r, p = (np.concatenate([a, b]) for a, b in zip(kept, new))
+    order = np.argsort(-v, axis=0, kind="stable")[:K_MAX]
+    return tuple(np.take_along_axis(a, order, axis=0) for a in (v, r, p))
+
+
+def merge_parts(parts: list[ScanPart]) -> ScanPart:
+    """Parts of consecutive row ranges, in order, as one."""
+    out = parts[0]
+    for q in parts[1:]:
+        out = ScanPart(
+            out.n + q.n,
+            {nm: _merge_top(out.top[nm], q.top[nm]) for nm in out.top},
+            {nm: out.sums[nm] + q.sums[nm] for nm in out.sums},
+            {nm: out.fires[nm] + q.fires[nm] for nm in out.fires},
+            {nm: np.maximum(out.best[nm], q.best[nm]) for nm in out.best},
+            np.concatenate([out.preds, q.preds]),
+            out.counts + q.counts,
+        )
+    return out
+
+
+def _labels(n: int, labels: np.ndarray | None) -> np.ndarray:
+    if n == 0:
+        raise InputError("The batch to scan is empty; give at least one input.")
+    lab = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
+    if lab.shape != (n,):
+        raise InputError(
+            f"Got {lab.shape[0] if lab.ndim else 'scalar'} labels for {n} inputs; "
+            "expected one label (or -1) per input."
+        )
+    return lab
+
+
+def scan_part(
+    tracer: Tracer,
+    x: np.ndarray,
+    *,
+    labels: np.ndarray | None,
+    n_classes: int,
+    first_row: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+    chunk: int = CHUNK,
+    compiled: CompiledScan | None = None,
+) -> ScanPart:
+    """Scan the rows x (n, *input), numbered from first_row, one pass per chunk."""
+    n = int(len(x))
+    lab = _labels(n, labels)
+    step = compiled or compile_scan(tracer)
+    out_name = tracer.plan.output_name
+    part: ScanPart | None = None
+    for i0 in range(0, n, chunk):
+        xb = np.asarray(x[i0 : i0 + chunk], tracer.flat.inputs[0].dtype)
+        res = {
+            nm: tuple(keras.ops.convert_to_numpy(t) for t in r)
+            for nm, r in zip(step.reduced, step.fn(xb))
+        }
+        res.update({nm: res[p] for nm, p in step.same.items()})
+        m = len(xb)
+        preds = np.zeros(m, np.int64)
+        if out_name in res:
+            preds = np.argmax(res[out_name][2], axis=1).astype(np.int64)
+        group = np.where(lab[i0 : i0 + m] >= 0, lab[i0 : i0 + m], preds)
+        onehot = np.eye(n_classes, dtype=np.float64)[np.clip(group, 0, n_classes - 1)]  # (m, K)
+        rows = np.arange(first_row + i0, first_row + i0 + m, dtype=np.int32)[:, None]
+        this = ScanPart(
+            m,
+            {
+                nm: _merge_top(None, (mx, np.broadcast_to(rows, mx.shape), am))
+                for nm, (mx, am, _) in res.items()
+            },
+            {nm: onehot.T @ mean.astype(np.float64) for nm, (_, _, mean) in res.items()},
+            {nm: (mx > 0).sum(axis=0) for nm, (mx, _, _) in res.items()},
+            {nm: mean.max(axis=0) for nm, (_, _, mean) in res.items()},
+            preds,
+            onehot.sum(axis=0).astype(np.int64),
+        )
+        part = this if part is None else merge_parts([part, this])
+        if on_progress is not None:
+            on_progress(min(i0 + m, n), n)
+    assert part is not None  # n >= 1
+    return part
+
+
+def finish(
+    tracer: Tracer, part: ScanPart, labels: np.ndarray | None, seconds: float
+) -> FilterIndex:
+    """The index from a whole batch's (merged) scan."""
+    lab = _labels(part.n, labels)
+    names = list(part.top)
+    shapes = {
+        nm: tuple(int(d) for d in tracer.flat.outputs[tracer.names.index(nm)].shape[1:-1])
+        for nm in names
+    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        layers = {
+            nm: LayerIndex(
+                top_value=part.top[nm][0].astype(np.float32),
+                top_input=part.top[nm][1].astype(np.int32),
+                top_pos=part.top[nm][2].astype(np.int32),
+                map_shape=shapes[nm],
+                class_mean=(part.sums[nm] / part.counts[:, None]).astype(np.float32),
+                fire_rate=(part.fires[nm] / part.n).astype(np.float32),
+                best_mean=part.best[nm].astype(np.float32),
+            )
+            for nm in names
+        }
+    known = lab >= 0
+    grouped = (
+        "label"
+        if known.all()
+        else "prediction"
+        if not known.any()
+        else "label where known, else prediction"
+    )
+    return FilterIndex(layers, lab, part.preds, grouped, seconds)
+
+
 def scan(
     tracer: Tracer,
     x: np.ndarray,
@@ -212,77 +348,16 @@ def scan(
     compiled: from compile_scan(tracer), to scan several batches with one compiled step.
     """
     t0 = time.perf_counter()
-    n = int(len(x))
-    if n == 0:
-        raise InputError("The batch to scan is empty; give at least one input.")
-    lab = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
-    if lab.shape != (n,):
-        raise InputError(
-            f"Got {lab.shape[0] if lab.ndim else 'scalar'} labels for {n} inputs; "
-            "expected one label (or -1) per input."
-        )
-    step = compiled or compile_scan(tracer)
-    names, same = step.names, step.same
-    shapes = {
-        nm: tuple(int(d) for d in tracer.flat.outputs[tracer.names.index(nm)].shape[1:-1])
-        for nm in names
-    }
-    out_name = tracer.plan.output_name
-    top: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    sums: dict[str, np.ndarray] = {}
-    fires: dict[str, np.ndarray] = {}
-    best: dict[str, np.ndarray] = {}
-    preds = np.zeros(n, np.int64)
-    counts = np.zeros(n_classes, np.int64)
-    for i0 in range(0, n, chunk):
-        xb = np.asarray(x[i0 : i0 + chunk], tracer.flat.inputs[0].dtype)
-        res = {
-            nm: tuple(keras.ops.convert_to_numpy(t) for t in r)
-            for nm, r in zip(step.reduced, step.fn(xb))
-        }
-        res.update({nm: res[p] for nm, p in same.items()})
-        m = len(xb)
-        if out_name in res:
-            preds[i0 : i0 + m] = np.argmax(res[out_name][2], axis=1)
-        group = np.where(lab[i0 : i0 + m] >= 0, lab[i0 : i0 + m], preds[i0 : i0 + m])
-        onehot = np.eye(n_classes, dtype=np.float64)[np.clip(group, 0, n_classes - 1)]  # (m, K)
-        counts += onehot.sum(axis=0).astype(np.int64)
-        for nm, (mx, am, mean) in res.items():
-            rows = np.broadcast_to(np.arange(i0, i0 + m, dtype=np.int32)[:, None], mx.shape)
-            if nm in top:  # merge with the kept best so far: (K + m, C) -> best K
-                v, r, p = (np.concatenate([a, b]) for a, b in zip(top[nm], (mx, rows, am)))
-            else:
-                v, r, p = mx, rows, am
-            order = np.argsort(-v, axis=0, kind="stable")[:K_MAX]
-            v, r, p = (np.take_along_axis(a, order, axis=0) for a in (v, r, p))
-            top[nm] = (v, r, p)
-            sums[nm] = sums.get(nm, 0.0) + onehot.T @ mean.astype(np.float64)
-            fires[nm] = fires.get(nm, 0) + (mx > 0).sum(axis=0)
-            best[nm] = np.maximum(best.get(nm, -np.inf), mean.max(axis=0))
-        if on_progress is not None:
-            on_progress(min(i0 + m, n), n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        layers = {
-            nm: LayerIndex(
-                top_value=top[nm][0].astype(np.float32),
-                top_input=top[nm][1].astype(np.int32),
-                top_pos=top[nm][2].astype(np.int32),
-                map_shape=shapes[nm],
-                class_mean=(sums[nm] / counts[:, None]).astype(np.float32),
-                fire_rate=(fires[nm] / n).astype(np.float32),
-                best_mean=best[nm].astype(np.float32),
-            )
-            for nm in names
-        }
-    known = lab >= 0
-    grouped = (
-        "label"
-        if known.all()
-        else "prediction"
-        if not known.any()
-        else "label where known, else prediction"
+    part = scan_part(
+        tracer,
+        x,
+        labels=labels,
+        n_classes=n_classes,
+        on_progress=on_progress,
+        chunk=chunk,
+        compiled=compiled,
     )
-    return FilterIndex(layers, lab, preds, grouped, time.perf_counter() - t0)
+    return finish(tracer, part, labels, time.perf_counter() - t0)
 
 
 def top_inputs(

@@ -23,6 +23,8 @@ def filter_importance(
     *,
     labels: np.ndarray | None = None,
     card: Mapping[str, Any],
+    channels: list[int] | None = None,
+    chunk: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Rank the channels of `layer` by the damage that freezing each one alone does.
@@ -33,52 +35,74 @@ def filter_importance(
     before minus after: what ranks, since a confident model's probability saturates at 1.0 and
     then hardly moves), prob_drop (its probability, the same way), accuracy_drop (over labelled
     rows); sorted by logit_drop, then prob_drop, then accuracy_drop (then channel).
+    channels: only these (default all): rank() of the concatenated results of calls over
+    consecutive channel ranges equals one call over all of them.
+    chunk: rows per forward pass (default all; core.work.budget picks it for a large model).
     """
     plan = tracer.plan
     start = plan.index(layer)
-    base = tracer(x)  # {name: (N, ...)} one forward pass
     out_name = plan.output_name
-    p0 = probabilities(card, base[out_name])
-    cls = int(np.argmax(p0[0]))
-    z0 = float(keras.ops.convert_to_numpy(class_scores(card, plan, base))[0, cls])
-    known = labels is not None and (np.asarray(labels) >= 0).any()
-    if known:
-        lab = np.asarray(labels)
-        has = lab >= 0
-        acc0 = float(np.mean(np.argmax(p0[has], axis=1) == lab[has]))
-    prefix = {n: keras.ops.convert_to_tensor(base[n]) for n in plan.needed_before(start)}
-    n_ch = int(base[layer].shape[-1])
+    n = len(x)
+    chunk = n if chunk is None else max(1, int(chunk))
+    lab = np.full(n, -1) if labels is None else np.asarray(labels)
+    has = lab >= 0
+    known = bool(has.any())
+    n_ch = int(tracer.flat.outputs[tracer.names.index(layer)].shape[-1])
+    todo = list(range(n_ch)) if channels is None else [int(c) for c in channels]
+    right = np.zeros(len(todo), np.int64)  # labelled rows still right with channel c frozen
+    right0 = 0
+    first: dict[int, tuple[float, float]] = {}  # c -> (logit, probability) of row 0's class
+    steps = -(-n // chunk) * len(todo)
+    done = 0
+    for i0 in range(0, n, chunk):
+        xb = np.asarray(x[i0 : i0 + chunk], np.float32)
+        hb, lb = has[i0 : i0 + chunk], lab[i0 : i0 + chunk]
+        base = tracer(xb)  # {name: (n, ...)} one forward pass
+        p0 = probabilities(card, base[out_name])
+        if i0 == 0:
+            cls = int(np.argmax(p0[0]))
+            z0 = float(keras.ops.convert_to_numpy(class_scores(card, plan, base))[0, cls])
+            prob0 = float(p0[0, cls])
+        right0 += int(np.sum(np.argmax(p0[hb], axis=1) == lb[hb]))
+        prefix = {k: keras.ops.convert_to_tensor(base[k]) for k in plan.needed_before(start)}
+        for j, c in enumerate(todo):
+            mask = np.ones(n_ch, np.float32)
+            mask[c] = 0.0
+
+            def zero_c(name: str, y: Any, m: np.ndarray = mask) -> Any:  # m: this c's mask
+                return y * m if name == layer else y
+
+            outs = dict(zip(plan.names, plan.run(xb, values=prefix, start=start, after=zero_c)))
+            p = probabilities(card, keras.ops.convert_to_numpy(outs[out_name]))
+            right[j] += int(np.sum(np.argmax(p[hb], axis=1) == lb[hb]))
+            if i0 == 0:
+                z = float(keras.ops.convert_to_numpy(class_scores(card, plan, outs))[0, cls])
+                first[c] = (z, float(p[0, cls]))
+            done += 1
+            if on_progress is not None:
+                on_progress(done, steps)
+        del base, prefix
     rows = []
-    for c in range(n_ch):
-        mask = np.ones(n_ch, np.float32)
-        mask[c] = 0.0
-
-        def zero_c(n: str, y: Any, m: np.ndarray = mask) -> Any:  # m: this c's mask
-            return y * m if n == layer else y
-
-        outs = dict(
-            zip(
-                plan.names,
-                plan.run(np.asarray(x, np.float32), values=prefix, start=start, after=zero_c),
-            )
-        )
-        p = probabilities(card, keras.ops.convert_to_numpy(outs[out_name]))
-        z = float(keras.ops.convert_to_numpy(class_scores(card, plan, outs))[0, cls])
+    for j, c in enumerate(todo):
+        z, pc = first[c]
         row = {
             "channel": c,
             "logit_after": z,
             "logit_drop": z0 - z,
-            "prob_after": float(p[0, cls]),
-            "prob_drop": float(p0[0, cls] - p[0, cls]),
+            "prob_after": pc,
+            "prob_drop": prob0 - pc,
         }
         if known:
-            acc = float(np.mean(np.argmax(p[has], axis=1) == lab[has]))
+            acc0, acc = right0 / int(has.sum()), int(right[j]) / int(has.sum())
             row.update(accuracy_after=acc, accuracy_drop=acc0 - acc)
         rows.append(row)
-        if on_progress is not None:
-            on_progress(c + 1, n_ch)
-    df = pd.DataFrame(rows)
-    keys = ["logit_drop", "prob_drop"] + (["accuracy_drop"] if known else [])
+    return rank(pd.DataFrame(rows))
+
+
+def rank(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by logit_drop, prob_drop, accuracy_drop (where present); ties keep their
+    order (channel order, also across concatenated results of consecutive channel ranges)."""
+    keys = ["logit_drop", "prob_drop"] + (["accuracy_drop"] if "accuracy_drop" in df else [])
     return df.sort_values(keys, ascending=False, kind="stable").reset_index(drop=True)
 
 

@@ -44,6 +44,7 @@ from core.inputs.edits import Edit, apply_edits
 from core.inputs.samples import Sample
 from core.inputs.samples import thumbnail as thumbnail_of
 from core.model.load import LoadedModel
+from core.safety import spawn
 from core.safety.limiter import JobLimiter
 from core.safety.sandbox import Sandbox
 from core.settings import limits
@@ -60,7 +61,7 @@ def builtin_model(name: str) -> LoadedModel:
 @st.cache_resource(show_spinner=False)
 def sandbox() -> Sandbox:
     """The process's upload sandbox (one zygote, started on the first upload)."""
-    return Sandbox()
+    return Sandbox(spawn.shared())
 
 
 def store_url() -> str:

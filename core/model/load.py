@@ -37,6 +37,7 @@ class LoadedModel:
     tracer: Tracer = field(repr=False)  # the engine over `model` (with_card copies share it)
     source: str = "builtin"  # "builtin" | "upload" | "file"
     notes: tuple[str, ...] = ()  # what the load checked and measured (shown after an upload)
+    file: Path | None = None  # the file's checked bytes on disk: what a worker process loads
 
     @property
     def labels(self) -> list[str]:
@@ -79,6 +80,37 @@ def _card_text(path: Path, mtime_ns: int) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+SPOOL = Path(tempfile.gettempdir()) / f"layerlab_models_{os.getuid()}"
+
+
+def _spool(data: bytes, sha: str, fmt: str) -> Path:
+    """The checked bytes kept on disk by their hash (not in memory), for worker processes."""
+    SPOOL.mkdir(mode=0o700, exist_ok=True)
+    path = SPOOL / f"{sha}.{'keras' if fmt == 'keras' else 'h5'}"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def from_checked(
+    path: Path, filename: str, *, card: Mapping[str, Any], sha256: str, source: str
+) -> LoadedModel:
+    """A model file that already passed the door in the server (its scan, budget and sandbox),
+    loaded again in a worker process under the server's card."""
+    model = _load_file(path, filename)
+    return LoadedModel(
+        model=model,
+        card=dict(card),
+        name=filename,
+        sha256=sha256,
+        source=source,
+        tracer=_tracer(model, filename),
+        file=path,
+    )
 
 
 def _load_file(path: Path, filename: str) -> keras.Model:
@@ -144,10 +176,9 @@ def _from_bytes(
             f"First load and trace ran in a sandbox ({report.seconds:.1f} s, "
             f"trace {human_bytes(report.trace_bytes)})."
         )
-    with tempfile.TemporaryDirectory(prefix="layerlab_") as tmp:
-        path = Path(tmp) / ("model.keras" if scanned.fmt == "keras" else "model.h5")
-        path.write_bytes(scanned.data)
-        model = _load_file(path, filename)
+    sha = sha256_bytes(original)
+    path = _spool(scanned.data, sha, scanned.fmt)
+    model = _load_file(path, filename)
     inferred = infer_card(model, filename)
     if facts is not None:
         inferred = onnx_card(inferred, facts, model)
@@ -155,10 +186,11 @@ def _from_bytes(
         model=model,
         card=merge_card(inferred, card, model),
         name=filename,
-        sha256=sha256_bytes(original),
+        sha256=sha,
         source=source,
         tracer=_tracer(model, filename),
         notes=tuple(notes),
+        file=path,
     )
 
 
@@ -207,6 +239,7 @@ def load(name_or_path: str | os.PathLike, *, card: Mapping[str, Any] | None = No
             name=s,
             sha256=sha256_bytes(data),
             tracer=Tracer(model),
+            file=path,
         )
     path = Path(s)
     if not path.is_file():

@@ -1,25 +1,19 @@
 """Load an untrusted model first in a child process, never in the server.
 
-`Sandbox` keeps one zygote process (core.safety.zygote) with Keras imported; each check forks
-a fresh child from it (core.safety.child) with an address-space cap, under a timeout. A crash,
+`Sandbox` asks a zygote process (core.safety.zygote, with Keras imported) to fork a fresh child
+for each check (core.safety.child) with an address-space cap, under a timeout. A crash,
 hang or memory error there is a clear refusal here, and the server process lives on. Only a
-file whose first load and trace passed is then loaded in the server. The app holds one Sandbox
-for the process (core.cache.sandbox); a script that passes none gets a one-off zygote.
+file whose first load and trace passed is then loaded in the server. The app's Sandbox
+(core.cache.sandbox) uses the process's shared zygote; a script that passes none gets a one-off one.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import select
 import signal
-import subprocess
-import sys
 import tempfile
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from core.errors import (
     BudgetError,
@@ -28,10 +22,8 @@ from core.errors import (
     OnnxMismatchError,
     OnnxUnsupportedError,
 )
-from core.settings import ROOT, Limits, human_bytes
-
-_START_S = 180.0  # a zygote importing TensorFlow on a busy 2-core machine
-
+from core.safety.spawn import Zygote
+from core.settings import Limits, human_bytes
 
 # Refusals of an ONNX conversion in the child, raised here as the same classes.
 _CONVERT_ERRORS: dict[str, type[ModelRefusedError]] = {
@@ -56,77 +48,36 @@ class SandboxReport:
 
 
 class Sandbox:
-    """One zygote; checks are serialised (uploads also queue in the heavy-job limiter)."""
+    """Upload checks in children of a zygote (core.safety.spawn): the process's shared one
+    (the app passes spawn.shared()), or its own, ended by close()."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def _readline(self, out: IO[bytes], seconds: float) -> bytes:
-        ready, _, _ = select.select([out], [], [], seconds)
-        return out.readline() if ready else b""
-
-    @staticmethod
-    def _pipes(proc: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
-        """The zygote's (stdin, stdout): never None, _zygote opens both as pipes."""
-        assert proc.stdin is not None and proc.stdout is not None
-        return proc.stdin, proc.stdout
-
-    def _zygote(self) -> subprocess.Popen[bytes]:
-        if self._proc is not None and self._proc.poll() is None:
-            return self._proc
-        env = {
-            **os.environ,
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "CUDA_VISIBLE_DEVICES": "",
-            "PYTHONPATH": str(ROOT),
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "core.safety.zygote"],
-            cwd=str(ROOT),
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        if self._readline(self._pipes(proc)[1], _START_S).strip() != b"ready":
-            proc.kill()
-            raise ModelRefusedError("could not be checked: the sandbox did not start")
-        self._proc = proc
-        return proc
+    def __init__(self, zygote: Zygote | None = None) -> None:
+        self._own = zygote is None
+        self.zygote = zygote if zygote is not None else Zygote()
 
     def verdict(
         self, path: Path, limits: Limits, *, onnx_out: Path | None = None, filename: str = ""
     ) -> dict[str, Any]:
         """The zygote's reply for one file: {"verdict", "code", "timeout"}. onnx_out: path is
         an .onnx file, to be converted (and saved there as .keras) before the load."""
-        with self._lock:
-            stdin, stdout = self._pipes(self._zygote())
-            req = {
-                "path": str(path),
-                "trace_limit": limits.trace_bytes,
-                "extra": limits.sandbox_bytes,
-                "seconds": limits.sandbox_seconds,
-                "onnx_out": str(onnx_out) if onnx_out else None,
-                "filename": filename,
-            }
-            stdin.write((json.dumps(req) + "\n").encode())
-            stdin.flush()
-            line = self._readline(stdout, limits.sandbox_seconds + 30)
-            if not line:  # the zygote itself is stuck: replace it
-                self.close()
-                return {"verdict": None, "code": None, "timeout": True}
-            return json.loads(line)
+        req = {
+            "op": "check",
+            "path": str(path),
+            "trace_limit": limits.trace_bytes,
+            "extra": limits.sandbox_bytes,
+            "seconds": limits.sandbox_seconds,
+            "onnx_out": str(onnx_out) if onnx_out else None,
+            "filename": filename,
+        }
+        reply = self.zygote.request(req, limits.sandbox_seconds + 30)
+        if reply is None:  # the zygote itself died or is stuck: replace it
+            self.zygote.close()
+            return {"verdict": None, "code": None, "timeout": True}
+        return reply
 
     def close(self) -> None:
-        if self._proc is not None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._proc.wait()
-            self._proc = None
+        if self._own:
+            self.zygote.close()
 
 
 def first_load(

@@ -1,10 +1,16 @@
-"""The sandbox's zygote: `python -m core.safety.zygote`, started by core.safety.sandbox.
+"""The zygote: `python -m core.safety.zygote`, started by core.safety.spawn.Zygote.
 
-It imports Keras once, then for each request (one JSON line on stdin: path, trace_limit,
-extra, seconds) forks a fresh child that runs core.safety.child.run and dies; the zygote itself
-never loads a model. It answers one JSON line per request: {"verdict": dict | null, "code":
-exit code, "timeout": bool}. Forking from an imported Keras makes a check cost a fraction of a
-second instead of a TensorFlow import.
+It imports Keras (and the analysis code) once, then answers JSON lines on stdin, each with an
+"id" that its reply (one JSON line on stdout, written whole, so replies never interleave:
+see _reply) carries back:
+- {"op": "check", path, trace_limit, extra, seconds}: a waiter process forks a fresh child that
+  runs core.safety.child.run under a timeout and replies {"verdict": dict | null, "code": exit
+  code, "timeout": bool}; the zygote itself never loads a model and is free at once;
+- {"op": "worker", address, memory, threads, nice}: forks a worker of the heavy-job pool
+  (core.work.worker.main) and replies {"pid": ...}.
+Forking from an imported Keras makes a check or a new worker cost a fraction of a second
+instead of a TensorFlow import. When stdin closes (the server ended, even killed: the kernel
+closes its end) the zygote kills its whole process group, workers and checks included.
 """
 
 from __future__ import annotations
@@ -14,10 +20,28 @@ import os
 import select
 import signal
 import sys
+import tempfile
 import time
 
+_LOCK: list[int] = []  # a file the zygote's children lock (lockf: per process) to reply
 
-def _serve(req: dict) -> dict:
+
+def _reply(rid: object, body: dict) -> None:
+    """One whole line on stdout: a line past PIPE_BUF (4 KB) takes several writes, so the
+    writers take turns."""
+    import fcntl
+
+    data = (json.dumps({"id": rid, **body}) + "\n").encode()
+    fcntl.lockf(_LOCK[0], fcntl.LOCK_EX)
+    try:
+        while data:
+            data = data[os.write(1, data) :]
+    finally:
+        fcntl.lockf(_LOCK[0], fcntl.LOCK_UN)
+
+
+def _check(req: dict) -> dict:
+    """In the waiter: fork the checking child, wait for its verdict within the time limit."""
     from core.safety.child import run
 
     r, w = os.pipe()
@@ -72,20 +96,48 @@ def _serve(req: dict) -> dict:
     return {"verdict": verdict, "code": code, "timeout": timed_out}
 
 
+def _fork(req: dict) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote ignores it; its children do not
+    os.close(0)  # stdin is the zygote's lifeline, not theirs
+    code = 0
+    try:
+        if req["op"] == "check":
+            _reply(req["id"], _check(req))
+        else:
+            from core.work.worker import main
+
+            main(req["address"], int(req["memory"]), int(req["threads"]), int(req["nice"]))
+    except BaseException:  # noqa: BLE001 - a forked process never returns into the zygote
+        code = 1
+    os._exit(code)
+
+
 def main() -> None:
     import keras  # noqa: F401 - imported once here, inherited by every forked child
     import onnxruntime  # noqa: F401 - an .onnx upload is converted and checked in a child
 
+    import core.api  # noqa: F401 - what workers run, imported once for all of them
     import core.graph.engine  # noqa: F401
     import core.model.onnx  # noqa: F401
     import core.safety.child  # noqa: F401
+    import core.work.worker  # noqa: F401
 
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # waiters and workers are reaped by the kernel
+    fd, path = tempfile.mkstemp(prefix="layerlab_zygote_")
+    os.unlink(path)  # the open file is enough to lock
+    _LOCK.append(fd)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     for line in sys.stdin:
-        reply = _serve(json.loads(line))
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        req = json.loads(line)
+        pid = _fork(req)
+        if req["op"] == "worker":
+            _reply(req["id"], {"pid": pid})
+    # stdin closed: the server is gone. End everything this zygote started, then itself.
+    os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 if __name__ == "__main__":

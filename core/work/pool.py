@@ -1,0 +1,269 @@
+"""The local worker pool: heavy jobs in processes forked from the zygote, never in the server.
+
+`WorkerPool` is a concurrent.futures.Executor. Jobs wait in one FIFO queue; each of `slots`
+threads takes the next job and runs it in its worker (forked on demand through
+core.safety.spawn, so a fresh worker costs a fork, not a TensorFlow import), forwarding the
+job's progress into its future. A worker that dies (killed, out of its address space) fails
+only the job it ran, with a JobError saying so; the next job gets a fresh worker. A worker is
+retired after `idle_s` without work, after `max_jobs` jobs, or when its memory grew `keep`
+bytes past its start, so memory returns to the system. `default_pool()` is the process's pool
+(the app's and a notebook's), with LAYERLAB_HEAVY_JOBS slots.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+from core.errors import JobError
+from core.safety import spawn
+from core.settings import MB, human_bytes, limits
+
+START_S = 60.0  # a fork and a connect; generous on a busy machine
+
+
+class PoolFuture(Future):
+    """A job's future, with the progress its worker reported (drained by the caller's thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.progress: deque[tuple] = deque()
+        self.pid: int | None = None  # the worker running it
+        self.cancelled_running = False
+
+
+class _Worker:
+    def __init__(self, pid: int, conn: Connection, rss: int) -> None:
+        self.pid, self.conn, self.start_rss, self.rss, self.jobs = pid, conn, rss, rss, 0
+
+    def stop(self) -> None:
+        self.conn.close()  # its lifeline sees the socket close and it exits
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class _Job:
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, progress_kw: str | None):
+        self.fn, self.args, self.kwargs, self.progress_kw = fn, args, kwargs, progress_kw
+        self.future = PoolFuture()
+
+
+class WorkerPool(Executor):
+    def __init__(
+        self,
+        *,
+        slots: int | None = None,
+        zygote: spawn.Zygote | None = None,
+        memory: int | None = None,
+        threads: int | None = None,
+        nice: int = 10,
+        idle_s: float = 30.0,
+        max_jobs: int = 100,
+        keep: int = 512 * MB,
+    ) -> None:
+        lim = limits()
+        self.slots = slots if slots is not None else lim.heavy_jobs
+        self.zygote = zygote if zygote is not None else spawn.shared()
+        self.memory = memory if memory is not None else lim.worker_bytes
+        # TensorFlow threads per worker: the server keeps a core for pages.
+        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) - 1)
+        self.nice, self.idle_s, self.max_jobs, self.keep = nice, idle_s, max_jobs, keep
+        self._dir = tempfile.mkdtemp(prefix="layerlab_pool_")  # 0700: only this user connects
+        self._cond = threading.Condition()
+        self._queue: deque[_Job] = deque()
+        self._threads: list[threading.Thread] = []
+        self._workers: dict[int, _Worker] = {}  # slot -> its live worker
+        self._spawned = 0
+        self._spawn_lock = threading.Lock()
+        self._closed = False
+        self._running = 0
+
+    # ---- the Executor interface ---------------------------------------------------------------
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> PoolFuture:
+        return self.submit_call(fn, args, kwargs)
+
+    def submit_call(
+        self, fn: Callable, args: tuple, kwargs: dict, *, progress_kw: str | None = None
+    ) -> PoolFuture:
+        """Queue fn(*args, **kwargs) (fn and its arguments picklable; models as refs). With
+        progress_kw, the worker passes a callback under that name whose calls land in
+        future.progress."""
+        job = _Job(fn, args, kwargs, progress_kw)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("cannot submit to a pool that was shut down")
+            self._queue.append(job)
+            while len(self._threads) < self.slots:
+                t = threading.Thread(target=self._slot, args=(len(self._threads),), daemon=True)
+                self._threads.append(t)
+                t.start()
+            self._cond.notify()
+        return job.future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._cond:
+            self._closed = True
+            if cancel_futures:
+                while self._queue:
+                    self._queue.popleft().future.cancel()
+            self._cond.notify_all()
+        for w in list(self._workers.values()):
+            w.stop()  # a running job fails (JobError) instead of holding the shutdown
+        if wait:
+            for t in self._threads:
+                t.join()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    # ---- what the pages and tests see ----------------------------------------------------------
+    def cancel(self, future: PoolFuture) -> None:
+        """Drop a queued job, or end a running one (its worker is killed and replaced)."""
+        with self._cond:
+            queued = [j for j in self._queue if j.future is future]
+            for j in queued:
+                self._queue.remove(j)
+        if future.cancel():
+            return
+        pid = future.pid
+        if pid is not None and not future.done():
+            future.cancelled_running = True
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def state(self) -> tuple[int, int]:
+        """(running, waiting) jobs now."""
+        with self._cond:
+            return self._running, len(self._queue)
+
+    def worker_pids(self) -> list[int]:
+        return [w.pid for w in list(self._workers.values())]
+
+    # ---- inside ------------------------------------------------------------------------------
+    def _slot(self, slot: int) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    if not self._cond.wait(self.idle_s) and not self._queue:
+                        w = self._workers.pop(slot, None)  # idle: give its memory back
+                        if w is not None:
+                            w.stop()
+                if not self._queue:
+                    return
+                job = self._queue.popleft()
+                if not job.future.set_running_or_notify_cancel():
+                    continue
+                self._running += 1
+            try:
+                w = self._workers.get(slot) or self._spawn(slot)
+                self._run(slot, w, job)
+            except Exception as e:  # noqa: BLE001 - no worker: this job fails, saying why
+                if not job.future.done():
+                    job.future.set_exception(JobError(f"No worker process could start ({e})."))
+            finally:
+                with self._cond:
+                    self._running -= 1
+
+    def _spawn(self, slot: int) -> _Worker:
+        with self._spawn_lock:
+            self._spawned += 1
+            address = os.path.join(self._dir, f"w{self._spawned}.sock")
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                server.bind(address)
+                server.listen(1)
+                server.settimeout(START_S)
+                req = {
+                    "op": "worker",
+                    "address": address,
+                    "memory": self.memory,
+                    "threads": self.threads,
+                    "nice": self.nice,
+                }
+                if self.zygote.request(req, START_S) is None:
+                    raise JobError("the zygote did not answer")
+                sock, _ = server.accept()
+            finally:
+                server.close()
+                if os.path.exists(address):
+                    os.unlink(address)
+            sock.settimeout(None)
+            conn = Connection(sock.detach())
+            if not conn.poll(START_S):
+                conn.close()
+                raise JobError("the new worker did not report ready")
+            _, pid, rss = conn.recv()
+            w = self._workers[slot] = _Worker(pid, conn, rss)
+            return w
+
+    def _run(self, slot: int, w: _Worker, job: _Job) -> None:
+        fut = job.future
+        fut.pid = w.pid
+        try:
+            w.conn.send((job.fn, job.args, job.kwargs, job.progress_kw))
+            while True:
+                kind, *rest = w.conn.recv()
+                if kind == "progress":
+                    fut.progress.append(rest[0])
+                    continue
+                break
+        except (EOFError, OSError):
+            self._workers.pop(slot, None)
+            w.stop()
+            fut.set_exception(
+                JobError("The job was cancelled; its worker was stopped.")
+                if fut.cancelled_running
+                else JobError(
+                    f"The worker process running this job ended unexpectedly (killed, or past "
+                    f"its {human_bytes(self.memory)} address space, LAYERLAB_WORKER_MEMORY_MB); "
+                    "the job did not finish. Other jobs were not affected, and the next one "
+                    "gets a fresh worker: try again, with fewer inputs if it happens again."
+                )
+            )
+            return
+        except BaseException as e:  # noqa: BLE001 - e.g. an argument that does not pickle
+            fut.set_exception(e)
+            return
+        result, w.rss = rest
+        w.jobs += 1
+        if kind == "memory":
+            self._workers.pop(slot, None)
+            w.stop()
+            fut.set_exception(
+                JobError(
+                    f"This job needed more memory than a worker may use "
+                    f"({human_bytes(self.memory)}, LAYERLAB_WORKER_MEMORY_MB): use fewer "
+                    "inputs or fewer layers. Other jobs were not affected."
+                )
+            )
+            return
+        if w.jobs >= self.max_jobs or w.rss > w.start_rss + self.keep:
+            self._workers.pop(slot, None)  # recycled: its memory goes back to the system
+            w.stop()
+        if kind == "done":
+            fut.set_result(result)
+        else:
+            fut.set_exception(result)
+
+
+_DEFAULT: list[WorkerPool] = []
+_LOCK = threading.Lock()
+
+
+def default_pool() -> WorkerPool:
+    """The process's pool (created on first use; its workers fork from the shared zygote)."""
+    with _LOCK:
+        if not _DEFAULT:
+            _DEFAULT.append(WorkerPool())
+        return _DEFAULT[0]
