@@ -13,6 +13,7 @@ import time
 
 _STARTED = time.perf_counter()  # this run's server time (LAYERLAB_TIMING, bench.pages)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: core/__init__.py
 
 import streamlit as st  # noqa: E402
 

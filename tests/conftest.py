@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Before numpy loads (see core/__init__.py): one OpenBLAS thread beside TensorFlow's.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # Heavy api calls run in this process unless a test passes an executor (tests/core/work do).
 os.environ.setdefault("LAYERLAB_WORK", "inline")
 ROOT = Path(__file__).resolve().parents[1]
