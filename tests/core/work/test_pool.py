@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import numpy as np
 import pytest
@@ -45,13 +46,20 @@ def pool():
 def dask_client():
     from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+    # A spawned Dask worker re-runs __main__ from its path: an AppTest earlier in the run
+    # (tests/core/test_cache.py) leaves its temporary script there, which fails outside it.
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        sys.modules["__main__"] = saved
 
 
 def _same_index(a, b) -> None:
