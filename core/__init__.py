@@ -1,4 +1,4 @@
-"""Layer Lab core: pure Python + Keras/NumPy. Only core/cache/ imports streamlit."""
+"""Layer Lab core: pure Python + Keras/NumPy. Only core/cache.py imports streamlit."""
 
 import os
 
