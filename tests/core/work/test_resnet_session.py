@@ -5,6 +5,7 @@ numbers; the server's memory with its zygote and workers stays under 2 GB and is
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from core import api
@@ -26,22 +26,11 @@ GB = 2**30
 MB = 2**20
 
 
-def children(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return {int(c) for c in f.read().split()}
-    except FileNotFoundError:
-        return set()
-
-
-def pss(pid: int, *, skip: frozenset[int] = frozenset()) -> int:
-    """Proportional memory of a process and its descendants (shared pages split among them),
-    leaving out the subtrees under `skip` (processes earlier tests of this run left behind)."""
+def pss(pid: int) -> int:
+    """Proportional memory of a process and its descendants (shared pages split among them)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        if p in skip:
-            continue
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
                 total += next(int(ln.split()[1]) for ln in f if ln.startswith("Pss:"))
@@ -61,22 +50,23 @@ def resnet_file(tmp_path_factory) -> Path:
     return path
 
 
-def test_resnet50_session_stays_within_budget_and_memory(resnet_file):
-    others = frozenset(children(os.getpid()))  # e.g. earlier tests' sandbox zygotes
+def session(model_file: Path) -> dict:
+    """The lab member's session, run in a fresh process (the server): a test process that ran
+    hundreds of tests before holds gigabytes of its own, which are not this session's."""
     zygote = spawn.Zygote()
     pool = WorkerPool(slots=1, zygote=zygote, idle_s=5.0)
     try:
         lenet = api.load("lenet_mnist")
-        m = api.load_bytes(resnet_file.read_bytes(), "resnet50.keras", sandbox=Sandbox(zygote))
+        m = api.load_bytes(model_file.read_bytes(), "resnet50.keras", sandbox=Sandbox(zygote))
         digits = api.probe_set(lenet)[0][:40]
         scenes = api.probe_set(api.load("vgg_cifar10"))[0][:32]
-        start = pss(os.getpid(), skip=others)
+        start = pss(os.getpid())
         peak = [start]
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], pss(os.getpid(), skip=others))
+                peak[0] = max(peak[0], pss(os.getpid()))
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -89,8 +79,8 @@ def test_resnet50_session_stays_within_budget_and_memory(resnet_file):
                 fn()
                 outcomes[name] = f"done in {time.monotonic() - t:.0f} s"
             except JobBudgetError as e:  # refused before allocating: the numbers are there
-                assert "LAYERLAB_JOB_MB" in str(e) and "MB" in str(e)
-                outcomes[name] = f"refused: {e}"
+                ok = "LAYERLAB_JOB_MB" in str(e) and "MB" in str(e)
+                outcomes[name] = f"refused: {e}" if ok else f"refused without numbers: {e}"
 
         layer = "conv2_block1_1_conv"
         job("CKA vs LeNet (40 inputs)", lambda: api.cka(m, lenet, digits, executor=pool))
@@ -111,22 +101,42 @@ def test_resnet50_session_stays_within_budget_and_memory(resnet_file):
             )
         stop.set()
         sampler.join()
-        print(*outcomes.items(), f"start {start / MB:.0f} MB, peak {peak[0] / MB:.0f} MB", sep="\n")
-        assert outcomes["CKA vs LeNet (40 inputs)"].startswith("done")  # fits the default
-        assert peak[0] <= 2 * GB
-        after = pss(os.getpid(), skip=others)
+        after = pss(os.getpid())
         for _ in range(60):  # idle workers retire after idle_s
             if after <= start + 200 * MB:
                 break
             time.sleep(1)
-            after = pss(os.getpid(), skip=others)
-        print(f"after {after / MB:.0f} MB")
-        assert np.isfinite(peak[0])
-        if after > start + 200 * MB:  # the budget and peak above hold; this part of the bar not yet
-            pytest.xfail(
-                f"issue 34: a minute after the jobs the server is {(after - start) / MB:.0f} MB "
-                "above its start (bar 200 MB); which process keeps it is not yet traced"
-            )
+            after = pss(os.getpid())
+        return {"outcomes": outcomes, "start": start, "peak": peak[0], "after": after}
     finally:
         pool.shutdown()
         zygote.close()
+
+
+def test_resnet50_session_stays_within_budget_and_memory(resnet_file):
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, __file__, str(resnet_file)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    print(*r["outcomes"].items(), sep="\n")
+    print(
+        f"start {r['start'] / MB:.0f} MB, peak {r['peak'] / MB:.0f} MB, after {r['after'] / MB:.0f} MB"
+    )
+    assert r["outcomes"]["CKA vs LeNet (40 inputs)"].startswith("done")  # fits the default
+    assert not any("without numbers" in o for o in r["outcomes"].values())
+    assert r["peak"] <= 2 * GB
+    if r["after"] > r["start"] + 200 * MB:  # the budget and peak above hold; this part not yet
+        pytest.xfail(
+            f"issue 34: a minute after the jobs the server is {(r['after'] - r['start']) / MB:.0f} "
+            "MB above its start (bar 200 MB); which process keeps it is not yet traced"
+        )
+
+
+if __name__ == "__main__":
+    print(json.dumps(session(Path(sys.argv[1]))))
