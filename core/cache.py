@@ -403,8 +403,7 @@ def probe_batch(lm: LoadedModel, n: int = 20) -> list[Sample]:
         return gallery(lm.card)
 
 
-@scoped
-@st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@with_progress(max_entries=128)
 def explanation(
     lm: LoadedModel,
     sample: Sample,
@@ -424,16 +423,7 @@ def explanation(
     )
 
 
-# (A progress bar cannot be driven from inside st.cache_data, which replays the elements a
-# function draws; these say what runs and for how long instead.)
-@scoped
-@st.cache_data(
-    max_entries=32,
-    ttl=1800,
-    hash_funcs=_HASH,
-    show_time=True,
-    show_spinner="Re-initialising the layers one by one and recomputing the map…",
-)
+@with_progress(max_entries=32)
 def randomization(
     lm: LoadedModel, sample: Sample, method: str, target: int, options: tuple[tuple[str, Any], ...]
 ):
@@ -441,14 +431,7 @@ def randomization(
     return api.randomization_check(lm, sample.raw, method=method, target=target, **dict(options))
 
 
-@scoped
-@st.cache_data(
-    max_entries=16,
-    ttl=1800,
-    hash_funcs=_HASH,
-    show_time=True,
-    show_spinner="Tracing the inputs through both models and comparing every layer…",
-)
+@with_progress(max_entries=16)
 def cka(lm_a: LoadedModel, lm_b: LoadedModel, inputs: tuple[Sample, ...]):
     """Linear CKA between every layer of two models over the same samples (api.cka)."""
     return api.cka(lm_a, lm_b, [s.raw for s in inputs])

@@ -7,6 +7,7 @@ import streamlit as st
 from core import cache
 from core.model.load import LoadedModel
 from pages._images import png
+from pages._jobs import watched
 
 
 def top_filters_exemplars(
@@ -15,7 +16,8 @@ def top_filters_exemplars(
     """For a few filters (e.g. the most important ones), their top held-out exemplars."""
     probe = cache.probe(lm)
     bar = st.progress(0.0, text=f"Scanning {len(probe)} held-out inputs (once per model)…")
-    index = cache.filter_index(lm, _on_progress=lambda i, n: bar.progress(i / n))
+    with watched(f"Scanning {len(probe)} held-out inputs"):
+        index = cache.filter_index(lm, _on_progress=lambda i, n: bar.progress(i / n))
     bar.empty()
     if layer not in index.layers:
         return

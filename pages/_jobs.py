@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from core import cache
+from core import cache, work
 
 
 class Job:
@@ -76,3 +76,56 @@ def heavy_job(label: str, *, where=None) -> Iterator[Job]:
         status.update(
             label=f"{label}: done in {time.monotonic() - job._t0:.1f} s", state="complete"
         )
+
+
+@contextmanager
+def watched(label: str) -> Iterator[None]:
+    """Heavy work a page runs by itself (CKA, scans, explanations): while the block waits on the
+    worker pool, its place in line and its time are shown, with a Cancel button; a result from
+    the cache shows nothing. Cancel keeps this job stopped (the page would otherwise start it
+    again on its rerun) until "Run it again" or other settings (another label)."""
+    stopped = st.session_state.setdefault("jobs_cancelled", set())
+    if label in stopped:
+        st.info(f"{label}: cancelled.", icon=":material/block:")
+        if st.button("Run it again", key=f"again_{label}", icon=":material/refresh:"):
+            stopped.discard(label)
+            st.rerun()
+        st.stop()
+    box = st.empty()
+    ui: list = []  # [status, cancel holder] from the first wait on
+    t0, shown = time.monotonic(), [0.0]
+
+    def on_wait(ahead: int | None, running: int) -> None:
+        now = time.monotonic()
+        if ui and now - shown[0] < 0.25:  # at most 4 updates a second
+            return
+        shown[0] = now
+        if not ui:
+            holder = box.container()
+            ui.extend([holder.status(f"{label}…", expanded=False), holder.empty()])
+            ui[1].button(
+                "Cancel",
+                key=f"cancel_{label}",
+                icon=":material/close:",
+                on_click=stopped.add,
+                args=(label,),
+            )
+        if ahead is None:
+            ui[0].update(label=f"{label} · {now - t0:.0f} s", state="running")
+        else:
+            n = ahead + running
+            ui[0].update(
+                label=f"Queued: {n} job{'s' if n != 1 else ''} ahead ({running} running) · {label}",
+                state="running",
+            )
+
+    try:
+        with work.watching(on_wait):
+            yield
+    except Exception:
+        if ui:
+            ui[0].update(label=f"{label}: failed", state="error")
+        raise
+    if ui:
+        ui[1].empty()
+        ui[0].update(label=f"{label}: done in {time.monotonic() - t0:.1f} s", state="complete")

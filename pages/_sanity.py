@@ -11,6 +11,7 @@ from core.analysis.attribution import METHODS
 from core.analysis.attribution.sanity import MEASURES, Similarity
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
+from pages._jobs import watched
 from pages._widgets import altair
 
 
@@ -33,10 +34,9 @@ def randomisation_check(
     )
     rand = None
     if st.button("Run the randomisation check", key="explain_rand"):
-        with st.spinner(
+        with watched(
             f"Re-initialising the layers one at a time and recomputing "
-            f"{METHODS[rmethod].title} after each…",
-            show_time=True,
+            f"{METHODS[rmethod].title} after each"
         ):
             rand = cache.randomization(lm, sample, rmethod, target, opts(rmethod))
         st.session_state["explain_rand_result"] = (

@@ -11,6 +11,7 @@ from core import api, cache
 from core.errors import LayerLabError
 from core.inputs.samples import gallery_kind
 from core.model.load import builtin_card
+from pages._jobs import watched
 from pages._links import share_view
 from pages._state import current_model, linked, run_trace, samples, selected_sample
 from pages._widgets import altair, export_button, prediction
@@ -102,10 +103,8 @@ inputs = tuple((pool if which.startswith("built-in") else mine).values())
 
 # ---- core call ---------------------------------------------------------------------------------------
 try:
-    with st.spinner(
-        f"Tracing {len(inputs)} inputs through both models and comparing every "
-        "pair of layers (CKA)…",
-        show_time=True,
+    with watched(
+        f"Tracing {len(inputs)} inputs through both models and comparing every pair of layers (CKA)"
     ):
         res = cache.cka(lm, lm_b, inputs)
 except LayerLabError as e:

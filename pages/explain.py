@@ -17,6 +17,7 @@ from core.show.audio_view import hear_map
 from core.show.render import apply_colormap
 from pages._audio_views import map_chart, player
 from pages._images import png
+from pages._jobs import watched
 from pages._links import share_view
 from pages._sanity import randomisation_check
 from pages._state import current_model, linked, run_trace, selected_sample
@@ -140,7 +141,8 @@ bar = st.progress(0.0, text="Computing the maps and their curves…")
 try:
     for i, m in enumerate(methods):
         bar.progress(i / len(methods), text=f"{METHODS[m].title} ({i + 1} of {len(methods)})…")
-        results[m] = cache.explanation(lm, sample, m, target, opts(m), steps, baseline)
+        with watched(f"{METHODS[m].title} of {sample.name} and its curves"):
+            results[m] = cache.explanation(lm, sample, m, target, opts(m), steps, baseline)
 except LayerLabError as e:
     bar.empty()
     st.error(str(e))
@@ -351,7 +353,8 @@ if st.button(f"Rank over {len(batch)} samples", key="explain_batch"):
                 (i * len(methods) + j) / total,
                 text=f"{s.name}: {METHODS[m].title} ({i * len(methods) + j + 1} of {total})",
             )
-            _, d, n = cache.explanation(lm, s, m, t, opts(m), steps, baseline)
+            with watched(f"{METHODS[m].title} of {s.name}"):
+                _, d, n = cache.explanation(lm, s, m, t, opts(m), steps, baseline)
             rows.append(
                 {
                     "method": METHODS[m].title,

@@ -17,7 +17,7 @@ from core.show.audio_view import map_axes
 from core.show.exemplar_view import grid, image_patch, index_table, spectrogram_patch
 from pages._audio_views import player
 from pages._images import png
-from pages._jobs import heavy_job
+from pages._jobs import heavy_job, watched
 from pages._links import share_view
 from pages._state import current_model, linked
 from pages._widgets import export_button, vega
@@ -113,17 +113,15 @@ if batch is None:
     except ValueError as e:  # no probe set of this model's kind: a labelled ZIP still works
         st.error(str(e))
         st.stop()
-    with st.status(
-        f"Scanning {len(probe)} held-out inputs (once per model)…", expanded=False
-    ) as status:
-        bar = st.progress(0.0)
+    with watched(f"Indexing {len(probe)} held-out inputs (once per model)"):
+        bar = st.progress(0.0, text="Indexing…")
         index = cache.filter_index(
             lm, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
         )
-        status.update(
-            label=f"{index.n_inputs} held-out inputs indexed in {index.seconds:.1f} s",
-            state="complete",
-        )
+        bar.empty()
+    st.caption(
+        f"{index.n_inputs} held-out inputs indexed · the scan itself took {index.seconds:.1f} s"
+    )
 else:
     _, probe, index = batch
 li = index.layer(layer)
@@ -131,9 +129,13 @@ n_ch = li.channels
 importance = None
 if sort == "importance":
     bar = st.progress(0.0, text="Freezing each channel alone over 200 held-out inputs…")
-    imp = cache.probe_importance(
-        lm, layer, 200, _on_progress=lambda i, n: bar.progress(i / n, text=f"channel {i} of {n}")
-    )
+    with watched(f"Freezing each channel of {layer} alone"):
+        imp = cache.probe_importance(
+            lm,
+            layer,
+            200,
+            _on_progress=lambda i, n: bar.progress(i / n, text=f"channel {i} of {n}"),
+        )
     bar.empty()
     importance = (
         imp.set_index("channel")["accuracy_drop" if "accuracy_drop" in imp else "prob_drop"]
@@ -214,15 +216,16 @@ vis = {}
 if show_vis:
     bar = st.progress(0.0, text="Synthesising…")
     for j, c in enumerate(shown):
-        vis[c] = cache.feature_vis(
-            lm,
-            layer,
-            c,
-            steps,
-            _on_progress=lambda i, n, j=j: bar.progress(
-                (j + i / n) / len(shown), text=f"channel {shown[j]}: step {i} of {n}"
-            ),
-        )
+        with watched(f"Synthesising an input for channel {c}"):
+            vis[c] = cache.feature_vis(
+                lm,
+                layer,
+                c,
+                steps,
+                _on_progress=lambda i, n, j=j: bar.progress(
+                    (j + i / n) / len(shown), text=f"channel {shown[j]}: step {i} of {n}"
+                ),
+            )
     bar.empty()
 
 

@@ -11,6 +11,6 @@ plan's recorded shapes before anything is allocated, and picks chunks that fit L
 or refuses with the numbers.
 """
 
-from core.work.run import INLINE, InProcess, heavy, where
+from core.work.run import INLINE, InProcess, heavy, watching, where
 
-__all__ = ["INLINE", "InProcess", "heavy", "where"]
+__all__ = ["INLINE", "InProcess", "heavy", "watching", "where"]

@@ -147,6 +147,12 @@ class WorkerPool(Executor):
         with self._cond:
             return self._running, len(self._queue)
 
+    def place(self, future: PoolFuture) -> tuple[int | None, int]:
+        """(jobs waiting before this one, None once it left the queue; jobs running now)."""
+        with self._cond:
+            ahead = next((i for i, j in enumerate(self._queue) if j.future is future), None)
+            return ahead, self._running
+
     def worker_pids(self) -> list[int]:
         return [w.pid for w in list(self._workers.values())]
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from core.settings import dask_scheduler, work_mode
@@ -48,6 +49,7 @@ class InProcess(Executor):
 
 
 INLINE = InProcess()
+_WATCH = threading.local()  # this thread's watcher of pool waits (see watching)
 _CLIENTS: dict[str, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -111,16 +113,33 @@ def remote(fn: Callable, args: tuple, kwargs: dict, data: dict[str, bytes] | Non
     return fn(*from_refs(args, data), **from_refs(kwargs, data))
 
 
+@contextmanager
+def watching(on_wait: Callable[[int | None, int], None]) -> Iterator[None]:
+    """Within the block, each heavy call this thread makes on the local pool calls
+    on_wait(ahead, running) at every poll (10/s): ahead, the jobs waiting before it (None once
+    it runs); running, the jobs running now. A page shows the job's place there, and a page that
+    stops there (a rerun) cancels the job and frees its place."""
+    before = getattr(_WATCH, "fn", None)
+    _WATCH.fn = on_wait
+    try:
+        yield
+    finally:
+        _WATCH.fn = before
+
+
 def _on_pool(pool, fn, args, kwargs, progress, on_progress) -> Any:
     fut = pool.submit_call(
         fn, to_refs(args), to_refs(kwargs), progress_kw=progress if on_progress else None
     )
+    watch = getattr(_WATCH, "fn", None)
     try:
         while True:
             try:
                 result = fut.result(timeout=0.1)
             except FutureTimeout:
                 result = fut
+            if watch is not None and result is fut:
+                watch(*pool.place(fut))
             while fut.progress and on_progress is not None:
                 on_progress(*fut.progress.popleft())
             if result is not fut:

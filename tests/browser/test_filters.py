@@ -12,7 +12,9 @@ _LOADED = """els => els.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
 def test_filters_view_shows_exemplar_images_of_a_conv_layer(page):
     open_app(page, "filters?model=lenet_mnist&layer=conv1")
     expect(page.get_by_role("heading", name="Filters", exact=True)).to_be_visible()
-    expect(page.get_by_text(re.compile(r"^2000 held-out inputs indexed in"))).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"^2000 held-out inputs indexed · the scan itself took"))
+    ).to_be_visible()
     expect(page.get_by_role("combobox", name="Layer").first).to_have_value("conv1 · Conv2D")
     expect(page.get_by_text("Channel 0", exact=True)).to_be_visible()
     # Exemplar patches: captions "activation · class" under real, decoded images.

@@ -166,6 +166,37 @@ def test_cancel_frees_the_place(pool):
     assert pool.state() == (0, 0)
 
 
+def test_a_watched_call_sees_its_place_then_runs_and_a_watcher_that_stops_cancels(
+    lenet, probe, pool
+):
+    from core.work import watching
+
+    raws, labels = probe
+    ahead = pool.submit(_slow, 3)
+    _wait_running(pool, ahead)
+    seen: list[tuple[int | None, int]] = []
+    with watching(lambda a, r: seen.append((a, r))):
+        api.filter_index(lenet, inputs=raws[:50], labels=labels[:50], executor=pool)
+    assert seen[0] == (0, 1)  # first in line behind the one running job
+    assert any(a is None for a, _ in seen)  # then its own turn
+    assert seen.index(next(x for x in seen if x[0] is None)) > 0
+
+    class Left(Exception):  # what a Streamlit rerun raises in the page's thread
+        pass
+
+    def leave(a: int | None, r: int) -> None:
+        raise Left
+
+    blocker = pool.submit(_slow, 600)
+    _wait_running(pool, blocker)
+    with pytest.raises(Left), watching(leave):
+        api.filter_index(lenet, inputs=raws[:50], labels=labels[:50], executor=pool)
+    assert pool.state() == (1, 0)  # the watched job left the queue with its caller
+    pool.cancel(blocker)
+    with pytest.raises(JobError):
+        blocker.result(timeout=60)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
