@@ -7,6 +7,7 @@ Session key: "unit_at" (model key, layer, channel, position) of the unit shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -17,6 +18,7 @@ from core import cache
 from core.errors import LayerLabError
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
+from core.show.audio_view import display_maps
 from core.show.render import channel_image
 from pages._images import arrow_bytes, digest, png, remember
 from pages._tiles import picture_layer
@@ -32,22 +34,27 @@ def _clicked(key: str, lm: LoadedModel, layer: str, channel: int) -> None:
         st.session_state["unit_at"] = (lm.key, layer, channel, pos)
 
 
-def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
+def _map_spec(
+    m: np.ndarray, raw: np.ndarray, size: int, picked: tuple[int, int] | None, axes: tuple[str, str]
+) -> dict:
+    """m: (H, W) the map as drawn; raw: (H, W, 2) each drawn cell's position in the layer's own
+    (row, column) order, which a click selects (a drawn picture may be turned, e.g. audio)."""
     h, w = m.shape
     img = channel_image(m, size=size)
     ch, cw = img.shape[0] / h, img.shape[1] / w
     ys, xs = np.mgrid[0:h, 0:w]
+    ry, rx = raw[..., 0].ravel(), raw[..., 1].ravel()
     cells = pd.DataFrame(
         {
-            "y": ys.ravel(),
-            "x": xs.ravel(),
+            "y": ry,
+            "x": rx,
             "x0": xs.ravel() * cw,
             "x1": (xs.ravel() + 1) * cw,
             "y0": ys.ravel() * ch,
             "y1": (ys.ravel() + 1) * ch,
             "value": m.ravel().astype(float),
-            "picked": [(int(a), int(b)) == picked for a, b in zip(ys.ravel(), xs.ravel())],
-            "desc": [f"row {a}, column {b}" for a, b in zip(ys.ravel(), xs.ravel())],
+            "picked": [(int(a), int(b)) == picked for a, b in zip(ry, rx)],
+            "desc": [f"{axes[0]} {a}, {axes[1]} {b}" for a, b in zip(ry, rx)],
         }
     )
     q = "quantitative"
@@ -93,8 +100,8 @@ def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
                     "strokeWidth": {"value": 2},
                     "description": {"field": "desc", "type": "nominal"},
                     "tooltip": [
-                        {"field": "y", "type": q, "title": "row"},
-                        {"field": "x", "type": q, "title": "column"},
+                        {"field": "y", "type": q, "title": axes[0]},
+                        {"field": "x", "type": q, "title": axes[1]},
                         {"field": "value", "type": q, "format": ".4g", "title": "activation"},
                     ],
                 },
@@ -104,14 +111,27 @@ def _map_spec(m: np.ndarray, size: int, picked: tuple[int, int] | None) -> dict:
 
 
 def position_map(
-    lm: LoadedModel, layer: str, channel: int, m: np.ndarray, *, size: int = 240
+    lm: LoadedModel,
+    layer: str,
+    channel: int,
+    m: np.ndarray,
+    *,
+    size: int = 240,
+    turn: Callable[[np.ndarray], np.ndarray] | None = None,
+    axes: tuple[str, str] = ("row", "column"),
 ) -> None:
-    """One channel's (H, W) map; a click on a position shows that unit's arithmetic."""
+    """One channel's (H, W) map; a click on a position shows that unit's arithmetic. turn:
+    how the page draws a layer's (H, W, C) maps (e.g. audio's time left to right), applied to
+    the picture and, so a click lands on the right unit, to the positions."""
     at = st.session_state.get("unit_at")
     picked = at[3] if at and at[:3] == (lm.key, layer, channel) and len(at[3]) == 2 else None
+    raw = np.stack(np.indices(m.shape), axis=-1)  # (H, W, 2) each unit's own position
+    shown = m if turn is None else turn(m[..., None])[..., 0]
+    if turn is not None:
+        raw = turn(raw)
     spec = remember(
-        ("unit_map", *digest(m), size, picked),
-        lambda: _map_spec(m, size, picked),
+        ("unit_map", *digest(m), size, picked, turn is None),
+        lambda: _map_spec(shown, raw, size, picked, axes),
         size=lambda v: len(v["layer"][0]["data"]["values"][0]["url"]) + len(v["datasets"]["cells"]),
     )
     key = f"unit_map_{layer}_{channel}"
@@ -124,11 +144,11 @@ def position_map(
     )
 
 
-def _go(lm: LoadedModel, ref, spatial: list[str]) -> None:
+def _go(lm: LoadedModel, ref, spatial: list[str], picker: str) -> None:
     st.session_state["unit_at"] = (lm.key, ref.layer, ref.channel, ref.position)
     if ref.layer in spatial:  # the large map follows the walk
-        st.session_state["big_layer"] = ref.layer
-        st.session_state[f"big_channel_{ref.layer}"] = ref.channel
+        st.session_state[f"{picker}_layer"] = ref.layer
+        st.session_state[f"{picker}_channel_{ref.layer}"] = ref.channel
 
 
 def _small(a: np.ndarray, caption: str, *, cmap: str = "viridis") -> None:
@@ -137,9 +157,13 @@ def _small(a: np.ndarray, caption: str, *, cmap: str = "viridis") -> None:
     st.image(png(channel_image(a2, size=96, cmap=cmap)), caption=caption, width=96)
 
 
-def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str], frozen: bool) -> None:
+def unit_panel(
+    lm: LoadedModel, sample: Sample, *, spatial: list[str], frozen: bool, picker: str = "big"
+) -> None:
     """How the value of the unit in "unit_at" came about, and the walk upstream (of the model
-    as trained: frozen filters are not applied here)."""
+    as trained: frozen filters are not applied here). picker: the key prefix of the page's
+    layer and channel widgets ("<picker>_layer", "<picker>_channel_<layer>"), which follow the
+    walk."""
     at = st.session_state.get("unit_at")
     if not at or at[0] != lm.key:
         st.caption("Click a position on the large map above to see how its value is computed.")
@@ -236,6 +260,41 @@ def unit_panel(lm: LoadedModel, sample: Sample, *, spatial: list[str], frozen: b
         key="unit_upstream",
         icon=":material/arrow_upward:",
         on_click=_go,
-        args=(lm, up, spatial),
+        args=(lm, up, spatial, picker),
         help="The input unit that contributed most to this one; its own arithmetic.",
     )
+
+
+def unit_section(
+    lm: LoadedModel, sample: Sample, tr: dict[str, np.ndarray], *, timefreq: list[str]
+) -> None:
+    """The Audio page's unit arithmetic: a layer and channel picker, its clickable map (the
+    time-frequency layers drawn as the page draws them: time left to right, low frequencies at
+    the bottom) and the panel. Trace opens its channel large above and calls position_map and
+    unit_panel itself."""
+    spatial = [n for n in tr if n != "input" and np.ndim(tr[n]) == 3]  # (H, W, C) maps
+    if not spatial:
+        st.caption("This model has no layer with 2-D maps whose units can be clicked.")
+        return
+    types = lm.tracer.plan.layer_types()
+    first = next((i for i, n in enumerate(spatial) if "Conv" in types.get(n, "")), 0)
+    c1, c2 = st.columns([2, 1])
+    layer = c1.selectbox("Layer", spatial, index=first, key="unit_layer")
+    n_ch = int(tr[layer].shape[-1])
+    ch = int(c2.number_input("Channel", 0, n_ch - 1, key=f"unit_channel_{layer}"))
+    turned = layer in timefreq
+    position_map(
+        lm,
+        layer,
+        ch,
+        tr[layer][..., ch],
+        size=640 if turned else 320,  # audio maps are wide (~126 frames): 5 px a unit
+        turn=display_maps if turned else None,
+        axes=("frame", "bin") if turned else ("row", "column"),
+    )
+    st.caption(
+        f"{layer} channel {ch}"
+        + (": time runs left to right, low frequencies at the bottom" if turned else "")
+        + ". Click a position to see how its value is computed."
+    )
+    unit_panel(lm, sample, spatial=spatial, frozen=False, picker="unit")

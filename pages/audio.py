@@ -33,6 +33,7 @@ from pages._state import (
     usable_samples,
 )
 from pages._tiles import tile_grid
+from pages._unit import unit_section
 from pages._widgets import (
     export_button,
     fit_cell,
@@ -303,6 +304,8 @@ with layers_tab:
             "Time-frequency maps run left to right in time with low frequencies at the "
             f"bottom (clip {current.name!r})."
         )
+        with st.expander("The arithmetic of one unit", expanded=True, icon=":material/calculate:"):
+            unit_section(lm, current, tr, timefreq=tf_layers)
         types = lm.tracer.plan.layer_types()
         for i, name in layer_page([n for n in tr if n != "input"], key="audio_layer_page"):
             a = tr[name]

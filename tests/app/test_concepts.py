@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -49,6 +50,40 @@ def test_a_picked_position_shows_its_arithmetic_and_walks_upstream():
         == f"{api.unit(m, raw, 'pool1', up.channel, up.position).traced:.5g}"
     )
     assert any("MaxPooling2D: the largest of 4 inputs wins" in c.value for c in at.caption)
+
+
+def test_the_audio_page_shows_a_units_arithmetic_on_its_turned_maps():
+    m = api.load("spoken_digits")
+    clip = next(s for s in gallery(m) if s.name == '"seven" (en-us-f3)')
+    at = _app(model_choice="spoken_digits", selected=clip.name)
+    at.switch_page("pages/audio.py")
+    at.session_state["unit_at"] = (m.key, "block2_conv", 3, (5, 7))  # (frame, bin)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.exception or at.error]
+    u = api.unit(m, clip.raw, "block2_conv", 3, (5, 7))
+    assert {x.label: x.value for x in at.metric}["traced value"] == f"{u.traced:.5g}"
+    at.button(key="unit_upstream").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["unit_at"][1] == u.upstream.layer
+    if u.upstream.layer != "input":
+        assert at.session_state["unit_layer"] == u.upstream.layer  # the picker follows
+
+
+def test_a_click_on_a_turned_map_selects_the_unit_drawn_there():
+    from core.show.audio_view import display_maps
+    from pages._unit import _map_spec
+
+    m = np.arange(12.0).reshape(4, 3)  # (frames, bins)
+    raw = display_maps(np.stack(np.indices(m.shape), axis=-1))  # (bins, frames, 2)
+    shown = display_maps(m[..., None])[..., 0]
+    spec = _map_spec(shown, raw, 60, (1, 2), ("frame", "bin"))
+    import pyarrow as pa
+
+    cells = pa.ipc.open_stream(spec["datasets"]["cells"]).read_all().to_pandas()
+    top_left = cells[(cells.x0 == 0) & (cells.y0 == 0)].iloc[0]
+    # Drawn top left: the first frame at the highest bin, which holds that unit's value.
+    assert (top_left.y, top_left.x) == (0, 2) and top_left.value == m[0, 2]
+    assert cells[cells.picked][["y", "x"]].values.tolist() == [[1, 2]]
 
 
 def test_a_vector_layer_unit_shows_its_function():
