@@ -39,6 +39,7 @@ def accept_default_page_name(name: str) -> None:
 pages = [
     st.Page("pages/trace.py", title="Trace", icon=":material/timeline:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/dataset.py", title="Dataset", icon=":material/table_view:"),
     st.Page("pages/freeze.py", title="Freeze", icon=":material/ac_unit:"),
     st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
     st.Page("pages/explain.py", title="Explain", icon=":material/lightbulb:"),

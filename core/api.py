@@ -35,8 +35,10 @@ from core.analysis.attribution.faithfulness import model_baselines
 from core.analysis.attribution.methods import grad_cam
 from core.analysis.cka import cka as _cka
 from core.analysis.compare import layer_distances, substantive_layers
+from core.analysis.evaluation import Evaluation, evaluate  # issue 38: where a model fails
 from core.analysis.exemplars import scan
 from core.analysis.exemplars import top_inputs as _top
+from core.analysis.failures import channel_means, error_filters, layer_map
 from core.analysis.featvis import synthesise
 from core.analysis.importance import filter_importance
 from core.analysis.tcav import tcav  # issue 39: concepts (TCAV) and one unit's arithmetic
@@ -100,6 +102,11 @@ __all__ = [
     "delete_share",
     "unit",
     "tcav",
+    "evaluate",
+    "Evaluation",
+    "layer_summaries",
+    "error_filters",
+    "layer_map",
 ]
 
 _BATCH = 256
@@ -471,6 +478,14 @@ def cka(
     xb = xa if m_b is m_a else np.stack([prepare(m_b, r)[0] for r in inputs]) if inputs else None
     kw = dict(batch_size=batch, max_bytes=group, on_progress=on_progress)
     return _cka(m_a.tracer, m_b.tracer, xa, xb, **kw)
+
+
+def layer_summaries(
+    m: LoadedModel, raws: list[Any], *, on_progress=None, executor: Any = None
+) -> dict[str, np.ndarray]:
+    """{layer: (N, C) channel means} of raw inputs (an Evaluation's .raws) at every layer with
+    channels, one pass (core.analysis.failures): what layer_map and error_filters read."""
+    return channel_means(m, stack(m, raws), on_progress=on_progress, executor=executor)
 
 
 # ---- what a filter responds to ------------------------------------------------------------------

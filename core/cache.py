@@ -32,6 +32,7 @@ from core.graph.engine import digest
 from core.graph.interventions import Freeze
 from core.graph.structure import weight_summaries as weight_summaries_of
 from core.inputs.edits import Edit, apply_edits
+from core.inputs.probe import ProbeSet
 from core.inputs.samples import Sample
 from core.inputs.samples import thumbnail as thumbnail_of
 from core.model.load import LoadedModel
@@ -48,6 +49,7 @@ _HASH: dict[str | type[Any], Callable[[Any], Any]] = {  # Streamlit's HashFuncsD
     Sample: lambda s: s.key,
     Edit: lambda e: (e.name, tuple(sorted(e.params.items()))),
     Freeze: repr,  # its items in layer order: equal configurations hash alike
+    ProbeSet: lambda p: p.key,  # a probe file's name, or a user's batch's content hash
 }
 # Samples every user has (shipped with the app, or public test sets): safe to share results of.
 SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test", "probe"}
@@ -64,6 +66,8 @@ def is_shared(value: Any) -> bool:
         return value.source == "builtin"
     if isinstance(value, Sample):
         return value.source in SHARED_SOURCES
+    if isinstance(value, ProbeSet):
+        return value.key.startswith("probe:")
     if isinstance(value, np.ndarray):
         return False
     if isinstance(value, (tuple, list)):
@@ -72,7 +76,7 @@ def is_shared(value: Any) -> bool:
 
 
 def _key(value: Any) -> Any:
-    if isinstance(value, (LoadedModel, Sample, Edit)):
+    if isinstance(value, (LoadedModel, Sample, Edit, ProbeSet)):
         return _HASH[type(value)](value)
     if isinstance(value, np.ndarray):
         return digest(value)
@@ -501,3 +505,16 @@ def tcav(lm: LoadedModel, concept: tuple, random: tuple, options: tuple, _on_pro
 def unit(lm: LoadedModel, sample: Sample, layer: str, channel: int, position: tuple[int, ...]):
     """The arithmetic of one unit of a sample's trace (api.unit)."""
     return api.unit(lm, sample.raw, layer, channel, position)
+
+
+# ---- where the model fails (the Dataset page) ------------------------------------------------
+@with_progress(max_entries=8)
+def evaluation(lm: LoadedModel, data: ProbeSet, _on_progress=None):
+    """api.evaluate of a probe set or a user's labelled batch (disk-cached per model and data)."""
+    return api.evaluate(lm, data, on_progress=_on_progress)
+
+
+@with_progress(max_entries=8)
+def layer_summaries(lm: LoadedModel, data: ProbeSet, _on_progress=None):
+    """{layer: (N, C) channel means} over the evaluated inputs (api.layer_summaries)."""
+    return api.layer_summaries(lm, evaluation(lm, data).raws, on_progress=_on_progress)

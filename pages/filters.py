@@ -12,7 +12,8 @@ import streamlit as st
 
 from core import api, cache
 from core.analysis.exemplars import indexable
-from core.inputs.probe import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS, read_labelled_zip
+from core.inputs.archive import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS
+from core.inputs.probe import read_labelled
 from core.show.audio_view import map_axes
 from core.show.exemplar_view import grid, image_patch, index_table, spectrogram_patch
 from pages._audio_views import player
@@ -77,7 +78,7 @@ if source.startswith("my"):
         data = up.getvalue()
         if held is None or held[0] != (lm.sha256, up.file_id):
             try:
-                ps = read_labelled_zip(data, filename=up.name, m=lm)
+                ps = read_labelled(data, lm, filename=up.name)
                 with heavy_job(f"Scanning {len(ps)} inputs of {up.name}") as job:
                     ix = api.filter_index(
                         lm, inputs=ps.raws, labels=ps.labels, on_progress=job.progress

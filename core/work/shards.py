@@ -128,3 +128,25 @@ def _fold_scan(results: list[Any], args: tuple, kwargs: dict) -> Any:
 
 
 SCAN = Shard(_split_scan, _fold_scan)
+
+
+# ---- evaluation: consecutive blocks of rows, each task scoring whole blocks -----------------
+def _split_evaluate(args: tuple, kwargs: dict, workers: int) -> list[Task]:
+    from core.analysis.evaluation import score
+
+    m, x, ranges = args[:3]
+    offset = kwargs.get("offset", 0)
+    tasks = []
+    for a, b in _pieces(len(ranges), 1, workers):
+        part = ranges[a:b]
+        lo, hi = part[0][0], part[-1][1]
+        kw = {**kwargs, "offset": lo, "folder": None}  # a worker elsewhere cannot write here
+        tasks.append((score, (m, x[lo - offset : hi - offset], part), kw))
+    return tasks
+
+
+def _fold_evaluate(results: list[Any], args: tuple, kwargs: dict) -> Any:
+    return [p for blocks in results for p in blocks]
+
+
+EVALUATE = Shard(_split_evaluate, _fold_evaluate)

@@ -1,0 +1,329 @@
+"""Dataset: where does the model fail? From the whole dataset down to one layer of one input.
+
+Session keys: "dataset_batch" ((model sha256, file id), ProbeSet) the uploaded labelled ZIP;
+"dataset_cell" (true, predicted) the confusion cell shown; "dataset_opened" (model key, input
+name, [partner names]) the input the last click made the current sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import cache
+from core.analysis.failures import error_filters, layer_map, separation, umap_available
+from core.errors import LayerLabError
+from core.inputs.archive import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS
+from core.inputs.probe import read_labelled
+from core.inputs.samples import Sample
+from pages import _dataset_charts as charts
+from pages._jobs import heavy_job
+from pages._links import share_view
+from pages._state import add_sample, current_model, samples
+from pages._widgets import altair
+
+lm = current_model()
+st.title("Dataset")
+st.caption(
+    "Where does the model fail? Score a labelled dataset, click a cell of the confusion matrix "
+    "to see its inputs, open one to follow it through the layers beside a typical correctly "
+    "classified input, and find the filters that tell the errors from the right answers."
+)
+
+# ---- the dataset -----------------------------------------------------------------------------
+source = st.radio(
+    "Dataset",
+    ["held-out probe set", "my labelled batch (ZIP)"],
+    horizontal=True,
+    key="dataset_src",
+    help="The probe set ships with the model: real inputs it was not trained on.",
+)
+if source.startswith("my"):
+    up = st.file_uploader(
+        f"ZIP of class folders ({'cat/1.png' if lm.kind == 'image' else 'one/1.wav'}) or files "
+        f"named <label>_<anything>; at most {MAX_BATCH_MEMBERS} files, "
+        f"{MAX_BATCH_BYTES // 2**20} MB",
+        type=["zip"],
+        key="dataset_zip",
+    )
+    held = st.session_state.get("dataset_batch")
+    if up is not None and (held is None or held[0] != (lm.sha256, up.file_id)):
+        try:
+            held = ((lm.sha256, up.file_id), read_labelled(up.getvalue(), lm, filename=up.name))
+            st.session_state["dataset_batch"] = held
+        except LayerLabError as e:
+            st.error(str(e))
+            held = None
+    if up is None or held is None or held[0][0] != lm.sha256:
+        st.info("Upload a labelled ZIP, or switch back to the held-out probe set.")
+        st.stop()
+    data = held[1]
+else:
+    try:
+        data = cache.probe(lm)
+    except LayerLabError as e:
+        st.error(str(e))
+        st.stop()
+
+try:
+    with heavy_job(f"Evaluating {len(data)} inputs") as job:
+        ev = cache.evaluation(lm, data, _on_progress=job.progress)
+except LayerLabError as e:
+    st.error(str(e))
+    st.stop()
+names = ev.class_names
+if ev.skipped:
+    with st.expander(f":material/warning: {len(ev.skipped)} files or rows left out"):
+        st.dataframe(pd.DataFrame(ev.skipped, columns=["file", "why"]), hide_index=True)
+
+# ---- how well, overall and per class ---------------------------------------------------------
+lo, hi = ev.interval
+table, ece = ev.calibration()
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Accuracy", f"{ev.accuracy:.1%}", help="95 % Wilson interval below")
+m1.caption(f"95 % interval {lo:.1%} – {hi:.1%}")
+m2.metric("Inputs", f"{len(ev):,}")
+m3.metric("Errors", f"{int((~ev.correct).sum()):,}")
+m4.metric("Calibration error (ECE)", f"{ece:.3f}", help="Expected calibration error, 10 bins")
+st.caption(f"Inputs: {ev.about}.")
+
+left, right = st.columns([3, 2])
+with right:
+    st.subheader("Per class")
+    st.dataframe(
+        ev.per_class,
+        hide_index=True,
+        column_config={
+            "precision": st.column_config.NumberColumn(format="percent"),
+            "recall": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+
+# ---- the confusion matrix: a click picks a cell ---------------------------------------------
+cm = ev.confusion
+off = cm - np.diag(np.diag(cm))
+worst = np.unravel_index(int(np.argmax(off)), off.shape) if off.any() else (0, 0)
+cell = st.session_state.get("dataset_cell")
+if cell is None or max(cell) >= len(names):
+    cell = (int(worst[0]), int(worst[1]))
+    st.session_state["dataset_cell"] = cell
+cells = [(t, p) for t in range(len(names)) for p in range(len(names)) if cm[t, p]]
+if cell not in cells:
+    cells.append(cell)
+
+
+def _cell_label(c: tuple[int, int]) -> str:
+    t, p = c
+    kind = "right" if t == p else "wrong"
+    return f"{names[t]} → {names[p]} ({cm[t, p]}, {kind})"
+
+
+def _clicked() -> None:
+    points = st.session_state["dataset_confusion"]["selection"].get("cell") or []
+    if points:
+        st.session_state["dataset_cell"] = (int(points[0]["t"]), int(points[0]["p"]))
+        st.session_state["dataset_cell_pick"] = st.session_state["dataset_cell"]
+
+
+with left:
+    st.subheader("Confusion matrix")
+    frame = charts.confusion_frame(cm, names)
+    altair(
+        lambda: charts.confusion_chart(frame, names, cell),
+        key="dataset_confusion",
+        deps=(frame, cell),
+        on_select=_clicked,
+        selection_mode="cell",
+    )
+    st.caption("Rows: true class; columns: predicted. Click a cell to see its inputs.")
+if st.session_state.get("dataset_cell_pick") not in cells:
+    st.session_state["dataset_cell_pick"] = cell
+picked = st.selectbox("Cell", cells, format_func=_cell_label, key="dataset_cell_pick")
+if tuple(picked) != cell:
+    cell = st.session_state["dataset_cell"] = tuple(picked)
+t, p = cell
+
+
+# ---- the cell's inputs: most confident first; a click opens one with its partners -------------
+def _sample(row: int, *, note: str = "") -> Sample:
+    label = names[int(ev.labels[row])]
+    shared = data.key.startswith("probe:")
+    return Sample(
+        f"{'held-out' if shared else 'batch'} #{row} ({label})",
+        lm.kind,
+        ev.raws[row],
+        source="probe" if shared else "upload",
+        label=label,
+        note=note or f"input {row} of {ev.about}",
+    )
+
+
+def _open(row: int) -> None:
+    """Make input `row` the current sample, the typical right answers of its predicted and
+    true classes beside it (Compare opens with the first)."""
+    partners = []
+    for k in dict.fromkeys((int(ev.predictions[row]), int(ev.labels[row]))):
+        r = ev.typical(k)
+        if r is not None and r != row:
+            s = _sample(r, note=f"the most typical correctly classified {names[k]} input")
+            partners.append(add_sample(s, select=False))
+    name = add_sample(_sample(row), select=False)
+    if partners:
+        st.session_state["link_b"] = partners[0]
+    st.session_state["dataset_opened"] = (lm.key, name, partners)
+    st.session_state["pending_select"] = name
+    st.rerun()
+
+
+rows = ev.cell(t, p)
+st.subheader(f"{len(rows)} input{'s' * (len(rows) != 1)}: true {names[t]}, predicted {names[p]}")
+opened = st.session_state.get("dataset_opened")
+if opened and opened[0] == lm.key and opened[1] in samples():
+    others = " and ".join(repr(n) for n in opened[2]) or "no partner"
+    st.success(f"{opened[1]!r} is the current sample, with {others} beside it.")
+    with st.container(horizontal=True):
+        for page, title in (
+            ("trace" if lm.kind == "image" else "audio", "Trace"),
+            ("compare", "Compare"),
+            ("freeze", "Freeze"),
+            ("explain", "Explain"),
+            ("attack", "Attack"),
+        ):
+            st.page_link(f"pages/{page}.py", label=f"Continue on {title}")
+shown = rows[:24]
+per_row = 8 if lm.kind == "image" else 3
+for start in range(0, len(shown), per_row):
+    cols = st.columns(per_row)
+    for col, row in zip(cols, shown[start : start + per_row]):
+        with col:
+            if lm.kind == "image":
+                st.image(cache.thumbnail(_sample(int(row)), 64), width=64)
+            else:
+                st.audio(ev.raws[row][0], sample_rate=int(ev.raws[row][1]))
+            st.caption(f"#{row} · p = {ev.confidence[row]:.2f}")
+            if st.button("Open", key=f"dataset_open_{row}", help="Make it the current sample"):
+                _open(int(row))
+if len(rows) > len(shown):
+    st.caption(f"The {len(shown)} most confident of {len(rows)} shown.")
+
+# ---- confidence and calibration --------------------------------------------------------------
+c1, c2 = st.columns(2)
+with c1:
+    st.subheader("Confidence, right and wrong")
+    conf, right = ev.confidence, ev.correct
+    altair(lambda: charts.confidence_chart(conf, right), key="dataset_hist", deps=(conf, right))
+with c2:
+    st.subheader("Calibration")
+    altair(lambda: charts.reliability_chart(table), key="dataset_reliability", deps=(table,))
+    st.caption(
+        f"Bars: accuracy per confidence bin; dashed: perfect calibration. Expected calibration "
+        f"error {ece:.3f} (the bins' gaps, weighted by their inputs; Guo et al. 2017)."
+    )
+
+# ---- a map of a layer, two side by side ------------------------------------------------------
+st.subheader("A map of a layer")
+with heavy_job(f"Summarising every layer over {len(ev)} inputs") as job:
+    summaries = cache.layer_summaries(lm, data, _on_progress=job.progress)
+layers = [n for n in summaries if n != lm.tracer.plan.output_name]
+convs = lm.tracer.plan.map_convs(layers)
+g1, g2, g3, g4 = st.columns(4)
+la = g1.selectbox(
+    "Left layer", layers, index=layers.index((convs or layers)[0]), key="dataset_map_a"
+)
+lb = g2.selectbox("Right layer", layers, index=len(layers) - 1, key="dataset_map_b")
+colour = g3.radio(
+    "Colour by",
+    ["label", "result"],
+    horizontal=True,
+    key="dataset_colour",
+    format_func={"label": "true class", "result": "right / wrong"}.get,
+)
+methods = ["pca", "umap"] if umap_available() else ["pca"]
+method = g4.selectbox("Reduction", methods, key="dataset_method", format_func=str.upper)
+result = np.where(ev.correct, "right", "wrong")
+
+
+def _map_clicked(key: str) -> None:
+    points = st.session_state[key]["selection"].get("pt") or []
+    if points:
+        st.session_state["dataset_map_pick"] = int(points[0]["row"])
+
+
+cols = st.columns(2)
+for col, layer, side in ((cols[0], la, "a"), (cols[1], lb, "b")):
+    xy = layer_map(summaries[layer], method=method)
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(len(ev)),
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "label": [names[i] for i in ev.labels],
+            "predicted": [names[i] for i in ev.predictions],
+            "result": result,
+            "wrong": (~ev.correct).astype(int),
+            "confidence": ev.confidence,
+        }
+    )
+    sep = separation(xy, ev.labels)
+    with col:
+        title = f"{layer} · neighbours of the same class {sep:.0%}"
+        pick = st.session_state.get("dataset_map_pick")
+        altair(
+            lambda f=frame, t=title: charts.map_chart(f, colour, names, t, pick),
+            key=f"dataset_mapchart_{side}",
+            deps=(frame, colour, title, pick),
+            on_select=lambda k=f"dataset_mapchart_{side}": _map_clicked(k),
+            selection_mode="pt",
+        )
+st.caption(
+    "Each input's channel means at the layer, reduced to 2-D "
+    f"({method.upper()}); the title gives how often an input's nearest point is of its own "
+    "class: where classes separate. Click a point to pick that input."
+)
+pick = st.session_state.get("dataset_map_pick")
+if pick is not None and pick < len(ev):
+    d1, d2 = st.columns([4, 1])
+    d1.markdown(
+        f"Picked on the map: input **#{pick}**, true {names[int(ev.labels[pick])]}, "
+        f"predicted {names[int(ev.predictions[pick])]} (p = {ev.confidence[pick]:.2f})."
+    )
+    if d2.button("Open it", key="dataset_open_map"):
+        _open(int(pick))
+
+# ---- filters that explain the errors ---------------------------------------------------------
+st.subheader(f"Filters that tell {names[t]} → {names[p]} from the right {names[t]}")
+fl = st.selectbox(
+    "Layer", layers, index=layers.index((convs or layers)[-1]), key="dataset_filter_layer"
+)
+found = error_filters(summaries[fl], ev.labels, ev.predictions, t, p, layer=fl)
+if t == p or found.table.empty:
+    st.info(
+        "Pick an off-diagonal cell with inputs (an error) whose true class also has right answers."
+    )
+else:
+    top = found.table.head(10)
+    st.dataframe(
+        top,
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in ("cell_mean", "correct_mean", "difference", "effect")
+        },
+    )
+    st.caption(
+        f"Channels of {fl} ranked by the difference of their mean activation between the "
+        f"{found.n_cell} inputs of the cell and the {found.n_correct} right {names[t]} "
+        "inputs, over the pooled standard deviation (effect size)."
+    )
+    chans = [int(c) for c in top["channel"]]
+    if st.button(
+        f"Freeze these {len(chans)} filters", key="dataset_freeze", icon=":material/ac_unit:"
+    ):
+        st.session_state.setdefault("frozen", {})[lm.sha256] = {fl: sorted(chans)}
+        st.session_state.setdefault("freeze_kinds", {})[lm.sha256] = {}
+        st.session_state["freeze_version"] = st.session_state.get("freeze_version", 0) + 1
+        st.session_state["link_layer"] = fl
+        st.switch_page("pages/freeze.py")
+
+share_view(lm, None)
