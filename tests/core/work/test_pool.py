@@ -96,6 +96,17 @@ def test_results_equal_the_in_process_run(where, lenet, probe, request):
     xb = api.filter_index(lenet, inputs=raws, labels=labels, executor=INLINE)
     _same_index(xa, xb)
 
+    # Evaluation: 300 rows are 2 blocks (one task each on the cluster); no disk cache.
+    ea = api.evaluate(lenet, (raws, labels), executor=ex, cache=False)
+    eb = api.evaluate(lenet, (raws, labels), executor=INLINE, cache=False)
+    np.testing.assert_array_equal(ea.probabilities, eb.probabilities)
+    np.testing.assert_array_equal(ea.confusion, eb.confusion)
+    sa = api.layer_summaries(lenet, raws[:50], executor=ex)
+    sb = api.layer_summaries(lenet, raws[:50], executor=INLINE)
+    assert list(sa) == list(sb)
+    for name in sb:
+        np.testing.assert_array_equal(sa[name], sb[name], err_msg=name)
+
 
 def test_pool_reports_progress_in_the_callers_thread(lenet, probe, pool):
     import threading
