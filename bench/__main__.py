@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import sys
 
-from bench import attack, audio, breakdown, engine, exemplars, explain, freeze, onnx, trace
+from bench import (
+    attack,
+    audio,
+    breakdown,
+    dataset,
+    engine,
+    exemplars,
+    explain,
+    freeze,
+    onnx,
+    trace,
+)
 
 if __name__ == "__main__":
     rows = []
-    for mod in (engine, breakdown, trace, freeze, audio, attack, explain, exemplars, onnx):
+    for mod in (
+        engine, breakdown, trace, freeze, audio, attack, explain, exemplars, dataset, onnx
+    ):
         print(f"\n== {mod.__name__}: {mod.__doc__.splitlines()[0]}")
         sys.stdout.flush()
         rows += mod.main([])

@@ -24,6 +24,7 @@ from bench.memory import ARGS, CHROMIUM, start_server
 PAGES = [
     "trace",
     "compare",
+    "dataset",
     "freeze",
     "attack",
     "explain",
