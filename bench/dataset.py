@@ -23,7 +23,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 
 from core import api  # noqa: E402
 from core.analysis.evaluation import BLOCK, score  # noqa: E402

@@ -518,3 +518,22 @@ def evaluation(lm: LoadedModel, data: ProbeSet, _on_progress=None):
 def layer_summaries(lm: LoadedModel, data: ProbeSet, _on_progress=None):
     """{layer: (N, C) channel means} over the evaluated inputs (api.layer_summaries)."""
     return api.layer_summaries(lm, evaluation(lm, data).raws, on_progress=_on_progress)
+
+
+@scoped
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+def dataset_map(lm: LoadedModel, data: ProbeSet, layer: str, method: str):
+    """(the layer's 2-D map (N, 2), how often an input's nearest point shares its class)."""
+    from core.analysis.failures import separation
+
+    xy = api.layer_map(layer_summaries(lm, data)[layer], method=method)
+    return xy, separation(xy, evaluation(lm, data).labels)
+
+
+@scoped
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+def error_filters(lm: LoadedModel, data: ProbeSet, layer: str, true: int, predicted: int):
+    """The channels of `layer` that tell a confusion cell from the right answers (api)."""
+    ev = evaluation(lm, data)
+    means = layer_summaries(lm, data)[layer]
+    return api.error_filters(means, ev.labels, ev.predictions, true, predicted, layer=layer)

@@ -12,13 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.analysis.failures import error_filters, layer_map, separation, umap_available
+from core.analysis.failures import umap_available
 from core.errors import LayerLabError
 from core.inputs.archive import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS
 from core.inputs.probe import read_labelled
 from core.inputs.samples import Sample
 from pages import _dataset_charts as charts
-from pages._jobs import heavy_job
+from pages._jobs import watched
 from pages._links import share_view
 from pages._state import add_sample, current_model, samples
 from pages._widgets import altair
@@ -67,8 +67,12 @@ else:
         st.stop()
 
 try:
-    with heavy_job(f"Evaluating {len(data)} inputs") as job:
-        ev = cache.evaluation(lm, data, _on_progress=job.progress)
+    with watched(f"Evaluating {len(data)} inputs of {data.about}"):
+        bar = st.progress(0.0, text="Evaluating…")
+        ev = cache.evaluation(
+            lm, data, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
+        )
+        bar.empty()
 except LayerLabError as e:
     st.error(str(e))
     st.stop()
@@ -128,11 +132,10 @@ def _clicked() -> None:
 
 with left:
     st.subheader("Confusion matrix")
-    frame = charts.confusion_frame(cm, names)
     altair(
-        lambda: charts.confusion_chart(frame, names, cell),
+        lambda: charts.confusion_chart(charts.confusion_frame(cm, names), names, cell),
         key="dataset_confusion",
-        deps=(frame, cell),
+        deps=(ev.key, cell),
         on_select=_clicked,
         selection_mode="cell",
     )
@@ -212,10 +215,10 @@ c1, c2 = st.columns(2)
 with c1:
     st.subheader("Confidence, right and wrong")
     conf, right = ev.confidence, ev.correct
-    altair(lambda: charts.confidence_chart(conf, right), key="dataset_hist", deps=(conf, right))
+    altair(lambda: charts.confidence_chart(conf, right), key="dataset_hist", deps=(ev.key,))
 with c2:
     st.subheader("Calibration")
-    altair(lambda: charts.reliability_chart(table), key="dataset_reliability", deps=(table,))
+    altair(lambda: charts.reliability_chart(table), key="dataset_reliability", deps=(ev.key,))
     st.caption(
         f"Bars: accuracy per confidence bin; dashed: perfect calibration. Expected calibration "
         f"error {ece:.3f} (the bins' gaps, weighted by their inputs; Guo et al. 2017)."
@@ -223,8 +226,12 @@ with c2:
 
 # ---- a map of a layer, two side by side ------------------------------------------------------
 st.subheader("A map of a layer")
-with heavy_job(f"Summarising every layer over {len(ev)} inputs") as job:
-    summaries = cache.layer_summaries(lm, data, _on_progress=job.progress)
+with watched(f"Summarising every layer over {len(ev)} inputs"):
+    bar = st.progress(0.0, text="Summarising every layer…")
+    summaries = cache.layer_summaries(
+        lm, data, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
+    )
+    bar.empty()
 layers = [n for n in summaries if n != lm.tracer.plan.output_name]
 convs = lm.tracer.plan.map_convs(layers)
 g1, g2, g3, g4 = st.columns(4)
@@ -241,7 +248,6 @@ colour = g3.radio(
 )
 methods = ["pca", "umap"] if umap_available() else ["pca"]
 method = g4.selectbox("Reduction", methods, key="dataset_method", format_func=str.upper)
-result = np.where(ev.correct, "right", "wrong")
 
 
 def _map_clicked(key: str) -> None:
@@ -250,32 +256,36 @@ def _map_clicked(key: str) -> None:
         st.session_state["dataset_map_pick"] = int(points[0]["row"])
 
 
-cols = st.columns(2)
-for col, layer, side in ((cols[0], la, "a"), (cols[1], lb, "b")):
-    xy = layer_map(summaries[layer], method=method)
-    frame = pd.DataFrame(
+def _map_frame(xy: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "row": np.arange(len(ev)),
             "x": xy[:, 0],
             "y": xy[:, 1],
             "label": [names[i] for i in ev.labels],
             "predicted": [names[i] for i in ev.predictions],
-            "result": result,
+            "result": np.where(ev.correct, "right", "wrong"),
             "wrong": (~ev.correct).astype(int),
             "confidence": ev.confidence,
         }
     )
-    sep = separation(xy, ev.labels)
-    with col:
-        title = f"{layer} · neighbours of the same class {sep:.0%}"
-        pick = st.session_state.get("dataset_map_pick")
-        altair(
-            lambda f=frame, t=title: charts.map_chart(f, colour, names, t, pick),
-            key=f"dataset_mapchart_{side}",
-            deps=(frame, colour, title, pick),
-            on_select=lambda k=f"dataset_mapchart_{side}": _map_clicked(k),
-            selection_mode="pt",
-        )
+
+
+cols = st.columns(2)
+pick = st.session_state.get("dataset_map_pick")
+for col, layer, side in ((cols[0], la, "a"), (cols[1], lb, "b")):
+    xy, sep = cache.dataset_map(lm, data, layer, method)
+    title = f"{layer} · neighbours of the same class {sep:.0%}"
+    key = f"dataset_mapchart_{side}"
+    # Built once per (dataset, layer, colouring, pick) in this session (pages._widgets.altair).
+    altair(
+        lambda xy=xy, title=title: charts.map_chart(_map_frame(xy), colour, names, title, pick),
+        key=key,
+        deps=(ev.key, layer, method, colour, pick),
+        where=col,
+        on_select=lambda k=key: _map_clicked(k),
+        selection_mode="pt",
+    )
 st.caption(
     "Each input's channel means at the layer, reduced to 2-D "
     f"({method.upper()}); the title gives how often an input's nearest point is of its own "
@@ -296,7 +306,7 @@ st.subheader(f"Filters that tell {names[t]} → {names[p]} from the right {names
 fl = st.selectbox(
     "Layer", layers, index=layers.index((convs or layers)[-1]), key="dataset_filter_layer"
 )
-found = error_filters(summaries[fl], ev.labels, ev.predictions, t, p, layer=fl)
+found = cache.error_filters(lm, data, fl, t, p)
 if t == p or found.table.empty:
     st.info(
         "Pick an off-diagonal cell with inputs (an error) whose true class also has right answers."
