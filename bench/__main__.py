@@ -23,9 +23,7 @@ from bench import (
 
 if __name__ == "__main__":
     rows = []
-    for mod in (
-        engine, breakdown, trace, freeze, audio, attack, explain, exemplars, dataset, onnx
-    ):
+    for mod in (engine, breakdown, trace, freeze, audio, attack, explain, exemplars, dataset, onnx):
         print(f"\n== {mod.__name__}: {mod.__doc__.splitlines()[0]}")
         sys.stdout.flush()
         rows += mod.main([])

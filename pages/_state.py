@@ -28,7 +28,9 @@ One page's results, kept with the inputs that made them (key first, so a stale o
   "explain_rand_result" (Explain), "filters_batch" (Filters), "cmp_upload" (Compare models),
   "last_image_upload" (Trace), "audio_edits" (Audio: the edit stack per sample),
   "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets),
-  "tcav_result" (Concepts: ident, {layer: TCAVResult}, what the concept was).
+  "tcav_result" (Concepts: ident, {layer: TCAVResult}, what the concept was), "dataset_batch",
+  "dataset_cell_pick", "dataset_cell_of", "dataset_map_pick", "dataset_opened" (Dataset: see
+  pages/dataset.py).
 One page's selections that outlive a rerun:
   "structure_node" str          the layer whose panel the Structure page shows (a graph click)
   "confirm_replace" (layer, channels)  Freeze: "freeze the top k" waiting for its confirmation

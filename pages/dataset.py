@@ -1,7 +1,9 @@
 """Dataset: where does the model fail? From the whole dataset down to one layer of one input.
 
 Session keys: "dataset_batch" ((model sha256, file id), ProbeSet) the uploaded labelled ZIP;
-"dataset_cell" (true, predicted) the confusion cell shown; "dataset_opened" (model key, input
+"dataset_cell_pick" (true, predicted) the confusion cell shown (its picker; a click on the
+heatmap sets it), "dataset_cell_of" the evaluation it belongs to; "dataset_map_pick" the input
+picked on a map; "dataset_opened" (model key, input
 name, [partner names]) the input the last click made the current sample.
 """
 
@@ -108,13 +110,15 @@ with right:
 cm = ev.confusion
 off = cm - np.diag(np.diag(cm))
 worst = np.unravel_index(int(np.argmax(off)), off.shape) if off.any() else (0, 0)
-cell = st.session_state.get("dataset_cell")
-if cell is None or max(cell) >= len(names):
-    cell = (int(worst[0]), int(worst[1]))
-    st.session_state["dataset_cell"] = cell
 cells = [(t, p) for t in range(len(names)) for p in range(len(names)) if cm[t, p]]
-if cell not in cells:
-    cells.append(cell)
+# The picker owns the cell; a new evaluation starts on its largest error.
+if (
+    st.session_state.get("dataset_cell_of") != ev.key
+    or st.session_state.get("dataset_cell_pick") not in cells
+):
+    st.session_state["dataset_cell_of"] = ev.key
+    st.session_state["dataset_cell_pick"] = (int(worst[0]), int(worst[1]))
+cell = tuple(st.session_state["dataset_cell_pick"])
 
 
 def _cell_label(c: tuple[int, int]) -> str:
@@ -124,10 +128,10 @@ def _cell_label(c: tuple[int, int]) -> str:
 
 
 def _clicked() -> None:
+    """on_select (before the rerun): a click on a cell with inputs picks it."""
     points = st.session_state["dataset_confusion"]["selection"].get("cell") or []
-    if points:
-        st.session_state["dataset_cell"] = (int(points[0]["t"]), int(points[0]["p"]))
-        st.session_state["dataset_cell_pick"] = st.session_state["dataset_cell"]
+    if points and (int(points[0]["t"]), int(points[0]["p"])) in cells:
+        st.session_state["dataset_cell_pick"] = (int(points[0]["t"]), int(points[0]["p"]))
 
 
 with left:
@@ -140,11 +144,7 @@ with left:
         selection_mode="cell",
     )
     st.caption("Rows: true class; columns: predicted. Click a cell to see its inputs.")
-if st.session_state.get("dataset_cell_pick") not in cells:
-    st.session_state["dataset_cell_pick"] = cell
-picked = st.selectbox("Cell", cells, format_func=_cell_label, key="dataset_cell_pick")
-if tuple(picked) != cell:
-    cell = st.session_state["dataset_cell"] = tuple(picked)
+st.selectbox("Cell", cells, format_func=_cell_label, key="dataset_cell_pick")
 t, p = cell
 
 

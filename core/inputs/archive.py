@@ -158,6 +158,16 @@ def read_zip(data: bytes, *, filename: str, kind: str) -> Batch:
     return batch
 
 
+def _capped(read: int, file: Path, what: str) -> int:
+    """Bytes read so far with this file; refused past MAX_BATCH_UNPACKED."""
+    read += file.stat().st_size
+    if read > MAX_BATCH_UNPACKED:
+        raise InputError(
+            f"{what} hold more than {MAX_BATCH_UNPACKED // 2**20} MB; pass a smaller sample."
+        )
+    return read
+
+
 def read_folder(path: Path, *, kind: str) -> Batch:
     """Every file under a folder (sorted by path), checked as a ZIP's members are; a link that
     leads outside the folder is skipped."""
@@ -181,12 +191,7 @@ def read_folder(path: Path, *, kind: str) -> Batch:
         if not p.resolve().is_relative_to(root):
             batch.skipped.append((rel, "a link to a file outside the folder"))
             continue
-        read += p.stat().st_size
-        if read > MAX_BATCH_UNPACKED:
-            raise InputError(
-                f"The folder {str(path)!r} holds more than {MAX_BATCH_UNPACKED // 2**20} MB; "
-                "pass a smaller sample."
-            )
+        read = _capped(read, p, f"The folder {str(path)!r}")
         _keep(batch, rel, p.read_bytes(), kind, label_of(rel))
     batch.skipped += _empty_folders(dirs, [rel for _, rel in files])
     return batch
@@ -211,12 +216,7 @@ def read_csv(path: Path, *, kind: str) -> Batch:
         if not file.is_file():
             batch.skipped.append((name, "no such file"))
             continue
-        read += file.stat().st_size
-        if read > MAX_BATCH_UNPACKED:
-            raise InputError(
-                f"The files {str(path)!r} lists hold more than "
-                f"{MAX_BATCH_UNPACKED // 2**20} MB; list a smaller sample."
-            )
+        read = _capped(read, file, f"The files {str(path)!r} lists")
         _keep(batch, name, file.read_bytes(), kind, (row["label"] or "").strip() or None)
     return batch
 

@@ -42,7 +42,7 @@ def test_a_cell_opens_an_input_on_trace_with_its_partner():
     assert metrics["Accuracy"] == f"{ev.accuracy:.1%}"
     assert metrics["Errors"] == f"{int((~ev.correct).sum()):,}"
     # The worst cell is shown first; picking another (what a click on the heatmap sets).
-    assert at.session_state["dataset_cell"] == (t, p)
+    assert at.selectbox(key="dataset_cell_pick").value == (t, p)
     other = next((a, b) for a, b in zip(*np.nonzero(off)) if (a, b) != (t, p))
     at.selectbox(key="dataset_cell_pick").set_value(tuple(int(v) for v in other)).run()
     _ok(at)

@@ -39,9 +39,11 @@ def test_a_confusion_cell_opens_an_input_on_trace_with_its_partner(page):
     wait_for_app(page)
     rows = ev.cell(*other)
     head = f"{len(rows)} input{'s' * (len(rows) != 1)}: true {m.labels[other[0]]}, "
-    expect(page.get_by_role("heading", name=head + f"predicted {m.labels[other[1]]}")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=head + f"predicted {m.labels[other[1]]}")
+    ).to_be_visible()
     shot(page, "dataset_lenet_cell")
-    page.locator(f".st-key-dataset_open_{int(rows[0])} button").click()
+    page.locator(f".st-key-dataset_open_{int(rows[0])} button").first.click()
     wait_for_app(page)
     name = f"held-out #{int(rows[0])} ({m.labels[other[0]]})"
     partner = f"held-out #{ev.typical(other[1])} ({m.labels[other[1]]})"
@@ -50,7 +52,8 @@ def test_a_confusion_cell_opens_an_input_on_trace_with_its_partner(page):
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Trace", exact=True)).to_be_visible()
     side = page.locator('[data-testid="stSidebar"]')
-    expect(side.get_by_text(name, exact=True).first).to_be_visible()
+    expect(side.get_by_role("combobox", name="Current sample")).to_have_value(name)
+    expect(page.get_by_role("heading", name=name)).to_be_visible()  # traced on the page
     side.get_by_text("All samples", exact=False).click()
     wait_for_app(page)
     expect(side.get_by_text(partner, exact=True).first).to_be_visible()
@@ -91,7 +94,9 @@ def test_labelled_zips_of_images_and_of_audio_are_evaluated(page, tmp_path):
             for i in range(0, len(raws), len(raws) // 60):
                 r = raws[i]
                 data = make(*r) if isinstance(r, tuple) else make(r)
-                z.writestr(f"{m.labels[labels[i]]}/{i}.{'wav' if isinstance(r, tuple) else 'png'}", data)
+                z.writestr(
+                    f"{m.labels[labels[i]]}/{i}.{'wav' if isinstance(r, tuple) else 'png'}", data
+                )
             z.writestr("notes.txt", b"not data")
             z.writestr(f"{m.labels[0]}/broken.{'wav' if m.kind == 'audio' else 'png'}", b"broken")
         path = tmp_path / f"{model}.zip"
