@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -23,6 +24,11 @@ from core.show.render import (
 from pages._images import arrow_bytes, dataset, digest, frame_key, png, remember
 from pages._state import freeze_kinds
 from pages._tiles import tile_grid
+
+# Chart data reaches the browser as Arrow bytes (altair() below), never as inline JSON, so
+# Altair's 5,000-row guard against huge notebook outputs does not apply here: a ResNet50 x VGG
+# CKA map has 6,903 cells. (Process-wide library setting, made once on import.)
+alt.data_transformers.disable_max_rows()
 
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:

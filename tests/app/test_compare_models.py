@@ -44,3 +44,20 @@ def test_a_model_made_for_other_inputs_is_given_only_as_own_inputs():
     choice = at.radio(key="cmp_inputs").value
     assert choice == f"built-in samples of model A ({own})", choice
     assert any(f"{own} inputs" in s.value for s in at.subheader)
+
+
+def test_a_chart_with_more_rows_than_altairs_guard_is_drawn():
+    """A ResNet50 (177 layers) against the VGG (39) is a 6,903-cell CKA map."""
+
+    def script() -> None:
+        import altair as alt
+        import pandas as pd
+
+        from pages._widgets import altair
+
+        df = pd.DataFrame({"a": range(6903), "b": range(6903)})
+        altair(lambda: alt.Chart(df).mark_rect().encode(x="a:O", y="b:O"), key="big", deps=(df,))
+
+    at = AppTest.from_function(script, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
