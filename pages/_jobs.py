@@ -20,6 +20,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from core import cache, work
+from core.errors import LayerLabError
 
 
 class Job:
@@ -83,7 +84,9 @@ def watched(label: str) -> Iterator[None]:
     """Heavy work a page runs by itself (CKA, scans, explanations): while the block waits on the
     worker pool, its place in line and its time are shown, with a Cancel button; a result from
     the cache shows nothing. Cancel keeps this job stopped (the page would otherwise start it
-    again on its rerun) until "Run it again" or other settings (another label)."""
+    again on its rerun) until "Run it again" or other settings (another label). A refusal or
+    failure with a message for its user (a LayerLabError, e.g. over the job's memory budget) is
+    shown in its place and stops the page there, as nothing below can be drawn without it."""
     stopped = st.session_state.setdefault("jobs_cancelled", set())
     if label in stopped:
         st.info(f"{label}: cancelled.", icon=":material/block:")
@@ -122,8 +125,15 @@ def watched(label: str) -> Iterator[None]:
     try:
         with work.watching(on_wait):
             yield
+    except LayerLabError as e:  # refused (over its budget) or failed, with the reason: say it
+        if ui:
+            ui[1].empty()
+            ui[0].update(label=f"{label}: not done", state="error")
+        st.error(str(e), icon=":material/block:")
+        st.stop()
     except Exception:
         if ui:
+            ui[1].empty()
             ui[0].update(label=f"{label}: failed", state="error")
         raise
     if ui:
