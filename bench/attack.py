@@ -22,14 +22,8 @@ import numpy as np  # noqa: E402
 
 from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
-from core.analysis.attacks import (  # noqa: E402
-    attack_methods,
-    epsilon_units,
-    method_info,
-    run_attack,
-    sweep,
-    to_epsilon,
-)
+from core.analysis.attack_space import epsilon_units, to_epsilon  # noqa: E402
+from core.analysis.attacks import attack_methods, method_info, run_attack, sweep  # noqa: E402
 from core.inputs.samples import colour_scenes, gallery_digits, gallery_kind, speech_clips  # noqa: E402
 
 

@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from core import api  # noqa: E402
-from core.analysis.attacks import attack_methods, bounds_of, method_info  # noqa: E402
+from core.analysis.attack_space import bounds_of  # noqa: E402
+from core.analysis.attacks import attack_methods, method_info  # noqa: E402
 from core.inputs.prepare import gallery  # noqa: E402
 
 _CONV = (

@@ -14,24 +14,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import replace
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from core.analysis.attacks import AttackResult, attack_methods, run_attack
+from core.analysis.attacks import AttackResult, attack_methods, in_raw_format, run_attack
 from core.analysis.attacks import sweep as _sweep
 from core.analysis.attribution import (
     Curve,
-    Explainer,
     Similarity,
     attribute,
     faithfulness,
     method_names,
 )
 from core.analysis.attribution import randomization_check as _randomization_check
-from core.analysis.attribution.faithfulness import model_baselines
+from core.analysis.attribution.loaded import explain_input, explainer, faithfulness_baselines
 from core.analysis.attribution.methods import grad_cam
 from core.analysis.cka import cka as _cka
 from core.analysis.compare import layer_distances, substantive_layers
@@ -40,26 +37,17 @@ from core.analysis.exemplars import scan
 from core.analysis.exemplars import top_inputs as _top
 from core.analysis.failures import channel_means, error_filters, layer_map
 from core.analysis.featvis import synthesise
+from core.analysis.frozen import frozen_trace
 from core.analysis.importance import filter_importance
 from core.analysis.tcav import tcav  # issue 39: concepts (TCAV) and one unit's arithmetic
 from core.analysis.unit import unit
 from core.errors import LayerNameError, choice
-from core.graph.interventions import (
-    Intervention,
-    as_intervention,
-    compile_frozen,
-    run_frozen,
-    transforms,
-    validate,
-)
 from core.graph.structure import summarize
-from core.inputs.image import model_to_raw
-from core.inputs.prepare import labelled, prepare, probe_means, probe_raws, stack
+from core.inputs.prepare import labelled, prepare, stack
 from core.inputs.probe import probe_set as _probe
 from core.model.load import LoadedModel, builtin_names, load, load_bytes
-from core.model.onnx.check import NodeCheck
+from core.model.onnx import NodeCheck, compare_file
 from core.model.outputs import probabilities
-from core.settings import limits as settings_limits
 from core.share.lab import delete_share, open_share, share
 from core.show.audio_view import hear_filter as _hear
 from core.work import budget, shards
@@ -110,7 +98,6 @@ __all__ = [
 ]
 
 _BATCH = 256
-FROZEN_GRAPHS = 16  # compiled downstream graphs kept per model (sets of frozen layers)
 
 
 class Run(NamedTuple):
@@ -154,47 +141,14 @@ def trace(
     shared with other callers. To edit one, copy it first: np.array(tr[name]).
     """
     x, _ = prepare(m, raw)
-    return _trace(m, x, frozen)
+    return frozen_trace(m, x, frozen)
 
 
 def run(m: LoadedModel, raw: Any, *, frozen: Mapping[str, Any] | None = None) -> Run:
     """(trace, probabilities, notes) of one raw input: one forward pass (api.trace)."""
     x, notes = prepare(m, raw)
-    tr = _trace(m, x, frozen)
+    tr = frozen_trace(m, x, frozen)
     return Run(tr, probabilities_from_trace(m, tr), notes)
-
-
-def _trace(m: LoadedModel, x: np.ndarray, frozen: Mapping[str, Any] | None):
-    if not frozen:
-        return {k: v[0] for k, v in m.tracer(x[None]).items()}
-    base = m.tracer.recent(x)
-    ivs = interventions(m, base, frozen)
-    if not ivs:
-        return base
-    # Which layers are frozen comes from the user (a link): keep a bounded number of graphs.
-    fn = m.tracer.owned(
-        ("frozen", tuple(sorted(ivs))),
-        lambda: compile_frozen(m.tracer.plan, tuple(sorted(ivs))),
-        keep=FROZEN_GRAPHS,
-    )
-    return run_frozen(m.tracer.plan, x[None], base, ivs, compiled=fn, means=_means(m, ivs))
-
-
-def interventions(
-    m: LoadedModel, trace: Mapping[str, np.ndarray], frozen: Mapping[str, Any]
-) -> dict[str, Intervention]:
-    """A freeze configuration checked against a trace of the model: {layer: Intervention},
-    layers without channels dropped. Unknown layers and channels raise with the valid ones."""
-    ivs = {n: as_intervention(v) for n, v in frozen.items()}
-    return {
-        n: Intervention(chans, ivs[n].kind, ivs[n].factor)
-        for n, chans in validate(m.tracer.plan, trace, ivs).items()
-    }
-
-
-def _means(m: LoadedModel, ivs: Mapping[str, Intervention]) -> dict[str, np.ndarray]:
-    layers = tuple(sorted(n for n, iv in ivs.items() if iv.kind == "mean"))
-    return probe_means(m, layers) if layers else {}
 
 
 def probabilities_from_trace(m: LoadedModel, tr: dict[str, np.ndarray]) -> np.ndarray:
@@ -222,7 +176,7 @@ def saliency(
         raise LayerNameError(
             f"Grad-CAM needs a layer: 'auto' or one of {', '.join(grad_cam_layers(m))}; got None."
         )
-    ex, x, z, t, tfs = _explain_input(m, raw, target, frozen)
+    ex, x, z, t, tfs = explain_input(m, raw, target, frozen)
     cam, name = grad_cam(ex, x, z, t, layer=layer, frozen=tfs)
     top = cam.max()
     return Saliency(cam / top if top > 0 else cam, name)
@@ -313,51 +267,17 @@ def attack(
     """
     x, _ = prepare(m, raw)
     kw = dict(method=method, epsilon=epsilon, target=target, steps=steps, executor=executor)
-    r = run_attack(m, x, **kw)
-    adv = r.adversarial_input = np.asarray(r.adversarial)  # run_attack's: the model input
-    if m.kind == "audio":
-        r.adversarial = (adv.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
-        return r
-    adv = model_to_raw(adv, m.card["input"])  # [0, 1] RGB, (H, W) for one channel
-    if np.ndim(raw) == 3 and adv.ndim == 2:
-        adv = adv[..., None]
-    if np.asarray(raw).dtype == np.uint8:
-        adv = np.clip(np.rint(adv * 255), 0, 255).astype(np.uint8)
-        p = predict(m, adv)
-        label = int(np.argmax(p))
-        ok = (label == target) if target is not None else (label != r.original_label)
-        if r.success and not ok:
-            r.message = (
-                "The float adversarial succeeds, but rounded to 8-bit pixels it no "
-                "longer does: use a larger epsilon, or .adversarial_input."
-            )
-        r.probabilities_after, r.adversarial_label, r.success = p, label, ok
-    r.adversarial = adv
-    return r
+    return in_raw_format(m, run_attack(m, x, **kw), raw)
 
 
 def compare_onnx(source: str | os.PathLike | bytes, *, seed: int = 0) -> list[NodeCheck]:
     """Every node of an .onnx file converted (as api.load does) and run by Keras and by
     onnxruntime on one random input: one NodeCheck per node (.node .op .layer .shape .max_abs
     .relative .ok), in graph order, the Keras output moved back to ONNX's axis order."""
-    from core.model.onnx import compare_nodes, convert, parse
-
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    lim = replace(settings_limits(), upload_bytes=2**62)
-    folder = None if isinstance(source, bytes) else Path(source).parent
-    name = "model.onnx" if isinstance(source, bytes) else str(source)
-    parsed = parse(data, name, lim, folder=folder)
-    return compare_nodes(convert(parsed, max_elements=lim.params), parsed.proto, seed=seed)
+    return compare_file(source, seed=seed)
 
 
 # ---- explanations (attribution, faithfulness, sanity checks, model vs model) ----------------------
-def _explainer(m: LoadedModel):
-    # What an Explainer reads from the card; a reloaded card with other values gets its own.
-    keys = ("output", "logits_layer", "spectrogram_layer", "stft", "labels", "input")
-    ident = repr([m.card.get(k) for k in keys])
-    return m.tracer.owned(("explainer", ident), lambda: Explainer(m.tracer.plan, m.card))
-
-
 def attribution_methods() -> list[str]:
     """The attribution methods, by the names their papers use."""
     return method_names()
@@ -366,26 +286,13 @@ def attribution_methods() -> list[str]:
 def grad_cam_layers(m: LoadedModel) -> list[str]:
     """Layers Grad-CAM can use: (height, width, channels) outputs after the attribution domain
     ((time, channels) ones for a waveform model without a spectrogram layer)."""
-    return list(_explainer(m).cam_layers)
+    return list(explainer(m).cam_layers)
 
 
 def auto_cam_layers(m: LoadedModel) -> list[str]:
     """Grad-CAM's "auto" layer as candidates in order: the last convolution block's outputs
     (activation first); a map uses the first whose map is not all zero."""
-    return list(_explainer(m).auto_cam_layers)
-
-
-def _explain_input(m: LoadedModel, raw: Any, target: int | None, frozen: Mapping[str, Any] | None):
-    """(Explainer, model input, domain value, target class, freeze transforms or None)."""
-    ex = _explainer(m)
-    x, _ = prepare(m, raw)
-    tfs = None
-    if frozen:
-        base = m.tracer.recent(x)
-        ivs = interventions(m, base, frozen)
-        tfs = transforms(base, ivs, _means(m, ivs)) if ivs else None
-    z = ex.domain_value(x)
-    return ex, x, z, ex.check_target(target, x, z, frozen=tfs), tfs
+    return list(explainer(m).auto_cam_layers)
 
 
 @heavy(progress=None)
@@ -408,18 +315,9 @@ def attribution(
     log-probability. frozen: a freeze configuration (as api.trace's): the map of the frozen
     model, its predicted class the default target.
     """
-    ex, x, _, t, tfs = _explain_input(m, raw, target, frozen)
+    ex, x, _, t, tfs = explain_input(m, raw, target, frozen)
     options = budget.attribution_options(m.tracer, method, options)
     return attribute(ex, x, method=method, target=t, frozen=tfs, **options)
-
-
-def faithfulness_baselines(m: LoadedModel) -> tuple[dict[str, np.ndarray], str]:
-    """({name: baseline over the attribution domain}, the default's name) for deletion and
-    insertion, from 200 held-out inputs, once per model (faithfulness.model_baselines)."""
-    return m.tracer.owned(
-        ("faithfulness_baselines", m.key),
-        lambda: model_baselines(_explainer(m), stack(m, probe_raws(m, 200))),
-    )
 
 
 @heavy(progress=None)
@@ -431,7 +329,7 @@ def deletion_auc(
     default of faithfulness_baselines, one of its names, "blurred input", ...): faithfulness()."""
     x, named = prepare(m, raw)[0], faithfulness_baselines(m)
     options = budget.forward_options(m.tracer, options)
-    return faithfulness(_explainer(m), x, attribution, kind="deletion", named=named, **options)
+    return faithfulness(explainer(m), x, attribution, kind="deletion", named=named, **options)
 
 
 @heavy(progress=None)
@@ -442,7 +340,7 @@ def insertion_auc(
     but a higher .auc is more faithful."""
     x, named = prepare(m, raw)[0], faithfulness_baselines(m)
     options = budget.forward_options(m.tracer, options)
-    return faithfulness(_explainer(m), x, attribution, kind="insertion", named=named, **options)
+    return faithfulness(explainer(m), x, attribution, kind="insertion", named=named, **options)
 
 
 @heavy()
@@ -579,13 +477,8 @@ def exemplars(
 def class_profile(m: LoadedModel, layer: str, *, index=None):
     """(channels × classes DataFrame of mean activation, dead channel indices) over the probe
     set (or the batch the index was built from)."""
-    import pandas as pd
-
     ix = index if index is not None else filter_index(m)
-    li = ix.layer(layer)
-    df = pd.DataFrame(li.class_mean.T, columns=m.labels)
-    df.index.name = "channel"
-    return df, [int(c) for c in li.dead]
+    return ix.class_profile(layer, m.labels)
 
 
 @heavy()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,7 +27,6 @@ import numpy as np
 import streamlit as st
 
 from core import api
-from core.graph.engine import digest
 from core.graph.interventions import Freeze
 from core.graph.structure import weight_summaries as weight_summaries_of
 from core.inputs.edits import Edit, apply_edits
@@ -43,88 +41,17 @@ from core.settings import limits
 from core.share.store import Store, default_url, open_store
 from core.show.audio_view import spectrogram_db
 from core.show.render import png_url
+from core.work.memo import (
+    HASH,
+    SESSION_BYTES,
+    SESSION_ENTRIES,
+    SessionMemo,
+    is_shared,
+    key_of,
+    nbytes,
+)
 
-_HASH: dict[str | type[Any], Callable[[Any], Any]] = {  # Streamlit's HashFuncsDict
-    LoadedModel: lambda lm: lm.key,
-    Sample: lambda s: s.key,
-    Edit: lambda e: (e.name, tuple(sorted(e.params.items()))),
-    Freeze: repr,  # its items in layer order: equal configurations hash alike
-    ProbeSet: lambda p: p.key,  # a probe file's name, or a user's batch's content hash
-}
-# Samples every user has (shipped with the app, or public test sets): safe to share results of.
-SHARED_SOURCES = {"gallery", "mnist-test", "cifar10-test", "probe"}
-# The per-session memo: at most this many results and about this many bytes of arrays.
-SESSION_ENTRIES = 24
-SESSION_BYTES = 256 * 1024 * 1024
 _MEMO = "_session_cache"
-
-
-def is_shared(value: Any) -> bool:
-    """True for arguments that are the same for every user (built-in models and samples,
-    plain settings); False for uploaded models, user inputs and raw arrays."""
-    if isinstance(value, LoadedModel):
-        return value.source == "builtin"
-    if isinstance(value, Sample):
-        return value.source in SHARED_SOURCES
-    if isinstance(value, ProbeSet):
-        return value.key.startswith("probe:")
-    if isinstance(value, np.ndarray):
-        return False
-    if isinstance(value, (tuple, list)):
-        return all(is_shared(v) for v in value)
-    return True
-
-
-def _key(value: Any) -> Any:
-    if isinstance(value, (LoadedModel, Sample, Edit, ProbeSet)):
-        return _HASH[type(value)](value)
-    if isinstance(value, np.ndarray):
-        return digest(value)
-    if isinstance(value, (tuple, list)):
-        return tuple(_key(v) for v in value)
-    return value
-
-
-def _nbytes(value: Any) -> int:
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if isinstance(value, dict):
-        return sum(_nbytes(v) for v in value.values())
-    if isinstance(value, (tuple, list)):
-        return sum(_nbytes(v) for v in value)
-    if isinstance(value, Sample):
-        return _nbytes(value.raw)
-    return 0
-
-
-class SessionMemo(OrderedDict):
-    """One session's LRU memo: key -> (value, bytes); `nbytes` is kept up to date."""
-
-    nbytes = 0
-
-    def get_or_make(
-        self,
-        key: Any,
-        make: Callable[[], Any],
-        *,
-        size: Callable[[Any], int],
-        entries: int,
-        max_bytes: int,
-        over: Callable[[], bool] = lambda: False,
-    ) -> Any:
-        """make() once per key; the least recently used go first past entries or max_bytes
-        (or while over() says a wider budget is exceeded)."""
-        if key in self:
-            self.move_to_end(key)
-            return self[key][0]
-        value = make()
-        n = size(value)
-        self[key] = (value, n)
-        self.nbytes += n
-        while len(self) > 1 and (len(self) > entries or self.nbytes > max_bytes or over()):
-            _, (_, dropped) = self.popitem(last=False)
-            self.nbytes -= dropped
-        return value
 
 
 def session_memo(name: str, *, counted: bool = True) -> SessionMemo:
@@ -160,11 +87,11 @@ def scoped(cached: Callable) -> Callable:
         keyed = {k: v for k, v in kwargs.items() if not k.startswith("_")}
         if is_shared(args) and is_shared(tuple(keyed.values())):
             return cached(*args, **kwargs)
-        key = (fn.__name__, _key(args), _key(tuple(sorted(keyed.items()))))
+        key = (fn.__name__, key_of(args), key_of(tuple(sorted(keyed.items()))))
         return session_memo(_MEMO).get_or_make(
             key,
             lambda: fn(*args, **kwargs),
-            size=_nbytes,
+            size=nbytes,
             entries=SESSION_ENTRIES,
             max_bytes=SESSION_BYTES,
             over=lambda: total_cached_bytes() > limits().cache_bytes,
@@ -191,7 +118,7 @@ def with_progress(max_entries: int) -> Callable:
     """
 
     def deco(fn: Callable) -> Callable:
-        @st.cache_resource(max_entries=max_entries, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+        @st.cache_resource(max_entries=max_entries, ttl=3600, show_spinner=False, hash_funcs=HASH)
         @functools.wraps(fn)
         def slot(*args, **kwargs) -> _Slot:
             return _Slot()
@@ -249,27 +176,27 @@ def job_limiter() -> JobLimiter:
 
 
 @scoped
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False, hash_funcs=HASH)
 def structure(lm: LoadedModel):
     """Layer table, graph and weight statistics of a model (see core.graph.structure.summarize)."""
     return api.structure(lm)
 
 
 @scoped
-@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def trace(lm: LoadedModel, sample: Sample) -> api.Run:
     """(trace, probabilities, conversion notes) of one sample: one forward pass."""
     return api.run(lm, sample.raw)
 
 
 @scoped
-@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def distances(lm: LoadedModel, a: Sample, b: Sample, frozen: Freeze = Freeze()):
     """Per-layer distances between two samples' traces (api.distances), under a freeze key."""
     return api.distances(lm, a.raw, b.raw, frozen=frozen)
 
 
-@st.cache_data(max_entries=1024, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=1024, ttl=3600, show_spinner=False, hash_funcs=HASH)
 def _shared_thumbnail(sample: Sample, size: int) -> str:
     return png_url(thumbnail_of(sample, size))
 
@@ -323,14 +250,14 @@ def frozen_key(
 
 
 @scoped
-@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def trace_frozen(lm: LoadedModel, sample: Sample, frozen: Freeze):
     """(trace, probabilities) with those filters frozen (or intervened on, see frozen_key)."""
     return api.run(lm, sample.raw, frozen=frozen)[:2]
 
 
 @scoped
-@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def saliency(
     lm: LoadedModel,
     sample: Sample,
@@ -353,14 +280,14 @@ def saliency(
 
 
 @scoped
-@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=64, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
     """Shape, statistics and histogram of each weight array of one layer."""
     return weight_summaries_of(lm.tracer.plan, layer_name, bins=bins)
 
 
 @scoped
-@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
     """The sample with an edit stack applied (core.inputs.edits), as a new (unlisted) sample."""
     return Sample(
@@ -381,7 +308,7 @@ def spectrogram(wave: np.ndarray, sr: int):
 
 
 @scoped
-@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def filter_audio(
     lm: LoadedModel,
     sample: Sample,
@@ -443,7 +370,7 @@ def cka(lm_a: LoadedModel, lm_b: LoadedModel, inputs: tuple[Sample, ...]):
 
 # ---- what a filter responds to -------------------------------------------------------------------
 @scoped
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False, hash_funcs=HASH)
 def probe(lm: LoadedModel):
     """The model's held-out probe set (core.inputs.probe.ProbeSet)."""
     from core.inputs.probe import probe_set
@@ -452,7 +379,7 @@ def probe(lm: LoadedModel):
 
 
 @scoped
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False, hash_funcs=HASH)
 def probe_samples(lm: LoadedModel, n: int) -> list[Sample]:
     """n probe inputs as samples, the same number of each class (Gallery, Freeze, Attack)."""
     from core.inputs.probe import as_samples
@@ -468,7 +395,7 @@ def filter_index(lm: LoadedModel, _on_progress=None):
 
 
 @scoped
-@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=HASH)
 def exemplars(lm: LoadedModel, layer: str, channels: tuple[int, ...], k: int):
     """The channels' top probe inputs cut to their receptive fields (api.exemplars), from the
     model's cached filter index."""
@@ -501,7 +428,7 @@ def tcav(lm: LoadedModel, concept: tuple, random: tuple, options: tuple, _on_pro
 
 
 @scoped
-@st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=_HASH)
+@st.cache_data(max_entries=128, ttl=1800, show_spinner=False, hash_funcs=HASH)
 def unit(lm: LoadedModel, sample: Sample, layer: str, channel: int, position: tuple[int, ...]):
     """The arithmetic of one unit of a sample's trace (api.unit)."""
     return api.unit(lm, sample.raw, layer, channel, position)
@@ -521,7 +448,7 @@ def layer_summaries(lm: LoadedModel, data: ProbeSet, _on_progress=None):
 
 
 @scoped
-@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=HASH)
 def dataset_map(lm: LoadedModel, data: ProbeSet, layer: str, method: str):
     """(the layer's 2-D map (N, 2), how often an input's nearest point shares its class)."""
     from core.analysis.failures import separation
@@ -531,7 +458,7 @@ def dataset_map(lm: LoadedModel, data: ProbeSet, layer: str, method: str):
 
 
 @scoped
-@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=_HASH)
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False, hash_funcs=HASH)
 def error_filters(lm: LoadedModel, data: ProbeSet, layer: str, true: int, predicted: int):
     """The channels of `layer` that tell a confusion cell from the right answers (api)."""
     ev = evaluation(lm, data)

@@ -7,15 +7,13 @@ import numpy as np
 import streamlit as st
 
 from core import api, cache
+from core.analysis.attack_space import epsilon_units, from_epsilon, to_epsilon
 from core.analysis.attacks import (
     MAX_EPSILONS,
     attack_methods,
     default_method,
-    epsilon_units,
-    from_epsilon,
     method_info,
     run_attack,
-    to_epsilon,
 )
 from core.analysis.compare import layer_distances
 from core.errors import InputError, JobBudgetError, JobError

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from core.analysis.attack_space import bounds_of, from_attack_space, to_attack_space
 from core.errors import InputError, integer
-from core.inputs.image import model_to_unit, unit_to_model
+from core.inputs.image import model_to_raw
+from core.inputs.prepare import prepare
 from core.model.load import LoadedModel
 from core.model.outputs import class_scores, probabilities
 from core.settings import MAX_JOB_SECONDS
@@ -197,24 +199,6 @@ class AttackResult:
 
 class _Timeout(Exception):
     pass
-
-
-def bounds_of(m: LoadedModel) -> tuple[float, float]:
-    """The attacked input's valid range: [0, 1] for images (the image scale), the card's
-    range for audio."""
-    if m.kind == "image":
-        return 0.0, 1.0
-    lo, hi = m.card["input"].get("range", [-1.0, 1.0])
-    return float(lo), float(hi)
-
-
-def to_attack_space(m: LoadedModel, x: Any) -> Any:
-    """Model input -> the space attacks work in (images: [0, 1]; audio unchanged)."""
-    return model_to_unit(x, m.card["input"]) if m.kind == "image" else x
-
-
-def from_attack_space(m: LoadedModel, u: Any) -> Any:
-    return unit_to_model(u, m.card["input"]) if m.kind == "image" else u
 
 
 def _logits_fn(m: LoadedModel) -> Callable[[Any], Any]:
@@ -440,62 +424,37 @@ def sweep(
     ), time.monotonic() - t0
 
 
-# ---- epsilon in the input's own units (what the pages show) -----------------------------------------
-
-
-@dataclass(frozen=True)
-class Units:
-    label: str
-    default: float
-    min: float
-    max: float
-    step: float
-
-
-def epsilon_units(m: LoadedModel, norm: str) -> Units:
-    """How a page asks for epsilon: pixel levels of 255 for images, dB re the signal for audio."""
+def in_raw_format(m: LoadedModel, r: AttackResult, raw: Any) -> AttackResult:
+    """run_attack's result (.adversarial a model input) with .adversarial in the raw input's
+    format: an image at the model's resolution, uint8 if the raw was uint8 (2-D if the raw was
+    2-D), else float in [0, 1]; audio as (waveform, sample_rate). For a uint8 image the
+    prediction, label and success are those of the rounded pixels (what a saved PNG gives);
+    .adversarial_input keeps the exact float model input."""
+    adv = np.asarray(r.adversarial)  # run_attack's: the model input
     if m.kind == "audio":
-        # On the 20 built-in clips: LinfPGD at -30 dB fools 20, L2PGD at -25 dB 18 (-30: 16).
-        what = "peak" if norm == "Linf" else "signal (L2)"
-        default = -30.0 if norm == "Linf" else -25.0
-        return Units(f"ε in dB relative to the clip's {what}", default, -80.0, 0.0, 1.0)
-    # The literature's customary budgets, which fool our models on most built-in samples:
-    # CIFAR-10 8/255; MNIST 0.3 (76.5 levels; LeNet resists FGSM at 32 on 29 of 30 digits).
-    colour = m.card["input"].get("shape", [0])[-1] == 3
-    if norm == "Linf":
-        return Units(
-            "ε: largest change per pixel, in levels of 255",
-            8.0 if colour else 76.5,
-            0.5,
-            128.0,
-            0.5,
+        sound = (adv.reshape(-1).copy(), int(m.card["input"]["sample_rate"]))
+        return replace(r, adversarial=sound, adversarial_input=adv)
+    img = model_to_raw(adv, m.card["input"])  # [0, 1] RGB, (H, W) for one channel
+    if np.ndim(raw) == 3 and img.ndim == 2:
+        img = img[..., None]
+    if np.asarray(raw).dtype != np.uint8:
+        return replace(r, adversarial=img, adversarial_input=adv)
+    img = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+    p = probabilities(m.card, m.tracer.forward(prepare(m, img)[0][None]))[0]
+    label = int(np.argmax(p))
+    ok = (label == r.target) if r.target is not None else (label != r.original_label)
+    message = r.message
+    if r.success and not ok:
+        message = (
+            "The float adversarial succeeds, but rounded to 8-bit pixels it no "
+            "longer does: use a larger epsilon, or .adversarial_input."
         )
-    return Units(
-        "ε: RMS change per pixel, in levels of 255", 4.0 if colour else 16.0, 0.25, 64.0, 0.25
+    return replace(
+        r,
+        adversarial=img,
+        adversarial_input=adv,
+        probabilities_after=p,
+        adversarial_label=label,
+        success=ok,
+        message=message,
     )
-
-
-def to_epsilon(m: LoadedModel, x: np.ndarray, norm: str, value: float) -> float:
-    """A page's epsilon (epsilon_units) -> the attack space's units (x: a model input)."""
-    lo, hi = bounds_of(m)
-    x = np.asarray(x, np.float64)
-    if m.kind == "audio":
-        ref = np.abs(x).max() if norm == "Linf" else np.linalg.norm(x)
-        if ref <= 0:
-            raise InputError(
-                "The clip is silent, so an epsilon relative to it is zero; pick a clip with sound."
-            )
-        return float(ref * 10 ** (value / 20))
-    per_pixel = value / 255 * (hi - lo)
-    return float(per_pixel if norm == "Linf" else per_pixel * np.sqrt(x.size))
-
-
-def from_epsilon(m: LoadedModel, x: np.ndarray, norm: str, eps: float) -> float:
-    """The inverse of to_epsilon (to show a perturbation's size in the page's units)."""
-    lo, hi = bounds_of(m)
-    x = np.asarray(x, np.float64)
-    if m.kind == "audio":
-        ref = np.abs(x).max() if norm == "Linf" else np.linalg.norm(x)
-        return float(20 * np.log10(max(eps, 1e-12) / ref)) if ref > 0 else float("-inf")
-    per_pixel = eps if norm == "Linf" else eps / np.sqrt(x.size)
-    return float(per_pixel / (hi - lo) * 255)

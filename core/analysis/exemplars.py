@@ -16,6 +16,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 
 from core.errors import InputError, LayerNameError
 from core.graph.engine import Tracer
@@ -110,6 +111,14 @@ class FilterIndex:
                 f"Layer {name!r} is not in the exemplar index; indexed layers: "
                 f"{', '.join(self.layers)}."
             ) from None
+
+    def class_profile(self, name: str, labels: list[str]) -> tuple[pd.DataFrame, list[int]]:
+        """(channels × classes DataFrame of layer `name`'s mean activation per class, the
+        indices of its dead channels); labels: the class names, in index order."""
+        li = self.layer(name)
+        df = pd.DataFrame(li.class_mean.T, columns=labels)
+        df.index.name = "channel"
+        return df, [int(c) for c in li.dead]
 
 
 @dataclass(frozen=True)

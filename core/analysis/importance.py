@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from core.graph.engine import Tracer
+from core.graph.interventions import frozen_graph
 from core.model.outputs import class_scores, probabilities
 
 # Below this, a drop is rounding noise of float32 (a confident model's probability stays 1.0).
@@ -51,6 +52,7 @@ def filter_importance(
     todo = list(range(n_ch)) if channels is None else [int(c) for c in channels]
     right = np.zeros(len(todo), np.int64)  # labelled rows still right with channel c frozen
     right0 = 0
+    fn = frozen_graph(tracer, (layer,))
     first: dict[int, tuple[float, float]] = {}  # c -> (logit, probability) of row 0's class
     steps = -(-n // chunk) * len(todo)
     done = 0
@@ -64,15 +66,19 @@ def filter_importance(
             z0 = float(keras.ops.convert_to_numpy(class_scores(card, plan, base))[0, cls])
             prob0 = float(p0[0, cls])
         right0 += int(np.sum(np.argmax(p0[hb], axis=1) == lb[hb]))
-        prefix = {k: keras.ops.convert_to_tensor(base[k]) for k in plan.needed_before(start)}
+        # One compiled graph for the steps after `layer` (shared with the Freeze page's
+        # freezes of it); `layer`'s own output goes in masked, one channel at a time.
+        values = {k: base[k] for k in plan.needed_before(start + 1)}
+        xin = xb if plan.reads_input(start + 1) else None
+        y = base[layer]  # (n, *spatial, C)
         for j, c in enumerate(todo):
             mask = np.ones(n_ch, np.float32)
             mask[c] = 0.0
-
-            def zero_c(name: str, y: Any, m: np.ndarray = mask) -> Any:  # m: this c's mask
-                return y * m if name == layer else y
-
-            outs = dict(zip(plan.names, plan.run(xb, values=prefix, start=start, after=zero_c)))
+            masked = y * mask
+            if layer in values:
+                values[layer] = masked
+            tail = fn(xin, values, {}) if start + 1 < len(plan.names) else []
+            outs = {**base, layer: masked, **dict(zip(plan.names[start + 1 :], tail))}
             p = probabilities(card, keras.ops.convert_to_numpy(outs[out_name]))
             right[j] += int(np.sum(np.argmax(p[hb], axis=1) == lb[hb]))
             if i0 == 0:
@@ -81,7 +87,7 @@ def filter_importance(
             done += 1
             if on_progress is not None:
                 on_progress(done, steps)
-        del base, prefix
+        del base, values
     rows = []
     for j, c in enumerate(todo):
         z, pc = first[c]

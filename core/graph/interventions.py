@@ -272,6 +272,19 @@ def compile_frozen(plan: Plan, layers: tuple[str, ...]) -> Callable[..., list[An
     return fn
 
 
+FROZEN_GRAPHS = 16  # compiled downstream graphs kept per model (sets of frozen layers)
+
+
+def frozen_graph(tracer: Any, layers: tuple[str, ...]) -> Callable[..., list[Any]]:
+    """compile_frozen(tracer.plan, layers), built once per model and set of layers and shared
+    by every caller (a freeze, a filter-importance scan). Which layers are frozen comes from
+    the user (a link): a bounded number of graphs is kept."""
+    layers = tuple(sorted(layers))
+    return tracer.owned(
+        ("frozen", layers), lambda: compile_frozen(tracer.plan, layers), keep=FROZEN_GRAPHS
+    )
+
+
 def run_frozen(
     plan: Plan,
     x: np.ndarray,

@@ -309,7 +309,7 @@ def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
     assert [m.label for m in at.metric].count("Prediction A") == 0
     # The sweep's default range stays within the page's ε units (Streamlit would silently
     # widen the slider to a default beyond its max).
-    from core.analysis.attacks import epsilon_units
+    from core.analysis.attack_space import epsilon_units
 
     units = epsilon_units(at.session_state["model"], "Linf")
     sw = at.slider(key="sw_range_image_Linf")

@@ -8,7 +8,7 @@ import pytest
 
 from core import api
 from core.errors import LayerNameError, OptionError
-from core.graph.interventions import Intervention
+from core.graph.interventions import FROZEN_GRAPHS, Intervention
 from core.inputs.edits import Edit, apply_edits
 from core.inputs.prepare import probe_means
 from core.inputs.samples import gallery_digits
@@ -129,5 +129,5 @@ def test_frozen_graphs_per_model_are_bounded(lenet, digit):
     for s in sets + sets:
         api.trace(lenet, digit, frozen={n: [0] for n in s})
     kept = [k for k in lenet.tracer._owned if k[0] == "frozen"]
-    assert len(kept) == api.FROZEN_GRAPHS
+    assert len(kept) == FROZEN_GRAPHS
     assert kept[-1] == ("frozen", tuple(sorted(sets[-1])))  # the latest is kept

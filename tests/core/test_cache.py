@@ -41,7 +41,7 @@ def _session_script():
     from tests.core import test_cache as t
 
     @cache.scoped
-    @st.cache_data(max_entries=8, hash_funcs=cache._HASH)
+    @st.cache_data(max_entries=8, hash_funcs=cache.HASH)
     def doubled(lm: LoadedModel, sample: Sample, *, scale: int = 2) -> np.ndarray:
         t.CALLS.append(f"{lm.source}/{sample.source}/{scale}")
         return sample.raw * scale

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core import api
-from core.analysis.attacks import attack_methods, bounds_of, method_info, run_attack, sweep
+from core.analysis.attack_space import bounds_of
+from core.analysis.attacks import attack_methods, method_info, run_attack, sweep
 from core.errors import InputError
 from core.inputs.samples import gallery_digits, speech_clips
 
@@ -140,7 +141,7 @@ def _zero_f3():
 def test_an_audio_adversarial_is_traced_in_its_originals_window(spoken):
     """Issue 35 item 1: the adversarial clip was placed in the window again, so Compare saw
     the original against a shifted clip (input cosine distance 1.00 on 'zero', FGSM -30 dB)."""
-    from core.analysis.attacks import to_epsilon
+    from core.analysis.attack_space import to_epsilon
 
     raw = _zero_f3().raw
     x = np.asarray(api.trace(spoken, raw)["input"])
@@ -235,7 +236,8 @@ def test_the_audio_default_attack_works_on_the_built_in_clips(spoken):
     """Issue 35 item 11: FGSM at -30 dB (the page's default) fooled 1 of the 20 built-in clips,
     the first one not. The default method at its default epsilon fools nearly all (PGD starts
     at random: measured 20 of 20, asked 17), and L2PGD at the L2 default most (18 of 20)."""
-    from core.analysis.attacks import default_method, epsilon_units, to_epsilon
+    from core.analysis.attack_space import epsilon_units, to_epsilon
+    from core.analysis.attacks import default_method
 
     def fooled(method: str) -> list[bool]:
         norm = method_info(method).norm

@@ -9,6 +9,7 @@ import pytest
 
 from core import api
 from core.analysis.attribution import METHODS
+from core.analysis.attribution.loaded import explainer
 from core.errors import AttributionError, LayerNameError, OptionError
 from core.inputs.samples import colour_scenes, gallery_digits, speech_clips
 
@@ -212,7 +213,7 @@ def test_the_default_deletion_baseline_is_not_a_feature_and_is_named(vgg):
 
     named, default = api.faithfulness_baselines(vgg)
     assert set(named) >= {BLACK, PROBE_MEAN} and default != BLACK
-    ex = api._explainer(vgg)
+    ex = explainer(vgg)
     x0 = api.prepare(vgg, colour_scenes()[0].raw)[0]
     top = {n: float(ex.probabilities(x0, b[None]).max()) for n, b in named.items()}
     assert top[default] < top[BLACK], top

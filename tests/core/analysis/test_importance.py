@@ -65,3 +65,18 @@ def test_lenet_conv2_is_ranked_by_the_logit_drop_where_probabilities_saturate():
     np.testing.assert_allclose(
         df.iloc[0]["logit_drop"], base["logits"][cls] - frozen["logits"][cls], rtol=1e-3, atol=1e-4
     )
+
+
+def test_importance_runs_the_freeze_pages_compiled_graph():
+    """Each channel's numbers are those of api.trace with that channel frozen, to the bit: the
+    scan runs the compiled downstream graph a freeze uses (compile_frozen), shared with it."""
+    lm = api.load("lenet_mnist")
+    raw = gallery_digits()[3].raw
+    x = api.prepare(lm, raw)[0][None]
+    df = filter_importance(lm.tracer, x, "conv2", card=lm.card, channels=[0, 5, 17])
+    assert ("frozen", ("conv2",)) in lm.tracer._owned  # the graph a freeze of conv2 reuses
+    cls = int(np.argmax(api.predict(lm, raw)))
+    for row in df.itertuples():
+        tr = api.trace(lm, raw, frozen={"conv2": [int(row.channel)]})
+        assert row.logit_after == float(tr["logits"][cls])
+        assert row.prob_after == float(api.probabilities_from_trace(lm, tr)[cls])
