@@ -12,6 +12,7 @@ from core.analysis.attribution.sanity import MEASURES, Similarity
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 from pages._jobs import watched
+from pages._state import keep, kept
 from pages._widgets import altair
 
 
@@ -32,20 +33,16 @@ def randomisation_check(
         "towards the input (on a copy; the model itself is not changed), and the map is "
         "recomputed each time."
     )
-    rand = None
+    made_by = (lm.sha256, sample.key, rmethod, target, opts(rmethod))
     if st.button("Run the randomisation check", key="explain_rand"):
         with watched(
             f"Re-initialising the layers one at a time and recomputing "
             f"{METHODS[rmethod].title} after each"
         ):
             rand = cache.randomization(lm, sample, rmethod, target, opts(rmethod))
-        st.session_state["explain_rand_result"] = (
-            (lm.sha256, sample.key, rmethod, target, opts(rmethod)),
-            rand,
-        )
-    got = st.session_state.get("explain_rand_result")
-    if got and got[0] == (lm.sha256, sample.key, rmethod, target, opts(rmethod)):
-        rand = got[1]
+        keep("explain_rand_result", made_by, rand)
+    rand = kept("explain_rand_result", made_by)
+    if rand is not None:
         rdf = pd.DataFrame(
             {
                 "layers randomised": range(len(rand) + 1),

@@ -17,7 +17,7 @@ from core.model.outputs import kind_of as output_kind
 from core.settings import limits
 from pages._jobs import heavy_job
 from pages._share import SHARED
-from pages._state import add_sample, samples
+from pages._state import add_sample, keep, kept, samples
 
 UPLOAD = "Upload a Keras model…"
 
@@ -66,8 +66,8 @@ def _uploaded_model():
         return None
     data = file.getvalue()
     ident = (file.name, len(data), file.file_id, card_file.file_id if card_file else None)
-    done = st.session_state.get("upload")
-    if done is None or done[0] != ident:
+    lm = kept("upload", ident)
+    if lm is None:
         try:
             what = (
                 "Converting (ONNX -> Keras, checked against onnxruntime) and loading"
@@ -88,8 +88,7 @@ def _uploaded_model():
             st.session_state.pop("upload", None)
             st.rerun()
         st.session_state.pop("upload_refused", None)
-        st.session_state["upload"] = (ident, lm, None)
-    _, lm, _ = st.session_state["upload"]
+        keep("upload", ident, lm)
     return _card_form(ident, lm)
 
 
@@ -142,7 +141,7 @@ def _card_form(ident, lm):
                 except ValueError as e:
                     st.error(f"Card not changed: {e}")
                 else:
-                    st.session_state["upload"] = (ident, fixed, None)
+                    keep("upload", ident, fixed)
                     st.rerun()
         st.download_button(
             "Download this card (JSON)",

@@ -6,7 +6,7 @@ viewer shares one process.
 Shared by every page (set by app.py's sidebar, or through the accessors below):
   "model"          LoadedModel  the current model (set by app.py on every run)
   "model_choice"   str          the sidebar's model picker (a built-in name or the upload entry)
-  "upload"         (ident, LoadedModel, None)  this session's uploaded model
+  "upload"         Kept(file ident, LoadedModel)  this session's uploaded model
   "upload_refused" str          why the last upload was refused (shown until the next one)
   "model_file_version" int      the uploaders' key suffix: bumped to clear a refused file
   "samples"        dict[str, Sample]  the sample list, in insertion order
@@ -23,12 +23,14 @@ A shared link (app.py reads it once per session):
   carry; "link_b", "link_layer", "link_attack", "link_methods", "link_model_b": settings a page
   consumes once through `linked()`. A ?share=<id> link (pages/_share.py documents its keys:
   "shared_model", "opened_share", "link_page", "pending_delete", "share_session", "last_share").
-One page's results, kept with the inputs that made them (key first, so a stale one is ignored):
-  "attack_result", "sweep_result" (Attack), "importance" (Freeze), "explain_batch_result",
-  "explain_rand_result" (Explain), "filters_batch" (Filters), "cmp_upload" (Compare models),
+One page's results, each a Kept(made_by, result) (keep() / kept() below: a result made by
+other inputs than the page's current ones is not shown):
+  "attack_result" (Attack: an AttackRun), "sweep_result" (Attack: a SweepRun), "importance"
+  (Freeze: a Ranking), "explain_batch_result" (Explain: the faithfulness table over a batch),
+  "explain_rand_result" (Explain: the randomisation check), "cmp_upload" (Compare models: a
+  Loaded model B), "tcav_result" (Concepts: a ConceptTest); and "filters_batch" (Filters),
   "last_image_upload" (Trace), "audio_edits" (Audio: the edit stack per sample),
-  "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets),
-  "tcav_result" (Concepts: ident, {layer: TCAVResult}, what the concept was), "dataset_batch",
+  "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets), "dataset_batch",
   "dataset_cell_pick", "dataset_cell_of", "dataset_map_pick", "dataset_opened" (Dataset: see
   pages/dataset.py).
 One page's selections that outlive a rerun:
@@ -45,12 +47,72 @@ Tab selections (lazy tabs: only the open tab's content runs): "trace_input_tab",
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
+import pandas as pd
 import streamlit as st
 
 from core import cache
+from core.analysis.attacks import AttackResult
 from core.graph.interventions import Freeze
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
+
+
+class Kept(NamedTuple):
+    """A page's result kept in the session with the inputs that made it."""
+
+    made_by: Any  # e.g. (model key, sample key, settings): shown only while they are current
+    result: Any
+
+
+def keep(key: str, made_by: Any, result: Any) -> Any:
+    """Keep a result under st.session_state[key] with the inputs that made it; returns it."""
+    st.session_state[key] = Kept(made_by, result)
+    return result
+
+
+def kept(key: str, made_by: Any) -> Any:
+    """The result kept under `key` if `made_by` made it, else None."""
+    got = st.session_state.get(key)
+    return got.result if got is not None and got.made_by == made_by else None
+
+
+class AttackRun(NamedTuple):
+    """The Attack page's attack on screen."""
+
+    value: float  # epsilon in the page's units (pixel levels or dB)
+    result: AttackResult
+    controls: dict[str, Any]  # the widgets' values that made it (method, epsilon, target, ...)
+
+
+class SweepRun(NamedTuple):
+    """The Attack page's success rate against epsilon."""
+
+    method: str
+    table: pd.DataFrame  # the page's epsilon, epsilon, success_rate, n
+    seconds: float
+
+
+class Ranking(NamedTuple):
+    """The Freeze page's filter importance of one layer."""
+
+    table: pd.DataFrame  # api.importance's
+    labelled: int  # inputs whose class the model knows (the accuracy drop is over these)
+
+
+class Loaded(NamedTuple):
+    """An uploaded model, or why it was refused."""
+
+    model: LoadedModel | None
+    error: str | None
+
+
+class ConceptTest(NamedTuple):
+    """The Concepts page's TCAV run."""
+
+    results: dict[str, Any]  # {layer: TCAVResult}
+    what: str  # what the concept was
 
 
 def current_model() -> LoadedModel:

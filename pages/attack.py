@@ -27,7 +27,18 @@ from pages._images import png
 from pages._jobs import heavy_job
 from pages._links import share_view
 from pages._panels import comparison
-from pages._state import current_model, keep_sample, linked, run_trace, samples, selected_sample
+from pages._state import (
+    AttackRun,
+    SweepRun,
+    current_model,
+    keep,
+    keep_sample,
+    kept,
+    linked,
+    run_trace,
+    samples,
+    selected_sample,
+)
 from pages._widgets import altair, export_button, freeze_note, prediction
 
 lm = current_model()
@@ -47,8 +58,8 @@ SR = int(lm.card["input"].get("sample_rate", 0)) if lm.kind == "audio" else None
 st.subheader(f"1 · Attack · input: {sample.name}")
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
 key = (lm.key, sample.key)
-res = st.session_state.get("attack_result")  # (key, page ε, result, the controls that made it)
-made = res[3] if res is not None and res[0] == key else None
+res = kept("attack_result", key)  # an AttackRun
+made = res.controls if res is not None else None
 # A shared link first; else the controls of the result on screen (coming back to this page,
 # Streamlit has forgotten the widgets, but the result and its controls stay together).
 link = linked("link_attack") or made or {}
@@ -127,7 +138,7 @@ if st.button("Run attack", key="atk_run", type="primary", icon=":material/bolt:"
     except (InputError, JobBudgetError, JobError) as e:
         st.error(str(e))
         st.stop()
-    st.session_state["attack_result"] = res = (key, value, r, controls)
+    res = keep("attack_result", key, AttackRun(value, r, controls))
     made = controls
 
 # The link carries the attack on screen (or, before any, the controls).
@@ -135,7 +146,7 @@ link_url = share_view(lm, sample, attack=encode_attack(*(made or controls).value
 if made is None:
     st.info("Choose a method and ε, then **Run attack**.")
     st.stop()
-_, shown_value, r, _ = res
+shown_value, r = res.value, res.result
 if made != controls:
     st.warning(
         f"The result below is {made['method']} at {made['epsilon']:g}"
@@ -371,7 +382,7 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
         with heavy_job(f"{sw_method} sweep on {len(raws)} inputs × {n_eps} ε") as job:
             df, secs = api.sweep(lm, raws, method=sw_method, epsilons=eps, on_progress=job.progress)
         df.insert(0, sw_units.label.split(" in ")[0] if lm.kind == "audio" else "levels", values)
-        st.session_state["sweep_result"] = (lm.key, sw_method, df, secs)
+        keep("sweep_result", lm.key, SweepRun(sw_method, df, secs))
         if int(df["n"].iloc[0]) < len(raws):
             st.warning(
                 f"Stopped at the {MAX_JOB_SECONDS:g} s limit after {int(df['n'].iloc[0])} of "
@@ -380,9 +391,9 @@ if st.button("Run sweep", key="sw_run", icon=":material/query_stats:"):
             )
     except (InputError, JobBudgetError, JobError) as e:
         st.error(str(e))
-res = st.session_state.get("sweep_result")
-if res and res[0] == lm.key:
-    _, sw_m, df, secs = res
+sw = kept("sweep_result", lm.key)
+if sw is not None:
+    sw_m, df, secs = sw
     xcol = df.columns[0]
 
     def chart():

@@ -13,7 +13,16 @@ from core.inputs.samples import gallery_kind
 from core.model.load import builtin_card
 from pages._jobs import watched
 from pages._links import share_view
-from pages._state import current_model, linked, run_trace, samples, selected_sample
+from pages._state import (
+    Loaded,
+    current_model,
+    keep,
+    kept,
+    linked,
+    run_trace,
+    samples,
+    selected_sample,
+)
 from pages._widgets import altair, export_button, prediction
 
 UPLOAD_B = "Upload a second model…"
@@ -55,15 +64,16 @@ if b_choice == UPLOAD_B:
     )
     if file is not None:
         data = file.getvalue()
-        done = st.session_state.get("cmp_upload")
-        if done is None or done[0] != (file.name, len(data), file.file_id):
+        ident = (file.name, len(data), file.file_id)
+        done = kept("cmp_upload", ident)
+        if done is None:
             with st.spinner(f"Checking and loading {file.name}…"):
                 try:
-                    got, error = api.load_bytes(data, file.name), None
+                    done = Loaded(api.load_bytes(data, file.name), None)
                 except ValueError as e:
-                    got, error = None, str(e)
-            st.session_state["cmp_upload"] = ((file.name, len(data), file.file_id), got, error)
-        _, lm_b, error = st.session_state["cmp_upload"]
+                    done = Loaded(None, str(e))
+            keep("cmp_upload", ident, done)
+        lm_b, error = done
         if error:
             c2.error(error)
     if lm_b is None:

@@ -17,7 +17,7 @@ from core.inputs.probe import read_inputs
 from core.inputs.samples import Sample
 from pages._jobs import heavy_job
 from pages._links import share_view
-from pages._state import current_model, samples
+from pages._state import ConceptTest, current_model, keep, kept, samples
 from pages._widgets import altair, export_button
 
 lm = current_model()
@@ -133,16 +133,16 @@ if st.button(
                 (("target", target), ("layers", tuple(chosen)), ("runs", runs)),
                 _on_progress=job.progress,
             )
-        st.session_state["tcav_result"] = (ident, res, what)
+        keep("tcav_result", ident, ConceptTest(res, what))
     except LayerLabError as e:
         st.error(str(e))
 
 # ---- display -----------------------------------------------------------------------------------
-kept = st.session_state.get("tcav_result")
-if not kept or kept[0] != ident:
+shown = kept("tcav_result", ident)
+if shown is None:
     st.info("Choose a concept, a class and layers, then *Test the concept*.")
     st.stop()
-_, res, what = kept
+res, what = shown
 table = results_table(res)
 rows = []
 for r in res.values():

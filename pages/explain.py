@@ -20,7 +20,7 @@ from pages._images import png
 from pages._jobs import watched
 from pages._links import share_view
 from pages._sanity import randomisation_check
-from pages._state import current_model, linked, run_trace, selected_sample
+from pages._state import current_model, keep, kept, linked, run_trace, selected_sample
 from pages._widgets import altair, export_button, legend
 
 DEFAULT_METHODS = ["integrated_gradients", "gradient", "grad_cam"]
@@ -365,11 +365,10 @@ if st.button(f"Rank over {len(batch)} samples", key="explain_batch"):
                 }
             )
     bar.empty()
-    st.session_state["explain_batch_result"] = (bkey, pd.DataFrame(rows))
-got = st.session_state.get("explain_batch_result")
+    keep("explain_batch_result", bkey, pd.DataFrame(rows))
+df = kept("explain_batch_result", bkey)
 batch_table = None
-if got and got[0] == bkey:
-    df = got[1]
+if df is not None:
     batch_table = df.groupby("method", sort=False).mean().reset_index()
     batch_table["faithfulness"] = batch_table["insertion AUC"] - batch_table["deletion AUC"]
     batch_table = batch_table.sort_values("faithfulness", ascending=False)

@@ -22,7 +22,17 @@ from pages._images import png
 from pages._jobs import heavy_job
 from pages._links import share_view
 from pages._saliency import saliency_tab
-from pages._state import current_model, freeze_kinds, linked, run_trace, samples, selected_sample
+from pages._state import (
+    Ranking,
+    current_model,
+    freeze_kinds,
+    keep,
+    kept,
+    linked,
+    run_trace,
+    samples,
+    selected_sample,
+)
 from pages._widgets import (
     altair,
     distance_chart,
@@ -331,18 +341,13 @@ with imp_tab:
                 df = api.importance(
                     lm, [s.raw for s in batch], imp_layer, labels=labels, on_progress=job.progress
                 )
-            st.session_state["importance"] = (
-                lm.key,
-                sample.key,
-                imp_layer,
-                df,
-                sum(y in lm.labels for y in labels),
-            )
+            made_by = (lm.key, sample.key, imp_layer)
+            keep("importance", made_by, Ranking(df, sum(y in lm.labels for y in labels)))
         except (ValueError, LayerLabError) as e:
             st.error(str(e))
-    res = st.session_state.get("importance")
-    if res and res[0] == lm.key and res[1] == sample.key and res[2] == imp_layer:
-        _, _, _, df, n_lab = res
+    ranking = kept("importance", (lm.key, sample.key, imp_layer))
+    if ranking is not None:
+        df, n_lab = ranking
         cls_name = lm.labels[int(np.argmax(probs))]
         top = df.head(20).copy()
         top["filter"] = top["channel"].astype(str)

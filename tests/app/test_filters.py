@@ -101,7 +101,7 @@ def test_freeze_ranking_shows_the_top_filters_exemplars():
     at.button(key="rank").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(m.value.startswith("**What the top filters respond to**") for m in at.markdown)
-    df = at.session_state["importance"][3]
+    df = at.session_state["importance"].result.table
     assert [c.value for c in at.caption if c.value.startswith("filter ")] == [
         f"filter {int(c)}" for c in df["channel"].head(5)
     ]

@@ -119,7 +119,8 @@ def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
     assert metrics["Prediction with frozen filters"] in at.session_state["model"].labels
     at.button(key="rank").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    _, _, layer, df, n_labelled = at.session_state["importance"]
+    got = at.session_state["importance"]  # Kept((model, sample, layer), Ranking)
+    (_, _, layer), (df, n_labelled) = got
     assert layer == at.selectbox(key="imp_layer").value
     # the current sample and 200 held-out inputs, all labelled
     assert (
@@ -139,7 +140,7 @@ def test_freeze_defaults_to_a_convolution_and_top_k_adds_to_the_hand_picked_filt
     at.run()
     at.button(key="rank").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    df = at.session_state["importance"][3]
+    df = at.session_state["importance"].result.table
     # Ranked by the logit drop, which is not all zero where the probability drop is.
     assert list(df["logit_drop"]) == sorted(df["logit_drop"], reverse=True)
     assert df["logit_drop"].abs().max() > 1e-3
@@ -317,7 +318,7 @@ def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
     at.number_input(key="sw_nmax").set_value(5)
     at.button(key="sw_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    df = at.session_state["sweep_result"][2]
+    df = at.session_state["sweep_result"].result.table
     assert len(df) == 5 and (df["n"] == 5).all() and df["levels"].max() <= units.max
 
 

@@ -47,6 +47,18 @@ def test_frozen_trace_equals_zeroing_by_hand(lenet, digit):
         np.testing.assert_allclose(frozen[name], np.asarray(y)[0], rtol=1e-4, atol=1e-5)
 
 
+def test_frozen_is_keyword_only(lenet, digit):
+    """A configuration given positionally is refused (a notebook's trace(m, raw, cfg) must not
+    silently mean something else); frozen= freezes."""
+    with pytest.raises(TypeError, match="positional"):
+        api.trace(lenet, digit, {"conv1": [0]})  # type: ignore[misc]
+    with pytest.raises(TypeError, match="positional"):
+        api.run(lenet, digit, {"conv1": [0]})  # type: ignore[misc]
+    frozen, plain = api.trace(lenet, digit, frozen={"conv1": [0]}), api.trace(lenet, digit)
+    assert not frozen["conv1"][..., 0].any() and plain["conv1"][..., 0].any()
+    np.testing.assert_array_equal(frozen["conv1"][..., 1:], plain["conv1"][..., 1:])
+
+
 def test_frozen_graph_is_built_once_per_set_of_layers(lenet, digit):
     api.trace(lenet, digit, frozen={"conv2": [1]})
     owned = dict(lenet.tracer._owned)
