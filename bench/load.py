@@ -17,13 +17,13 @@ The machine should be quiet: the bench prints `uptime` before and after.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import threading
 import time
 
-from bench.memory import ARGS, CHROMIUM, rss_mb, start_server
+from bench.memory import ARGS, CHROMIUM, rss_mb, serving
+from core.safety.proc import tree_bytes
 
 T = 600_000  # ms: eight PGD attacks in a row on two cores
 ATTACK_URL = "attack?model=vgg_cifar10&attack=LinfPGD,8,40,"
@@ -53,17 +53,7 @@ def _trace_time(page, url: str) -> float:
 
 def pss_mb(pid: int) -> float:
     """Proportional memory of a process and all its descendants, in MB (/proc smaps_rollup)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                total += next(int(ln.split()[1]) for ln in f if ln.startswith("Pss:"))
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, StopIteration, ProcessLookupError, PermissionError):
-            continue
-    return total / 1024
+    return tree_bytes(pid, proportional=True) / 2**20
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,62 +63,62 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sessions", type=int, default=8)
     args = ap.parse_args(argv)
     print("before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    proc, url = start_server(env={"LAYERLAB_WORK": "pool"})
-    peak = [0.0, 0.0]
-    done = threading.Event()
+    with serving(env={"LAYERLAB_WORK": "pool"}) as srv:
+        url = srv.url
+        peak = [0.0, 0.0]
+        done = threading.Event()
 
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_mb(proc.pid))
-            peak[1] = max(peak[1], pss_mb(proc.pid))
-            time.sleep(0.2)
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_mb(srv.pid))
+                peak[1] = max(peak[1], pss_mb(srv.pid))
+                time.sleep(0.2)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            ctx = lambda: browser.new_context(viewport={"width": 1300, "height": 900})  # noqa
-            warm = ctx().new_page()
-            warm.set_default_timeout(T)
-            _trace_time(warm, url)  # first run: loads the model
-            light = ctx().new_page()
-            light.set_default_timeout(T)
-            idle_s = statistics.median(_trace_time(light, url) for _ in range(3))
-            heavy = []
-            for _ in range(args.sessions):
-                p = ctx().new_page()
-                p.set_default_timeout(T)
-                p.goto(f"{url}/{ATTACK_URL}")
-                p.get_by_role("button", name="Run attack").wait_for(timeout=T)
-                _idle(p)
-                heavy.append(p)
-            t0 = time.monotonic()
-            for p in heavy:
-                p.get_by_role("button", name="Run attack").click(no_wait_after=True)
-            load_s = statistics.median(_trace_time(light, url) for _ in range(3))
-            queued = [False] * len(heavy)
-            finished: list[float | None] = [None] * len(heavy)
-            outcome = [""] * len(heavy)
-            while None in finished and time.monotonic() - t0 < T / 1000:
-                for i, p in enumerate(heavy):
-                    if finished[i] is not None:
-                        continue
-                    if p.get_by_text("Queued:").count():
-                        queued[i] = True
-                    result = p.locator('[data-testid="stMetricLabel"]').get_by_text(
-                        "Prediction after", exact=True
-                    )
-                    error = p.locator('[data-testid="stException"]')
-                    if result.count() or error.count():
-                        finished[i] = time.monotonic() - t0
-                        outcome[i] = "exception" if error.count() else "result"
-                time.sleep(0.5)
-            browser.close()
-    finally:
-        done.set()
-        sampler.join(2)
-        os.killpg(proc.pid, 15)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                ctx = lambda: browser.new_context(viewport={"width": 1300, "height": 900})  # noqa
+                warm = ctx().new_page()
+                warm.set_default_timeout(T)
+                _trace_time(warm, url)  # first run: loads the model
+                light = ctx().new_page()
+                light.set_default_timeout(T)
+                idle_s = statistics.median(_trace_time(light, url) for _ in range(3))
+                heavy = []
+                for _ in range(args.sessions):
+                    p = ctx().new_page()
+                    p.set_default_timeout(T)
+                    p.goto(f"{url}/{ATTACK_URL}")
+                    p.get_by_role("button", name="Run attack").wait_for(timeout=T)
+                    _idle(p)
+                    heavy.append(p)
+                t0 = time.monotonic()
+                for p in heavy:
+                    p.get_by_role("button", name="Run attack").click(no_wait_after=True)
+                load_s = statistics.median(_trace_time(light, url) for _ in range(3))
+                queued = [False] * len(heavy)
+                finished: list[float | None] = [None] * len(heavy)
+                outcome = [""] * len(heavy)
+                while None in finished and time.monotonic() - t0 < T / 1000:
+                    for i, p in enumerate(heavy):
+                        if finished[i] is not None:
+                            continue
+                        if p.get_by_text("Queued:").count():
+                            queued[i] = True
+                        result = p.locator('[data-testid="stMetricLabel"]').get_by_text(
+                            "Prediction after", exact=True
+                        )
+                        error = p.locator('[data-testid="stException"]')
+                        if result.count() or error.count():
+                            finished[i] = time.monotonic() - t0
+                            outcome[i] = "exception" if error.count() else "result"
+                    time.sleep(0.5)
+                browser.close()
+        finally:
+            done.set()
+            sampler.join(2)
     print(f"{'heavy session':14} {'saw its queue place':>20} {'time to result':>15} outcome")
     for i, (q, f, o) in enumerate(zip(queued, finished, outcome)):
         print(

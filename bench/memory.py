@@ -15,38 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("LAYERLAB_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from core.safety.proc import tree_bytes
+from tests.browser._server import CHROMIUM, free_port, healthy, launch
+from tests.browser._server import CHROMIUM_ARGS as ARGS
+
 T = 180_000  # ms; two cores and many sessions
 
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/status") as f:
-                total += next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, StopIteration, ProcessLookupError):
-            continue
-    return total / 1024
+    return tree_bytes(pid) / 2**20
 
 
 def _wait(page) -> None:
@@ -104,42 +87,27 @@ def one_user(page, url: str) -> None:
     expect(page.get_by_text("What filter 0 hears")).to_be_visible(timeout=T)
 
 
-def start_server(
-    script: str = "app.py", env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen, str]:
-    """`streamlit run <script>` on a free port (its own process group); (process, base URL)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+class Server(NamedTuple):
+    pid: int  # its process group: the server and everything it forked
+    url: str  # base URL
+
+
+@contextmanager
+def serving(script: str = "app.py", env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`streamlit run <script>` on a free port, answering; its process group ends on exit."""
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            script,
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    for _ in range(480):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                return proc, url
-        except OSError:
+    proc = launch(script, port, env)
+    try:
+        for _ in range(480):
+            if healthy(url):
+                break
             time.sleep(0.5)
-    os.killpg(proc.pid, 15)
-    raise RuntimeError("the Streamlit server did not start")
+        else:
+            raise RuntimeError("the Streamlit server did not start")
+        yield Server(proc.pid, url)
+    finally:
+        os.killpg(proc.pid, 15)
 
 
 def main() -> None:
@@ -148,9 +116,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=5)
     args = ap.parse_args()
-    proc, url = start_server()
-    try:
-        start = rss_mb(proc.pid)
+    with serving() as srv:
+        start = rss_mb(srv.pid)
         rows = [("server started", start)]
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -160,10 +127,10 @@ def main() -> None:
                 ctx = browser.new_context(viewport={"width": 1300, "height": 900})
                 ctx.set_default_timeout(T)
                 contexts.append(ctx)
-                one_user(ctx.new_page(), url)
-                rows.append((f"after session {i + 1} ({time.time() - t:.0f} s)", rss_mb(proc.pid)))
+                one_user(ctx.new_page(), srv.url)
+                rows.append((f"after session {i + 1} ({time.time() - t:.0f} s)", rss_mb(srv.pid)))
             time.sleep(5)
-            rows.append((f"{args.sessions} sessions open, 5 s later", rss_mb(proc.pid)))
+            rows.append((f"{args.sessions} sessions open, 5 s later", rss_mb(srv.pid)))
             browser.close()
         first = rows[1][1]
         print(f"{'moment':36} {'server RSS':>11} {'/ after session 1':>18}")
@@ -171,8 +138,6 @@ def main() -> None:
             print(f"{name:36} {mb:8.0f} MB {mb / first:18.2f}")
         peak = max(mb for _, mb in rows)
         print(f"peak {peak:.0f} MB: {'under' if peak < 1536 else 'OVER'} the 1.5 GB target")
-    finally:
-        os.killpg(proc.pid, 15)
 
 
 if __name__ == "__main__":

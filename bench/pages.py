@@ -18,8 +18,10 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from typing import Any
 
-from bench.memory import ARGS, CHROMIUM, start_server
+from bench.memory import ARGS, CHROMIUM, serving
 
 PAGES = [
     "trace",
@@ -61,43 +63,47 @@ def _warm(page, url: str, log: str, reruns: int) -> list[float]:
     return times
 
 
-def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
-    from playwright.sync_api import sync_playwright
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(argv: list[str] | None, doc: str) -> argparse.Namespace:
+    """The page benchmarks' options: --reruns, --models, --pages."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--reruns", type=int, default=5)
     ap.add_argument("--models", default="lenet_mnist,vgg_cifar10,spoken_digits")
     ap.add_argument("--pages", default=",".join(PAGES))
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def each_page(args: argparse.Namespace, base: str) -> Iterator[tuple[str, str, str]]:
+    """(model, page, the page's URL opening that model) for each model and page asked for."""
+    for model in args.models.split(","):
+        for name in args.pages.split(","):
+            yield model, name, f"{base}/{'' if name == 'trace' else name}?model={model}"
+
+
+def bench_page(pw: Any) -> tuple[Any, Any]:
+    """(Chromium, one page of a desktop-sized window) for the page benchmarks."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    return browser, browser.new_context(viewport={"width": 1440, "height": 1600}).new_page()
+
+
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+    from playwright.sync_api import sync_playwright
+
+    args = options(argv, __doc__)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        ctx = browser.new_context(viewport={"width": 1440, "height": 1600})
-        page = ctx.new_page()
+        browser, page = bench_page(pw)
         empty_log = os.path.join(tmp, "empty.jsonl")
-        proc, url = start_server("bench/empty_page.py", {"LAYERLAB_TIMING": empty_log})
-        try:
-            empty = statistics.median(_warm(page, url, empty_log, args.reruns * 2))
-        finally:
-            os.killpg(proc.pid, 15)
+        with serving("bench/empty_page.py", {"LAYERLAB_TIMING": empty_log}) as srv:
+            empty = statistics.median(_warm(page, srv.url, empty_log, args.reruns * 2))
         log = os.path.join(tmp, "app.jsonl")
-        proc, url = start_server("app.py", {"LAYERLAB_TIMING": log})
-        try:
+        with serving("app.py", {"LAYERLAB_TIMING": log}) as srv:
             print(f"empty page: {empty:.1f} ms (median of {args.reruns * 2} reruns)")
             print(f"{'model':15} {'page':15} {'warm ms':>8} {'- empty':>8}  target < {TARGET_MS:g}")
-            for model in args.models.split(","):
-                for name in args.pages.split(","):
-                    path = "" if name == "trace" else name
-                    t = statistics.median(
-                        _warm(page, f"{url}/{path}?model={model}", log, args.reruns)
-                    )
-                    mark = "ok" if t - empty < TARGET_MS else "OVER"
-                    print(f"{model:15} {name:15} {t:8.1f} {t - empty:8.1f}  {mark}", flush=True)
-                    rows.append(
-                        ("pages", f"{model} {name}", "warm rerun - empty page (ms)", t - empty)
-                    )
-        finally:
-            os.killpg(proc.pid, 15)
+            for model, name, url in each_page(args, srv.url):
+                t = statistics.median(_warm(page, url, log, args.reruns))
+                mark = "ok" if t - empty < TARGET_MS else "OVER"
+                print(f"{model:15} {name:15} {t:8.1f} {t - empty:8.1f}  {mark}", flush=True)
+                rows.append(("pages", f"{model} {name}", "warm rerun - empty page (ms)", t - empty))
         browser.close()
     return rows
 

@@ -15,14 +15,12 @@ page.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import os
 import statistics
 import time
 
-from bench.memory import ARGS, CHROMIUM, start_server
-from bench.pages import PAGES
+from bench.memory import serving
+from bench.pages import bench_page, each_page, options
 
 TARGET_MS = 100.0
 QUIET_S = 0.6  # no frame for this long after a script_finished: the app is idle
@@ -93,43 +91,27 @@ def _warm(page, wire: Wire, url: str, reruns: int) -> tuple[list[float], float]:
 def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
     from playwright.sync_api import sync_playwright
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reruns", type=int, default=5)
-    ap.add_argument("--models", default="lenet_mnist,vgg_cifar10,spoken_digits")
-    ap.add_argument("--pages", default=",".join(PAGES))
-    args = ap.parse_args(argv)
+    args = options(argv, __doc__)
     rows = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        ctx = browser.new_context(viewport={"width": 1440, "height": 1600})
-        page = ctx.new_page()
+        browser, page = bench_page(pw)
         wire = Wire(page)
-        proc, url = start_server("bench/empty_page.py")
-        try:
-            empty = statistics.median(_warm(page, wire, url, args.reruns * 2)[0])
-        finally:
-            os.killpg(proc.pid, 15)
+        with serving("bench/empty_page.py") as srv:
+            empty = statistics.median(_warm(page, wire, srv.url, args.reruns * 2)[0])
         print(f"empty page: {empty:.1f} ms (median of {args.reruns * 2} reruns)", flush=True)
-        proc, url = start_server("app.py")
-        try:
+        with serving("app.py") as srv:
             print(
                 f"{'model':15} {'page':15} {'rerun ms':>9} {'- empty':>8}  target <= {TARGET_MS:g}"
             )
-            for model in args.models.split(","):
-                for name in args.pages.split(","):
-                    path = "" if name == "trace" else name
-                    times, n = _warm(page, wire, f"{url}/{path}?model={model}", args.reruns)
-                    t = statistics.median(times)
-                    mark = "ok" if t - empty <= TARGET_MS else "OVER"
-                    print(
-                        f"{model:15} {name:15} {t:9.1f} {t - empty:8.1f} {n:8.0f}  {mark}",
-                        flush=True,
-                    )
-                    rows.append(
-                        ("rerun", f"{model} {name}", "browser rerun - empty (ms)", t - empty)
-                    )
-        finally:
-            os.killpg(proc.pid, 15)
+            for model, name, url in each_page(args, srv.url):
+                times, n = _warm(page, wire, url, args.reruns)
+                t = statistics.median(times)
+                mark = "ok" if t - empty <= TARGET_MS else "OVER"
+                print(
+                    f"{model:15} {name:15} {t:9.1f} {t - empty:8.1f} {n:8.0f}  {mark}",
+                    flush=True,
+                )
+                rows.append(("rerun", f"{model} {name}", "browser rerun - empty (ms)", t - empty))
         browser.close()
     return rows
 

@@ -97,24 +97,19 @@ def pages(pg_url: str | None, reruns: int) -> float:
     file without one) over the same on the default SQLite file."""
     from playwright.sync_api import sync_playwright
 
-    from bench.memory import ARGS, CHROMIUM, start_server
-    from bench.pages import _warm
+    from bench.memory import serving
+    from bench.pages import _warm, bench_page
 
     medians: dict[int, list[float]] = {0: [], 1: []}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_context(viewport={"width": 1440, "height": 1600}).new_page()
+        browser, page = bench_page(pw)
         # A B A B: a machine shared with other work drifts; each case keeps its best median.
         for i, url in enumerate(["", pg_url or ""] * 2):
             log = os.path.join(tmp, f"run{i}.jsonl")
             env = {"LAYERLAB_TIMING": log, "LAYERLAB_DATA_DIR": os.path.join(tmp, f"d{i % 2}")}
-            proc, base = start_server("app.py", {**env, "LAYERLAB_STORE_URL": url})
-            try:
-                medians[i % 2].append(
-                    statistics.median(_warm(page, f"{base}/freeze?model=lenet_mnist", log, reruns))
-                )
-            finally:
-                os.killpg(proc.pid, 15)
+            with serving("app.py", {**env, "LAYERLAB_STORE_URL": url}) as srv:
+                page_url = f"{srv.url}/freeze?model=lenet_mnist"
+                medians[i % 2].append(statistics.median(_warm(page, page_url, log, reruns)))
         browser.close()
     best = [min(medians[0]), min(medians[1])]
     print(

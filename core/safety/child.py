@@ -11,20 +11,7 @@ from __future__ import annotations
 
 import time
 
-
-def _vm_size() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _cap_address_space(extra: int) -> None:
-    import resource
-
-    limit = _vm_size() + extra
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from core.safety.proc import cap_address_space
 
 
 def _convert(path: str, onnx_out: str, filename: str) -> dict:
@@ -49,7 +36,7 @@ def run(
     from core.graph.engine import Tracer
     from core.safety.runtime import keras_settings
 
-    _cap_address_space(extra)
+    cap_address_space(extra)
     t0 = time.monotonic()
     before = keras_settings()
     stage = "load"

@@ -19,21 +19,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _vm_size() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from core.safety.proc import cap_address_space, status_bytes
 
 
 def _lifeline(fd: int) -> None:
@@ -54,8 +40,6 @@ def _sendable(e: BaseException) -> BaseException:
 
 
 def main(address: str, memory: int, threads: int, nice: int) -> None:
-    import resource
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # stdout is the zygote's reply pipe
     os.nice(nice)
@@ -67,9 +51,8 @@ def main(address: str, memory: int, threads: int, nice: int) -> None:
     sock.connect(address)
     conn = Connection(sock.detach())
     threading.Thread(target=_lifeline, args=(conn.fileno(),), daemon=True).start()
-    limit = _vm_size() + memory
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    conn.send(("ready", os.getpid(), rss_bytes()))
+    cap_address_space(memory)
+    conn.send(("ready", os.getpid(), status_bytes("VmRSS")))
     _serve(conn)
 
 
@@ -86,9 +69,9 @@ def _serve(conn: Connection) -> None:
             if progress_kw:
                 kwargs[progress_kw] = lambda *a: conn.send(("progress", a))
             out: Any = fn(*args, **kwargs)
-            conn.send(("done", out, rss_bytes()))
+            conn.send(("done", out, status_bytes("VmRSS")))
         except MemoryError:
-            conn.send(("memory", None, rss_bytes()))
+            conn.send(("memory", None, status_bytes("VmRSS")))
             return  # its heap is in an unknown state: the pool starts a fresh worker
         except BaseException as e:  # noqa: BLE001 - the job's failure goes to its caller
-            conn.send(("error", _sendable(e), rss_bytes()))
+            conn.send(("error", _sendable(e), status_bytes("VmRSS")))

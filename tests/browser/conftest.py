@@ -13,16 +13,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from ._helpers import TIMEOUT_MS
+from ._server import CHROMIUM, CHROMIUM_ARGS, free_port, healthy, launch, streamlit_command
 
 try:
     from playwright.sync_api import sync_playwright
@@ -32,8 +30,6 @@ except ImportError as e:  # checked in the browser fixture: skip locally, fail i
 else:
     _PLAYWRIGHT_ERROR = None
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("LAYERLAB_CHROMIUM", "/usr/bin/chromium")
 FAILURE_DIR = Path("/tmp/layerlab-browser-failures")
 STARTUP_S = 120
 
@@ -55,55 +51,18 @@ def _unavailable(reason: str) -> None:
 
 
 # ---- the app as a real server ------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200 and r.read().decode().strip() == "ok"
-    except OSError:
-        return False
-
-
 def start_server(logs: Path, *, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`streamlit run app.py` on `port` with `env` over the environment; returns once it
     answers its health check (its output in logs/)."""
     out_path, err_path = logs / "stdout.log", logs / "stderr.log"
     # An upload cap below Streamlit's own (128 MB) so the 64 MB+ file meets ours, in a test
     # that need not push 128 MB through the browser.
-    full_env = dict(
-        os.environ, TF_CPP_MIN_LOG_LEVEL="3", LAYERLAB_MAX_UPLOAD_MB="64", **(env or {})
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    full_env = {"LAYERLAB_MAX_UPLOAD_MB": "64", **(env or {})}
     with open(out_path, "ab") as out, open(err_path, "ab") as err:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        proc = launch("app.py", port, full_env, stdout=out, stderr=err)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_S
-    while not _healthy(url):
+    while not healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:
             why = (
                 f"exited with code {proc.returncode}"
@@ -112,7 +71,7 @@ def start_server(logs: Path, *, port: int, env: dict[str, str] | None = None) ->
             )
             stop_server(proc)
             pytest.fail(
-                f"Streamlit server {why}.\ncommand: {' '.join(cmd)}\n"
+                f"Streamlit server {why}.\ncommand: {' '.join(streamlit_command('app.py', port))}\n"
                 f"--- stderr ---\n{err_path.read_text(errors='replace')[-6000:]}\n"
                 f"--- stdout ---\n{out_path.read_text(errors='replace')[-2000:]}",
                 pytrace=False,
@@ -164,15 +123,6 @@ def playwright():
         yield pw
     finally:
         pw.stop()
-
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

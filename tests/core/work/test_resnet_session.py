@@ -18,6 +18,7 @@ import pytest
 from core import api
 from core.errors import JobBudgetError
 from core.safety import spawn
+from core.safety.proc import tree_bytes
 from core.safety.sandbox import Sandbox
 from core.work.pool import WorkerPool
 
@@ -28,17 +29,7 @@ MB = 2**20
 
 def pss(pid: int) -> int:
     """Proportional memory of a process and its descendants (shared pages split among them)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                total += next(int(ln.split()[1]) for ln in f if ln.startswith("Pss:"))
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, StopIteration, ProcessLookupError):
-            continue
-    return total * 1024
+    return tree_bytes(pid, proportional=True)
 
 
 @pytest.fixture(scope="module")
