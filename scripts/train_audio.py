@@ -22,11 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.audio.recipe import STAGES, SYNTH  # noqa: E402
+from training.cli import main as cli  # noqa: E402
 from training.data import DATA  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--stage", choices=list(STAGES), required=True, help="base, then finetune")
     ap.add_argument("--init", default="", help="finetune: the base stage's .keras model")
     ap.add_argument("--out", required=True, help="folder for the model and its card")
@@ -36,25 +36,23 @@ def main(argv: list[str] | None = None) -> int:
         "--folds", type=int, default=-1, help="k-fold by speaker (default: the stage's)"
     )
     ap.add_argument("--smoke", action="store_true", help="tiny subsets, 1 short epoch per run")
-    args = ap.parse_args(argv)
-    from training.audio.train import run  # TensorFlow loads here, after the options are read
 
-    try:
-        run(
-            STAGES[args.stage],
-            out=Path(args.out),
-            init=args.init,
-            root=Path(args.data or DATA),
-            synth_dir=Path(args.synth or SYNTH).expanduser(),
-            folds=args.folds,
-            smoke=args.smoke,
-            data_arg=args.data,
-            synth_arg=args.synth,
-        )
-    except (OSError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    return 0
+
+def run(args: argparse.Namespace) -> None:
+    from training.audio import train  # TensorFlow loads here, after the options are read
+
+    train.run(
+        STAGES[args.stage],
+        out=Path(args.out),
+        init=args.init,
+        root=Path(args.data or DATA),
+        synth_dir=Path(args.synth or SYNTH).expanduser(),
+        folds=args.folds,
+        smoke=args.smoke,
+        data_arg=args.data,
+        synth_arg=args.synth,
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(__doc__, None, options, run))

@@ -18,31 +18,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from training.cli import main as cli  # noqa: E402
 from training.data import DATA  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def options(ap: argparse.ArgumentParser) -> None:
     default = str(DATA / "mnist")
     ap.add_argument("--data", default=default, help=f"MNIST IDX files (default: {default})")
     ap.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     ap.add_argument("--out", default="assets/models", help="output folder (default: assets/models)")
     ap.add_argument("--smoke", action="store_true", help="one epoch of a few batches")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     from training import lenet  # TensorFlow loads here, after the options are read
 
-    try:
-        lenet.train(
-            data=Path(args.data),
-            out=Path(args.out),
-            epochs=args.epochs,
-            smoke=args.smoke,
-            data_arg=args.data,
-        )
-    except (OSError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    return 0
+    lenet.train(
+        data=Path(args.data),
+        out=Path(args.out),
+        epochs=args.epochs,
+        smoke=args.smoke,
+        data_arg=args.data,
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(__doc__, None, options, run))

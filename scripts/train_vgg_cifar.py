@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from training.cli import main as cli  # noqa: E402
 from training.data import DATA  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data", default=str(DATA / "cifar10"))
     ap.add_argument("--out", default="assets/models")
     ap.add_argument("--epochs", type=int, default=30)
@@ -43,25 +43,22 @@ def main(argv: list[str] | None = None) -> int:
         help="train with mixed_bfloat16 (the saved model is float32)",
     )
     ap.add_argument("--smoke", action="store_true", help="one epoch of a few batches")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     from training import vgg  # TensorFlow loads here, after the options are read
 
-    try:
-        vgg.train(
-            data=Path(args.data),
-            out=Path(args.out),
-            epochs=args.epochs,
-            width=args.width,
-            max_minutes=args.max_minutes,
-            mixed=args.mixed,
-            smoke=args.smoke,
-            command=shlex.join(["python", "scripts/train_vgg_cifar.py", *argv]),
-        )
-    except (OSError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    return 0
+    vgg.train(
+        data=Path(args.data),
+        out=Path(args.out),
+        epochs=args.epochs,
+        width=args.width,
+        max_minutes=args.max_minutes,
+        mixed=args.mixed,
+        smoke=args.smoke,
+        command=shlex.join(["python", "scripts/train_vgg_cifar.py", *sys.argv[1:]]),
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(__doc__, None, options, run))

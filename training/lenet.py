@@ -20,6 +20,14 @@ from keras import layers
 
 from training import runtime
 from training.data import DATA, hold_out, load_mnist
+from training.output import (
+    class_accuracy,
+    image_card,
+    predict,
+    provenance,
+    save_checked,
+    write_card,
+)
 
 SEED = 1234
 N_VAL = 5000
@@ -116,13 +124,6 @@ def _float(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / 255.0)[..., None]
 
 
-def _evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, dict, np.ndarray]:
-    probs = model.predict(_float(x), batch_size=1000, verbose=0)
-    pred = probs.argmax(axis=1)
-    per = {LABELS[k]: round(float((pred[y == k] == k).mean()), 4) for k in range(10)}
-    return float((pred == y).mean()), per, probs
-
-
 def train(
     *,
     data: Path = DATA / "mnist",
@@ -183,51 +184,40 @@ def train(
     )
     seconds = time.time() - t0
 
-    val_acc, val_per, val_probs = _evaluate(model, val.x, val.y)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / "lenet_mnist.keras"
+    _, val_probs = save_checked(model, model_path, _float(val.x))
+    val_acc, val_per = class_accuracy(val_probs.argmax(1), val.y, LABELS)
     metrics: dict = {
         "validation_accuracy": round(val_acc, 4),
         "validation_per_class_accuracy": val_per,
     }
     if test is not None:
-        test_acc, test_per, _ = _evaluate(model, test.x, test.y)
+        test_acc, test_per = class_accuracy(
+            predict(model, _float(test.x)).argmax(1), test.y, LABELS
+        )
         metrics["test_accuracy"] = round(test_acc, 4)
         metrics["test_per_class_accuracy"] = test_per
     print(f"training {seconds:.1f}s; {json.dumps(metrics)}", flush=True)
-
-    out.mkdir(parents=True, exist_ok=True)
-    model_path = out / "lenet_mnist.keras"
-    model.save(model_path)
-    loaded = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    re_probs = loaded.predict(_float(val.x), batch_size=1000, verbose=0)
-    if not (
-        np.allclose(re_probs, val_probs, atol=1e-5)
-        and (re_probs.argmax(1) == val_probs.argmax(1)).all()
-    ):
-        raise RuntimeError(f"{model_path} reloaded predicts differently")
-    card = {
-        "name": "lenet_mnist",
-        "title": "LeNet-5 on MNIST",
-        "description": (
+    card = image_card(
+        "lenet_mnist",
+        "LeNet-5 on MNIST",
+        (
             "A small LeNet-5-style convolutional network (two conv/max-pool stages, two dense "
             "layers) that classifies 28x28 grayscale handwritten digits 0-9."
         ),
-        "labels": LABELS,
-        "input": {
-            "kind": "image",
-            "shape": [28, 28, 1],
-            "range": [0.0, 1.0],
-            "raw_range": [0, 255],
-            "color": "grayscale",
-            "background": "black",
-            "digit_style": "mnist",
-        },
-        "output": "probabilities",
-        "logits_layer": "logits",
-        "preprocessing": (
+        labels=LABELS,
+        shape=[28, 28, 1],
+        color="grayscale",
+        background="black",
+        digit_style="mnist",
+        preprocessing=(
             "uint8 pixels / 255 (float32 in [0, 1]); white ink on a black background; drawn "
             "digits are cropped to their bounding box, scaled to fit 20x20 keeping the aspect "
             "ratio, and centred by centre of mass in a 28x28 image (as MNIST was made)."
         ),
+    )
+    card |= {
         "training": {
             "data": f"MNIST training set (first {len(tr.x):,} images), LeCun & Cortes, CC BY-SA 3.0",
             "validation": f"last {N_VAL:,} training images",
@@ -239,15 +229,12 @@ def train(
                 f"seed {SEED}"
             ),
             "seconds": round(seconds, 1),
-            "machine": runtime.machine(),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
+            **provenance(),
             **({"smoke": True} if smoke else {}),
         },
         "metrics": metrics,
         "retrain": f"python scripts/train_lenet.py --data {data_arg}"
         + (f" --epochs {epochs}" if epochs != EPOCHS else ""),
     }
-    (out / "lenet_mnist.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(f"wrote {model_path} and {out / 'lenet_mnist.json'}", flush=True)
+    print(f"wrote {model_path} and {write_card(out, 'lenet_mnist', card)}", flush=True)
     return card

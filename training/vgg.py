@@ -21,6 +21,14 @@ from keras import layers
 
 from training import runtime
 from training.data import DATA, hold_out, load_cifar10
+from training.output import (
+    class_accuracy,
+    image_card,
+    predict,
+    provenance,
+    save_checked,
+    write_card,
+)
 
 SEED = 1234
 N_VAL = 5000
@@ -218,26 +226,17 @@ def train(
     export.set_weights(ctl.best_weights)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "vgg_cifar10.keras"
-    export.save(path)
-    reloaded = keras.saving.load_model(path, compile=False, safe_mode=True)
-    probs = reloaded.predict(xv, batch_size=500, verbose=0)
-    ref = export.predict(xv, batch_size=500, verbose=0)
-    if np.max(np.abs(probs - ref)) > 1e-5 or not np.array_equal(probs.argmax(1), ref.argmax(1)):
-        raise RuntimeError(f"{path} reloaded predicts differently")
-    pred = probs.argmax(1)
+    reloaded, probs = save_checked(export, path, xv)
+    val_acc, val_per = class_accuracy(probs.argmax(1), val.y, LABELS)
     metrics: dict = {
-        "validation_accuracy": round(float(np.mean(pred == val.y)), 4),
-        "validation_per_class_accuracy": {
-            LABELS[c]: round(float(np.mean(pred[val.y == c] == c)), 4) for c in range(10)
-        },
+        "validation_accuracy": round(val_acc, 4),
+        "validation_per_class_accuracy": val_per,
     }
     if test is not None:
-        tp = reloaded.predict(test.x.astype(np.float32) / 255.0, batch_size=500, verbose=0)
-        tp = tp.argmax(1)
-        metrics["test_accuracy"] = round(float(np.mean(tp == test.y)), 4)
-        metrics["test_per_class_accuracy"] = {
-            LABELS[c]: round(float(np.mean(tp[test.y == c] == c)), 4) for c in range(10)
-        }
+        tp = predict(reloaded, test.x.astype(np.float32) / 255.0).argmax(1)
+        test_acc, test_per = class_accuracy(tp, test.y, LABELS)
+        metrics["test_accuracy"] = round(test_acc, 4)
+        metrics["test_per_class_accuracy"] = test_per
     print(f"training {seconds:.0f}s; {json.dumps(metrics)}", flush=True)
     card = _card(
         export,
@@ -252,8 +251,7 @@ def train(
         command=command,
     )
     card["file_bytes"] = path.stat().st_size
-    (out / "vgg_cifar10.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(f"wrote {path} and {out / 'vgg_cifar10.json'}", flush=True)
+    print(f"wrote {path} and {write_card(out, 'vgg_cifar10', card)}", flush=True)
     return card
 
 
@@ -282,10 +280,10 @@ def _card(
         )
         if on
     )
-    return {
-        "name": "vgg_cifar10",
-        "title": "VGG-style CNN on CIFAR-10",
-        "description": (
+    card = image_card(
+        "vgg_cifar10",
+        "VGG-style CNN on CIFAR-10",
+        (
             f"A small VGG-style convolutional network for 32x32 RGB images: {sum(CONVS)} 3x3 "
             f"convolutions with BatchNorm and ReLU in {len(CONVS)} blocks (widths "
             f"{'-'.join(map(str, widths))}), each block ending in 2x2 max pooling and dropout, "
@@ -293,21 +291,16 @@ def _card(
             f"({n_weight} weight layers, {n_params:,} parameters). Classifies the 10 CIFAR-10 "
             "classes."
         ),
-        "labels": LABELS,
-        "input": {
-            "kind": "image",
-            "shape": [32, 32, 3],
-            "range": [0.0, 1.0],
-            "raw_range": [0, 255],
-            "color": "rgb",
-        },
-        "output": "probabilities",
-        "logits_layer": "logits",
-        "preprocessing": (
+        labels=LABELS,
+        shape=[32, 32, 3],
+        color="rgb",
+        preprocessing=(
             "uint8 RGB pixels / 255 (float32 in [0, 1]); the per-channel mean/std normalisation "
             f"(mean {[round(float(m), 4) for m in MEAN]}, std {[round(float(s), 4) for s in STD]})"
             " is inside the model, layer `normalize`."
         ),
+    )
+    return card | {
         "architecture": (
             ", ".join(
                 f"block{b + 1}: {n}x conv3x3({w})+BN+ReLU, maxpool 2x2, dropout {DROPS[b]:g}"
@@ -338,9 +331,7 @@ def _card(
             "seconds": round(seconds, 1),
             "seconds_per_epoch": round(float(np.mean(ctl.epoch_times)), 1),
             "command": command,
-            "machine": runtime.machine(),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
+            **provenance(),
             "history": ctl.history,
             **({"smoke": True} if smoke else {}),
         },

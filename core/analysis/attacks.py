@@ -437,24 +437,17 @@ def in_raw_format(m: LoadedModel, r: AttackResult, raw: Any) -> AttackResult:
     img = model_to_raw(adv, m.card["input"])  # [0, 1] RGB, (H, W) for one channel
     if np.ndim(raw) == 3 and img.ndim == 2:
         img = img[..., None]
+    out = replace(r, adversarial=img, adversarial_input=adv)
     if np.asarray(raw).dtype != np.uint8:
-        return replace(r, adversarial=img, adversarial_input=adv)
-    img = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+        return out
+    out.adversarial = img = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
     p = probabilities(m.card, m.tracer.forward(prepare(m, img)[0][None]))[0]
     label = int(np.argmax(p))
     ok = (label == r.target) if r.target is not None else (label != r.original_label)
-    message = r.message
     if r.success and not ok:
-        message = (
+        out.message = (
             "The float adversarial succeeds, but rounded to 8-bit pixels it no "
             "longer does: use a larger epsilon, or .adversarial_input."
         )
-    return replace(
-        r,
-        adversarial=img,
-        adversarial_input=adv,
-        probabilities_after=p,
-        adversarial_label=label,
-        success=ok,
-        message=message,
-    )
+    out.probabilities_after, out.adversarial_label, out.success = p, label, ok
+    return out

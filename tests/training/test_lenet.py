@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,16 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
-@pytest.mark.slow
-def test_the_recipe_builds_the_shipped_lenet_layer_for_layer():
-    shipped = keras.saving.load_model(
-        ROOT / "assets" / "models" / "lenet_mnist.keras", compile=False, safe_mode=True
-    )
-    model = lenet.build_model()
-    assert [la.name for la in model.layers] == [la.name for la in shipped.layers]
-    model.set_weights(shipped.get_weights())
-    x = np.random.default_rng(0).random((2, 28, 28, 1), np.float32)
-    np.testing.assert_allclose(model(x), shipped(x), atol=1e-6)
+def test_the_shipped_card_says_how_to_retrain_it():
     card = json.loads((ROOT / "assets" / "models" / "lenet_mnist.json").read_text())
     assert card["training"]["augmentation"] == lenet.AUGMENTATION_TEXT
     assert card["retrain"] == "python scripts/train_lenet.py --data ../shared/data/mnist"

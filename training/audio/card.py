@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
 
-from training import runtime
 from training.audio.augment import AUGMENTATION_TEXT
 from training.audio.model import BLOCKS, STFT_CARD
 from training.audio.recipe import BATCH, LABELS, SECONDS, SEED, SR, VAL_SPEAKER, WORDS, N, Stage
+from training.output import provenance
 
 if TYPE_CHECKING:
     from training.audio.train import Data
@@ -153,9 +152,7 @@ def card(
         "clips_per_epoch": final["clips_per_epoch"],
         "seconds": round(seconds, 1),
         "seconds_final_model": final["seconds"],
-        "machine": runtime.machine(),
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
+        **provenance(),
         "smoke": smoke,
     }
     return {

@@ -33,6 +33,7 @@ from training.audio.recipe import (
     synth_command,
 )
 from training.kfold import scores, speaker_folds
+from training.output import predict, save_checked, write_card
 
 SMOKE_STEPS = 8  # --smoke: batches per epoch (and 1 epoch, small subsets, 2 folds)
 
@@ -112,13 +113,6 @@ def load_data(stage: Stage, *, root: Path, synth_dir: Path, smoke: bool) -> Data
     )
     real_x = _placed(real)[0] if real.clips else np.zeros((0, 8000), np.float32)
     return Data(fsdd.take(tr), synth_train, real, real_x, val, sources, n_fsdd, n_synth)
-
-
-def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """(n, 8000) -> (n, 10) probabilities, 256 clips at a time."""
-    return np.concatenate(
-        [np.asarray(model(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
-    )
 
 
 def held_out(model: keras.Model, d: Data) -> dict[str, dict]:
@@ -285,16 +279,10 @@ def cross_validate(stage: Stage, d: Data, folds: int, *, init: list | None, smok
     }
 
 
-def save_checked(model: keras.Model, path: Path, x: np.ndarray) -> None:
-    """Save model; reload it as the app does (safe_mode) and check that it predicts the same on
-    x (n, 8000) and that a finite, non-zero gradient reaches the waveform (attacks need it)."""
-    model.save(path)
-    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
-    ref, re = predict(model, x), predict(loaded, x)
-    if not (np.allclose(re, ref, atol=1e-5) and (re.argmax(1) == ref.argmax(1)).all()):
-        raise RuntimeError(
-            f"{path} reloaded predicts differently (max {np.abs(re - ref).max():.2e})"
-        )
+def save_with_gradient(model: keras.Model, path: Path, x: np.ndarray) -> None:
+    """save_checked on x (n, 8000), and check that a finite, non-zero gradient reaches the
+    reloaded model's waveform input (attacks need it)."""
+    loaded, _ = save_checked(model, path, x)
     xt = tf.convert_to_tensor(x[:4])
     with tf.GradientTape() as tape:
         tape.watch(xt)
@@ -350,7 +338,7 @@ def run(
         stage, d, np.arange(len(d.real.clips)), tag="final", init=weights, smoke=smoke
     )
     out.mkdir(parents=True, exist_ok=True)
-    save_checked(model, out / "spoken_digits.keras", next(iter(d.val.values()))[0])
+    save_with_gradient(model, out / "spoken_digits.keras", next(iter(d.val.values()))[0])
     this = command(
         stage, out=str(out), init=init, data=data_arg, synth=synth_arg, folds=folds, smoke=smoke
     )
@@ -372,6 +360,6 @@ def run(
         smoke=smoke,
         model=model,
     )
-    (out / "spoken_digits.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(f"wrote {out / 'spoken_digits.json'}; total {time.time() - t_start:.1f}s", flush=True)
+    path = write_card(out, "spoken_digits", card)
+    print(f"wrote {path}; total {time.time() - t_start:.1f}s", flush=True)
     return card

@@ -1,0 +1,29 @@
+"""The command line every training script shares: its options, then the recipe, with a bad path
+or value reported in one line (exit status 1) instead of a traceback.
+
+TensorFlow loads only when the recipe runs (`run` imports it), so --help is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def main(
+    doc: str,
+    argv: list[str] | None,
+    options: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], Any],
+) -> int:
+    """Parse argv (None: sys.argv[1:]) with the options a script adds, then run(args)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    options(ap)
+    args = ap.parse_args(argv)
+    try:
+        run(args)
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    return 0
