@@ -18,16 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from training.cli import image_options  # noqa: E402
 from training.cli import main as cli  # noqa: E402
 from training.data import DATA  # noqa: E402
 
 
 def options(ap: argparse.ArgumentParser) -> None:
-    default = str(DATA / "mnist")
-    ap.add_argument("--data", default=default, help=f"MNIST IDX files (default: {default})")
-    ap.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
-    ap.add_argument("--out", default="assets/models", help="output folder (default: assets/models)")
-    ap.add_argument("--smoke", action="store_true", help="one epoch of a few batches")
+    image_options(ap, data=str(DATA / "mnist"), what="MNIST IDX files", epochs=20)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from training.cli import image_options  # noqa: E402
 from training.cli import main as cli  # noqa: E402
 from training.data import DATA  # noqa: E402
 
 
 def options(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--data", default=str(DATA / "cifar10"))
-    ap.add_argument("--out", default="assets/models")
-    ap.add_argument("--epochs", type=int, default=30)
+    what = "train_images_{1..5}.npy and train_labels.npy"
+    image_options(ap, data=str(DATA / "cifar10"), what=what, epochs=30)
     ap.add_argument("--width", type=int, default=48, help="filters of block 1 (doubled per block)")
     ap.add_argument(
         "--max-minutes",
@@ -42,7 +42,6 @@ def options(ap: argparse.ArgumentParser) -> None:
         default=True,
         help="train with mixed_bfloat16 (the saved model is float32)",
     )
-    ap.add_argument("--smoke", action="store_true", help="one epoch of a few batches")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -12,6 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 
+def image_options(ap: argparse.ArgumentParser, *, data: str, what: str, epochs: int) -> None:
+    """The options both image recipes take: --data (`what`, default `data`), --epochs, --out,
+    --smoke."""
+    ap.add_argument("--data", default=data, help=f"{what} (default: {data})")
+    ap.add_argument(
+        "--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})"
+    )
+    ap.add_argument("--out", default="assets/models", help="output folder (default: assets/models)")
+    ap.add_argument("--smoke", action="store_true", help="one epoch of a few batches")
+
+
 def main(
     doc: str,
     argv: list[str] | None,

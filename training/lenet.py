@@ -18,16 +18,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from training import runtime
+from training import output, runtime
 from training.data import DATA, hold_out, load_mnist
-from training.output import (
-    class_accuracy,
-    image_card,
-    predict,
-    provenance,
-    save_checked,
-    write_card,
-)
 
 SEED = 1234
 N_VAL = 5000
@@ -186,20 +178,20 @@ def train(
 
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "lenet_mnist.keras"
-    _, val_probs = save_checked(model, model_path, _float(val.x))
-    val_acc, val_per = class_accuracy(val_probs.argmax(1), val.y, LABELS)
+    _, val_probs = output.save_checked(model, model_path, _float(val.x))
+    val_acc, val_per = output.class_accuracy(val_probs.argmax(1), val.y, LABELS)
     metrics: dict = {
         "validation_accuracy": round(val_acc, 4),
         "validation_per_class_accuracy": val_per,
     }
     if test is not None:
-        test_acc, test_per = class_accuracy(
-            predict(model, _float(test.x)).argmax(1), test.y, LABELS
+        test_acc, test_per = output.class_accuracy(
+            output.predict(model, _float(test.x)).argmax(1), test.y, LABELS
         )
         metrics["test_accuracy"] = round(test_acc, 4)
         metrics["test_per_class_accuracy"] = test_per
     print(f"training {seconds:.1f}s; {json.dumps(metrics)}", flush=True)
-    card = image_card(
+    card = output.image_card(
         "lenet_mnist",
         "LeNet-5 on MNIST",
         (
@@ -229,12 +221,12 @@ def train(
                 f"seed {SEED}"
             ),
             "seconds": round(seconds, 1),
-            **provenance(),
+            **output.provenance(),
             **({"smoke": True} if smoke else {}),
         },
         "metrics": metrics,
         "retrain": f"python scripts/train_lenet.py --data {data_arg}"
         + (f" --epochs {epochs}" if epochs != EPOCHS else ""),
     }
-    print(f"wrote {model_path} and {write_card(out, 'lenet_mnist', card)}", flush=True)
+    print(f"wrote {model_path} and {output.write_card(out, 'lenet_mnist', card)}", flush=True)
     return card

@@ -19,16 +19,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from training import runtime
+from training import output, runtime
 from training.data import DATA, hold_out, load_cifar10
-from training.output import (
-    class_accuracy,
-    image_card,
-    predict,
-    provenance,
-    save_checked,
-    write_card,
-)
 
 SEED = 1234
 N_VAL = 5000
@@ -226,15 +218,15 @@ def train(
     export.set_weights(ctl.best_weights)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "vgg_cifar10.keras"
-    reloaded, probs = save_checked(export, path, xv)
-    val_acc, val_per = class_accuracy(probs.argmax(1), val.y, LABELS)
+    reloaded, probs = output.save_checked(export, path, xv)
+    val_acc, val_per = output.class_accuracy(probs.argmax(1), val.y, LABELS)
     metrics: dict = {
         "validation_accuracy": round(val_acc, 4),
         "validation_per_class_accuracy": val_per,
     }
     if test is not None:
-        tp = predict(reloaded, test.x.astype(np.float32) / 255.0).argmax(1)
-        test_acc, test_per = class_accuracy(tp, test.y, LABELS)
+        tp = output.predict(reloaded, test.x.astype(np.float32) / 255.0).argmax(1)
+        test_acc, test_per = output.class_accuracy(tp, test.y, LABELS)
         metrics["test_accuracy"] = round(test_acc, 4)
         metrics["test_per_class_accuracy"] = test_per
     print(f"training {seconds:.0f}s; {json.dumps(metrics)}", flush=True)
@@ -251,7 +243,7 @@ def train(
         command=command,
     )
     card["file_bytes"] = path.stat().st_size
-    print(f"wrote {path} and {write_card(out, 'vgg_cifar10', card)}", flush=True)
+    print(f"wrote {path} and {output.write_card(out, 'vgg_cifar10', card)}", flush=True)
     return card
 
 
@@ -280,7 +272,7 @@ def _card(
         )
         if on
     )
-    card = image_card(
+    card = output.image_card(
         "vgg_cifar10",
         "VGG-style CNN on CIFAR-10",
         (
@@ -331,7 +323,7 @@ def _card(
             "seconds": round(seconds, 1),
             "seconds_per_epoch": round(float(np.mean(ctl.epoch_times)), 1),
             "command": command,
-            **provenance(),
+            **output.provenance(),
             "history": ctl.history,
             **({"smoke": True} if smoke else {}),
         },

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from core.errors import UnitError
+from core.graph.receptive import IDENTITY_AT_INFERENCE
 
 Ref = tuple[str, tuple[int, ...]]  # (trace key, (*position, channel))
 Parents = list[tuple[str, np.ndarray]]
@@ -260,20 +261,23 @@ def _last_axis(op: Any, rank: int, kind: str) -> None:
         raise UnitError(f"A {kind} over axis {op.axis!r} (not the channels) cannot be explained.")
 
 
+def _normalised(
+    src: str, x: np.ndarray, idx, mean, var, eps: float, gamma, beta, formula: str
+) -> Parts:
+    """(x − mean) / √(var + eps) · gamma + beta at idx, as the affine map it is there."""
+    scale = gamma / np.sqrt(var + eps)
+    return _affine(src, float(x[idx]), float(scale), float(beta - mean * scale), idx, formula)
+
+
 def batch_norm(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Parts:
     (src, x), c = parents[0], idx[-1]
     _last_axis(op, len(out_shape), "BatchNormalization")
     mean, var = _np(op.moving_mean)[c], _np(op.moving_variance)[c]
     gamma = _np(op.gamma)[c] if op.scale else 1.0
     beta = _np(op.beta)[c] if op.center else 0.0
-    scale = gamma / np.sqrt(var + op.epsilon)
-    return _affine(
-        src,
-        float(x[idx]),
-        float(scale),
-        float(beta - mean * scale),
-        idx,
-        f"BatchNormalization: (x − {mean:.4g}) / √({var:.4g} + {op.epsilon:g}) · {gamma:.4g} + {beta:.4g}",
+    formula = f"(x − {mean:.4g}) / √({var:.4g} + {op.epsilon:g}) · {gamma:.4g} + {beta:.4g}"
+    return _normalised(
+        src, x, idx, mean, var, op.epsilon, gamma, beta, f"BatchNormalization: {formula}"
     )
 
 
@@ -290,16 +294,11 @@ def layer_norm(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Pa
     sub = tuple(idx[a] for a in axes)
     gamma = float(_np(op.gamma)[sub]) if op.gamma is not None else 1.0
     beta = float(_np(op.beta)[sub]) if op.beta is not None else 0.0
-    scale = gamma / np.sqrt(var + op.epsilon)
-    return _affine(
-        src,
-        float(x[idx]),
-        float(scale),
-        float(beta - mu * scale),
-        idx,
+    note = (
         f"LayerNormalization over {group.size} values (mean {mu:.4g}, variance {var:.4g}): "
-        f"(x − mean) / √(variance + {op.epsilon:g}) · {gamma:.4g} + {beta:.4g}",
+        f"(x − mean) / √(variance + {op.epsilon:g}) · {gamma:.4g} + {beta:.4g}"
     )
+    return _normalised(src, x, idx, mu, var, op.epsilon, gamma, beta, note)
 
 
 def normalization(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Parts:
@@ -343,17 +342,7 @@ def activation(op: Any, parents: Parents, idx: tuple[int, ...], out_shape) -> Pa
     )
 
 
-PASS_THROUGH = {
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ActivityRegularization",
-    "Identity",
-}
+PASS_THROUGH = IDENTITY_AT_INFERENCE
 
 
 def _moved(src: str, x: np.ndarray, pidx: tuple[int, ...] | None, note: str) -> Parts:

@@ -38,26 +38,34 @@ _POOL = {
     "AveragePooling2D",
     "AveragePooling3D",
 }
+# Layers that pass their input through unchanged at inference (noise and dropout act only in
+# training).
+IDENTITY_AT_INFERENCE = frozenset(
+    {
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "Identity",
+    }
+)
 # Per-position layers: an output unit reads the same position of every parent (broadcast
 # parents of size 1 are read whole).
 _POINTWISE = {
+    *IDENTITY_AT_INFERENCE,
     "Activation",
     "ReLU",
     "LeakyReLU",
     "PReLU",
     "ELU",
     "Softmax",
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
     "BatchNormalization",
     "Normalization",
     "Rescaling",
-    "Identity",
     "Add",
     "Subtract",
     "Multiply",
@@ -66,7 +74,6 @@ _POINTWISE = {
     "Minimum",
     "Dense",
     "EinsumDense",
-    "ActivityRegularization",
     "Masking",
 }
 # Normalisations over the spatial axes: exact answer "everything"; with local=True they count

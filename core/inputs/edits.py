@@ -182,22 +182,25 @@ def add_noise(y: np.ndarray, sr: int, *, snr_db: float, seed: int = 0) -> np.nda
     return (y + noise).astype(np.float32)
 
 
-def _length_after(y: np.ndarray, sr: int, ratio: float, doing: str, what: str) -> int:
-    """Samples after playing `ratio` times faster, refused past the clip cap."""
+def _faster(
+    y: np.ndarray, sr: int, ratio: float, what: str, doing: str
+) -> tuple[np.ndarray, int, float, int]:
+    """(wave, rate, ratio, samples after) for playing `ratio` (the option `what`, 0.5 to 2)
+    times faster; refused when the clip would grow past the clip cap."""
+    y, sr = _wave(y, sr)
+    ratio = number(what, ratio, 0.5, 2.0, unit="x", error=InputError)
     n_out = int(round(y.size / ratio))
     if n_out / sr > MAX_CLIP_SECONDS:
         raise InputError(
             f"{doing} by {ratio:g}x would make the clip {n_out / sr:.1f} s, over the "
             f"{MAX_CLIP_SECONDS:.0f} s cap; use a {what} closer to 1."
         )
-    return n_out
+    return y, sr, ratio, n_out
 
 
 def change_speed(y: np.ndarray, sr: int, *, factor: float) -> np.ndarray:
     """Play `factor` times faster (tape-style): duration / factor, pitch * factor."""
-    y, sr = _wave(y, sr)
-    factor = number("factor", factor, 0.5, 2.0, unit="x", error=InputError)
-    n_out = _length_after(y, sr, factor, "Slowing down", "factor")
+    y, sr, factor, n_out = _faster(y, sr, factor, "factor", "Slowing down")
     if factor == 1.0:
         return y.copy()
     import librosa
@@ -207,9 +210,10 @@ def change_speed(y: np.ndarray, sr: int, *, factor: float) -> np.ndarray:
     return librosa.util.fix_length(z, size=n_out).astype(np.float32)
 
 
-def _n_fft(sr: int) -> int:
-    # ~64 ms analysis frames at any rate (librosa's 2048 is 256 ms at 8 kHz: smeared, phasey).
-    return int(2 ** round(math.log2(0.064 * sr)))
+def _n_fft(sr: int, size: int) -> int:
+    # ~64 ms analysis frames at any rate (librosa's 2048 is 256 ms at 8 kHz: smeared, phasey),
+    # at most the clip's length (a power of two, at least 16).
+    return min(int(2 ** round(math.log2(0.064 * sr))), max(16, 2 ** int(math.log2(size))))
 
 
 def change_pitch(y: np.ndarray, sr: int, *, semitones: float) -> np.ndarray:
@@ -220,7 +224,7 @@ def change_pitch(y: np.ndarray, sr: int, *, semitones: float) -> np.ndarray:
         return y.copy()
     import librosa
 
-    n_fft = min(_n_fft(sr), max(16, 2 ** int(math.log2(y.size))))
+    n_fft = _n_fft(sr, y.size)
     z = librosa.effects.pitch_shift(
         y, sr=sr, n_steps=semitones, res_type="soxr_hq", n_fft=n_fft, hop_length=n_fft // 4
     )
@@ -229,14 +233,12 @@ def change_pitch(y: np.ndarray, sr: int, *, semitones: float) -> np.ndarray:
 
 def time_stretch(y: np.ndarray, sr: int, *, rate: float) -> np.ndarray:
     """Play `rate` times faster keeping the pitch: duration / rate (phase vocoder)."""
-    y, sr = _wave(y, sr)
-    rate = number("rate", rate, 0.5, 2.0, unit="x", error=InputError)
-    n_out = _length_after(y, sr, rate, "Stretching", "rate")
+    y, sr, rate, n_out = _faster(y, sr, rate, "rate", "Stretching")
     if rate == 1.0:
         return y.copy()
     import librosa
 
-    n_fft = min(_n_fft(sr), max(16, 2 ** int(math.log2(y.size))))
+    n_fft = _n_fft(sr, y.size)
     z = librosa.effects.time_stretch(y, rate=rate, n_fft=n_fft, hop_length=n_fft // 4)
     return librosa.util.fix_length(z, size=n_out).astype(np.float32)
 

@@ -5,17 +5,14 @@ the adversarial is traced back in as an image (issue 35, item 2)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import keras
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core import api
+from tests.app._app import open_app
 
 pytestmark = pytest.mark.slow  # a 25 M-parameter model, built and attacked
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +26,7 @@ def resnet50(tmp_path_factory):
 
 
 def test_attack_compare_and_add_to_samples_under_caffe_scaling(resnet50):
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    at.session_state["model"] = resnet50  # what the sidebar leaves after an upload
-    at.switch_page("pages/attack.py")
-    at.run()
+    at = open_app("pages/attack.py", model=resnet50, timeout=600)
     at.number_input(key="atk_eps_image_Linf").set_value(8.0)
     at.button(key="atk_run").click().run()
     assert not at.exception, [e.value for e in at.exception]

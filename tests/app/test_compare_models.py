@@ -4,25 +4,17 @@ the inputs are ones both models were made for, and every layer of the heatmap is
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-pytestmark = pytest.mark.slow  # CKA over two models' traces
+from tests.app._app import open_app
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+pytestmark = pytest.mark.slow  # CKA over two models' traces
 
 
 def _page(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("pages/compare_models.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app("pages/compare_models.py", **state)
 
 
 def test_a_colour_model_is_compared_with_a_colour_model_on_colour_inputs():

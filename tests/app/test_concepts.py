@@ -3,34 +3,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core import api
 from core.inputs.prepare import gallery
+from tests.app._app import open_app
 
 pytestmark = pytest.mark.slow
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def _app(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_a_picked_position_shows_its_arithmetic_and_walks_upstream():
     m = api.load("lenet_mnist")
     raw = next(s for s in gallery(m) if s.name == "digit 7 (style 1)").raw
     # What a click on row 9, column 12 of conv2's channel 5 sets (pages._unit._clicked).
-    at = _app(selected="digit 7 (style 1)", unit_at=(m.key, "conv2", 5, (4, 6)))
+    at = open_app(selected="digit 7 (style 1)", unit_at=(m.key, "conv2", 5, (4, 6)))
     assert not at.error, [e.value for e in at.error]
     metrics = {x.label: x.value for x in at.metric}
     u = api.unit(m, raw, "conv2", 5, (4, 6))
@@ -55,7 +42,7 @@ def test_a_picked_position_shows_its_arithmetic_and_walks_upstream():
 def test_the_audio_page_shows_a_units_arithmetic_on_its_turned_maps():
     m = api.load("spoken_digits")
     clip = next(s for s in gallery(m) if s.name == '"seven" (en-us-f3)')
-    at = _app(model_choice="spoken_digits", selected=clip.name)
+    at = open_app(model_choice="spoken_digits", selected=clip.name)
     at.switch_page("pages/audio.py")
     at.session_state["unit_at"] = (m.key, "block2_conv", 3, (5, 7))  # (frame, bin)
     at.run()
@@ -89,7 +76,7 @@ def test_a_click_on_a_turned_map_selects_the_unit_drawn_there():
 def test_a_vector_layer_unit_shows_its_function():
     m = api.load("lenet_mnist")
     raw = next(s for s in gallery(m) if s.name == "digit 7 (style 1)").raw
-    at = _app(selected="digit 7 (style 1)", unit_at=(m.key, "probabilities", 7, ()))
+    at = open_app(selected="digit 7 (style 1)", unit_at=(m.key, "probabilities", 7, ()))
     metrics = {x.label: x.value for x in at.metric}
     assert metrics["softmax(pre-activation)"] == f"{api.predict(m, raw)[7]:.5g}"
     at.button(key="unit_upstream").click().run()  # to the logit
@@ -98,7 +85,7 @@ def test_a_vector_layer_unit_shows_its_function():
 
 
 def test_the_concepts_page_runs_tcav_with_a_probe_class_as_the_concept():
-    at = _app()
+    at = open_app()
     at.switch_page("pages/concepts.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Concepts"
@@ -121,7 +108,7 @@ def test_the_concepts_page_runs_tcav_with_a_probe_class_as_the_concept():
     [("spoken_digits", ["block2_pool", "fc"]), ("vgg_cifar10", ["block3_pool", "fc1"])],
 )
 def test_the_concepts_page_runs_on_the_other_builtin_models(model, layers):
-    at = _app(model_choice=model)
+    at = open_app(model_choice=model)
     at.switch_page("pages/concepts.py").run()
     at.selectbox(key="tcav_concept_class").set_value(3)
     at.selectbox(key="tcav_target").set_value(3)

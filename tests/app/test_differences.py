@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-pytestmark = pytest.mark.slow  # AppTest runs of Freeze and Compare
+from tests.app._app import APP
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+pytestmark = pytest.mark.slow  # AppTest runs of Freeze and Compare
 
 
 def _strip(at: AppTest) -> np.ndarray:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.app._app import open_app
 
 # AppTest runs of the Explain and Freeze pages: not in the fast loop (CONTRIBUTING.md).
 pytestmark = pytest.mark.slow
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
 
 def _page(page: str, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return open_app(page, no_errors=True, **state)
 
 
 def test_explain_shows_maps_curves_and_a_ranking():

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app._app import APP, open_app
+
 # AppTest runs of the Filters page (probe-set exemplars): not in the fast loop (CONTRIBUTING.md).
 pytestmark = pytest.mark.slow
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
 
 def _filters(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("pages/filters.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return open_app("pages/filters.py", no_errors=True, **state)
 
 
 def _captions(at) -> list[str]:

@@ -10,11 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import api
+from tests.app._app import open_app
 
 pytestmark = pytest.mark.slow  # AppTest runs with converted models
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 ZOO = ROOT / "tests" / "data" / "onnx_zoo"
 PAGES = [
     "pages/trace.py",
@@ -41,14 +41,7 @@ def audio():
 
 
 def _with_model(lm, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    at.session_state["model"] = lm  # what the sidebar leaves after an upload
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return open_app(page, model=lm, no_errors=True)
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -8,18 +8,16 @@ sidebar (app.py) is checked on that run.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.model.load import ASSETS, builtin_names
+from tests.app._app import open_app
 
 # AppTest runs of every page with the real models (minutes): not in the fast loop (CONTRIBUTING.md).
 pytestmark = pytest.mark.slow
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 # The Audio page's lazy view tabs (their labels are their values).
 HEAR_TAB = ":material/hearing: Hear a filter"
 COMPARE_TAB = ":material/compare: Compare"
@@ -33,18 +31,9 @@ PAGES = [
 ]
 
 
-def _app(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_with_builtin_model_and_sample(page):
-    at = _app()
+    at = open_app()
     at.switch_page(page)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -71,7 +60,7 @@ IMAGE_MODELS = [
 @pytest.mark.parametrize("name", IMAGE_MODELS)
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_with_the_other_builtin_image_models(name, page):
-    at = _app(model_choice=name)
+    at = open_app(model_choice=name)
     assert at.session_state["model"].name == name
     at.switch_page(page)
     at.run()
@@ -80,21 +69,21 @@ def test_every_page_renders_with_the_other_builtin_image_models(name, page):
 
 
 def test_sidebar_has_model_picker_and_sample_list():
-    at = _app()
+    at = open_app()
     assert at.sidebar.selectbox(key="model_choice").value == "lenet_mnist"
     assert at.sidebar.selectbox(key="selected").value == "digit 0 (style 1)"
     assert len(at.session_state["samples"]) == 10
 
 
 def test_trace_shows_the_prediction_of_the_selected_sample():
-    at = _app(selected="digit 7 (style 1)")
+    at = open_app(selected="digit 7 (style 1)")
     assert not at.exception
     metric = [m for m in at.metric if m.label == "Prediction"]
     assert metric and metric[0].value == "7"
 
 
 def test_compare_shows_two_predictions():
-    at = _app()
+    at = open_app()
     at.switch_page("pages/compare.py")
     at.run()
     labels = {m.label: m.value for m in at.metric}
@@ -102,13 +91,13 @@ def test_compare_shows_two_predictions():
 
 
 def test_switching_the_colour_scale_keeps_the_page_working():
-    at = _app()
+    at = open_app()
     at.radio(key="scale").set_value("per-channel").run()
     assert not at.exception
 
 
 def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
-    at = _app(selected="digit 7 (style 1)")
+    at = open_app(selected="digit 7 (style 1)")
     sha = at.session_state["model"].sha256
     at.session_state["frozen"] = {sha: {"conv2": list(range(64))}}  # silence the whole layer
     at.switch_page("pages/freeze.py")
@@ -131,7 +120,7 @@ def test_freeze_page_shows_the_mutated_prediction_and_ranks_filters():
 
 
 def test_freeze_defaults_to_a_convolution_and_top_k_adds_to_the_hand_picked_filters():
-    at = _app(selected="digit 0 (style 1)")
+    at = open_app(selected="digit 0 (style 1)")
     sha = at.session_state["model"].sha256
     at.switch_page("pages/freeze.py").run()
     assert at.selectbox(key="freeze_layer").value == "conv2"  # not pool2
@@ -171,7 +160,7 @@ def test_trace_and_compare_apply_the_freeze_configuration_and_say_so_attack_says
     tr = api.trace(m, raw, frozen=frozen)
     expect = m.labels[int(np.argmax(api.probabilities_from_trace(m, tr)))]
     assert expect != "7"  # freezing the whole layer changes the answer
-    at = _app(selected="digit 7 (style 1)")
+    at = open_app(selected="digit 7 (style 1)")
     at.session_state["frozen"] = {at.session_state["model"].sha256: frozen}
     at.run()
     metrics = {x.label: x.value for x in at.metric}
@@ -201,7 +190,7 @@ AUDIO_PAGES = PAGES + ["pages/audio.py"]
 
 @pytest.mark.parametrize("page", AUDIO_PAGES)
 def test_every_page_renders_with_the_spoken_digit_model(page):
-    at = _app(model_choice="spoken_digits", selected='"seven" (en-us-f3)')
+    at = open_app(model_choice="spoken_digits", selected='"seven" (en-us-f3)')
     assert at.session_state["model"].kind == "audio"
     at.switch_page(page)
     at.run()
@@ -210,7 +199,7 @@ def test_every_page_renders_with_the_spoken_digit_model(page):
 
 
 def test_audio_page_predicts_edits_and_compares():
-    at = _app(model_choice="spoken_digits", selected='"seven" (en-us-f3)')
+    at = open_app(model_choice="spoken_digits", selected='"seven" (en-us-f3)')
     at.switch_page("pages/audio.py")
     at.run()
     assert {m.label: m.value for m in at.metric}["Prediction"] == "7"
@@ -236,7 +225,7 @@ def test_audio_page_predicts_edits_and_compares():
 
 
 def test_an_edit_that_does_not_fit_the_clip_is_refused_with_a_message():
-    at = _app(model_choice="spoken_digits", selected='"two" (en-us-f3)')
+    at = open_app(model_choice="spoken_digits", selected='"two" (en-us-f3)')
     at.switch_page("pages/audio.py")
     at.run()
     at.selectbox(key="edit_op").set_value("slice").run()
@@ -263,7 +252,7 @@ def test_hear_a_filter_with_griffin_lim_and_with_frozen_filters(monkeypatch):
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     policies._LOGGER.addHandler(handler)
-    at = _app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
+    at = open_app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
     sha = at.session_state["model"].sha256
     at.session_state["frozen"] = {sha: {"block1_relu": [0, 1]}}
     at.session_state["audio_view_tab"] = HEAR_TAB
@@ -279,7 +268,7 @@ def test_hear_a_filter_with_griffin_lim_and_with_frozen_filters(monkeypatch):
 
 
 def test_audio_page_offers_the_audio_model_when_an_image_model_is_picked():
-    at = _app()
+    at = open_app()
     at.switch_page("pages/audio.py")
     at.run()
     assert not at.exception
@@ -290,7 +279,7 @@ def test_audio_page_offers_the_audio_model_when_an_image_model_is_picked():
 
 # ---- attacks ---------------------------------------------------------------------------------------------
 def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
-    at = _app(selected="digit 7 (style 1)")
+    at = open_app(selected="digit 7 (style 1)")
     at.switch_page("pages/attack.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -323,7 +312,7 @@ def test_attack_page_runs_fgsm_adds_the_adversarial_and_sweeps():
 
 
 def test_attack_page_refuses_a_target_for_an_untargeted_method_by_disabling_it():
-    at = _app()
+    at = open_app()
     at.switch_page("pages/attack.py")
     at.run()
     assert at.selectbox(key="atk_target").disabled
@@ -332,7 +321,7 @@ def test_attack_page_refuses_a_target_for_an_untargeted_method_by_disabling_it()
 
 
 def test_attack_page_on_the_audio_model():
-    at = _app(model_choice="spoken_digits", selected='"two" (en-us-f3)')
+    at = open_app(model_choice="spoken_digits", selected='"two" (en-us-f3)')
     at.switch_page("pages/attack.py")
     at.run()
     at.selectbox(key="atk_method").set_value("LinfPGD").run()
@@ -343,7 +332,7 @@ def test_attack_page_on_the_audio_model():
 
 # ---- the colour model -----------------------------------------------------------------------------------
 def test_colour_model_starts_on_a_drawn_scene_and_shows_its_gallery():
-    at = _app(model_choice="vgg_cifar10")
+    at = open_app(model_choice="vgg_cifar10")
     assert at.sidebar.selectbox(key="selected").value == "drawn airplane"
     metric = [m for m in at.metric if m.label == "Prediction"]
     assert metric and metric[0].value == "airplane"
@@ -367,7 +356,7 @@ def _image_captions(at) -> list[str]:
     ],
 )
 def test_grad_cam_auto_layer_finds_positive_evidence(model, sample, layer):
-    at = _app(model_choice=model, selected=sample)
+    at = open_app(model_choice=model, selected=sample)
     at.switch_page("pages/freeze.py").run()
     at.radio(key="sal_method").set_value("Grad-CAM").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -377,7 +366,7 @@ def test_grad_cam_auto_layer_finds_positive_evidence(model, sample, layer):
 
 
 def test_grad_cam_on_a_layer_without_positive_evidence_says_so():
-    at = _app(model_choice="vgg_cifar10", selected="drawn airplane")
+    at = open_app(model_choice="vgg_cifar10", selected="drawn airplane")
     at.switch_page("pages/freeze.py").run()
     at.radio(key="sal_method").set_value("Grad-CAM").run()
     at.selectbox(key="sal_layer").set_value("block3_relu3").run()
@@ -388,7 +377,7 @@ def test_grad_cam_on_a_layer_without_positive_evidence_says_so():
 def test_audio_hear_settings_survive_a_visit_to_another_tab():
     """The view tabs are lazy (only the open one runs); the Hear tab's widgets keep their
     values while another tab is open."""
-    at = _app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
+    at = open_app(model_choice="spoken_digits", selected='"five" (en-us-f3)')
     at.session_state["audio_view_tab"] = HEAR_TAB
     at.switch_page("pages/audio.py")
     at.run()

@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.share.store import Store
+from tests.app._app import APP
 
 pytestmark = pytest.mark.slow
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def _share(at: AppTest, title: str) -> None:

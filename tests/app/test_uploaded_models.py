@@ -3,18 +3,16 @@ digit classifier and a 16 kHz Conv1D audio model, as an upload leaves them in th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import api
+from tests.app._app import open_app
 
 # AppTest runs with uploaded models (sandboxed loads): not in the fast loop (CONTRIBUTING.md).
 pytestmark = pytest.mark.slow
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = [
     "pages/trace.py",
     "pages/compare.py",
@@ -51,13 +49,7 @@ def kws16k(tmp_path_factory):
 
 
 def _with_model(lm, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.run()
-    at.session_state["model"] = lm  # what the sidebar leaves after an upload
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app(page, model=lm)
 
 
 @pytest.mark.parametrize("page", PAGES)

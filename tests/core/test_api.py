@@ -10,11 +10,6 @@ from core.errors import InputError
 from core.inputs.samples import gallery_digits
 
 
-@pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
 def test_builtin_names():
     assert "lenet_mnist" in api.builtin_names()
 

@@ -15,11 +15,6 @@ from core.inputs.samples import gallery_digits
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
-@pytest.fixture(scope="module")
 def digit():
     return gallery_digits()[3].raw
 

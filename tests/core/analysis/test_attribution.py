@@ -18,18 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
-@pytest.fixture(scope="module")
 def spoken():
     return api.load("spoken_digits")
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return api.load("vgg_cifar10")
 
 
 def _scores(m, raw, target):

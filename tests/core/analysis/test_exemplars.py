@@ -17,19 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
-@pytest.fixture(scope="module")
-def lenet_batch(lenet):
-    raws, labels = api.probe_set(lenet)
-    return raws[:300], labels[:300]
-
-
-@pytest.fixture(scope="module")
-def lenet_index(lenet, lenet_batch):
-    return api.filter_index(lenet, inputs=lenet_batch[0], labels=lenet_batch[1])
+def lenet_index(lenet, lenet_probe):
+    return api.filter_index(lenet, inputs=lenet_probe[0], labels=lenet_probe[1])
 
 
 def _sub(model: keras.Model, tracer: Tracer, layer: str) -> keras.Model:
@@ -45,8 +34,8 @@ def _brute(m, raws, layer):
 
 
 @pytest.mark.parametrize("layer", ["conv1", "pool1", "conv2", "pool2", "fc1", "logits"])
-def test_top_inputs_match_a_brute_force_reference(lenet, lenet_batch, lenet_index, layer):
-    flat, map_shape = _brute(lenet, lenet_batch[0], layer)
+def test_top_inputs_match_a_brute_force_reference(lenet, lenet_probe, lenet_index, layer):
+    flat, map_shape = _brute(lenet, lenet_probe[0], layer)
     peak = flat.max(axis=1)  # (N, C)
     for ch in (0, flat.shape[-1] // 2, flat.shape[-1] - 1):
         res = api.top_inputs(lenet, layer, ch, k=9, index=lenet_index)
@@ -57,19 +46,19 @@ def test_top_inputs_match_a_brute_force_reference(lenet, lenet_batch, lenet_inde
             assert peak[r.index, ch] == pytest.approx(r.value, rel=1e-5, abs=1e-6)
             pos = np.ravel_multi_index(r.position, map_shape) if map_shape else 0
             assert flat[r.index, pos, ch] == pytest.approx(r.value, rel=1e-5, abs=1e-6)
-            assert r.label == lenet_batch[1][r.index]
+            assert r.label == lenet_probe[1][r.index]
         assert [r.value for r in res] == sorted((r.value for r in res), reverse=True)
 
 
-def test_top_inputs_without_an_index_scans_the_given_inputs(lenet, lenet_batch):
-    raws = lenet_batch[0][:40]
+def test_top_inputs_without_an_index_scans_the_given_inputs(lenet, lenet_probe):
+    raws = lenet_probe[0][:40]
     res = api.top_inputs(lenet, "conv2", 5, inputs=raws, k=3)
     flat, _ = _brute(lenet, raws, "conv2")
     assert [r.index for r in res] == list(np.argsort(-flat.max(axis=1)[:, 5], kind="stable")[:3])
 
 
-def test_scan_reports_progress_and_keeps_at_most_k_max(lenet, lenet_batch):
-    x = np.stack([api.prepare(lenet, r)[0] for r in lenet_batch[0][:100]])
+def test_scan_reports_progress_and_keeps_at_most_k_max(lenet, lenet_probe):
+    x = np.stack([api.prepare(lenet, r)[0] for r in lenet_probe[0][:100]])
     seen = []
     ix = scan(
         lenet.tracer,
@@ -111,15 +100,15 @@ def test_top_inputs_unknown_layer_lists_the_indexed_ones(lenet, lenet_index):
 
 
 def test_class_profile_is_the_mean_per_class_and_finds_dead_channels(
-    lenet, lenet_batch, lenet_index
+    lenet, lenet_probe, lenet_index
 ):
-    flat, _ = _brute(lenet, lenet_batch[0], "conv2")
+    flat, _ = _brute(lenet, lenet_probe[0], "conv2")
     means = flat.mean(axis=1)  # (N, C)
     df, dead = api.class_profile(lenet, "conv2", index=lenet_index)
     assert df.shape == (64, 10) and list(df.columns) == lenet.labels
     for c in range(10):
         np.testing.assert_allclose(
-            df[str(c)].to_numpy(), means[lenet_batch[1] == c].mean(axis=0), rtol=1e-4, atol=1e-6
+            df[str(c)].to_numpy(), means[lenet_probe[1] == c].mean(axis=0), rtol=1e-4, atol=1e-6
         )
     assert dead == [int(c) for c in np.flatnonzero(flat.max(axis=(0, 1)) <= 0)]
 
@@ -203,11 +192,6 @@ def test_receptive_field_of_a_pool2_unit_by_hand(lenet):
     # ('same' 5×5 pads 2); columns likewise from 4-5.
     assert as_yxyx(receptive_field(lenet.tracer.plan, "pool2", (3, 2))) == (10, 6, 26, 22)
     assert receptive_field(lenet.tracer.plan, "fc1", ()) == ((0, 28), (0, 28))
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return api.load("vgg_cifar10")
 
 
 @pytest.mark.parametrize(

@@ -25,11 +25,6 @@ DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-@pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
 @pytest.mark.parametrize(
     "name,n,kind",
     [

@@ -24,11 +24,6 @@ FROZEN = {"conv2": [1, 5, 9], "conv1": [2]}
 KINDS = {"conv1": {"kind": "scale", "factor": 0.25}}
 
 
-@pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
 def _ivs():
     return {
         k: {

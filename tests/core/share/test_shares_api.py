@@ -15,11 +15,6 @@ from core.share.store import Store
 LIM = ShareLimits(share_bytes=10**9, store_bytes=10**10, days=90, per_minute=1000)
 
 
-@pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
 @pytest.mark.slow
 def test_a_builtin_view_with_own_samples_and_a_freeze_round_trips(store_url, lenet):
     drawn = np.asarray(gallery_digits()[7].raw).copy()

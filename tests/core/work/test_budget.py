@@ -12,11 +12,6 @@ from core.graph.engine import Tracer
 from core.work import budget
 
 
-@pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
 def test_trace_bytes_are_the_layers_outputs(lenet):
     lb = budget.layer_bytes(lenet.tracer)
     tr = api.trace(lenet, api.probe_set(lenet)[0][0])

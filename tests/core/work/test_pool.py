@@ -25,17 +25,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
-@pytest.fixture(scope="module")
-def probe(lenet):
-    raws, labels = api.probe_set(lenet)
-    return raws[:300], labels[:300]
-
-
-@pytest.fixture(scope="module")
 def pool():
     p = WorkerPool(slots=1, idle_s=60.0)
     yield p
@@ -74,9 +63,9 @@ def _same_index(a, b) -> None:
 
 
 @pytest.mark.parametrize("where", ["pool", "dask"])
-def test_results_equal_the_in_process_run(where, lenet, probe, request):
+def test_results_equal_the_in_process_run(where, lenet, lenet_probe, request):
     ex = request.getfixturevalue("pool" if where == "pool" else "dask_client")
-    raws, labels = probe
+    raws, labels = lenet_probe
     a = api.attack(lenet, raws[3], method="FGSM", epsilon=0.15, executor=ex)
     b = api.attack(lenet, raws[3], method="FGSM", epsilon=0.15, executor=INLINE)
     np.testing.assert_array_equal(a.adversarial, b.adversarial)
@@ -108,10 +97,10 @@ def test_results_equal_the_in_process_run(where, lenet, probe, request):
         np.testing.assert_array_equal(sa[name], sb[name], err_msg=name)
 
 
-def test_pool_reports_progress_in_the_callers_thread(lenet, probe, pool):
+def test_pool_reports_progress_in_the_callers_thread(lenet, lenet_probe, pool):
     import threading
 
-    raws, labels = probe
+    raws, labels = lenet_probe
     seen: list[tuple[int, int, bool]] = []
     me = threading.get_ident()
     api.filter_index(
@@ -178,11 +167,11 @@ def test_cancel_frees_the_place(pool):
 
 
 def test_a_watched_call_sees_its_place_then_runs_and_a_watcher_that_stops_cancels(
-    lenet, probe, pool
+    lenet, lenet_probe, pool
 ):
     from core.work import watching
 
-    raws, labels = probe
+    raws, labels = lenet_probe
     ahead = pool.submit(_slow, 3)
     _wait_running(pool, ahead)
     seen: list[tuple[int | None, int]] = []
