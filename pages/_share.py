@@ -132,29 +132,39 @@ def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
         )
 
     stem = f"layerlab_{page}_{lm.name}".replace(" ", "_").rsplit(".", 1)[0]
-    left, right = st.columns(2)
-    left.download_button(
-        "Download as HTML",
-        data=html,
-        file_name=f"{stem}.html",
-        mime="text/html",
-        key="share_html",
-        on_click="ignore",
-        icon=":material/html:",
-        help="One file that opens offline in any browser: the input, the prediction, the "
-        "page's layer, the freeze, the model card and the link.",
-    )
-    right.download_button(
-        "Download as notebook",
-        data=notebook,
-        file_name=f"{stem}_notebook.zip",
-        mime="application/zip",
-        key="share_notebook",
-        on_click="ignore",
-        icon=":material/description:",
-        help="A Jupyter notebook that reproduces this view through core.api, with the model "
-        "(an upload) and the samples beside it.",
-    )
+    downloads = [  # (label, key, its bytes, file ending, MIME type, icon, help)
+        (
+            "HTML",
+            "html",
+            html,
+            ".html",
+            "text/html",
+            ":material/html:",
+            "One file that opens offline in any browser: the input, the prediction, the "
+            "page's layer, the freeze, the model card and the link.",
+        ),
+        (
+            "notebook",
+            "notebook",
+            notebook,
+            "_notebook.zip",
+            "application/zip",
+            ":material/description:",
+            "A Jupyter notebook that reproduces this view through core.api, with the model "
+            "(an upload) and the samples beside it.",
+        ),
+    ]
+    for col, (label, what, data, ending, mime, icon, tip) in zip(st.columns(2), downloads):
+        col.download_button(
+            f"Download as {label}",
+            data=data,
+            file_name=f"{stem}{ending}",
+            mime=mime,
+            key=f"share_{what}",
+            on_click="ignore",
+            icon=icon,
+            help=tip,
+        )
 
 
 def _share(lm: LoadedModel, *, params, page, url, title, note, view) -> None:

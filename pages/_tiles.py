@@ -56,6 +56,40 @@ def picture_layer(img: np.ndarray) -> dict:
     }
 
 
+def pixel_scales(width: int, height: int) -> tuple[dict, dict]:
+    """Vega-Lite x and y scales in a picture's pixels: one unit is one pixel, y runs down."""
+    return (
+        {"domain": [0, width], "range": [0, width], "nice": False, "zero": False},
+        {"domain": [0, height], "range": [0, height], "nice": False, "zero": False},
+    )
+
+
+def span(xs: dict, ys: dict) -> dict:
+    """The encoding of a mark from each datum's (x0, y0) to (x1, y1) on these scales, no axes."""
+    q = "quantitative"
+    return {
+        "x": {"field": "x0", "type": q, "scale": xs, "axis": None},
+        "x2": {"field": "x1"},
+        "y": {"field": "y0", "type": q, "scale": ys, "axis": None},
+        "y2": {"field": "y1"},
+    }
+
+
+def click_pick(name: str, fields: list[str]) -> dict:
+    """A Vega-Lite selection `name`: a click picks one datum by `fields` (a click elsewhere
+    keeps it; a second click on it does not unpick it)."""
+    return {
+        "name": name,
+        "select": {
+            "type": "point",
+            "fields": fields,
+            "on": "click",
+            "clear": False,
+            "toggle": False,
+        },
+    }
+
+
 def _picked(key: str, on_pick: Callable[[int], None]) -> None:
     """on_select callback (runs before the rerun): hand the clicked channel to on_pick."""
     points = st.session_state[key]["selection"].get("tile") or []
@@ -102,30 +136,14 @@ def _spec(
     # not Altair objects: building those costs their schema validation on every rerun
     # (~0.4 s for a page of layers on this machine).
     q = "quantitative"
-    xs = {"domain": [0, width], "range": [0, width], "nice": False, "zero": False}
-    ys = {"domain": [0, height], "range": [0, height], "nice": False, "zero": False}
-    x = {"field": "x0", "type": q, "scale": xs, "axis": None}
+    xs, ys = pixel_scales(width, height)
     ink = "#e6e6e6" if dark_theme() else "#31333f"
     picture = picture_layer(img)
     boxes_layer = {
         "mark": {"type": "rect", "fill": "#ffffff", "fillOpacity": 0.01, "cursor": "pointer"},
-        "params": [
-            {
-                "name": "tile",
-                "select": {
-                    "type": "point",
-                    "fields": ["channel"],
-                    "on": "click",
-                    "clear": False,
-                    "toggle": False,
-                },
-            }
-        ],
+        "params": [click_pick("tile", ["channel"])],
         "encoding": {
-            "x": x,
-            "x2": {"field": "x1"},
-            "y": {"field": "y0", "type": q, "scale": ys, "axis": None},
-            "y2": {"field": "y1"},
+            **span(xs, ys),
             "stroke": {"condition": {"test": "datum.picked", "value": "#e45756"}, "value": None},
             "strokeWidth": {"value": 3},
             "description": {"field": "desc", "type": "nominal"},
@@ -145,7 +163,7 @@ def _spec(
             "color": ink,
         },
         "encoding": {
-            "x": x,
+            "x": span(xs, ys)["x"],
             "y": {"field": "ty", "type": q, "scale": ys, "axis": None},
             "text": {"field": "channel", "type": "nominal"},
         },

@@ -21,7 +21,7 @@ from core.model.load import LoadedModel
 from core.show.audio_view import display_maps
 from core.show.render import channel_image
 from pages._images import arrow_bytes, digest, png, remember
-from pages._tiles import picture_layer
+from pages._tiles import click_pick, picture_layer, pixel_scales, span
 from pages._widgets import vega
 
 TOP = 16  # contributions drawn as bars (the largest by size)
@@ -58,8 +58,7 @@ def _map_spec(
         }
     )
     q = "quantitative"
-    xs_ = {"domain": [0, img.shape[1]], "range": [0, img.shape[1]], "nice": False, "zero": False}
-    ys_ = {"domain": [0, img.shape[0]], "range": [0, img.shape[0]], "nice": False, "zero": False}
+    xs_, ys_ = pixel_scales(img.shape[1], img.shape[0])
     return {
         "width": img.shape[1],
         "height": img.shape[0],
@@ -76,23 +75,9 @@ def _map_spec(
                     "fillOpacity": 0.01,
                     "cursor": "crosshair",
                 },
-                "params": [
-                    {
-                        "name": "cell",
-                        "select": {
-                            "type": "point",
-                            "fields": ["y", "x"],
-                            "on": "click",
-                            "clear": False,
-                            "toggle": False,
-                        },
-                    }
-                ],
+                "params": [click_pick("cell", ["y", "x"])],
                 "encoding": {
-                    "x": {"field": "x0", "type": q, "scale": xs_, "axis": None},
-                    "x2": {"field": "x1"},
-                    "y": {"field": "y0", "type": q, "scale": ys_, "axis": None},
-                    "y2": {"field": "y1"},
+                    **span(xs_, ys_),
                     "stroke": {
                         "condition": {"test": "datum.picked", "value": "#e45756"},
                         "value": None,

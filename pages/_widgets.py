@@ -288,13 +288,40 @@ def fit_cell(c: int, cell: int = 56, width: int = 860) -> int:
     return max(12, min(cell, width // cols - 2))
 
 
+def every_layer(
+    lm: LoadedModel,
+    tr: dict[str, np.ndarray],
+    names: list[str],
+    *,
+    scale: str,
+    key: str,
+    maps: Callable[[str, np.ndarray], np.ndarray | None] | None = None,
+    on_pick: Callable[[str], Callable[[int], None] | None] | None = None,
+) -> None:
+    """The layers of a trace, a page at a time: each one's number, name, type and shape, then
+    its output (layer_output). maps(name, output): its channels as oriented pictures (audio);
+    on_pick(name): what a click on one of its tiles also does, or None."""
+    types = lm.tracer.plan.layer_types()
+    for i, name in layer_page(names, key=f"{key}_page"):
+        a = tr[name]
+        st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
+        layer_output(
+            name,
+            a,
+            scale=scale,
+            key=f"{key}_{name}",
+            labels=lm.labels if name == lm.tracer.plan.output_name else None,
+            maps=None if maps is None else maps(name, a),
+            on_pick=None if on_pick is None else on_pick(name),
+        )
+
+
 def layer_output(
     name: str,
     a: np.ndarray,
     *,
     scale: str,
     key: str,
-    type_name: str = "",
     labels: list[str] | None = None,
     maps: np.ndarray | None = None,
     on_pick=None,

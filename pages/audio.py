@@ -35,10 +35,9 @@ from pages._state import (
 from pages._tiles import tile_grid
 from pages._unit import unit_section
 from pages._widgets import (
+    every_layer,
     export_button,
     fit_cell,
-    layer_output,
-    layer_page,
     legend,
     prediction,
     shape_text,
@@ -306,18 +305,9 @@ with layers_tab:
         )
         with st.expander("The arithmetic of one unit", expanded=True, icon=":material/calculate:"):
             unit_section(lm, current, tr, timefreq=tf_layers)
-        types = lm.tracer.plan.layer_types()
-        for i, name in layer_page([n for n in tr if n != "input"], key="audio_layer_page"):
-            a = tr[name]
-            st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
-            layer_output(
-                name,
-                a,
-                scale=scale,
-                key=f"audio_layer_{name}",
-                labels=lm.labels if name == lm.tracer.plan.output_name else None,
-                maps=oriented_maps(lm, name, a),
-            )
+        names = [n for n in tr if n != "input"]
+        maps = partial(oriented_maps, lm)
+        every_layer(lm, tr, names, scale=scale, key="audio_layer", maps=maps)
 
 with hear_tab:
     if hear_tab.open:

@@ -18,7 +18,7 @@ from pages._images import arrow_bytes, remember
 from pages._links import share_view
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
-from pages._tiles import dark_theme, shrink_to_column
+from pages._tiles import click_pick, dark_theme, shrink_to_column, span
 from pages._widgets import altair, export_button, layer_output, shape_text
 
 DEEP = 60  # more layers than this: the graph starts on a range of layers
@@ -299,33 +299,16 @@ def graph_spec(nodes: pd.DataFrame, edges: pd.DataFrame, picked: str | None) -> 
     wires = {
         "data": {"name": "edges"},
         "mark": {"type": "rule", "color": "#9ca3af", "strokeWidth": 1.2},
-        "encoding": {
-            "x": {"field": "x0", "type": q, "scale": xs, "axis": None},
-            "y": {"field": "y0", "type": q, "scale": ys, "axis": None},
-            "x2": {"field": "x1"},
-            "y2": {"field": "y1"},
-        },
+        "encoding": span(xs, ys),
     }
     boxes = {
         "mark": {"type": "rect", "cornerRadius": 5, "cursor": "pointer"},
         "params": [
             {"name": "view", "select": {"type": "interval"}, "bind": "scales"},
-            {
-                "name": "node",
-                "select": {
-                    "type": "point",
-                    "fields": ["name"],
-                    "on": "click",
-                    "clear": False,
-                    "toggle": False,
-                },
-            },
+            click_pick("node", ["name"]),
         ],
         "encoding": {
-            "x": {"field": "x0", "type": q, "scale": xs, "axis": None},
-            "x2": {"field": "x1"},
-            "y": {"field": "y0", "type": q, "scale": ys, "axis": None},
-            "y2": {"field": "y1"},
+            **span(xs, ys),
             "color": {
                 "field": "family",
                 "type": "nominal",

@@ -34,10 +34,9 @@ from pages._state import (
 )
 from pages._unit import position_map, unit_panel
 from pages._widgets import (
+    every_layer,
     export_button,
     freeze_note,
-    layer_output,
-    layer_page,
     prediction,
     shape_text,
 )
@@ -336,15 +335,11 @@ if spatial:
         unit_panel(lm, sample, spatial=spatial, frozen=bool(fkey))
 st.divider()
 st.subheader("Every layer")
-for i, name in layer_page(names, key="layer_page"):
-    a = tr[name]
-    st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
-    layer_output(
-        name,
-        a,
-        scale=scale,
-        key=f"layer_{name}",
-        type_name=types.get(name, ""),
-        labels=lm.labels if name == lm.tracer.plan.output_name else None,
-        on_pick=partial(_open_large, name) if name in spatial else None,
-    )
+every_layer(
+    lm,
+    tr,
+    names,
+    scale=scale,
+    key="layer",
+    on_pick=lambda name: partial(_open_large, name) if name in spatial else None,
+)

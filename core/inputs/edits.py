@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -284,17 +284,7 @@ class Param:
         if not self.up_to_duration:
             return self
         top = min(self.max, round(duration, 3))
-        return Param(
-            self.name,
-            self.label,
-            self.min,
-            top,
-            min(self.default, top),
-            self.unit,
-            self.step,
-            self.integer,
-            True,
-        )
+        return replace(self, max=top, default=min(self.default, top))
 
 
 @dataclass(frozen=True)
@@ -309,34 +299,13 @@ class EditSpec:
         """The parameter specs with time limits capped at the clip's duration (s)."""
         out = [p.for_duration(duration) for p in self.params]
         if self.name in ("slice", "crossfade_cut"):  # sensible defaults inside the clip
-            fixed = []
-            for p in out:
-                if p.name == "start":
-                    p = Param(
-                        p.name,
-                        p.label,
-                        p.min,
-                        p.max,
-                        round(duration * 0.25, 3),
-                        p.unit,
-                        p.step,
-                        p.integer,
-                        True,
-                    )
-                elif p.name == "end":
-                    p = Param(
-                        p.name,
-                        p.label,
-                        p.min,
-                        p.max,
-                        round(duration * 0.75, 3),
-                        p.unit,
-                        p.step,
-                        p.integer,
-                        True,
-                    )
-                fixed.append(p)
-            out = fixed
+            at = {"start": 0.25, "end": 0.75}  # of the duration
+            out = [
+                replace(p, default=round(duration * at[p.name], 3), up_to_duration=True)
+                if p.name in at
+                else p
+                for p in out
+            ]
         return out
 
 
