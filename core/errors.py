@@ -153,6 +153,27 @@ def number(
     return float(value)
 
 
+def upload_size(
+    data: bytes,
+    filename: str,
+    *,
+    limit: int,
+    what: str,
+    empty: str,
+    big: str,
+    error: type[LayerLabError] = InputError,
+) -> None:
+    """Refuse an empty upload (`empty`: what to upload instead) or one over `limit` bytes
+    (`what`: the kind of file, e.g. "images"; `big`: how to make it fit), naming its size."""
+    if not data:
+        raise error(f"{filename!r} is empty (0 bytes). {empty}")
+    if len(data) > limit:
+        raise error(
+            f"{filename!r} is {len(data) / 2**20:.1f} MB; {what} up to {limit // 2**20} MB are "
+            f"accepted. {big}"
+        )
+
+
 def known_options(what: str, given: dict[str, Any], accepted: Iterable[str]) -> None:
     """Refuse keyword options a method does not take, naming the ones it does."""
     acc = list(accepted)

@@ -22,7 +22,7 @@ from core.show.audio_view import display_maps
 from core.show.render import channel_image
 from pages._images import arrow_bytes, digest, png, remember
 from pages._tiles import click_pick, picture_layer, pixel_scales, span
-from pages._widgets import vega
+from pages._widgets import signed_bars, vega
 
 TOP = 16  # contributions drawn as bars (the largest by size)
 
@@ -200,14 +200,7 @@ def unit_panel(
                         "axis": {"labelLimit": 220, "labelOverlap": False},
                     },
                     "x": {"field": "contribution", "type": "quantitative"},
-                    "color": {
-                        "condition": {"test": "datum.contribution >= 0", "value": "#4c78a8"},
-                        "value": "#f58518",
-                    },
-                    "tooltip": [
-                        {"field": "part", "type": "nominal"},
-                        {"field": "contribution", "type": "quantitative", "format": ".5g"},
-                    ],
+                    **signed_bars("contribution", "part", ".5g"),
                 },
             },
             key="unit_contributions",

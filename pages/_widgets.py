@@ -184,6 +184,21 @@ def shape_text(a: np.ndarray) -> str:
     return "×".join(str(d) for d in np.shape(a)) or "scalar"
 
 
+def signed_bars(field: str, name: str, fmt: str) -> dict:
+    """Vega-Lite encoding of bars of `field`: blue where >= 0, orange below; the tooltip names
+    the bar (`name` field) and gives the value (d3 format `fmt`)."""
+    return {
+        "color": {
+            "condition": {"test": f"datum.{field} >= 0", "value": "#4c78a8"},
+            "value": "#f58518",
+        },
+        "tooltip": [
+            {"field": name, "type": "nominal"},
+            {"field": field, "type": "quantitative", "format": fmt},
+        ],
+    }
+
+
 def vector_chart(
     v: np.ndarray,
     *,
@@ -207,16 +222,7 @@ def vector_chart(
             "title": "class" if named else "unit",
         }
         value = {"field": "value", "type": "quantitative", "title": "activation"}
-        enc = {
-            "color": {
-                "condition": {"test": "datum.value >= 0", "value": "#4c78a8"},
-                "value": "#f58518",
-            },
-            "tooltip": [
-                {"field": "unit", "type": "nominal"},
-                {"field": "value", "type": "quantitative", "format": ".4g"},
-            ],
-        }
+        enc = signed_bars("value", "unit", ".4g")
         if named:  # class names: one row each, every name shown (as in prediction())
             spec = {
                 "height": max(height, 20 * v.size + 40),

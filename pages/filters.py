@@ -21,7 +21,7 @@ from pages._images import png
 from pages._jobs import heavy_job, watched
 from pages._links import share_view
 from pages._state import current_model, linked
-from pages._widgets import export_button, vega
+from pages._widgets import export_button, signed_bars, vega
 
 PER_PAGE = 8
 K = 9
@@ -343,14 +343,7 @@ for c in shown:
                 "encoding": {
                     ("x" if short else "y"): cls,
                     ("y" if short else "x"): val,
-                    "color": {
-                        "condition": {"test": "datum.mean >= 0", "value": "#4c78a8"},
-                        "value": "#f58518",
-                    },
-                    "tooltip": [
-                        {"field": "class", "type": "nominal"},
-                        {"field": "mean", "type": "quantitative", "format": ".3g"},
-                    ],
+                    **signed_bars("mean", "class", ".3g"),
                 },
             },
             key=f"prof_{layer}_{c}",

@@ -22,7 +22,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from core.errors import InputError
+from core.errors import InputError, upload_size
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # the ZIP as uploaded
 MAX_BATCH_UNPACKED = 128 * 1024 * 1024  # all members together, as declared and as read
@@ -86,13 +86,14 @@ def _empty_folders(dirs: set[str], files: list[str]) -> list[tuple[str, str]]:
 
 def read_zip(data: bytes, *, filename: str, kind: str) -> Batch:
     """Every file of a ZIP (bytes), after the checks every upload gets."""
-    if not data:
-        raise InputError(f"{filename!r} is empty (0 bytes). Upload a ZIP of class folders.")
-    if len(data) > MAX_BATCH_BYTES:
-        raise InputError(
-            f"{filename!r} is {len(data) / 2**20:.1f} MB; labelled batches up to "
-            f"{MAX_BATCH_BYTES // 2**20} MB are accepted. Send fewer or smaller files."
-        )
+    upload_size(
+        data,
+        filename,
+        limit=MAX_BATCH_BYTES,
+        what="labelled batches",
+        empty="Upload a ZIP of class folders.",
+        big="Send fewer or smaller files.",
+    )
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
         every = z.infolist()

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, upload_size
 from core.settings import MAX_CLIP_SECONDS
 
 # The duration cap is checked from the header; this only stops absurd uploads before parsing.
@@ -155,13 +155,14 @@ def decode_audio(data: bytes, *, filename: str) -> tuple[np.ndarray, int, list[s
             "uploaded_file.getvalue() (or open(path, 'rb').read())."
         )
     data = bytes(data)
-    if not data:
-        raise InputError(f"{filename!r} is empty (0 bytes). Upload a {ACCEPTED} recording.")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise InputError(
-            f"{filename!r} is {len(data) / 2**20:.0f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB "
-            f"(and {MAX_CLIP_SECONDS:.0f} s) are accepted. Upload a short clip with the word."
-        )
+    upload_size(
+        data,
+        filename,
+        limit=MAX_UPLOAD_BYTES,
+        what="recordings",
+        empty=f"Upload a {ACCEPTED} recording.",
+        big=f"Upload a short clip (at most {MAX_CLIP_SECONDS:.0f} s) with the word.",
+    )
     if _looks_like_mp3(data, filename):
         y, sr, notes = _decode_with_pydub(data, filename)
     else:

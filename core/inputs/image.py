@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.errors import InputError
+from core.errors import InputError, upload_size
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # Pillow refuses larger images itself (DecompressionBombError), we refuse earlier with a message.
@@ -58,13 +58,14 @@ def what_file(data: bytes) -> str:
 
 def decode_image(data: bytes, *, filename: str = "upload") -> tuple[np.ndarray, list[str]]:
     """Decode PNG/JPEG/BMP/WebP bytes -> uint8 (H, W) or (H, W, 3), plus notes of what was done."""
-    if not data:
-        raise InputError(f"{filename!r} is empty (0 bytes). Upload a PNG or JPEG image.")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise InputError(
-            f"{filename!r} is {len(data) / 2**20:.1f} MB; images up to "
-            f"{MAX_UPLOAD_BYTES // 2**20} MB are accepted. Downscale or re-encode it."
-        )
+    upload_size(
+        data,
+        filename,
+        limit=MAX_UPLOAD_BYTES,
+        what="images",
+        empty="Upload a PNG or JPEG image.",
+        big="Downscale or re-encode it.",
+    )
     notes: list[str] = []
     try:
         im: Image.Image  # the opened file, then its upright copy (exif_transpose)

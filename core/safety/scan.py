@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import ModelRefusedError
+from core.errors import ModelRefusedError, upload_size
 from core.settings import Limits, human_bytes
 
 ACCEPTED = (
@@ -367,15 +367,15 @@ class ScannedFile:
 
 def scan(data: bytes, filename: str, limits: Limits) -> ScannedFile:
     """Check an untrusted model file without loading it; raise ModelRefusedError with why."""
-    size = len(data)
-    if size == 0:
-        raise ModelRefusedError(f"{filename!r} is empty (0 bytes). {ACCEPTED}")
-    if size > limits.upload_bytes:
-        raise ModelRefusedError(
-            f"{filename!r} is {size / 2**20:.1f} MB; uploads up to "
-            f"{limits.upload_bytes // 2**20} MB are accepted (LAYERLAB_MAX_UPLOAD_MB). On your "
-            "own machine, api.load(path) has no upload limit."
-        )
+    upload_size(
+        data,
+        filename,
+        limit=limits.upload_bytes,
+        what="uploads",
+        empty=ACCEPTED,
+        big="The limit is LAYERLAB_MAX_UPLOAD_MB; on your own machine, api.load(path) has none.",
+        error=ModelRefusedError,
+    )
     suffix = Path(filename).suffix.lower()
     try:
         if suffix == ".keras":

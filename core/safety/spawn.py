@@ -19,10 +19,13 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
 from core.errors import ModelRefusedError
 from core.settings import ROOT
+
+T = TypeVar("T")
 
 START_S = 180.0  # a zygote importing TensorFlow on a busy 2-core machine
 
@@ -120,13 +123,24 @@ def _pipes(proc: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
     return proc.stdin, proc.stdout
 
 
-_SHARED: list[Zygote] = []
-_SHARED_LOCK = threading.Lock()
+def process_wide(make: Callable[[], T]) -> Callable[[], T]:
+    """A function that returns one value per process, made by the first call (under a lock:
+    two threads never make two). For what every session shares and no user's state lives in:
+    the zygote, the worker pool."""
+    made: list[T] = []
+    lock = threading.Lock()
+
+    def get() -> T:
+        with lock:
+            if not made:
+                made.append(make())
+            return made[0]
+
+    get.__doc__ = make.__doc__
+    return get
 
 
+@process_wide
 def shared() -> Zygote:
     """The process's zygote (process-wide like the limiter: no user's state lives in it)."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            _SHARED.append(Zygote())
-        return _SHARED[0]
+    return Zygote()

@@ -263,13 +263,7 @@ class WorkerPool(Executor):
             fut.set_exception(result)
 
 
-_DEFAULT: list[WorkerPool] = []
-_LOCK = threading.Lock()
-
-
+@spawn.process_wide
 def default_pool() -> WorkerPool:
     """The process's pool (created on first use; its workers fork from the shared zygote)."""
-    with _LOCK:
-        if not _DEFAULT:
-            _DEFAULT.append(WorkerPool())
-        return _DEFAULT[0]
+    return WorkerPool()
