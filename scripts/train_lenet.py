@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.cli import image_options  # noqa: E402
+from training.cli import image_args, image_options  # noqa: E402
 from training.cli import main as cli  # noqa: E402
 from training.data import DATA  # noqa: E402
 
@@ -30,13 +30,7 @@ def options(ap: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from training import lenet  # TensorFlow loads here, after the options are read
 
-    lenet.train(
-        data=Path(args.data),
-        out=Path(args.out),
-        epochs=args.epochs,
-        smoke=args.smoke,
-        data_arg=args.data,
-    )
+    lenet.train(**image_args(args), data_arg=args.data)
 
 
 if __name__ == "__main__":

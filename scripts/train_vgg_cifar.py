@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.cli import image_options  # noqa: E402
+from training.cli import image_args, image_options  # noqa: E402
 from training.cli import main as cli  # noqa: E402
 from training.data import DATA  # noqa: E402
 
@@ -48,13 +48,10 @@ def run(args: argparse.Namespace) -> None:
     from training import vgg  # TensorFlow loads here, after the options are read
 
     vgg.train(
-        data=Path(args.data),
-        out=Path(args.out),
-        epochs=args.epochs,
+        **image_args(args),
         width=args.width,
         max_minutes=args.max_minutes,
         mixed=args.mixed,
-        smoke=args.smoke,
         command=shlex.join(["python", "scripts/train_vgg_cifar.py", *sys.argv[1:]]),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -21,6 +22,16 @@ def image_options(ap: argparse.ArgumentParser, *, data: str, what: str, epochs: 
     )
     ap.add_argument("--out", default="assets/models", help="output folder (default: assets/models)")
     ap.add_argument("--smoke", action="store_true", help="one epoch of a few batches")
+
+
+def image_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The image_options as the image recipes' train() takes them."""
+    return {
+        "data": Path(args.data),
+        "out": Path(args.out),
+        "epochs": args.epochs,
+        "smoke": args.smoke,
+    }
 
 
 def main(
