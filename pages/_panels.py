@@ -18,6 +18,7 @@ from pages._images import png
 from pages._state import linked, run_trace
 from pages._tiles import tile_grid
 from pages._widgets import (
+    csv_button,
     distance_chart,
     export_button,
     fit_cell,
@@ -183,11 +184,10 @@ def comparison(
         "jumps there for any two inputs) and the output (it only restates the two "
         f"predictions) are not candidates. The model puts A and B in {verdict}."
     )
-    st.download_button(
+    csv_button(
+        dist,
         "Download distances (CSV)",
-        dist.to_csv(index=False).encode(),
         file_name=f"distances_{a.name}_vs_{b.name}.csv".replace(" ", "_"),
-        mime="text/csv",
         key=f"{key}_dl_dist",
     )
 

@@ -47,6 +47,7 @@ Tab selections (lazy tabs: only the open tab's content runs): "trace_input_tab",
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -76,6 +77,12 @@ def kept(key: str, made_by: Any) -> Any:
     """The result kept under `key` if `made_by` made it, else None."""
     got = st.session_state.get(key)
     return got.result if got is not None and got.made_by == made_by else None
+
+
+def kept_or_make(key: str, made_by: Any, make: Callable[[], Any]) -> Any:
+    """The result kept under `key` if `made_by` made it, else make()'s, kept."""
+    got = kept(key, made_by)
+    return keep(key, made_by, make()) if got is None else got
 
 
 class AttackRun(NamedTuple):

@@ -184,6 +184,20 @@ def shape_text(a: np.ndarray) -> str:
     return "×".join(str(d) for d in np.shape(a)) or "scalar"
 
 
+def csv_button(
+    df: pd.DataFrame, label: str, *, file_name: str, key: str, where: Any = st, **kwargs: Any
+) -> None:
+    """A download button for a table as CSV (no index column); kwargs: download_button's."""
+    where.download_button(
+        label,
+        df.to_csv(index=False).encode(),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        **kwargs,
+    )
+
+
 def signed_bars(field: str, name: str, fmt: str) -> dict:
     """Vega-Lite encoding of bars of `field`: blue where >= 0, orange below; the tooltip names
     the bar (`name` field) and gives the value (d3 format `fmt`)."""

@@ -39,7 +39,7 @@ from pages._state import (
     samples,
     selected_sample,
 )
-from pages._widgets import altair, export_button, freeze_note, prediction
+from pages._widgets import altair, csv_button, export_button, freeze_note, prediction
 
 lm = current_model()
 st.title("Attack lab")
@@ -416,10 +416,4 @@ if sw is not None:
     altair(chart, key="sw_chart", deps=(df, sw_m, lm.kind), width="stretch")
     st.dataframe(df, hide_index=True, width="stretch")
     st.caption(f"{int(df['n'].iloc[0])} inputs, {secs:.1f} s.")
-    st.download_button(
-        "Download the sweep (CSV)",
-        df.to_csv(index=False).encode(),
-        file_name=f"sweep_{sw_m}.csv",
-        mime="text/csv",
-        key="sw_dl",
-    )
+    csv_button(df, "Download the sweep (CSV)", file_name=f"sweep_{sw_m}.csv", key="sw_dl")

@@ -16,8 +16,7 @@ from pages._links import share_view
 from pages._state import (
     Loaded,
     current_model,
-    keep,
-    kept,
+    kept_or_make,
     linked,
     run_trace,
     samples,
@@ -64,16 +63,16 @@ if b_choice == UPLOAD_B:
     )
     if file is not None:
         data = file.getvalue()
-        ident = (file.name, len(data), file.file_id)
-        done = kept("cmp_upload", ident)
-        if done is None:
-            with st.spinner(f"Checking and loading {file.name}…"):
+
+        def load_b(data: bytes = data, name: str = file.name) -> Loaded:
+            with st.spinner(f"Checking and loading {name}…"):
                 try:
-                    done = Loaded(api.load_bytes(data, file.name), None)
+                    return Loaded(api.load_bytes(data, name), None)
                 except ValueError as e:
-                    done = Loaded(None, str(e))
-            keep("cmp_upload", ident, done)
-        lm_b, error = done
+                    return Loaded(None, str(e))
+
+        ident = (file.name, len(data), file.file_id)
+        lm_b, error = kept_or_make("cmp_upload", ident, load_b)
         if error:
             c2.error(error)
     if lm_b is None:

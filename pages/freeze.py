@@ -35,6 +35,7 @@ from pages._state import (
 )
 from pages._widgets import (
     altair,
+    csv_button,
     distance_chart,
     export_button,
     label_of,
@@ -446,12 +447,12 @@ with imp_tab:
             if n.button("Cancel", key="replace_no"):
                 st.session_state.pop("confirm_replace")
                 st.rerun()
-        c3.download_button(
+        csv_button(
+            df,
             "Download ranking (CSV)",
-            df.to_csv(index=False).encode(),
             file_name=f"importance_{imp_layer}.csv",
-            mime="text/csv",
             key="dl_imp",
+            where=c3,
         )
         top_filters_exemplars(lm, imp_layer, [int(c) for c in df["channel"].head(5)], key="imp_ex")
 

@@ -19,7 +19,7 @@ from pages._links import share_view
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
 from pages._tiles import click_pick, dark_theme, shrink_to_column, span
-from pages._widgets import altair, export_button, layer_output, shape_text
+from pages._widgets import altair, csv_button, export_button, layer_output, shape_text
 
 DEEP = 60  # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820  # px; a graph of more than TALL layers scrolls in a frame this high
@@ -210,14 +210,13 @@ with layers_tab:
             height=min(36 + 35 * len(shown), 36 + 35 * 20),
             key="structure_table",
         )
-        st.download_button(
+        csv_button(
+            table,
             "Download the table (CSV)",
-            table.to_csv(index=False),
             file_name=f"{stem}_layers.csv",
-            mime="text/csv",
+            key="structure_csv",
             icon=":material/download:",
             on_click="ignore",
-            key="structure_csv",
         )
 
 
