@@ -33,7 +33,7 @@ from core.analysis.attribution.methods import grad_cam
 from core.analysis.cka import cka as _cka
 from core.analysis.compare import layer_distances, substantive_layers
 from core.analysis.evaluation import Evaluation, evaluate  # issue 38: where a model fails
-from core.analysis.exemplars import scan
+from core.analysis.exemplars import Exemplars, exemplar_inputs, scan
 from core.analysis.exemplars import top_inputs as _top
 from core.analysis.failures import channel_means, error_filters, layer_map
 from core.analysis.featvis import synthesise
@@ -437,15 +437,6 @@ def top_inputs(
     return _top(m.tracer, ix, layer, channel, k=k, local_origin=local)
 
 
-class Exemplars(NamedTuple):
-    """What api.exemplars finds for some channels of a layer."""
-
-    tops: dict[int, list]  # channel -> [Exemplar], best first (top_inputs)
-    patches: dict[int, list[np.ndarray]]  # channel -> uint8 RGB cut to each receptive field
-    inputs: dict[int, np.ndarray]  # probe row -> model input
-    spectrograms: dict[int, np.ndarray] | None  # probe row -> (T, F); None for images
-
-
 def exemplars(
     m: LoadedModel,
     layer: str,
@@ -464,13 +455,7 @@ def exemplars(
     probe = probe if probe is not None else _probe(m)
     ix = index or filter_index(m, inputs=probe.raws, labels=probe.labels, executor=executor)
     tops = {c: top_inputs(m, layer, c, k=k, index=ix) for c in channels}
-    rows = sorted({e.index for exs in tops.values() for e in exs})
-    xs = {i: prepare(m, probe.raws[i])[0] for i in rows}
-    spec_layer = m.card.get("spectrogram_layer") if m.kind == "audio" else None
-    specs = None
-    if spec_layer and rows:  # one batched trace for every exemplar shown
-        spec_all = m.tracer(np.stack([xs[i] for i in rows]))[spec_layer][..., 0]
-        specs = dict(zip(rows, spec_all))
+    xs, specs = exemplar_inputs(m, probe.raws, tops)
     return Exemplars(tops, patches(m.card, xs, specs, tops), xs, specs)
 
 

@@ -12,7 +12,7 @@ from core.inputs.audio import ACCEPTED, decode_audio, place_word, to_mono
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 from core.settings import MAX_CLIP_SECONDS
-from pages._state import add_sample, samples
+from pages._state import add_sample, keep, kept, samples
 
 
 def _rate(lm: LoadedModel) -> int:
@@ -42,15 +42,15 @@ def _take(
     lm: LoadedModel, state_key: str, ident: str, data: bytes, filename: str, name: str, source: str
 ) -> None:
     """Add a new upload/recording once (widgets return it on every rerun); show its error."""
-    last = st.session_state.get(state_key)
-    if last is None or last[0] != ident:
+    error = kept(state_key, ident)  # "" once taken, or why it could not be
+    if error is None:
         got = _decode_clip(data, filename, name, source, sr=_rate(lm), seconds=_window(lm))
-        last = (ident, got if isinstance(got, str) else None)
-        st.session_state[state_key] = last  # before add_sample, which reruns the page
+        # Kept before add_sample, which reruns the page.
+        error = keep(state_key, ident, got if isinstance(got, str) else "")
         if not isinstance(got, str):
             add_sample(got)
-    if last[1]:
-        st.error(last[1])
+    if error:
+        st.error(error)
 
 
 def audio_inputs(lm: LoadedModel) -> None:

@@ -28,11 +28,12 @@ other inputs than the page's current ones is not shown):
   "attack_result" (Attack: an AttackRun), "sweep_result" (Attack: a SweepRun), "importance"
   (Freeze: a Ranking), "explain_batch_result" (Explain: the faithfulness table over a batch),
   "explain_rand_result" (Explain: the randomisation check), "cmp_upload" (Compare models: a
-  Loaded model B), "tcav_result" (Concepts: a ConceptTest); and "filters_batch" (Filters),
+  Loaded model B), "tcav_result" (Concepts: a ConceptTest), "filters_batch" (Filters: a
+  ScannedBatch), "dataset_batch" (Dataset: a ProbeSet), "dataset_opened" (Dataset: an Opened);
+  "last_recording", "last_audio_upload" (Audio: Kept(its id, "" or why it was refused)); and
   "last_image_upload" (Trace), "audio_edits" (Audio: the edit stack per sample),
-  "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets), "dataset_batch",
-  "dataset_cell_pick", "dataset_cell_of", "dataset_map_pick", "dataset_opened" (Dataset: see
-  pages/dataset.py).
+  "hear_layer", "hear_channel", "hear_method" (Audio's "hear a filter" widgets),
+  "dataset_cell_pick", "dataset_cell_of", "dataset_map_pick" (Dataset: see pages/dataset.py).
 One page's selections that outlive a rerun:
   "structure_node" str          the layer whose panel the Structure page shows (a graph click)
   "confirm_replace" (layer, channels)  Freeze: "freeze the top k" waiting for its confirmation
@@ -113,6 +114,20 @@ class Loaded(NamedTuple):
 
     model: LoadedModel | None
     error: str | None
+
+
+class ScannedBatch(NamedTuple):
+    """The Filters page's uploaded labelled batch and its exemplar index."""
+
+    batch: Any  # core.inputs.probe.ProbeSet
+    index: Any  # core.analysis.exemplars.FilterIndex
+
+
+class Opened(NamedTuple):
+    """The Dataset page's input opened as the current sample."""
+
+    name: str  # its name in the sample list
+    partners: list[str]  # the samples added beside it (for Compare)
 
 
 class ConceptTest(NamedTuple):

@@ -1,10 +1,10 @@
 """Dataset: where does the model fail? From the whole dataset down to one layer of one input.
 
-Session keys: "dataset_batch" ((model sha256, file id), ProbeSet) the uploaded labelled ZIP;
+Session keys: "dataset_batch" Kept((model sha256, file id), ProbeSet) the uploaded labelled ZIP;
 "dataset_cell_pick" (true, predicted) the confusion cell shown (its picker; a click on the
 heatmap sets it), "dataset_cell_of" the evaluation it belongs to; "dataset_map_pick" the input
-picked on a map; "dataset_opened" (model key, input
-name, [partner names]) the input the last click made the current sample.
+picked on a map; "dataset_opened" Kept(model key, Opened) the input the last click made the
+current sample.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from core.inputs.samples import Sample
 from pages import _dataset_charts as charts
 from pages._jobs import watched
 from pages._links import share_view
-from pages._state import add_sample, current_model, samples
+from pages._state import Opened, add_sample, current_model, keep, kept, samples
 from pages._widgets import altair
 
 lm = current_model()
@@ -49,18 +49,18 @@ if source.startswith("my"):
         type=["zip"],
         key="dataset_zip",
     )
-    held = st.session_state.get("dataset_batch")
-    if up is not None and (held is None or held[0] != (lm.sha256, up.file_id)):
+    made_by = (lm.sha256, up.file_id) if up is not None else None
+    data = kept("dataset_batch", made_by) if up is not None else None
+    if up is not None and data is None:
         try:
-            held = ((lm.sha256, up.file_id), read_labelled(up.getvalue(), lm, filename=up.name))
-            st.session_state["dataset_batch"] = held
+            data = keep(
+                "dataset_batch", made_by, read_labelled(up.getvalue(), lm, filename=up.name)
+            )
         except LayerLabError as e:
             st.error(str(e))
-            held = None
-    if up is None or held is None or held[0][0] != lm.sha256:
+    if data is None:
         st.info("Upload a labelled ZIP, or switch back to the held-out probe set.")
         st.stop()
-    data = held[1]
 else:
     try:
         data = cache.probe(lm)
@@ -174,17 +174,17 @@ def _open(row: int) -> None:
     name = add_sample(_sample(row), select=False)
     if partners:
         st.session_state["link_b"] = partners[0]
-    st.session_state["dataset_opened"] = (lm.key, name, partners)
+    keep("dataset_opened", lm.key, Opened(name, partners))
     st.session_state["pending_select"] = name
     st.rerun()
 
 
 rows = ev.cell(t, p)
 st.subheader(f"{len(rows)} input{'s' * (len(rows) != 1)}: true {names[t]}, predicted {names[p]}")
-opened = st.session_state.get("dataset_opened")
-if opened and opened[0] == lm.key and opened[1] in samples():
-    others = " and ".join(repr(n) for n in opened[2]) or "no partner"
-    st.success(f"{opened[1]!r} is the current sample, with {others} beside it.")
+opened = kept("dataset_opened", lm.key)
+if opened is not None and opened.name in samples():
+    others = " and ".join(repr(n) for n in opened.partners) or "no partner"
+    st.success(f"{opened.name!r} is the current sample, with {others} beside it.")
     with st.container(horizontal=True):
         for page, title in (
             ("trace" if lm.kind == "image" else "audio", "Trace"),

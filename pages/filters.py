@@ -1,7 +1,7 @@
 """Filters: what does each filter respond to? Dataset exemplars, feature visualisation and the
 class profile of every channel of a layer, over held-out inputs the model never trained on.
 
-Session keys: "filters_batch" (lm.sha256, ProbeSet, FilterIndex) of an uploaded labelled ZIP.
+Session keys: "filters_batch" Kept((lm.sha256, file id), ScannedBatch) of an uploaded labelled ZIP.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pages._audio_views import player
 from pages._images import png
 from pages._jobs import heavy_job, watched
 from pages._links import share_view
-from pages._state import current_model, linked
+from pages._state import ScannedBatch, current_model, keep, kept, linked
 from pages._widgets import export_button, signed_bars, vega
 
 PER_PAGE = 8
@@ -73,22 +73,19 @@ if source.startswith("my"):
         type=["zip"],
         key="filters_zip",
     )
-    held = st.session_state.get("filters_batch")
     if up is not None:
-        data = up.getvalue()
-        if held is None or held[0] != (lm.sha256, up.file_id):
+        made_by = (lm.sha256, up.file_id)
+        batch = kept("filters_batch", made_by)
+        if batch is None:
             try:
-                ps = read_labelled(data, lm, filename=up.name)
+                ps = read_labelled(up.getvalue(), lm, filename=up.name)
                 with heavy_job(f"Scanning {len(ps)} inputs of {up.name}") as job:
                     ix = api.filter_index(
                         lm, inputs=ps.raws, labels=ps.labels, on_progress=job.progress
                     )
-                held = ((lm.sha256, up.file_id), ps, ix)
-                st.session_state["filters_batch"] = held
+                batch = keep("filters_batch", made_by, ScannedBatch(ps, ix))
             except ValueError as e:
                 st.error(str(e))
-                held = None
-        batch = held if held is not None and held[0][0] == lm.sha256 else None
     if batch is None:
         st.info("Upload a labelled batch, or switch back to the held-out probe set.")
         st.stop()
@@ -124,7 +121,7 @@ if batch is None:
         f"{index.n_inputs} held-out inputs indexed · the scan itself took {index.seconds:.1f} s"
     )
 else:
-    _, probe, index = batch
+    probe, index = batch
 li = index.layer(layer)
 n_ch = li.channels
 importance = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -21,6 +21,8 @@ import pandas as pd
 from core.errors import InputError, LayerNameError
 from core.graph.engine import Tracer
 from core.graph.receptive import as_yxyx, receptive_field
+from core.inputs.prepare import prepare
+from core.model.load import LoadedModel
 
 _IDENTITY = {
     "Dropout",
@@ -119,6 +121,29 @@ class FilterIndex:
         df = pd.DataFrame(li.class_mean.T, columns=labels)
         df.index.name = "channel"
         return df, [int(c) for c in li.dead]
+
+
+class Exemplars(NamedTuple):
+    """What api.exemplars finds for some channels of a layer."""
+
+    tops: dict[int, list]  # channel -> [Exemplar], best first (top_inputs)
+    patches: dict[int, list[np.ndarray]]  # channel -> uint8 RGB cut to each receptive field
+    inputs: dict[int, np.ndarray]  # probe row -> model input
+    spectrograms: dict[int, np.ndarray] | None  # probe row -> (T, F); None for images
+
+
+def exemplar_inputs(
+    m: LoadedModel, raws: list[Any], tops: dict[int, list]
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray] | None]:
+    """The model inputs of the rows top_inputs picked ({row: input}), and for an audio model
+    with a spectrogram layer their spectrograms ({row: (T, F)}, one batched trace; else None)."""
+    rows = sorted({e.index for exs in tops.values() for e in exs})
+    xs = {i: prepare(m, raws[i])[0] for i in rows}
+    spec_layer = m.card.get("spectrogram_layer") if m.kind == "audio" else None
+    if not (spec_layer and rows):
+        return xs, None
+    spec_all = m.tracer(np.stack([xs[i] for i in rows]))[spec_layer][..., 0]
+    return xs, dict(zip(rows, spec_all))
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,6 @@ from core.work import INLINE
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return api.load("lenet_mnist")
-
-
-@pytest.fixture(scope="module")
 def probe(lenet):
     raws, labels = api.probe_set(lenet)
     return raws[:600], labels[:600]
