@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: core/_
 import streamlit as st  # noqa: E402
 
 from core.settings import shelf_enabled  # noqa: E402
-from pages._links import apply_link, read_link  # noqa: E402
+from pages._links import apply_link, link_notes, read_link  # noqa: E402
 from pages._share import sidebar_notes  # noqa: E402
 from pages._sidebar import seed_samples, sidebar_model, sidebar_samples  # noqa: E402
 
@@ -58,8 +58,7 @@ read_link()
 model = sidebar_model()
 seed_samples(model)
 apply_link(model)
-for note in st.session_state.pop("link_notes", []):
-    st.sidebar.warning(note, icon=":material/link_off:")
+link_notes()
 sidebar_notes()
 sidebar_samples(model)
 # An opened share shows its page: once, before any page runs (its link settings wait for it).

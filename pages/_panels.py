@@ -210,8 +210,11 @@ def comparison(
         n = ma.shape[-1]
         cell = fit_cell(n, width=560) if n > 2 else 240
         open_key = f"{key}_open"
+        if (link_ch := linked("link_channel", list(range(n)))) is not None:
+            st.session_state[open_key] = link_ch
         opened = st.session_state.get(open_key)
         opened = opened if opened is not None and opened < n else None
+        st.session_state[open_key] = opened  # what the share link carries (compare.py)
 
         def pick(ch: int) -> None:
             st.session_state[open_key] = ch

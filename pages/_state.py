@@ -20,8 +20,9 @@ Shared by every page (set by app.py's sidebar, or through the accessors below):
   "<page>_unfrozen" bool        a page's "Without freezing" toggle (pages._widgets.freeze_note)
 A shared link (app.py reads it once per session):
   "link_read" bool; "link" the decoded query; "link_notes" messages about what it could not
-  carry; "link_b", "link_layer", "link_attack", "link_methods", "link_model_b": settings a page
-  consumes once through `linked()`. A ?share=<id> link (pages/_share.py documents its keys:
+  carry (shown in the sidebar until dismissed); "link_b", "link_layer", "link_attack",
+  "link_methods", "link_model_b", "link_channel", "link_scale": settings a page consumes once
+  through `linked()`. A ?share=<id> link (pages/_share.py documents its keys:
   "shared_model", "opened_share", "link_page", "pending_delete", "share_session", "last_share").
 One page's results, each a Kept(made_by, result) (keep() / kept() below: a result made by
 other inputs than the page's current ones is not shown):
@@ -163,10 +164,31 @@ def keep_widget_state(*keys: str) -> None:
             st.session_state[k] = st.session_state[k]
 
 
+LINKED = {
+    "link_layer": "layer",
+    "link_b": "second sample",
+    "link_model_b": "second model",
+    "link_channel": "channel",
+    "link_scale": "colour scale",
+}
+
+
 def linked(key: str, options: list | None = None):
-    """A setting from the shared link this session opened (once), if it fits the options."""
+    """A setting from the shared link this session opened (once), if it fits the options; one
+    that does not (a layer this model lacks) is named in the link notes, not dropped."""
     v = st.session_state.pop(key, None)
-    return v if v is not None and (options is None or v in options) else None
+    if v is None or options is None or v in options:
+        return v
+    lm = st.session_state.get("model")
+    title = lm.card.get("title", lm.name) if lm is not None else "this model"
+    shown = ", ".join(map(str, options[:8])) + (" …" if len(options) > 8 else "")
+    note = (
+        f"The link's {LINKED.get(key, key)} {str(v)[:80]!r} is not one this page offers for "
+        f"{title} ({shown}); the page's default is shown."
+    )
+    st.warning(note, icon=":material/link_off:")  # here now; in the sidebar from the next run
+    st.session_state.setdefault("link_notes", []).append(note)
+    return None
 
 
 def freeze_kinds(lm: LoadedModel) -> dict[str, dict]:

@@ -41,4 +41,4 @@ b = samples()[b_name]
 # ---- core call and display (shared with the Audio page) ---------------------------------------
 fkey = freeze_note(lm, applies=True, key="compare", what="both inputs")
 layer = comparison(lm, a, b, key="compare", frozen=fkey)
-share_view(lm, a, b=b, layer=layer)
+share_view(lm, a, b=b, layer=layer, channel=st.session_state.get("compare_open"))

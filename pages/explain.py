@@ -65,6 +65,8 @@ target = lm.labels.index(
     )
 )
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+if (link_scale := linked("link_scale", ["each map its own", "one for all maps"])) is not None:
+    st.session_state["explain_scale"] = link_scale
 scale = c1.radio(
     "Colour scale",
     ["each map its own", "one for all maps"],
@@ -422,7 +424,7 @@ if audio:
         title="the cells played",
     )
 
-share_view(lm, sample, extra={"methods": ",".join(methods)})
+share_view(lm, sample, scale=scale, extra={"methods": ",".join(methods)})
 
 
 def _export():

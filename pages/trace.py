@@ -249,6 +249,8 @@ with mid:
     prediction(lm, probs, key="probs", true_label=sample.label, height=200)
 with right:
     st.markdown("**Display**")
+    if (link_scale := linked("link_scale", ["shared", "per-channel"])) is not None:
+        st.session_state["scale"] = link_scale
     scale = st.radio(
         "Colour scale",
         ["shared", "per-channel"],
@@ -268,6 +270,8 @@ with right:
             "Layer", spatial, key="big_layer", index=spatial.index(link) if link else 0
         )
         maps = as_maps(tr[big_layer])
+        if (link_ch := linked("link_channel", list(range(maps.shape[-1])))) is not None:
+            st.session_state[f"big_channel_{big_layer}"] = link_ch
         # One key per layer: a channel number kept from a wider layer is never out of range.
         ch = c2.number_input(
             "Channel",
@@ -326,7 +330,13 @@ def _trace_export():
 
 
 with st.container(horizontal=True):
-    share_view(lm, sample, layer=big_layer if spatial else None)
+    share_view(
+        lm,
+        sample,
+        layer=big_layer if spatial else None,
+        channel=int(ch) if spatial else None,
+        scale=scale,
+    )
     export_button(lm, "Trace", _trace_export, key="export_trace")
 if notes:
     st.info("Converted: " + "; ".join(notes) + ".", icon=":material/transform:")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,18 +179,30 @@ def as_samples(m: LoadedModel, probe: ProbeSet, n: int) -> list[Sample]:
     order = [i for group in zip(*(by_class[k] for k in sorted(by_class))) for i in group]
     taken = set(order)
     order += [i for i in range(len(probe)) if i not in taken]
-    out = []
-    for i in order[: max(0, int(n))]:
-        lab = int(probe.labels[i])
-        label = m.labels[lab] if lab >= 0 else None
-        out.append(
-            Sample(
-                f"held-out #{i}" + (f" ({label})" if label else ""),
-                m.kind,
-                probe.raws[i],
-                source="probe",
-                label=label,
-                note=f"probe input {i}: {probe.about}",
-            )
+    return [probe_sample(m, probe, i) for i in order[: max(0, int(n))]]
+
+
+def probe_sample(m: LoadedModel, probe: ProbeSet, i: int) -> Sample:
+    """Probe input i as a named sample "held-out #i (label)" (source "probe"): the name a
+    shared link carries back (probe_index)."""
+    if not 0 <= int(i) < len(probe):
+        raise InputError(
+            f"Held-out input #{i} does not exist: {m.name}'s probe set has {len(probe)} inputs "
+            f"(0-{len(probe) - 1})."
         )
-    return out
+    lab = int(probe.labels[i])
+    label = m.labels[lab] if lab >= 0 else None
+    return Sample(
+        f"held-out #{i}" + (f" ({label})" if label else ""),
+        m.kind,
+        probe.raws[i],
+        source="probe",
+        label=label,
+        note=f"probe input {i}: {probe.about}",
+    )
+
+
+def probe_index(sample: Sample) -> int | None:
+    """The probe index of a held-out sample ("held-out #3 (3)" -> 3), None for other samples."""
+    hit = re.match(r"held-out #(\d+)", sample.name) if sample.source == "probe" else None
+    return int(hit.group(1)) if hit else None

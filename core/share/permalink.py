@@ -11,6 +11,11 @@ Pure Python (no Streamlit). Keys (all optional):
     attack   "method,epsilon,steps,target" (epsilon in the page's units; empty = default)
     methods  the Explain page's attribution methods, "integrated_gradients,grad_cam"
     model_b  the Compare models page's second model (a built-in name)
+    probe    a built-in held-out input by its index in the model's probe set ("held-out #3")
+    drawing  a drawn picture of another size (a colour painting): "HxWxC." + zlib, base64url
+    channel  the channel a page opened large; scale: the colour scale ("shared"/"per-channel")
+    lost_model, lost_sample, lost_b   what the sender saw that a URL cannot carry (an uploaded
+             model's name; a sample as "source:name"), so the receiver is told, not misled
 Uploads and recordings cannot travel in a URL; `describe_missing` names them.
 """
 
@@ -140,20 +145,91 @@ def decode_attack(text: str) -> dict[str, object]:
         ) from None
 
 
+def encode_drawing(raw: np.ndarray) -> str:
+    """A drawn uint8 (H, W) or (H, W, 3) picture (at most 64×64) -> 'HxWxC.<zlib base64url>'."""
+    a = np.asarray(raw)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or max(a.shape[:2]) > 64:
+        raise InputError(
+            f"Only drawn uint8 pictures up to 64×64 go into a link; got {a.shape} {a.dtype}."
+        )
+    shape = "x".join(map(str, a.shape if a.ndim == 3 else (*a.shape, 1)))
+    text = base64.urlsafe_b64encode(zlib.compress(a.tobytes(), 9)).decode().rstrip("=")
+    return f"{shape}.{text}"
+
+
+def decode_drawing(text: str) -> np.ndarray:
+    """The inverse of encode_drawing; a clear error for anything else."""
+    head, _, body = (text or "").partition(".")
+    m = re.fullmatch(r"(\d{1,2})x(\d{1,2})x([13])", head)
+    h, w, c = map(int, m.groups()) if m else (0, 0, 0)
+    if not m or not body or len(text) > MAX_PARAM_CHARS or not 0 < max(h, w) <= 64:
+        raise InputError(
+            "The link's drawing is not 'HxWxC.<data>' (C 1 or 3, at most 64×64, "
+            f"{MAX_PARAM_CHARS} characters); draw the picture again."
+        )
+    try:
+        # At most one value more than expected is inflated (a small bomb stays small).
+        data = zlib.decompressobj().decompress(
+            base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), h * w * c + 1
+        )
+    except (ValueError, zlib.error):
+        raise InputError("The link's drawing is damaged; draw the picture again.") from None
+    if len(data) != h * w * c:
+        raise InputError(f"The link's drawing has {len(data)} values; expected {h}×{w}×{c}.")
+    a = np.frombuffer(data, np.uint8).reshape(h, w, c).copy()
+    return a[..., 0] if c == 1 else a
+
+
+def encode_lost(source: str, name: str) -> str:
+    """A sample that cannot travel, named for the receiver: 'source:name'."""
+    return f"{source}:{name}"[:200]
+
+
+def decode_lost(text: str) -> tuple[str, str]:
+    """'recorded:Recording 1' -> ('recorded', 'Recording 1'); a clear error for anything else."""
+    source, sep, name = (text or "").partition(":")
+    if not sep or not re.fullmatch(r"[\w-]{1,32}", source) or not name or len(text) > 200:
+        raise InputError(
+            f"The link's note on a sample it could not carry, {text[:80]!r}, is not 'source:name'."
+        )
+    return source, name
+
+
+def decode_choice(text: str, key: str, valid: tuple[str, ...]) -> str:
+    """One of a few words (a colour scale): a clear error for anything else."""
+    if text not in valid:
+        raise InputError(f"The link's {key} {text[:40]!r} is not one of {', '.join(valid)}.")
+    return text
+
+
+def decode_index(text: str, key: str) -> int:
+    """A channel or probe index: a non-negative integer."""
+    if not re.fullmatch(r"\d{1,6}", text or ""):
+        raise InputError(f"The link's {key} {text[:40]!r} is not a whole number >= 0.")
+    return int(text)
+
+
+def what_source(source: str) -> str:
+    """A sample's source in words ("an uploaded file", "a recording", ...)."""
+    return {
+        "upload": "an uploaded file",
+        "recorded": "a recording",
+        "edited": "an edited clip",
+        "adversarial": "an adversarial input",
+        "mnist-test": "a downloaded MNIST image",
+        "cifar10-test": "a downloaded CIFAR-10 image",
+        "drawn": "a drawing",
+        "file": "a file",
+    }.get(source, f"a {source} sample")
+
+
 def describe_missing(source: str, name: str) -> str | None:
     """Why a sample cannot travel in a link (None if it can)."""
     if source in ("upload", "recorded", "edited", "adversarial", "mnist-test", "cifar10-test"):
-        what = {
-            "upload": "an uploaded file",
-            "recorded": "a recording",
-            "edited": "an edited clip",
-            "adversarial": "an adversarial input",
-            "mnist-test": "a downloaded MNIST image",
-            "cifar10-test": "a downloaded CIFAR-10 image",
-        }[source]
         return (
-            f"{name!r} is {what}: it cannot travel in a link. The link opens the same view "
-            "on the first built-in sample; send the file along (or use the page's export)."
+            f"{name!r} is {what_source(source)}: it cannot travel in a link. The receiver is "
+            "told, and sees the same view on the first built-in sample; **Share** below "
+            "carries it (stored on this server), or send the file along."
         )
     return None
 

@@ -89,3 +89,59 @@ def test_interventions_travel_in_the_frozen_parameter_and_old_links_still_work()
     assert decode_methods("gradient,grad_cam", ["gradient", "grad_cam"]) == ["gradient", "grad_cam"]
     with pytest.raises(InputError, match="comma-separated list of gradient"):
         decode_methods("lime", ["gradient"])
+
+
+def test_a_colour_painting_round_trips_and_damaged_ones_are_refused():
+    from core.inputs.samples import colour_scenes
+    from core.share.permalink import decode_drawing, encode_drawing
+
+    raw = colour_scenes()[0].raw  # 32×32×3, as the colour sketchpad leaves it
+    text = encode_drawing(raw)
+    assert text.startswith("32x32x3.") and len(text) < 4000 and text.isascii()
+    np.testing.assert_array_equal(decode_drawing(text), raw)
+    grey = gallery_digits()[0].raw
+    np.testing.assert_array_equal(decode_drawing(encode_drawing(grey)), grey)
+    for bad, match in [
+        ("32x32x3", "not 'HxWxC"),
+        ("99x32x3.eJw", "not 'HxWxC"),
+        ("32x32x3.!!!", "has 0 values"),
+        ("32x32x3.AAAA", "damaged"),
+        ("2x2x3.eJxLTEoGAAJNASc", "expected 2×2×3"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            decode_drawing(bad)
+    with pytest.raises(InputError, match="up to 64×64"):
+        encode_drawing(np.zeros((96, 96, 3), np.uint8))
+
+
+def test_what_a_link_cannot_carry_is_named_for_the_receiver():
+    from core.share.permalink import decode_index, decode_lost, encode_lost, what_source
+
+    assert decode_lost(encode_lost("recorded", "Recording 1: take")) == (
+        "recorded",
+        "Recording 1: take",
+    )
+    assert what_source("adversarial") == "an adversarial input"
+    with pytest.raises(InputError, match="not 'source:name'"):
+        decode_lost("no separator")
+    assert decode_index("12", "channel") == 12
+    with pytest.raises(InputError, match="channel '-1' is not a whole number"):
+        decode_index("-1", "channel")
+
+
+def test_a_held_out_sample_carries_its_index():
+    from core import api
+    from core.inputs.probe import as_samples, probe_index, probe_sample, probe_set
+
+    m = api.load("lenet_mnist")
+    p = probe_set(m)
+    s = as_samples(m, p, 5)[4]
+    i = probe_index(s)
+    assert (
+        i is not None
+        and probe_sample(m, p, i).key == s.key
+        and probe_sample(m, p, i).name == s.name
+    )
+    assert probe_index(gallery_digits()[0]) is None
+    with pytest.raises(InputError, match=f"has {len(p)} inputs"):
+        probe_sample(m, p, len(p))
