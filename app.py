@@ -7,8 +7,10 @@ model and sample list from st.session_state.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import sys
 import time
 
 _STARTED = time.perf_counter()  # this run's server time (LAYERLAB_TIMING, bench.pages)
@@ -23,6 +25,24 @@ from pages._share import sidebar_notes  # noqa: E402
 from pages._sidebar import seed_samples, sidebar_model, sidebar_samples  # noqa: E402
 
 st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
+
+
+@st.cache_resource(show_spinner=False)
+def settle_imports() -> None:
+    """Once per process (a cached call), after the heavy imports (Streamlit, TensorFlow, Keras:
+    ~400,000 objects that live as long as the process): move them out of the collector's
+    sight. After every run Streamlit calls keras.backend.clear_session(), whose gc.collect()
+    scanned all of them (220-460 ms a rerun on 2 cores: most of what a touch cost, issue 35);
+    now it scans what the sessions made since (~20,000 objects). Collect first, so nothing that
+    is garbage is kept; not again after a cache clear (Python starts with a few hundred
+    objects frozen; counting them walks the list, so only here). Not under AppTest: its
+    process holds other tests' objects, which would then never be collected."""
+    if gc.get_freeze_count() < 100_000 and "streamlit.testing" not in sys.modules:
+        gc.collect()
+        gc.freeze()
+
+
+settle_imports()
 
 
 def accept_default_page_name(name: str) -> None:
