@@ -294,6 +294,27 @@ def _word_spans(y: np.ndarray, sr: int, top_db: float) -> list[tuple[int, int, f
     ]
 
 
+def noise_floor(y: np.ndarray, sr: int) -> float:
+    """The RMS of a clip's background: its quietest tenth of ~32 ms frames (0.0 when that is
+    digital silence, below SILENCE_PEAK)."""
+    frame = max(16, int(2 ** round(np.log2(0.032 * sr))))
+    hop = max(4, frame // 4)
+    rms = _frame_rms(np.asarray(y, np.float32), frame, hop)
+    edge = frame // (2 * hop) + 1  # frames that reach past the clip's ends (half zeros)
+    inner = rms[edge:-edge]
+    level = _percentile(inner if inner.size else rms, 10.0)
+    return level if level >= SILENCE_PEAK else 0.0
+
+
+def pad_noise(length: int, rms: float) -> np.ndarray:
+    """(length,) float32 white noise at `rms` (zeros for 0): what padding continues a clip with.
+    A fixed seed: the same clip is always padded the same way (same input, same prediction)."""
+    if rms <= 0.0:
+        return np.zeros(length, np.float32)
+    noise = np.random.default_rng(0).standard_normal(length)
+    return (noise * (rms / max(float(np.sqrt(np.mean(noise**2))), 1e-12))).astype(np.float32)
+
+
 def _mute_others(
     y: np.ndarray, sr: int, words: list[tuple[int, int, float]], keep: tuple[int, int]
 ) -> np.ndarray:
@@ -318,7 +339,8 @@ def place_word(
     a take with several words (sounds WORD_GAP_SECONDS apart or more) uses the loudest of them
     and says so in the notes. The window is centred on the word's energy centroid; if the word fits, the window is shifted
     just enough to keep all of it. The recording around the word (room tone) is kept; where the
-    window runs past the clip's ends it is padded with zeros. A word longer than the window is
+    window runs past the clip's ends it is padded with the clip's own noise floor (noise_floor;
+    zeros for a clean clip). A word longer than the window is
     cut around its energy centre.
     """
     sr = _check_rate(sr)
@@ -380,8 +402,11 @@ def place_word(
             f"the word is {word_s:.2f} s long: cut to {seconds:.2f} s around its energy centre"
         )
     right = left + length
-    out = np.zeros(length, dtype=np.float32)
     a, b = max(left, 0), min(right, n)
+    floor = noise_floor(y, sr)
+    # Padding continues the clip's own background (a quiet clip: zeros, as before): digital
+    # silence beside a noisy clip is a step the model hears (it turned a noisy "six" into "eight").
+    out = pad_noise(length, floor)
     out[a - left : b - left] = y[a:b]
     dropped = (a - 0) + (n - b)
     if dropped > 0 and end - start <= length:
@@ -392,7 +417,11 @@ def place_word(
         )
     padded = (a - left) + (right - b)
     if padded > 0:
-        notes.append(f"padded {padded / sr:.2f} s of silence to {seconds:.2f} s")
+        notes.append(
+            f"padded {padded / sr:.2f} s "
+            + (f"with the clip's own noise floor (RMS {floor:.2g})" if floor else "of silence")
+            + f" to {seconds:.2f} s"
+        )
     return out, notes
 
 

@@ -379,3 +379,62 @@ def test_frame_rms_and_percentile_match_librosa_and_numpy(n):
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     assert _percentile(want, 10.0) == pytest.approx(float(np.percentile(want, 10)), rel=1e-6)
+
+
+def _placed_at(window: np.ndarray, clip: np.ndarray) -> int | None:
+    """Where a clip sits, unchanged, in the model's window (None: placement changed it)."""
+    for o in np.flatnonzero(window[: window.size - clip.size + 1] == clip[0]):
+        if np.array_equal(window[o : o + clip.size], clip):
+            return int(o)
+    return None
+
+
+@pytest.mark.slow
+def test_padding_a_noisy_clip_does_not_change_what_the_model_hears():
+    """Issue 35 item 13: an edit that adds noise to a built-in clip (all shorter than the 1 s
+    window) was padded with digital silence; the step from noise to silence moved the noisy
+    "six" (en-us-f3) from 8 to 2 at 0 dB and from 8 to 6 at 20 dB. Padding continues the
+    clip's noise floor: the prediction is the one with the noise running through the whole
+    window."""
+    from core import api
+    from core.inputs.audio import noise_floor, prepare_audio
+    from core.inputs.edits import add_noise
+    from core.inputs.samples import speech_clips
+
+    m = api.load("spoken_digits")
+    compared, moved = 0, []
+    for snr in (0, 5, 10, 20):
+        for c in speech_clips():
+            y, sr = c.raw
+            noisy = add_noise(y, sr, snr_db=snr, seed=0)
+            padded = prepare_audio((noisy, sr), m.card)[0].reshape(-1)
+            o = _placed_at(padded, noisy)
+            if o is None:  # two sounds found: the other one muted, not only padded
+                continue
+            through = np.random.default_rng(1).standard_normal(padded.size).astype(np.float32)
+            through *= float(np.std(noisy - y))
+            through[o : o + noisy.size] = noisy
+            compared += 1
+            want = int(np.argmax(api.predict(m, (np.clip(through, -1, 1), sr))))
+            got = int(np.argmax(api.predict(m, (padded, sr))))
+            if got != want:
+                moved.append((c.name, snr, want, got))
+            # The padding is the clip's background, at its level.
+            pad = np.concatenate([padded[:o], padded[o + noisy.size :]])
+            assert float(np.sqrt(np.mean(pad**2))) == pytest.approx(
+                noise_floor(noisy, sr), rel=0.05
+            )
+    assert compared >= 70, compared
+    assert not moved, moved
+
+
+def test_a_clean_clip_is_still_padded_with_zeros():
+    from core.inputs.audio import noise_floor, place_word
+
+    sr = 8000
+    t = np.arange(int(0.5 * sr)) / sr
+    word = (0.5 * np.sin(2 * np.pi * 440 * t) * np.hanning(t.size)).astype(np.float32)
+    clip = np.concatenate([np.zeros(800, np.float32), word, np.zeros(800, np.float32)])
+    assert noise_floor(clip, sr) == 0.0
+    out, notes = place_word(clip, sr, seconds=1.0)
+    assert np.count_nonzero(out) <= word.size and any("of silence" in n for n in notes), notes
