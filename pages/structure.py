@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core import cache
-from core.show.card_view import training_history, validation_sets
+from core.show.card_view import retrain_steps, training_history, validation_sets
 from core.show.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
 from pages._images import arrow_bytes, remember
@@ -152,12 +152,18 @@ if training:
     with st.expander("How it was trained"):
         lines = []
         for k, v in training.items():
-            if k in ("history", "validation_sets"):
-                continue  # drawn above
+            if k in ("history", "validation_sets", "command"):
+                continue  # drawn above; the command run on the training machine: Retrain below
             if isinstance(v, list):
                 v = "; ".join(map(str, v))
             lines.append(f"- **{k.replace('_', ' ')}**: {v}")
         st.markdown("\n".join(lines))
+if (recipe := retrain_steps(card)) is not None:
+    with st.expander("Retrain it yourself"):
+        st.caption("From the root of a fresh clone, after `pip install -r requirements-dev.txt`:")
+        st.code("\n".join(recipe[0]), language="bash")
+        for note in recipe[1]:
+            st.caption(note)
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(

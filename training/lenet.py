@@ -225,7 +225,9 @@ def train(
             **({"smoke": True} if smoke else {}),
         },
         "metrics": metrics,
-        "retrain": f"python scripts/train_lenet.py --data {data_arg}"
+        # What a fresh clone runs: without the data folder the script downloads MNIST.
+        "retrain": "python scripts/train_lenet.py"
+        + (f" --data {data_arg}" if data_arg != str(DATA / "mnist") else "")
         + (f" --epochs {epochs}" if epochs != EPOCHS else ""),
     }
     print(f"wrote {model_path} and {output.write_card(out, 'lenet_mnist', card)}", flush=True)

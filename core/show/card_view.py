@@ -110,3 +110,27 @@ def validation_sets(card: Mapping[str, Any]) -> pd.DataFrame | None:
         )
     cols = ["set", "about", "accuracy", "n", "low", "high"]
     return pd.DataFrame(rows, columns=cols) if rows else None
+
+
+# What each training script reads, for a user with a fresh clone (scripts/*.py --help).
+DATA_NOTES = {
+    "train_lenet.py": "MNIST downloads through keras.datasets (internet needed), or give "
+    "--data <folder with the MNIST IDX .gz files>.",
+    "train_vgg_cifar.py": "CIFAR-10 downloads through keras.datasets (internet needed), or give "
+    "--data <folder>; about 46 min on a 2-core CPU (--max-minutes caps it).",
+    "train_audio.py": "Give --data <folder> holding fsdd/ (git clone "
+    "https://github.com/Jakobovski/free-spoken-digit-dataset) and sc09_more/, sc09_mini/ "
+    "(Speech Commands digit clips with a manifest.csv of path, digit, speaker: "
+    "training/data.py); synth_voices.py needs espeak-ng.",
+}
+
+
+def retrain_steps(card: Mapping[str, Any]) -> tuple[list[str], list[str]] | None:
+    """The card's retrain chain as commands, one per line, and what data each script reads
+    (None when the card gives no recipe)."""
+    chain = card.get("retrain")
+    if not isinstance(chain, str) or not chain.strip():
+        return None
+    steps = [c.strip() for c in chain.split("&&") if c.strip()]
+    notes = [n for script, n in DATA_NOTES.items() if any(script in c for c in steps)]
+    return steps, notes

@@ -20,7 +20,7 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist"
 def test_the_shipped_card_says_how_to_retrain_it():
     card = json.loads((ROOT / "assets" / "models" / "lenet_mnist.json").read_text())
     assert card["training"]["augmentation"] == lenet.AUGMENTATION_TEXT
-    assert card["retrain"] == "python scripts/train_lenet.py --data ../shared/data/mnist"
+    assert card["retrain"] == "python scripts/train_lenet.py"  # a fresh clone downloads MNIST
 
 
 def test_augment_moves_the_digit_and_keeps_pixels_in_range():
