@@ -14,7 +14,7 @@ from core.analysis.compare import layer_distances
 from core.analysis.importance import all_negligible
 from core.errors import LayerLabError
 from core.graph.interventions import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
-from core.show.render import feature_grid
+from core.show.render import feature_grid, vector_image
 from pages._audio_views import oriented_maps
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
@@ -297,10 +297,19 @@ def _freeze_export():
     )
     if config:
         out["tables"] = {"distances": dist}
-        if ma is not None:
+        if ma is not None:  # the grids drawn above
             out["images"] = {
                 f"before_{show}": feature_grid(ma, vrange=(lo, hi))[0],
                 f"after_{show}": feature_grid(mb, vrange=(lo, hi))[0],
+                f"after_minus_before_{show}": gd,
+            }
+        else:  # a dense layer: its units as heat grids, before and after on one scale
+            va, vb = np.ravel(a), np.ravel(b)
+            vr = (float(min(va.min(), vb.min())), float(max(va.max(), vb.max())))
+            out["images"] = {
+                f"before_{show}": vector_image(va, vrange=vr),
+                f"after_{show}": vector_image(vb, vrange=vr),
+                f"after_minus_before_{show}": vector_image(vb - va, cmap="diverging"),
             }
     return out
 

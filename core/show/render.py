@@ -154,6 +154,34 @@ def feature_grid(
     return out, vmin, vmax
 
 
+def vector_image(
+    v: np.ndarray,
+    *,
+    cmap: str = "viridis",
+    cell: int = 8,
+    vrange: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """A dense layer's output (any shape, flattened to N units) -> an RGB heat grid: units row
+    by row, ceil(sqrt(N)) to a row, each a cell×cell square; white past the last unit. The
+    diverging map is centred on zero (a difference: white is no change)."""
+    v = np.ravel(np.asarray(v, np.float32))
+    cols = max(1, int(np.ceil(np.sqrt(v.size))))
+    rows = max(1, -(-v.size // cols))
+    if vrange is not None:
+        lo, hi = vrange
+    elif cmap == "diverging":
+        m = float(np.abs(v).max()) if v.size else 0.0
+        lo, hi = -(m or 1.0), m or 1.0
+    else:
+        lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 1.0)
+    norm = (
+        (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v) + (0.5 if cmap == "diverging" else 0)
+    )
+    flat = np.full((rows * cols, 3), 255, np.uint8)
+    flat[: v.size] = apply_colormap(norm, cmap).reshape(-1, 3)
+    return flat.reshape(rows, cols, 3).repeat(cell, 0).repeat(cell, 1)
+
+
 def labelled_grid(
     maps: np.ndarray,
     *,

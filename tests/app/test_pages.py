@@ -407,6 +407,6 @@ def test_structure_shows_a_fresh_clones_recipe_and_no_developer_paths(model):
         for dev in ("../shared", "/work/", "/home/", "git show"):
             assert dev not in text, (dev, text[:300])
     recipe = [c for c in code if "python scripts/" in c]
-    assert recipe and all(
-        line.startswith("python scripts/") for line in recipe[0].splitlines()
-    ), recipe
+    assert recipe and all(line.startswith("python scripts/") for line in recipe[0].splitlines()), (
+        recipe
+    )

@@ -61,3 +61,31 @@ def test_filter_tiles_wrap_several_to_a_row_at_phone_width(page):
     wait_for_app(page)
     expect(tiles.nth(5)).to_be_checked()
     shot(page, "freeze_phone")
+
+
+def test_the_export_holds_pictures_when_a_dense_layer_is_inspected(page):
+    """Issue 35 item 13: with a dense layer inspected, the Freeze export had no images."""
+    import io
+    import zipfile
+    from urllib.parse import quote
+
+    import numpy as np
+    from PIL import Image
+
+    open_app(
+        page, "freeze?model=lenet_mnist&sample=" + quote("digit 3 (style 1)") + "&frozen=conv2:1.5"
+    )
+    page.get_by_role("combobox", name=re.compile("^Layer to inspect")).click()
+    page.keyboard.type("fc1")
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+    expect(page.get_by_text(re.compile(r"^fc1: output"))).to_be_visible()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export (ZIP)").click()
+    z = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read()))
+    names = z.namelist()
+    for what in ("before", "after", "after_minus_before"):
+        assert f"images/{what}_fc1.png" in names, names
+    before = np.asarray(Image.open(io.BytesIO(z.read("images/before_fc1.png"))))
+    after = np.asarray(Image.open(io.BytesIO(z.read("images/after_fc1.png"))))
+    assert before.shape == after.shape and before.ndim == 3 and not np.array_equal(before, after)

@@ -35,3 +35,15 @@ def test_shared_scale_keeps_weak_channels_dark_and_per_channel_stretches_them():
 def test_as_maps():
     assert as_maps(np.zeros((3, 3, 2))).shape == (3, 3, 2)
     assert as_maps(np.zeros(10)) is None
+
+
+def test_a_dense_output_becomes_a_heat_grid_and_a_difference_is_white_at_zero():
+    from core.show.render import vector_image
+
+    v = np.arange(10, dtype=np.float32)  # 10 units: 4 to a row, 3 rows, 2 cells left white
+    img = vector_image(v, cell=2)
+    assert img.shape == (3 * 2, 4 * 2, 3) and img.dtype == np.uint8
+    assert (img[-2:, -4:] == 255).all()  # past the last unit
+    assert not np.array_equal(img[0, 0], img[4, 2])  # unit 0 (lowest) vs unit 9 (highest)
+    d = vector_image(np.array([0.0, 1.0, -1.0], np.float32), cmap="diverging", cell=1)
+    assert (d[0, 0].astype(int) > 230).all()  # no change: (near) white
