@@ -24,7 +24,13 @@ from pages._links import apply_link, link_notes, read_link  # noqa: E402
 from pages._share import sidebar_notes  # noqa: E402
 from pages._sidebar import seed_samples, sidebar_model, sidebar_samples  # noqa: E402
 
-st.set_page_config(page_title="Layer Lab", page_icon=":material/biotech:", layout="wide")
+# The icon is a file the server sends (scripts/make_favicon.py): a Material icon here is fetched
+# from fonts.gstatic.com by every page, which an offline lab server cannot reach.
+st.set_page_config(
+    page_title="Layer Lab",
+    page_icon=os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "favicon.png"),
+    layout="wide",
+)
 
 
 @st.cache_resource(show_spinner=False)
