@@ -32,6 +32,7 @@ PAGES = [
     "explain",
     "compare_models",
     "filters",
+    "concepts",
     "audio",
     "structure",
 ]

@@ -25,6 +25,7 @@ from pages._widgets import altair, export_button, legend
 
 DEFAULT_METHODS = ["integrated_gradients", "gradient", "grad_cam"]
 PER_ROW = 4  # maps per row (images); audio maps need axes, so two
+SPEC_HEIGHT, MAP_HEIGHT = 340, 300  # audio charts (px, whole chart): full width, half width
 
 lm = current_model()
 st.title("Explain a prediction")
@@ -175,7 +176,9 @@ if audio:
         lm,
         tr[spec][..., 0],
         key="explain_spec",
-        height=200,
+        # The chart's whole height (title, axis and legend included): at 200 px the full-width
+        # strip's plot was ~90 px for 64 mel bands (squashed).
+        height=SPEC_HEIGHT,
         value_title="dB",
         title="the model's spectrogram of this clip",
     )
@@ -193,7 +196,7 @@ for r in range(0, len(methods), per_row):
                     lm,
                     a,
                     key=f"explain_map_{m}",
-                    height=200,
+                    height=MAP_HEIGHT,
                     diverging=info.signed,
                     value_title="attribution",
                     domain=(-top, top) if info.signed else (0.0, top),
@@ -419,7 +422,7 @@ if audio:
         lm,
         keep.astype(np.float32),
         key="explain_keep",
-        height=180,
+        height=SPEC_HEIGHT,
         value_title="kept",
         title="the cells played",
     )

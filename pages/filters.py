@@ -15,7 +15,7 @@ from core.analysis.exemplars import indexable
 from core.inputs.archive import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS
 from core.inputs.probe import read_labelled
 from core.show.audio_view import map_axes
-from core.show.exemplar_view import grid, image_patch, index_table, spectrogram_patch
+from core.show.exemplar_view import grid, image_patch, index_table, spaced, spectrogram_patch
 from pages._audio_views import player
 from pages._images import png
 from pages._jobs import heavy_job, watched
@@ -261,7 +261,7 @@ for c in shown:
         if patches[c]:
             # One image element for the row (a column and an image each cost a rerun ~1 ms).
             st.image(
-                [png(p) for p in patches[c]],
+                [png(spaced(p)) for p in patches[c]],
                 width=56,
                 caption=[f"{e.value:.2f} · {_cls(e)}" for e in exs[: len(patches[c])]],
             )
@@ -272,6 +272,8 @@ for c in shown:
                 f"The best one's unit sees "
                 f"{'the whole input' if whole else _where(exs[0])}."
             )
+        if lm.kind == "audio" and show_vis:  # at the exemplars' width (its column: ~150 px)
+            player(vis[c].raw[0], vis[c].raw[1], label=f"The waveform synthesised for channel {c}")
         if lm.kind == "audio" and exs:
             # Lazy: the players (WAV encoding, 3 elements) run only while the popover is open.
             pop = st.popover(
@@ -303,9 +305,8 @@ for c in shown:
                     png(spectrogram_patch(spec, (0, 0, *spec.shape), size=96)),
                     width="stretch",
                     caption=f"synthesised waveform: map mean {v.value:.2f} (best real "
-                    f"{li.best_mean[c]:.2f})",
+                    f"{li.best_mean[c]:.2f}); its player is under the exemplars",
                 )
-                player(v.raw[0], v.raw[1])
     with prof_col:
         prof = pd.DataFrame({"class": lm.labels, "mean": li.class_mean[:, c].astype(float)})
         class_order = lm.labels

@@ -49,6 +49,18 @@ def spectrogram_patch(spec: np.ndarray, box: tuple[int, ...], *, size: int = 72)
     )
 
 
+def spaced(img: np.ndarray, *, margin: int = 4) -> np.ndarray:
+    """An RGB patch inside a transparent margin (RGBA): patches drawn side by side keep a gap
+    on any page theme (LeNet's black digit patches ran into one strip)."""
+    h, w = img.shape[:2]
+    out = np.zeros((h + 2 * margin, w + 2 * margin, 4), np.uint8)
+    out[margin : margin + h, margin : margin + w, :3] = (
+        img[..., :3] if img.ndim == 3 else img[..., None]
+    )
+    out[margin : margin + h, margin : margin + w, 3] = 255
+    return out
+
+
 def grid(rows: list[list[np.ndarray]], *, cell: int = 72, gap: int = 4) -> np.ndarray:
     """Rows of patches (any sizes) -> one white RGB picture, each patch centred in a cell."""
     n_cols = max((len(r) for r in rows), default=1)

@@ -34,3 +34,15 @@ def test_two_methods_show_maps_and_deletion_insertion_curves(page):
     for name in ("Gradient", "SmoothGrad"):
         expect(table.locator("td").get_by_text(name, exact=True).first).to_be_attached()
     shot(page, "explain_two_methods")
+
+
+def test_the_audio_spectrogram_strip_is_not_squashed(page):
+    """Issue 35 item 13: the full-width spectrogram strip was 200 px tall in all (title, axis
+    and legend included): about 90 px of plot for 64 mel bands."""
+    open_app(page, "explain?model=spoken_digits")
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    expect(charts.first).to_be_visible()
+    strip = charts.first.bounding_box()
+    assert strip["height"] >= 0.3 * strip["width"], strip
+    half = charts.nth(1).bounding_box()  # the first method's map, half width
+    assert half["height"] >= 0.5 * half["width"], half

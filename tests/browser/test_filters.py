@@ -42,3 +42,53 @@ def test_filters_view_sorted_by_selectivity(page):
     heads = page.get_by_text(re.compile(r"^Channel \d+$"))
     expect(heads.first).to_be_visible()
     assert heads.count() == 8
+
+
+def _brightness(png: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32)
+
+
+def test_exemplar_patches_stand_apart_on_lenet(page):
+    """Issue 35 item 12: LeNet's black digit patches touched, one dark strip per row. Each
+    patch sits in a margin of page background: between two patches, columns of background."""
+    open_app(page, "filters?model=lenet_mnist&layer=conv2")
+    patches = page.locator('[data-testid="stImage"]').filter(
+        has=page.get_by_text(re.compile(r"^\d+\.\d\d · \d$"))
+    )
+    expect(patches.first).to_be_visible()
+    wait_for_images(page)
+    imgs = patches.first.locator("img")
+    a, b = imgs.nth(0).bounding_box(), imgs.nth(1).bounding_box()
+    # From the middle of the first patch to the middle of the second, their whole height.
+    strip = page.screenshot(
+        clip={
+            "x": a["x"] + a["width"] / 2,
+            "y": a["y"],
+            "width": b["x"] + b["width"] / 2 - (a["x"] + a["width"] / 2),
+            "height": a["height"],
+        }
+    )
+    # A column of page background is light from top to bottom; a patch column (white ink on
+    # black) has dark pixels somewhere.
+    light = _brightness(strip).min(axis=0) > 200
+    runs = [len(r) for r in "".join("1" if v else "0" for v in light).split("0") if r]
+    assert max(runs, default=0) >= 4, light.astype(int).tolist()
+
+
+def test_the_synthesised_waveforms_player_is_full_size(page):
+    """Issue 35 item 12: the synthesised waveform's player sat in a ~150 px column (only its
+    buttons showed); it is under the exemplars, at their width."""
+    open_app(page, "filters?model=spoken_digits")
+    page.get_by_text("Feature visualisation", exact=True).click()
+    wait_for_app(page, 300_000)
+    label = page.get_by_text("The waveform synthesised for channel 0", exact=True)
+    expect(label).to_be_visible(timeout=300_000)
+    players = page.locator('[data-testid="stAudio"]')
+    expect(players.first).to_be_visible()
+    widths = [players.nth(i).bounding_box()["width"] for i in range(players.count())]
+    assert min(widths) >= 300, widths

@@ -7,20 +7,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bench.pages import PAGES as BENCH_PAGES
+
 from ._helpers import open_app
 
-PAGES = [
-    "",
-    "compare",
-    "freeze",
-    "attack",
-    "explain",
-    "compare_models",
-    "filters",
-    "concepts",
-    "audio",
-    "structure",
-]
+PAGES = ["" if name == "trace" else name for name in BENCH_PAGES]  # every page
 
 
 @pytest.mark.parametrize("model", ["lenet_mnist", "vgg_cifar10", "spoken_digits"])

@@ -58,3 +58,13 @@ def test_grid_and_index_table_go_into_the_export():
         "images/exemplars_conv2.png",
         "tables/exemplars_conv2.csv",
     }
+
+
+def test_a_spaced_patch_has_a_transparent_margin():
+    from core.show.exemplar_view import spaced
+
+    p = np.zeros((10, 10, 3), np.uint8)
+    out = spaced(p, margin=3)
+    assert out.shape == (16, 16, 4)
+    assert (out[:3, :, 3] == 0).all() and (out[:, -3:, 3] == 0).all()
+    assert (out[3:13, 3:13, 3] == 255).all() and (out[3:13, 3:13, :3] == 0).all()
