@@ -29,6 +29,7 @@ import streamlit as st
 from core import api
 from core.graph.interventions import Freeze
 from core.graph.structure import weight_summaries as weight_summaries_of
+from core.inputs.audio import place_word
 from core.inputs.edits import Edit, apply_edits
 from core.inputs.probe import ProbeSet
 from core.inputs.samples import Sample
@@ -288,12 +289,16 @@ def weight_summaries(lm: LoadedModel, layer_name: str, bins: int = 40):
 
 @scoped
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False, hash_funcs=HASH)
-def edited(sample: Sample, edits: tuple[Edit, ...]) -> Sample:
-    """The sample with an edit stack applied (core.inputs.edits), as a new (unlisted) sample."""
+def edited(sample: Sample, edits: tuple[Edit, ...], seconds: float) -> Sample:
+    """The sample with an edit stack applied (core.inputs.edits), as a new (unlisted) sample,
+    placed in the model's window of `seconds` padded with its own noise floor (digital silence
+    beside added noise is a step the model hears: issue 35)."""
+    sr = sample.raw[1]
+    y = apply_edits(sample.raw[0], sr, list(edits))
     return Sample(
         name=f"{sample.name} (edited)",
         kind="audio",
-        raw=(apply_edits(sample.raw[0], sample.raw[1], list(edits)), sample.raw[1]),
+        raw=(place_word(y, sr, seconds=seconds, pad="floor")[0], sr),
         source="edited",
         label=sample.label,
         note="; ".join(e.describe() for e in edits),

@@ -91,7 +91,7 @@ st.subheader(f"Edit · {sample.name}")
 if sample.note:
     st.caption(sample.note)
 try:
-    edited = cache.edited(sample, tuple(stack)) if stack else None
+    edited = cache.edited(sample, tuple(stack), WINDOW_S) if stack else None
 except InputError as e:  # a stack that no longer applies (should not happen: checked on add)
     st.error(f"The edits no longer apply: {e}")
     stack.clear()
@@ -128,7 +128,7 @@ with left:
             )
     if st.button("Apply edit", key="apply_edit", type="primary", icon=":material/add:"):
         try:
-            cache.edited(sample, tuple(stack + [Edit(op, params)]))
+            cache.edited(sample, tuple(stack + [Edit(op, params)]), WINDOW_S)
         except InputError as e:
             st.error(str(e))
         else:

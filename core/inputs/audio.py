@@ -331,7 +331,12 @@ def _mute_others(
 
 
 def place_word(
-    y: np.ndarray, sr: int, *, seconds: float = 1.0, top_db: float = DEFAULT_TOP_DB
+    y: np.ndarray,
+    sr: int,
+    *,
+    seconds: float = 1.0,
+    top_db: float = DEFAULT_TOP_DB,
+    pad: str = "silence",
 ) -> tuple[np.ndarray, list[str]]:
     """Find the spoken word and put it in a window of round(seconds*sr) samples.
 
@@ -339,8 +344,10 @@ def place_word(
     a take with several words (sounds WORD_GAP_SECONDS apart or more) uses the loudest of them
     and says so in the notes. The window is centred on the word's energy centroid; if the word fits, the window is shifted
     just enough to keep all of it. The recording around the word (room tone) is kept; where the
-    window runs past the clip's ends it is padded with the clip's own noise floor (noise_floor;
-    zeros for a clean clip). A word longer than the window is
+    window runs past the clip's ends it is padded with zeros (pad="silence": what the shipped
+    model was trained on, so its held-out numbers hold) or with the clip's own noise floor
+    (pad="floor", for an edited clip: digital silence beside added noise is a step the model
+    hears; zeros for a clean clip). A word longer than the window is
     cut around its energy centre.
     """
     sr = _check_rate(sr)
@@ -403,9 +410,9 @@ def place_word(
         )
     right = left + length
     a, b = max(left, 0), min(right, n)
-    floor = noise_floor(y, sr)
-    # Padding continues the clip's own background (a quiet clip: zeros, as before): digital
-    # silence beside a noisy clip is a step the model hears (it turned a noisy "six" into "eight").
+    if pad not in ("silence", "floor"):
+        raise InputError(f"pad must be 'silence' or 'floor'; got {pad!r}.")
+    floor = noise_floor(y, sr) if pad == "floor" else 0.0
     out = pad_noise(length, floor)
     out[a - left : b - left] = y[a:b]
     dropped = (a - 0) + (n - b)

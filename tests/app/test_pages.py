@@ -397,10 +397,7 @@ def test_audio_hear_settings_survive_a_visit_to_another_tab():
 def test_structure_shows_a_fresh_clones_recipe_and_no_developer_paths(model):
     """Issue 35 item 13: the VGG card's training command showed ../shared/data/cifar10 (a folder
     of the training machine); the retrain chain is what a user with a fresh clone runs."""
-    at = _app(model_choice=model)
-    at.switch_page("pages/structure.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app("pages/structure.py", model_choice=model)
     shown = [m.value for m in at.markdown] + [c.value for c in at.caption]
     code = [c.value for c in at.code]
     for text in shown + code:

@@ -31,7 +31,7 @@ DESCRIPTION = (
 PREPROCESSING = (
     "Any recording -> mono (channels averaged) -> 8 kHz (soxr_hq) -> the spoken word "
     "found (frames within 35 dB of the loudest, above the noise floor) and placed in a 1 s "
-    "window centred on its energy centroid, padded with its own noise floor or cut (core.inputs.audio.to_mono + "
+    "window centred on its energy centroid, zero-padded or cut (core.inputs.audio.to_mono + "
     "place_word). float32 samples in [-1, 1], no gain normalisation: the model's "
     "per-clip LayerNormalization makes it level-independent."
 )

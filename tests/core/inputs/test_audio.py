@@ -390,14 +390,15 @@ def _placed_at(window: np.ndarray, clip: np.ndarray) -> int | None:
 
 
 @pytest.mark.slow
-def test_padding_a_noisy_clip_does_not_change_what_the_model_hears():
+def test_padding_an_edited_noisy_clip_does_not_change_what_the_model_hears():
     """Issue 35 item 13: an edit that adds noise to a built-in clip (all shorter than the 1 s
     window) was padded with digital silence; the step from noise to silence moved the noisy
-    "six" (en-us-f3) from 8 to 2 at 0 dB and from 8 to 6 at 20 dB. Padding continues the
-    clip's noise floor: the prediction is the one with the noise running through the whole
-    window."""
+    "six" (en-us-f3) from 8 to 2 at 0 dB and from 8 to 6 at 20 dB. An edited clip is placed
+    with pad="floor" (cache.edited): the prediction is the one with the noise running through
+    the whole window. Other clips keep zero padding, what the model was trained on (its
+    held-out accuracy 99.0 % on the probe set; 96.25 % had every clip been floor-padded)."""
     from core import api
-    from core.inputs.audio import noise_floor, prepare_audio
+    from core.inputs.audio import noise_floor, place_word
     from core.inputs.edits import add_noise
     from core.inputs.samples import speech_clips
 
@@ -407,7 +408,7 @@ def test_padding_a_noisy_clip_does_not_change_what_the_model_hears():
         for c in speech_clips():
             y, sr = c.raw
             noisy = add_noise(y, sr, snr_db=snr, seed=0)
-            padded = prepare_audio((noisy, sr), m.card)[0].reshape(-1)
+            padded = place_word(noisy, sr, seconds=1.0, pad="floor")[0]
             o = _placed_at(padded, noisy)
             if o is None:  # two sounds found: the other one muted, not only padded
                 continue
@@ -436,5 +437,8 @@ def test_a_clean_clip_is_still_padded_with_zeros():
     word = (0.5 * np.sin(2 * np.pi * 440 * t) * np.hanning(t.size)).astype(np.float32)
     clip = np.concatenate([np.zeros(800, np.float32), word, np.zeros(800, np.float32)])
     assert noise_floor(clip, sr) == 0.0
-    out, notes = place_word(clip, sr, seconds=1.0)
-    assert np.count_nonzero(out) <= word.size and any("of silence" in n for n in notes), notes
+    for pad in ("silence", "floor"):
+        out, notes = place_word(clip, sr, seconds=1.0, pad=pad)
+        assert np.count_nonzero(out) <= word.size and any("of silence" in n for n in notes)
+    with pytest.raises(InputError, match="pad must be 'silence' or 'floor'"):
+        place_word(clip, sr, pad="reflect")
