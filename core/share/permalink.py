@@ -41,12 +41,20 @@ def encode_digit(raw: np.ndarray) -> str:
     return base64.urlsafe_b64encode(zlib.compress(a.tobytes(), 9)).decode().rstrip("=")
 
 
+def _inflate(text: str, n: int) -> bytes:
+    """base64url + zlib -> at most n + 1 bytes (a bomb stays small: zlib.decompress's bufsize
+    is only a first guess, so the digit used to inflate whatever the link held)."""
+    return zlib.decompressobj().decompress(
+        base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), n + 1
+    )
+
+
 def decode_digit(text: str) -> np.ndarray:
     """The inverse of encode_digit; a clear error for anything else."""
     if not isinstance(text, str) or not text or len(text) > MAX_PARAM_CHARS:
         raise InputError("The link's drawn digit is empty or too long; draw the digit again.")
     try:
-        data = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), bufsize=784)
+        data = _inflate(text, 784)
     except (ValueError, zlib.error):
         raise InputError(
             "The link's drawn digit is damaged (not the encoding Layer Lab "
@@ -168,10 +176,7 @@ def decode_drawing(text: str) -> np.ndarray:
             f"{MAX_PARAM_CHARS} characters); draw the picture again."
         )
     try:
-        # At most one value more than expected is inflated (a small bomb stays small).
-        data = zlib.decompressobj().decompress(
-            base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)), h * w * c + 1
-        )
+        data = _inflate(body, h * w * c)
     except (ValueError, zlib.error):
         raise InputError("The link's drawing is damaged; draw the picture again.") from None
     if len(data) != h * w * c:

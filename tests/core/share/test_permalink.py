@@ -145,3 +145,15 @@ def test_a_held_out_sample_carries_its_index():
     assert probe_index(gallery_digits()[0]) is None
     with pytest.raises(InputError, match=f"has {len(p)} inputs"):
         probe_sample(m, p, len(p))
+
+
+def test_a_compressed_bomb_in_a_digit_link_inflates_no_more_than_a_digit():
+    import base64
+    import zlib
+
+    from core.share.permalink import MAX_PARAM_CHARS, decode_digit
+
+    bomb = base64.urlsafe_b64encode(zlib.compress(bytes(3_000_000), 9)).decode().rstrip("=")
+    assert len(bomb) <= MAX_PARAM_CHARS  # 3 MB of zeros fits in a link
+    with pytest.raises(InputError, match="has 785 pixels"):  # inflated one past 784, then stopped
+        decode_digit(bomb)
