@@ -110,13 +110,16 @@ def position_map(
     the picture and, so a click lands on the right unit, to the positions."""
     at = st.session_state.get("unit_at")
     picked = at[3] if at and at[:3] == (lm.key, layer, channel) and len(at[3]) == 2 else None
-    raw = np.stack(np.indices(m.shape), axis=-1)  # (H, W, 2) each unit's own position
-    shown = m if turn is None else turn(m[..., None])[..., 0]
-    if turn is not None:
-        raw = turn(raw)
+
+    def make() -> dict:
+        raw = np.stack(np.indices(m.shape), axis=-1)  # (H, W, 2) each unit's own position
+        if turn is None:
+            return _map_spec(m, raw, size, picked, axes)
+        return _map_spec(turn(m[..., None])[..., 0], turn(raw), size, picked, axes)
+
     spec = remember(
         ("unit_map", *digest(m), size, picked, turn is None),
-        lambda: _map_spec(shown, raw, size, picked, axes),
+        make,
         size=lambda v: len(v["layer"][0]["data"]["values"][0]["url"]) + len(v["datasets"]["cells"]),
     )
     key = f"unit_map_{layer}_{channel}"
