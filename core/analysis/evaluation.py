@@ -221,9 +221,16 @@ def dataset_of(m: LoadedModel, dataset: Any) -> tuple[list[Any], np.ndarray, str
     if not len(keep):
         raise InputError(
             f"None of the {len(labels)} inputs of {about} has a class of {m.name!r} "
-            f"({m.labels}). Give inputs labelled with its classes."
+            f"({_few(m.labels)}). Give inputs labelled with its classes (a ZIP of class "
+            "folders named after them)."
         )
     return [raws[i] for i in keep], labels[keep], about, skipped
+
+
+def _few(names: list[str], n: int = 8) -> str:
+    """A class list a person can read: a 1000-class model's names are not listed whole."""
+    shown = ", ".join(map(str, names[:n]))
+    return shown + (f", … ({len(names)} classes)" if len(names) > n else "")
 
 
 # ---- scoring, block by block, with the disk cache ---------------------------------------------

@@ -195,3 +195,12 @@ def test_the_pca_map_is_sklearns_up_to_sign_and_separation_counts_neighbours():
     assert separation(pts, np.repeat([0, 1], 50)) == 1.0
     with pytest.raises(OptionError, match="map method"):
         layer_map(f, method="tsne")
+
+
+def test_a_dataset_with_none_of_the_models_classes_says_so_in_a_readable_line(lenet, probe):
+    """A 1000-class upload listed every class name in this message (the Dataset page on
+    ResNet50 with the CIFAR-10 probe set): the names are cut after a few."""
+    raws, _ = probe
+    with pytest.raises(InputError, match=r"None of the 2 inputs") as e:
+        api.evaluate(lenet, (raws[:2], [-1, -1]), executor=INLINE)
+    assert "… (10 classes)" in str(e.value) and "'9'" not in str(e.value)
