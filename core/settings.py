@@ -23,6 +23,8 @@ raises it without touching code (e.g. `LAYERLAB_MAX_TRACE_MB=4000 streamlit run 
 | LAYERLAB_SHELF                | off                    | 1: the Lab shelf page lists every share          |
 | LAYERLAB_JOB_MB               | 384                    | one heavy job's estimated peak (core.work.budget)|
 | LAYERLAB_WORKER_MEMORY_MB     | 4096                   | address space a pool worker may add after imports|
+| LAYERLAB_SERVER_MB            | 2048                   | the server with its zygote and workers (PSS); a  |
+|                               |                        | job gets what is left of it (0: no such limit)   |
 | LAYERLAB_WORK                 | pool                   | where heavy api calls run by default: pool/inline|
 | LAYERLAB_DASK_SCHEDULER       | (none)                 | tcp://host:8786: heavy calls go to that cluster  |
 """
@@ -80,6 +82,7 @@ class Limits:
     cache_bytes: int
     job_bytes: int
     worker_bytes: int
+    server_bytes: int
     # Fixed structural bounds of a model file (not settings: no real model comes near them).
     config_bytes: int = 16 * MB
     json_depth: int = 200
@@ -101,6 +104,9 @@ def limits() -> Limits:
         cache_bytes=int(_number("LAYERLAB_CACHE_MB", 1024) * MB),
         job_bytes=int(_number("LAYERLAB_JOB_MB", 384) * MB),
         worker_bytes=int(_number("LAYERLAB_WORKER_MEMORY_MB", 4096) * MB),
+        server_bytes=0  # "0": no such limit (a notebook or test process is no server)
+        if os.environ.get("LAYERLAB_SERVER_MB", "").strip() == "0"
+        else int(_number("LAYERLAB_SERVER_MB", 2048) * MB),
     )
 
 

@@ -16,7 +16,7 @@ def top_filters_exemplars(
     """For a few filters (e.g. the most important ones), their top held-out exemplars."""
     probe = cache.probe(lm)
     bar = st.progress(0.0, text=f"Scanning {len(probe)} held-out inputs (once per model)…")
-    with watched(f"Scanning {len(probe)} held-out inputs"):
+    with watched(f"Scanning {len(probe)} held-out inputs", bar=bar):
         index = cache.filter_index(lm, _on_progress=lambda i, n: bar.progress(i / n))
     bar.empty()
     if layer not in index.layers:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import streamlit as st
 
@@ -80,13 +81,14 @@ def heavy_job(label: str, *, where=None) -> Iterator[Job]:
 
 
 @contextmanager
-def watched(label: str) -> Iterator[None]:
+def watched(label: str, *, bar: Any = None) -> Iterator[None]:
     """Heavy work a page runs by itself (CKA, scans, explanations): while the block waits on the
     worker pool, its place in line and its time are shown, with a Cancel button; a result from
     the cache shows nothing. Cancel keeps this job stopped (the page would otherwise start it
     again on its rerun) until "Run it again" or other settings (another label). A refusal or
     failure with a message for its user (a LayerLabError, e.g. over the job's memory budget) is
-    shown in its place and stops the page there, as nothing below can be drawn without it."""
+    shown in its place and stops the page there, as nothing below can be drawn without it; the
+    caller's progress `bar` goes first (once the page is stopping, nothing more can be drawn)."""
     stopped = st.session_state.setdefault("jobs_cancelled", set())
     if label in stopped:
         st.info(f"{label}: cancelled.", icon=":material/block:")
@@ -126,6 +128,8 @@ def watched(label: str) -> Iterator[None]:
         with work.watching(on_wait):
             yield
     except LayerLabError as e:  # refused (over its budget) or failed, with the reason: say it
+        if bar is not None:
+            bar.empty()
         if ui:
             ui[1].empty()
             ui[0].update(label=f"{label}: not done", state="error")

@@ -69,8 +69,8 @@ else:
         st.stop()
 
 try:
-    with watched(f"Evaluating {len(data)} inputs of {data.about}"):
-        bar = st.progress(0.0, text="Evaluating…")
+    bar = st.progress(0.0, text="Evaluating…")
+    with watched(f"Evaluating {len(data)} inputs of {data.about}", bar=bar):
         ev = cache.evaluation(
             lm, data, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
         )
@@ -226,8 +226,8 @@ with c2:
 
 # ---- a map of a layer, two side by side ------------------------------------------------------
 st.subheader("A map of a layer")
-with watched(f"Summarising every layer over {len(ev)} inputs"):
-    bar = st.progress(0.0, text="Summarising every layer…")
+bar = st.progress(0.0, text="Summarising every layer…")
+with watched(f"Summarising every layer over {len(ev)} inputs", bar=bar):
     summaries = cache.layer_summaries(
         lm, data, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
     )

@@ -144,7 +144,7 @@ bar = st.progress(0.0, text="Computing the maps and their curves…")
 try:
     for i, m in enumerate(methods):
         bar.progress(i / len(methods), text=f"{METHODS[m].title} ({i + 1} of {len(methods)})…")
-        with watched(f"{METHODS[m].title} of {sample.name} and its curves"):
+        with watched(f"{METHODS[m].title} of {sample.name} and its curves", bar=bar):
             results[m] = cache.explanation(lm, sample, m, target, opts(m), steps, baseline)
 except LayerLabError as e:
     bar.empty()
@@ -358,7 +358,7 @@ if st.button(f"Rank over {len(batch)} samples", key="explain_batch"):
                 (i * len(methods) + j) / total,
                 text=f"{s.name}: {METHODS[m].title} ({i * len(methods) + j + 1} of {total})",
             )
-            with watched(f"{METHODS[m].title} of {s.name}"):
+            with watched(f"{METHODS[m].title} of {s.name}", bar=bar):
                 _, d, n = cache.explanation(lm, s, m, t, opts(m), steps, baseline)
             rows.append(
                 {

@@ -111,8 +111,8 @@ if batch is None:
     except ValueError as e:  # no probe set of this model's kind: a labelled ZIP still works
         st.error(str(e))
         st.stop()
-    with watched(f"Indexing {len(probe)} held-out inputs (once per model)"):
-        bar = st.progress(0.0, text="Indexing…")
+    bar = st.progress(0.0, text="Indexing…")
+    with watched(f"Indexing {len(probe)} held-out inputs (once per model)", bar=bar):
         index = cache.filter_index(
             lm, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
         )
@@ -127,7 +127,7 @@ n_ch = li.channels
 importance = None
 if sort == "importance":
     bar = st.progress(0.0, text="Freezing each channel alone over 200 held-out inputs…")
-    with watched(f"Freezing each channel of {layer} alone"):
+    with watched(f"Freezing each channel of {layer} alone", bar=bar):
         imp = cache.probe_importance(
             lm,
             layer,
@@ -214,7 +214,7 @@ vis = {}
 if show_vis:
     bar = st.progress(0.0, text="Synthesising…")
     for j, c in enumerate(shown):
-        with watched(f"Synthesising an input for channel {c}"):
+        with watched(f"Synthesising an input for channel {c}", bar=bar):
             vis[c] = cache.feature_vis(
                 lm,
                 layer,

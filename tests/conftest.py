@@ -11,6 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # Heavy api calls run in this process unless a test passes an executor (tests/core/work do).
 os.environ.setdefault("LAYERLAB_WORK", "inline")
+# The test process (gigabytes after a few hundred tests) is no server: pools here grant jobs
+# LAYERLAB_JOB_MB, not what is left of a server's memory (tests/core/work/test_grant.py and
+# the ResNet50 session test set a server limit themselves).
+os.environ.setdefault("LAYERLAB_SERVER_MB", "0")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

@@ -15,6 +15,7 @@ closes its end) the zygote kills its whole process group, workers and checks inc
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -125,6 +126,10 @@ def main() -> None:
     import core.safety.child  # noqa: F401
     import core.work.worker  # noqa: F401
 
+    # Forked children share the imported heap copy-on-write; a collection in a child would
+    # write every object's GC header and copy the pages, so the imports are frozen.
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # waiters and workers are reaped by the kernel
     fd, path = tempfile.mkstemp(prefix="layerlab_zygote_")
     os.unlink(path)  # the open file is enough to lock

@@ -10,6 +10,9 @@ activations and, layer by layer as they are made, their gradients (about 2x).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -36,11 +39,34 @@ def trace_bytes(tracer: Tracer) -> int:
     return sum(layer_bytes(tracer).values())
 
 
+# (bytes, why): what the pool granted the job running in this context (see allowance).
+_GRANT: ContextVar[tuple[int, str] | None] = ContextVar("layerlab_job_grant", default=None)
+
+
+@contextmanager
+def allowance(grant: int, why: str) -> Iterator[None]:
+    """Within the block, a job may use `grant` bytes (under LAYERLAB_JOB_MB): what a worker
+    pool left of the server's memory (core.work.pool); `why` says so in a refusal."""
+    token = _GRANT.set((grant, why))
+    try:
+        yield
+    finally:
+        _GRANT.reset(token)
+
+
 def limit() -> int:
-    return limits().job_bytes
+    grant = _GRANT.get()
+    return limits().job_bytes if grant is None else min(grant[0], limits().job_bytes)
 
 
 def refuse(what: str, need: float, fix: str) -> JobBudgetError:
+    grant = _GRANT.get()
+    if grant is not None and grant[0] < limits().job_bytes:
+        return JobBudgetError(
+            f"{what} needs about {human_bytes(need)} at its peak; a job may use "
+            f"{human_bytes(limit())} here now: {grant[1]} {fix} Or try again when other "
+            "jobs have finished."
+        )
     return JobBudgetError(
         f"{what} needs about {human_bytes(need)} at its peak; one job may use "
         f"{human_bytes(limit())} here (LAYERLAB_JOB_MB). {fix}"

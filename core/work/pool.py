@@ -6,7 +6,14 @@ core.safety.spawn, so a fresh worker costs a fork, not a TensorFlow import), for
 job's progress into its future. A worker that dies (killed, out of its address space) fails
 only the job it ran, with a JobError saying so; the next job gets a fresh worker. A worker is
 retired after `idle_s` without work, after `max_jobs` jobs, or when its memory grew `keep`
-bytes past its start, so memory returns to the system. `default_pool()` is the process's pool
+bytes past its start, so memory returns to the system.
+
+The server's memory is one budget (LAYERLAB_SERVER_MB: the server, its zygote and workers,
+proportional set size): as a job starts, the pool measures the process tree, sets aside what
+loading the job's models into that worker will take and what other running jobs were granted,
+and grants the job the rest (at most LAYERLAB_JOB_MB). The job streams in chunks that fit its
+grant, or is refused saying what holds the memory (core.work.budget.allowance), so no job
+takes the server past its limit, whatever the pages hold. `default_pool()` is the process's pool
 (the app's and a notebook's), with LAYERLAB_HEAVY_JOBS slots.
 """
 
@@ -26,9 +33,16 @@ from typing import Any
 
 from core.errors import JobError
 from core.safety import spawn
+from core.safety.proc import tree_bytes
 from core.settings import MB, human_bytes, limits
+from core.work.refs import WARM, models_in
 
 START_S = 60.0  # a fork and a connect; generous on a busy machine
+# A model a worker loads costs about twice its weights (ResNet50: 98 MB of weights, 166 MB
+# loaded, 10 MB more compiled); a fresh worker's first job starts TensorFlow's runtime in it
+# (about 120 MB for a LeNet attack).
+LOAD_FACTOR = 2
+FIRST_JOB = 128 * MB
 
 
 class PoolFuture(Future):
@@ -44,6 +58,7 @@ class PoolFuture(Future):
 class _Worker:
     def __init__(self, pid: int, conn: Connection, rss: int) -> None:
         self.pid, self.conn, self.start_rss, self.rss, self.jobs = pid, conn, rss, rss, 0
+        self.warm: list[str] = []  # model keys it holds, least recent first (as refs.WARM)
 
     def stop(self) -> None:
         self.conn.close()  # its lifeline sees the socket close and it exits
@@ -56,6 +71,7 @@ class _Worker:
 class _Job:
     def __init__(self, fn: Callable, args: tuple, kwargs: dict, progress_kw: str | None):
         self.fn, self.args, self.kwargs, self.progress_kw = fn, args, kwargs, progress_kw
+        self.models = models_in((args, kwargs))  # {model key: weight bytes}
         self.future = PoolFuture()
 
 
@@ -88,6 +104,7 @@ class WorkerPool(Executor):
         self._spawn_lock = threading.Lock()
         self._closed = False
         self._running = 0
+        self._granted: dict[int, int] = {}  # slot -> bytes its running job was granted
 
     # ---- the Executor interface ---------------------------------------------------------------
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> PoolFuture:
@@ -173,13 +190,35 @@ class WorkerPool(Executor):
                 self._running += 1
             try:
                 w = self._workers.get(slot) or self._spawn(slot)
-                self._run(slot, w, job)
+                self._run(slot, w, job, self._grant(slot, w, job))
             except Exception as e:  # noqa: BLE001 - no worker: this job fails, saying why
                 if not job.future.done():
                     job.future.set_exception(JobError(f"No worker process could start ({e})."))
             finally:
                 with self._cond:
                     self._running -= 1
+                    self._granted.pop(slot, None)
+
+    def _grant(self, slot: int, w: _Worker, job: _Job) -> tuple[int, str] | None:
+        """(bytes, why) the job may use of the server's memory; None: no server limit."""
+        server = limits().server_bytes
+        if not server:
+            return None
+        load = LOAD_FACTOR * sum(b for k, b in job.models.items() if k not in w.warm)
+        load += FIRST_JOB if w.jobs == 0 else 0
+        with self._cond:
+            others = sum(self._granted.values())
+        used = tree_bytes(os.getpid(), proportional=True)
+        grant = max(0, min(limits().job_bytes, server - used - others - load))
+        with self._cond:
+            self._granted[slot] = grant + load
+        why = (
+            f"the server with its workers uses {human_bytes(used)} of its "
+            f"{human_bytes(server)} (LAYERLAB_SERVER_MB)"
+            + (f", other running jobs were granted {human_bytes(others)}" if others else "")
+            + (f", and loading this job's model takes about {human_bytes(load)}." if load else ".")
+        )
+        return grant, why
 
     def _spawn(self, slot: int) -> _Worker:
         with self._spawn_lock:
@@ -213,11 +252,11 @@ class WorkerPool(Executor):
             w = self._workers[slot] = _Worker(pid, conn, rss)
             return w
 
-    def _run(self, slot: int, w: _Worker, job: _Job) -> None:
+    def _run(self, slot: int, w: _Worker, job: _Job, grant: tuple[int, str] | None) -> None:
         fut = job.future
         fut.pid = w.pid
         try:
-            w.conn.send((job.fn, job.args, job.kwargs, job.progress_kw))
+            w.conn.send((job.fn, job.args, job.kwargs, job.progress_kw, grant))
             while True:
                 kind, *rest = w.conn.recv()
                 if kind == "progress":
@@ -243,6 +282,11 @@ class WorkerPool(Executor):
             return
         result, w.rss = rest
         w.jobs += 1
+        for key in job.models:  # the worker's refs.resolve keeps the same WARM, in this order
+            if key in w.warm:
+                w.warm.remove(key)
+            w.warm.append(key)
+        del w.warm[:-WARM]
         if kind == "memory":
             self._workers.pop(slot, None)
             w.stop()

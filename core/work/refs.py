@@ -30,6 +30,7 @@ class ModelRef:
     source: str
     card: dict[str, Any]
     path: str | None  # the checked file on this machine (None: a built-in by name)
+    weights: int = 0  # bytes of its parameters (float32): what loading it costs a worker
 
     @staticmethod
     def of(m: LoadedModel) -> ModelRef:
@@ -45,6 +46,7 @@ class ModelRef:
             m.source,
             dict(m.card),
             None if m.source == "builtin" else str(m.file),
+            4 * m.model.count_params(),
         )
 
 
@@ -93,6 +95,16 @@ def to_refs(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: to_refs(v) for k, v in value.items()}
     return value
+
+
+def models_in(value: Any) -> dict[str, int]:
+    """{key: weight bytes} of every ModelRef in to_refs' output (nested as to_refs nests)."""
+    if isinstance(value, ModelRef):
+        return {value.key: value.weights}
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(value, (tuple, list, dict)):
+        return {k: b for v in items for k, b in models_in(v).items()}
+    return {}
 
 
 def from_refs(value: Any, data: dict[str, bytes] | None = None) -> Any:

@@ -3,8 +3,9 @@
 It lowers its priority (os.nice), sizes TensorFlow's thread pools before the runtime starts,
 caps its address space at its size then plus `memory` bytes (a job that outgrows it ends here
 as a MemoryError or a crash, never in the server), connects to the pool's socket and runs jobs
-one after another: (function, args, kwargs, progress keyword) in, ("progress", args) while it
-runs, then ("done", result, rss) or ("error", exception, rss) out. Models arrive as references
+one after another: (function, args, kwargs, progress keyword, grant) in (grant: the bytes
+the pool left the job of the server's memory, and why: core.work.budget.allowance),
+("progress", args) while it runs, then ("done", result, rss) or ("error", exception, rss) out. Models arrive as references
 (core.work.refs) and stay warm. A thread watches the socket: when the server ends, even
 killed, the worker ends too.
 """
@@ -16,6 +17,7 @@ import pickle
 import select
 import socket
 import threading
+from contextlib import nullcontext
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -57,18 +59,20 @@ def main(address: str, memory: int, threads: int, nice: int) -> None:
 
 
 def _serve(conn: Connection) -> None:
+    from core.work.budget import allowance
     from core.work.refs import from_refs
 
     while True:
         try:
-            fn, args, kwargs, progress_kw = conn.recv()
+            fn, args, kwargs, progress_kw, grant = conn.recv()
         except (EOFError, OSError):
             return
         try:
             args, kwargs = from_refs(args), from_refs(kwargs)
             if progress_kw:
                 kwargs[progress_kw] = lambda *a: conn.send(("progress", a))
-            out: Any = fn(*args, **kwargs)
+            with allowance(*grant) if grant else nullcontext():
+                out: Any = fn(*args, **kwargs)
             conn.send(("done", out, status_bytes("VmRSS")))
         except MemoryError:
             conn.send(("memory", None, status_bytes("VmRSS")))

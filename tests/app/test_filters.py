@@ -134,3 +134,15 @@ def test_a_1000_class_models_profiles_show_the_top_classes(thousand_classes):
         "The 10 classes of 1000 with the highest mean" in c.value for c in at.caption
     ) == len(charts)
     assert any("all 1000 classes" in b.proto.label for b in at.get("download_button"))
+
+
+def test_a_refused_index_shows_its_message_and_no_empty_progress_bar(monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("LAYERLAB_JOB_MB", "0.01")  # LeNet's index no longer fits one job
+    st.cache_resource.clear()  # an index cached by an earlier test would not be refused
+    at = open_app("pages/filters.py")
+    assert any("needs about" in e.value and "LAYERLAB_JOB_MB" in e.value for e in at.error), [
+        e.value for e in at.error
+    ]
+    assert not at.get("progress")  # the bar left with its job (it stood empty above the message)
