@@ -23,7 +23,7 @@ raises it without touching code (e.g. `LAYERLAB_MAX_TRACE_MB=4000 streamlit run 
 | LAYERLAB_SHELF                | off                    | 1: the Lab shelf page lists every share          |
 | LAYERLAB_JOB_MB               | 384                    | one heavy job's estimated peak (core.work.budget)|
 | LAYERLAB_WORKER_MEMORY_MB     | 4096                   | address space a pool worker may add after imports|
-| LAYERLAB_SERVER_MB            | 2048                   | the server with its zygote and workers (PSS); a  |
+| LAYERLAB_SERVER_MB            | 2560                   | the server with its zygote and workers (PSS); a  |
 |                               |                        | job gets what is left of it (0: no such limit)   |
 | LAYERLAB_WORK                 | pool                   | where heavy api calls run by default: pool/inline|
 | LAYERLAB_DASK_SCHEDULER       | (none)                 | tcp://host:8786: heavy calls go to that cluster  |
@@ -106,7 +106,7 @@ def limits() -> Limits:
         worker_bytes=int(_number("LAYERLAB_WORKER_MEMORY_MB", 4096) * MB),
         server_bytes=0  # "0": no such limit (a notebook or test process is no server)
         if os.environ.get("LAYERLAB_SERVER_MB", "").strip() == "0"
-        else int(_number("LAYERLAB_SERVER_MB", 2048) * MB),
+        else int(_number("LAYERLAB_SERVER_MB", 2560) * MB),  # Community Cloud: ~2.7 GB
     )
 
 

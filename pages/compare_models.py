@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core import api, cache
+from core.analysis.cka import MIN_INPUTS
 from core.errors import LayerLabError
 from core.inputs.samples import gallery_kind
 from core.model.load import builtin_card
@@ -109,6 +110,17 @@ which = st.radio(
     ),
 )
 inputs = tuple((pool if which.startswith("built-in") else mine).values())
+if len(inputs) > MIN_INPUTS:
+    n = st.slider(
+        "How many of them",
+        min_value=MIN_INPUTS,
+        max_value=len(inputs),
+        value=len(inputs),
+        key=f"cmp_n_{which}",
+        help="CKA holds every layer's activations of all the inputs at once (in memory or in "
+        "files): with a large model, fewer inputs fit one job's memory.",
+    )
+    inputs = inputs[:n]
 
 # ---- core call ---------------------------------------------------------------------------------------
 try:

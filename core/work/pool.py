@@ -5,14 +5,16 @@ threads takes the next job and runs it in its worker (forked on demand through
 core.safety.spawn, so a fresh worker costs a fork, not a TensorFlow import), forwarding the
 job's progress into its future. A worker that dies (killed, out of its address space) fails
 only the job it ran, with a JobError saying so; the next job gets a fresh worker. A worker is
-retired after `idle_s` without work, after `max_jobs` jobs, or when its memory grew `keep`
-bytes past its start, so memory returns to the system.
+retired after `idle_s` without work, after `max_jobs` jobs, when its memory grew `keep`
+bytes past its start, or after a job granted less than LAYERLAB_JOB_MB (see below), so memory
+returns to the system.
 
 The server's memory is one budget (LAYERLAB_SERVER_MB: the server, its zygote and workers,
 proportional set size): as a job starts, the pool measures the process tree, sets aside what
 loading the job's models into that worker will take and what other running jobs were granted,
 and grants the job the rest (at most LAYERLAB_JOB_MB). The job streams in chunks that fit its
-grant, or is refused saying what holds the memory (core.work.budget.allowance), so no job
+grant (a sixteenth of the limit stays for the pages' own work), or is refused saying what
+holds the memory (core.work.budget.allowance), so no job
 takes the server past its limit, whatever the pages hold. `default_pool()` is the process's pool
 (the app's and a notebook's), with LAYERLAB_HEAVY_JOBS slots.
 """
@@ -43,6 +45,8 @@ START_S = 60.0  # a fork and a connect; generous on a busy machine
 # (about 120 MB for a LeNet attack).
 LOAD_FACTOR = 2
 FIRST_JOB = 128 * MB
+# Kept for the pages' own work while jobs run (a ResNet50 trace of a new input: 141 MB).
+HEADROOM = 1 / 16
 
 
 class PoolFuture(Future):
@@ -209,12 +213,13 @@ class WorkerPool(Executor):
         with self._cond:
             others = sum(self._granted.values())
         used = tree_bytes(os.getpid(), proportional=True)
-        grant = max(0, min(limits().job_bytes, server - used - others - load))
+        free = int(server * (1 - HEADROOM)) - used - others - load
+        grant = max(0, min(limits().job_bytes, free))
         with self._cond:
             self._granted[slot] = grant + load
         why = (
             f"the server with its workers uses {human_bytes(used)} of its "
-            f"{human_bytes(server)} (LAYERLAB_SERVER_MB)"
+            f"{human_bytes(server)} (LAYERLAB_SERVER_MB, {HEADROOM:.0%} of it kept for pages)"
             + (f", other running jobs were granted {human_bytes(others)}" if others else "")
             + (f", and loading this job's model takes about {human_bytes(load)}." if load else ".")
         )
@@ -298,7 +303,8 @@ class WorkerPool(Executor):
                 )
             )
             return
-        if w.jobs >= self.max_jobs or w.rss > w.start_rss + self.keep:
+        tight = grant is not None and grant[0] < limits().job_bytes  # the server is short
+        if w.jobs >= self.max_jobs or w.rss > w.start_rss + self.keep or tight:
             self._workers.pop(slot, None)  # recycled: its memory goes back to the system
             w.stop()
         if kind == "done":

@@ -53,3 +53,14 @@ def test_a_chart_with_more_rows_than_altairs_guard_is_drawn():
     at = AppTest.from_function(script, default_timeout=120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_fewer_inputs_can_be_compared_as_a_refusal_advises():
+    """A refusal says "use fewer inputs (about 6 fit)": the page lets the user pick how many."""
+    at = _page(model_choice="vgg_cifar10")
+    n = int(at.radio(key="cmp_inputs").value.rsplit("(", 1)[1].rstrip(")"))
+    slider = next(s for s in at.slider if s.label == "How many of them")
+    assert (slider.min, slider.max, slider.value) == (3, n, n)
+    slider.set_value(6).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("6 inputs" in s.value for s in at.subheader), [s.value for s in at.subheader]

@@ -14,7 +14,7 @@ from core.errors import JobBudgetError
 from core.safety.proc import tree_bytes
 from core.settings import MB, limits
 from core.work import budget
-from core.work.pool import WorkerPool
+from core.work.pool import HEADROOM, WorkerPool
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,10 @@ def pool():
 
 
 def _server_mb(extra_mb: float) -> str:
-    """A server limit `extra_mb` above what this process tree uses now."""
-    return str(int(tree_bytes(os.getpid(), proportional=True) / MB + extra_mb))
+    """A server limit that leaves jobs `extra_mb` over what this process tree uses now (past
+    the pages' headroom)."""
+    used = tree_bytes(os.getpid(), proportional=True) / MB
+    return str(int((used + extra_mb) / (1 - HEADROOM)))
 
 
 def test_without_a_server_limit_a_job_gets_the_job_limit(pool, monkeypatch):
@@ -56,6 +58,7 @@ def test_a_job_with_nothing_left_is_refused_with_the_numbers_and_the_next_one_ru
     message = str(e.value)
     assert "LAYERLAB_SERVER_MB" in message and "uses" in message
     assert "loading this job's model takes about" in message  # the VGG is not warm there yet
+    assert pool.worker_pids() == []  # the server is short: the worker gave its memory back
     monkeypatch.setenv("LAYERLAB_SERVER_MB", "0")
     result = api.cka(vgg, vgg, inputs, executor=pool)
     np.testing.assert_allclose(np.diag(result.matrix)[1:], 1.0, atol=1e-5)  # a layer vs itself
