@@ -38,6 +38,7 @@ from pages._widgets import (
     every_layer,
     export_button,
     fit_cell,
+    lazy_tabs,
     legend,
     prediction,
     shape_text,
@@ -284,9 +285,7 @@ keep_widget_state(
 )
 if st.session_state.get("link_layer") is not None:
     st.session_state["audio_view_tab"] = VIEWS[1]
-layers_tab, hear_tab, compare_tab, weights_tab = st.tabs(
-    VIEWS, key="audio_view_tab", on_change="rerun"
-)
+layers_tab, hear_tab, compare_tab, weights_tab = lazy_tabs(VIEWS, key="audio_view_tab")
 
 frozen_cfg: dict[str, list[int]] = st.session_state.get("frozen", {}).get(lm.sha256, {})
 

@@ -19,7 +19,14 @@ from pages._links import share_view
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
 from pages._tiles import click_pick, dark_theme, shrink_to_column, span
-from pages._widgets import altair, csv_button, export_button, layer_output, shape_text
+from pages._widgets import (
+    altair,
+    csv_button,
+    export_button,
+    layer_output,
+    lazy_tabs,
+    shape_text,
+)
 
 DEEP = 60  # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820  # px; a graph of more than TALL layers scrolls in a frame this high
@@ -186,10 +193,8 @@ c4.metric(
     help="Held fixed during training, e.g. BatchNorm's moving mean and variance.",
 )
 
-# Only the open tab runs (the graph and the weight histograms cost a rerun otherwise).
-layers_tab, graph_tab, weights_tab = st.tabs(
-    ["Layers", "Graph", "Weights"], key="structure_tab", on_change="rerun"
-)
+# Lazy: the graph and the weight histograms cost a rerun while their tab is closed otherwise.
+layers_tab, graph_tab, weights_tab = lazy_tabs(["Layers", "Graph", "Weights"], key="structure_tab")
 
 # ---- layers ---------------------------------------------------------------------------------------
 with layers_tab:

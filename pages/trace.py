@@ -24,6 +24,7 @@ from core.show.render import as_maps, labelled_grid
 from pages._images import png
 from pages._links import share_view
 from pages._state import (
+    IMAGE_INPUT_TABS,
     add_sample,
     current_model,
     keep_sample,
@@ -37,6 +38,7 @@ from pages._widgets import (
     every_layer,
     export_button,
     freeze_note,
+    lazy_tabs,
     prediction,
     shape_text,
 )
@@ -66,16 +68,8 @@ def sample_buttons(pool: list[Sample], *, key: str, per_row: int = 10) -> None:
 
 
 # ---- inputs -------------------------------------------------------------------------------
-draw_tab, upload_tab, gallery_tab, real_tab = st.tabs(
-    [
-        ":material/draw: Draw",
-        ":material/upload: Upload image",
-        ":material/photo_library: Gallery",
-        ":material/dataset: Real held-out images",
-    ],
-    key="trace_input_tab",
-    on_change="rerun",  # only the open tab runs (the gallery's 60 buttons cost ~0.2 s)
-)
+# Lazy: the gallery's 60 buttons cost ~0.2 s a rerun while its tab is closed otherwise.
+draw_tab, upload_tab, gallery_tab, real_tab = lazy_tabs(IMAGE_INPUT_TABS, key="trace_input_tab")
 with draw_tab:
     if draw_tab.open:
         c1, c2 = st.columns([1, 2])
