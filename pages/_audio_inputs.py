@@ -12,8 +12,8 @@ from core.inputs.audio import ACCEPTED, decode_audio, place_word, to_mono
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 from core.settings import MAX_CLIP_SECONDS
+from pages._controls import lazy_tabs
 from pages._state import AUDIO_INPUT_TABS, add_sample, keep, kept, samples
-from pages._widgets import lazy_tabs
 
 
 def _rate(lm: LoadedModel) -> int:

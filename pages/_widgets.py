@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import altair as alt
@@ -50,12 +50,6 @@ def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
         help="Settings, model identity (name, file hash), predictions, and the "
         "pictures (PNG), sounds (WAV) and tables (CSV) shown here.",
     )
-
-
-def lazy_tabs(labels: Sequence[str], *, key: str) -> Sequence[Any]:
-    """Tabs of which only the open one runs: each is used as `with tab: if tab.open: ...`, and
-    opening another reruns the page. key: the session key holding the open tab's label."""
-    return st.tabs(list(labels), key=key, on_change="rerun")
 
 
 def label_of(lm: LoadedModel, probs: np.ndarray) -> str:

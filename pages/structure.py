@@ -14,19 +14,13 @@ from core import cache
 from core.show.card_view import retrain_steps, training_history, validation_sets
 from core.show.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
+from pages._controls import lazy_tabs
 from pages._images import arrow_bytes, remember
 from pages._links import share_view
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
 from pages._state import current_model, run_trace, selected_sample, usable_samples
 from pages._tiles import click_pick, dark_theme, shrink_to_column, span
-from pages._widgets import (
-    altair,
-    csv_button,
-    export_button,
-    layer_output,
-    lazy_tabs,
-    shape_text,
-)
+from pages._widgets import altair, csv_button, export_button, layer_output, shape_text
 
 DEEP = 60  # more layers than this: the graph starts on a range of layers
 GRAPH_HEIGHT = 820  # px; a graph of more than TALL layers scrolls in a frame this high
