@@ -21,6 +21,7 @@ from keras import layers
 
 from training import output, runtime
 from training.data import DATA, hold_out, load_cifar10
+from training.logits import fit_logits
 
 SEED = 1234
 N_VAL = 5000
@@ -193,23 +194,17 @@ def train(
     model = build_model(width)
     opt = keras.optimizers.SGD(learning_rate=0.0, momentum=0.9, nesterov=True, weight_decay=WD)
     opt.exclude_from_weight_decay(var_names=["bn", "bias", "normalize"])
-    # Label smoothing on the logits (the model's last layer is the softmax; train on logits).
-    train_model = keras.Model(model.input, model.get_layer("logits").output)
-    train_model.compile(
+    ctl = Control(model, xv, val.y, epochs=epochs, steps=steps, budget_s=max_minutes * 60 or None)
+    fit_logits(
+        model,
+        train_batches(tr.x, tr.y),
         optimizer=opt,
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=LABEL_SMOOTHING
         ),
-        metrics=["accuracy"],
-    )
-    ctl = Control(model, xv, val.y, epochs=epochs, steps=steps, budget_s=max_minutes * 60 or None)
-    train_model.fit(
-        train_batches(tr.x, tr.y),
         epochs=epochs,
-        steps_per_epoch=steps,
+        steps=steps,
         callbacks=[ctl],
-        shuffle=False,
-        verbose=2,
     )
     seconds = time.time() - ctl.t_start
 
