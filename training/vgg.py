@@ -230,9 +230,7 @@ def train(
         ctl,
         metrics,
         seconds=seconds,
-        epochs=epochs,
         width=width,
-        max_minutes=max_minutes,
         mixed=mixed,
         smoke=smoke,
         command=command,
@@ -248,17 +246,19 @@ def _card(
     metrics: dict,
     *,
     seconds: float,
-    epochs: int,
     width: int,
-    max_minutes: float,
     mixed: bool,
     smoke: bool,
     command: str,
 ) -> dict:
+    """The card of the trained model; the plan (epochs, time budget) and how it went are
+    ctl's."""
     n_params = model.count_params()
     n_weight = sum(isinstance(layer, layers.Conv2D | layers.Dense) for layer in model.layers)
     widths = [width * 2**i for i in range(len(CONVS))]
+    epochs = ctl.first_plan
     completed = not ctl.stopped_early and not ctl.shortened and len(ctl.history) >= epochs
+    max_minutes = (ctl.budget_s or 0.0) / 60
     budget = f"wall-clock budget of {max_minutes:g} min: " + "; ".join(
         t
         for t, on in (
