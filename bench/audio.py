@@ -15,27 +15,25 @@ Ratios are against `forward` (trace) and `trace` (filter audio), measured in the
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from bench.common import Row, Table, parser  # noqa: E402
 from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
 from core.inputs.samples import speech_clips  # noqa: E402
 from core.show.audio_view import hear_filter  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+def main(argv: list[str] | None = None) -> list[Row]:
     """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
     import librosa
     import soxr
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=20)
-    args = ap.parse_args(argv)
+    args = parser(__doc__, repeats=20).parse_args(argv)
     m = api.load("spoken_digits")
     y, sr = next(c.raw for c in speech_clips() if c.label == "7")
     x, _ = api.prepare(m, (y, sr))
@@ -66,18 +64,17 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         f"  forward {t_forward:8.2f} ms   prepare {t_prepare:8.2f} ms   trace {t_trace:8.2f} ms"
         f"   trace/forward {t_trace / t_forward:5.2f}   stft+istft {t_stft:6.2f} ms"
     )
-    summary = [("audio", "spoken_digits", "trace / eager forward", t_trace / t_forward)]
-    print(
-        f"  {'layer':14} {'istft':>9} {'gl32':>9} {'istft/trace':>12} {'gl32/trace':>11} "
-        f"{'gl32/istft':>11}"
+    summary: list[Row] = [("audio", "spoken_digits", "trace / eager forward", t_trace / t_forward)]
+    table = Table(
+        "layer 14 | istft ms 9.2f | gl32 ms 9.2f | istft/trace 12.2f | gl32/trace 11.2f"
+        " | gl32/istft 11.1f",
+        indent="  ",
     )
+    table.header()
     for layer in ("block1_relu", "block3_relu"):
         t_i = median_ms(lambda: hear_filter(m, tr, layer, 3, method="phase"), r)
         t_g = median_ms(lambda: hear_filter(m, tr, layer, 3, method="griffinlim"), max(3, r // 4))
-        print(
-            f"  {layer:14} {t_i:6.2f} ms {t_g:6.2f} ms {t_i / t_trace:12.2f} "
-            f"{t_g / t_trace:11.2f} {t_g / t_i:11.1f}"
-        )
+        table.row(layer, t_i, t_g, t_i / t_trace, t_g / t_trace, t_g / t_i)
         summary += [
             ("audio", layer, "filter audio, ISTFT / trace", t_i / t_trace),
             ("audio", layer, "filter audio, Griffin-Lim / trace", t_g / t_trace),

@@ -16,14 +16,13 @@ its conversion of raws costs what the model's own forward pass may not).
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+from bench.common import Row, Table, best_of, parser  # noqa: E402
 from core import api  # noqa: E402
 from core.analysis.evaluation import BLOCK, score  # noqa: E402
 from core.inputs.prepare import stack  # noqa: E402
@@ -32,28 +31,16 @@ from core.work import INLINE  # noqa: E402
 TARGET = 0.85
 
 
-def _best(fns, repeats: int) -> list[float]:
-    """Best-of-n seconds of each function, run alternately (the machine may be shared)."""
-    ts: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, t in zip(fns, ts):
-            t0 = time.perf_counter()
-            fn()
-            t.append(time.perf_counter() - t0)
-    return [min(t) for t in ts]
-
-
-def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+def main(argv: list[str] | None = None) -> list[Row]:
     """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--models", default="lenet_mnist,vgg_cifar10,spoken_digits")
-    args = ap.parse_args(argv)
-    rows = []
-    print(
-        f"{'model':14} {'inputs':>6} {'forward':>9} {'score':>9} {'evaluate':>9} {'cached':>9}"
-        f" {'score x':>8} {'eval x':>7}  target score >= {TARGET}x"
+    models = "lenet_mnist,vgg_cifar10,spoken_digits"
+    args = parser(__doc__, repeats=3, models=models).parse_args(argv)
+    rows: list[Row] = []
+    table = Table(
+        "model 14 | inputs 6d | forward s 9.3f | score s 9.3f | evaluate s 10.3f | cached s 9.3f"
+        f" | score x 8.2f | eval x 7.2f | score >= {TARGET}x >15"
     )
+    table.header()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LAYERLAB_DATA_DIR"] = tmp
         for name in args.models.split(","):
@@ -75,15 +62,12 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
                 api.evaluate(m, (raws, labels), cache=False, executor=INLINE)
 
             forward(), scored()  # warm: the compiled functions exist before timing
-            t_fwd, t_score, t_eval = _best([forward, scored, evaluated], args.repeats)
+            t_fwd, t_score, t_eval = best_of([forward, scored, evaluated], args.repeats)
             api.evaluate(m, (raws, labels), executor=INLINE)  # fills the disk cache
-            (t_cached,) = _best([lambda: api.evaluate(m, (raws, labels), executor=INLINE)], 3)
+            (t_cached,) = best_of([lambda: api.evaluate(m, (raws, labels), executor=INLINE)], 3)
             rs, re = t_fwd / t_score, t_fwd / t_eval
-            print(
-                f"{name:14} {len(x):6d} {t_fwd:8.3f}s {t_score:8.3f}s {t_eval:8.3f}s "
-                f"{t_cached:8.3f}s {rs:7.2f}x {re:6.2f}x  {'ok' if rs >= TARGET else 'UNDER'}",
-                flush=True,
-            )
+            ok = "ok" if rs >= TARGET else "UNDER"
+            table.row(name, len(x), t_fwd, t_score, t_eval, t_cached, rs, re, ok)
             rows += [
                 ("dataset", f"{name} score ({len(x)} inputs)", "throughput / forward", rs),
                 ("dataset", f"{name} evaluate from raws", "throughput / forward", re),

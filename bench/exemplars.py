@@ -17,7 +17,6 @@ against `forward` measured in the same run (target: scan / forward <= 1.5).
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -26,35 +25,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.common import Row, Table, best_of, parser  # noqa: E402
 from bench.trace import median_ms  # noqa: E402
 from core import api  # noqa: E402
 from core.analysis.exemplars import CHUNK, compile_scan, scan  # noqa: E402
 
 
-def _interleaved(a, b, repeats: int) -> tuple[float, float]:
-    """Best-of-n seconds of a and of b, run alternately: on a shared machine the least
-    disturbed run is the closest to the code's own cost, and alternating exposes both to
-    the same load."""
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, ts in ((a, ta), (b, tb)):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return min(ta), min(tb)
-
-
-def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+def main(argv: list[str] | None = None) -> list[Row]:
     """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--models", default="lenet_mnist,vgg_cifar10")
-    args = ap.parse_args(argv)
-    rows = []
-    print(
-        f"{'model':14} {'inputs':>6} {'forward':>9} {'scan':>9} {'scan/fwd':>8} {'first':>9} "
-        f"{'query':>9} {'visualize':>9} {'index':>9}  layers, channels"
+    args = parser(__doc__, repeats=3, models="lenet_mnist,vgg_cifar10").parse_args(argv)
+    rows: list[Row] = []
+    table = Table(
+        "model 14 | inputs 6d | forward s 9.2f | scan s 9.2f | scan/fwd 8.2f | first s 9.2f"
+        " | query ms 9.2f | visualize s 11.2f | index MB 9.2f | layers, channels >16"
     )
+    table.header()
     for name in args.models.split(","):
         m = api.load(name)
         raws, labels = api.probe_set(m)
@@ -70,9 +55,11 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         step = compile_scan(m.tracer)
         ix = scan(m.tracer, x, labels=labels, n_classes=len(m.labels), compiled=step)
         t_first = time.perf_counter() - t0
-        t_fwd, t_scan = _interleaved(
-            forward,
-            lambda: scan(m.tracer, x, labels=labels, n_classes=len(m.labels), compiled=step),
+        t_fwd, t_scan = best_of(
+            [
+                forward,
+                lambda: scan(m.tracer, x, labels=labels, n_classes=len(m.labels), compiled=step),
+            ],
             args.repeats,
         )
         types = m.tracer.plan.layer_types()
@@ -80,11 +67,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         t_query = median_ms(lambda: api.top_inputs(m, conv, 1, k=9, index=ix), 20)
         t_vis = api.visualize(m, conv, 1, steps=256).seconds
         n_ch = sum(li.channels for li in ix.layers.values())
-        print(
-            f"{name:14} {len(x):6d} {t_fwd:8.2f}s {t_scan:8.2f}s {t_scan / t_fwd:8.2f} "
-            f"{t_first:8.2f}s {t_query:7.2f}ms {t_vis:8.2f}s {ix.nbytes / 2**20:7.2f}MB  "
-            f"{len(ix.layers)}, {n_ch}"
-        )
+        mb = ix.nbytes / 2**20
+        counts = f"{len(ix.layers)}, {n_ch}"
+        table.row(name, len(x), t_fwd, t_scan, t_scan / t_fwd, t_first, t_query, t_vis, mb, counts)
         rows += [
             (
                 "exemplars",

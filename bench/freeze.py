@@ -16,7 +16,6 @@ Ratios are against `trace` measured in the same run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -25,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.common import Row, Table, parser  # noqa: E402
 from bench.trace import median_ms, models  # noqa: E402
 from core.analysis.importance import filter_importance  # noqa: E402
 from core.graph.engine import Tracer  # noqa: E402
@@ -34,17 +34,16 @@ from core.model.card import infer_card  # noqa: E402
 _CONV = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
 
-def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
+def main(argv: list[str] | None = None) -> list[Row]:
     """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=20)
-    args = ap.parse_args(argv)
-    summary = []
-    print(
-        f"{'model':22} {'trace':>9} {'freeze':>9} {'freeze@1':>9} {'eager':>9} {'compile':>9} "
-        f"{'scan':>8} {'freeze/trace':>12} {'freeze@1/trace':>14} {'eager/trace':>11}  "
-        "last conv layer"
+    args = parser(__doc__, repeats=20).parse_args(argv)
+    summary: list[Row] = []
+    table = Table(
+        "model 22 | trace ms 9.2f | freeze ms 9.2f | freeze@1 ms 11.2f | eager ms 9.2f"
+        " | compile ms 10.0f | scan s 8.2f | freeze/trace 12.2f | freeze@1/trace 14.2f"
+        " | eager/trace 11.2f | last conv layer >24"
     )
+    table.header()
     for name, model in models().items():
         tracer = Tracer(model)
         plan = tracer.plan
@@ -72,11 +71,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
         filter_importance(tracer, xb, last, card=infer_card(model, "bench"))
         t_scan = (time.perf_counter() - t0) * 1e3
         n = int(base[last].shape[-1])
-        print(
-            f"{name:22} {t_trace:7.2f}ms {t_last:7.2f}ms {t_first:7.2f}ms {t_eager:7.2f}ms "
-            f"{t_compile:7.0f}ms {t_scan / 1e3:7.2f}s {t_last / t_trace:12.2f} "
-            f"{t_first / t_trace:14.2f} {t_eager / t_trace:11.2f}  {last} ({n} filters)"
-        )
+        ratios = (t_last / t_trace, t_first / t_trace, t_eager / t_trace)
+        conv = f"{last} ({n} filters)"
+        table.row(name, t_trace, t_last, t_first, t_eager, t_compile, t_scan / 1e3, *ratios, conv)
         summary += [
             ("freeze", name, "freeze in last conv / trace", t_last / t_trace),
             ("freeze", name, "freeze in first conv / trace", t_first / t_trace),

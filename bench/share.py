@@ -17,7 +17,6 @@ SQLite file; target: ratio <= 1.05 (the store is touched only when Share is clic
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -26,6 +25,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from bench.common import Row, Table, parser
 from core.settings import ShareLimits
 from core.share.store import Store, normalize_url
 
@@ -119,15 +119,15 @@ def pages(pg_url: str | None, reruns: int) -> float:
     return best[1] / best[0]
 
 
-def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> list[Row]:
+    """Prints the table; returns (benchmark, case, ratio, value) rows for python -m bench."""
+    ap = parser(__doc__, repeats=3)
     ap.add_argument("--mb", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--postgres", default=os.environ.get("LAYERLAB_TEST_POSTGRES_URL", ""))
     ap.add_argument("--pages", action="store_true")
     ap.add_argument("--reruns", type=int, default=7)
     args = ap.parse_args(argv)
-    rows = []
+    rows: list[Row] = []
     backends: list[tuple[str, str, object]] = []
     tmp = tempfile.TemporaryDirectory()
     backends.append(("sqlite", f"sqlite:///{tmp.name}/shares.sqlite3", None))
@@ -135,19 +135,16 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, float]]:
     if args.postgres:
         pg_url, drop = _postgres(args.postgres)
         backends.append(("postgresql", pg_url, drop))
-    print(
-        f"{'backend':11} {'raw write':>9} {'share':>7} {'ratio':>6} {'raw read':>9} {'open':>7} "
-        f"{'ratio':>6}  ({args.mb} MB, s, median of {args.repeats}; target <= {TARGET})"
+    table = Table(
+        "backend 11 | raw write 9.2f | share 7.2f | ratio 6.2f | raw read 9.2f | open 7.2f"
+        " | ratio 6.2f"
     )
+    table.header(f"({args.mb} MB, s, median of {args.repeats}; target <= {TARGET})")
     try:
         for name, url, _ in backends:
             t = measure(url, args.mb, args.repeats)
             w, r = t["share"] / t["raw write"], t["open"] / t["raw read"]
-            print(
-                f"{name:11} {t['raw write']:9.2f} {t['share']:7.2f} {w:6.2f} {t['raw read']:9.2f} "
-                f"{t['open']:7.2f} {r:6.2f}",
-                flush=True,
-            )
+            table.row(name, t["raw write"], t["share"], w, t["raw read"], t["open"], r)
             rows += [
                 ("share", f"{name} share {args.mb} MB", "share / raw write", w),
                 ("share", f"{name} open {args.mb} MB", "open / raw read", r),

@@ -12,7 +12,8 @@ from core.inputs.audio import ACCEPTED, decode_audio, place_word, to_mono
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
 from core.settings import MAX_CLIP_SECONDS
-from pages._state import add_sample, keep, kept, samples
+from pages._controls import lazy_tabs
+from pages._state import AUDIO_INPUT_TABS, add_sample, keep, kept, samples
 
 
 def _rate(lm: LoadedModel) -> int:
@@ -55,16 +56,8 @@ def _take(
 
 def audio_inputs(lm: LoadedModel) -> None:
     """Four lazy tabs; a new recording or upload, or a clicked clip, is added to the samples."""
-    rec_tab, up_tab, gal_tab, real_tab = st.tabs(
-        [
-            ":material/mic: Record",
-            ":material/upload: Upload",
-            ":material/library_music: Built-in clips",
-            ":material/dataset: Real held-out clips",
-        ],
-        key="audio_input_tab",
-        on_change="rerun",  # only the open tab runs (the clip buttons cost a rerun otherwise)
-    )
+    # Lazy: the clip buttons cost a rerun while their tab is closed otherwise.
+    rec_tab, up_tab, gal_tab, real_tab = lazy_tabs(AUDIO_INPUT_TABS, key="audio_input_tab")
     with rec_tab:
         if rec_tab.open:
             # Streamlit's own recorder: while it records it shows the live waveform (a level meter:

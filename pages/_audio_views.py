@@ -103,27 +103,9 @@ def _heatmap(
             "height": height,
             "title": title,
             "encoding": {
-                "x": {
-                    "field": "t0",
-                    "type": q,
-                    "title": "time (s)",
-                    "scale": {
-                        "nice": False,
-                        "zero": False,
-                        "domain": [float(df.t0.min()), float(df.t1.max())],
-                    },
-                },
+                "x": _edge_axis(df, "t", "time (s)"),
                 "x2": {"field": "t1x"},
-                "y": {
-                    "field": "f0",
-                    "type": q,
-                    "title": "frequency (Hz)",
-                    "scale": {
-                        "nice": False,
-                        "zero": False,
-                        "domain": [float(df.f0.min()), float(df.f1.max())],
-                    },
-                },
+                "y": _edge_axis(df, "f", "frequency (Hz)"),
                 "y2": {"field": "f1x"},
                 "color": {
                     "field": value,
@@ -141,6 +123,14 @@ def _heatmap(
         },
         key=key,
     )
+
+
+def _edge_axis(df: pd.DataFrame, axis: str, title: str) -> dict:
+    """The Vega-Lite encoding of a cell axis: cells start at `<axis>0`; the scale spans the true
+    edges (first start to last `<axis>1`), not rounded ("nice") nor stretched to zero."""
+    lo, hi = float(df[f"{axis}0"].min()), float(df[f"{axis}1"].max())
+    scale = {"nice": False, "zero": False, "domain": [lo, hi]}
+    return {"field": f"{axis}0", "type": "quantitative", "title": title, "scale": scale}
 
 
 def _edges(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:

@@ -9,6 +9,8 @@ comes back to this page's thread.
 Any click while it waits or runs (the Cancel button, or another widget) makes Streamlit rerun
 the page, which stops this run at its next status update; the slot is released on the way out
 and a running job's worker is stopped (core.work.run), so its place and memory are freed.
+Lighter work that runs in the page's own process (a cached trace, a saliency map) shows
+`spinner`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ import streamlit as st
 
 from core import cache, work
 from core.errors import LayerLabError
+
+
+def spinner(what: str, *, frozen: object = False) -> Any:
+    """A spinner saying what runs, and that frozen filters apply when `frozen` is truthy (a
+    Freeze, a configuration); Streamlit shows it only after 0.5 s, so a cached result never
+    flashes one, and then with its running time."""
+    return st.spinner(what + (" (with frozen filters)" if frozen else "") + "…", show_time=True)
 
 
 class Job:

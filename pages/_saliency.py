@@ -19,6 +19,7 @@ from core.model.load import LoadedModel
 from core.show.audio_view import display_maps, time_profile
 from core.show.render import apply_colormap, overlay
 from pages._images import png
+from pages._jobs import spinner
 from pages._widgets import altair, legend
 
 
@@ -61,12 +62,7 @@ def saliency_tab(
     alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
     cls = lm.labels.index(target)
     try:
-        with st.spinner(
-            f"{method} saliency for class {target}"
-            + (" with the frozen filters" if config else "")
-            + "…",
-            show_time=True,
-        ):
+        with spinner(f"{method} saliency for class {target}", frozen=config):
             grad_cam = method == "Grad-CAM" and cam_choice is not None
             layer = None if not grad_cam or cam_choice == auto else cam_choice
             sal, cam_layer = cache.saliency(lm, sample, method, cls, layer, fkey)

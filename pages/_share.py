@@ -16,7 +16,7 @@ share, "opened_share" (id, title, note), "pending_delete" (id, token) from a del
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, TypedDict
 
 import streamlit as st
 
@@ -79,6 +79,17 @@ def share_box(lm: LoadedModel, *, params: dict[str, str], url: str, view: dict[s
     _downloads(lm, params=params, page=page or "trace", url=url, view=view)
 
 
+class _Shown(TypedDict):
+    """What both offline downloads say about the view, so the HTML and the notebook agree:
+    its freeze (the frozen filters and their kinds), page, title and link."""
+
+    frozen: dict[str, list[int]]
+    kinds: dict[str, dict[str, Any]]
+    page: str
+    title: str
+    link: str
+
+
 def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
     """Download as HTML / as notebook: built only when clicked, from what is captured now
     (references, no copies: a rerun that does not click pays nothing)."""
@@ -98,6 +109,7 @@ def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
     shared = st.session_state.get("shared_model")
     uploaded = _uploader_file()
     ivs = Freeze(config, kinds)
+    shown = _Shown(frozen=config, kinds=kinds, page=page, title=title, link=link)
 
     def html() -> str:
         plain = api.run(lm, sample.raw)
@@ -110,11 +122,7 @@ def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
             frozen_probabilities=frozen.probabilities if frozen else None,
             trace=(frozen or plain).trace,
             layer=params.get("layer"),
-            frozen=config,
-            kinds=kinds,
-            page=page,
-            title=title,
-            link=link,
+            **shown,
         )
 
     def notebook() -> bytes:
@@ -123,12 +131,8 @@ def _downloads(lm: LoadedModel, *, params, page, url, view) -> None:
             model_file=model_file(lm, shared, uploaded),
             samples=own,
             selected=sample.name,
-            frozen=config,
-            kinds=kinds,
-            page=page,
             settings=params,
-            title=title,
-            link=link,
+            **shown,
         )
 
     stem = f"layerlab_{page}_{lm.name}".replace(" ", "_").rsplit(".", 1)[0]

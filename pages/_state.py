@@ -60,6 +60,22 @@ from core.analysis.attacks import AttackResult
 from core.graph.interventions import Freeze
 from core.inputs.samples import Sample
 from core.model.load import LoadedModel
+from pages._jobs import spinner
+
+# The input tabs, one way to add an input each: their labels are the values of
+# "trace_input_tab" and "audio_input_tab" (a test opens a tab by setting its key to one).
+IMAGE_INPUT_TABS = (
+    ":material/draw: Draw",
+    ":material/upload: Upload image",
+    ":material/photo_library: Gallery",
+    ":material/dataset: Real held-out images",
+)
+AUDIO_INPUT_TABS = (
+    ":material/mic: Record",
+    ":material/upload: Upload",
+    ":material/library_music: Built-in clips",
+    ":material/dataset: Real held-out clips",
+)
 
 
 class Kept(NamedTuple):
@@ -260,13 +276,7 @@ def run_trace(lm: LoadedModel, sample: Sample, frozen: Freeze = Freeze()):
     the trace and prediction with those filters frozen.
     """
     try:
-        # A spinner only shows after 0.5 s: a cached trace never flashes one.
-        with st.spinner(
-            f"Tracing {sample.name} through every layer of {lm.name}"
-            + (" (with frozen filters)" if frozen else "")
-            + "…",
-            show_time=True,
-        ):
+        with spinner(f"Tracing {sample.name} through every layer of {lm.name}", frozen=frozen):
             tr, probs, notes = cache.trace(lm, sample)
             if frozen:
                 tr, probs = cache.trace_frozen(lm, sample, frozen)

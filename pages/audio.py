@@ -18,6 +18,7 @@ from core.show.audio_view import ensemble_note, filter_owner, hear_filter, time_
 from core.show.render import labelled_grid
 from pages._audio_inputs import audio_inputs
 from pages._audio_views import clip_panel, held_out_line, map_chart, oriented_maps, player
+from pages._controls import colour_scale, lazy_tabs
 from pages._jobs import heavy_job
 from pages._links import share_view
 from pages._panels import comparison, weights_panel
@@ -34,14 +35,7 @@ from pages._state import (
 )
 from pages._tiles import tile_grid
 from pages._unit import unit_section
-from pages._widgets import (
-    every_layer,
-    export_button,
-    fit_cell,
-    legend,
-    prediction,
-    shape_text,
-)
+from pages._widgets import every_layer, export_button, fit_cell, legend, prediction, shape_text
 
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
 
@@ -284,21 +278,13 @@ keep_widget_state(
 )
 if st.session_state.get("link_layer") is not None:
     st.session_state["audio_view_tab"] = VIEWS[1]
-layers_tab, hear_tab, compare_tab, weights_tab = st.tabs(
-    VIEWS, key="audio_view_tab", on_change="rerun"
-)
+layers_tab, hear_tab, compare_tab, weights_tab = lazy_tabs(VIEWS, key="audio_view_tab")
 
 frozen_cfg: dict[str, list[int]] = st.session_state.get("frozen", {}).get(lm.sha256, {})
 
 with layers_tab:
     if layers_tab.open:
-        scale = st.radio(
-            "Colour scale",
-            ["shared", "per-channel"],
-            horizontal=True,
-            key="audio_scale",
-            help="shared: one scale per layer; per-channel: each filter stretched to its own range.",
-        )
+        scale = colour_scale(key="audio_scale", unit="filter")
         st.caption(
             "Time-frequency maps run left to right in time with low frequencies at the "
             f"bottom (clip {current.name!r})."

@@ -16,10 +16,10 @@ import streamlit as st
 from core import cache
 from core.analysis.failures import umap_available
 from core.errors import LayerLabError
-from core.inputs.archive import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS
 from core.inputs.probe import read_labelled
 from core.inputs.samples import Sample
 from pages import _dataset_charts as charts
+from pages._controls import batch_source
 from pages._jobs import watched
 from pages._links import share_view
 from pages._state import Opened, add_sample, current_model, keep, kept, samples
@@ -34,21 +34,8 @@ st.caption(
 )
 
 # ---- the dataset -----------------------------------------------------------------------------
-source = st.radio(
-    "Dataset",
-    ["held-out probe set", "my labelled batch (ZIP)"],
-    horizontal=True,
-    key="dataset_src",
-    help="The probe set ships with the model: real inputs it was not trained on.",
-)
-if source.startswith("my"):
-    up = st.file_uploader(
-        f"ZIP of class folders ({'cat/1.png' if lm.kind == 'image' else 'one/1.wav'}) or files "
-        f"named <label>_<anything>; at most {MAX_BATCH_MEMBERS} files, "
-        f"{MAX_BATCH_BYTES // 2**20} MB",
-        type=["zip"],
-        key="dataset_zip",
-    )
+mine, up = batch_source(lm, label="Dataset", key="dataset", horizontal=True)
+if mine:
     made_by = (lm.sha256, up.file_id) if up is not None else None
     data = kept("dataset_batch", made_by) if up is not None else None
     if up is not None and data is None:

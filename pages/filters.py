@@ -12,11 +12,11 @@ import streamlit as st
 
 from core import api, cache
 from core.analysis.exemplars import indexable
-from core.inputs.archive import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS
 from core.inputs.probe import read_labelled
 from core.show.audio_view import map_axes
 from core.show.exemplar_view import grid, image_patch, index_table, spaced, spectrogram_patch
 from pages._audio_views import player
+from pages._controls import batch_source
 from pages._images import png
 from pages._jobs import heavy_job, watched
 from pages._links import share_view
@@ -59,20 +59,9 @@ sort = c2.radio(
     "the accuracy lost when the channel alone is frozen (Freeze page), over 200 "
     "held-out inputs; computed once per layer.",
 )
-source = c3.radio(
-    "Inputs",
-    ["held-out probe set", "my labelled batch (ZIP)"],
-    key="filters_src",
-    help="The probe set ships with the model: real inputs it was not trained on.",
-)
+mine, up = batch_source(lm, label="Inputs", key="filters", where=c3)
 batch = None
-if source.startswith("my"):
-    up = st.file_uploader(
-        f"ZIP of class folders (cat/1.png) or files named <label>_<anything>; at most "
-        f"{MAX_BATCH_MEMBERS} files, {MAX_BATCH_BYTES // 2**20} MB",
-        type=["zip"],
-        key="filters_zip",
-    )
+if mine:
     if up is not None:
         made_by = (lm.sha256, up.file_id)
         batch = kept("filters_batch", made_by)

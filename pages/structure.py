@@ -14,6 +14,7 @@ from core import cache
 from core.show.card_view import retrain_steps, training_history, validation_sets
 from core.show.graph_layout import FAMILIES, OTHER, layer_config, layout
 from pages._audio_views import oriented_maps
+from pages._controls import lazy_tabs
 from pages._images import arrow_bytes, remember
 from pages._links import share_view
 from pages._panels import WEIGHT_BINS, weight_charts, weights_panel
@@ -186,10 +187,8 @@ c4.metric(
     help="Held fixed during training, e.g. BatchNorm's moving mean and variance.",
 )
 
-# Only the open tab runs (the graph and the weight histograms cost a rerun otherwise).
-layers_tab, graph_tab, weights_tab = st.tabs(
-    ["Layers", "Graph", "Weights"], key="structure_tab", on_change="rerun"
-)
+# Lazy: the graph and the weight histograms cost a rerun while their tab is closed otherwise.
+layers_tab, graph_tab, weights_tab = lazy_tabs(["Layers", "Graph", "Weights"], key="structure_tab")
 
 # ---- layers ---------------------------------------------------------------------------------------
 with layers_tab:

@@ -21,9 +21,11 @@ from core.inputs.samples import (
     thumbnail,
 )
 from core.show.render import as_maps, labelled_grid
+from pages._controls import SCALES, colour_scale, lazy_tabs
 from pages._images import png
 from pages._links import share_view
 from pages._state import (
+    IMAGE_INPUT_TABS,
     add_sample,
     current_model,
     keep_sample,
@@ -33,13 +35,7 @@ from pages._state import (
     selected_sample,
 )
 from pages._unit import position_map, unit_panel
-from pages._widgets import (
-    every_layer,
-    export_button,
-    freeze_note,
-    prediction,
-    shape_text,
-)
+from pages._widgets import every_layer, export_button, freeze_note, prediction, shape_text
 
 lm = current_model()
 st.title("Trace")
@@ -66,16 +62,8 @@ def sample_buttons(pool: list[Sample], *, key: str, per_row: int = 10) -> None:
 
 
 # ---- inputs -------------------------------------------------------------------------------
-draw_tab, upload_tab, gallery_tab, real_tab = st.tabs(
-    [
-        ":material/draw: Draw",
-        ":material/upload: Upload image",
-        ":material/photo_library: Gallery",
-        ":material/dataset: Real held-out images",
-    ],
-    key="trace_input_tab",
-    on_change="rerun",  # only the open tab runs (the gallery's 60 buttons cost ~0.2 s)
-)
+# Lazy: the gallery's 60 buttons cost ~0.2 s a rerun while its tab is closed otherwise.
+draw_tab, upload_tab, gallery_tab, real_tab = lazy_tabs(IMAGE_INPUT_TABS, key="trace_input_tab")
 with draw_tab:
     if draw_tab.open:
         c1, c2 = st.columns([1, 2])
@@ -249,17 +237,9 @@ with mid:
     prediction(lm, probs, key="probs", true_label=sample.label, height=200)
 with right:
     st.markdown("**Display**")
-    if (link_scale := linked("link_scale", ["shared", "per-channel"])) is not None:
+    if (link_scale := linked("link_scale", SCALES)) is not None:
         st.session_state["scale"] = link_scale
-    scale = st.radio(
-        "Colour scale",
-        ["shared", "per-channel"],
-        horizontal=True,
-        key="scale",
-        help="shared: one scale for all channels of a layer, so strong and weak "
-        "channels can be compared. per-channel: each channel stretched to "
-        "its own range, to see the pattern of weak ones.",
-    )
+    scale = colour_scale(key="scale")
     names = [n for n in tr if n != "input"]
     spatial = [n for n in names if as_maps(tr[n]) is not None]
     if spatial:

@@ -23,10 +23,13 @@ image. Data comes from --data (../shared/data), falling back to keras.datasets.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,9 +39,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import synth_voices  # noqa: E402
 
+from core.inputs.samples import CIFAR10_LABELS  # noqa: E402
 from training import lenet as lenet_recipe  # noqa: E402
 from training import vgg as vgg_recipe  # noqa: E402
-from training.data import load_cifar10, load_mnist  # noqa: E402
+from training.data import Images, load_cifar10, load_mnist  # noqa: E402
 
 SEED = 1234
 OUT = ROOT / "assets" / "models"
@@ -61,64 +65,56 @@ def _pick(n_total: int, n_val: int, n: int) -> np.ndarray:
     ).astype(np.int32)
 
 
-def image_set(
-    name: str,
-    x: np.ndarray,
-    y: np.ndarray,
-    n_val: int,
-    n: int,
-    labels: list[str],
-    about: str,
-    test: tuple | None,
-) -> None:
-    idx = _pick(len(x), n_val, n)
+class ImageSet(NamedTuple):
+    """How one image probe set is drawn: its model's training data, held out at the end."""
+
+    load: Callable[[Path], Images]  # training.data's loader
+    folder: str  # the dataset's folder under --data
+    n_val: int  # the last n_val training images are held out by the model's training
+    labels: list[str]
+    about: str  # what the images are, after their count
+
+
+IMAGE_SETS = {
+    "lenet_mnist": ImageSet(
+        load_mnist,
+        "mnist",
+        lenet_recipe.N_VAL,
+        [str(i) for i in range(10)],
+        "real MNIST digits from the 5,000 training images held out from LeNet's training "
+        "(indices 55,000-59,999)",
+    ),
+    "vgg_cifar10": ImageSet(
+        load_cifar10,
+        "cifar10",
+        vgg_recipe.N_VAL,
+        CIFAR10_LABELS,
+        "real CIFAR-10 photos from the 5,000 training images held out from the VGG's "
+        "training (indices 45,000-49,999)",
+    ),
+}
+
+
+def image_set(name: str, data: Path, n: int) -> None:
+    """Writes OUT/<name>.probe.npz: n images drawn (seeded) from the held-out end of the
+    model's training images, with their labels and their positions in the training split."""
+    spec = IMAGE_SETS[name]
+    images = spec.load(data / spec.folder)
+    x, y, test = images.train.x, images.train.y, images.test
+    idx = _pick(len(x), spec.n_val, n)
     xp, yp = x[idx], np.asarray(y).reshape(-1)[idx]
-    _check_disjoint(xp, x[:-n_val], "trained-on images")
+    _check_disjoint(xp, x[: -spec.n_val], "trained-on images")
     if test is not None:
         _check_disjoint(xp, np.asarray(test[0]), "test-set images")
     path = OUT / f"{name}.probe.npz"
     np.savez_compressed(
         path,
         x=xp.astype(np.uint8),
-        y=np.array([labels[int(v)] for v in yp]),
+        y=np.array([spec.labels[int(v)] for v in yp]),
         index=idx,
-        about=np.array(about),
+        about=np.array(f"{min(n, spec.n_val)} {spec.about}"),
     )
     print(f"{path.relative_to(ROOT)}: {len(xp)} images, {path.stat().st_size / 2**20:.2f} MB")
-
-
-def lenet(data: Path, n: int) -> None:
-    images = load_mnist(data / "mnist")
-    x, y, test = images.train.x, images.train.y, images.test
-    image_set(
-        "lenet_mnist",
-        x,
-        y,
-        lenet_recipe.N_VAL,
-        n,
-        [str(i) for i in range(10)],
-        f"{min(n, lenet_recipe.N_VAL)} real MNIST digits from the 5,000 training images "
-        "held out from LeNet's training (indices 55,000-59,999)",
-        test,
-    )
-
-
-def vgg(data: Path, n: int) -> None:
-    images = load_cifar10(data / "cifar10")
-    x, y, test = images.train.x, images.train.y, images.test
-    from core.inputs.samples import CIFAR10_LABELS
-
-    image_set(
-        "vgg_cifar10",
-        x,
-        y,
-        vgg_recipe.N_VAL,
-        n,
-        CIFAR10_LABELS,
-        f"{min(n, vgg_recipe.N_VAL)} real CIFAR-10 photos from the 5,000 training "
-        "images held out from the VGG's training (indices 45,000-49,999)",
-        test,
-    )
 
 
 def _synth_heldout(per_digit: int, folder: Path) -> list[tuple[np.ndarray, str, str]]:
@@ -195,14 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         default=20,
         help="audio clips per digit from each held-out source",
     )
-    ap.add_argument("--only", choices=["lenet_mnist", "vgg_cifar10", "spoken_digits"])
+    ap.add_argument("--only", choices=[*IMAGE_SETS, "spoken_digits"])
     args = ap.parse_args(argv)
     data = Path(args.data)
-    jobs = {
-        "lenet_mnist": lambda: lenet(data, args.n_images),
-        "vgg_cifar10": lambda: vgg(data, args.n_images),
-        "spoken_digits": lambda: speech(data, args.clips_per_digit),
-    }
+    jobs = {name: functools.partial(image_set, name, data, args.n_images) for name in IMAGE_SETS}
+    jobs["spoken_digits"] = functools.partial(speech, data, args.clips_per_digit)
     for name, job in jobs.items():
         if args.only in (None, name):
             job()

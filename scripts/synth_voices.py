@@ -82,13 +82,18 @@ DEFAULT_OUT = Path.home() / ".cache" / "layerlab" / "synth"
 FIELDS = ["path", "digit", "word", "voice", "variant", "pitch", "speed", "text", "split"]
 
 
+def _espeak_voices(which: str) -> list[str]:
+    """The lines of `espeak-ng --voices=<which>`, its header line dropped."""
+    out = subprocess.run(
+        ["espeak-ng", f"--voices={which}"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.splitlines()[1:]
+
+
 def installed_variants() -> list[str]:
     """Variant names usable with -v lang+NAME (file names in espeak-ng-data/voices/!v)."""
-    out = subprocess.run(
-        ["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True
-    ).stdout
     names = set()
-    for line in out.splitlines()[1:]:
+    for line in _espeak_voices("variant"):
         m = re.search(r"!v/(\S+)", line)
         if m and m.group(1) not in EXCLUDED_VARIANTS:
             names.add(m.group(1))
@@ -96,15 +101,9 @@ def installed_variants() -> list[str]:
 
 
 def installed_languages() -> set[str]:
-    out = subprocess.run(
-        ["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True
-    ).stdout
-    langs = set()
-    for line in out.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 5 and parts[4].startswith("gmw/"):  # skip mbrola (mb/) voices
-            langs.add(parts[1])
-    return langs
+    """English language codes with an espeak-ng voice (mbrola's mb/ voices skipped)."""
+    rows = [line.split() for line in _espeak_voices("en")]
+    return {p[1] for p in rows if len(p) >= 5 and p[4].startswith("gmw/")}
 
 
 def split_of(voice: str, variant: str) -> str:

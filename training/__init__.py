@@ -2,9 +2,10 @@
 
 One module per concern, shared by the three recipes: `data` reads the training data once for all
 of them (the offline copies in ``../shared/data``, or ``keras.datasets`` where the internet is
-reachable), `kfold` scores a held-out set (speaker folds, Wilson intervals, confusion) and
-`runtime` sets up TensorFlow and says which machine trained. `lenet` (LeNet-5 on MNIST) and `vgg`
-(the VGG-style CIFAR-10 network) are one module each; `audio` holds the spoken-digit recipe, a
+reachable), `kfold` scores a held-out set (speaker folds, Wilson intervals, confusion),
+`runtime` sets up TensorFlow and says which machine trained, and `logits` trains an image
+network through its logits. `lenet` (LeNet-5 on MNIST) and `vgg` (the VGG-style CIFAR-10
+network) are one module each; `audio` holds the spoken-digit recipe, a
 base model trained from scratch and then fine-tuned with real voices, with k-fold by speaker. Each
 writes its model and its card (the JSON the app reads); the thin command lines are in scripts/.
 Experiments that did not ship are recorded in EXPERIMENTS.md beside this file, their code in git

@@ -21,6 +21,7 @@ from keras import layers
 
 from training import output, runtime
 from training.data import DATA, hold_out, load_cifar10
+from training.logits import fit_logits
 
 SEED = 1234
 N_VAL = 5000
@@ -193,23 +194,17 @@ def train(
     model = build_model(width)
     opt = keras.optimizers.SGD(learning_rate=0.0, momentum=0.9, nesterov=True, weight_decay=WD)
     opt.exclude_from_weight_decay(var_names=["bn", "bias", "normalize"])
-    # Label smoothing on the logits (the model's last layer is the softmax; train on logits).
-    train_model = keras.Model(model.input, model.get_layer("logits").output)
-    train_model.compile(
+    ctl = Control(model, xv, val.y, epochs=epochs, steps=steps, budget_s=max_minutes * 60 or None)
+    fit_logits(
+        model,
+        train_batches(tr.x, tr.y),
         optimizer=opt,
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=LABEL_SMOOTHING
         ),
-        metrics=["accuracy"],
-    )
-    ctl = Control(model, xv, val.y, epochs=epochs, steps=steps, budget_s=max_minutes * 60 or None)
-    train_model.fit(
-        train_batches(tr.x, tr.y),
         epochs=epochs,
-        steps_per_epoch=steps,
+        steps=steps,
         callbacks=[ctl],
-        shuffle=False,
-        verbose=2,
     )
     seconds = time.time() - ctl.t_start
 
@@ -235,9 +230,7 @@ def train(
         ctl,
         metrics,
         seconds=seconds,
-        epochs=epochs,
         width=width,
-        max_minutes=max_minutes,
         mixed=mixed,
         smoke=smoke,
         command=command,
@@ -253,17 +246,19 @@ def _card(
     metrics: dict,
     *,
     seconds: float,
-    epochs: int,
     width: int,
-    max_minutes: float,
     mixed: bool,
     smoke: bool,
     command: str,
 ) -> dict:
+    """The card of the trained model; the plan (epochs, time budget) and how it went are
+    ctl's."""
     n_params = model.count_params()
     n_weight = sum(isinstance(layer, layers.Conv2D | layers.Dense) for layer in model.layers)
     widths = [width * 2**i for i in range(len(CONVS))]
+    epochs = ctl.first_plan
     completed = not ctl.stopped_early and not ctl.shortened and len(ctl.history) >= epochs
+    max_minutes = (ctl.budget_s or 0.0) / 60
     budget = f"wall-clock budget of {max_minutes:g} min: " + "; ".join(
         t
         for t, on in (

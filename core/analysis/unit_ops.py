@@ -209,36 +209,28 @@ def pool(op: Any, parents: Parents, idx: tuple[int, ...], out_shape: tuple[int, 
     n = int((~padded).sum())
     cell = _best(patch, padded)[:-1]
     where = (*_at(win, cell), o)
+    kern: np.ndarray | None
     if is_max:
-        pre = float(patch[(*cell, 0)])
-        return Parts(
-            [pre],
-            [f"max of {n} inputs of {src} channel {o}"],
-            [(src, where)],
-            pre,
-            input_layer=src,
-            patch=np.where(padded[..., None], 0.0, patch),
-            padded=padded,
-            window=tuple(win),
-            channels=np.array([o]),
-            upstream=(src, where),
-            note=f"{kind}: the largest of {n} inputs wins, the one at {where[:-1]}.",
-        )
-    kern = np.where(padded, 0.0, 1.0 / n)[..., None]  # the padding is not counted (TensorFlow)
-    pre = float((patch * kern).sum())
+        pre, what, kern = float(patch[(*cell, 0)]), "max", None
+        shown = np.where(padded[..., None], 0.0, patch)  # the padding's -inf fill shown as 0
+        note = f"{kind}: the largest of {n} inputs wins, the one at {where[:-1]}."
+    else:
+        kern = np.where(padded, 0.0, 1.0 / n)[..., None]  # the padding is not counted (TensorFlow)
+        pre, what, shown = float((patch * kern).sum()), "mean", patch
+        note = f"{kind}: the mean of {n} inputs (each weighs 1/{n})."
     return Parts(
         [pre],
-        [f"mean of {n} inputs of {src} channel {o}"],
+        [f"{what} of {n} inputs of {src} channel {o}"],
         [(src, where)],
         pre,
         input_layer=src,
-        patch=patch,
+        patch=shown,
         kernel=kern,
         padded=padded,
         window=tuple(win),
         channels=np.array([o]),
         upstream=(src, where),
-        note=f"{kind}: the mean of {n} inputs (each weighs 1/{n}).",
+        note=note,
     )
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages._state import IMAGE_INPUT_TABS
 from tests.app._app import APP, open_app
 
 # AppTest runs of the Filters page (probe-set exemplars): not in the fast loop (CONTRIBUTING.md).
@@ -76,7 +77,7 @@ def test_filters_page_on_the_audio_model_has_spectrogram_patches():
 def test_trace_gallery_has_real_held_out_images():
     at = AppTest.from_file(APP, default_timeout=300)
     # The input tabs are lazy: only the open one runs (a user clicks the tab first).
-    at.session_state["trace_input_tab"] = ":material/dataset: Real held-out images"
+    at.session_state["trace_input_tab"] = IMAGE_INPUT_TABS[3]
     at.run()
     at.button(key="real_0").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from core.model.load import ASSETS, builtin_names
+from pages._state import IMAGE_INPUT_TABS
 from tests.app._app import open_app
 
 # AppTest runs of every page with the real models (minutes): not in the fast loop (CONTRIBUTING.md).
@@ -337,7 +338,7 @@ def test_colour_model_starts_on_a_drawn_scene_and_shows_its_gallery():
     metric = [m for m in at.metric if m.label == "Prediction"]
     assert metric and metric[0].value == "airplane"
     assert at.color_picker(key="ink_colour").value.lower() == "#c0392b"
-    at.session_state["trace_input_tab"] = ":material/photo_library: Gallery"
+    at.session_state["trace_input_tab"] = IMAGE_INPUT_TABS[2]
     at.run()
     assert any(b.label == "Load 30 real CIFAR-10 test images (needs internet)" for b in at.button)
 

@@ -24,6 +24,17 @@ MIN_POWER = 1e-5  # dB floor ~ -75 dBFS noise: digital silence and 16-bit hiss l
 TOP_DB = 1000.0  # MelSpectrogram clips at max(batch) - top_db: off, or the batch would matter
 BLOCKS = ((16, 7), (16, 5), (32, 3), (64, 3))  # (filters, kernel size) per block
 
+# keras.layers.MelSpectrogram's mel options, written once: the layer is built with them and the
+# card records them (core.show re-creates the front end from the card to hear a filter).
+MEL = {
+    "num_mel_bins": N_MELS,
+    "min_freq": MEL_FMIN,
+    "max_freq": MEL_FMAX,
+    "power_to_db": True,
+    "mag_exp": 2.0,
+    "min_power": MIN_POWER,
+    "ref_power": 1.0,
+}
 STFT_CARD = {  # the card's "stft": how core.show re-creates the front end for hearing a filter
     "frame_length": FRAME_LENGTH,
     "frame_step": FRAME_STEP,
@@ -31,16 +42,7 @@ STFT_CARD = {  # the card's "stft": how core.show re-creates the front end for h
     "window": "hann",
     "center": True,
     "padding": "reflect",
-    "mel": {
-        "num_mel_bins": N_MELS,
-        "min_freq": MEL_FMIN,
-        "max_freq": MEL_FMAX,
-        "scale": "htk",
-        "power_to_db": True,
-        "mag_exp": 2.0,
-        "min_power": MIN_POWER,
-        "ref_power": 1.0,
-    },
+    "mel": {**MEL, "scale": "htk"},  # keras' mel scale is HTK's
 }
 
 
@@ -51,17 +53,11 @@ def build_model(dropout: float = 0.2) -> keras.Model:
         fft_length=FFT_LENGTH,
         sequence_stride=FRAME_STEP,
         sequence_length=FRAME_LENGTH,
-        window="hann",
+        window=STFT_CARD["window"],
         sampling_rate=SR,
-        num_mel_bins=N_MELS,
-        min_freq=MEL_FMIN,
-        max_freq=MEL_FMAX,
-        power_to_db=True,
         top_db=TOP_DB,
-        mag_exp=2.0,
-        min_power=MIN_POWER,
-        ref_power=1.0,
         name="mel_spectrogram",
+        **MEL,
     )(inp)  # (mels, frames)
     x = layers.Permute((2, 1), name="time_major")(x)  # (frames, mels)
     x = layers.Reshape((x.shape[1], N_MELS, 1), name="spectrogram")(x)

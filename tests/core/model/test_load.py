@@ -81,31 +81,24 @@ def test_lambda_h5_is_refused_before_loading(tmp_path):
         load_bytes(path.read_bytes(), "lambda.h5")
 
 
-def test_non_keras_module_is_refused(sequential_cnn, tmp_path):
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("module", "os", r"from module 'os', which is not part of Keras"),
+        ("class_name", "TFSMLayer", "TFSMLayer loads a TensorFlow SavedModel"),
+        ("registered_name", "mypkg>MyConv", "custom registered object 'mypkg>MyConv'"),
+    ],
+    ids=["non_keras_module", "tfsmlayer", "custom_registered_object"],
+)
+def test_a_layer_config_that_loads_foreign_code_is_refused(
+    sequential_cnn, tmp_path, key, value, match
+):
     def edit(cfg):
-        cfg["config"]["layers"][1]["module"] = "os"
+        cfg["config"]["layers"][1][key] = value
 
     data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
-    with pytest.raises(ModelRefusedError, match=r"from module 'os', which is not part of Keras"):
+    with pytest.raises(ModelRefusedError, match=match):
         scan(data, "evil.keras", limits())
-
-
-def test_tfsmlayer_is_refused(sequential_cnn, tmp_path):
-    def edit(cfg):
-        cfg["config"]["layers"][1]["class_name"] = "TFSMLayer"
-
-    data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
-    with pytest.raises(ModelRefusedError, match="TFSMLayer loads a TensorFlow SavedModel"):
-        scan(data, "sm.keras", limits())
-
-
-def test_custom_registered_object_is_refused(sequential_cnn, tmp_path):
-    def edit(cfg):
-        cfg["config"]["layers"][1]["registered_name"] = "mypkg>MyConv"
-
-    data = rezip(_keras_bytes(sequential_cnn, tmp_path), edit)
-    with pytest.raises(ModelRefusedError, match="custom registered object 'mypkg>MyConv'"):
-        scan(data, "custom.keras", limits())
 
 
 @pytest.mark.parametrize("name", ["junk.keras", "junk.h5"])

@@ -12,14 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.errors import (
-    ShareDamagedError,
-    ShareError,
-    ShareIdError,
-    ShareLimitError,
-    ShareNotFoundError,
-    StoreUnavailableError,
-)
+from core import errors
 from core.settings import ShareLimits
 from core.share.schema import SCHEMA_VERSION, blobs, meta_table, shares
 from core.share.store import Store
@@ -70,13 +63,13 @@ def test_delete_needs_its_own_token_and_a_deleted_share_says_so(store_url):
     s = Store(store_url)
     a = put(s, {"x": b"1"})
     b = put(s, {"x": b"2"})
-    with pytest.raises(ShareError, match="only the delete link shown"):
+    with pytest.raises(errors.ShareError, match="only the delete link shown"):
         s.delete(a.id, b.delete_token)
-    with pytest.raises(ShareError, match="only the delete link shown"):
+    with pytest.raises(errors.ShareError, match="only the delete link shown"):
         s.delete(a.id, "")
     assert s.get(a.id).files == {"x": b"1"}
     s.delete(a.id, a.delete_token)
-    with pytest.raises(ShareNotFoundError, match="was deleted by its creator"):
+    with pytest.raises(errors.ShareNotFoundError, match="was deleted by its creator"):
         s.get(a.id)
     s.delete(a.id, a.delete_token)  # twice: nothing more happens
     assert [e.id for e in s.shelf()] == [b.id]
@@ -100,30 +93,32 @@ def test_malformed_ids_are_refused_before_the_database(store_url, bad):
     s = Store(store_url)
     keep = put(s, {"x": b"kept"})
     for call in (lambda: s.get(bad), lambda: s.delete(bad, keep.delete_token)):
-        with pytest.raises(ShareIdError, match="is not a share id: expected 32 hexadecimal") as e:
+        with pytest.raises(
+            errors.ShareIdError, match="is not a share id: expected 32 hexadecimal"
+        ) as e:
             call()
         assert len(str(e.value)) < 400  # 10,000 characters are not echoed back
     assert s.get(keep.id).files == {"x": b"kept"} and s.stats()["shares"] == 1
 
 
 def test_not_a_string_is_not_an_id(store_url):
-    with pytest.raises(ShareIdError, match="int"):
+    with pytest.raises(errors.ShareIdError, match="int"):
         Store(store_url).get(12345)
 
 
 def test_an_unknown_id_says_so(store_url):
-    with pytest.raises(ShareNotFoundError, match="No share 0{32} in this store"):
+    with pytest.raises(errors.ShareNotFoundError, match="No share 0{32} in this store"):
         Store(store_url).get("0" * 32)
 
 
 def test_an_expired_share_says_when_and_its_bytes_go_at_the_next_write(store_url):
     s = Store(store_url)
     old = put(s, {"x": b"old"}, limits=_replace(days=1e-9))
-    with pytest.raises(ShareNotFoundError, match=r"expired on \d{4}-\d\d-\d\d"):
+    with pytest.raises(errors.ShareNotFoundError, match=r"expired on \d{4}-\d\d-\d\d"):
         s.get(old.id)
     assert s.stats()["bytes"] == 3  # not yet collected
     new = put(s, {"y": b"new"})
-    with pytest.raises(ShareNotFoundError, match="expired on"):
+    with pytest.raises(errors.ShareNotFoundError, match="expired on"):
         s.get(old.id)
     assert s.stats() == {"shares": 1, "bytes": 3, "blobs": 1}
     assert s.get(new.id).files == {"y": b"new"}
@@ -136,7 +131,7 @@ def test_a_blob_whose_bytes_changed_is_refused(store_url):
         c.execute(
             sa.update(blobs).where(blobs.c.data == b"honest bytes").values(data=b"evil bytes!!")
         )
-    with pytest.raises(ShareDamagedError, match="'model' .* no longer match their sha256"):
+    with pytest.raises(errors.ShareDamagedError, match="'model' .* no longer match their sha256"):
         s.get(r.id)
 
 
@@ -145,13 +140,13 @@ def test_a_manifest_that_is_not_json_is_refused(store_url):
     r = put(s, {"x": b"1"})
     with s.engine.begin() as c:
         c.execute(sa.update(shares).where(shares.c.id == r.id).values(manifest="{not json"))
-    with pytest.raises(ShareDamagedError, match="not the JSON Layer Lab writes"):
+    with pytest.raises(errors.ShareDamagedError, match="not the JSON Layer Lab writes"):
         s.get(r.id)
 
 
 def test_a_share_over_the_size_limit_is_refused_with_its_numbers(store_url):
     s = Store(store_url)
-    with pytest.raises(ShareLimitError, match=r"holds 2\.0 KB .* at most 1\.0 KB per share"):
+    with pytest.raises(errors.ShareLimitError, match=r"holds 2\.0 KB .* at most 1\.0 KB per share"):
         put(s, {"model": b"m" * 2048}, limits=_replace(share_bytes=1024))
     assert s.stats() == {"shares": 0, "bytes": 0, "blobs": 0}
 
@@ -162,7 +157,7 @@ def test_shares_per_session_per_minute(store_url):
     put(s, {"x": b"1"}, session="alice", limits=lim)
     put(s, {"x": b"2"}, session="alice", limits=lim)
     with pytest.raises(
-        ShareLimitError, match=r"made 2 shares in the last minute; at most 2 .* in \d+ s"
+        errors.ShareLimitError, match=r"made 2 shares in the last minute; at most 2 .* in \d+ s"
     ):
         put(s, {"x": b"3"}, session="alice", limits=lim)
     put(s, {"x": b"3"}, session="bob", limits=lim)  # another session is not held back
@@ -175,11 +170,11 @@ def test_a_full_store_expires_whole_shares_oldest_first(store_url):
     a = put(s, {"model": b"a" * 900, "sample/0": b"A" * 100}, limits=lim)
     b = put(s, {"model": b"b" * 1000}, limits=lim)
     c = put(s, {"model": b"c" * 1500}, limits=lim)  # needs room: a (the oldest) goes, whole
-    with pytest.raises(ShareNotFoundError, match="expired"):
+    with pytest.raises(errors.ShareNotFoundError, match="expired"):
         s.get(a.id)
     assert s.get(b.id).files and s.get(c.id).files
     assert s.stats() == {"shares": 2, "bytes": 2500, "blobs": 2}
-    with pytest.raises(ShareLimitError, match=r"more than the whole store's 2\.9 KB"):
+    with pytest.raises(errors.ShareLimitError, match=r"more than the whole store's 2\.9 KB"):
         put(s, {"model": b"d" * 3001}, limits=lim)
     # Reusing a stored blob needs no room for it.
     d = put(s, {"model": b"c" * 1500, "sample/0": b"x" * 400}, limits=lim)
@@ -189,7 +184,7 @@ def test_a_full_store_expires_whole_shares_oldest_first(store_url):
 def test_two_sessions_sharing_at_once(store_url):
     s = Store(store_url)
     made: list = []
-    errors: list = []
+    failures: list = []
 
     def session(who: str) -> None:
         try:
@@ -202,14 +197,14 @@ def test_two_sessions_sharing_at_once(store_url):
                     )
                 )
         except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+            failures.append(e)
 
     threads = [threading.Thread(target=session, args=(w,)) for w in ("alice", "bob")]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors
+    assert not failures
     assert len({r.id for r in made}) == 12
     assert all(s.get(r.id).files["model"] == b"shared model" for r in made)
     own = sum(len(f"{w}{i}") for w in ("alice", "bob") for i in range(6))
@@ -278,7 +273,9 @@ def test_a_newer_schema_is_refused_by_name(store_url):
     s = Store(store_url)
     with s.engine.begin() as c:
         c.execute(sa.update(meta_table).values(value=str(SCHEMA_VERSION + 1)))
-    with pytest.raises(StoreUnavailableError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+    with pytest.raises(
+        errors.StoreUnavailableError, match=f"schema version {SCHEMA_VERSION + 1}, newer"
+    ):
         Store(store_url)
 
 
@@ -292,12 +289,12 @@ def test_sqlite_folder_gone_at_share_and_at_open_time(tmp_path):
     folder.rename(aside)
     folder.write_text("the disk under the data folder is gone")  # a file where the folder was
     with pytest.raises(
-        StoreUnavailableError, match=r"cannot be written now: .*Nothing was changed"
+        errors.StoreUnavailableError, match=r"cannot be written now: .*Nothing was changed"
     ):
         put(s, {"y": b"new"})
-    with pytest.raises(StoreUnavailableError, match="cannot be read now"):
+    with pytest.raises(errors.StoreUnavailableError, match="cannot be read now"):
         s.get(r.id)
-    with pytest.raises(StoreUnavailableError, match="cannot be"):
+    with pytest.raises(errors.StoreUnavailableError, match="cannot be"):
         Store(url)
     folder.unlink()
     aside.rename(folder)  # back: nothing was lost
@@ -308,7 +305,7 @@ def test_sqlite_read_only_shares_nothing_and_opens_everything(tmp_path):
     path = tmp_path / "data" / "shares.sqlite3"
     r = put(Store(f"sqlite:///{path}"), {"x": b"kept"})
     ro = Store(f"sqlite:///file:{path}?mode=ro&uri=true")
-    with pytest.raises(StoreUnavailableError, match="readonly database"):
+    with pytest.raises(errors.StoreUnavailableError, match="readonly database"):
         put(ro, {"y": b"new"})
     assert ro.get(r.id).files == {"x": b"kept"}
 
@@ -316,7 +313,7 @@ def test_sqlite_read_only_shares_nothing_and_opens_everything(tmp_path):
 def test_sqlite_file_that_is_not_a_database(tmp_path):
     path = tmp_path / "shares.sqlite3"
     path.write_bytes(b"this is not SQLite" * 100)
-    with pytest.raises(StoreUnavailableError, match="file is not a database"):
+    with pytest.raises(errors.StoreUnavailableError, match="file is not a database"):
         Store(f"sqlite:///{path}")
 
 
@@ -327,7 +324,7 @@ def test_postgres_nobody_listening(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(
-        StoreUnavailableError, match=r"postgresql at postgresql\+psycopg://u:\*\*\*@"
+        errors.StoreUnavailableError, match=r"postgresql at postgresql\+psycopg://u:\*\*\*@"
     ):
         Store(f"postgresql://u:secret@127.0.0.1:{port}/db")
 
@@ -341,9 +338,11 @@ def test_postgres_down_and_read_only_at_share_and_open_time(pg_url):
     admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
     admin(kick)
     try:
-        with pytest.raises(StoreUnavailableError, match="not currently accepting connections"):
+        with pytest.raises(
+            errors.StoreUnavailableError, match="not currently accepting connections"
+        ):
             put(s, {"y": b"new"})
-        with pytest.raises(StoreUnavailableError, match="cannot be read now"):
+        with pytest.raises(errors.StoreUnavailableError, match="cannot be read now"):
             s.get(r.id)
     finally:
         admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
@@ -351,7 +350,7 @@ def test_postgres_down_and_read_only_at_share_and_open_time(pg_url):
     # Read-only (a replica, or a hosted database over its quota): shares refused, opens work.
     admin(f'ALTER DATABASE "{db}" SET default_transaction_read_only = on')
     admin(kick)
-    with pytest.raises(StoreUnavailableError, match="read-only transaction"):
+    with pytest.raises(errors.StoreUnavailableError, match="read-only transaction"):
         put(s, {"y": b"new"})
     assert s.get(r.id).files == {"x": b"kept"}
     assert Store(pg_url).get(r.id).files == {"x": b"kept"}
