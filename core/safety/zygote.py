@@ -19,6 +19,7 @@ import gc
 import json
 import os
 import select
+import shutil
 import signal
 import sys
 import tempfile
@@ -46,9 +47,11 @@ def _check(req: dict) -> dict:
     from core.safety.child import run
 
     r, w = os.pipe()
+    tmp = tempfile.mkdtemp(prefix="layerlab_check_")  # its temporary files, removed below
     pid = os.fork()
     if pid == 0:  # the child: one check, then exit without running any cleanup of the zygote
         os.close(r)
+        tempfile.tempdir = tmp
         try:
             out = json.dumps(
                 run(
@@ -89,6 +92,7 @@ def _check(req: dict) -> dict:
             chunks.append(chunk)
     os.close(r)
     _, status = os.waitpid(pid, 0)
+    shutil.rmtree(tmp, ignore_errors=True)  # the child ended by os._exit: no atexit cleanup
     code = os.waitstatus_to_exitcode(status)
     try:
         verdict = json.loads(b"".join(chunks)) if chunks and not timed_out else None
@@ -110,7 +114,13 @@ def _fork(req: dict) -> int:
         else:
             from core.work.worker import main
 
-            main(req["address"], int(req["memory"]), int(req["threads"]), int(req["nice"]))
+            main(
+                req["address"],
+                int(req["memory"]),
+                int(req["threads"]),
+                int(req["nice"]),
+                req["tmp"],
+            )
     except BaseException:  # noqa: BLE001 - a forked process never returns into the zygote
         code = 1
     os._exit(code)

@@ -62,6 +62,8 @@ def limit() -> int:
 def refuse(what: str, need: float, fix: str) -> JobBudgetError:
     grant = _GRANT.get()
     if grant is not None and grant[0] < limits().job_bytes:
+        # The server's memory binds, not the job limit: that is the setting to raise.
+        fix = fix.replace("LAYERLAB_JOB_MB", "LAYERLAB_SERVER_MB")
         return JobBudgetError(
             f"{what} needs about {human_bytes(need)} at its peak; a job may use "
             f"{human_bytes(limit())} here now: {grant[1]} {fix} Or try again when other "

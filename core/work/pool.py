@@ -60,9 +60,10 @@ class PoolFuture(Future):
 
 
 class _Worker:
-    def __init__(self, pid: int, conn: Connection, rss: int) -> None:
+    def __init__(self, pid: int, conn: Connection, rss: int, tmp: str) -> None:
         self.pid, self.conn, self.start_rss, self.rss, self.jobs = pid, conn, rss, rss, 0
         self.warm: list[str] = []  # model keys it holds, least recent first (as refs.WARM)
+        self.tmp = tmp  # its temporary files' folder
 
     def stop(self) -> None:
         self.conn.close()  # its lifeline sees the socket close and it exits
@@ -70,6 +71,7 @@ class _Worker:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class _Job:
@@ -229,6 +231,8 @@ class WorkerPool(Executor):
         with self._spawn_lock:
             self._spawned += 1
             address = os.path.join(self._dir, f"w{self._spawned}.sock")
+            tmp = os.path.join(self._dir, f"w{self._spawned}.tmp")
+            os.mkdir(tmp, 0o700)
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 server.bind(address)
@@ -240,6 +244,7 @@ class WorkerPool(Executor):
                     "memory": self.memory,
                     "threads": self.threads,
                     "nice": self.nice,
+                    "tmp": tmp,
                 }
                 if self.zygote.request(req, START_S) is None:
                     raise JobError("the zygote did not answer")
@@ -254,7 +259,7 @@ class WorkerPool(Executor):
                 conn.close()
                 raise JobError("the new worker did not report ready")
             _, pid, rss = conn.recv()
-            w = self._workers[slot] = _Worker(pid, conn, rss)
+            w = self._workers[slot] = _Worker(pid, conn, rss, tmp)
             return w
 
     def _run(self, slot: int, w: _Worker, job: _Job, grant: tuple[int, str] | None) -> None:

@@ -16,6 +16,7 @@ import os
 import pickle
 import select
 import socket
+import tempfile
 import threading
 from contextlib import nullcontext
 from multiprocessing.connection import Connection
@@ -41,7 +42,11 @@ def _sendable(e: BaseException) -> BaseException:
         return RuntimeError(f"{type(e).__name__}: {str(e)[:500]}")
 
 
-def main(address: str, memory: int, threads: int, nice: int) -> None:
+def main(address: str, memory: int, threads: int, nice: int, tmp: str) -> None:
+    # Temporary files (TensorFlow's autograph sources, CKA's spill files) go to the worker's
+    # own folder, which the pool removes with the worker: a worker ends by os._exit or a kill,
+    # never by the atexit hooks that would clean up.
+    tempfile.tempdir = tmp
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # stdout is the zygote's reply pipe
     os.nice(nice)

@@ -54,9 +54,10 @@ def test_a_job_with_nothing_left_is_refused_with_the_numbers_and_the_next_one_ru
     inputs = [np.full((32, 32, 3), v, np.uint8) for v in (0, 80, 160, 240)]
     monkeypatch.setenv("LAYERLAB_SERVER_MB", _server_mb(-100))
     with pytest.raises(JobBudgetError) as e:
-        api.cka(vgg, vgg, inputs, executor=pool)
+        api.attribution(vgg, inputs[1], method="integrated_gradients", executor=pool)
     message = str(e.value)
     assert "LAYERLAB_SERVER_MB" in message and "uses" in message
+    assert "LAYERLAB_JOB_MB" not in message  # raising it would not help: the server binds
     assert "loading this job's model takes about" in message  # the VGG is not warm there yet
     assert pool.worker_pids() == []  # the server is short: the worker gave its memory back
     monkeypatch.setenv("LAYERLAB_SERVER_MB", "0")

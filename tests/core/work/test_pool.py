@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import types
@@ -140,6 +141,23 @@ def test_a_killed_worker_fails_only_its_job_and_the_next_succeeds(pool):
         fut.result(timeout=60)
     assert "Other jobs were not affected" in str(e.value)
     assert queued.result(timeout=120) != pid  # the job behind it ran, in a fresh worker
+
+
+def _temporary_file() -> str:
+    with tempfile.NamedTemporaryFile(prefix="__autograph_generated_file", delete=False) as f:
+        return f.name  # left behind, as TensorFlow's autograph leaves its sources to atexit
+
+
+def test_a_workers_temporary_files_leave_with_it():
+    """A worker ends by os._exit or a kill, so atexit never removes what TensorFlow's
+    autograph wrote (2,317 sources had piled up in /tmp on this machine)."""
+    p = WorkerPool(slots=1)
+    try:
+        left = p.submit(_temporary_file).result(timeout=120)
+        assert os.path.dirname(left) != tempfile.gettempdir() and os.path.exists(left)
+    finally:
+        p.shutdown()
+    assert not os.path.exists(left)
 
 
 def test_a_job_past_its_memory_fails_with_the_reason_and_the_pool_goes_on():
