@@ -7,6 +7,7 @@ model and sample list from st.session_state.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -38,14 +39,22 @@ def settle_imports() -> None:
     """Once per process (a cached call), after the heavy imports (Streamlit, TensorFlow, Keras:
     ~400,000 objects that live as long as the process): move them out of the collector's
     sight. After every run Streamlit calls keras.backend.clear_session(), whose gc.collect()
-    scanned all of them (220-460 ms a rerun on 2 cores: most of what a touch cost, issue 35);
-    now it scans what the sessions made since (~20,000 objects). Collect first, so nothing that
-    is garbage is kept; not again after a cache clear (Python starts with a few hundred
-    objects frozen; counting them walks the list, so only here). Not under AppTest: its
-    process holds other tests' objects, which would then never be collected."""
+    scanned all of them (220-460 ms a rerun on 2 cores: most of what a touch cost, issue 35).
+    Collect first, so nothing that is garbage is kept; not again after a cache clear (Python
+    starts with a few hundred objects frozen; counting them walks the list, so only here).
+    Then that call keeps Keras' reset but drops its full collection: the ~140,000 objects made
+    since (the models, the caches) still cost it 5-190 ms a rerun, for the few hundred
+    objects a run leaves in cycles, which Python's own generational collection frees anyway.
+    Not under AppTest: its process holds other tests' objects, which would then never be
+    collected, and its tests may rely on clear_session's collection."""
     if gc.get_freeze_count() < 100_000 and "streamlit.testing" not in sys.modules:
         gc.collect()
         gc.freeze()
+        import keras
+
+        keras.backend.clear_session = functools.partial(
+            keras.backend.clear_session, free_memory=False
+        )
 
 
 settle_imports()

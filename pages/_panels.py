@@ -16,12 +16,11 @@ from core.show.render import channel_image, labelled_grid
 from pages._audio_views import clip_panel, oriented_maps
 from pages._images import png
 from pages._state import linked, run_trace
-from pages._tiles import tile_grid
+from pages._tiles import fit_cell, tile_grid
 from pages._widgets import (
     csv_button,
     distance_chart,
     export_button,
-    fit_cell,
     label_of,
     legend,
     prediction,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.show.render import feature_grid, grid_layout, png_url
+from core.show.render import feature_grid, grid_layout, grid_shape, png_url
 from pages._images import arrow_bytes, digest, remember
 
 BAND = 14  # px above each row of tiles for the channel numbers
@@ -25,13 +25,18 @@ def dark_theme() -> bool:
     return getattr(st.context.theme, "type", None) == "dark"
 
 
-def shrink_to_column(key: str) -> None:
-    """Let the fixed-size chart with this key shrink as a whole in a narrower column (a phone)
-    instead of being clipped; clicks still land where they should (the SVG has a viewBox)."""
-    st.html(
-        f"<style>.st-key-{key} .vega-embed, .st-key-{key} svg.marks "
-        "{max-width: 100% !important; height: auto !important}</style>"
-    )
+def fit_cell(c: int, cell: int = 56, width: int = 860) -> int:
+    """A tile size at which the grid of c channels is at most `width` pixels wide."""
+    cols = grid_shape(c)[1]
+    return max(12, min(cell, width // cols - 2))
+
+
+def shrink_to_column(*keys: str) -> None:
+    """Let the fixed-size charts with these keys shrink as a whole in a narrower column (a
+    phone) instead of being clipped; clicks still land where they should (the SVG has a
+    viewBox). One style element for all of them: each element is a message to the browser."""
+    rules = ", ".join(f".st-key-{k} .vega-embed, .st-key-{k} svg.marks" for k in keys)
+    st.html(f"<style>{rules} {{max-width: 100% !important; height: auto !important}}</style>")
 
 
 def picture_layer(img: np.ndarray) -> dict:
@@ -194,10 +199,12 @@ def tile_grid(
     dim: set[int] | frozenset[int] = frozenset(),
     cell: int = 56,
     value: str = "activation",
+    shrink: bool = True,
 ) -> tuple[float, float]:
     """Draw (H, W, C) maps as numbered tiles; returns the value range of the colours.
 
     on_pick(channel) runs when a tile is clicked (before the page reruns); picked is outlined.
+    shrink: its own shrink_to_column style (False: the caller gave one for several grids).
     """
     # Built once per picture, choice and theme, and kept in the session (pages._images): a
     # rerun that changed nothing only sends it again.
@@ -209,7 +216,8 @@ def tile_grid(
             len(v[0]["layer"][0]["data"]["values"][0]["url"]) + len(v[0]["datasets"]["tiles"])
         ),
     )
-    shrink_to_column(key)
+    if shrink:
+        shrink_to_column(key)
     st.vega_lite_chart(
         spec,
         width="content",

@@ -18,12 +18,11 @@ from core.show.render import (
     as_maps,
     channel_image,
     feature_grid,
-    grid_shape,
     png_url,
 )
 from pages._images import arrow_bytes, dataset, digest, frame_key, png, remember
 from pages._state import freeze_kinds
-from pages._tiles import tile_grid
+from pages._tiles import fit_cell, shrink_to_column, tile_grid
 
 # Chart data reaches the browser as Arrow bytes (altair() below), never as inline JSON, so
 # Altair's 5,000-row guard against huge notebook outputs does not apply here: a ResNet50 x VGG
@@ -164,18 +163,20 @@ def altair(build: Callable[[], Any], *, key: str, deps: tuple, where: Any = None
 
 
 def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
-    """A colour-scale legend: the gradient as an image, with its end and middle values."""
+    """A colour-scale legend: the gradient with its end and middle values, in one element."""
     bar = remember(
         ("legend", cmap),
         lambda: png_url(apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)),
     )
-    st.image(bar, width=240)
     mid = (vmin + vmax) / 2
     st.markdown(
+        f"<div><img src='{bar}' width='240' height='14' alt=''"
+        " style='display:block;border-radius:0.5rem'>"
         f"<div style='display:flex;justify-content:space-between;width:240px;"
-        f"font-size:0.8rem;opacity:0.8;margin-top:-0.6rem'><span>{vmin:.3g}</span>"
+        f"font-size:0.8rem;opacity:0.8;margin-top:0.4rem'><span>{vmin:.3g}</span>"
         f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
-        f"<div style='font-size:0.8rem;opacity:0.65;width:240px;text-align:center'>{title}</div>",
+        f"<div style='font-size:0.8rem;opacity:0.65;width:240px;text-align:center'>{title}</div>"
+        "</div>",
         unsafe_allow_html=True,
     )
 
@@ -302,12 +303,6 @@ def layer_page(names: list[str], *, key: str, size: int = 12) -> list[tuple[int,
     return list(enumerate(names[start : start + size], start=start + 1))
 
 
-def fit_cell(c: int, cell: int = 56, width: int = 860) -> int:
-    """A tile size at which the grid of c channels is at most `width` pixels wide."""
-    cols = grid_shape(c)[1]
-    return max(12, min(cell, width // cols - 2))
-
-
 def every_layer(
     lm: LoadedModel,
     tr: dict[str, np.ndarray],
@@ -322,7 +317,9 @@ def every_layer(
     its output (layer_output). maps(name, output): its channels as oriented pictures (audio);
     on_pick(name): what a click on one of its tiles also does, or None."""
     types = lm.tracer.plan.layer_types()
-    for i, name in layer_page(names, key=f"{key}_page"):
+    shown = layer_page(names, key=f"{key}_page")
+    shrink_to_column(*(f"{key}_{name}_tiles" for _, name in shown))  # one element for all
+    for i, name in shown:
         a = tr[name]
         st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
         layer_output(
@@ -333,6 +330,7 @@ def every_layer(
             labels=lm.labels if name == lm.tracer.plan.output_name else None,
             maps=None if maps is None else maps(name, a),
             on_pick=None if on_pick is None else on_pick(name),
+            shrink=False,
         )
 
 
@@ -345,12 +343,14 @@ def layer_output(
     labels: list[str] | None = None,
     maps: np.ndarray | None = None,
     on_pick=None,
+    shrink: bool = True,
 ) -> None:
     """One layer's output: numbered tiles of all channels with its legend (a click opens one
     large beside them), or a vector chart.
 
     maps: the channels as pictures, when the caller orients them (audio: time left to right).
     on_pick(channel): also told when a tile is clicked (e.g. to sync a page's own picker).
+    shrink: False when the caller gave the tiles' shrink_to_column style (key + "_tiles").
     """
     maps = as_maps(a) if maps is None else maps
     left, right = st.columns([3, 1])
@@ -377,8 +377,9 @@ def layer_output(
             on_pick(ch)
 
     with left:
+        grid = f"{key}_tiles"  # every_layer's shrink_to_column names it
         vmin, vmax = tile_grid(
-            maps, key=f"{key}_tiles", on_pick=pick, picked=opened, scale=scale, cell=cell
+            maps, key=grid, on_pick=pick, picked=opened, scale=scale, cell=cell, shrink=shrink
         )
         st.caption(
             f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} each"

@@ -33,9 +33,9 @@ from pages._state import (
     selected_sample,
     usable_samples,
 )
-from pages._tiles import tile_grid
+from pages._tiles import fit_cell, tile_grid
 from pages._unit import unit_section
-from pages._widgets import every_layer, export_button, fit_cell, legend, prediction, shape_text
+from pages._widgets import every_layer, export_button, legend, prediction, shape_text
 
 METHODS = {"phase": "ISTFT with the input's phase", "griffinlim": "Griffin-Lim (phase estimated)"}
 
