@@ -41,11 +41,8 @@ def waveform_chart(
 ) -> None:
     """Amplitude over time (s): a min/max envelope, so long clips stay light."""
     y = np.asarray(y, np.float32).reshape(-1)
-    cols = np.array_split(y, min(MAX_POINTS, max(1, y.size)))
-    starts = np.cumsum([0] + [c.size for c in cols[:-1]]) / sr
-    df = pd.DataFrame(
-        {"time": starts, "min": [c.min() for c in cols], "max": [c.max() for c in cols]}
-    )
+    content = ("waveform", *digest(y), sr)  # a rerun reuses the envelope (pages._images)
+    df = remember(content, lambda: _envelope(y, sr), size=_frame_bytes)
     peak = max(1.0, float(np.abs(y).max()))
     q = "quantitative"
     vega(
@@ -76,7 +73,21 @@ def waveform_chart(
             },
         },
         key=key,
+        content=content,
     )
+
+
+def _envelope(y: np.ndarray, sr: int) -> pd.DataFrame:
+    """(samples,) -> at most MAX_POINTS rows: each column's start time (s), min and max."""
+    cols = np.array_split(y, min(MAX_POINTS, max(1, y.size)))
+    starts = np.cumsum([0] + [c.size for c in cols[:-1]]) / sr
+    return pd.DataFrame(
+        {"time": starts, "min": [c.min() for c in cols], "max": [c.max() for c in cols]}
+    )
+
+
+def _frame_bytes(df: pd.DataFrame) -> int:
+    return int(df.memory_usage(index=False).sum())
 
 
 def _heatmap(
@@ -89,6 +100,7 @@ def _heatmap(
     domain: tuple[float, float] | None = None,
     title: str = "",
     diverging: bool = False,
+    content: tuple | None = None,
 ) -> None:
     scale: dict = {"range": colormap_hex("diverging" if diverging else "viridis")}
     if domain:
@@ -122,6 +134,7 @@ def _heatmap(
             },
         },
         key=key,
+        content=content,
     )
 
 
@@ -182,14 +195,20 @@ def spectrogram_chart(
     y: np.ndarray, sr: int, *, key: str, height: int = 220, title: str = ""
 ) -> None:
     """The clip's log-magnitude spectrogram (dB re its peak), time and frequency axes."""
-    db, times, freqs = cache.spectrogram(np.asarray(y, np.float32), int(sr))
+    y = np.asarray(y, np.float32)
+    content = ("spectrogram", *digest(y), int(sr))  # a rerun reuses its cells (pages._images)
+    df = remember(content, lambda: _spectrogram_cells(y, int(sr)), size=_frame_bytes)
+    _heatmap(df, value="dB", value_title="dB", height=height, key=key, title=title, content=content)
+
+
+def _spectrogram_cells(y: np.ndarray, sr: int) -> pd.DataFrame:
+    db, times, freqs = cache.spectrogram(y, sr)
     # At most ~64 frequency rows: pairs of bins averaged (the chart stays light).
     k = max(1, int(np.ceil(db.shape[0] / 64)))
     n = db.shape[0] // k * k
     db_k = db[:n].reshape(-1, k, db.shape[1]).mean(axis=1)
     f_k = freqs[:n].reshape(-1, k).mean(axis=1)
-    df = _cells(db_k.T, times, f_k, t_max=y.size / sr, f_max=sr / 2, name="dB")
-    _heatmap(df, value="dB", value_title="dB", height=height, key=key, title=title)
+    return _cells(db_k.T, times, f_k, t_max=y.size / sr, f_max=sr / 2, name="dB")
 
 
 def map_chart(

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from core.show.render import feature_grid, png_url
+from pages._images import digest, remember
 
 _JS = """
 export default function(component) {
@@ -92,26 +93,38 @@ def filter_picker(
 ) -> None:
     """Draw (H, W, C) maps as C numbered tiles on one colour scale; chosen ones are greyed and
     outlined. on_toggle(channel) runs when a tile is clicked."""
-    lo, hi = float(maps.min()), float(maps.max())
-    # Each map at its own size (the browser enlarges it, pixelated): a small payload. [2:-2]
-    # drops feature_grid's white frame around a one-channel grid.
-    tiles = [
-        {
-            "n": c,
-            "on": c in chosen,
-            "src": png_url(
-                feature_grid(
-                    maps[..., c : c + 1],
-                    vrange=(lo, hi),
-                    cell=1,
-                    dim={0} if c in chosen else frozenset(),
-                )[0][2:-2, 2:-2]
-            ),
-        }
-        for c in range(maps.shape[-1])
-    ]
+    srcs = tile_srcs(maps, frozenset(chosen))
+    tiles = [{"n": c, "on": c in chosen, "src": src} for c, src in enumerate(srcs)]
     _grid(
         key=key,
         data={"tiles": tiles, "size": size, "label": label},
         on_toggled_change=lambda: _clicked(key, on_toggle),
     )
+
+
+def _tile(maps: np.ndarray, c: int, vrange: tuple[float, float], dim: bool) -> str:
+    """Channel c as a PNG data URL on the colour scale vrange (greyed where dim). Each map at
+    its own size (the browser enlarges it, pixelated): a small payload. [2:-2] drops
+    feature_grid's white frame around a one-channel grid."""
+    grid = feature_grid(
+        maps[..., c : c + 1], vrange=vrange, cell=1, dim={0} if dim else frozenset()
+    )[0]
+    return png_url(grid[2:-2, 2:-2])
+
+
+def tile_srcs(maps: np.ndarray, chosen: frozenset[int]) -> list[str]:
+    """Every channel's tile, memoised in the session by the maps' content (pages._images): a
+    rerun re-encoded every tile (a VGG layer: ~160 ms), a toggle encodes only its own."""
+    key = digest(maps)
+    vrange = float(maps.min()), float(maps.max())  # one colour scale for the layer
+    plain = remember(
+        ("filter_tiles", *key),
+        lambda: [_tile(maps, c, vrange, False) for c in range(maps.shape[-1])],
+        size=lambda v: sum(map(len, v)),
+    )
+    return [
+        remember(("filter_tile_dim", *key, c), lambda c=c: _tile(maps, c, vrange, True))
+        if c in chosen
+        else src
+        for c, src in enumerate(plain)
+    ]

@@ -54,11 +54,14 @@ def arrow_bytes(df: pd.DataFrame) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def dataset(df: pd.DataFrame) -> bytes:
-    """arrow_bytes(df), memoised on the frame's content. A chart spec that names a dataset
-    of bytes ({"datasets": {name: bytes}}) is sent as it is; a DataFrame, or values inline
-    in a spec, is converted to Arrow on every run (~5 ms for a spectrogram's 8000 cells)."""
-    return remember(("arrow", frame_key(df)), lambda: arrow_bytes(df))
+def dataset(df: pd.DataFrame, content: Hashable = None) -> bytes:
+    """arrow_bytes(df), memoised on the frame's content: `content` where the caller has a key
+    for it (a memoised frame: hashing one costs more than making its key), else frame_key(df).
+    A chart spec that names a dataset of bytes ({"datasets": {name: bytes}}) is sent as it is;
+    a DataFrame, or values inline in a spec, is converted to Arrow on every run (~5 ms for a
+    spectrogram's 8000 cells)."""
+    key = frame_key(df) if content is None else ("content", content)
+    return remember(("arrow", key), lambda: arrow_bytes(df))
 
 
 def png(img: np.ndarray) -> str:

@@ -121,14 +121,15 @@ def prediction(
     )
 
 
-def vega(df: pd.DataFrame, spec: dict, *, key: str) -> None:
+def vega(df: pd.DataFrame, spec: dict, *, key: str, content: Hashable = None) -> None:
     """A chart from a Vega-Lite spec (what Altair produces), drawn at the container's width.
 
     The shared charts are written as specs: building them with Altair costs its schema
     validation on every rerun (about 100 ms a chart on this machine), a spec nothing. The
-    frame goes as a dataset of Arrow bytes memoised by content (pages._images.dataset)."""
+    frame goes as a dataset of Arrow bytes memoised by content (pages._images.dataset; content:
+    the caller's key for the frame's content)."""
     st.vega_lite_chart(
-        {**spec, "datasets": {"table": dataset(df)}, "data": {"name": "table"}},
+        {**spec, "datasets": {"table": dataset(df, content)}, "data": {"name": "table"}},
         width="stretch",
         key=key,
     )

@@ -30,3 +30,61 @@ def test_a_colour_legend_is_one_element_with_its_gradient():
     assert legends and all("<img src='data:image/png;base64," in v for v in legends), legends
     # The gradient is no element of its own (a 240-px-wide st.image before).
     assert not [i for i in at.get("imgs") if i.proto.width == 240]
+
+
+def _filter_tiles_script():
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, ".")
+    from pages._filter_grid import tile_srcs
+
+    maps = np.random.default_rng(0).normal(size=(6, 6, 5)).astype(np.float32)
+    first = tile_srcs(maps, frozenset())
+    again = tile_srcs(maps.copy(), frozenset({3}))  # same content, filter 3 chosen
+    # The unchosen tiles are the very strings of the first run (not encoded again) ...
+    assert all(again[c] is first[c] for c in (0, 1, 2, 4))
+    # ... and the chosen one is drawn greyed, once.
+    assert again[3] != first[3] and tile_srcs(maps, frozenset({3}))[3] is again[3]
+    assert len(set(first)) == 5 and all(s.startswith("data:image/png;base64,") for s in first)
+
+
+def test_the_freeze_pickers_tiles_are_encoded_once_per_content():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_filter_tiles_script, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _clip_charts_script():
+    import sys
+
+    import numpy as np
+    import streamlit as st
+
+    sys.path.insert(0, ".")
+    from pages._audio_views import spectrogram_chart, waveform_chart
+
+    t = np.arange(8000) / 8000
+    y = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for key in ("a", "b"):  # the same clip twice, as a rerun draws it again
+        waveform_chart(y, 8000, key=f"{key}_wave")
+        spectrogram_chart(y.copy(), 8000, key=f"{key}_spec")
+    memo = st.session_state["_png_urls"]
+    frames = [k for k in memo if k[0] in ("waveform", "spectrogram")]
+    sent = [k for k in memo if k[0] == "arrow"]
+    st.session_state["made"] = (sorted(k[0] for k in frames), len(sent))
+
+
+def test_a_clips_charts_are_made_once_per_content():
+    """A clip's waveform envelope and spectrogram cells (and their Arrow bytes) are made once
+    per clip content: every rerun built and hashed them again (~15 ms a clip)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_clip_charts_script, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["made"] == (["spectrogram", "waveform"], 2)
+    assert len(at.get("vega_lite_chart")) == 4  # all four drawn
