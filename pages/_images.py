@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from core import cache
 from core.graph.engine import digest
-from core.show.render import png_url
+from core.show.render import feature_grid, png_url
 
 ENTRIES = 256  # pictures a session keeps
 BYTES = 8 * 1024 * 1024  # and at most about this much text
@@ -67,3 +67,15 @@ def dataset(df: pd.DataFrame, content: Hashable = None) -> bytes:
 def png(img: np.ndarray) -> str:
     """png_url(img) (core.show.render), memoised on the picture's content: give st.image this instead of img."""
     return remember(("png", *digest(img)), lambda: png_url(img))
+
+
+def grid_png(maps: np.ndarray, *, dim: frozenset[int] = frozenset(), **options: Any) -> tuple:
+    """feature_grid(maps, dim=dim, **options) as (PNG data URL, lo, hi), memoised on the maps'
+    content and the options: a rerun drew the grid again and hashed the picture for png()."""
+    key = ("grid", *digest(maps), tuple(sorted(dim)), tuple(sorted(options.items())))
+
+    def make() -> tuple:
+        img, lo, hi = feature_grid(maps, dim=dim, **options)
+        return png_url(img), lo, hi
+
+    return remember(key, make, size=lambda v: len(v[0]))

@@ -17,10 +17,9 @@ from core.show.render import (
     apply_colormap,
     as_maps,
     channel_image,
-    feature_grid,
     png_url,
 )
-from pages._images import arrow_bytes, dataset, digest, frame_key, png, remember
+from pages._images import arrow_bytes, dataset, digest, frame_key, grid_png, png, remember
 from pages._state import freeze_kinds
 from pages._tiles import fit_cell, shrink_to_column, tile_grid
 
@@ -268,7 +267,7 @@ def vector_chart(
         grid = grid.reshape(-1, cols)
         if difference:
             top = float(np.abs(v).max()) or 1.0
-            img, vmin, vmax = feature_grid(
+            img, vmin, vmax = grid_png(
                 np.nan_to_num(grid, nan=0.0)[..., None],
                 cell=max(cols * 4, 200),
                 cmap="diverging",
@@ -276,12 +275,12 @@ def vector_chart(
             )
             what = "red +, blue −, white 0"
         else:
-            img, vmin, vmax = feature_grid(
+            img, vmin, vmax = grid_png(
                 np.nan_to_num(grid, nan=np.nanmin(v))[..., None], cell=max(cols * 4, 200)
             )
             what = "range"
         st.image(
-            png(img),
+            img,
             caption=f"{v.size} units as a heat strip, row by row ({what} {vmin:.3g} … {vmax:.3g})",
         )
 

@@ -18,7 +18,7 @@ from core.show.render import feature_grid, vector_image
 from pages._audio_views import oriented_maps
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
-from pages._images import png
+from pages._images import grid_png
 from pages._jobs import heavy_job
 from pages._links import share_view
 from pages._saliency import saliency_tab
@@ -257,18 +257,18 @@ else:
     cols = st.columns(3)
     if ma is not None:
         lo, hi = float(min(ma.min(), mb.min())), float(max(ma.max(), mb.max()))
-        cols[0].image(png(feature_grid(ma, vrange=(lo, hi))[0]), caption="before", width="stretch")
+        cols[0].image(grid_png(ma, vrange=(lo, hi))[0], caption="before", width="stretch")
         # Grey: the channels an intervention acts on ("keep only": all the others).
         acted = set(config.get(show, []))
         if interventions.get(show, {}).get("kind") == "keep":
             acted = set(range(mb.shape[-1])) - acted
         cols[1].image(
-            png(feature_grid(mb, vrange=(lo, hi), dim=acted)[0]),
+            grid_png(mb, vrange=(lo, hi), dim=frozenset(acted))[0],
             caption="after (frozen filters grey)",
             width="stretch",
         )
-        gd, dlo, dhi = feature_grid(mb - ma, cmap="diverging")
-        cols[2].image(png(gd), caption="after − before (red: higher, blue: lower)", width="stretch")
+        gd, dlo, dhi = grid_png(mb - ma, cmap="diverging")
+        cols[2].image(gd, caption="after − before (red: higher, blue: lower)", width="stretch")
         with cols[0]:
             legend(lo, hi, "viridis", key="fl1", title="activation")
         with cols[2]:

@@ -88,3 +88,30 @@ def test_a_clips_charts_are_made_once_per_content():
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["made"] == (["spectrogram", "waveform"], 2)
     assert len(at.get("vega_lite_chart")) == 4  # all four drawn
+
+
+def _grid_script():
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, ".")
+    from core.show.render import feature_grid, png_url
+    from pages._images import grid_png
+
+    maps = np.random.default_rng(1).normal(size=(5, 5, 6)).astype(np.float32)
+    url, lo, hi = grid_png(maps, vrange=(-2.0, 2.0), dim=frozenset({1}))
+    img, lo0, hi0 = feature_grid(maps, vrange=(-2.0, 2.0), dim={1})
+    assert (url, lo, hi) == (png_url(img), lo0, hi0)  # what png(feature_grid(...)) drew
+    assert grid_png(maps.copy(), vrange=(-2.0, 2.0), dim=frozenset({1}))[0] is url  # memo hit
+    assert grid_png(maps, vrange=(-2.0, 2.0))[0] != url  # other options: another picture
+
+
+def test_a_grid_picture_is_drawn_and_encoded_once_per_content_and_options():
+    """Freeze's before/after/difference grids and a dense layer's heat strip were drawn with
+    feature_grid and hashed for png() on every rerun."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_grid_script, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
