@@ -41,8 +41,8 @@ One page's selections that outlive a rerun:
   "big_layer" str, "big_channel_<layer>" int  Trace: the channel opened large, per layer
   "unit_at" (model key, layer, channel, position)  Trace: the unit whose arithmetic is shown
 Per-session memos of display work (bounded LRUs, so a rerun that changed nothing re-encodes
-nothing): "_png_urls" (pages._images: PNG data URLs of tiles, patches and legends by
-content).
+nothing): "_png_urls" (pages._images: PNG data URLs of tiles, grids, patches and legends,
+WAV bytes, clip chart frames and Arrow bytes, by content).
 Tab selections (lazy tabs: only the open tab's content runs): "trace_input_tab",
 "structure_tab", "audio_input_tab", "audio_view_tab".
 """
