@@ -8,10 +8,12 @@ refusals the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
+
+V = TypeVar("V")
 
 
 class LayerLabError(ValueError):
@@ -121,6 +123,17 @@ def choice(what: str, value: Any, options: Iterable[str], *, fix: str = "") -> s
             + (f" {fix}" if fix else "")
         )
     return value
+
+
+def layer_named(table: Mapping[str, V], name: str, *, where: str) -> V:
+    """table[name] for a layer name a caller gave, else a LayerNameError listing the names
+    `where` (e.g. "model 'lenet'", "the exemplar index") has."""
+    try:
+        return table[name]
+    except KeyError:
+        raise LayerNameError(
+            f"No layer named {name!r} in {where}. Valid names: {', '.join(table)}."
+        ) from None
 
 
 def integer(

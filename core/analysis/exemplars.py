@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from core.errors import InputError, LayerNameError
+from core.errors import InputError, layer_named
 from core.graph.engine import Tracer
 from core.graph.receptive import as_yxyx, receptive_field
 from core.inputs.prepare import prepare
@@ -106,13 +106,7 @@ class FilterIndex:
         )
 
     def layer(self, name: str) -> LayerIndex:
-        try:
-            return self.layers[name]
-        except KeyError:
-            raise LayerNameError(
-                f"Layer {name!r} is not in the exemplar index; indexed layers: "
-                f"{', '.join(self.layers)}."
-            ) from None
+        return layer_named(self.layers, name, where="the exemplar index")
 
     def class_profile(self, name: str, labels: list[str]) -> tuple[pd.DataFrame, list[int]]:
         """(channels × classes DataFrame of layer `name`'s mean activation per class, the

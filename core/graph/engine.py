@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import tree
 
-from core.errors import LayerNameError, UnsupportedModelError
+from core.errors import UnsupportedModelError, layer_named
 
 
 @dataclass(frozen=True)
@@ -139,13 +139,7 @@ class Plan:
 
     def index(self, name: str) -> int:
         """Position of a layer in execution order; unknown names list the valid ones."""
-        try:
-            return self._index[name]
-        except KeyError:
-            raise LayerNameError(
-                f"No layer named {name!r} in model {self.model.name!r}. Valid names: "
-                f"{', '.join(self.names)}."
-            ) from None
+        return layer_named(self._index, name, where=f"model {self.model.name!r}")
 
     def parents(self, name: str) -> tuple[str, ...]:
         return self._by_name[name].parents

@@ -95,7 +95,7 @@ def test_top_inputs_refuses_bad_requests(lenet, lenet_index, kw, match):
 
 
 def test_top_inputs_unknown_layer_lists_the_indexed_ones(lenet, lenet_index):
-    with pytest.raises(LayerNameError, match=r"'nope' is not in the exemplar index.*conv1"):
+    with pytest.raises(LayerNameError, match=r"No layer named 'nope' in the exemplar index.*conv1"):
         api.top_inputs(lenet, "nope", 0, index=lenet_index)
 
 
