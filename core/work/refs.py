@@ -101,9 +101,10 @@ def models_in(value: Any) -> dict[str, int]:
     """{key: weight bytes} of every ModelRef in to_refs' output (nested as to_refs nests)."""
     if isinstance(value, ModelRef):
         return {value.key: value.weights}
-    items = value.values() if isinstance(value, dict) else value
-    if isinstance(value, (tuple, list, dict)):
-        return {k: b for v in items for k, b in models_in(v).items()}
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return {k: b for v in value for k, b in models_in(v).items()}
     return {}
 
 
