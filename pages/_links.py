@@ -222,7 +222,14 @@ def share_view(
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
     url = f"{(st.context.url or '').split('?')[0]}?{urlencode(params)}"
-    with st.popover("Share this view", icon=":material/link:"):
+    # Lazy: what is inside (the link, the share form, the downloads: ~15 elements, each a
+    # message and ~1 ms of the browser's time on every rerun) runs only while it is open.
+    pop = st.popover(
+        "Share this view", icon=":material/link:", key="share_popover", on_change="rerun"
+    )
+    with pop:
+        if not pop.open:
+            return url
         st.caption("The address bar always holds this view; copy it from here:")
         st.code(url, language=None, wrap_lines=True)
         for m in missing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,11 +40,13 @@ def shrink_to_column(*keys: str) -> None:
     st.html(f"<style>{rules} {{max-width: 100% !important; height: auto !important}}</style>")
 
 
-def picture_layer(img: np.ndarray) -> dict:
+def picture(img: np.ndarray) -> tuple[dict, dict[str, bytes]]:
     """A Vega-Lite layer that draws a picture 1:1 from the top left (pixel coordinates; its
-    clickable boxes go on layers above it)."""
-    return {
-        "data": {"values": [{"url": png_url(img)}]},
+    clickable boxes go on layers above it), and the dataset it reads: the picture's PNG data
+    URL as Arrow bytes, which Streamlit sends as they are. (Inline in the spec, the URL, tens
+    of KB, was JSON-encoded, decoded and encoded again on every run: ~1 ms a chart.)"""
+    layer = {
+        "data": {"name": "picture"},
         "mark": {
             "type": "image",
             "width": img.shape[1],
@@ -59,6 +62,7 @@ def picture_layer(img: np.ndarray) -> dict:
             "url": {"field": "url", "type": "nominal"},
         },
     }
+    return layer, {"picture": arrow_bytes(pd.DataFrame({"url": [png_url(img)]}))}
 
 
 def pixel_scales(width: int, height: int) -> tuple[dict, dict]:
@@ -143,7 +147,7 @@ def _spec(
     q = "quantitative"
     xs, ys = pixel_scales(width, height)
     ink = "#e6e6e6" if dark_theme() else "#31333f"
-    picture = picture_layer(img)
+    picture_, picture_data = picture(img)
     boxes_layer = {
         "mark": {"type": "rect", "fill": "#ffffff", "fillOpacity": 0.01, "cursor": "pointer"},
         "params": [click_pick("tile", ["channel"])],
@@ -180,18 +184,16 @@ def _spec(
         "config": {"view": {"stroke": None}},
         # The tiles as Arrow bytes: Streamlit sends them as they are (values inline in a spec
         # are converted to Arrow on every run).
-        "datasets": {"tiles": arrow_bytes(pd.DataFrame(tiles))},
+        "datasets": {"tiles": arrow_bytes(pd.DataFrame(tiles)), **picture_data},
         "data": {"name": "tiles"},
-        "layer": [picture, boxes_layer, numbers],
+        "layer": [picture_, boxes_layer, numbers],
     }
     return spec, lo, hi
 
 
-def tile_grid(
+def tile_spec(
     maps: np.ndarray,
     *,
-    key: str,
-    on_pick: Callable[[int], None] | None = None,
     picked: int | None = None,
     scale: str = "shared",
     cmap: str = "viridis",
@@ -199,23 +201,23 @@ def tile_grid(
     dim: set[int] | frozenset[int] = frozenset(),
     cell: int = 56,
     value: str = "activation",
-    shrink: bool = True,
-) -> tuple[float, float]:
-    """Draw (H, W, C) maps as numbered tiles; returns the value range of the colours.
-
-    on_pick(channel) runs when a tile is clicked (before the page reruns); picked is outlined.
-    shrink: its own shrink_to_column style (False: the caller gave one for several grids).
-    """
-    # Built once per picture, choice and theme, and kept in the session (pages._images): a
-    # rerun that changed nothing only sends it again.
+) -> tuple[dict, float, float]:
+    """The tile grid of (H, W, C) maps as a Vega-Lite spec, with the value range of its
+    colours (a legend drawn before the grid needs it). Built once per picture, choice and
+    theme, and kept in the session (pages._images): a rerun that changed nothing only sends it."""
     key_ = ("tiles", *digest(maps), scale, cmap, vrange, tuple(sorted(dim)), cell, picked, value)
-    spec, lo, hi = remember(
+    return remember(
         (*key_, dark_theme()),
         lambda: _spec(maps, scale, cmap, vrange, frozenset(dim), cell, picked, value),
-        size=lambda v: (
-            len(v[0]["layer"][0]["data"]["values"][0]["url"]) + len(v[0]["datasets"]["tiles"])
-        ),
+        size=lambda v: sum(map(len, v[0]["datasets"].values())),
     )
+
+
+def draw_tiles(
+    spec: dict, *, key: str, on_pick: Callable[[int], None] | None = None, shrink: bool = True
+) -> None:
+    """Draw a tile_spec; on_pick(channel) runs when a tile is clicked (before the page reruns).
+    shrink: its own shrink_to_column style (False: the caller gave one for several grids)."""
     if shrink:
         shrink_to_column(key)
     st.vega_lite_chart(
@@ -225,4 +227,18 @@ def tile_grid(
         on_select=partial(_picked, key, on_pick) if on_pick else "ignore",
         selection_mode="tile" if on_pick else None,
     )
+
+
+def tile_grid(
+    maps: np.ndarray,
+    *,
+    key: str,
+    on_pick: Callable[[int], None] | None = None,
+    shrink: bool = True,
+    **look: Any,
+) -> tuple[float, float]:
+    """Draw (H, W, C) maps as numbered tiles (tile_spec with the options in `look`, then
+    draw_tiles); returns the value range of the colours."""
+    spec, lo, hi = tile_spec(maps, **look)
+    draw_tiles(spec, key=key, on_pick=on_pick, shrink=shrink)
     return lo, hi

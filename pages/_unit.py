@@ -21,7 +21,7 @@ from core.model.load import LoadedModel
 from core.show.audio_view import display_maps
 from core.show.render import channel_image
 from pages._images import arrow_bytes, digest, png, remember
-from pages._tiles import click_pick, picture_layer, pixel_scales, span
+from pages._tiles import click_pick, picture, pixel_scales, span
 from pages._widgets import signed_bars, vega
 
 TOP = 16  # contributions drawn as bars (the largest by size)
@@ -59,15 +59,16 @@ def _map_spec(
     )
     q = "quantitative"
     xs_, ys_ = pixel_scales(img.shape[1], img.shape[0])
+    picture_, picture_data = picture(img)
     return {
         "width": img.shape[1],
         "height": img.shape[0],
         "padding": 0,
         "config": {"view": {"stroke": None}},
-        "datasets": {"cells": arrow_bytes(cells)},
+        "datasets": {"cells": arrow_bytes(cells), **picture_data},
         "data": {"name": "cells"},
         "layer": [
-            picture_layer(img),
+            picture_,
             {
                 "mark": {
                     "type": "rect",
@@ -120,7 +121,7 @@ def position_map(
     spec = remember(
         ("unit_map", *digest(m), size, picked, turn is None),
         make,
-        size=lambda v: len(v["layer"][0]["data"]["values"][0]["url"]) + len(v["datasets"]["cells"]),
+        size=lambda v: sum(map(len, v["datasets"].values())),
     )
     key = f"unit_map_{layer}_{channel}"
     st.vega_lite_chart(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import numpy as np
@@ -21,7 +21,7 @@ from core.show.render import (
 )
 from pages._images import arrow_bytes, dataset, digest, frame_key, grid_png, png, remember
 from pages._state import freeze_kinds
-from pages._tiles import fit_cell, shrink_to_column, tile_grid
+from pages._tiles import draw_tiles, fit_cell, shrink_to_column, tile_spec
 
 # Chart data reaches the browser as Arrow bytes (altair() below), never as inline JSON, so
 # Altair's 5,000-row guard against huge notebook outputs does not apply here: a ResNet50 x VGG
@@ -120,8 +120,16 @@ def prediction(
     )
 
 
-def vega(df: pd.DataFrame, spec: dict, *, key: str, content: Hashable = None) -> None:
-    """A chart from a Vega-Lite spec (what Altair produces), drawn at the container's width.
+def vega(
+    df: pd.DataFrame,
+    spec: dict,
+    *,
+    key: str,
+    content: Hashable = None,
+    width: int | Literal["stretch", "content"] = "stretch",
+) -> None:
+    """A chart from a Vega-Lite spec (what Altair produces), drawn at the container's width
+    (or `width`).
 
     The shared charts are written as specs: building them with Altair costs its schema
     validation on every rerun (about 100 ms a chart on this machine), a spec nothing. The
@@ -129,7 +137,7 @@ def vega(df: pd.DataFrame, spec: dict, *, key: str, content: Hashable = None) ->
     the caller's key for the frame's content)."""
     st.vega_lite_chart(
         {**spec, "datasets": {"table": dataset(df, content)}, "data": {"name": "table"}},
-        width="stretch",
+        width=width,
         key=key,
     )
 
@@ -162,23 +170,40 @@ def altair(build: Callable[[], Any], *, key: str, deps: tuple, where: Any = None
     (where or st).vega_lite_chart(spec, key=key, **kwargs)
 
 
-def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
-    """A colour-scale legend: the gradient with its end and middle values, in one element."""
-    bar = remember(
-        ("legend", cmap),
-        lambda: png_url(apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)),
-    )
+def legend_html(vmin: float, vmax: float, cmap: str, *, title: str = "activation") -> str:
+    """A colour-scale legend as HTML: the gradient with its end and middle values."""
+    bar = _gradient(cmap)
     mid = (vmin + vmax) / 2
-    st.markdown(
+    return (
         f"<div><img src='{bar}' width='240' height='14' alt=''"
         " style='display:block;border-radius:0.5rem'>"
         f"<div style='display:flex;justify-content:space-between;width:240px;"
         f"font-size:0.8rem;opacity:0.8;margin-top:0.4rem'><span>{vmin:.3g}</span>"
         f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
         f"<div style='font-size:0.8rem;opacity:0.65;width:240px;text-align:center'>{title}</div>"
-        "</div>",
-        unsafe_allow_html=True,
+        "</div>"
     )
+
+
+def legend_inline(vmin: float, vmax: float, cmap: str, *, title: str = "activation") -> str:
+    """A colour-scale legend to sit in a line of text: low value, gradient, high value, title."""
+    return (
+        f"<span style='white-space:nowrap'>{title} {vmin:.3g} <img src='{_gradient(cmap)}' "
+        "width='120' height='10' alt='' style='vertical-align:middle;border-radius:0.3rem'> "
+        f"{vmax:.3g}</span>"
+    )
+
+
+def _gradient(cmap: str) -> str:
+    return remember(
+        ("legend", cmap),
+        lambda: png_url(apply_colormap(np.linspace(0, 1, 240)[None].repeat(14, axis=0), cmap)),
+    )
+
+
+def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
+    """A colour-scale legend in one element (legend_html)."""
+    st.markdown(legend_html(vmin, vmax, cmap, title=title), unsafe_allow_html=True)
 
 
 def shape_text(a: np.ndarray) -> str:
@@ -321,12 +346,12 @@ def every_layer(
     shrink_to_column(*(f"{key}_{name}_tiles" for _, name in shown))  # one element for all
     for i, name in shown:
         a = tr[name]
-        st.markdown(f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}")
         layer_output(
             name,
             a,
             scale=scale,
             key=f"{key}_{name}",
+            title=f"**{i}. {name}** · {types.get(name, '')} · output {shape_text(a)}",
             labels=lm.labels if name == lm.tracer.plan.output_name else None,
             maps=None if maps is None else maps(name, a),
             on_pick=None if on_pick is None else on_pick(name),
@@ -340,29 +365,30 @@ def layer_output(
     *,
     scale: str,
     key: str,
+    title: str = "",
     labels: list[str] | None = None,
     maps: np.ndarray | None = None,
     on_pick=None,
     shrink: bool = True,
 ) -> None:
-    """One layer's output: numbered tiles of all channels with its legend (a click opens one
-    large beside them), or a vector chart.
+    """One layer's output: a head (title, its numbers, the colour scale), then numbered tiles
+    of all channels (a click opens one large beside them) or a vector chart.
 
+    Two elements a layer (three with one opened): each element is a message and ~1 ms of the
+    browser's time on every rerun, and a page draws a dozen layers (issue 35 item 14).
+    title: markdown that leads the head (the layer's number, name and shape).
     maps: the channels as pictures, when the caller orients them (audio: time left to right).
     on_pick(channel): also told when a tile is clicked (e.g. to sync a page's own picker).
     shrink: False when the caller gave the tiles' shrink_to_column style (key + "_tiles").
     """
     maps = as_maps(a) if maps is None else maps
-    left, right = st.columns([3, 1])
-    with right:
-        zero = float(np.mean(a == 0))
-        st.caption(
-            f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g}  \n"
-            f"{zero:.0%} of values are exactly 0"
-        )
+    numbers = (
+        f"min {a.min():.3g} · max {a.max():.3g} · mean {a.mean():.3g} · "
+        f"{float(np.mean(a == 0)):.0%} of values are exactly 0"
+    )
     if maps is None:
-        with left:
-            vector_chart(a, key=key, labels=labels)
+        head_note(title, numbers)
+        vector_chart(a, key=key, labels=labels)
         return
     n = maps.shape[-1]
     # Few channels (a spectrogram): draw them large; many: small tiles, all on one grid.
@@ -376,33 +402,51 @@ def layer_output(
         if on_pick is not None:
             on_pick(ch)
 
+    spec, vmin, vmax = tile_spec(maps, picked=opened, scale=scale, cell=cell)
+    colours = (
+        legend_inline(vmin, vmax, "viridis")
+        if scale == "shared"
+        else "each channel stretched to its own min…max (dark: its minimum, yellow: its maximum)"
+    )
+    head_note(
+        title,
+        f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} each"
+        + (" · click one to open it large" if n > 1 else "")
+        + f" · {numbers}",
+        colours,
+    )
+    if opened is None or n == 1:
+        draw_tiles(spec, key=f"{key}_tiles", on_pick=pick, shrink=shrink)
+        return
+    left, right = st.columns([3, 1])
     with left:
-        grid = f"{key}_tiles"  # every_layer's shrink_to_column names it
-        vmin, vmax = tile_grid(
-            maps, key=grid, on_pick=pick, picked=opened, scale=scale, cell=cell, shrink=shrink
-        )
-        st.caption(
-            f"{n} channel{'s' * (n != 1)}, {maps.shape[0]}×{maps.shape[1]} each"
-            + (" · click one to open it large" if n > 1 else "")
-        )
+        draw_tiles(spec, key=f"{key}_tiles", on_pick=pick, shrink=shrink)
     with right:
-        if scale == "shared":
-            legend(vmin, vmax, "viridis", key=f"{key}_legend")
-        else:
-            st.caption(
-                "Each channel is stretched to its own min…max (dark: its minimum, "
-                "yellow: its maximum)."
-            )
-        if opened is not None and n > 1:
-            ch = maps[..., opened]
-            st.image(
-                png(
-                    channel_image(ch, size=200, vrange=(vmin, vmax) if scale == "shared" else None)
-                ),
-                caption=f"{name} channel {opened}: min {ch.min():.3g}, max {ch.max():.3g}, "
-                f"mean {ch.mean():.3g}",
-                width=200,
-            )
+        ch = maps[..., opened]
+        st.image(
+            png(channel_image(ch, size=200, vrange=(vmin, vmax) if scale == "shared" else None)),
+            caption=f"{name} channel {opened}: min {ch.min():.3g}, max {ch.max():.3g}, "
+            f"mean {ch.mean():.3g}",
+            width=200,
+        )
+
+
+def head_note(
+    title: str,
+    small: str,
+    tail: str = "",
+    *,
+    width: int | Literal["stretch", "content"] = "stretch",
+) -> None:
+    """A title line, smaller and quieter lines under it, then `tail` (a legend: its colours at
+    full strength), in one element (markdown; the small lines may hold HTML)."""
+    st.markdown(
+        (f"{title}  \n" if title else "")
+        + f"<span style='font-size:0.875rem;opacity:0.65'>{small}</span>"
+        + (f"  \n<span style='font-size:0.875rem'>{tail}</span>" if tail else ""),
+        unsafe_allow_html=True,
+        width=width,
+    )
 
 
 def distance_chart(

@@ -98,28 +98,40 @@ baseline = c4.selectbox(
     "held-out input, the one the model is least sure about. A blurred copy keeps colours "
     "and the overall level, and removes shapes.",
 )
-with st.expander("Method options"):
-    o1, o2, o3, o4 = st.columns(4)
-    ig_steps = o1.select_slider(
-        "Integrated gradients: steps", [16, 32, 64, 128, 256], 64, key="explain_ig_steps"
-    )
-    sg_samples = o2.select_slider(
-        "SmoothGrad: noisy copies", [8, 16, 32, 64], 32, key="explain_sg_samples"
-    )
-    sg_noise = o2.slider(
-        "SmoothGrad: noise (share of range)", 0.05, 0.5, 0.15, 0.05, key="explain_sg_noise"
-    )
-    cam_layers = api.grad_cam_layers(lm)
-    cam_layer = o3.selectbox(
-        "Grad-CAM layer",
-        ["auto"] + cam_layers,
-        key="explain_cam_layer",
-        help="auto: the last convolution block's activation, else the "
-        "convolution itself, whichever shows positive evidence.",
-    )
-    window = o4.slider(
-        "Occlusion window (cells)", 2, 16, 4 if not audio else 9, key="explain_window"
-    )
+# Lazy: its widgets (ten elements, each a message and ~1 ms of the browser's time on every
+# rerun) run only while it is open; their values live in the session state meanwhile.
+cam_layers = api.grad_cam_layers(lm)
+chosen = {
+    "explain_ig_steps": 64,
+    "explain_sg_samples": 32,
+    "explain_sg_noise": 0.15,
+    "explain_cam_layer": "auto",
+    "explain_window": 9 if audio else 4,
+}
+for k, v in chosen.items():
+    st.session_state[k] = st.session_state.get(k, v)
+if st.session_state["explain_cam_layer"] not in ["auto", *cam_layers]:  # another model's
+    st.session_state["explain_cam_layer"] = "auto"
+more = st.expander("Method options", key="explain_options", on_change="rerun")
+with more:
+    if more.open:
+        o1, o2, o3, o4 = st.columns(4)
+        o1.select_slider(
+            "Integrated gradients: steps", [16, 32, 64, 128, 256], key="explain_ig_steps"
+        )
+        o2.select_slider("SmoothGrad: noisy copies", [8, 16, 32, 64], key="explain_sg_samples")
+        o2.slider(
+            "SmoothGrad: noise (share of range)", 0.05, 0.5, step=0.05, key="explain_sg_noise"
+        )
+        o3.selectbox(
+            "Grad-CAM layer",
+            ["auto"] + cam_layers,
+            key="explain_cam_layer",
+            help="auto: the last convolution block's activation, else the "
+            "convolution itself, whichever shows positive evidence.",
+        )
+        o4.slider("Occlusion window (cells)", 2, 16, key="explain_window")
+ig_steps, sg_samples, sg_noise, cam_layer, window = (st.session_state[k] for k in chosen)
 options = {
     "integrated_gradients": {"steps": ig_steps},
     "smoothgrad": {"samples": sg_samples, "noise": sg_noise},

@@ -21,7 +21,7 @@ from pages._images import png
 from pages._jobs import heavy_job, watched
 from pages._links import share_view
 from pages._state import ScannedBatch, current_model, keep, kept, linked
-from pages._widgets import export_button, signed_bars, vega
+from pages._widgets import export_button, head_note, signed_bars, vega
 
 PER_PAGE = 8
 K = 9
@@ -159,7 +159,9 @@ if len(lm.labels) > MANY_CLASSES:
         icon=":material/download:",
     )
 st.caption(
-    "How to read a row: **peak** is the channel's largest activation at any one position over "
+    f"How to read a row: the channel's numbers, its top {K} of these inputs (cut to the part "
+    "the unit sees; each with its peak activation · true class; **best sees**: where the "
+    "best one's unit looks), then its mean activation for each class. **peak** is the channel's largest activation at any one position over "
     "these inputs (what ranks the exemplars, whose numbers are their peaks); **fires on** the "
     "share of inputs where it is ever above 0. The synthesised input is scored by the "
     "channel's **map mean** (the mean over all its positions, what gradient ascent maximises), "
@@ -234,78 +236,92 @@ def _where(e) -> str:
 
 
 in_hw = tuple(int(d) for d in lm.card["input"]["shape"][:2])
+# A row a channel, its parts side by side in one flex container (they wrap on a narrow
+# screen); one style draws the line above every row. Few elements a row: each is a message
+# and ~1 ms of the browser's time on every rerun (issue 35 item 14).
+st.html(
+    "<style>[class*='st-key-frow_'] {border-top: 1px solid "
+    "color-mix(in srgb, currentColor 18%, transparent); padding-top: 1rem}</style>"
+)
 for c in shown:
     exs = tops[c]
-    st.divider()
-    widths = [1.1, 6.3] + ([1.1 if lm.kind == "image" else 1.8] if show_vis else []) + [2.3]
-    head, ex_col, *vis_col, prof_col = st.columns(widths, gap="small")
-    with head:
-        st.markdown(f"**Channel {c}**" + (" · :red[never fires]" if c in dead else ""))
-        st.caption(
-            f"peak {li.top_value[0, c]:.3g}  \nfires on {li.fire_rate[c]:.0%}  \n"
+    sees = ""
+    if exs:
+        whole = lm.kind == "image" and exs[0].box == (0, 0, *in_hw)
+        sees = f"<br>best sees<br>{'the whole input' if whole else _where(exs[0])}"
+    row = st.container(
+        horizontal=True,
+        key=f"frow_{layer}_{c}",
+        gap="medium",
+    )
+    with row:
+        head_note(
+            f"**Channel {c}**" + (" · :red[never fires]" if c in dead else ""),
+            f"peak {li.top_value[0, c]:.3g}<br>fires on {li.fire_rate[c]:.0%}<br>"
             f"selectivity {selectivity[c]:.2f}"
-            + (f"  \nimportance {importance[c]:+.3f}" if importance is not None else "")
+            + (f"<br>importance {importance[c]:+.3f}" if importance is not None else "")
+            + sees,
+            width=170,
         )
-    with ex_col:
-        if patches[c]:
-            # One image element for the row (a column and an image each cost a rerun ~1 ms).
-            st.image(
-                [png(spaced(p)) for p in patches[c]],
-                width=56,
-                caption=[f"{e.value:.2f} · {_cls(e)}" for e in exs[: len(patches[c])]],
-            )
-        if exs:
-            whole = lm.kind == "image" and exs[0].box == (0, 0, *in_hw)
-            st.caption(
-                f"Top {len(exs)} of {index.n_inputs} (peak activation · true class). "
-                f"The best one's unit sees "
-                f"{'the whole input' if whole else _where(exs[0])}."
-            )
-        if lm.kind == "audio" and show_vis:  # at the exemplars' width (its column: ~150 px)
-            player(vis[c].raw[0], vis[c].raw[1], label=f"The waveform synthesised for channel {c}")
-        if lm.kind == "audio" and exs:
-            # Lazy: the players (WAV encoding, 3 elements) run only while the popover is open.
-            pop = st.popover(
-                "Listen to the top 3",
-                icon=":material/volume_up:",
-                key=f"listen_{layer}_{c}",
-                on_change="rerun",
-            )
-            with pop:
-                if pop.open:
-                    for e in exs[:3]:
-                        player(
-                            xs[e.index],
-                            sr,
-                            label=f'input {e.index} · {e.value:.2f} · "{_cls(e)}" · {_where(e)}',
-                        )
-    if show_vis:
-        with vis_col[0]:
+        # One image element for the exemplars (an image each cost a rerun ~1 ms), in a
+        # container that takes the row's free width: in the row itself they stack.
+        with st.container(gap="small", width=K * 58):  # K exemplars of 56 px side by side
+            if patches[c]:
+                st.image(
+                    [png(spaced(p)) for p in patches[c]],
+                    width=56,
+                    caption=[f"{e.value:.2f} · {_cls(e)}" for e in exs[: len(patches[c])]],
+                )
+            if lm.kind == "audio" and show_vis:  # at the exemplars' width
+                player(
+                    vis[c].raw[0], vis[c].raw[1], label=f"The waveform synthesised for channel {c}"
+                )
+            if lm.kind == "audio" and exs:
+                # Lazy: the players (WAV encoding, 3 elements) run only while the popover is open.
+                pop = st.popover(
+                    "Listen to the top 3",
+                    icon=":material/volume_up:",
+                    key=f"listen_{layer}_{c}",
+                    on_change="rerun",
+                )
+                with pop:
+                    if pop.open:
+                        for e in exs[:3]:
+                            player(
+                                xs[e.index],
+                                sr,
+                                label=f'input {e.index} · {e.value:.2f} · "{_cls(e)}" · '
+                                f"{_where(e)}",
+                            )
+        if show_vis:
             v = vis[c]
             if lm.kind == "image":
                 st.image(
                     png(image_patch(v.raw, (0, 0, *v.raw.shape[:2]), size=96)),
-                    width="stretch",
+                    width=120,
                     caption=f"synthesised: map mean {v.value:.2f} (best real {li.best_mean[c]:.2f})",
                 )
             else:
                 spec = lm.tracer(v.raw[0][None])[lm.card["spectrogram_layer"]][0, ..., 0]
                 st.image(
                     png(spectrogram_patch(spec, (0, 0, *spec.shape), size=96)),
-                    width="stretch",
+                    width=150,
                     caption=f"synthesised waveform: map mean {v.value:.2f} (best real "
                     f"{li.best_mean[c]:.2f}); its player is under the exemplars",
                 )
-    with prof_col:
         prof = pd.DataFrame({"class": lm.labels, "mean": li.class_mean[:, c].astype(float)})
         class_order = lm.labels
+        title = None
         if len(prof) > MANY_CLASSES:  # as prediction charts: the top 10, highest first
             prof = prof.nlargest(TOP_CLASSES, "mean")
             class_order = list(prof["class"])
-            st.caption(
-                f"The {TOP_CLASSES} classes of {len(lm.labels)} with the highest mean "
-                "(every class: the download above)."
-            )
+            title = {
+                "text": f"top {TOP_CLASSES} of {len(lm.labels)} classes",
+                "subtitle": "every class: the download above",
+                "fontSize": 11,
+                "subtitleFontSize": 10,
+                "anchor": "start",
+            }
         short = max(map(len, class_order)) <= 2  # digits: columns; names: rows
         cls = {
             "field": "class",
@@ -320,13 +336,14 @@ for c in shown:
                 "labelFlush": False,
             },
         }
-        # A short title: the column is narrow and a long one was clipped.
+        # A short title: the chart is narrow and a long one was clipped.
         val = {"field": "mean", "type": "quantitative", "title": "class mean"}
         vega(
             prof,
             {
                 "mark": "bar",
                 "height": 120 if short else max(150, 16 * len(class_order) + 10),
+                **({"title": title} if title else {}),
                 "encoding": {
                     ("x" if short else "y"): cls,
                     ("y" if short else "x"): val,

@@ -408,12 +408,12 @@ def layer_panel(name: str) -> None:
     if out is None:
         st.caption(f"{name} is not among the traced layers.")
         return
-    st.markdown(f"**Output for the current sample {sample.name!r}** · {shape_text(out)}")
     layer_output(
         name,
         out,
         scale="shared",
         key=f"node_maps_{name}",
+        title=f"**Output for the current sample {sample.name!r}** · {shape_text(out)}",
         maps=oriented_maps(lm, name, out),
         labels=lm.labels if name == lm.tracer.plan.output_name else None,
     )

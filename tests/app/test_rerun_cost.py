@@ -24,12 +24,18 @@ def test_every_layer_styles_all_its_tile_grids_in_one_element():
     assert shown and len(shown) == min(len(names), 12), (shown, names)  # every drawn grid
 
 
-def test_a_colour_legend_is_one_element_with_its_gradient():
+def test_every_layer_draws_a_layer_as_a_head_and_its_tiles():
     at = open_app("pages/trace.py")
-    legends = [m.value for m in at.markdown if "activation</div>" in m.value]
-    assert legends and all("<img src='data:image/png;base64," in v for v in legends), legends
-    # The gradient is no element of its own (a 240-px-wide st.image before).
-    assert not [i for i in at.get("imgs") if i.proto.width == 240]
+    lm = at.session_state["model"]
+    shown = [n for n in lm.tracer.names if n != "input"][:12]
+    heads = [m.value for m in at.markdown if "of values are exactly 0" in m.value]
+    # One head a layer: its name, numbers and colour scale (the gradient inline) in one element;
+    # before, the numbers, the tile caption and the legend were three more, in two columns.
+    assert [h.split("**")[1].split(". ", 1)[1] for h in heads] == shown, heads
+    tiled = [h for h in heads if "channels," in h]
+    assert tiled and all("<img src='data:image/png;base64," in h for h in tiled), tiled
+    assert not [c.value for c in at.caption if "exactly 0" in c.value or "channels," in c.value]
+    assert not [i for i in at.get("imgs") if i.proto.width == 240]  # no gradient of its own
 
 
 def _filter_tiles_script():
@@ -115,3 +121,56 @@ def test_a_grid_picture_is_drawn_and_encoded_once_per_content_and_options():
     at = AppTest.from_function(_grid_script, default_timeout=60)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def _tile_spec_script():
+    import json
+    import sys
+
+    import numpy as np
+    import streamlit as st
+
+    sys.path.insert(0, ".")
+    from pages._tiles import tile_spec
+
+    maps = np.random.default_rng(0).normal(size=(32, 32, 48)).astype(np.float32)
+    spec, _, _ = tile_spec(maps)
+    st.session_state["inline"] = len(json.dumps({k: v for k, v in spec.items() if k != "datasets"}))
+    st.session_state["picture"] = spec["datasets"]["picture"]
+
+
+def test_a_tile_grids_picture_travels_as_arrow_bytes_not_inline_json():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_tile_spec_script, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    # Streamlit JSON-encodes, decodes and encodes a spec again on every run: the picture's
+    # data URL (~tens of KB) was part of it.
+    assert at.session_state["inline"] < 5_000, at.session_state["inline"]
+    assert b"data:image/png;base64," in at.session_state["picture"]
+
+
+def test_the_share_popover_runs_its_contents_only_while_open():
+    closed = open_app("pages/trace.py")
+    assert not [c for c in closed.code if "?model=" in c.value]  # the link: inside, not drawn
+    assert not [t for t in closed.text_input if t.key == "share_title"]
+    opened = open_app("pages/trace.py", share_popover=True)
+    assert [c for c in opened.code if "model=lenet_mnist" in c.value]
+    assert [t for t in opened.text_input if t.key == "share_title"]
+    assert len(opened.get("download_button")) > len(closed.get("download_button"))
+
+
+def test_explains_method_options_run_only_while_open_and_keep_their_values():
+    at = open_app("pages/explain.py", no_errors=True)
+    assert not [s for s in at.slider if s.key == "explain_window"]  # closed: not drawn
+    at.session_state["explain_options"] = True
+    at.run()
+    window = next(s for s in at.slider if s.key == "explain_window")
+    assert window.value == 4
+    window.set_value(6).run()
+    at.session_state["explain_options"] = False  # closed again: the value stays
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [s for s in at.slider if s.key == "explain_window"]
+    assert at.session_state["explain_window"] == 6

@@ -28,7 +28,7 @@ def test_filters_view_shows_exemplar_images_of_a_conv_layer(page):
     assert all(ok and w > 0 and h > 0 for ok, w, h in sizes[:9]), sizes[:9]
     # conv1 is 5×5 'same': a unit sees at most 5×5 pixels, drawn as a small square patch.
     expect(
-        page.get_by_text(re.compile(r"unit sees rows \d+–\d+, cols \d+–\d+")).first
+        page.get_by_text(re.compile(r"best sees\s*rows \d+–\d+, cols \d+–\d+")).first
     ).to_be_visible()
     shot(page, "filters_conv1")
     # The address bar holds the view.
