@@ -100,42 +100,53 @@ def _heatmap(
     domain: tuple[float, float] | None = None,
     title: str = "",
     diverging: bool = False,
-    content: tuple | None = None,
+    content: tuple,
 ) -> None:
+    """A heatmap of df's cells; content: the key of df's content (pages._images), which the
+    spec (it reads the frame's edges) is kept with too: a rerun builds neither again."""
+    look = (value, value_title, height, title, domain, diverging)
+    spec = remember(("heatmap", content, *look), lambda: _heatmap_spec(df, *look))
+    vega(df, spec, key=key, content=content)
+
+
+def _heatmap_spec(
+    df: pd.DataFrame,
+    value: str,
+    value_title: str,
+    height: int,
+    title: str,
+    domain: tuple[float, float] | None,
+    diverging: bool,
+) -> dict:
     scale: dict = {"range": colormap_hex("diverging" if diverging else "viridis")}
     if domain:
         scale["domain"] = [float(d) for d in domain]
     q = "quantitative"
     # Cells overlap their right/upper neighbour a little (t1x, f1x): no hairline gaps between
     # them; the axes stay on the true edges and the overflow is clipped.
-    vega(
-        df,
-        {
-            "mark": {"type": "rect", "clip": True},
-            "height": height,
-            "title": title,
-            "encoding": {
-                "x": _edge_axis(df, "t", "time (s)"),
-                "x2": {"field": "t1x"},
-                "y": _edge_axis(df, "f", "frequency (Hz)"),
-                "y2": {"field": "f1x"},
-                "color": {
-                    "field": value,
-                    "type": q,
-                    "title": value_title,
-                    "scale": scale,
-                    "legend": {"orient": "right", "gradientLength": max(60, height - 60)},
-                },
-                "tooltip": [
-                    {"field": "t", "type": q, "format": ".3f", "title": "time (s)"},
-                    {"field": "f", "type": q, "format": ".0f", "title": "frequency (Hz)"},
-                    {"field": value, "type": q, "format": ".3g", "title": value_title},
-                ],
+    return {
+        "mark": {"type": "rect", "clip": True},
+        "height": height,
+        "title": title,
+        "encoding": {
+            "x": _edge_axis(df, "t", "time (s)"),
+            "x2": {"field": "t1x"},
+            "y": _edge_axis(df, "f", "frequency (Hz)"),
+            "y2": {"field": "f1x"},
+            "color": {
+                "field": value,
+                "type": q,
+                "title": value_title,
+                "scale": scale,
+                "legend": {"orient": "right", "gradientLength": max(60, height - 60)},
             },
+            "tooltip": [
+                {"field": "t", "type": q, "format": ".3f", "title": "time (s)"},
+                {"field": "f", "type": q, "format": ".0f", "title": "frequency (Hz)"},
+                {"field": value, "type": q, "format": ".3g", "title": value_title},
+            ],
         },
-        key=key,
-        content=content,
-    )
+    }
 
 
 def _edge_axis(df: pd.DataFrame, axis: str, title: str) -> dict:
@@ -223,11 +234,15 @@ def map_chart(
     domain: tuple[float, float] | None = None,
 ) -> None:
     """One (time, freq) map of the model on its real axes (mel columns at their Hz)."""
-    times, freqs = map_axes(lm, fmap.shape)
     sr = int(lm.card["input"]["sample_rate"])
-    df = _cells(
-        fmap, times, freqs, t_max=lm.card["input"]["shape"][0] / sr, f_max=sr / 2, name="value"
-    )
+    t_max = lm.card["input"]["shape"][0] / sr
+    content = ("map", *digest(fmap), sr, t_max)  # a rerun reuses its cells (pages._images)
+
+    def cells() -> pd.DataFrame:
+        times, freqs = map_axes(lm, fmap.shape)
+        return _cells(fmap, times, freqs, t_max=t_max, f_max=sr / 2, name="value")
+
+    df = remember(content, cells, size=_frame_bytes)
     if diverging and domain is None:
         m = float(np.abs(fmap).max()) or 1.0
         domain = (-m, m)
@@ -240,6 +255,7 @@ def map_chart(
         title=title,
         domain=domain,
         diverging=diverging,
+        content=content,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 
 import streamlit as st
 
@@ -222,12 +223,17 @@ def sidebar_samples(lm) -> None:
         help="Every page works on this sample. Add more on the Trace page.",
     )
     cur = pool[st.session_state["selected"]]
-    c1, c2 = st.sidebar.columns([1, 2])
-    c1.image(cache.thumbnail(cur, 64), width=64)
-    c2.caption(
-        f"source: {cur.source}"
-        + (f" · label {cur.label}" if cur.label else "")
-        + (f"\n\n{cur.note}" if cur.note else "")
+    # The thumbnail and its lines in one element (two columns, a picture and a caption were
+    # five, on every page's every rerun); names and notes can be a user's: escaped.
+    about = f"source: {cur.source}" + (f" · label {cur.label}" if cur.label else "")
+    st.sidebar.markdown(
+        "<div style='display:flex;gap:0.75rem;align-items:flex-start'>"
+        f"<img src='{cache.thumbnail(cur, 64)}' width='64' height='64' "
+        f"alt='{escape(cur.name)}' style='flex:none'>"
+        f"<div style='font-size:0.875rem;opacity:0.65'>{escape(about)}"
+        + (f"<br><br>{escape(cur.note)}" if cur.note else "")
+        + "</div></div>",
+        unsafe_allow_html=True,
     )
     # Lazy: its thumbnails and button run only while it is open.
     every = st.sidebar.expander(

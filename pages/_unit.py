@@ -147,15 +147,22 @@ def _small(a: np.ndarray, caption: str, *, cmap: str = "viridis") -> None:
 
 
 def unit_panel(
-    lm: LoadedModel, sample: Sample, *, spatial: list[str], frozen: bool, picker: str = "big"
+    lm: LoadedModel,
+    sample: Sample,
+    *,
+    spatial: list[str],
+    frozen: bool,
+    picker: str = "big",
+    hint: bool = True,
 ) -> None:
     """How the value of the unit in "unit_at" came about, and the walk upstream (of the model
     as trained: frozen filters are not applied here). picker: the key prefix of the page's
     layer and channel widgets ("<picker>_layer", "<picker>_channel_<layer>"), which follow the
-    walk."""
+    walk. hint: say how to pick a unit while none is (False: the caller's caption says it)."""
     at = st.session_state.get("unit_at")
     if not at or at[0] != lm.key:
-        st.caption("Click a position on the large map above to see how its value is computed.")
+        if hint:
+            st.caption("Click a position on the large map above to see how its value is computed.")
         return
     _, layer, channel, pos = at
     try:
@@ -260,10 +267,10 @@ def unit_section(
         return
     types = lm.tracer.plan.layer_types()
     first = next((i for i, n in enumerate(spatial) if "Conv" in types.get(n, "")), 0)
-    c1, c2 = st.columns([2, 1])
-    layer = c1.selectbox("Layer", spatial, index=first, key="unit_layer")
+    row = st.container(horizontal=True)  # side by side (no column each)
+    layer = row.selectbox("Layer", spatial, index=first, key="unit_layer")
     n_ch = int(tr[layer].shape[-1])
-    ch = int(c2.number_input("Channel", 0, n_ch - 1, key=f"unit_channel_{layer}"))
+    ch = int(row.number_input("Channel", 0, n_ch - 1, key=f"unit_channel_{layer}"))
     turned = layer in timefreq
     position_map(
         lm,
@@ -279,4 +286,4 @@ def unit_section(
         + (": time runs left to right, low frequencies at the bottom" if turned else "")
         + ". Click a position to see how its value is computed."
     )
-    unit_panel(lm, sample, spatial=spatial, frozen=False, picker="unit")
+    unit_panel(lm, sample, spatial=spatial, frozen=False, picker="unit", hint=False)

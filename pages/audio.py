@@ -4,6 +4,7 @@ layer, and hear what each filter hears."""
 from __future__ import annotations
 
 from functools import partial
+from html import escape
 
 import streamlit as st
 
@@ -46,12 +47,13 @@ def _switch_model(name: str) -> None:
 
 lm = current_model()
 st.title("Audio lab")
-st.caption(
+INTRO = (
     "Record, upload or pick a spoken digit; edit it and see the prediction change; "
     "follow it through every layer and *hear* what each filter hears."
 )
 
 if lm.kind != "audio":
+    st.caption(INTRO)
     audio_models = [n for n in api.builtin_names() if builtin_card(n)["input"]["kind"] == "audio"]
     st.info(f"{lm.card.get('title', lm.name)} takes images; this page is for audio models.")
     if audio_models:
@@ -65,8 +67,7 @@ if lm.kind != "audio":
     st.stop()
 
 held_out = held_out_line(lm.card)  # the card's honest numbers, real speakers first
-if held_out:
-    st.caption(held_out)
+st.caption(INTRO + (f"  \n{held_out}" if held_out else ""))
 SR = int(lm.card["input"]["sample_rate"])
 WINDOW_S = lm.card["input"]["shape"][0] / SR
 
@@ -99,18 +100,18 @@ with left:
     spec = EDITS[op]
     st.caption(spec.help)
     params: dict[str, float | int] = {}
-    pcols = st.columns(max(1, len(spec.params)))
-    for col, p in zip(pcols, spec.params_for(duration)):
+    row = st.container(horizontal=True)  # the parameters side by side (no column each)
+    for p in spec.params_for(duration):
         label = f"{p.label} ({p.unit})" if p.unit else p.label
         # The clip's duration is in the key: time limits change with every edit.
         wkey = f"edit_{op}_{p.name}_{duration:.3f}"
         if p.integer:
             params[p.name] = int(
-                col.number_input(label, int(p.min), int(p.max), int(p.default), key=wkey)
+                row.number_input(label, int(p.min), int(p.max), int(p.default), key=wkey)
             )
         else:
             params[p.name] = float(
-                col.number_input(
+                row.number_input(
                     label,
                     float(p.min),
                     float(p.max),
@@ -129,18 +130,23 @@ with left:
             stack.append(Edit(op, params))
             st.rerun()
 with right:
-    st.markdown("**Edit stack** (applied top to bottom)")
-    if stack:
-        st.markdown("\n".join(f"{i}. {e.describe()}" for i, e in enumerate(stack, 1)))
-    else:
-        st.caption("No edits yet: the clip is as recorded.")
-    b1, b2, b3 = st.columns(3)
-    if b1.button(
+    st.markdown(
+        "**Edit stack** (applied top to bottom)  \n"
+        + (
+            "\n".join(f"{i}. {e.describe()}" for i, e in enumerate(stack, 1))
+            if stack
+            else "<span style='font-size:0.875rem;opacity:0.65'>No edits yet: the clip is as "
+            "recorded.</span>"
+        ),
+        unsafe_allow_html=True,
+    )
+    buttons = st.container(horizontal=True)  # three buttons in a row (no column each)
+    if buttons.button(
         "Undo", key="undo_edit", disabled=not stack, icon=":material/undo:", width="stretch"
     ):
         stack.pop()
         st.rerun()
-    if b2.button(
+    if buttons.button(
         "Reset",
         key="reset_edits",
         disabled=not stack,
@@ -149,7 +155,7 @@ with right:
     ):
         stack.clear()
         st.rerun()
-    if b3.button(
+    if buttons.button(
         "Add to samples",
         key="keep_edit",
         disabled=edited is None,
@@ -204,13 +210,17 @@ else:
     with p1:
         prediction(lm, probs, key="pred", true_label=sample.label, height=160)
     with p2:
-        st.markdown(f"**What the model hears** · the {WINDOW_S:g} s window")
-        player(tr["input"], SR)
-        st.caption(
+        converted = (
             ("Converted: " + "; ".join(notes) + ".")
             if notes
             else "The clip already fitted the window."
         )
+        st.markdown(
+            f"**What the model hears** · the {WINDOW_S:g} s window  \n"
+            f"<span style='font-size:0.875rem;opacity:0.65'>{escape(converted)}</span>",
+            unsafe_allow_html=True,
+        )
+        player(tr["input"], SR)
 if edited is not None and notes:
     st.caption("Converted (edited clip): " + "; ".join(notes) + ".")
 

@@ -48,13 +48,12 @@ def test_a_cell_opens_an_input_on_trace_with_its_partner():
     _ok(at)
     rows = ev.cell(*other)
     assert any(f"{len(rows)} input" in h.value for h in at.subheader)
-    # Most confident first: the first Open button is the cell's most confident input.
-    opens = [
-        b for b in at.button if b.key and b.key.startswith("dataset_open_") and b.key[13:].isdigit()
-    ]
-    assert [int(b.key[13:]) for b in opens] == [int(r) for r in rows[:24]]
-    opens[0].click().run()
+    # Most confident first: the Open choice lists the cell's inputs in the pictures' order.
+    opens = at.pills(key=f"dataset_open_{other[0]}_{other[1]}")
+    assert list(opens.options) == [f"#{int(r)}" for r in rows[:24]]
+    opens.set_value(int(rows[0])).run()
     _ok(at)
+    assert at.pills(key=f"dataset_open_{other[0]}_{other[1]}").value is None  # not again
     row = int(rows[0])
     name = f"held-out #{row} ({m.labels[other[0]]})"
     partner = f"held-out #{ev.typical(other[1])} ({m.labels[other[1]]})"

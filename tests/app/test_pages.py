@@ -205,7 +205,7 @@ def test_audio_page_predicts_edits_and_compares():
     at.run()
     assert {m.label: m.value for m in at.metric}["Prediction"] == "7"
     # the card's held-out numbers, real speakers first
-    held_out = next(c.value for c in at.caption if c.value.startswith("Held-out accuracy"))
+    held_out = next(c.value for c in at.caption if "Held-out accuracy" in c.value)
     assert held_out.index("real speakers") < held_out.index("FSDD speaker theo")
     # a loudness edit keeps the word; the stack shows it and both predictions appear
     at.selectbox(key="edit_op").set_value("gain").run()

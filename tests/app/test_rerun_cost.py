@@ -174,3 +174,38 @@ def test_explains_method_options_run_only_while_open_and_keep_their_values():
     assert not at.exception, [e.value for e in at.exception]
     assert not [s for s in at.slider if s.key == "explain_window"]
     assert at.session_state["explain_window"] == 6
+
+
+def test_an_audio_maps_cells_and_spec_are_made_once_per_content():
+    """Explain's attribution maps and Audio's filter map (map_chart) built their cell frame
+    and spec on every rerun (~12 ms a rerun on Explain with the spoken-digit model)."""
+    at = open_app("pages/explain.py", model_choice="spoken_digits", no_errors=True)
+
+    def made() -> set:
+        return {k for k in at.session_state["_png_urls"] if k[0] in ("map", "heatmap")}
+
+    first = made()
+    assert {k[0] for k in first} == {"map", "heatmap"}, first
+    at.run()  # a rerun that changed nothing: nothing new made
+    assert made() == first
+
+
+def test_the_sidebars_current_sample_is_one_element_that_escapes_a_users_text():
+    import numpy as np
+
+    from core.inputs.samples import Sample
+
+    mine = Sample(
+        "<b>my 7</b>",
+        "image",
+        np.zeros((28, 28), np.uint8),
+        source="upload",
+        note="<img src=x onerror=alert(1)>",
+    )
+    at = open_app(samples={mine.name: mine}, pending_select=mine.name, seeded={"digits"})
+    shown = [m.value for m in at.sidebar.markdown if "source: upload" in m.value]
+    assert len(shown) == 1, [m.value for m in at.sidebar.markdown]
+    assert "<img src='data:image/png;base64," in shown[0]  # the thumbnail, in the same element
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown[0] and "onerror=alert(1)>" not in shown[0]
+    assert "&lt;b&gt;my 7&lt;/b&gt;" in shown[0]
+    assert not at.sidebar.columns and not at.sidebar.get("imgs")

@@ -43,7 +43,8 @@ def test_a_confusion_cell_opens_an_input_on_trace_with_its_partner(page):
         page.get_by_role("heading", name=head + f"predicted {m.labels[other[1]]}")
     ).to_be_visible()
     shot(page, "dataset_lenet_cell")
-    page.locator(f".st-key-dataset_open_{int(rows[0])} button").first.click()
+    opens = page.locator(f".st-key-dataset_open_{other[0]}_{other[1]}")
+    opens.get_by_role("radio", name=f"#{int(rows[0])}", exact=True).click()
     wait_for_app(page)
     name = f"held-out #{int(rows[0])} ({m.labels[other[0]]})"
     partner = f"held-out #{ev.typical(other[1])} ({m.labels[other[1]]})"
