@@ -28,6 +28,8 @@ from pages._tiles import draw_tiles, fit_cell, shrink_to_column, tile_spec
 # CKA map has 6,903 cells. (Process-wide library setting, made once on import.)
 alt.data_transformers.disable_max_rows()
 
+LAYERS_PER_PAGE = 8  # every_layer: layers drawn at once (the rest a page at a time)
+
 
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
     """One download per page: a ZIP (core.share.export) built only when clicked.
@@ -310,9 +312,10 @@ def vector_chart(
         )
 
 
-def layer_page(names: list[str], *, key: str, size: int = 12) -> list[tuple[int, str]]:
+def layer_page(names: list[str], *, key: str, size: int = LAYERS_PER_PAGE) -> list[tuple[int, str]]:
     """(number, name) of the layers to draw: all of them, or with more than `size` a picker
-    of pages of `size` (every layer drawn at once costs a long page and a slow rerun)."""
+    of pages of `size` (every layer drawn at once costs a long page and a slow rerun: a big
+    layer's tile picture costs the browser ~6 ms on every rerun)."""
     pages = (len(names) + size - 1) // size
     start = 0
     if pages > 1:

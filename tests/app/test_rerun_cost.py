@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pages._widgets import LAYERS_PER_PAGE
 from tests.app._app import open_app
 
 pytestmark = pytest.mark.slow  # AppTest runs of pages with the real models
@@ -21,13 +22,13 @@ def test_every_layer_styles_all_its_tile_grids_in_one_element():
     styles = _styles(at)
     assert len(styles) == 1, styles  # one per layer before
     shown = [n for n in names if f".st-key-layer_{n}_tiles " in styles[0]]
-    assert shown and len(shown) == min(len(names), 12), (shown, names)  # every drawn grid
+    assert shown and len(shown) == min(len(names), LAYERS_PER_PAGE), (shown, names)  # all drawn
 
 
 def test_every_layer_draws_a_layer_as_a_head_and_its_tiles():
     at = open_app("pages/trace.py")
     lm = at.session_state["model"]
-    shown = [n for n in lm.tracer.names if n != "input"][:12]
+    shown = [n for n in lm.tracer.names if n != "input"][:LAYERS_PER_PAGE]
     heads = [m.value for m in at.markdown if "of values are exactly 0" in m.value]
     # One head a layer: its name, numbers and colour scale (the gradient inline) in one element;
     # before, the numbers, the tile caption and the legend were three more, in two columns.
