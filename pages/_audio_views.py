@@ -236,7 +236,8 @@ def map_chart(
     """One (time, freq) map of the model on its real axes (mel columns at their Hz)."""
     sr = int(lm.card["input"]["sample_rate"])
     t_max = lm.card["input"]["shape"][0] / sr
-    content = ("map", *digest(fmap), sr, t_max)  # a rerun reuses its cells (pages._images)
+    # A rerun reuses its cells (pages._images); the axes are the model's (its card).
+    content = ("map", lm.key, *digest(fmap))
 
     def cells() -> pd.DataFrame:
         times, freqs = map_axes(lm, fmap.shape)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from html import escape
 from typing import Any, Literal
 
 import altair as alt
@@ -172,21 +173,6 @@ def altair(build: Callable[[], Any], *, key: str, deps: tuple, where: Any = None
     (where or st).vega_lite_chart(spec, key=key, **kwargs)
 
 
-def legend_html(vmin: float, vmax: float, cmap: str, *, title: str = "activation") -> str:
-    """A colour-scale legend as HTML: the gradient with its end and middle values."""
-    bar = _gradient(cmap)
-    mid = (vmin + vmax) / 2
-    return (
-        f"<div><img src='{bar}' width='240' height='14' alt=''"
-        " style='display:block;border-radius:0.5rem'>"
-        f"<div style='display:flex;justify-content:space-between;width:240px;"
-        f"font-size:0.8rem;opacity:0.8;margin-top:0.4rem'><span>{vmin:.3g}</span>"
-        f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
-        f"<div style='font-size:0.8rem;opacity:0.65;width:240px;text-align:center'>{title}</div>"
-        "</div>"
-    )
-
-
 def legend_inline(vmin: float, vmax: float, cmap: str, *, title: str = "activation") -> str:
     """A colour-scale legend to sit in a line of text: low value, gradient, high value, title."""
     return (
@@ -204,8 +190,18 @@ def _gradient(cmap: str) -> str:
 
 
 def legend(vmin: float, vmax: float, cmap: str, *, key: str, title: str = "activation") -> None:
-    """A colour-scale legend in one element (legend_html)."""
-    st.markdown(legend_html(vmin, vmax, cmap, title=title), unsafe_allow_html=True)
+    """A colour-scale legend: the gradient with its end and middle values, in one element."""
+    mid = (vmin + vmax) / 2
+    st.markdown(
+        f"<div><img src='{_gradient(cmap)}' width='240' height='14' alt=''"
+        " style='display:block;border-radius:0.5rem'>"
+        f"<div style='display:flex;justify-content:space-between;width:240px;"
+        f"font-size:0.8rem;opacity:0.8;margin-top:0.4rem'><span>{vmin:.3g}</span>"
+        f"<span>{mid:.3g}</span><span>{vmax:.3g}</span></div>"
+        f"<div style='font-size:0.8rem;opacity:0.65;width:240px;text-align:center'>{title}</div>"
+        "</div>",
+        unsafe_allow_html=True,
+    )
 
 
 def shape_text(a: np.ndarray) -> str:
@@ -378,7 +374,7 @@ def layer_output(
     of all channels (a click opens one large beside them) or a vector chart.
 
     Two elements a layer (three with one opened): each element is a message and ~1 ms of the
-    browser's time on every rerun, and a page draws a dozen layers (issue 35 item 14).
+    browser's time on every rerun, and a page draws LAYERS_PER_PAGE layers (issue 35 item 14).
     title: markdown that leads the head (the layer's number, name and shape).
     maps: the channels as pictures, when the caller orients them (audio: time left to right).
     on_pick(channel): also told when a tile is clicked (e.g. to sync a page's own picker).
@@ -442,9 +438,10 @@ def head_note(
     width: int | Literal["stretch", "content"] = "stretch",
 ) -> None:
     """A title line, smaller and quieter lines under it, then `tail` (a legend: its colours at
-    full strength), in one element (markdown; the small lines may hold HTML)."""
+    full strength), in one element. title is markdown and is HTML-escaped (it can hold an
+    uploaded model's layer names or a user's sample name); small and tail are our own HTML."""
     st.markdown(
-        (f"{title}  \n" if title else "")
+        (f"{escape(title, quote=False)}  \n" if title else "")
         + f"<span style='font-size:0.875rem;opacity:0.65'>{small}</span>"
         + (f"  \n<span style='font-size:0.875rem'>{tail}</span>" if tail else ""),
         unsafe_allow_html=True,

@@ -210,3 +210,27 @@ def test_the_sidebars_current_sample_is_one_element_that_escapes_a_users_text():
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown[0] and "onerror=alert(1)>" not in shown[0]
     assert "&lt;b&gt;my 7&lt;/b&gt;" in shown[0]
     assert not at.sidebar.columns and not at.sidebar.get("imgs")
+
+
+def _hostile_head_script():
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, ".")
+    from pages._widgets import layer_output
+
+    name = "<img src=x onerror=alert(1)>"  # an uploaded model's layer name, say
+    layer_output(name, np.ones((4, 4, 2), np.float32), scale="shared", key="x", title=f"**{name}**")
+
+
+def test_a_layer_head_escapes_its_title():
+    """The head is HTML (its legend is an inline picture), and a title carries an uploaded
+    model's layer names or a user's sample name: they are shown, never run."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_hostile_head_script, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    head = next(m.value for m in at.markdown if "exactly 0" in m.value)
+    assert "**&lt;img src=x onerror=alert(1)&gt;**" in head and "<img src=x" not in head, head
