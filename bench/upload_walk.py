@@ -46,6 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--server-mb", type=int, default=2560, help="LAYERLAB_SERVER_MB")
     ap.add_argument("--model", help="a .keras file to upload (default: ResNet50, saved now)")
+    ap.add_argument("--shots", help="a folder for a full-page screenshot of each view")
     args = ap.parse_args()
     print("before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,6 +86,10 @@ def main() -> None:
                 expect(sidebar.get_by_text(done)).to_be_visible(timeout=T)
                 wait_for_app(page, T)
                 note("upload, Trace")
+                shot = lambda n: page.screenshot(path=f"{args.shots}/{n}.png", full_page=True)
+                if args.shots:
+                    Path(args.shots).mkdir(parents=True, exist_ok=True)
+                    shot("Trace")
                 for name in PAGES:
                     nav = page.locator('[data-testid="stSidebarNav"]')
                     nav.get_by_role("link", name=name, exact=True).click()
@@ -97,6 +102,8 @@ def main() -> None:
                         "refused: " + refused.first.inner_text()[:150] if refused.count() else "ran"
                     )
                     note(name, said.replace("\n", " "))
+                    if args.shots:
+                        shot(name)
                 browser.close()
             note("browser closed")
             time.sleep(60)
