@@ -57,7 +57,9 @@ def _take(
 def audio_inputs(lm: LoadedModel) -> None:
     """Four lazy tabs; a new recording or upload, or a clicked clip, is added to the samples."""
     # Lazy: the clip buttons cost a rerun while their tab is closed otherwise.
-    rec_tab, up_tab, gal_tab, real_tab = lazy_tabs(AUDIO_INPUT_TABS, key="audio_input_tab")
+    rec_tab, up_tab, gal_tab, real_tab = lazy_tabs(
+        AUDIO_INPUT_TABS, key="audio_input_tab", label="Input"
+    )
     with rec_tab:
         if rec_tab.open:
             # Streamlit's own recorder: while it records it shows the live waveform (a level meter:

@@ -3,6 +3,7 @@ work on (the probe set or an uploaded labelled batch)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,10 +13,45 @@ from core.inputs.archive import MAX_BATCH_BYTES, MAX_BATCH_MEMBERS
 from core.model.load import LoadedModel
 
 
-def lazy_tabs(labels: Sequence[str], *, key: str) -> Sequence[Any]:
-    """Tabs of which only the open one runs: each is used as `with tab: if tab.open: ...`, and
-    opening another reruns the page. key: the session key holding the open tab's label."""
-    return st.tabs(list(labels), key=key, on_change="rerun")
+class Tab:
+    """One of lazy_tabs: `with tab:` draws into its place below the tab row; only the open
+    tab has a place (a closed one's `with` block must draw nothing: `if tab.open:`)."""
+
+    def __init__(self, box: Any | None):
+        self.open = box is not None
+        self._box = box
+
+    def __enter__(self) -> Tab:
+        if self._box is not None:
+            self._box.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._box.__exit__(*exc) if self._box is not None else None
+
+
+def lazy_tabs(labels: Sequence[str], *, key: str, label: str = "View") -> list[Tab]:
+    """Tabs of which only the open one runs: each is used as `with tab: if tab.open: ...`;
+    picking another reruns the page. key: the session key holding the open tab's label (a
+    link or a test opens one by setting it); label: what the row picks, for screen readers.
+
+    Drawn as a segmented control, not st.tabs: a tab panel re-walks its whole content for a
+    focusable element on every rerun (react-aria), 10-20 ms of the browser's time on a page
+    of layers (issue 35 item 14)."""
+    labels = list(labels)
+    if st.session_state.get(key) not in labels:  # first visit, or a label that is gone
+        st.session_state[key] = labels[0]
+    open_ = st.segmented_control(
+        label, labels, key=key, required=True, label_visibility="collapsed"
+    )
+    # The open tab's place is keyed "<key>__<its name>__tab" (tests find it by its name).
+    return [Tab(st.container(key=_tab_key(key, t)) if t == open_ else None) for t in labels]
+
+
+def _tab_key(key: str, label: str) -> str:
+    """("trace_input_tab", ":material/upload: Upload image") -> "trace_input_tab__upload_image__tab"."""
+    name = re.sub(r"\W+", "_", re.sub(r"^:material/\w+:\s*", "", label)).strip("_").lower()
+    return f"{key}__{name}__tab"
 
 
 # The colour scale of a layer's maps: one for all, or each its own.

@@ -7,7 +7,7 @@ import streamlit as st
 from core import cache
 from core.model.load import LoadedModel
 from pages._images import png
-from pages._jobs import watched
+from pages._jobs import Progress, watched
 
 
 def top_filters_exemplars(
@@ -15,7 +15,7 @@ def top_filters_exemplars(
 ) -> None:
     """For a few filters (e.g. the most important ones), their top held-out exemplars."""
     probe = cache.probe(lm)
-    bar = st.progress(0.0, text=f"Scanning {len(probe)} held-out inputs (once per model)…")
+    bar = Progress(f"Scanning {len(probe)} held-out inputs (once per model)…")
     with watched(f"Scanning {len(probe)} held-out inputs", bar=bar):
         index = cache.filter_index(lm, _on_progress=lambda i, n: bar.progress(i / n))
     bar.empty()

@@ -33,6 +33,24 @@ def spinner(what: str, *, frozen: object = False) -> Any:
     return st.spinner(what + (" (with frozen filters)" if frozen else "") + "…", show_time=True)
 
 
+class Progress:
+    """A progress bar that appears at its first update: a cached result shows none (a bar made
+    up front and emptied stayed on the page as an element, and each costs every rerun)."""
+
+    def __init__(self, text: str):
+        self._text, self._bar = text, None
+
+    def progress(self, value: float, *, text: str | None = None) -> None:
+        if self._bar is None:
+            self._bar = st.progress(value, text=text or self._text)
+        else:
+            self._bar.progress(value, text=text or self._text)
+
+    def empty(self) -> None:
+        if self._bar is not None:
+            self._bar.empty()
+
+
 class Job:
     """Progress of a running heavy job, shown in its st.status label (at most 4 updates/s)."""
 
@@ -105,8 +123,9 @@ def watched(label: str, *, bar: Any = None) -> Iterator[None]:
             stopped.discard(label)
             st.rerun()
         st.stop()
-    box = st.empty()
-    ui: list = []  # [status, cancel holder] from the first wait on
+    # [status, cancel holder], made at the first wait (in this thread: core.work.run.watching),
+    # where the block is: a cached result adds no element to the page (each costs every rerun).
+    ui: list = []
     t0, shown = time.monotonic(), [0.0]
 
     def on_wait(ahead: int | None, running: int) -> None:
@@ -115,7 +134,7 @@ def watched(label: str, *, bar: Any = None) -> Iterator[None]:
             return
         shown[0] = now
         if not ui:
-            holder = box.container()
+            holder = st.container()
             ui.extend([holder.status(f"{label}…", expanded=False), holder.empty()])
             ui[1].button(
                 "Cancel",

@@ -16,7 +16,7 @@ from core.show.render import channel_image, labelled_grid
 from pages._audio_views import clip_panel, oriented_maps
 from pages._images import png
 from pages._state import linked, run_trace
-from pages._tiles import fit_cell, tile_grid
+from pages._tiles import fit_cell, shrink_to_column, tile_grid
 from pages._widgets import (
     csv_button,
     distance_chart,
@@ -218,6 +218,7 @@ def comparison(
         def pick(ch: int) -> None:
             st.session_state[open_key] = ch
 
+        shrink_to_column(*(f"{key}_tiles_{who}" for who in "ABd"))  # one element for the 3
         cols = st.columns(2, gap="medium")
         for col, m, who, sample in ((cols[0], ma, "A", a), (cols[1], mb, "B", b)):
             with col:
@@ -229,6 +230,7 @@ def comparison(
                     picked=opened,
                     vrange=(lo, hi),
                     cell=cell,
+                    shrink=False,
                 )
         cols = st.columns(2, gap="medium")
         with cols[0]:
@@ -244,6 +246,7 @@ def comparison(
                 cmap="diverging",
                 cell=cell,
                 value="A − B",
+                shrink=False,
             )
             legend(dlo, dhi, "diverging", key=f"{key}_leg_d", title="A − B")
         per_channel = np.abs(diff).reshape(-1, n).mean(axis=0)

@@ -45,6 +45,8 @@ def saliency_tab(
     cam_layers = api.grad_cam_layers(lm)
     convs = lm.tracer.plan.map_convs(cam_layers)
     auto = f"auto ({convs[-1]} block)" if convs else "auto (last spatial layer)"
+    if st.session_state.get("sal_layer") not in [auto, *cam_layers]:  # kept from another model
+        st.session_state.pop("sal_layer", None)
     cam_choice = (
         c2.selectbox(
             "Grad-CAM layer",
@@ -59,7 +61,8 @@ def saliency_tab(
         else None
     )
     target = c3.selectbox("Class", lm.labels, index=int(np.argmax(fprobs)), key="sal_class")
-    alpha = c4.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="sal_alpha")
+    st.session_state.setdefault("sal_alpha", 0.6)  # no default beside a kept value
+    alpha = c4.slider("Opacity", 0.0, 1.0, step=0.05, key="sal_alpha")
     cls = lm.labels.index(target)
     try:
         with spinner(f"{method} saliency for class {target}", frozen=config):

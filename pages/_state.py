@@ -44,7 +44,7 @@ Per-session memos of display work (bounded LRUs, so a rerun that changed nothing
 nothing): "_png_urls" (pages._images: PNG data URLs of tiles, grids, patches and legends,
 WAV bytes, clip chart frames and Arrow bytes, by content).
 Tab selections (lazy tabs: only the open tab's content runs): "trace_input_tab",
-"structure_tab", "audio_input_tab", "audio_view_tab".
+"structure_tab", "audio_input_tab", "audio_view_tab", "freeze_matters_tab".
 """
 
 from __future__ import annotations
@@ -75,6 +75,11 @@ AUDIO_INPUT_TABS = (
     ":material/upload: Upload",
     ":material/library_music: Built-in clips",
     ":material/dataset: Real held-out clips",
+)
+# The Freeze page's "What matters" tabs (the values of "freeze_matters_tab").
+MATTERS_TABS = (
+    ":material/leaderboard: Filter importance",
+    ":material/filter_center_focus: Input saliency",
 )
 
 

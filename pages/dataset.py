@@ -20,7 +20,7 @@ from core.inputs.probe import read_labelled
 from core.inputs.samples import Sample
 from pages import _dataset_charts as charts
 from pages._controls import batch_source
-from pages._jobs import watched
+from pages._jobs import Progress, watched
 from pages._links import share_view
 from pages._state import Opened, add_sample, current_model, keep, kept, samples
 from pages._widgets import altair
@@ -56,7 +56,7 @@ else:
         st.stop()
 
 try:
-    bar = st.progress(0.0, text="Evaluating…")
+    bar = Progress("Evaluating…")
     with watched(f"Evaluating {len(data)} inputs of {data.about}", bar=bar):
         ev = cache.evaluation(
             lm, data, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
@@ -230,7 +230,7 @@ with c2:
 
 # ---- a map of a layer, two side by side ------------------------------------------------------
 st.subheader("A map of a layer")
-bar = st.progress(0.0, text="Summarising every layer…")
+bar = Progress("Summarising every layer…")
 with watched(f"Summarising every layer over {len(ev)} inputs", bar=bar):
     summaries = cache.layer_summaries(
         lm, data, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")

@@ -16,7 +16,7 @@ from core.inputs.image import to_display
 from core.show.audio_view import hear_map
 from core.show.render import apply_colormap
 from pages._audio_views import map_chart, player
-from pages._images import png
+from pages._images import digest, png, remember
 from pages._jobs import watched
 from pages._links import share_view
 from pages._sanity import randomisation_check
@@ -418,7 +418,12 @@ if audio:
     a = results[hmethod][0]
     keep = a >= np.quantile(a, 1 - share)  # (frames, bins): the most attributed cells
     with h2:
-        y = hear_map(lm, tr["input"], keep.astype(np.float32))
+        # Once per clip and cell mask in this session (an inverse STFT: ~5 ms every rerun).
+        y = remember(
+            ("explain_hear", lm.key, *digest(tr["input"]), *digest(keep)),
+            lambda: hear_map(lm, tr["input"], keep.astype(np.float32)),
+            size=lambda v: v.nbytes,
+        )
         heard[f"top_{round(share * 100)}pct_cells_{hmethod}"] = (
             y,
             int(lm.card["input"]["sample_rate"]),

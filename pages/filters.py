@@ -18,7 +18,7 @@ from core.show.exemplar_view import grid, image_patch, index_table, spaced, spec
 from pages._audio_views import player
 from pages._controls import batch_source
 from pages._images import png
-from pages._jobs import heavy_job, watched
+from pages._jobs import Progress, heavy_job, watched
 from pages._links import share_view
 from pages._state import ScannedBatch, current_model, keep, kept, linked
 from pages._widgets import export_button, head_note, signed_bars, vega
@@ -100,7 +100,7 @@ if batch is None:
     except ValueError as e:  # no probe set of this model's kind: a labelled ZIP still works
         st.error(str(e))
         st.stop()
-    bar = st.progress(0.0, text="Indexing…")
+    bar = Progress("Indexing…")
     with watched(f"Indexing {len(probe)} held-out inputs (once per model)", bar=bar):
         index = cache.filter_index(
             lm, _on_progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} inputs")
@@ -115,7 +115,7 @@ li = index.layer(layer)
 n_ch = li.channels
 importance = None
 if sort == "importance":
-    bar = st.progress(0.0, text="Freezing each channel alone over 200 held-out inputs…")
+    bar = Progress("Freezing each channel alone over 200 held-out inputs…")
     with watched(f"Freezing each channel of {layer} alone", bar=bar):
         imp = cache.probe_importance(
             lm,
@@ -203,7 +203,7 @@ if specs is not None:
 
 vis = {}
 if show_vis:
-    bar = st.progress(0.0, text="Synthesising…")
+    bar = Progress("Synthesising…")
     for j, c in enumerate(shown):
         with watched(f"Synthesising an input for channel {c}", bar=bar):
             vis[c] = cache.feature_vis(
@@ -236,6 +236,25 @@ def _where(e) -> str:
 
 
 in_hw = tuple(int(d) for d in lm.card["input"]["shape"][:2])
+heard = [c for c in shown if tops[c]]
+if lm.kind == "audio" and heard:
+    # One place to listen for the page (a popover a row cost each rerun ~1 ms apiece), lazy:
+    # the players (WAV encoding, 4 elements) run only while it is open.
+    pop = st.popover(
+        "Listen to a channel's top 3",
+        icon=":material/volume_up:",
+        key=f"listen_{layer}",
+        on_change="rerun",
+    )
+    with pop:
+        if pop.open:
+            c = st.selectbox("Channel", heard, key=f"listen_channel_{layer}")
+            for e in tops[c][:3]:
+                player(
+                    xs[e.index],
+                    sr,
+                    label=f'input {e.index} · {e.value:.2f} · "{_cls(e)}" · {_where(e)}',
+                )
 # A row a channel, its parts side by side in one flex container (they wrap on a narrow
 # screen); one style draws the line above every row. Few elements a row: each is a message
 # and ~1 ms of the browser's time on every rerun (issue 35 item 14).
@@ -276,23 +295,6 @@ for c in shown:
                 player(
                     vis[c].raw[0], vis[c].raw[1], label=f"The waveform synthesised for channel {c}"
                 )
-            if lm.kind == "audio" and exs:
-                # Lazy: the players (WAV encoding, 3 elements) run only while the popover is open.
-                pop = st.popover(
-                    "Listen to the top 3",
-                    icon=":material/volume_up:",
-                    key=f"listen_{layer}_{c}",
-                    on_change="rerun",
-                )
-                with pop:
-                    if pop.open:
-                        for e in exs[:3]:
-                            player(
-                                xs[e.index],
-                                sr,
-                                label=f'input {e.index} · {e.value:.2f} · "{_cls(e)}" · '
-                                f"{_where(e)}",
-                            )
         if show_vis:
             v = vis[c]
             if lm.kind == "image":

@@ -16,6 +16,7 @@ from core.errors import LayerLabError
 from core.graph.interventions import KINDS, kinds_of, parse_config, to_config, validate, with_kinds
 from core.show.render import feature_grid, vector_image
 from pages._audio_views import oriented_maps
+from pages._controls import lazy_tabs
 from pages._exemplars import top_filters_exemplars
 from pages._filter_grid import filter_picker
 from pages._images import grid_png
@@ -23,10 +24,12 @@ from pages._jobs import heavy_job
 from pages._links import share_view
 from pages._saliency import saliency_tab
 from pages._state import (
+    MATTERS_TABS,
     Ranking,
     current_model,
     freeze_kinds,
     keep,
+    keep_widget_state,
     kept,
     linked,
     run_trace,
@@ -318,152 +321,171 @@ export_button(lm, "Freeze", _freeze_export, key="export_freeze")
 
 # ---- what matters ----------------------------------------------------------------------------------
 st.subheader("3 · What matters")
-imp_tab, sal_tab = st.tabs(["Filter importance", "Input saliency"])
+# Only the open tab runs; its widgets keep their values while the other is open.
+keep_widget_state("imp_layer", "imp_batch", "topk", "sal_method", "sal_layer", "sal_alpha")
+if st.session_state.get("imp_layer") not in layers:
+    st.session_state["imp_layer"] = layer
+imp_tab, sal_tab = lazy_tabs(MATTERS_TABS, key="freeze_matters_tab", label="What matters")
 with imp_tab:
-    st.caption(
-        "Freeze each filter of a layer alone and measure the drop in the predicted "
-        "class's logit (its score before the softmax) and probability for the current "
-        "input, and the accuracy drop over a batch of labelled samples."
-    )
-    c1, c2 = st.columns([2, 3])
-    imp_layer = c1.selectbox("Layer to rank", layers, index=layers.index(layer), key="imp_layer")
-    builtin = cache.gallery(lm.card)
-    held_out = cache.probe_samples(lm, 200)
-    batch_choice = c2.radio(
-        "Accuracy over",
-        [
+    if imp_tab.open:
+        st.caption(
+            "Freeze each filter of a layer alone and measure the drop in the predicted "
+            "class's logit (its score before the softmax) and probability for the current "
+            "input, and the accuracy drop over a batch of labelled samples."
+        )
+        c1, c2 = st.columns([2, 3])
+        imp_layer = c1.selectbox("Layer to rank", layers, key="imp_layer")
+        builtin = cache.gallery(lm.card)
+        held_out = cache.probe_samples(lm, 200)
+        batch_options = [
             f"{len(held_out)} real held-out inputs",
             f"the {len(builtin)} built-in samples",
             "the sample list",
-        ],
-        horizontal=True,
-        key="imp_batch",
-    )
-    if st.button("Rank filters", key="rank", type="primary"):
-        pool = {
-            "the sample list": [s for s in samples().values() if s.kind == lm.kind],
-            f"the {len(builtin)} built-in samples": builtin,
-        }.get(batch_choice, held_out)
-        batch = [sample] + [s for s in pool if s.key != sample.key]
-        try:
-            labels = [s.label for s in batch]
-            with heavy_job(f"Freezing the filters of {imp_layer} one at a time") as job:
-                df = api.importance(
-                    lm, [s.raw for s in batch], imp_layer, labels=labels, on_progress=job.progress
-                )
-            made_by = (lm.key, sample.key, imp_layer)
-            keep("importance", made_by, Ranking(df, sum(y in lm.labels for y in labels)))
-        except (ValueError, LayerLabError) as e:
-            st.error(str(e))
-    ranking = kept("importance", (lm.key, sample.key, imp_layer))
-    if ranking is not None:
-        df, n_lab = ranking
-        cls_name = lm.labels[int(np.argmax(probs))]
-        top = df.head(20).copy()
-        top["filter"] = top["channel"].astype(str)
-        # One panel per measure (their units differ), rows in the ranking's order.
-        names = {
-            "logit_drop": f"logit of class {cls_name} (ranks)",
-            "prob_drop": f"probability of class {cls_name}",
-            "accuracy_drop": f"accuracy over {n_lab} inputs",
-        }
-        # One chart per measure (their units differ), side by side (stacked on a phone), rows
-        # in the ranking's order.
-        shown_m = [m for m in names if m in df]
-        for col, m, colour in zip(
-            st.columns(len(shown_m)), shown_m, ["#4c78a8", "#f58518", "#54a24b"]
-        ):
-            altair(
-                lambda m=m, colour=colour: (
-                    alt.Chart(top)
-                    .mark_bar(color=colour)
-                    .encode(
-                        y=alt.Y(
-                            "filter:N",
-                            sort=list(top["filter"]),
-                            title=f"filter of {imp_layer}",
-                            axis=alt.Axis(labelOverlap=False, labelFlush=False),
-                        ),
-                        x=alt.X(
-                            f"{m}:Q",
-                            title=f"drop in {names[m]}",
-                            axis=alt.Axis(format=".3~g", tickCount=4),
-                        ),
-                        tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
+        ]
+        if st.session_state.get("imp_batch") not in batch_options:  # kept from another model
+            st.session_state.pop("imp_batch", None)
+        batch_choice = c2.radio(
+            "Accuracy over",
+            batch_options,
+            horizontal=True,
+            key="imp_batch",
+        )
+        if st.button("Rank filters", key="rank", type="primary"):
+            pool = {
+                "the sample list": [s for s in samples().values() if s.kind == lm.kind],
+                f"the {len(builtin)} built-in samples": builtin,
+            }.get(batch_choice, held_out)
+            batch = [sample] + [s for s in pool if s.key != sample.key]
+            try:
+                labels = [s.label for s in batch]
+                with heavy_job(f"Freezing the filters of {imp_layer} one at a time") as job:
+                    df = api.importance(
+                        lm,
+                        [s.raw for s in batch],
+                        imp_layer,
+                        labels=labels,
+                        on_progress=job.progress,
                     )
-                    .properties(height=18 * len(top))
-                ),
-                key=f"imp_chart_{m}",
-                deps=(top, m, colour, imp_layer, names[m]),
-                where=col,
-                width="stretch",
+                made_by = (lm.key, sample.key, imp_layer)
+                keep("importance", made_by, Ranking(df, sum(y in lm.labels for y in labels)))
+            except (ValueError, LayerLabError) as e:
+                st.error(str(e))
+        ranking = kept("importance", (lm.key, sample.key, imp_layer))
+        if ranking is not None:
+            df, n_lab = ranking
+            cls_name = lm.labels[int(np.argmax(probs))]
+            top = df.head(20).copy()
+            top["filter"] = top["channel"].astype(str)
+            # One panel per measure (their units differ), rows in the ranking's order.
+            names = {
+                "logit_drop": f"logit of class {cls_name} (ranks)",
+                "prob_drop": f"probability of class {cls_name}",
+                "accuracy_drop": f"accuracy over {n_lab} inputs",
+            }
+            # One chart per measure (their units differ), side by side (stacked on a phone), rows
+            # in the ranking's order.
+            shown_m = [m for m in names if m in df]
+            for col, m, colour in zip(
+                st.columns(len(shown_m)), shown_m, ["#4c78a8", "#f58518", "#54a24b"]
+            ):
+                altair(
+                    lambda m=m, colour=colour: (
+                        alt.Chart(top)
+                        .mark_bar(color=colour)
+                        .encode(
+                            y=alt.Y(
+                                "filter:N",
+                                sort=list(top["filter"]),
+                                title=f"filter of {imp_layer}",
+                                axis=alt.Axis(labelOverlap=False, labelFlush=False),
+                            ),
+                            x=alt.X(
+                                f"{m}:Q",
+                                title=f"drop in {names[m]}",
+                                axis=alt.Axis(format=".3~g", tickCount=4),
+                            ),
+                            tooltip=["filter", alt.Tooltip(f"{m}:Q", format=".4g", title=names[m])],
+                        )
+                        .properties(height=18 * len(top))
+                    ),
+                    key=f"imp_chart_{m}",
+                    deps=(top, m, colour, imp_layer, names[m]),
+                    where=col,
+                    width="stretch",
+                )
+            flat_p, flat_z = all_negligible(df, "prob_drop"), all_negligible(df, "logit_drop")
+            if flat_z:
+                st.warning(
+                    f"Freezing any single filter of {imp_layer} alone leaves the class score "
+                    "unchanged (every drop is ~0), so this order says nothing. Freeze several "
+                    "at once, or rank another layer."
+                )
+            elif flat_p:
+                st.info(
+                    f"The model is sure of class {cls_name} ({probs.max():.4%}): freezing any "
+                    "single filter leaves that probability where it is (every drop is ~0). "
+                    "The ranking therefore uses the drop in the class's **logit** (its score "
+                    "before the softmax), which still moves."
+                )
+            st.caption(
+                f"Top {len(top)} of {len(df)} filters, ranked by the logit drop"
+                + (f"; accuracy over {n_lab} labelled inputs" if "accuracy_drop" in df else "")
+                + ". Download the full table below."
             )
-        flat_p, flat_z = all_negligible(df, "prob_drop"), all_negligible(df, "logit_drop")
-        if flat_z:
-            st.warning(
-                f"Freezing any single filter of {imp_layer} alone leaves the class score "
-                "unchanged (every drop is ~0), so this order says nothing. Freeze several "
-                "at once, or rank another layer."
-            )
-        elif flat_p:
-            st.info(
-                f"The model is sure of class {cls_name} ({probs.max():.4%}): freezing any "
-                "single filter leaves that probability where it is (every drop is ~0). "
-                "The ranking therefore uses the drop in the class's **logit** (its score "
-                "before the softmax), which still moves."
-            )
-        st.caption(
-            f"Top {len(top)} of {len(df)} filters, ranked by the logit drop"
-            + (f"; accuracy over {n_lab} labelled inputs" if "accuracy_drop" in df else "")
-            + ". Download the full table below."
-        )
-        ranked = [int(c) for c in df["channel"]]
-        c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
-        k = int(c1.number_input("k", 1, len(df), min(3, len(df)), key="topk"))
-        best = ranked[:k]
-        mine = config.get(imp_layer, [])
-        if c2.button(
-            f"Add the top {k} to the selection",
-            key="freeze_topk",
-            help=f"Keeps what is chosen in {imp_layer} ({len(mine)} now) and adds "
-            f"filters {', '.join(map(str, best))}.",
-        ):
-            _set_config({**config, imp_layer: sorted(set(mine) | set(best))})
-            st.rerun()
-        lost = sorted(set(mine) - set(best))
-        if c3.button(
-            f"Replace the selection with the top {k}",
-            key="replace_topk",
-            help=f"Freeze exactly filters {', '.join(map(str, best))} in {imp_layer}.",
-        ):
-            if lost:  # never drop filters chosen by hand without asking
-                st.session_state["confirm_replace"] = (imp_layer, tuple(best))
-            else:
-                _set_config({**config, imp_layer: best})
+            ranked = [int(c) for c in df["channel"]]
+            c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
+            if not 1 <= st.session_state.get("topk", 0) <= len(df):  # first, or a shorter ranking
+                st.session_state["topk"] = min(3, len(df))
+            k = int(c1.number_input("k", 1, len(df), key="topk"))
+            best = ranked[:k]
+            mine = config.get(imp_layer, [])
+            if c2.button(
+                f"Add the top {k} to the selection",
+                key="freeze_topk",
+                help=f"Keeps what is chosen in {imp_layer} ({len(mine)} now) and adds "
+                f"filters {', '.join(map(str, best))}.",
+            ):
+                _set_config({**config, imp_layer: sorted(set(mine) | set(best))})
                 st.rerun()
-        ask = st.session_state.get("confirm_replace")
-        if ask and ask[0] == imp_layer and ask[1] == tuple(best) and lost:
-            st.warning(
-                f"Replacing would release {len(lost)} filter{'s' * (len(lost) != 1)} "
-                f"chosen in {imp_layer} ({', '.join(map(str, lost))}) and freeze only "
-                f"{', '.join(map(str, best))}."
+            lost = sorted(set(mine) - set(best))
+            if c3.button(
+                f"Replace the selection with the top {k}",
+                key="replace_topk",
+                help=f"Freeze exactly filters {', '.join(map(str, best))} in {imp_layer}.",
+            ):
+                if lost:  # never drop filters chosen by hand without asking
+                    st.session_state["confirm_replace"] = (imp_layer, tuple(best))
+                else:
+                    _set_config({**config, imp_layer: best})
+                    st.rerun()
+            ask = st.session_state.get("confirm_replace")
+            if ask and ask[0] == imp_layer and ask[1] == tuple(best) and lost:
+                st.warning(
+                    f"Replacing would release {len(lost)} filter{'s' * (len(lost) != 1)} "
+                    f"chosen in {imp_layer} ({', '.join(map(str, lost))}) and freeze only "
+                    f"{', '.join(map(str, best))}."
+                )
+                y, n = st.columns(2)
+                if y.button(
+                    f"Yes, replace ({len(lost)} released)", key="replace_yes", type="primary"
+                ):
+                    st.session_state.pop("confirm_replace")
+                    _set_config({**config, imp_layer: best})
+                    st.rerun()
+                if n.button("Cancel", key="replace_no"):
+                    st.session_state.pop("confirm_replace")
+                    st.rerun()
+            csv_button(
+                df,
+                "Download ranking (CSV)",
+                file_name=f"importance_{imp_layer}.csv",
+                key="dl_imp",
+                where=c3,
             )
-            y, n = st.columns(2)
-            if y.button(f"Yes, replace ({len(lost)} released)", key="replace_yes", type="primary"):
-                st.session_state.pop("confirm_replace")
-                _set_config({**config, imp_layer: best})
-                st.rerun()
-            if n.button("Cancel", key="replace_no"):
-                st.session_state.pop("confirm_replace")
-                st.rerun()
-        csv_button(
-            df,
-            "Download ranking (CSV)",
-            file_name=f"importance_{imp_layer}.csv",
-            key="dl_imp",
-            where=c3,
-        )
-        top_filters_exemplars(lm, imp_layer, [int(c) for c in df["channel"].head(5)], key="imp_ex")
+            top_filters_exemplars(
+                lm, imp_layer, [int(c) for c in df["channel"].head(5)], key="imp_ex"
+            )
 
 with sal_tab:
-    saliency_tab(lm, sample, tr, fprobs, config=config, fkey=fkey)
+    if sal_tab.open:
+        saliency_tab(lm, sample, tr, fprobs, config=config, fkey=fkey)

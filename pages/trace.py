@@ -63,7 +63,9 @@ def sample_buttons(pool: list[Sample], *, key: str, per_row: int = 10) -> None:
 
 # ---- inputs -------------------------------------------------------------------------------
 # Lazy: the gallery's 60 buttons cost ~0.2 s a rerun while its tab is closed otherwise.
-draw_tab, upload_tab, gallery_tab, real_tab = lazy_tabs(IMAGE_INPUT_TABS, key="trace_input_tab")
+draw_tab, upload_tab, gallery_tab, real_tab = lazy_tabs(
+    IMAGE_INPUT_TABS, key="trace_input_tab", label="Input"
+)
 with draw_tab:
     if draw_tab.open:
         c1, c2 = st.columns([1, 2])

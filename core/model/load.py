@@ -47,9 +47,10 @@ class LoadedModel:
     def kind(self) -> str:
         return self.card["input"]["kind"]
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Cache key: the file and the card (a corrected card gives new results)."""
+        """Cache key: the file and the card (a corrected card gives new results). Made once:
+        every cached call of every rerun asks for it (JSON of the card, then its hash)."""
         card = json.dumps(self.card, sort_keys=True, default=str).encode()
         return f"{self.sha256}:{hashlib.sha256(card).hexdigest()[:16]}"
 

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import api
+from pages._state import MATTERS_TABS
 from tests.app._app import open_app
 
 pytestmark = pytest.mark.slow  # AppTest runs with converted models
@@ -68,3 +69,11 @@ def test_attack_on_a_converted_model_runs(resnet):
     at.button(key="atk_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(m.label == "Prediction after" for m in at.metric)
+
+
+def test_freeze_saliency_with_a_resnet(resnet):
+    """The Freeze page's saliency tab (only the open tab runs: the page test above opens
+    the other) on the converted ResNet."""
+    at = open_app("pages/freeze.py", model=resnet, freeze_matters_tab=MATTERS_TABS[1])
+    assert not at.error, [e.value for e in at.error]
+    assert any(c.startswith("Gradient for class") for el in at.get("image") for c in el.captions)

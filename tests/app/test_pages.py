@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core.model.load import ASSETS, builtin_names
-from pages._state import IMAGE_INPUT_TABS
+from pages._state import IMAGE_INPUT_TABS, MATTERS_TABS
 from tests.app._app import open_app
 
 # AppTest runs of every page with the real models (minutes): not in the fast loop (CONTRIBUTING.md).
@@ -357,7 +357,7 @@ def _image_captions(at) -> list[str]:
     ],
 )
 def test_grad_cam_auto_layer_finds_positive_evidence(model, sample, layer):
-    at = open_app(model_choice=model, selected=sample)
+    at = open_app(model_choice=model, selected=sample, freeze_matters_tab=MATTERS_TABS[1])
     at.switch_page("pages/freeze.py").run()
     at.radio(key="sal_method").set_value("Grad-CAM").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -367,7 +367,9 @@ def test_grad_cam_auto_layer_finds_positive_evidence(model, sample, layer):
 
 
 def test_grad_cam_on_a_layer_without_positive_evidence_says_so():
-    at = open_app(model_choice="vgg_cifar10", selected="drawn airplane")
+    at = open_app(
+        model_choice="vgg_cifar10", selected="drawn airplane", freeze_matters_tab=MATTERS_TABS[1]
+    )
     at.switch_page("pages/freeze.py").run()
     at.radio(key="sal_method").set_value("Grad-CAM").run()
     at.selectbox(key="sal_layer").set_value("block3_relu3").run()
@@ -408,3 +410,26 @@ def test_structure_shows_a_fresh_clones_recipe_and_no_developer_paths(model):
     assert recipe and all(line.startswith("python scripts/") for line in recipe[0].splitlines()), (
         recipe
     )
+
+
+def test_freeze_what_matters_tabs_run_only_the_open_one_and_keep_their_settings():
+    """Only the open tab of "What matters" runs (a saliency map costs the browser on every
+    rerun); the other tab's settings are kept while it is closed."""
+    at = open_app(model_choice="vgg_cifar10", selected="drawn airplane")
+    at.switch_page("pages/freeze.py").run()
+    assert at.button(key="rank") and not [c for c in _image_captions(at) if "for class" in c]
+    at.session_state["freeze_matters_tab"] = MATTERS_TABS[1]
+    at.run()
+    at.radio(key="sal_method").set_value("Grad-CAM").run()
+    at.slider(key="sal_alpha").set_value(0.3).run()
+    assert any(c.startswith("Grad-CAM for class") for c in _image_captions(at))
+    assert not [b for b in at.button if b.key == "rank"]  # the closed tab did not run
+    at.session_state["freeze_matters_tab"] = MATTERS_TABS[0]
+    at.run()
+    at.session_state["freeze_matters_tab"] = MATTERS_TABS[1]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="sal_method").value == "Grad-CAM"
+    assert at.slider(key="sal_alpha").value == 0.3
+    # kept values and no widget default beside them (Streamlit would warn)
+    assert not [w.value for w in at.warning if "default value" in w.value]

@@ -191,6 +191,21 @@ def test_an_audio_maps_cells_and_spec_are_made_once_per_content():
     assert made() == first
 
 
+def test_explains_heard_cells_are_made_once_per_clip_and_mask(monkeypatch):
+    """ "Hear the attributed cells" inverted the clip's STFT on every rerun (~5 ms)."""
+    import core.show.audio_view as audio_view
+
+    calls = []
+    real = audio_view.hear_map
+    monkeypatch.setattr(audio_view, "hear_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = open_app("pages/explain.py", model_choice="spoken_digits", no_errors=True)
+    assert len(calls) == 1 and len(at.get("audio")) == 2
+    at.run()  # a rerun that changed nothing
+    assert len(calls) == 1
+    at.slider(key="explain_hear_share").set_value(0.2).run()  # another mask: made again
+    assert len(calls) == 2
+
+
 def test_the_sidebars_current_sample_is_one_element_that_escapes_a_users_text():
     import numpy as np
 

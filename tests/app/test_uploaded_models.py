@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import api
+from pages._state import MATTERS_TABS
 from tests.app._app import open_app
 
 # AppTest runs with uploaded models (sandboxed loads): not in the fast loop (CONTRIBUTING.md).
@@ -71,3 +72,11 @@ def test_attack_on_a_binary_model_runs(binary_digits):
 def test_every_page_with_a_16_khz_conv1d_model(kws16k, page):
     at = _with_model(kws16k, page)
     assert not at.error, [e.value for e in at.error]
+
+
+def test_freeze_saliency_with_a_binary_digits(binary_digits):
+    """The Freeze page's saliency tab (only the open tab runs: the page test above opens
+    the other) on the binary digit model."""
+    at = open_app("pages/freeze.py", model=binary_digits, freeze_matters_tab=MATTERS_TABS[1])
+    assert not at.error, [e.value for e in at.error]
+    assert any(c.startswith("Gradient for class") for el in at.get("image") for c in el.captions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 try:
@@ -34,6 +35,20 @@ def wait_for_app(page, timeout_ms: int = TIMEOUT_MS) -> None:
 def open_app(page, path: str = "") -> None:
     page.goto(f"{page.app_url}/{path}")
     wait_for_app(page)
+
+
+def tab_panel(page, name: str):
+    """Where the open lazy tab `name` draws (pages._controls.lazy_tabs keys it by its name)."""
+    slug = re.sub(r"\W+", "_", name).strip("_").lower()
+    return page.locator(f"[class*='__{slug}__tab']")
+
+
+def open_tab(page, name: str):
+    """Open one of a page's lazy tabs (a row of choices), wait for the page to draw it and
+    return where it draws."""
+    page.get_by_role("radio", name=name, exact=True).click()
+    wait_for_app(page)
+    return tab_panel(page, name)
 
 
 def metric(page, label: str):

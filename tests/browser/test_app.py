@@ -14,7 +14,7 @@ import pytest
 
 from core.inputs.samples import CIFAR10_LABELS
 
-from ._helpers import expect, metric_value, open_app, shot, wait_for_app
+from ._helpers import expect, metric_value, open_app, open_tab, shot, tab_panel, wait_for_app
 
 ROOT = Path(__file__).resolve().parents[2]
 STROKES = json.loads((ROOT / "assets" / "samples" / "digit_strokes.json").read_text())
@@ -70,8 +70,7 @@ def test_upload_an_image(page, tmp_path):
     img.save(path)
 
     open_app(page)
-    page.get_by_role("tab", name="Upload image").click()
-    panel = page.get_by_role("tabpanel", name="Upload image")
+    panel = open_tab(page, "Upload image")
     expect(panel.get_by_text("PNG or JPEG image")).to_be_visible()
     panel.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
 
@@ -101,7 +100,7 @@ def test_open_structure(page):
     # The Layers tab (selected): a table of the built-in LeNet's layers. st.dataframe draws its
     # cells on a canvas; their text is only in glide's hidden accessibility grid, so the cells
     # are checked attached, the table itself visible.
-    layers = page.get_by_role("tabpanel", name="Layers")
+    layers = tab_panel(page, "Layers")
     table = layers.locator('[data-testid="stDataFrame"]')
     expect(table).to_be_visible()
     for name in ("conv1", "conv2", "fc1"):
@@ -109,8 +108,7 @@ def test_open_structure(page):
     shot(page, "structure")
 
     # The Graph tab: one box per layer, conv1 among them; a click on a box opens that layer.
-    page.get_by_role("tab", name="Graph").click()
-    panel = page.get_by_role("tabpanel", name="Graph")
+    panel = open_tab(page, "Graph")
     graph = panel.locator(".st-key-structure_graph")
     expect(graph.locator("svg text").get_by_text("conv1", exact=True)).to_be_visible()
     node = graph.locator('path[aria-label="layer conv2"]')
@@ -183,8 +181,7 @@ def test_upload_a_colour_image_to_the_colour_model(page, tmp_path):
     page.get_by_role("option", name="VGG-style CNN on CIFAR-10").click()
     wait_for_app(page)
     expect(page.get_by_role("heading", name="drawn airplane", exact=True)).to_be_visible()
-    page.get_by_role("tab", name="Upload image").click()
-    panel = page.get_by_role("tabpanel", name="Upload image")
+    panel = open_tab(page, "Upload image")
     panel.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
     expect(page.get_by_role("heading", name="my_ship.png", exact=True)).to_be_visible()
     note = page.locator('[data-testid="stAlert"]').filter(has_text="Converted")

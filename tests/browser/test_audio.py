@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ._helpers import expect, metric_value, open_app, shot, wait_for_app
+from ._helpers import expect, metric_value, open_app, open_tab, shot, wait_for_app
 from .conftest import MIC_DIGIT, spoken_digit_wav
 
 
@@ -26,8 +26,7 @@ def test_upload_a_wav(page, tmp_path):
     # resampled, trimmed and centred.
     path = spoken_digit_wav(tmp_path / "eight.wav", "8", lead_s=1.0, tail_s=1.5)
     open_audio_lab(page)
-    page.get_by_role("tab", name="Upload").click()
-    panel = page.get_by_role("tabpanel", name="Upload")
+    panel = open_tab(page, "Upload")
     panel.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
     expect(page.get_by_role("heading", name="Edit · eight.wav")).to_be_visible()
     wait_for_app(page)
@@ -40,8 +39,7 @@ def test_upload_a_broken_file_says_what_is_wrong(page, tmp_path):
     path = tmp_path / "broken.wav"
     path.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt not really a wav file")
     open_audio_lab(page)
-    page.get_by_role("tab", name="Upload").click()
-    panel = page.get_by_role("tabpanel", name="Upload")
+    panel = open_tab(page, "Upload")
     panel.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(path)
     alert = panel.locator('[data-testid="stAlert"]').filter(has_text="broken.wav")
     expect(alert).to_be_visible()
@@ -81,8 +79,7 @@ def test_apply_an_edit_and_compare(page):
     expect(page.get_by_text("Edited", exact=True)).to_be_visible()
     shot(page, "audio_edited")
 
-    page.get_by_role("tab", name="Compare").click()
-    panel = page.get_by_role("tabpanel", name="Compare")
+    panel = open_tab(page, "Compare")
     expect(panel.get_by_text("Where the two inputs part ways")).to_be_visible()
     expect(metric_value(page, "Prediction A")).to_have_text("0")
     expect(metric_value(page, "Prediction B")).to_have_text(re.compile(r"^\d$"))

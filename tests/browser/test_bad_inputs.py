@@ -9,7 +9,7 @@ import pytest
 
 from tests.bad_files import bad_audio, bad_images, bad_models, converted_images
 
-from ._helpers import expect, metric_value, open_app, wait_for_app
+from ._helpers import expect, metric_value, open_app, open_tab, wait_for_app
 from .test_audio import open_audio_lab
 
 
@@ -57,8 +57,7 @@ def test_bad_models_are_refused_with_a_message(page, models, tmp_path):
 
 def test_bad_and_unusual_images(page, tmp_path):
     open_app(page)
-    page.get_by_role("tab", name="Upload image").click()
-    panel = page.get_by_role("tabpanel", name="Upload image")
+    panel = open_tab(page, "Upload image")
     _each_refused(page, panel, bad_images(), tmp_path, keeps="0")
     for name, data, phrase in converted_images():
         _upload(page, panel, name, data, tmp_path)
@@ -66,13 +65,12 @@ def test_bad_and_unusual_images(page, tmp_path):
         expect(panel.get_by_text(f"Uploaded {name}")).to_contain_text(phrase)
         expect(metric_value(page, "Prediction")).to_have_text(re.compile(r"^\d$"))
     # A blank sketchpad is not a sample.
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     expect(page.get_by_text("The pad is empty.")).to_be_visible()
 
 
 def test_bad_audio(page, tmp_path):
     open_audio_lab(page)
-    page.get_by_role("tab", name="Upload").click()
-    panel = page.get_by_role("tabpanel", name="Upload")
+    panel = open_tab(page, "Upload")
     _each_refused(page, panel, bad_audio(), tmp_path, keeps="0")
     expect(page.get_by_role("heading", name=re.compile(r'^Edit · "zero"'))).to_be_visible()

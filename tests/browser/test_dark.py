@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from ._helpers import expect, open_app, shot, wait_for_app
+from ._helpers import expect, open_app, open_tab, shot, wait_for_app
 from .conftest import _session_page
 
 # Per text of every Vega chart: its fill as rendered, and whether it is a guide (axis, legend,
@@ -66,6 +66,6 @@ def test_charts_are_readable_in_the_dark(dark_page):
 
     open_app(page, "structure?model=vgg_cifar10")
     expect(page.get_by_text("Training history", exact=False)).to_be_visible()
-    page.get_by_role("tab", name="Graph").click()
+    open_tab(page, "Graph")
     expect(page.locator(".st-key-structure_graph svg.marks")).to_be_visible()
     assert _check_page(page, "structure") > 10

@@ -18,7 +18,7 @@ from core.inputs.samples import gallery_digits
 from core.model.load import ASSETS
 from tests.postgres import fresh_database
 
-from ._helpers import TIMEOUT_MS, expect, metric_value, open_app, shot, wait_for_app
+from ._helpers import TIMEOUT_MS, expect, metric_value, open_app, open_tab, shot, wait_for_app
 from .conftest import free_port, start_server, stop_server
 
 
@@ -107,7 +107,7 @@ def test_a_shared_upload_survives_a_restart_and_opens_in_a_new_session(
         expect(
             sidebar.get_by_text("First load and trace ran in a sandbox", exact=False)
         ).to_be_visible()
-        a.get_by_role("tab", name="Upload image").click()
+        open_tab(a, "Upload image")
         wait_for_app(a)
         digit = _my_digit(tmp_path)
         a.locator('[data-testid="stFileUploader"]').filter(has_text="PNG or JPEG").locator(
