@@ -24,7 +24,6 @@ from core.settings import shelf_enabled  # noqa: E402
 from pages._links import apply_link, link_notes, read_link  # noqa: E402
 from pages._share import sidebar_notes  # noqa: E402
 from pages._sidebar import seed_samples, sidebar_model, sidebar_samples  # noqa: E402
-from pages._widgets import steady_reruns  # noqa: E402
 
 # The icon is a file the server sends (scripts/make_favicon.py): a Material icon here is fetched
 # from fonts.gstatic.com by every page, which an offline lab server cannot reach.
@@ -89,7 +88,6 @@ if shelf_enabled():  # a private deployment's list of every share (README)
     pages.append(st.Page("pages/shelf.py", title="Lab shelf", icon=":material/shelves:"))
 accept_default_page_name("trace")
 nav = st.navigation(pages)
-steady_reruns()
 st.sidebar.title(":material/biotech: Layer Lab")
 read_link()
 model = sidebar_model()

@@ -32,17 +32,6 @@ alt.data_transformers.disable_max_rows()
 LAYERS_PER_PAGE = 8  # every_layer: layers drawn at once (the rest a page at a time)
 
 
-def steady_reruns() -> None:
-    """Keep the last run's elements drawn as they are while a run is under way. Streamlit fades
-    each of them (an opacity transition apiece), and starting and dropping those repainted the
-    whole page on every rerun (Audio: 43 -> 13 ms of the browser's frame work a rerun). Work
-    over a second shows its own spinner, progress or status, and Streamlit its "Running" sign.
-    (`data-stale` is the attribute Streamlit marks them with; one style element per page.)"""
-    st.html(
-        "<style>[data-stale='true'] {transition: none !important; opacity: 1 !important}</style>"
-    )
-
-
 def export_button(lm: LoadedModel, page: str, build, *, key: str) -> None:
     """One download per page: a ZIP (core.share.export) built only when clicked.
 
