@@ -45,13 +45,15 @@ def lazy_tabs(labels: Sequence[str], *, key: str, label: str = "View") -> list[T
         label, labels, key=key, required=True, label_visibility="collapsed"
     )
     # The open tab's place is keyed "<key>__<its name>__tab" (tests find it by its name).
-    return [Tab(st.container(key=_tab_key(key, t)) if t == open_ else None) for t in labels]
+    return [
+        Tab(st.container(key=f"{key}__{tab_slug(t)}__tab") if t == open_ else None) for t in labels
+    ]
 
 
-def _tab_key(key: str, label: str) -> str:
-    """("trace_input_tab", ":material/upload: Upload image") -> "trace_input_tab__upload_image__tab"."""
-    name = re.sub(r"\W+", "_", re.sub(r"^:material/\w+:\s*", "", label)).strip("_").lower()
-    return f"{key}__{name}__tab"
+def tab_slug(label: str) -> str:
+    """A tab's name as a key part: ":material/upload: Upload image" -> "upload_image"."""
+    name = re.sub(r"^:material/\w+:\s*", "", label)
+    return re.sub(r"\W+", "_", name).strip("_").lower()
 
 
 # The colour scale of a layer's maps: one for all, or each its own.

@@ -248,6 +248,8 @@ if lm.kind == "audio" and heard:
     )
     with pop:
         if pop.open:
+            if st.session_state.get(f"listen_channel_{layer}") not in heard:  # another page
+                st.session_state.pop(f"listen_channel_{layer}", None)
             c = st.selectbox("Channel", heard, key=f"listen_channel_{layer}")
             for e in tops[c][:3]:
                 player(

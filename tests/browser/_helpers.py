@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 try:
@@ -39,8 +38,9 @@ def open_app(page, path: str = "") -> None:
 
 def tab_panel(page, name: str):
     """Where the open lazy tab `name` draws (pages._controls.lazy_tabs keys it by its name)."""
-    slug = re.sub(r"\W+", "_", name).strip("_").lower()
-    return page.locator(f"[class*='__{slug}__tab']")
+    from pages._controls import tab_slug
+
+    return page.locator(f"[class*='__{tab_slug(name)}__tab']")
 
 
 def open_tab(page, name: str):
