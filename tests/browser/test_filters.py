@@ -62,20 +62,25 @@ def test_exemplar_patches_stand_apart_on_lenet(page):
     )
     expect(patches.first).to_be_visible()
     wait_for_images(page)
-    imgs = patches.first.locator("img")
+    row = patches.first
+    # The row may start below the fold: its own screenshot scrolls it into view, and the two
+    # patches are cut out of it by their offsets within the row.
+    row.scroll_into_view_if_needed()
+    box = row.bounding_box()
+    imgs = row.locator("img")
     a, b = imgs.nth(0).bounding_box(), imgs.nth(1).bounding_box()
+    picture = _brightness(row.screenshot())
     # From the middle of the first patch to the middle of the second, their whole height.
-    strip = page.screenshot(
-        clip={
-            "x": a["x"] + a["width"] / 2,
-            "y": a["y"],
-            "width": b["x"] + b["width"] / 2 - (a["x"] + a["width"] / 2),
-            "height": a["height"],
-        }
+    left, right = (
+        round(a["x"] + a["width"] / 2 - box["x"]),
+        round(b["x"] + b["width"] / 2 - box["x"]),
     )
+    top = round(a["y"] - box["y"])
+    strip = picture[top : top + round(a["height"]), left:right]
+    assert strip.size, (box, a, b)
     # A column of page background is light from top to bottom; a patch column (white ink on
     # black) has dark pixels somewhere.
-    light = _brightness(strip).min(axis=0) > 200
+    light = strip.min(axis=0) > 200
     runs = [len(r) for r in "".join("1" if v else "0" for v in light).split("0") if r]
     assert max(runs, default=0) >= 4, light.astype(int).tolist()
 
