@@ -64,9 +64,14 @@ def dataset(df: pd.DataFrame, content: Hashable = None) -> bytes:
     return remember(("arrow", key), lambda: arrow_bytes(df))
 
 
-def png(img: np.ndarray) -> str:
-    """png_url(img) (core.show.render), memoised on the picture's content: give st.image this instead of img."""
-    return remember(("png", *digest(img)), lambda: png_url(img))
+def png(img: np.ndarray, *, draw: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
+    """png_url(img) (core.show.render), memoised on the picture's content: give st.image this
+    instead of img. draw: what to make of img first (a margin, a resize), run only when the
+    memo lacks the picture (a rerun draws nothing again)."""
+    name = None if draw is None else f"{draw.__module__}.{draw.__qualname__}"
+    return remember(
+        ("png", name, *digest(img)), lambda: png_url(img if draw is None else draw(img))
+    )
 
 
 def grid_png(maps: np.ndarray, *, dim: frozenset[int] = frozenset(), **options: Any) -> tuple:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import api, cache
 from core.analysis.exemplars import indexable
+from core.graph.engine import digest
 from core.inputs.probe import read_labelled
 from core.show.audio_view import map_axes
 from core.show.exemplar_view import grid, image_patch, index_table, spaced, spectrogram_patch
@@ -289,7 +290,7 @@ for c in shown:
         with st.container(gap="small", width=K * 58):  # K exemplars of 56 px side by side
             if patches[c]:
                 st.image(
-                    [png(spaced(p)) for p in patches[c]],
+                    [png(p, draw=spaced) for p in patches[c]],
                     width=56,
                     caption=[f"{e.value:.2f} · {_cls(e)}" for e in exs[: len(patches[c])]],
                 )
@@ -355,6 +356,8 @@ for c in shown:
                 },
             },
             key=f"prof_{layer}_{c}",
+            # The frame's content without hashing its class names on every rerun.
+            content=("class_profile", lm.key, *digest(li.class_mean[:, c]), len(prof)),
         )
 
 st.divider()

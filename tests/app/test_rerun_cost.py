@@ -206,6 +206,34 @@ def test_explains_heard_cells_are_made_once_per_clip_and_mask(monkeypatch):
     assert len(calls) == 2
 
 
+def test_filters_rows_draw_no_patch_and_hash_no_profile_again(monkeypatch):
+    """A warm Filters rerun put a margin round each of its 72 exemplar patches and hashed each
+    channel's class profile frame (its class names as text) before finding them in the memo."""
+    import functools
+
+    import core.show.exemplar_view as exemplar_view
+    import pages._images as images
+
+    spaced, frame_key = [], []
+    for module, name, calls in (
+        (exemplar_view, "spaced", spaced),
+        (images, "frame_key", frame_key),
+    ):
+        real = getattr(module, name)
+        # wraps: the page's memo names a drawing step by its module and name
+        counted = functools.wraps(real)(
+            lambda *a, real=real, calls=calls, **k: calls.append(1) or real(*a, **k)
+        )
+        monkeypatch.setattr(module, name, counted)
+    at = open_app("pages/filters.py", no_errors=True)
+    n, hashed = len(spaced), len(frame_key)
+    assert n >= 8  # the first run drew them
+    pictures = [i.proto.imgs[0].url for i in at.get("imgs") if i.proto.imgs]
+    at.run()  # a rerun that changed nothing
+    assert len(spaced) == n and len(frame_key) == hashed
+    assert [i.proto.imgs[0].url for i in at.get("imgs") if i.proto.imgs] == pictures
+
+
 def test_the_sidebars_current_sample_is_one_element_that_escapes_a_users_text():
     import numpy as np
 
