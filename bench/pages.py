@@ -64,12 +64,16 @@ def _warm(page, url: str, log: str, reruns: int) -> list[float]:
     return times
 
 
-def options(argv: list[str] | None, doc: str) -> argparse.Namespace:
-    """The page benchmarks' options: --reruns, --models, --pages."""
+def options(argv: list[str] | None, doc: str, *, rounds: bool = False) -> argparse.Namespace:
+    """The page benchmarks' options: --reruns, --models, --pages (and --rounds where asked)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--reruns", type=int, default=5)
     ap.add_argument("--models", default="lenet_mnist,vgg_cifar10,spoken_digits")
     ap.add_argument("--pages", default=",".join(PAGES))
+    if rounds:
+        ap.add_argument(
+            "--rounds", type=int, default=1, help="whole passes, each with its own baseline"
+        )
     return ap.parse_args(argv)
 
 
