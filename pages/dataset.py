@@ -20,6 +20,7 @@ from core.inputs.probe import read_labelled
 from core.inputs.samples import Sample
 from pages import _dataset_charts as charts
 from pages._controls import batch_source
+from pages._images import remember
 from pages._jobs import Progress, watched
 from pages._links import share_view
 from pages._state import Opened, add_sample, current_model, keep, kept, samples
@@ -194,7 +195,13 @@ about = [f"#{r} · {ev.confidence[r]:.2f}" for r in shown]  # input number · co
 if lm.kind == "image":
     # One element for all the pictures (an element costs every rerun ~1 ms; 24 inputs, each
     # with its column, picture, caption and button, were ~100).
-    st.image([cache.thumbnail(_sample(r), 64) for r in shown], width=80, caption=about)
+    # Made once per evaluation and cell in the session (a cached call each was ~0.3 ms a rerun).
+    thumbs = remember(
+        ("dataset_thumbs", ev.key, tuple(shown)),
+        lambda: [cache.thumbnail(_sample(r), 64) for r in shown],
+        size=lambda v: sum(map(len, v)),
+    )
+    st.image(thumbs, width=80, caption=about)
 else:
     for start in range(0, len(shown), 3):
         for col, r, text in zip(st.columns(3), shown[start : start + 3], about[start : start + 3]):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,11 @@ from core.work.run import heavy
 
 BLOCK = 256  # rows per block of the disk cache (and per progress step)
 Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,19 +54,21 @@ class Evaluation:
     def __len__(self) -> int:
         return len(self.labels)
 
-    @property
+    # Made once per evaluation, read-only: a cached evaluation is shared by every session, and
+    # a page reads these dozens of times a rerun (calibration alone read `confidence` 28 times).
+    @cached_property
     def predictions(self) -> np.ndarray:
         """(N,) int64 predicted class indices."""
-        return np.argmax(self.probabilities, axis=1).astype(np.int64)
+        return _read_only(np.argmax(self.probabilities, axis=1).astype(np.int64))
 
-    @property
+    @cached_property
     def confidence(self) -> np.ndarray:
         """(N,) the probability of the predicted class."""
-        return self.probabilities.max(axis=1)
+        return _read_only(self.probabilities.max(axis=1))
 
-    @property
+    @cached_property
     def correct(self) -> np.ndarray:
-        return self.predictions == self.labels
+        return _read_only(self.predictions == self.labels)
 
     @property
     def accuracy(self) -> float:
@@ -76,12 +84,12 @@ class Evaluation:
         half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
         return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
-    @property
+    @cached_property
     def confusion(self) -> np.ndarray:
         """(C, C) int64: [true, predicted] counts."""
         c = len(self.class_names)
         flat = np.bincount(self.labels * c + self.predictions, minlength=c * c)
-        return flat.reshape(c, c).astype(np.int64)
+        return _read_only(flat.reshape(c, c).astype(np.int64))
 
     @property
     def per_class(self):

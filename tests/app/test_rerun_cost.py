@@ -36,7 +36,20 @@ def test_every_layer_draws_a_layer_as_a_head_and_its_tiles():
     tiled = [h for h in heads if "channels," in h]
     assert tiled and all("<img src='data:image/png;base64," in h for h in tiled), tiled
     assert not [c.value for c in at.caption if "exactly 0" in c.value or "channels," in c.value]
-    assert not [i for i in at.get("imgs") if i.proto.width == 240]  # no gradient of its own
+    # No element of its own for a colour scale: neither legend()'s 240 px gradient nor a picture
+    # of one (the pictures here: the input, the dense layers' strips).
+    assert not [m.value for m in at.markdown if "width='240'" in m.value]
+    sizes = [_png_size(url) for el in at.get("image") for url in el.value]
+    assert sizes and (240, 14) not in sizes, sizes
+
+
+def _png_size(url: str) -> tuple[int, int]:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size
 
 
 def _filter_tiles_script():
@@ -228,10 +241,29 @@ def test_filters_rows_draw_no_patch_and_hash_no_profile_again(monkeypatch):
     at = open_app("pages/filters.py", no_errors=True)
     n, hashed = len(spaced), len(frame_key)
     assert n >= 8  # the first run drew them
-    pictures = [i.proto.imgs[0].url for i in at.get("imgs") if i.proto.imgs]
+    pictures = [i.value for i in at.get("image")]
+    assert len(pictures) >= 8  # a row of patches a channel
     at.run()  # a rerun that changed nothing
     assert len(spaced) == n and len(frame_key) == hashed
-    assert [i.proto.imgs[0].url for i in at.get("imgs") if i.proto.imgs] == pictures
+    assert [i.value for i in at.get("image")] == pictures
+
+
+def test_datasets_input_pictures_are_made_once_per_cell(monkeypatch, tmp_path):
+    """A Dataset rerun fetched each of a confusion cell's (up to 24) thumbnails from a cached
+    call (~0.3 ms apiece)."""
+    from core import cache
+
+    monkeypatch.setenv("LAYERLAB_DATA_DIR", str(tmp_path))
+    calls = []
+    real = cache.thumbnail
+    monkeypatch.setattr(cache, "thumbnail", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = open_app("pages/dataset.py", no_errors=True)
+    n = len(calls)
+    # the sidebar's current sample, then the cell's inputs in one element
+    (pictures,) = at.get("image")
+    assert n >= 2 and len(pictures.value) == n - 1
+    at.run()  # a rerun that changed nothing
+    assert len(calls) == n
 
 
 def test_the_sidebars_current_sample_is_one_element_that_escapes_a_users_text():
@@ -252,7 +284,7 @@ def test_the_sidebars_current_sample_is_one_element_that_escapes_a_users_text():
     assert "<img src='data:image/png;base64," in shown[0]  # the thumbnail, in the same element
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown[0] and "onerror=alert(1)>" not in shown[0]
     assert "&lt;b&gt;my 7&lt;/b&gt;" in shown[0]
-    assert not at.sidebar.columns and not at.sidebar.get("imgs")
+    assert not at.sidebar.columns and not at.sidebar.get("image")
 
 
 def _hostile_head_script():

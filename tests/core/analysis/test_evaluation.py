@@ -58,6 +58,18 @@ def test_statistics_equal_a_direct_computation_from_predict(lenet, probe):
     assert ev.calibration()[1] == pytest.approx(ece, abs=1e-6)
 
 
+def test_what_is_read_off_the_answers_is_made_once_and_read_only(lenet, probe):
+    """A cached evaluation is shared by every session and a Dataset rerun read `confidence`
+    28 times (an argmax or max over N x C each): made once, and no caller can change it."""
+    raws, labels = probe
+    ev = api.evaluate(lenet, (raws[:64], labels[:64]), executor=INLINE)
+    for name in ("predictions", "confidence", "correct", "confusion"):
+        a = getattr(ev, name)
+        assert getattr(ev, name) is a, name
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 0
+
+
 def test_a_cell_is_most_confident_first_and_typical_is_a_right_answer(lenet, probe):
     ev = api.evaluate(lenet, probe, executor=INLINE, cache=False)
     off = ev.confusion - np.diag(np.diag(ev.confusion))
