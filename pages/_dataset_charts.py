@@ -33,11 +33,19 @@ def confusion_chart(df: pd.DataFrame, names: list[str], picked: tuple[int, int] 
     """Rows: true class, columns: predicted; colour: the share of the true class (off the
     diagonal in red, on it in blue); the picked cell outlined. Selection "cell" (t, p)."""
     pick = alt.selection_point(name="cell", fields=["t", "p"], on="click", toggle=False)
+    # Every class named on both axes: Vega-Lite drops labels that collide (level, CIFAR's names
+    # kept every other column); names longer than a digit or two are angled instead.
+    level = max(map(len, names), default=0) <= 3
+    top = alt.Axis(
+        orient="top",
+        labelOverlap=False,
+        labelAngle=0 if level else -40,
+        labelAlign="center" if level else "left",
+        labelLimit=110,
+    )
     base = alt.Chart(df).encode(
-        x=alt.X(
-            "predicted:N", sort=names, title="predicted", axis=alt.Axis(labelAngle=0, orient="top")
-        ),
-        y=alt.Y("true:N", sort=names, title="true class"),
+        x=alt.X("predicted:N", sort=names, title="predicted", axis=top),
+        y=alt.Y("true:N", sort=names, title="true class", axis=alt.Axis(labelOverlap=False)),
     )
     size = max(18, min(46, 520 // max(len(names), 1)))
     right = (

@@ -91,3 +91,19 @@ def test_the_filters_of_a_cell_go_to_freeze_ticked():
     frozen = at.session_state["frozen"][m.sha256]
     assert list(frozen) == [layer] and len(frozen[layer]) == 10
     assert at.selectbox(key="freeze_layer").value == layer
+
+
+def test_the_confusion_matrix_names_every_class_on_both_axes():
+    """Vega-Lite drops axis labels that collide: CIFAR-10's predicted axis named only every
+    other class (airplane, bird, deer, frog, ship)."""
+    import json
+
+    from tests.app._app import open_app
+
+    at = open_app("pages/dataset.py", model_choice="vgg_cifar10", no_errors=True)
+    (chart,) = [c for c in at.get("vega_lite_chart") if c.proto.id.endswith("-dataset_confusion")]
+    layers = json.loads(chart.proto.spec)["layer"]
+    axes = [layer["encoding"][xy]["axis"] for layer in layers for xy in ("x", "y")]
+    assert axes and all(a["labelOverlap"] is False for a in axes), axes
+    top = [a for a in axes if a.get("orient") == "top"]
+    assert top and all(a["labelAngle"] != 0 for a in top)  # "automobile" under a 46 px column
