@@ -67,10 +67,10 @@ def dataset(df: pd.DataFrame, content: Hashable = None) -> bytes:
 def png(img: np.ndarray, *, draw: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
     """png_url(img) (core.show.render), memoised on the picture's content: give st.image this
     instead of img. draw: what to make of img first (a margin, a resize), run only when the
-    memo lacks the picture (a rerun draws nothing again)."""
-    name = None if draw is None else f"{draw.__module__}.{draw.__qualname__}"
+    memo lacks the picture (a rerun draws nothing again). The function itself is part of the
+    key: give a module's function, not a lambda made on every run (it would never be found)."""
     return remember(
-        ("png", name, *digest(img)), lambda: png_url(img if draw is None else draw(img))
+        ("png", draw, *digest(img)), lambda: png_url(img if draw is None else draw(img))
     )
 
 

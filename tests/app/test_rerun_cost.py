@@ -222,8 +222,6 @@ def test_explains_heard_cells_are_made_once_per_clip_and_mask(monkeypatch):
 def test_filters_rows_draw_no_patch_and_hash_no_profile_again(monkeypatch):
     """A warm Filters rerun put a margin round each of its 72 exemplar patches and hashed each
     channel's class profile frame (its class names as text) before finding them in the memo."""
-    import functools
-
     import core.show.exemplar_view as exemplar_view
     import pages._images as images
 
@@ -233,10 +231,7 @@ def test_filters_rows_draw_no_patch_and_hash_no_profile_again(monkeypatch):
         (images, "frame_key", frame_key),
     ):
         real = getattr(module, name)
-        # wraps: the page's memo names a drawing step by its module and name
-        counted = functools.wraps(real)(
-            lambda *a, real=real, calls=calls, **k: calls.append(1) or real(*a, **k)
-        )
+        counted = lambda *a, real=real, calls=calls, **k: calls.append(1) or real(*a, **k)  # noqa: E731
         monkeypatch.setattr(module, name, counted)
     at = open_app("pages/filters.py", no_errors=True)
     n, hashed = len(spaced), len(frame_key)
